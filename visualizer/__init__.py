@@ -1,0 +1,22 @@
+"""visualizer: watch a tiny neural network learn, rendered to PNG frames, an MP4 and a GIF."""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .errors import DivergenceError, EncodeError, SceneError, VisualizerError
+from .losses import Loss, get_loss, half_ssr, mse, ssr
+from .nn import Activation, Dense, Network, get_activation, identity, relu, sigmoid, softplus, tanh
+from .optim import SGD
+from .panels import FitPanel, GradientPanel, Layout, LossPanel, Panel
+from .record import History, Recorder
+from .render import Renderer
+from .scene import Scene, load_scene
+from .train import Trainer, TrainState
+from .api import render, train
+
+__all__ = [
+    "Activation", "Dense", "DivergenceError", "EncodeError", "FitPanel", "GradientPanel", "History", "Layout",
+    "Loss", "LossPanel", "Network", "Panel", "Recorder", "Renderer", "SGD", "Scene", "SceneError", "TrainState",
+    "Trainer", "VisualizerError", "get_activation", "get_loss", "half_ssr", "identity", "load_scene", "mse",
+    "relu", "render", "sigmoid", "softplus", "ssr", "tanh", "train", "__version__",
+]

@@ -1,0 +1,146 @@
+"""The Python API: ``train(scene) -> History`` and ``render(scene, ...) -> {format: path}``.
+
+These are what the CLI calls and what a notebook uses. They raise :class:`VisualizerError` for bad input and
+never print, except for tqdm progress bars on stderr when ``progress=True``.
+"""
+from __future__ import annotations
+
+import math
+from contextlib import ExitStack
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from . import __version__
+from .encode import WRITERS, GIFWriter, MP4Writer, PNGFramesWriter, Writer
+from .errors import DivergenceError, VisualizerError
+from .record import History, Recorder
+from .render import Renderer
+from .scene import Scene
+from .train import Trainer, TrainState
+
+FORMATS = ("mp4", "gif", "frames")
+DEFAULT_SIZE = (1280, 720)
+DEFAULT_FPS = 30
+DEFAULT_DPI = 100
+
+
+def train(scene: Scene, *, steps: int | None = None, every: int | None = None, seed: int | None = None,
+          progress: bool = False) -> History:
+    """Train the scene's network from its seed and return the recorded :class:`History`."""
+    steps = scene.steps if steps is None else steps
+    every = scene.every if every is None else every
+    seed = scene.seed if seed is None else seed
+    if steps < 1:
+        raise VisualizerError(f"steps must be at least 1, got {steps}")
+    if every < 1:
+        raise VisualizerError(f"every must be at least 1, got {every}")
+    network = scene.network(seed)
+    static, probes = scene.layout.probes(scene.x, scene.y, network)
+    static = {"data/x": scene.x, "data/y": scene.y, **static}
+    meta = {"scene": scene.name, "title": scene.title, "loss": scene.loss.name, "loss_label": scene.loss.label,
+            "total_steps": steps, "seed": seed, "lr": scene.optimizer.lr, "batch_size": scene.batch_size,
+            "network": repr(network), "version": __version__}
+    recorder = Recorder(every=every, probes=probes, static=static, meta=meta)
+    trainer = Trainer(network, scene.x, scene.y, scene.loss, scene.optimizer, steps,
+                      batch_size=scene.batch_size, shuffle=scene.shuffle, sampler=scene.sampler,
+                      rng=np.random.default_rng(seed))
+    trainer.add_hook("start", recorder)
+    trainer.add_hook("step", _check_finite)
+    trainer.add_hook("step", recorder)
+    with tqdm(total=steps, desc=f"{scene.name}: training", unit="step", disable=not progress,
+              leave=False, mininterval=0.2) as bar:
+        trainer.add_hook("step", lambda state: bar.update(1))
+        trainer.run()
+    return recorder.history()
+
+
+def _check_finite(state: TrainState) -> None:
+    if not math.isfinite(state.batch_loss):
+        raise DivergenceError(f"training diverged at step {state.step}: the loss became {state.batch_loss}; "
+                              "try a smaller learning rate")
+
+
+def parse_formats(formats: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """``"mp4,gif"`` or ``["mp4", "gif"]`` or ``"all"`` → a tuple of known format names, in canonical order."""
+    items = formats.split(",") if isinstance(formats, str) else list(formats)
+    items = [f.strip().lower() for f in items if f.strip()]
+    if "all" in items:
+        return FORMATS
+    unknown = [f for f in items if f not in FORMATS]
+    if unknown or not items:
+        raise VisualizerError(f"unknown format {', '.join(unknown) or '(none)'}; use any of {', '.join(FORMATS)} "
+                              "(comma-separated) or all")
+    return tuple(f for f in FORMATS if f in items)
+
+
+def output_dir(out: str | Path, scene_name: str) -> Path:
+    """``out/<scene>``, refusing an ``out`` that is a file."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise VisualizerError(f"output folder {out} is a file; pass --out with a folder path")
+    target = out / scene_name
+    if target.exists() and not target.is_dir():
+        raise VisualizerError(f"{target} is a file; remove it or pass another --out")
+    return target
+
+
+def render(scene: Scene, history: History | None = None, *, out: str | Path = "output",
+           formats: str | tuple[str, ...] = FORMATS, size: tuple[int, int] | None = None, fps: float | None = None,
+           dpi: float = DEFAULT_DPI, steps: int | None = None, every: int | None = None, seed: int | None = None,
+           gif_fps: float | None = 15, gif_width: int | None = 960, progress: bool = False) -> dict[str, Path]:
+    """Train (unless ``history`` is given), then write the requested formats under ``out/<scene>/``.
+
+    Returns the written paths by kind: ``history``, ``mp4``, ``gif``, ``frames``. Options left as ``None``
+    fall back to the scene's own settings, then to the defaults (1280x720, 30 fps).
+    """
+    formats = parse_formats(formats)
+    size = tuple(size or scene.size or DEFAULT_SIZE)
+    fps = fps or scene.fps or DEFAULT_FPS
+    if len(size) != 2 or min(size) < 1:
+        raise VisualizerError(f"size must be two positive numbers WIDTHxHEIGHT, got {size}")
+    if fps <= 0:
+        raise VisualizerError(f"fps must be positive, got {fps}")
+    if dpi <= 0:
+        raise VisualizerError(f"dpi must be positive, got {dpi}")
+    target = output_dir(out, scene.name)
+    if history is None:
+        history = train(scene, steps=steps, every=every, seed=seed, progress=progress)
+    try:
+        renderer = Renderer(scene.layout, history, size=size, dpi=dpi, title=scene.title)
+    except ValueError as exc:
+        raise VisualizerError(str(exc)) from None
+    target.mkdir(parents=True, exist_ok=True)
+    written = {"history": history.save(target / "history.npz")}
+    digits = max(5, len(str(int(history.steps[-1]))))
+    writers: dict[str, Writer] = {}
+    for fmt in formats:
+        if fmt == "mp4":
+            writers[fmt] = MP4Writer(target / f"{scene.name}.mp4")
+        elif fmt == "gif":
+            writers[fmt] = GIFWriter(target / f"{scene.name}.gif", fps=gif_fps, width=gif_width)
+        elif fmt == "frames":
+            writers[fmt] = PNGFramesWriter(target / "frames", digits=digits)
+    write_frames(renderer, history, list(writers.values()), fps, progress=progress, desc=f"{scene.name}: rendering")
+    renderer.close()
+    written.update({fmt: w.path for fmt, w in writers.items()})
+    return written
+
+
+def write_frames(renderer: Renderer, history: History, writers: list[Writer], fps: float, *,
+                 progress: bool = False, desc: str = "rendering") -> None:
+    """Draw every history row once and hand the frame to each writer; all writers finish or all abort."""
+    with ExitStack() as stack:
+        for writer in writers:
+            stack.enter_context(writer)  # entered first, so a failing setup still cleans up
+            writer.setup(renderer.size, fps)
+        for i in tqdm(range(len(history)), desc=desc, unit="frame", disable=not progress, leave=False,
+                      mininterval=0.2):
+            frame = renderer.draw(i)
+            step = int(history.steps[i])
+            for writer in writers:
+                writer.write(frame, step)
+
+
+__all__ = ["FORMATS", "WRITERS", "parse_formats", "render", "train", "write_frames"]

@@ -1,0 +1,155 @@
+"""The scene contract, and loading a scene file by path or by bare name with importlib.
+
+A scene file is a plain module that exposes ``scene``: a :class:`Scene`, or a function returning one.
+Importing it must be cheap; the network is built by ``scene.network(seed)`` only when training starts.
+"""
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .errors import SceneError
+from .losses import Loss, get_loss
+from .nn import Network
+from .optim import SGD
+from .panels import Layout
+from .train import Sampler
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+PACKAGE_SCENES = Path(__file__).resolve().parent.parent / "scenes"
+
+
+@dataclass
+class Scene:
+    """Everything needed to train a network and draw it: data, network, loss, optimizer, steps, layout."""
+
+    name: str
+    network: Callable[[int], Network]
+    x: np.ndarray
+    y: np.ndarray
+    layout: Layout
+    loss: str | Loss = "mse"
+    optimizer: SGD = field(default_factory=lambda: SGD(0.1))
+    steps: int = 100
+    seed: int = 0
+    batch_size: int | None = None
+    shuffle: bool = False
+    sampler: Sampler | None = None
+    every: int = 1
+    fps: int | None = None
+    size: tuple[int, int] | None = None
+    title: str = ""
+    description: str = ""
+    source: Path | None = None
+
+    def __post_init__(self) -> None:
+        if not NAME_RE.match(self.name):
+            raise SceneError(f"scene name {self.name!r} must be letters, digits, '_', '-' or '.', "
+                             "not starting with '.', at most 64 characters (it names the output folder)")
+        self.x = np.asarray(self.x, dtype=float)
+        self.y = np.asarray(self.y, dtype=float)
+        if self.x.ndim == 1:
+            self.x = self.x[:, None]
+        if self.y.ndim == 1:
+            self.y = self.y[:, None]
+        if len(self.x) != len(self.y) or len(self.x) == 0:
+            raise SceneError(f"scene {self.name!r}: x and y need the same, non-zero number of rows "
+                             f"(got {len(self.x)} and {len(self.y)})")
+        self.loss = get_loss(self.loss)
+        if self.steps < 1:
+            raise SceneError(f"scene {self.name!r}: steps must be at least 1, got {self.steps}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise SceneError(f"scene {self.name!r}: batch_size must be at least 1 or None, got {self.batch_size}")
+
+    def __repr__(self) -> str:
+        return f"Scene({self.name!r}, steps={self.steps}, loss={self.loss.name}, {self.optimizer})"
+
+
+def _is_path(spec: str) -> bool:
+    return spec.endswith(".py") or "/" in spec or "\\" in spec or spec.startswith(".")
+
+
+def find_scene_file(spec: str, search: list[Path] | None = None) -> Path:
+    """Resolve a scene path, or a bare name looked up in ``./scenes`` and then the project's ``scenes``."""
+    if _is_path(spec):
+        path = Path(spec)
+        if not path.exists():
+            raise SceneError(f"no scene file at {spec}; check the path, or run 'python -m visualizer list'")
+        if path.is_dir():
+            raise SceneError(f"{spec} is a folder; give a scene file such as scenes/softplus_fit.py")
+        if path.suffix != ".py":
+            raise SceneError(f"{spec} is not a Python file; a scene is a .py module that defines 'scene'")
+        return path
+    dirs = search if search is not None else scene_dirs()
+    for d in dirs:
+        candidate = d / f"{spec}.py"
+        if candidate.is_file():
+            return candidate
+    names = sorted({p.stem for d in dirs for p in d.glob("*.py") if not p.name.startswith("_")})
+    hint = f"; known scenes: {', '.join(names)}" if names else ""
+    raise SceneError(f"unknown scene {spec!r}{hint}")
+
+
+def scene_dirs() -> list[Path]:
+    """Where bare scene names are looked up: ``./scenes``, then the scenes beside this package."""
+    dirs = []
+    for d in (Path.cwd() / "scenes", PACKAGE_SCENES):
+        if d.is_dir() and d.resolve() not in [x.resolve() for x in dirs]:
+            dirs.append(d)
+    return dirs
+
+
+def load_scene(spec: str | Path) -> Scene:
+    """Import a scene file (by path or bare name) and return its :class:`Scene`.
+
+    Exceptions raised by the scene's own code propagate unchanged, so the user sees their traceback.
+    """
+    path = find_scene_file(str(spec)).resolve()
+    module_name = f"visualizer_scene_{re.sub(r'[^0-9A-Za-z_]', '_', path.stem)}"
+    spec_obj = importlib.util.spec_from_file_location(module_name, path)
+    if spec_obj is None or spec_obj.loader is None:
+        raise SceneError(f"cannot import {path} as a Python module")
+    module = importlib.util.module_from_spec(spec_obj)
+    sys.modules[module_name] = module
+    try:
+        spec_obj.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(module_name, None)
+        raise
+    obj = getattr(module, "scene", None)
+    if obj is None:
+        raise SceneError(f"{path.name} defines no scene: add 'scene = Scene(...)' or 'def scene(): return Scene(...)'")
+    if callable(obj) and not isinstance(obj, Scene):
+        obj = obj()
+    if not isinstance(obj, Scene):
+        raise SceneError(f"{path.name}: 'scene' must be a visualizer.Scene or a function returning one, "
+                         f"got {type(obj).__name__}")
+    obj.source = path
+    if not obj.description:
+        obj.description = first_line(module.__doc__)
+    return obj
+
+
+def first_line(doc: str | None) -> str:
+    """The first non-empty line of a docstring."""
+    for line in (doc or "").strip().splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def describe_scene_file(path: Path) -> str:
+    """A scene file's one-line description, read from its docstring without running it."""
+    import ast
+
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, UnicodeDecodeError) as exc:
+        return f"(cannot read: {exc.__class__.__name__})"
+    return first_line(ast.get_docstring(tree))

@@ -1,0 +1,91 @@
+"""The training loop: one update per step, hooks called by event name. It knows nothing of what hooks do."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import numpy as np
+
+from .losses import Loss
+from .nn import Network
+from .optim import SGD
+
+Sampler = Callable[[np.random.Generator], tuple[np.ndarray, np.ndarray]]
+Hook = Callable[["TrainState"], None]
+EVENTS = ("start", "step", "end")
+
+
+@dataclass
+class TrainState:
+    """What hooks can read: the step just completed (0 before any update) and the objects being trained."""
+
+    step: int
+    total_steps: int
+    network: Network
+    loss: Loss
+    x: np.ndarray
+    y: np.ndarray
+    batch_loss: float = float("nan")
+
+
+@dataclass
+class Trainer:
+    """Runs ``steps`` SGD updates of ``network`` on ``(x, y)``, calling hooks after each one.
+
+    ``batch_size=None`` is full-batch; ``1`` is per-sample; anything else is mini-batch, walking the data in
+    order (or shuffled every epoch with ``rng`` when ``shuffle``). With a ``sampler``, every step draws a
+    fresh batch from it instead and ``(x, y)`` serve only as the evaluation set hooks see.
+    """
+
+    network: Network
+    x: np.ndarray
+    y: np.ndarray
+    loss: Loss
+    optimizer: SGD
+    steps: int
+    batch_size: int | None = None
+    shuffle: bool = False
+    sampler: Sampler | None = None
+    rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
+    hooks: dict[str, list[Hook]] = field(default_factory=lambda: {e: [] for e in EVENTS})
+
+    def add_hook(self, event: str, hook: Hook) -> None:
+        """Call ``hook(state)`` on ``event``: ``start`` (step 0), ``step`` (after each update) or ``end``."""
+        if event not in EVENTS:
+            raise ValueError(f"unknown event {event!r}; use one of {EVENTS}")
+        self.hooks.setdefault(event, []).append(hook)
+
+    def _emit(self, event: str, state: TrainState) -> None:
+        for hook in self.hooks.get(event, []):
+            hook(state)
+
+    def _batches(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        if self.sampler is not None:
+            while True:
+                yield self.sampler(self.rng)
+        n = len(self.x)
+        if self.batch_size is None or self.batch_size >= n:
+            while True:
+                yield self.x, self.y
+        while True:
+            order = self.rng.permutation(n) if self.shuffle else np.arange(n)
+            for start in range(0, n, self.batch_size):
+                idx = order[start : start + self.batch_size]
+                yield self.x[idx], self.y[idx]
+
+    def run(self) -> TrainState:
+        """Train; returns the final state."""
+        state = TrainState(0, self.steps, self.network, self.loss, self.x, self.y)
+        self._emit("start", state)
+        params = self.network.parameters()
+        batches = self._batches()
+        for step in range(1, self.steps + 1):
+            xb, yb = next(batches)
+            pred = self.network.forward(xb)
+            state.batch_loss = self.loss.value(pred, yb)
+            self.network.backward(self.loss.grad(pred, yb))
+            self.optimizer.step(params, self.network.gradients())
+            state.step = step
+            self._emit("step", state)
+        self._emit("end", state)
+        return state
