@@ -23,7 +23,6 @@ from .train import Trainer, TrainState
 FORMATS = ("mp4", "gif", "frames")
 DEFAULT_SIZE = (1280, 720)
 DEFAULT_FPS = 30
-DEFAULT_DPI = 100
 
 
 def train(scene: Scene, *, steps: int | None = None, every: int | None = None, seed: int | None = None,
@@ -88,7 +87,7 @@ def output_dir(out: str | Path, scene_name: str) -> Path:
 
 def render(scene: Scene, history: History | None = None, *, out: str | Path = "output",
            formats: str | tuple[str, ...] = FORMATS, size: tuple[int, int] | None = None, fps: float | None = None,
-           dpi: float = DEFAULT_DPI, steps: int | None = None, every: int | None = None, seed: int | None = None,
+           dpi: float | None = None, steps: int | None = None, every: int | None = None, seed: int | None = None,
            gif_fps: float | None = 15, gif_width: int | None = 960, progress: bool = False) -> dict[str, Path]:
     """Train (unless ``history`` is given), then write the requested formats under ``out/<scene>/``.
 
@@ -102,7 +101,7 @@ def render(scene: Scene, history: History | None = None, *, out: str | Path = "o
         raise VisualizerError(f"size must be two positive numbers WIDTHxHEIGHT, got {size}")
     if fps <= 0:
         raise VisualizerError(f"fps must be positive, got {fps}")
-    if dpi <= 0:
+    if dpi is not None and dpi <= 0:
         raise VisualizerError(f"dpi must be positive, got {dpi}")
     target = output_dir(out, scene.name)
     if history is None:

@@ -82,8 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--seed", type=int, metavar="S", help="initialisation seed (default: the scene's)")
     render.add_argument("--size", type=_size, metavar="WxH", help="frame size in pixels (default: 1280x720)")
     render.add_argument("--fps", type=_positive_float, metavar="N", help="video frame rate (default: 30)")
-    render.add_argument("--dpi", type=_positive_float, default=100.0, metavar="N",
-                        help="dots per inch: larger makes text bigger at the same pixel size (default: 100)")
+    render.add_argument("--dpi", type=_positive_float, metavar="N",
+                        help="text and line scale: larger makes them bigger at the same pixel size "
+                        "(default: 100 at 1280x720, scaled with the frame so every size looks alike)")
     render.add_argument("--gif-fps", type=_positive_float, default=15.0, metavar="N",
                         help="GIF frame rate, at most --fps (default: 15)")
     render.add_argument("--gif-width", type=_positive_int, default=960, metavar="PX",

@@ -41,9 +41,12 @@ MIN_SIZE = (160, 90)
 class Renderer:
     """Draws frames of a :class:`History` with a :class:`Layout` at ``size`` = (width, height) pixels."""
 
-    def __init__(self, layout: Layout, history: History, size: tuple[int, int] = (1280, 720), dpi: float = 100,
-                 title: str = "") -> None:
+    def __init__(self, layout: Layout, history: History, size: tuple[int, int] = (1280, 720),
+                 dpi: float | None = None, title: str = "") -> None:
         width, height = size
+        # The same picture at any size: text and lines scale with the frame (1280x720 = 100 dpi); the
+        # smaller ratio wins so a narrow or short frame still fits its text.
+        dpi = dpi or min(width / 12.8, height / 7.2)
         if width < MIN_SIZE[0] or height < MIN_SIZE[1]:
             raise ValueError(f"frame size {width}x{height} is too small; use at least {MIN_SIZE[0]}x{MIN_SIZE[1]}")
         if len(history) == 0:

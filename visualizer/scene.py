@@ -72,7 +72,7 @@ class Scene:
 
 
 def _is_path(spec: str) -> bool:
-    return spec.endswith(".py") or "/" in spec or "\\" in spec or spec.startswith(".")
+    return spec.endswith(".py") or "/" in spec or "\\" in spec or spec.startswith(".") or Path(spec).is_file()
 
 
 def find_scene_file(spec: str, search: list[Path] | None = None) -> Path:

@@ -1,0 +1,159 @@
+"""The real command line in a subprocess: outputs read back, stale frames gone, clear errors."""
+from __future__ import annotations
+
+import textwrap
+
+import imageio.v2 as iio
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import ROOT, run_cli
+
+SOFTPLUS = str(ROOT / "scenes" / "softplus_fit.py")
+
+
+def _mp4_info(path):
+    reader = iio.get_reader(path, format="ffmpeg")
+    try:
+        return reader.get_meta_data(), reader.count_frames()
+    finally:
+        reader.close()
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    out = tmp_path_factory.mktemp("out")
+    result = run_cli("render", SOFTPLUS, "--steps", "6", "--size", "320x180", "--fps", "10", "--out", str(out))
+    return out, result
+
+
+def test_render_writes_mp4_gif_frames_and_history(rendered):
+    out, result = rendered
+    assert result.returncode == 0, result.stderr
+    folder = out / "softplus_fit"
+    meta, count = _mp4_info(folder / "softplus_fit.mp4")
+    assert (meta["codec"], meta["size"], count) == ("h264", (320, 180), 7)
+    assert meta["pix_fmt"].startswith("yuv420p")
+    gif = Image.open(folder / "softplus_fit.gif")
+    assert (gif.n_frames, gif.size, gif.info["loop"]) == (7, (320, 180), 0)
+    names = sorted(p.name for p in (folder / "frames").iterdir())
+    assert names == [f"frame_{s:05d}.png" for s in range(7)]
+    assert Image.open(folder / "frames" / "frame_00003.png").size == (320, 180)
+    with np.load(folder / "history.npz") as z:
+        assert z["step"].tolist() == list(range(7))
+    assert sorted(p.name for p in folder.iterdir()) == ["frames", "history.npz", "softplus_fit.gif",
+                                                        "softplus_fit.mp4"]  # no temporaries left
+    # One summary line per output, naming the file.
+    assert "softplus_fit.mp4" in result.stdout and "7 PNG files" in result.stdout
+
+
+def test_rerender_with_fewer_steps_leaves_no_stale_frames(rendered):
+    out, first = rendered
+    assert first.returncode == 0, first.stderr
+    result = run_cli("render", "softplus_fit", "--steps", "3", "--size", "320x180", "--fps", "10",
+                     "--out", str(out), "--format", "frames,mp4", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    folder = out / "softplus_fit"
+    assert sorted(p.name for p in (folder / "frames").iterdir()) == [f"frame_{s:05d}.png" for s in range(4)]
+    assert _mp4_info(folder / "softplus_fit.mp4")[1] == 4
+
+
+def test_every_k_names_frames_by_training_step(tmp_path):
+    result = run_cli("render", SOFTPLUS, "--steps", "10", "--every", "4", "--size", "320x180",
+                     "--format", "frames", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    names = sorted(p.name for p in (tmp_path / "softplus_fit" / "frames").iterdir())
+    assert names == ["frame_00000.png", "frame_00004.png", "frame_00008.png", "frame_00010.png"]
+
+
+def _scene_file(tmp_path, body: str, name: str = "user_scene.py"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+NO_SCENE = '"""Defines nothing useful."""\nvalue = 3\n'
+
+
+@pytest.mark.parametrize("args, message", [
+    (["render", "scenes/nope.py"], "no scene file at scenes/nope.py"),
+    (["render", "no_such_scene"], "unknown scene 'no_such_scene'; known scenes: softplus_fit"),
+    (["render", "pyproject.toml"], "pyproject.toml is not a Python file"),
+    (["render", "softplus_fit", "--size", "12x"], "WIDTHxHEIGHT"),
+    (["render", "softplus_fit", "--size", "10x10"], "outside 160x90"),
+    (["render", "softplus_fit", "--fps", "0"], "must be a positive number"),
+    (["render", "softplus_fit", "--steps", "-3"], "must be at least 1"),
+    (["render", "softplus_fit", "--format", "mp4,avi"], "unknown format avi"),
+    (["render"], "required: SCENE"),
+    (["explode"], "invalid choice"),
+])
+def test_bad_input_is_one_clear_line_exit_2_and_writes_nothing(tmp_path, args, message):
+    result = run_cli(*args, "--out", str(tmp_path / "out")) if args[0] == "render" and len(args) > 1 \
+        else run_cli(*args)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("visualizer: error: ") and message in lines[0]
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_output_path_that_is_a_file_is_refused(tmp_path):
+    target = tmp_path / "taken"
+    target.write_text("mine")
+    result = run_cli("render", "softplus_fit", "--steps", "2", "--out", str(target))
+    assert result.returncode == 2 and "is a file" in result.stderr
+    assert target.read_text() == "mine"
+
+
+def test_scene_file_without_a_scene_is_explained(tmp_path):
+    path = _scene_file(tmp_path, NO_SCENE)
+    result = run_cli("render", str(path), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert "defines no scene" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_error_in_the_users_scene_code_shows_their_traceback(tmp_path):
+    path = _scene_file(tmp_path, '''\
+        """A scene whose network builder has a bug."""
+        from visualizer import Layout, LossPanel, Scene
+
+
+        def network(seed):
+            weights = [1.0, 2.0]
+            return weights[seed]
+
+
+        scene = Scene(name="buggy", network=network, x=[0.0, 1.0], y=[0.0, 1.0], steps=2, seed=5,
+                      layout=Layout([["loss"]], {"loss": LossPanel()}))
+        ''')
+    result = run_cli("render", str(path), "--out", str(tmp_path / "out"))
+    assert result.returncode == 1
+    assert "your scene code raised an error" in result.stderr
+    assert f'File "{path}", line 7, in network' in result.stderr
+    assert "return weights[seed]" in result.stderr
+    assert result.stderr.strip().endswith("IndexError: list index out of range")
+    assert "visualizer/api.py" not in result.stderr  # their frames, not ours
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_syntax_error_in_a_scene_file_points_at_it(tmp_path):
+    path = _scene_file(tmp_path, '"""Broken."""\nscene = (\n')
+    result = run_cli("render", str(path), "--out", str(tmp_path / "out"))
+    assert result.returncode == 1
+    assert str(path) in result.stderr and "SyntaxError" in result.stderr
+
+
+def test_list_shows_each_scene_with_its_description():
+    result = run_cli("list")
+    assert result.returncode == 0, result.stderr
+    line = next(l for l in result.stdout.splitlines() if l.startswith("softplus_fit"))
+    assert "Two softplus neurons" in line
+
+
+def test_help_and_version():
+    assert "examples:" in run_cli("render", "--help").stdout
+    version = run_cli("--version")
+    assert version.returncode == 0 and version.stdout.startswith("visualizer ")

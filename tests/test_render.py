@@ -1,0 +1,70 @@
+"""The renderer: frame size, fixed axes, and blitted frames equal to a full redraw."""
+from __future__ import annotations
+
+import matplotlib
+import numpy as np
+import pytest
+
+from conftest import ROOT
+from visualizer import Renderer, load_scene, train
+from visualizer.api import write_frames
+from visualizer.encode import NullWriter
+from visualizer.render import STYLE
+
+
+@pytest.fixture(scope="module")
+def scene_and_history():
+    scene = load_scene(ROOT / "scenes" / "softplus_fit.py")
+    return scene, train(scene, steps=12)
+
+
+def test_frames_have_the_requested_size_and_differ_between_steps(scene_and_history):
+    scene, hist = scene_and_history
+    r = Renderer(scene.layout, hist, size=(426, 240), title=scene.title)
+    first, last = r.draw(0), r.draw(len(hist) - 1)
+    assert first.shape == (240, 426, 3) and first.dtype == np.uint8
+    assert (first != last).any()
+    np.testing.assert_array_equal(r.draw(0), first)  # nothing accumulates between frames
+
+
+def test_axis_limits_are_fixed_for_the_whole_run(scene_and_history):
+    scene, hist = scene_and_history
+    r = Renderer(scene.layout, hist, size=(426, 240))
+    before = {k: (ax.get_xlim(), ax.get_ylim()) for k, ax in r.axes.items()}
+    for i in range(len(hist)):
+        r.draw(i)
+    assert {k: (ax.get_xlim(), ax.get_ylim()) for k, ax in r.axes.items()} == before
+    # The limits cover every recorded value, not just the first frame's.
+    lo, hi = r.axes["loss"].get_ylim()
+    assert lo <= hist.loss.min() and hi >= hist.loss.max()
+    lo, hi = r.axes["fit"].get_ylim()
+    assert lo <= hist.extras["fit/prediction"].min() and hi >= hist.extras["fit/prediction"].max()
+
+
+def test_blitted_frame_matches_a_full_redraw(scene_and_history):
+    scene, hist = scene_and_history
+    r = Renderer(scene.layout, hist, size=(640, 360), title=scene.title)
+    i = 7
+    blitted = r.draw(i).astype(int)
+    for artist in r.figure.findobj(lambda a: a.get_animated()):
+        artist.set_animated(False)
+    with matplotlib.rc_context(STYLE):  # tick locators read the style at draw time
+        r.canvas.draw()
+    full = np.asarray(r.canvas.buffer_rgba())[..., :3].astype(int)
+    # Draw order differs slightly (changing artists go last), so allow a few anti-aliased pixels to differ.
+    differ = np.any(blitted != full, axis=2)
+    assert differ.mean() < 0.002, f"{differ.mean():.4%} of pixels differ"
+
+
+def test_write_frames_hands_every_row_to_every_writer(tmp_path, scene_and_history):
+    scene, hist = scene_and_history
+    r = Renderer(scene.layout, hist, size=(320, 180))
+    writers = [NullWriter(tmp_path / "a"), NullWriter(tmp_path / "b")]
+    write_frames(r, hist, writers, fps=10)
+    assert [w.frames_written for w in writers] == [len(hist)] * 2
+
+
+def test_renderer_rejects_tiny_frames(scene_and_history):
+    scene, hist = scene_and_history
+    with pytest.raises(ValueError, match="too small"):
+        Renderer(scene.layout, hist, size=(100, 50))
