@@ -7,8 +7,7 @@ import pytest
 
 from conftest import ROOT
 from visualizer import Renderer, load_scene, train
-from visualizer.api import write_frames
-from visualizer.encode import NullWriter
+from visualizer.render import plan_chunks
 from visualizer.render import STYLE
 
 
@@ -56,12 +55,11 @@ def test_blitted_frame_matches_a_full_redraw(scene_and_history):
     assert differ.mean() < 0.002, f"{differ.mean():.4%} of pixels differ"
 
 
-def test_write_frames_hands_every_row_to_every_writer(tmp_path, scene_and_history):
-    scene, hist = scene_and_history
-    r = Renderer(scene.layout, hist, size=(320, 180))
-    writers = [NullWriter(tmp_path / "a"), NullWriter(tmp_path / "b")]
-    write_frames(r, hist, writers, fps=10)
-    assert [w.frames_written for w in writers] == [len(hist)] * 2
+def test_chunks_are_contiguous_cover_every_frame_and_are_not_tiny():
+    assert plan_chunks(601, 2) == [range(0, 300), range(300, 601)]
+    assert plan_chunks(10, 8) == [range(0, 10)]  # too few frames to be worth a second worker
+    chunks = plan_chunks(1000, 7)
+    assert [i for c in chunks for i in c] == list(range(1000)) and len(chunks) == 7
 
 
 def test_renderer_rejects_tiny_frames(scene_and_history):

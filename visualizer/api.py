@@ -6,19 +6,23 @@ never print, except for tqdm progress bars on stderr when ``progress=True``.
 from __future__ import annotations
 
 import math
-from contextlib import ExitStack
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from . import __version__
-from .encode import WRITERS, GIFWriter, MP4Writer, PNGFramesWriter, Writer
+from .encode import Output
 from .errors import DivergenceError, VisualizerError
 from .record import History, Recorder
-from .render import Renderer
+from .render import Renderer, available_cores, render_outputs
 from .scene import Scene
 from .train import Trainer, TrainState
+
+# Forked render workers must not inherit a half-held lock from tqdm's monitor thread: don't start one.
+tqdm.monitor_interval = 0
 
 FORMATS = ("mp4", "gif", "frames")
 DEFAULT_SIZE = (1280, 720)
@@ -88,11 +92,13 @@ def output_dir(out: str | Path, scene_name: str) -> Path:
 def render(scene: Scene, history: History | None = None, *, out: str | Path = "output",
            formats: str | tuple[str, ...] = FORMATS, size: tuple[int, int] | None = None, fps: float | None = None,
            dpi: float | None = None, steps: int | None = None, every: int | None = None, seed: int | None = None,
-           gif_fps: float | None = 15, gif_width: int | None = 960, progress: bool = False) -> dict[str, Path]:
+           gif_fps: float | None = 15, gif_width: int | None = 960, jobs: int | None = None,
+           progress: bool = False) -> dict[str, Path]:
     """Train (unless ``history`` is given), then write the requested formats under ``out/<scene>/``.
 
     Returns the written paths by kind: ``history``, ``mp4``, ``gif``, ``frames``. Options left as ``None``
-    fall back to the scene's own settings, then to the defaults (1280x720, 30 fps).
+    fall back to the scene's own settings, then to the defaults (1280x720, 30 fps). ``jobs`` worker processes
+    draw and encode chunks of frames at once (default: every core).
     """
     formats = parse_formats(formats)
     size = tuple(size or scene.size or DEFAULT_SIZE)
@@ -101,6 +107,8 @@ def render(scene: Scene, history: History | None = None, *, out: str | Path = "o
         raise VisualizerError(f"size must be two positive numbers WIDTHxHEIGHT, got {size}")
     if fps <= 0:
         raise VisualizerError(f"fps must be positive, got {fps}")
+    if jobs is not None and jobs < 1:
+        raise VisualizerError(f"jobs must be at least 1, got {jobs}")
     if dpi is not None and dpi <= 0:
         raise VisualizerError(f"dpi must be positive, got {dpi}")
     target = output_dir(out, scene.name)
@@ -113,33 +121,19 @@ def render(scene: Scene, history: History | None = None, *, out: str | Path = "o
     target.mkdir(parents=True, exist_ok=True)
     written = {"history": history.save(target / "history.npz")}
     digits = max(5, len(str(int(history.steps[-1]))))
-    writers: dict[str, Writer] = {}
-    for fmt in formats:
-        if fmt == "mp4":
-            writers[fmt] = MP4Writer(target / f"{scene.name}.mp4")
-        elif fmt == "gif":
-            writers[fmt] = GIFWriter(target / f"{scene.name}.gif", fps=gif_fps, width=gif_width)
-        elif fmt == "frames":
-            writers[fmt] = PNGFramesWriter(target / "frames", digits=digits)
-    write_frames(renderer, history, list(writers.values()), fps, progress=progress, desc=f"{scene.name}: rendering")
-    renderer.close()
-    written.update({fmt: w.path for fmt, w in writers.items()})
+    names = {"mp4": f"{scene.name}.mp4", "gif": f"{scene.name}.gif", "frames": "frames"}
+    outputs = [Output(fmt, target / names[fmt], digits=digits, gif_fps=gif_fps, gif_width=gif_width)
+               for fmt in formats]
+    work = Path(tempfile.mkdtemp(prefix=".render-", dir=target))
+    try:
+        with tqdm(total=len(history), desc=f"{scene.name}: rendering", unit="frame", disable=not progress,
+                  leave=False, mininterval=0.2) as bar:
+            render_outputs(scene.layout, history, outputs, work, size=size, fps=fps, dpi=dpi, title=scene.title,
+                           jobs=jobs or available_cores(), on_frames=bar.update)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    written.update({output.kind: output.path for output in outputs})
     return written
 
 
-def write_frames(renderer: Renderer, history: History, writers: list[Writer], fps: float, *,
-                 progress: bool = False, desc: str = "rendering") -> None:
-    """Draw every history row once and hand the frame to each writer; all writers finish or all abort."""
-    with ExitStack() as stack:
-        for writer in writers:
-            stack.enter_context(writer)  # entered first, so a failing setup still cleans up
-            writer.setup(renderer.size, fps)
-        for i in tqdm(range(len(history)), desc=desc, unit="frame", disable=not progress, leave=False,
-                      mininterval=0.2):
-            frame = renderer.draw(i)
-            step = int(history.steps[i])
-            for writer in writers:
-                writer.write(frame, step)
-
-
-__all__ = ["FORMATS", "WRITERS", "parse_formats", "render", "train", "write_frames"]
+__all__ = ["FORMATS", "parse_formats", "render", "train"]

@@ -89,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="GIF frame rate, at most --fps (default: 15)")
     render.add_argument("--gif-width", type=_positive_int, default=960, metavar="PX",
                         help="GIF width in pixels, at most the frame width (default: 960)")
+    render.add_argument("--jobs", type=_positive_int, metavar="N",
+                        help="worker processes drawing and encoding frames at once (default: every core)")
     render.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
 
     sub.add_parser("list", help="list the scenes in scenes/ with their descriptions",
@@ -130,7 +132,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
     for scene in scenes:
         written = render(scene, out=args.out, formats=formats, size=args.size, fps=args.fps, dpi=args.dpi,
                          steps=args.steps, every=args.every, seed=args.seed, gif_fps=args.gif_fps,
-                         gif_width=args.gif_width, progress=progress)
+                         gif_width=args.gif_width, jobs=args.jobs, progress=progress)
         if not args.quiet:
             for kind, path in written.items():
                 if path.is_dir():

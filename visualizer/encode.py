@@ -175,11 +175,125 @@ class MP4Writer(Writer):
             self._tmp.unlink(missing_ok=True)
 
 
-class GIFWriter(Writer):
-    """A looping GIF with one palette computed from all frames by ffmpeg's palettegen/paletteuse.
+def gif_keeps(index: int, fps: float, gif_fps: float) -> bool:
+    """Whether video frame ``index`` (shown at ``fps``) is the GIF's frame for a tick of ``gif_fps``.
 
-    Frames are first scaled to ``width`` and reduced to ``fps`` and stored losslessly (FFV1) in a temporary
-    file, so memory stays flat however many frames there are; ``finish`` then makes the palette and the GIF.
+    A pure function of the frame's place in the whole video, so chunks rendered apart agree on it.
+    """
+    if gif_fps >= fps:
+        return True
+    return index == 0 or int(index * gif_fps / fps) != int((index - 1) * gif_fps / fps)
+
+
+class GIFFramesWriter(Writer):
+    """The first half of a GIF: the frames it keeps, scaled to ``width``, stored losslessly (FFV1 in MKV).
+
+    ``start_index`` is the first frame's place in the whole video, for chunks. The file appears at ``path``
+    only if at least one frame was kept.
+    """
+
+    def __init__(self, path: str | os.PathLike, fps: float | None = 15, width: int | None = 960,
+                 start_index: int = 0) -> None:
+        super().__init__(path)
+        self.gif_fps, self.gif_width, self.start_index = fps, width, start_index
+        self.kept = 0
+
+    def output_fps(self) -> float:
+        """The GIF's frame rate: ``fps`` capped at the video's rate."""
+        return min(self.gif_fps or self.fps, self.fps)
+
+    def _setup(self) -> None:
+        self._index = self.start_index
+        self._ff: _FFmpeg | None = None
+
+    def _write(self, frame: np.ndarray, step: int) -> None:
+        keep = gif_keeps(self._index, self.fps, self.output_fps())
+        self._index += 1
+        if not keep:
+            return
+        if self._ff is None:  # started on the first kept frame, so a chunk that keeps none makes no file
+            w, _ = self.size
+            self._tmp = temp_path(self.path, ".mkv")
+            scale = f"scale={min(self.gif_width or w, w)}:-2:flags=lanczos"
+            self._ff = _FFmpeg([*_raw_input(self.size, self.output_fps()), "-vf", scale, "-c:v", "ffv1",
+                                "-f", "matroska", str(self._tmp)])
+        self._ff.write(memoryview(frame).cast("B"))
+        self.kept += 1
+
+    def _finish(self) -> None:
+        if self._ff is None:
+            return
+        try:
+            self._ff.close()
+            publish(self._tmp, self.path)
+        except BaseException:
+            self.abort()
+            raise
+
+    def abort(self) -> None:
+        if getattr(self, "_ff", None) is not None:
+            self._ff.kill()
+        if hasattr(self, "_tmp"):
+            self._tmp.unlink(missing_ok=True)
+
+
+def _concat_input(pieces: list[Path], work: Path) -> list[str]:
+    if len(pieces) == 1:
+        return ["-i", str(pieces[0])]
+    listing = work / f".concat-{os.getpid()}-{id(pieces)}.txt"
+    listing.write_text("".join(f"file '{p.resolve()}'\n" for p in pieces))
+    return ["-f", "concat", "-safe", "0", "-i", str(listing)]
+
+
+def make_gif(pieces: list[Path], path: Path) -> Path:
+    """Join GIF frame pieces (in order) into a looping GIF at ``path`` with one palette for all frames."""
+    if not pieces:
+        raise ValueError(f"no frames were kept for {path}")
+    palette = temp_path(path, ".png")
+    tmp = temp_path(path, ".gif")
+    source = _concat_input(pieces, path.parent)
+    try:
+        run_ffmpeg([*source, "-vf", "palettegen=max_colors=256:stats_mode=full", "-update", "1",
+                    "-frames:v", "1", "-f", "image2", str(palette)])
+        # Bayer dithering keeps flat plot colours flat (smaller files than error diffusion), and
+        # rectangle diff mode re-encodes only the part of each frame that changed.
+        run_ffmpeg([*source, "-i", str(palette), "-lavfi",
+                    "paletteuse=dither=bayer:bayer_scale=5:diff_mode=rectangle", "-loop", "0",
+                    "-f", "gif", str(tmp)])
+        publish(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        palette.unlink(missing_ok=True)
+        if source[0] == "-f":
+            Path(source[-1]).unlink(missing_ok=True)
+    return path
+
+
+def join_mp4(pieces: list[Path], path: Path) -> Path:
+    """Join MP4 pieces of identical encoding (in order) into ``path`` without re-encoding."""
+    if len(pieces) == 1:
+        publish(pieces[0], path)
+        return path
+    tmp = temp_path(path, ".mp4")
+    source = _concat_input(pieces, path.parent)
+    try:
+        run_ffmpeg([*source, "-c", "copy", "-movflags", "+faststart", "-f", "mp4", str(tmp)])
+        publish(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        Path(source[-1]).unlink(missing_ok=True)
+    return path
+
+
+class GIFWriter(Writer):
+    """A looping GIF with one palette computed from all its frames by ffmpeg's palettegen/paletteuse.
+
+    Kept frames are stored losslessly in a temporary file first, so memory stays flat however many frames
+    there are; ``finish`` then computes the palette and writes the GIF.
     """
 
     def __init__(self, path: str | os.PathLike, fps: float | None = 15, width: int | None = 960) -> None:
@@ -187,56 +301,44 @@ class GIFWriter(Writer):
         self.gif_fps, self.gif_width = fps, width
 
     def _setup(self) -> None:
-        w, _ = self.size
-        out_w = min(self.gif_width or w, w)
-        out_fps = min(self.gif_fps or self.fps, self.fps)
-        self._tmp_video = temp_path(self.path, ".mkv")
-        self._tmp_palette = temp_path(self.path, ".png")
-        self._tmp = temp_path(self.path, ".gif")
-        filters = f"fps={out_fps:g},scale={out_w}:-2:flags=lanczos"
-        self._ff = _FFmpeg([*_raw_input(self.size, self.fps), "-vf", filters, "-c:v", "ffv1", "-f", "matroska",
-                            str(self._tmp_video)])
+        self._frames = GIFFramesWriter(temp_path(self.path, ".mkv"), self.gif_fps, self.gif_width)
+        self._frames.setup(self.size, self.fps)
 
     def _write(self, frame: np.ndarray, step: int) -> None:
-        self._ff.write(memoryview(frame).cast("B"))
+        self._frames.write(frame, step)
 
     def _finish(self) -> None:
         try:
-            self._ff.close()
-            run_ffmpeg(["-i", str(self._tmp_video), "-vf", "palettegen=max_colors=256:stats_mode=full",
-                        "-update", "1", "-frames:v", "1", "-f", "image2", str(self._tmp_palette)])
-            # Bayer dithering keeps flat plot colours flat (smaller files than error diffusion), and
-            # rectangle diff mode re-encodes only the part of each frame that changed.
-            run_ffmpeg(["-i", str(self._tmp_video), "-i", str(self._tmp_palette), "-lavfi",
-                        "paletteuse=dither=bayer:bayer_scale=5:diff_mode=rectangle", "-loop", "0",
-                        "-f", "gif", str(self._tmp)])
-            publish(self._tmp, self.path)
+            self._frames.finish()
+            make_gif([self._frames.path], self.path)
         except BaseException:
             self.abort()
             raise
         finally:
-            self._tmp_video.unlink(missing_ok=True)
-            self._tmp_palette.unlink(missing_ok=True)
+            self._frames.path.unlink(missing_ok=True)
 
     def abort(self) -> None:
-        if hasattr(self, "_ff"):
-            self._ff.kill()
-        for name in ("_tmp", "_tmp_video", "_tmp_palette"):
-            if hasattr(self, name):
-                getattr(self, name).unlink(missing_ok=True)
+        if hasattr(self, "_frames"):
+            self._frames.abort()
+            self._frames.path.unlink(missing_ok=True)
 
 
 class PNGFramesWriter(Writer):
     """One PNG per frame, ``frame_<step>.png`` zero-padded to ``digits``, in the folder ``path``.
 
-    The set is written to a temporary folder and swapped in whole, so no stale frames of an earlier run remain.
+    The set is written to a temporary folder and swapped in whole, so no stale frames of an earlier run
+    remain. With ``into=FOLDER`` it writes straight into that (temporary) folder instead, for chunks.
     """
 
-    def __init__(self, path: str | os.PathLike, digits: int = 5, compress_level: int = 1) -> None:
+    def __init__(self, path: str | os.PathLike, digits: int = 5, compress_level: int = 1,
+                 into: Path | None = None) -> None:
         super().__init__(path)
-        self.digits, self.compress_level = digits, compress_level
+        self.digits, self.compress_level, self.into = digits, compress_level, into
 
     def _setup(self) -> None:
+        if self.into is not None:
+            self._tmp_dir = self.into
+            return
         self._tmp_dir = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".part", dir=self.path.parent))
 
     def _write(self, frame: np.ndarray, step: int) -> None:
@@ -246,20 +348,26 @@ class PNGFramesWriter(Writer):
                                     compress_level=self.compress_level)
 
     def _finish(self) -> None:
-        old = None
-        if self.path.exists():
-            if not self.path.is_dir():
-                self.abort()
-                raise EncodeError(f"{self.path} exists and is not a folder; remove it or choose another --out")
-            old = self.path.with_name(f".{self.path.name}.old-{os.getpid()}")
-            os.replace(self.path, old)
-        publish(self._tmp_dir, self.path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        if self.into is None:
+            swap_folder(self._tmp_dir, self.path)
 
     def abort(self) -> None:
-        if hasattr(self, "_tmp_dir"):
+        if hasattr(self, "_tmp_dir") and self.into is None:
             shutil.rmtree(self._tmp_dir, ignore_errors=True)
+
+
+def swap_folder(new: Path, final: Path) -> None:
+    """Put folder ``new`` at ``final``, replacing an older folder there (two renames, then cleanup)."""
+    old = None
+    if final.exists():
+        if not final.is_dir():
+            shutil.rmtree(new, ignore_errors=True)
+            raise EncodeError(f"{final} exists and is not a folder; remove it or choose another --out")
+        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        os.replace(final, old)
+    publish(new, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 class NullWriter(Writer):
@@ -280,3 +388,48 @@ class NullWriter(Writer):
 
 WRITERS: dict[str, type[Writer]] = {"mp4": MP4Writer, "gif": GIFWriter, "frames": PNGFramesWriter,
                                     "null": NullWriter}
+
+
+class Output:
+    """One final output (an MP4, a GIF or a PNG folder) built from pieces that chunks write independently.
+
+    In the main process: ``begin(work)`` → the chunks each use ``piece(k, start)`` → ``join()`` puts the
+    result at ``path`` atomically. ``work`` is a private temporary folder beside the outputs.
+    """
+
+    def __init__(self, kind: str, path: Path, *, digits: int = 5, gif_fps: float | None = 15,
+                 gif_width: int | None = 960) -> None:
+        if kind not in ("mp4", "gif", "frames", "null"):
+            raise ValueError(f"unknown output kind {kind!r}")
+        self.kind, self.path = kind, Path(path)
+        self.digits, self.gif_fps, self.gif_width = digits, gif_fps, gif_width
+
+    def begin(self, work: Path) -> None:
+        """Prepare the temporary places the pieces go to."""
+        self.work = work
+        if self.kind == "frames":
+            (work / "frames").mkdir()
+
+    def _piece_path(self, k: int) -> Path:
+        return self.work / f"{self.kind}_{k:04d}.{'mp4' if self.kind == 'mp4' else 'mkv'}"
+
+    def piece(self, k: int, start_index: int) -> Writer:
+        """The writer chunk ``k`` uses; its first frame is frame ``start_index`` of the whole video."""
+        if self.kind == "mp4":
+            return MP4Writer(self._piece_path(k))
+        if self.kind == "gif":
+            return GIFFramesWriter(self._piece_path(k), self.gif_fps, self.gif_width, start_index=start_index)
+        if self.kind == "frames":
+            return PNGFramesWriter(self.path, self.digits, into=self.work / "frames")
+        return NullWriter(self.path)
+
+    def join(self, chunks: int) -> Path:
+        """Combine the pieces of ``chunks`` chunks into the final output."""
+        pieces = [p for p in (self._piece_path(k) for k in range(chunks)) if p.exists()]
+        if self.kind == "mp4":
+            return join_mp4(pieces, self.path)
+        if self.kind == "gif":
+            return make_gif(pieces, self.path)
+        if self.kind == "frames":
+            swap_folder(self.work / "frames", self.path)
+        return self.path

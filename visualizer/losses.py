@@ -20,8 +20,10 @@ class Loss:
         return f"Loss({self.name})"
 
 
+# Reductions via array methods: np.sum's Python wrapper costs more than the sum for small batches.
 def _ssr(p: np.ndarray, t: np.ndarray) -> float:
-    return float(np.sum((p - t) ** 2))
+    r = p - t
+    return float((r * r).sum())
 
 
 def _ssr_grad(p: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -29,7 +31,8 @@ def _ssr_grad(p: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 
 def _half_ssr(p: np.ndarray, t: np.ndarray) -> float:
-    return 0.5 * float(np.sum((p - t) ** 2))
+    r = p - t
+    return 0.5 * float((r * r).sum())
 
 
 def _half_ssr_grad(p: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -37,7 +40,8 @@ def _half_ssr_grad(p: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 
 def _mse(p: np.ndarray, t: np.ndarray) -> float:
-    return float(np.mean((p - t) ** 2))
+    r = p - t
+    return float((r * r).sum()) / r.size
 
 
 def _mse_grad(p: np.ndarray, t: np.ndarray) -> np.ndarray:

@@ -33,10 +33,9 @@ class Activation:
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
-    # 1/(1+e^-z) for z >= 0 and e^z/(1+e^z) below: neither branch can overflow.
-    z = np.asarray(z, dtype=float)
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    # exp(-softplus(-z)): never overflows, keeps tiny values for very negative z (where 1 - 1/(1+e) would
+    # round to 0), and is two ufuncs, which matters for per-sample training on small layers.
+    return np.exp(-np.logaddexp(0.0, -np.asarray(z, dtype=float)))
 
 
 def _softplus(z: np.ndarray) -> np.ndarray:
@@ -118,7 +117,7 @@ class Dense:
         self._x: np.ndarray | None = None
         self._z: np.ndarray | None = None
         self._a: np.ndarray | None = None
-        self.grads: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {k: np.zeros_like(v) for k, v in self.params().items()}
 
     def params(self) -> dict[str, np.ndarray]:
         """This layer's parameter arrays by short name (the arrays themselves, not copies)."""
@@ -140,10 +139,14 @@ class Dense:
         """Given dL/d(output), store dL/d(param) in ``grads`` and return dL/d(input)."""
         if self._x is None:
             raise RuntimeError(f"layer {self.name!r}: backward() called before forward()")
-        grad_z = grad_a * self.activation.slope(self._z, self._a)
-        self.grads["weight"] = self._x.T @ grad_z
+        if self.activation is identity:  # slope 1: skip a multiply by ones
+            grad_z = grad_a
+        else:
+            grad_z = grad_a * self.activation.slope(self._z, self._a)
+        # Written into the same arrays every time, so Network.gradients() can hand out one fixed mapping.
+        np.matmul(self._x.T, grad_z, out=self.grads["weight"])
         if self.bias is not None:
-            self.grads["bias"] = grad_z.sum(axis=0)
+            grad_z.sum(axis=0, out=self.grads["bias"])
         return grad_z @ self.weight.T
 
     def __repr__(self) -> str:
@@ -164,6 +167,8 @@ class Network:
             if a.n_out != b.n_in:
                 raise ValueError(f"layer {a.name!r} has {a.n_out} outputs but {b.name!r} expects {b.n_in} inputs")
         self.layers = list(layers)
+        self._params = {f"{layer.name}.{k}": v for layer in self.layers for k, v in layer.params().items()}
+        self._grads = {f"{layer.name}.{k}": layer.grads[k] for layer in self.layers for k in layer.params()}
 
     @property
     def n_in(self) -> int:
@@ -177,11 +182,14 @@ class Network:
 
     def parameters(self) -> dict[str, np.ndarray]:
         """Every parameter array by full name, in layer order (the live arrays, updated in place by SGD)."""
-        return {f"{layer.name}.{k}": v for layer in self.layers for k, v in layer.params().items()}
+        return dict(self._params)
 
     def gradients(self) -> dict[str, np.ndarray]:
-        """The gradients from the last :meth:`backward`, by the same names as :meth:`parameters`."""
-        return {f"{layer.name}.{k}": layer.grads[k] for layer in self.layers for k in layer.params()}
+        """The gradients from the last :meth:`backward`, by the same names as :meth:`parameters`.
+
+        The arrays are overwritten by the next backward pass; copy them to keep them.
+        """
+        return self._grads
 
     def set_parameters(self, values: dict[str, np.ndarray]) -> None:
         """Overwrite parameters in place from a name → array mapping (shapes must match)."""

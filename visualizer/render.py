@@ -6,14 +6,23 @@ for every frame, restored and only the changing artists are drawn on top (blitti
 from __future__ import annotations
 
 import copy
-from typing import Iterable, Iterator
+import multiprocessing as mp
+import os
+import pickle
+import queue
+import traceback
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
 
 import matplotlib
 import numpy as np
 from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from PIL import Image
 
+from .encode import Output
 from .panels import Layout
 from .record import History
 
@@ -65,8 +74,14 @@ class Renderer:
             self.panels = {key: copy.deepcopy(panel) for key, panel in layout.panels.items()}
             for key, panel in self.panels.items():
                 panel.setup(self.axes[key], history)
-            # Lay out with the widest step text so the reserved title space fits every frame.
-            self._suptitle = self.figure.suptitle(self._title_text(self._total), animated=True)
+            # Only the step counter changes; a static title is drawn once with the background. The
+            # counter is laid out at its widest so the space reserved for it fits every frame.
+            if title:
+                self.figure.suptitle(title)
+                self._counter = self.figure.text(0.995, 0.995, self._counter_text(self._total), ha="right",
+                                                 va="top", animated=True, fontsize=STYLE["figure.titlesize"])
+            else:
+                self._counter = self.figure.suptitle(self._counter_text(self._total), animated=True)
             self.canvas.draw()
             # The layout is final: freeze it so nothing is re-measured per frame.
             self.figure.set_layout_engine("none")
@@ -75,9 +90,8 @@ class Renderer:
         if got != self.size:  # float figsize rounding; never seen at common sizes but cheap to guard
             raise RuntimeError(f"canvas is {got[0]}x{got[1]}, expected {width}x{height}; try another --dpi")
 
-    def _title_text(self, step: int) -> str:
-        counter = f"step {step:,} / {self._total:,}"
-        return f"{self.title}  ·  {counter}" if self.title else counter.capitalize()
+    def _counter_text(self, step: int) -> str:
+        return f"step {step:,} / {self._total:,}"
 
     def draw(self, i: int) -> np.ndarray:
         """Render history row ``i`` and return it as a new (height, width, 3) uint8 array."""
@@ -85,12 +99,13 @@ class Renderer:
         artists: list[Artist] = []
         for panel in self.panels.values():
             artists.extend(panel.update(i))
-        self._suptitle.set_text(self._title_text(int(self.history.steps[i])))
-        artists.append(self._suptitle)
+        self._counter.set_text(self._counter_text(int(self.history.steps[i])))
+        artists.append(self._counter)
         for artist in artists:
             self.figure.draw_artist(artist)
-        rgba = np.asarray(self.canvas.buffer_rgba())
-        return np.ascontiguousarray(rgba[..., :3])
+        # Pillow drops the alpha channel about twice as fast as a strided numpy copy.
+        rgba = Image.frombuffer("RGBA", self.size, self.canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
+        return np.asarray(rgba.convert("RGB"))
 
     def frames(self, rows: Iterable[int] | None = None) -> Iterator[np.ndarray]:
         """Frames for the given history rows (default: all), in order."""
@@ -100,3 +115,133 @@ class Renderer:
     def close(self) -> None:
         """Release the figure."""
         self.figure.clear()
+
+
+# --- Frames to outputs, in one process or in contiguous chunks on every core ------------------------------
+
+MIN_CHUNK = 24  # below this many frames per worker, starting a figure costs more than it saves
+
+
+def available_cores() -> int:
+    """Cores this process may run on (respects CPU affinity in containers)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+def can_fork() -> bool:
+    """Workers are forked so they inherit the scene's layout and history without pickling them."""
+    return "fork" in mp.get_all_start_methods()
+
+
+def plan_chunks(n_frames: int, jobs: int) -> list[range]:
+    """Split frames 0..n-1 into at most ``jobs`` contiguous, nearly equal chunks of useful size."""
+    jobs = max(1, min(jobs, n_frames // MIN_CHUNK or 1))
+    bounds = np.linspace(0, n_frames, jobs + 1).round().astype(int)
+    return [range(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+
+def _render_chunk(k: int, rows: range, layout: Layout, history: History, size: tuple[int, int],
+                  dpi: float | None, title: str, outputs: list[Output], fps: float,
+                  report: Callable[[int], None]) -> None:
+    renderer = Renderer(layout, history, size=size, dpi=dpi, title=title)
+    with ExitStack() as stack:
+        writers = []
+        for output in outputs:
+            writer = output.piece(k, rows.start)
+            stack.enter_context(writer)  # entered first, so a failing setup still cleans up
+            writer.setup(renderer.size, fps)
+            writers.append(writer)
+        for i in rows:
+            frame = renderer.draw(i)
+            step = int(history.steps[i])
+            for writer in writers:
+                writer.write(frame, step)
+            report(1)
+    renderer.close()
+
+
+def render_outputs(layout: Layout, history: History, outputs: list[Output], work: Path, *,
+                   size: tuple[int, int], fps: float, dpi: float | None = None, title: str = "", jobs: int = 1,
+                   on_frames: Callable[[int], None] | None = None) -> int:
+    """Draw every history row once and build each output from it; returns the number of chunks used.
+
+    With ``jobs > 1`` (where processes can be forked) contiguous chunks are drawn and encoded in worker
+    processes at once, then joined without re-encoding. The frames are the same either way.
+    """
+    report = on_frames or (lambda n: None)
+    chunks = plan_chunks(len(history), jobs if can_fork() else 1)
+    for output in outputs:
+        output.begin(work)
+    if len(chunks) == 1:
+        _render_chunk(0, chunks[0], layout, history, size, dpi, title, outputs, fps, report)
+    else:
+        _run_workers(chunks, layout, history, size, dpi, title, outputs, fps, report)
+    for output in outputs:
+        output.join(len(chunks))
+    return len(chunks)
+
+
+class WorkerError(RuntimeError):
+    """A render worker failed with an exception that could not be passed back as itself."""
+
+
+def _run_workers(chunks: list[range], layout: Layout, history: History, size: tuple[int, int],
+                 dpi: float | None, title: str, outputs: list[Output], fps: float,
+                 report: Callable[[int], None]) -> None:
+    ctx = mp.get_context("fork")
+    messages = ctx.Queue()
+
+    def work(k: int, rows: range) -> None:
+        pending = 0
+
+        def tell(n: int) -> None:
+            nonlocal pending
+            pending += n
+            if pending >= 8:
+                messages.put(("frames", k, pending))
+                pending = 0
+
+        try:
+            _render_chunk(k, rows, layout, history, size, dpi, title, outputs, fps, tell)
+            messages.put(("frames", k, pending))
+            messages.put(("done", k, None))
+        except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent
+            try:
+                pickle.dumps(exc)
+                payload = exc
+            except Exception:  # noqa: BLE001
+                payload = WorkerError("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+            messages.put(("error", k, payload))
+        finally:
+            messages.close()
+            messages.join_thread()
+
+    procs = [ctx.Process(target=work, args=(k, rows), daemon=True) for k, rows in enumerate(chunks)]
+    try:
+        for proc in procs:
+            proc.start()
+        done: set[int] = set()
+        while len(done) < len(procs):
+            try:
+                kind, k, payload = messages.get(timeout=0.5)
+            except queue.Empty:
+                dead = [i for i, p in enumerate(procs) if i not in done and p.exitcode not in (None, 0)]
+                if dead:
+                    raise WorkerError(f"render worker {dead[0]} stopped unexpectedly "
+                                      f"(exit code {procs[dead[0]].exitcode})") from None
+                continue
+            if kind == "frames":
+                report(payload)
+            elif kind == "done":
+                done.add(k)
+            else:
+                raise payload
+    finally:
+        for proc in procs:
+            if proc.is_alive():
+                proc.terminate()
+        for proc in procs:
+            proc.join()
+        messages.close()

@@ -10,7 +10,9 @@ from .losses import Loss
 from .nn import Network
 from .optim import SGD
 
-Sampler = Callable[[np.random.Generator], tuple[np.ndarray, np.ndarray]]
+# sampler(rng, n) -> (x, y) with n rows each: fresh training samples, drawn in blocks for speed.
+Sampler = Callable[[np.random.Generator, int], tuple[np.ndarray, np.ndarray]]
+SAMPLE_BLOCK = 4096
 Hook = Callable[["TrainState"], None]
 EVENTS = ("start", "step", "end")
 
@@ -33,8 +35,9 @@ class Trainer:
     """Runs ``steps`` SGD updates of ``network`` on ``(x, y)``, calling hooks after each one.
 
     ``batch_size=None`` is full-batch; ``1`` is per-sample; anything else is mini-batch, walking the data in
-    order (or shuffled every epoch with ``rng`` when ``shuffle``). With a ``sampler``, every step draws a
-    fresh batch from it instead and ``(x, y)`` serve only as the evaluation set hooks see.
+    order (or shuffled every epoch with ``rng`` when ``shuffle``). With a ``sampler``, every step takes a
+    fresh batch from it instead (``sampler(rng, n)`` returns n new samples; it is asked for thousands at a
+    time) and ``(x, y)`` serve only as the evaluation set hooks see.
     """
 
     network: Network
@@ -61,8 +64,15 @@ class Trainer:
 
     def _batches(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         if self.sampler is not None:
+            size = self.batch_size or 1
+            block = max(size, SAMPLE_BLOCK // size * size)
             while True:
-                yield self.sampler(self.rng)
+                xs, ys = self.sampler(self.rng, block)
+                if len(xs) != block or len(ys) != block:
+                    raise ValueError(f"sampler(rng, {block}) must return {block} inputs and targets, "
+                                     f"got {len(xs)} and {len(ys)}")
+                for start in range(0, block, size):
+                    yield xs[start : start + size], ys[start : start + size]
         n = len(self.x)
         if self.batch_size is None or self.batch_size >= n:
             while True:
