@@ -1,4 +1,6 @@
-"""Writers consume (height, width, 3) uint8 frames: ``setup`` → ``write`` per frame → ``finish``.
+"""Writers consume (height, width, 3) RGB or (height, width, 4) RGBA uint8 frames: ``setup`` → ``write``
+per frame → ``finish``. The renderer hands over its RGBA canvas buffer as it is: ffmpeg drops the alpha
+channel anyway, and copying out RGB per frame costs as much as drawing a panel.
 
 Every writer builds its output under a temporary name in the destination folder and moves it into place only
 in ``finish``, so the final path holds either the previous complete file or the new complete one; ``abort``
@@ -34,11 +36,13 @@ class Writer(ABC):
         self.size: tuple[int, int] | None = None
         self.frames_written = 0
 
-    def setup(self, size: tuple[int, int], fps: float) -> None:
-        """Prepare for frames of ``size`` = (width, height) shown at ``fps`` frames per second."""
+    def setup(self, size: tuple[int, int], fps: float, channels: int = 3) -> None:
+        """Prepare for frames of ``size`` = (width, height), RGB (3 channels) or RGBA (4), at ``fps``."""
         if fps <= 0:
             raise ValueError(f"fps must be positive, got {fps}")
-        self.size, self.fps = (int(size[0]), int(size[1])), float(fps)
+        if channels not in (3, 4):
+            raise ValueError(f"frames must have 3 (RGB) or 4 (RGBA) channels, got {channels}")
+        self.size, self.fps, self.channels = (int(size[0]), int(size[1])), float(fps), channels
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._setup()
 
@@ -46,8 +50,8 @@ class Writer(ABC):
         """Add one frame; ``step`` is the training step it shows."""
         if self.size is None:
             raise RuntimeError("call setup() before write()")
-        if frame.shape != (self.size[1], self.size[0], 3) or frame.dtype != np.uint8:
-            raise ValueError(f"frame must be {self.size[1]}x{self.size[0]}x3 uint8 "
+        if frame.shape != (self.size[1], self.size[0], self.channels) or frame.dtype != np.uint8:
+            raise ValueError(f"frame must be {self.size[1]}x{self.size[0]}x{self.channels} uint8 "
                              f"(the size never changes mid-file), got {frame.shape} {frame.dtype}")
         self._write(frame, step)
         self.frames_written += 1
@@ -135,8 +139,9 @@ def run_ffmpeg(args: list[str]) -> None:
         raise EncodeError(f"ffmpeg failed (exit {proc.returncode}): {message[-1] if message else 'no message'}")
 
 
-def _raw_input(size: tuple[int, int], fps: float) -> list[str]:
-    return ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{size[0]}x{size[1]}", "-framerate", f"{fps:g}", "-i", "-"]
+def _raw_input(size: tuple[int, int], fps: float, channels: int) -> list[str]:
+    pix_fmt = "rgb24" if channels == 3 else "rgba"
+    return ["-f", "rawvideo", "-pix_fmt", pix_fmt, "-s", f"{size[0]}x{size[1]}", "-framerate", f"{fps:g}", "-i", "-"]
 
 
 class MP4Writer(Writer):
@@ -145,16 +150,18 @@ class MP4Writer(Writer):
     H.264 with yuv420p needs even width and height; an odd size gets one row or column of white padding.
     """
 
-    def __init__(self, path: str | os.PathLike, crf: int = 20, preset: str = "veryfast") -> None:
+    def __init__(self, path: str | os.PathLike, crf: int = 20, preset: str = "veryfast",
+                 threads: int | None = None) -> None:
         super().__init__(path)
-        self.crf, self.preset = crf, preset
+        self.crf, self.preset, self.threads = crf, preset, threads
 
     def _setup(self) -> None:
         self._tmp = temp_path(self.path, ".mp4")
         w, h = self.size
         pad = [] if w % 2 == 0 and h % 2 == 0 else ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2:0:0:white"]
-        self._ff = _FFmpeg([*_raw_input(self.size, self.fps), *pad, "-c:v", "libx264", "-preset", self.preset,
-                            "-crf", str(self.crf), "-pix_fmt", "yuv420p", "-profile:v", "high",
+        self._ff = _FFmpeg([*_raw_input(self.size, self.fps, self.channels), *pad, "-c:v", "libx264", "-preset", self.preset,
+                            "-crf", str(self.crf), *(["-threads", str(self.threads)] if self.threads else []),
+                            "-pix_fmt", "yuv420p", "-profile:v", "high",
                             "-movflags", "+faststart", "-f", "mp4", str(self._tmp)])
 
     def _write(self, frame: np.ndarray, step: int) -> None:
@@ -214,8 +221,9 @@ class GIFFramesWriter(Writer):
         if self._ff is None:  # started on the first kept frame, so a chunk that keeps none makes no file
             w, _ = self.size
             self._tmp = temp_path(self.path, ".mkv")
-            scale = f"scale={min(self.gif_width or w, w)}:-2:flags=lanczos"
-            self._ff = _FFmpeg([*_raw_input(self.size, self.output_fps()), "-vf", scale, "-c:v", "ffv1",
+            # format=rgb24: an alpha channel would make palettegen spend a colour on transparency.
+            scale = f"scale={min(self.gif_width or w, w)}:-2:flags=lanczos,format=rgb24"
+            self._ff = _FFmpeg([*_raw_input(self.size, self.output_fps(), self.channels), "-vf", scale, "-c:v", "ffv1",
                                 "-f", "matroska", str(self._tmp)])
         self._ff.write(memoryview(frame).cast("B"))
         self.kept += 1
@@ -302,7 +310,7 @@ class GIFWriter(Writer):
 
     def _setup(self) -> None:
         self._frames = GIFFramesWriter(temp_path(self.path, ".mkv"), self.gif_fps, self.gif_width)
-        self._frames.setup(self.size, self.fps)
+        self._frames.setup(self.size, self.fps, self.channels)
 
     def _write(self, frame: np.ndarray, step: int) -> None:
         self._frames.write(frame, step)
@@ -344,7 +352,10 @@ class PNGFramesWriter(Writer):
     def _write(self, frame: np.ndarray, step: int) -> None:
         from PIL import Image  # Pillow is a matplotlib dependency, so always present
 
-        Image.fromarray(frame).save(self._tmp_dir / f"frame_{step:0{self.digits}d}.png",
+        image = Image.fromarray(frame)
+        if self.channels == 4:
+            image = image.convert("RGB")  # opaque anyway; RGB PNGs are a quarter smaller
+        image.save(self._tmp_dir / f"frame_{step:0{self.digits}d}.png",
                                     compress_level=self.compress_level)
 
     def _finish(self) -> None:
@@ -404,9 +415,9 @@ class Output:
         self.kind, self.path = kind, Path(path)
         self.digits, self.gif_fps, self.gif_width = digits, gif_fps, gif_width
 
-    def begin(self, work: Path) -> None:
-        """Prepare the temporary places the pieces go to."""
-        self.work = work
+    def begin(self, work: Path, chunks: int = 1) -> None:
+        """Prepare the temporary places the pieces of ``chunks`` chunks go to."""
+        self.work, self.chunks = work, chunks
         if self.kind == "frames":
             (work / "frames").mkdir()
 
@@ -416,16 +427,17 @@ class Output:
     def piece(self, k: int, start_index: int) -> Writer:
         """The writer chunk ``k`` uses; its first frame is frame ``start_index`` of the whole video."""
         if self.kind == "mp4":
-            return MP4Writer(self._piece_path(k))
+            # Chunks already keep every core busy; one x264 thread each wastes less on coordination.
+            return MP4Writer(self._piece_path(k), threads=1 if self.chunks > 1 else None)
         if self.kind == "gif":
             return GIFFramesWriter(self._piece_path(k), self.gif_fps, self.gif_width, start_index=start_index)
         if self.kind == "frames":
             return PNGFramesWriter(self.path, self.digits, into=self.work / "frames")
         return NullWriter(self.path)
 
-    def join(self, chunks: int) -> Path:
-        """Combine the pieces of ``chunks`` chunks into the final output."""
-        pieces = [p for p in (self._piece_path(k) for k in range(chunks)) if p.exists()]
+    def join(self) -> Path:
+        """Combine the pieces into the final output."""
+        pieces = [p for p in (self._piece_path(k) for k in range(self.chunks)) if p.exists()]
         if self.kind == "mp4":
             return join_mp4(pieces, self.path)
         if self.kind == "gif":

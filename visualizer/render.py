@@ -17,7 +17,6 @@ from typing import Callable, Iterable, Iterator
 
 import matplotlib
 import numpy as np
-from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
@@ -95,17 +94,23 @@ class Renderer:
 
     def draw(self, i: int) -> np.ndarray:
         """Render history row ``i`` and return it as a new (height, width, 3) uint8 array."""
+        return np.asarray(self._draw_rgba(i).convert("RGB"))
+
+    def draw_rgba(self, i: int) -> np.ndarray:
+        """Render row ``i`` and return the canvas itself as (height, width, 4) RGBA: no copy, so it is
+        valid only until the next draw."""
+        self._draw_rgba(i)
+        return np.asarray(self.canvas.buffer_rgba())
+
+    def _draw_rgba(self, i: int) -> Image.Image:
         self.canvas.restore_region(self._background)
-        artists: list[Artist] = []
         for panel in self.panels.values():
-            artists.extend(panel.update(i))
+            for artist in panel.update(i):
+                self.figure.draw_artist(artist)
         self._counter.set_text(self._counter_text(int(self.history.steps[i])))
-        artists.append(self._counter)
-        for artist in artists:
-            self.figure.draw_artist(artist)
-        # Pillow drops the alpha channel about twice as fast as a strided numpy copy.
-        rgba = Image.frombuffer("RGBA", self.size, self.canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
-        return np.asarray(rgba.convert("RGB"))
+        self.figure.draw_artist(self._counter)
+        # A zero-copy view; Pillow drops the alpha channel about twice as fast as a strided numpy copy.
+        return Image.frombuffer("RGBA", self.size, self.canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
 
     def frames(self, rows: Iterable[int] | None = None) -> Iterator[np.ndarray]:
         """Frames for the given history rows (default: all), in order."""
@@ -142,24 +147,21 @@ def plan_chunks(n_frames: int, jobs: int) -> list[range]:
     return [range(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
 
 
-def _render_chunk(k: int, rows: range, layout: Layout, history: History, size: tuple[int, int],
-                  dpi: float | None, title: str, outputs: list[Output], fps: float,
+def _render_chunk(k: int, rows: range, renderer: Renderer, outputs: list[Output], fps: float,
                   report: Callable[[int], None]) -> None:
-    renderer = Renderer(layout, history, size=size, dpi=dpi, title=title)
     with ExitStack() as stack:
         writers = []
         for output in outputs:
             writer = output.piece(k, rows.start)
             stack.enter_context(writer)  # entered first, so a failing setup still cleans up
-            writer.setup(renderer.size, fps)
+            writer.setup(renderer.size, fps, channels=4)
             writers.append(writer)
+        steps = renderer.history.steps
         for i in rows:
-            frame = renderer.draw(i)
-            step = int(history.steps[i])
+            frame = renderer.draw_rgba(i)
             for writer in writers:
-                writer.write(frame, step)
+                writer.write(frame, int(steps[i]))
             report(1)
-    renderer.close()
 
 
 def render_outputs(layout: Layout, history: History, outputs: list[Output], work: Path, *,
@@ -173,13 +175,18 @@ def render_outputs(layout: Layout, history: History, outputs: list[Output], work
     report = on_frames or (lambda n: None)
     chunks = plan_chunks(len(history), jobs if can_fork() else 1)
     for output in outputs:
-        output.begin(work)
-    if len(chunks) == 1:
-        _render_chunk(0, chunks[0], layout, history, size, dpi, title, outputs, fps, report)
-    else:
-        _run_workers(chunks, layout, history, size, dpi, title, outputs, fps, report)
+        output.begin(work, len(chunks))
+    # Laid out and drawn once here; forked workers inherit the finished figure and its background.
+    renderer = Renderer(layout, history, size=size, dpi=dpi, title=title)
+    try:
+        if len(chunks) == 1:
+            _render_chunk(0, chunks[0], renderer, outputs, fps, report)
+        else:
+            _run_workers(chunks, renderer, outputs, fps, report)
+    finally:
+        renderer.close()
     for output in outputs:
-        output.join(len(chunks))
+        output.join()
     return len(chunks)
 
 
@@ -187,8 +194,7 @@ class WorkerError(RuntimeError):
     """A render worker failed with an exception that could not be passed back as itself."""
 
 
-def _run_workers(chunks: list[range], layout: Layout, history: History, size: tuple[int, int],
-                 dpi: float | None, title: str, outputs: list[Output], fps: float,
+def _run_workers(chunks: list[range], renderer: Renderer, outputs: list[Output], fps: float,
                  report: Callable[[int], None]) -> None:
     ctx = mp.get_context("fork")
     messages = ctx.Queue()
@@ -204,7 +210,7 @@ def _run_workers(chunks: list[range], layout: Layout, history: History, size: tu
                 pending = 0
 
         try:
-            _render_chunk(k, rows, layout, history, size, dpi, title, outputs, fps, tell)
+            _render_chunk(k, rows, renderer, outputs, fps, tell)
             messages.put(("frames", k, pending))
             messages.put(("done", k, None))
         except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent

@@ -1,0 +1,310 @@
+"""Measure visualizer against what users would otherwise use, on the same scene, size and frames.
+
+    python benchmarks/render_bench.py            # full run (several minutes: the baselines are slow)
+    python benchmarks/render_bench.py --quick    # fewer baseline frames and a shorter long render
+
+Prints one table row per measurement and a last line of ratios (ours ÷ each baseline). Baselines:
+
+1. visualizer's render, default jobs and ``--jobs 1`` (MP4 only, from the recorded history);
+2. matplotlib ``FuncAnimation`` + ``FFMpegWriter``, the same panels, redrawn whole with autoscaled axes;
+3. the seed notebook's loop: a new figure and a ``savefig`` per frame (on a subset of frames);
+4. the encoder alone: the same frames, already in memory, piped straight to ffmpeg (the ceiling);
+5. GIF: ours (one palette via ffmpeg) against imageio's default GIF writer on the same frames;
+6. peak memory of a long render against a short one (real CLI in a subprocess);
+7. per-sample SGD steps/s on a [2,6,6,1] network against the seed's pure-Python loop.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import imageio.v2 as iio  # noqa: E402
+import imageio_ffmpeg  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib import animation  # noqa: E402
+from matplotlib import pyplot as plt  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from visualizer import SGD, Dense, Network, Renderer, Trainer, get_loss, load_scene, render, train  # noqa: E402
+from visualizer.encode import GIFWriter, MP4Writer  # noqa: E402
+from visualizer.render import available_cores  # noqa: E402
+
+SIZE = (1280, 720)
+FPS = 30
+PARAMS = [("iw1", "hidden.weight", (0, 0)), ("b1", "hidden.bias", (0,)), ("ow1", "output.weight", (0, 0)),
+          ("iw2", "hidden.weight", (0, 1)), ("b2", "hidden.bias", (1,)), ("ow2", "output.weight", (1, 0))]
+
+
+def timed(fn):
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+# --- 2. FuncAnimation + FFMpegWriter: what a matplotlib user writes first --------------------------------
+
+def funcanimation(hist, frames: int, path: Path) -> float:
+    plt.rcParams["animation.ffmpeg_path"] = imageio_ffmpeg.get_ffmpeg_exe()
+    fig = plt.figure(figsize=(SIZE[0] / 100, SIZE[1] / 100), dpi=100)
+    gs = fig.add_gridspec(4, 4)
+    ax_fit = fig.add_subplot(gs[0:2, :])
+    grid, x, y = hist.static["fit/x"], hist.static["data/x"][:, 0], hist.static["data/y"][:, 0]
+    ax_fit.plot(x, y, "ko", label="actual")
+    n1, = ax_fit.plot(grid, hist.extras["fit/contributions"][0, :, 0], "c", label="neuron 1")
+    n2, = ax_fit.plot(grid, hist.extras["fit/contributions"][0, :, 1], "y", label="neuron 2")
+    pred, = ax_fit.plot(grid, hist.extras["fit/prediction"][0], "m", label="predicted")
+    ax_fit.legend()
+    ax_loss = fig.add_subplot(gs[2:, 0])
+    ax_loss.set_title("SSR")
+    loss_line, = ax_loss.plot([], [], "m")
+    grad_lines = []
+    for k, (label, name, index) in enumerate(PARAMS):
+        ax = fig.add_subplot(gs[2 + k // 3, 1 + k % 3])
+        ax.set_title(f"dSSR/d{label}")
+        line, = ax.plot([], [], "c" if label.endswith("1") else "y")
+        grad_lines.append((ax, line, hist.scalar("grad", name, index)))
+    title = fig.suptitle("")
+    fig.tight_layout()
+
+    def update(i):
+        n1.set_ydata(hist.extras["fit/contributions"][i, :, 0])
+        n2.set_ydata(hist.extras["fit/contributions"][i, :, 1])
+        pred.set_ydata(hist.extras["fit/prediction"][i])
+        loss_line.set_data(hist.steps[: i + 1], hist.loss[: i + 1])
+        for ax, line, values in [(ax_loss, loss_line, None)] + grad_lines:
+            if values is not None:
+                line.set_data(hist.steps[: i + 1], values[: i + 1])
+            ax.relim()
+            ax.autoscale_view()
+        ax_fit.relim()
+        ax_fit.autoscale_view()
+        title.set_text(f"Step {hist.steps[i]}")
+
+    anim = animation.FuncAnimation(fig, update, frames=frames, blit=False)
+    writer = animation.FFMpegWriter(fps=FPS, codec="libx264", extra_args=["-pix_fmt", "yuv420p"])
+    seconds, _ = timed(lambda: anim.save(str(path), writer=writer, dpi=100))
+    plt.close(fig)
+    return seconds
+
+
+# --- 3. the seed notebook's loop: a new figure and savefig per step ------------------------------------
+
+def seed_loop(hist, frames: int, folder: Path) -> float:
+    def one(i: int) -> None:
+        fig = plt.figure(figsize=(SIZE[0] / 100, SIZE[1] / 100), dpi=100)
+        fig.suptitle(f"Step {hist.steps[i]}")
+        gs = plt.GridSpec(4, 4, figure=fig)
+        ax0 = fig.add_subplot(gs[0:2, :])
+        ax0.set_title("actual vs predicted")
+        grid = hist.static["fit/x"]
+        ax0.plot(hist.static["data/x"][:, 0], hist.static["data/y"][:, 0], "ko")
+        ax0.plot(grid, hist.extras["fit/contributions"][i, :, 0], "c")
+        ax0.plot(grid, hist.extras["fit/contributions"][i, :, 1], "y")
+        ax0.plot(grid, hist.extras["fit/prediction"][i], "m")
+        ax0.legend(["actual", "neuron 1", "neuron 2", "predicted"])
+        ax = fig.add_subplot(gs[2, 0])
+        ax.set_title("SSR P")
+        ax.plot(hist.loss[: i + 1], "m")
+        for k, (label, name, index) in enumerate(PARAMS):
+            ax = fig.add_subplot(gs[2 + k // 3, 1 + k % 3])
+            ax.set_title(f"d SSR P/ d {label}")
+            ax.plot(hist.scalar("grad", name, index)[: i + 1], "c" if label.endswith("1") else "y")
+        plt.tight_layout()
+        plt.savefig(folder / f"img_{i:05d}.png")
+        plt.close()
+
+    seconds, _ = timed(lambda: [one(i) for i in range(frames)])
+    return seconds
+
+
+# --- 7. per-sample training: the seed's pure-Python [2,6,6,1] loop against the engine -------------------
+
+def seed_training(samples: int) -> float:
+    sizes = [2, 6, 6, 1]
+    n_layers, lr = len(sizes), 0.1
+    rnd = random.Random(0)
+    weights = [[[rnd.uniform(-0.1, 0.1) for _ in range(sizes[i])] for _ in range(sizes[i + 1])]
+               for i in range(n_layers - 1)]
+
+    def act(v):
+        return 1 / (1 + math.exp(-v))
+
+    def d_act(v):
+        return math.exp(-v) / (1 + math.exp(-v)) ** 2
+
+    def step(xs, ys):  # the seed's train(), verbatim apart from names
+        pres, values = [xs], [xs]
+        for i in range(1, n_layers - 1):
+            pre = [sum(values[i - 1][k] * weights[i - 1][j][k] for k in range(sizes[i - 1])) for j in range(sizes[i])]
+            pres.append(pre)
+            values.append(list(map(act, pre)))
+        values.append([sum(values[n_layers - 2][k] * weights[n_layers - 2][j][k] for k in range(sizes[-2]))
+                       for j in range(sizes[-1])])
+        loss = sum((values[-1][j] - ys[j]) ** 2 for j in range(sizes[-1]))
+        deltas = [[] for _ in range(n_layers)]
+        deltas[-1] = [(values[-1][j] - ys[j]) for j in range(sizes[-1])]
+        for i in range(n_layers - 2, 0, -1):
+            deltas[i] = [d_act(pres[i][j]) * sum(weights[i][k][j] * deltas[i + 1][k] for k in range(sizes[i + 1]))
+                         for j in range(sizes[i])]
+        for i in range(n_layers - 1):
+            for j in range(sizes[i]):
+                for k in range(sizes[i + 1]):
+                    weights[i][k][j] -= lr * 2 * deltas[i + 1][k] * values[i][j]
+        return loss
+
+    def run():
+        for _ in range(samples):
+            x0, x1 = rnd.random(), rnd.random()
+            step([x0, x1], [x0 * x1])
+
+    return timed(run)[0]
+
+
+def engine_training(samples: int) -> float:
+    rng = np.random.default_rng(0)
+    net = Network([Dense(2, 6, "sigmoid", bias=False, name="h1", weight=rng.uniform(-0.1, 0.1, (2, 6))),
+                   Dense(6, 6, "sigmoid", bias=False, name="h2", weight=rng.uniform(-0.1, 0.1, (6, 6))),
+                   Dense(6, 1, bias=False, name="out", weight=rng.uniform(-0.1, 0.1, (6, 1)))])
+
+    def sampler(r, n):
+        x = r.random((n, 2))
+        return x, x[:, :1] * x[:, 1:]
+
+    trainer = Trainer(net, np.zeros((1, 2)), np.zeros((1, 1)), get_loss("ssr"), SGD(0.1), samples,
+                      batch_size=1, sampler=sampler, rng=rng)
+    return timed(trainer.run)[0]
+
+
+# --- 6. peak memory of the real CLI ------------------------------------------------------------------------
+
+def peak_rss_mb(steps: int, out: Path) -> tuple[float, float]:
+    """Peak resident memory (MB) of the largest process of a CLI render, and its wall time."""
+    probe = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
+             "rc = subprocess.run(sys.argv[1:]).returncode; "
+             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, time.perf_counter() - t, rc)")
+    cmd = [sys.executable, "-c", probe, sys.executable, "-m", "visualizer", "render", "softplus_fit",
+           "--steps", str(steps), "--format", "mp4", "--size", "640x360", "--out", str(out), "--quiet"]
+    result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=True)
+    mb, seconds, rc = result.stdout.split()
+    if rc != "0":
+        raise RuntimeError(f"render of {steps} steps failed")
+    return float(mb), float(seconds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer baseline frames, shorter long render")
+    args = parser.parse_args()
+    os.chdir(ROOT)
+    scene = load_scene("softplus_fit")
+    hist = train(scene)
+    n = len(hist)
+    anim_frames = 120 if args.quick else n
+    seed_frames = 20 if args.quick else 60
+    long_steps = 3000 if args.quick else 10000
+    rows: list[tuple[str, str, str]] = []
+    ratios: dict[str, float] = {}
+
+    def row(what: str, value: str, note: str = "") -> None:
+        rows.append((what, value, note))
+        print(f"  {what:<52} {value:>16}  {note}", flush=True)
+
+    print(f"softplus_fit, {n} frames at {SIZE[0]}x{SIZE[1]}, {FPS} fps, {available_cores()} cores\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        # 1. ours, MP4 only, from the history (training takes 0.05 s and is measured in 7). One warm-up render
+        # first, so no measurement pays for first-time imports and ffmpeg's first start.
+        render(scene, hist.subset(range(30)), out=tmp / "warmup", formats="mp4", jobs=1)
+        ours = {}
+        for jobs in (available_cores(), 1):
+            seconds, _ = timed(lambda: render(scene, hist, out=tmp / f"ours{jobs}", formats="mp4", jobs=jobs))
+            ours[jobs] = n / seconds
+            row(f"1. visualizer render --format mp4 --jobs {jobs}", f"{ours[jobs]:.1f} frames/s", f"{seconds:.2f} s")
+        best = ours[available_cores()]
+
+        # 2. FuncAnimation + FFMpegWriter.
+        seconds = funcanimation(hist, anim_frames, tmp / "anim.mp4")
+        anim_fps = anim_frames / seconds
+        row("2. FuncAnimation + FFMpegWriter (autoscaled)", f"{anim_fps:.2f} frames/s",
+            f"{anim_frames} frames in {seconds:.1f} s")
+        ratios["FuncAnimation"] = best / anim_fps
+
+        # 3. the seed's loop.
+        seed_dir = tmp / "seed"
+        seed_dir.mkdir()
+        seconds = seed_loop(hist, seed_frames, seed_dir)
+        seed_fps = seed_frames / seconds
+        row("3. seed loop: new figure + savefig per frame", f"{seed_fps:.2f} frames/s",
+            f"{seed_frames} frames in {seconds:.1f} s")
+        ratios["seed loop"] = best / seed_fps
+
+        # 4. the encoder alone, on the very frames we draw (held in memory first).
+        renderer = Renderer(scene.layout, hist, size=SIZE, title=scene.title)
+        frames = [renderer.draw(i) for i in range(n)]
+        renderer.close()
+
+        def encode_only():
+            with MP4Writer(tmp / "enc.mp4") as writer:
+                writer.setup(SIZE, FPS)
+                for i, frame in enumerate(frames):
+                    writer.write(frame, i)
+
+        seconds, _ = timed(encode_only)
+        enc_fps = n / seconds
+        row("4. encoder alone (frames piped to ffmpeg)", f"{enc_fps:.1f} frames/s", f"{seconds:.2f} s")
+        ratios["encoder alone"] = best / enc_fps
+
+        # 5. GIF on the same frames: ours (full size and rate, as imageio gets them) and imageio's default.
+        def our_gif():
+            with GIFWriter(tmp / "ours.gif", fps=None, width=None) as writer:
+                writer.setup(SIZE, FPS)
+                for i, frame in enumerate(frames):
+                    writer.write(frame, i)
+
+        gif_s, _ = timed(our_gif)
+        imageio_s, _ = timed(lambda: iio.mimsave(tmp / "imageio.gif", frames, duration=1000 / FPS, loop=0))
+        ours_mb = (tmp / "ours.gif").stat().st_size / 2**20
+        theirs_mb = (tmp / "imageio.gif").stat().st_size / 2**20
+        row("5. GIF, ours (ffmpeg palette), same frames", f"{ours_mb:.1f} MB", f"{gif_s:.1f} s")
+        row("5. GIF, imageio default writer, same frames", f"{theirs_mb:.1f} MB", f"{imageio_s:.1f} s")
+        default_s, paths = timed(lambda: render(scene, hist, out=tmp / "gifdefault", formats="gif"))
+        row("5. GIF, ours with slide defaults (960 px, 15 fps)", f"{paths['gif'].stat().st_size / 2**20:.1f} MB",
+            f"{default_s:.1f} s")
+        ratios["imageio GIF size"] = ours_mb / theirs_mb
+        ratios["imageio GIF time"] = gif_s / imageio_s
+        del frames
+
+        # 6. peak memory, long against short.
+        short_mb, short_s = peak_rss_mb(500, tmp / "short")
+        long_mb, long_s = peak_rss_mb(long_steps, tmp / "long")
+        row("6. peak memory, 501-frame render (640x360)", f"{short_mb:.0f} MB", f"{short_s:.1f} s")
+        row(f"6. peak memory, {long_steps + 1}-frame render (640x360)", f"{long_mb:.0f} MB",
+            f"{long_s:.1f} s, +{long_mb - short_mb:.0f} MB")
+
+    # 7. training.
+    samples = 50_000
+    seed_s = seed_training(samples)
+    ours_s = engine_training(samples)
+    row("7. per-sample SGD [2,6,6,1], seed's pure Python", f"{samples / seed_s:,.0f} steps/s")
+    row("7. per-sample SGD [2,6,6,1], visualizer engine", f"{samples / ours_s:,.0f} steps/s")
+    ratios["seed training"] = seed_s / ours_s
+
+    print("\nratios (ours ÷ baseline; for GIF, ours ÷ imageio, lower is better):")
+    print("  " + " · ".join(f"{k} {v:.2f}×" for k, v in ratios.items()))
+
+
+if __name__ == "__main__":
+    main()
