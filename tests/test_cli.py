@@ -79,7 +79,7 @@ NO_SCENE = '"""Defines nothing useful."""\nvalue = 3\n'
 
 @pytest.mark.parametrize("args, message", [
     (["render", "scenes/nope.py"], "no scene file at scenes/nope.py"),
-    (["render", "no_such_scene"], "unknown scene 'no_such_scene'; known scenes: softplus_fit"),
+    (["render", "no_such_scene"], "unknown scene 'no_such_scene'; known scenes: autoencoder, gender, product, softplus_fit, xor"),
     (["render", "pyproject.toml"], "pyproject.toml is not a Python file"),
     (["render", "softplus_fit", "--size", "12x"], "WIDTHxHEIGHT"),
     (["render", "softplus_fit", "--size", "10x10"], "outside 160x90"),

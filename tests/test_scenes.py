@@ -87,3 +87,64 @@ def test_softplus_docstring_says_what_it_fixed():
     source = (ROOT / "scenes" / "softplus_fit.py").read_text()
     for fixed in ("sample index", "sigmoid of the pre-activation", "wrong lists"):
         assert fixed in source
+
+
+def _network_at(scene, history, row):
+    net = scene.network(scene.seed)
+    net.set_parameters({k: v[row] for k, v in history.params.items()})
+    return net
+
+
+def test_xor_is_the_seeds_own_computation():
+    scene = load_scene("xor")
+    history = train(scene)
+    assert history.steps[-1] == 10_000 and len(history) == 201  # a frame every 50 steps
+    expected = {0: 0.4964100319, 1000: 0.0429846478, 9000: 0.0091295242}
+    for step, value in expected.items():
+        row = int(np.flatnonzero(history.steps == step)[0])
+        net = _network_at(scene, history, row)
+        assert np.mean(np.abs(scene.y - net.forward(scene.x))) == pytest.approx(value, abs=5e-11), step
+
+
+def test_xor_weights_are_the_seeds_draws():
+    net = load_scene("xor").network(1)
+    np.random.seed(1)  # the seed notebook's own calls, checked against the scene's RandomState
+    w0 = 2 * np.random.random((3, 4)) - 1
+    w1 = 2 * np.random.random((4, 1)) - 1
+    np.testing.assert_array_equal(net.parameters()["hidden.weight"], w0)
+    np.testing.assert_array_equal(net.parameters()["output.weight"], w1)
+
+
+def test_gender_ends_with_every_prediction_within_005_of_its_label():
+    scene = load_scene("gender")
+    history = train(scene)
+    assert len(history) == 1001  # a frame per epoch of four per-sample steps
+    pred = _network_at(scene, history, -1).forward(scene.x)
+    assert np.all(np.abs(pred - scene.y) < 0.05), pred.ravel()
+    assert set(history.params) == {"hidden.weight", "hidden.bias", "output.weight", "output.bias"}
+
+
+def test_product_learns_x0_times_x1_at_04_02():
+    scene = load_scene("product")
+    history = train(scene, every=250_000)
+    assert history.steps.tolist() == [0, 250_000, 500_000, 750_000, 1_000_000]
+    value = _network_at(scene, history, -1).forward(np.array([[0.4, 0.2]]))[0, 0]
+    assert value == pytest.approx(0.08, abs=0.01)
+    assert history.loss[-1] < 0.05 * history.loss[0]  # MSE on the evaluation grid
+
+
+def test_autoencoder_reconstructs_every_pattern():
+    scene = load_scene("autoencoder")
+    history = train(scene, every=100)
+    out = _network_at(scene, history, -1).forward(scene.x)
+    assert (out.argmax(axis=1) == np.arange(8)).all()
+    first = _network_at(scene, history, 0).forward(scene.x)
+    assert not (first.argmax(axis=1) == np.arange(8)).all()  # it really had something to learn
+    assert scene.network(0).layers[0].activation.name == "expit(z+1)"
+
+
+@pytest.mark.parametrize("name", ["softplus_fit", "xor", "gender", "product", "autoencoder"])
+def test_every_scene_docstring_names_its_seed_and_what_it_changed(name):
+    source = (ROOT / "scenes" / f"{name}.py").read_text()
+    doc = source.split('"""')[1]
+    assert "seed notebook" in doc and ("fixes" in doc or "changes" in doc)

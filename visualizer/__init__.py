@@ -7,7 +7,8 @@ from .errors import DivergenceError, EncodeError, SceneError, VisualizerError
 from .losses import Loss, get_loss, half_ssr, mse, ssr
 from .nn import Activation, Dense, Network, get_activation, identity, relu, sigmoid, softplus, tanh
 from .optim import SGD
-from .panels import FitPanel, GradientPanel, Layout, LossPanel, Panel
+from .panels import (ActivationsPanel, DecisionBoundaryPanel, FitPanel, GradientPanel, Layout, LossPanel,
+                     NetworkDiagramPanel, Panel, ParameterPanel, SurfacePanel, UnitMapPanel, WeightMatrixPanel)
 from .record import History, Recorder
 from .render import Renderer
 from .scene import Scene, load_scene
@@ -15,6 +16,8 @@ from .train import Trainer, TrainState
 from .api import render, train
 
 __all__ = [
+    "ActivationsPanel", "DecisionBoundaryPanel", "NetworkDiagramPanel", "ParameterPanel", "SurfacePanel",
+    "UnitMapPanel", "WeightMatrixPanel",
     "Activation", "Dense", "DivergenceError", "EncodeError", "FitPanel", "GradientPanel", "History", "Layout",
     "Loss", "LossPanel", "Network", "Panel", "Recorder", "Renderer", "SGD", "Scene", "SceneError", "TrainState",
     "Trainer", "VisualizerError", "get_activation", "get_loss", "half_ssr", "identity", "load_scene", "mse",

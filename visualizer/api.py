@@ -44,7 +44,7 @@ def train(scene: Scene, *, steps: int | None = None, every: int | None = None, s
     static = {"data/x": scene.x, "data/y": scene.y, **static}
     meta = {"scene": scene.name, "title": scene.title, "loss": scene.loss.name, "loss_label": scene.loss.label,
             "total_steps": steps, "seed": seed, "lr": scene.optimizer.lr, "batch_size": scene.batch_size,
-            "network": repr(network), "version": __version__}
+            "network": repr(network), "input_names": list(scene.input_names), "version": __version__}
     recorder = Recorder(every=every, probes=probes, static=static, meta=meta)
     trainer = Trainer(network, scene.x, scene.y, scene.loss, scene.optimizer, steps,
                       batch_size=scene.batch_size, shuffle=scene.shuffle, sampler=scene.sampler,

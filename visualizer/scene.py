@@ -45,6 +45,7 @@ class Scene:
     fps: int | None = None
     size: tuple[int, int] | None = None
     title: str = ""
+    input_names: list[str] = field(default_factory=list)
     description: str = ""
     source: Path | None = None
 

@@ -1,61 +1,19 @@
-"""Panels: each creates its artists once from the whole history, then updates them per frame.
-
-A panel also says what it needs recorded during training (``probes``), so rendering never re-runs the network.
-"""
+"""Panels that draw curves over steps or over a 1-D input: the fit, the loss, gradients, parameters."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
+from matplotlib import colormaps
+from matplotlib.lines import Line2D
 
-from .nn import Network
-from .record import History, Probe
+from ..nn import Network
+from ..record import Probe
+from .base import CURRENT_MARK, DATA_COLOR, NEURON_COLORS, PREDICTION_COLOR, Panel, finite_range, fixed_limits
 
 if TYPE_CHECKING:
-    from matplotlib.artist import Artist
     from matplotlib.axes import Axes
-
-# Neuron colours follow the seed notebook (cyan for neuron 1, yellow for neuron 2), darkened to read on white.
-NEURON_COLORS = ["#0fa3b1", "#d4a20b", "#6a4c93", "#2a9d8f", "#e76f51", "#457b9d", "#8ab17d", "#b5838d"]
-PREDICTION_COLOR = "#c2187a"
-DATA_COLOR = "#111111"
-CURRENT_MARK = dict(marker="o", markersize=4, linestyle="none")
-
-
-def fixed_limits(values: np.ndarray, pad: float = 0.06, symmetric: bool = False) -> tuple[float, float]:
-    """Axis limits covering every finite value with a margin; never a zero-width range."""
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    if v.size == 0:
-        return (-1.0, 1.0)
-    lo, hi = float(v.min()), float(v.max())
-    if symmetric:
-        m = max(abs(lo), abs(hi)) or 1.0
-        return (-m * (1 + pad), m * (1 + pad))
-    if hi - lo < 1e-12 * max(1.0, abs(hi)):
-        half = max(abs(hi) * 0.1, 1e-3)
-        return (lo - half, hi + half)
-    span = hi - lo
-    return (lo - pad * span, hi + pad * span)
-
-
-class Panel:
-    """Base class: override ``probes`` (what to record), ``setup`` (draw once) and ``update`` (per frame)."""
-
-    title: str = ""
-
-    def probes(self, x: np.ndarray, y: np.ndarray, network: Network) -> tuple[dict[str, np.ndarray], dict[str, Probe]]:
-        """Static arrays and per-step probes this panel needs recorded; names should start with a prefix."""
-        return {}, {}
-
-    def setup(self, ax: Axes, history: History) -> None:
-        """Create every artist, with limits fixed from the whole history. Changing artists are ``animated``."""
-        raise NotImplementedError
-
-    def update(self, i: int) -> list[Artist]:
-        """Set the artists to history row ``i``; return the ones to redraw."""
-        raise NotImplementedError
 
 
 def _history_line(ax: Axes, steps: np.ndarray, values: np.ndarray, color: str) -> tuple:
@@ -100,18 +58,18 @@ class FitPanel(Panel):
         ax.set_title(self.title)
         ax.plot(x, y, "o", color=DATA_COLOR, markersize=5, label="actual", zorder=3)
         self._lines = []
-        everything = [y, self._pred.ravel()]
+        everything = [y, self._pred]
         if self._contrib is not None:
             for j in range(self._contrib.shape[2]):
                 color = NEURON_COLORS[j % len(NEURON_COLORS)]
                 line, = ax.plot(grid, self._contrib[0, :, j], color=color, linewidth=1.6, animated=True,
                                 label=f"neuron {j + 1}")
                 self._lines.append((line, j))
-            everything.append(self._contrib.ravel())
+            everything.append(self._contrib)
         self._pred_line, = ax.plot(grid, self._pred[0], color=PREDICTION_COLOR, linewidth=2.2, animated=True,
                                    label="predicted")
         ax.set_xlim(grid[0], grid[-1])
-        ax.set_ylim(*fixed_limits(np.concatenate(everything)))
+        ax.set_ylim(*fixed_limits(*everything))
         ax.axhline(0, color="#999999", linewidth=0.6, zorder=0)
         # Outside the axes: moving curves never pass under it, and it is drawn once with the background.
         ax.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), frameon=False)
@@ -137,12 +95,12 @@ class LossPanel(Panel):
         label = history.meta.get("loss_label", "loss")
         ax.set_title(self.title or f"{label} (whole training set)")
         self._line, self._head = _history_line(ax, self._steps, self._loss, self.color)
-        finite = self._loss[np.isfinite(self._loss)]
-        if finite.size and finite.min() > 0 and finite.max() / finite.min() > self.log_ratio:
+        found = finite_range(self._loss)
+        if found and found[0] > 0 and found[1] / found[0] > self.log_ratio:
             ax.set_yscale("log")
-            ax.set_ylim(finite.min() / 1.3, finite.max() * 1.3)
+            ax.set_ylim(found[0] / 1.3, found[1] * 1.3)
         else:
-            ax.set_ylim(*fixed_limits(np.append(finite, 0.0)))
+            ax.set_ylim(*fixed_limits(self._loss, 0.0))
         ax.set_xlabel("step")
         self._label = label
         self._text = ax.text(0.97, 0.92, "", transform=ax.transAxes, ha="right", va="top", animated=True,
@@ -173,7 +131,7 @@ class GradientPanel(Panel):
         ax.set_title(self.title or f"∂{loss_label} / ∂{name}")
         ax.axhline(0, color="#999999", linewidth=0.6, zorder=0)
         self._line, self._head = _history_line(ax, self._steps, self._values, self.color)
-        ax.set_ylim(*fixed_limits(np.append(self._values, 0.0)))
+        ax.set_ylim(*fixed_limits(self._values, 0.0))
 
     def update(self, i):
         self._line.set_data(self._steps[: i + 1], self._values[: i + 1])
@@ -181,33 +139,66 @@ class GradientPanel(Panel):
         return [self._line, self._head]
 
 
+def scalar_names(history, kind: str = "param") -> list[tuple[str, tuple[int, ...]]]:
+    """Every scalar of the recorded parameters as (name, index), in layer order."""
+    table = history.params if kind == "param" else history.grads
+    return [(name, tuple(int(i) for i in idx)) for name, arr in table.items() for idx in np.ndindex(arr.shape[1:])]
+
+
+def scalar_label(name: str, index: tuple[int, ...], labels: dict[str, str]) -> str:
+    """``labels["hidden.weight[0,1]"]`` if given, else that key itself."""
+    key = f"{name}[{','.join(str(i) for i in index)}]"
+    return labels.get(key, key)
+
+
 @dataclass
-class Layout:
-    """Panels placed on a grid: ``mosaic`` rows of panel keys (repeat a key to span cells, '.' for a gap)."""
+class ParameterPanel(Panel):
+    """Every scalar parameter's value over the steps so far (for small networks), with a legend.
 
-    mosaic: list[list[str]]
-    panels: dict[str, Panel]
-    height_ratios: list[float] | None = None
-    width_ratios: list[float] | None = None
-    extra: dict = field(default_factory=dict)
+    ``labels`` maps ``"layer.weight[i,j]"`` to a display name such as ``"w1"``.
+    """
 
-    def __post_init__(self) -> None:
-        widths = {len(row) for row in self.mosaic}
-        if len(widths) != 1:
-            raise ValueError(f"every mosaic row needs the same number of cells, got rows of {sorted(widths)}")
-        keys = {k for row in self.mosaic for k in row if k != "."}
-        missing, unused = keys - set(self.panels), set(self.panels) - keys
-        if missing:
-            raise ValueError(f"mosaic names panels that are not defined: {sorted(missing)}")
-        if unused:
-            raise ValueError(f"panels defined but not placed in the mosaic: {sorted(unused)}")
+    title: str = "parameters"
+    labels: dict[str, str] = field(default_factory=dict)
+    max_lines: int = 24
 
-    def probes(self, x: np.ndarray, y: np.ndarray, network: Network) -> tuple[dict[str, np.ndarray], dict[str, Probe]]:
-        """Every panel's static arrays and probes, merged (same name = same quantity)."""
-        static: dict[str, np.ndarray] = {}
-        probes: dict[str, Probe] = {}
-        for panel in self.panels.values():
-            s, p = panel.probes(x, y, network)
-            static.update({k: v for k, v in s.items() if k not in static})
-            probes.update({k: v for k, v in p.items() if k not in probes})
-        return static, probes
+    def setup(self, ax, history):
+        names = scalar_names(history)
+        if len(names) > self.max_lines:
+            raise ValueError(f"ParameterPanel draws at most {self.max_lines} parameters; the network has "
+                             f"{len(names)} (raise max_lines or show WeightMatrixPanel instead)")
+        self._steps = history.steps
+        self._series = [history.scalar("param", n, i) for n, i in names]
+        ax.set_title(self.title)
+        colors = matplotlib_colors(len(names))
+        self._lines = []
+        for (name, index), values, color in zip(names, self._series, colors):
+            line, head = _history_line(ax, self._steps, values, color)
+            line.set_label(scalar_label(name, index, self.labels))
+            self._lines.append((line, head, values))
+        ax.set_ylim(*fixed_limits(*self._series))
+        ax.set_xlabel("step")
+        ax.axhline(0, color="#999999", linewidth=0.6, zorder=0)
+        # The legend needs handles drawn with the background, so it gets static proxies of the same style.
+        proxies = [matplotlib_line(line) for line, _, _ in self._lines]
+        ax.legend(handles=proxies, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
+                  ncol=1 if len(names) <= 10 else 2, fontsize="small", handlelength=1.2)
+
+    def update(self, i):
+        out = []
+        for line, head, values in self._lines:
+            line.set_data(self._steps[: i + 1], values[: i + 1])
+            head.set_data(self._steps[i : i + 1], values[i : i + 1])
+            out += [line, head]
+        return out
+
+
+def matplotlib_colors(n: int) -> list:
+    """``n`` distinct colours: tab10 up to ten, tab20 beyond."""
+    cmap = colormaps["tab10" if n <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
+def matplotlib_line(line):
+    """A static legend handle looking like ``line``."""
+    return Line2D([], [], color=line.get_color(), linewidth=line.get_linewidth(), label=line.get_label())

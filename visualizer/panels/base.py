@@ -1,0 +1,101 @@
+"""The panel contract, the grid layout, and helpers every panel shares (colours, fixed limits)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..nn import Network
+from ..record import History, Probe
+
+if TYPE_CHECKING:
+    from matplotlib.artist import Artist
+    from matplotlib.axes import Axes
+
+# Neuron colours follow the seed notebook (cyan for neuron 1, yellow for neuron 2), darkened to read on white.
+NEURON_COLORS = ["#0fa3b1", "#d4a20b", "#6a4c93", "#2a9d8f", "#e76f51", "#457b9d", "#8ab17d", "#b5838d"]
+PREDICTION_COLOR = "#c2187a"
+DATA_COLOR = "#111111"
+CURRENT_MARK = dict(marker="o", markersize=4, linestyle="none")
+
+
+def finite_range(*arrays: np.ndarray | float) -> tuple[float, float] | None:
+    """The smallest and largest finite value over all ``arrays``, without copying them (None if none)."""
+    lo, hi = np.inf, -np.inf
+    for a in arrays:
+        a = np.asarray(a, dtype=float)
+        if a.size:
+            mask = np.isfinite(a)
+            lo = min(lo, float(a.min(where=mask, initial=np.inf)))
+            hi = max(hi, float(a.max(where=mask, initial=-np.inf)))
+    return (lo, hi) if lo <= hi else None
+
+
+def fixed_limits(*arrays: np.ndarray | float, pad: float = 0.06, symmetric: bool = False) -> tuple[float, float]:
+    """Axis limits covering every finite value of ``arrays`` with a margin; never a zero-width range.
+
+    Takes several arrays rather than one concatenation so a long history is never copied to find its range.
+    """
+    found = finite_range(*arrays)
+    if found is None:
+        return (-1.0, 1.0)
+    lo, hi = found
+    if symmetric:
+        m = max(abs(lo), abs(hi)) or 1.0
+        return (-m * (1 + pad), m * (1 + pad))
+    if hi - lo < 1e-12 * max(1.0, abs(hi)):
+        half = max(abs(hi) * 0.1, 1e-3)
+        return (lo - half, hi + half)
+    span = hi - lo
+    return (lo - pad * span, hi + pad * span)
+
+
+class Panel:
+    """Base class: override ``probes`` (what to record), ``setup`` (draw once) and ``update`` (per frame)."""
+
+    title: str = ""
+
+    def probes(self, x: np.ndarray, y: np.ndarray, network: Network) -> tuple[dict[str, np.ndarray], dict[str, Probe]]:
+        """Static arrays and per-step probes this panel needs recorded; names should start with a prefix."""
+        return {}, {}
+
+    def setup(self, ax: Axes, history: History) -> None:
+        """Create every artist, with limits fixed from the whole history. Changing artists are ``animated``."""
+        raise NotImplementedError
+
+    def update(self, i: int) -> list[Artist]:
+        """Set the artists to history row ``i``; return the ones to redraw."""
+        raise NotImplementedError
+
+
+@dataclass
+class Layout:
+    """Panels placed on a grid: ``mosaic`` rows of panel keys (repeat a key to span cells, '.' for a gap)."""
+
+    mosaic: list[list[str]]
+    panels: dict[str, Panel]
+    height_ratios: list[float] | None = None
+    width_ratios: list[float] | None = None
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        widths = {len(row) for row in self.mosaic}
+        if len(widths) != 1:
+            raise ValueError(f"every mosaic row needs the same number of cells, got rows of {sorted(widths)}")
+        keys = {k for row in self.mosaic for k in row if k != "."}
+        missing, unused = keys - set(self.panels), set(self.panels) - keys
+        if missing:
+            raise ValueError(f"mosaic names panels that are not defined: {sorted(missing)}")
+        if unused:
+            raise ValueError(f"panels defined but not placed in the mosaic: {sorted(unused)}")
+
+    def probes(self, x: np.ndarray, y: np.ndarray, network: Network) -> tuple[dict[str, np.ndarray], dict[str, Probe]]:
+        """Every panel's static arrays and probes, merged (same name = same quantity)."""
+        static: dict[str, np.ndarray] = {}
+        probes: dict[str, Probe] = {}
+        for panel in self.panels.values():
+            s, p = panel.probes(x, y, network)
+            static.update({k: v for k, v in s.items() if k not in static})
+            probes.update({k: v for k, v in p.items() if k not in probes})
+        return static, probes

@@ -1,0 +1,91 @@
+"""The network itself: neurons by layer, edges coloured by the weight's sign and as thick as its size."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from matplotlib.collections import LineCollection
+from matplotlib.lines import Line2D
+
+from .base import Panel
+
+POSITIVE = "#2166ac"
+NEGATIVE = "#b2182b"
+BIAS_CMAP = "RdBu_r"
+
+
+@dataclass
+class NetworkDiagramPanel(Panel):
+    """Neurons as circles by layer, edges coloured by the sign of the weight and thickened by its magnitude,
+    neuron fill showing its bias (white: none). Line widths use one scale fixed from the whole history."""
+
+    title: str = "network"
+    input_names: list[str] = field(default_factory=list)
+    output_names: list[str] = field(default_factory=list)
+    max_width: float = 5.0
+
+    def setup(self, ax, history):
+        weights = [name for name in history.params if name.endswith(".weight")]
+        if not weights:
+            raise ValueError("NetworkDiagramPanel needs parameters named '<layer>.weight'")
+        self._weights = [history.params[name] for name in weights]
+        self._biases = [history.params.get(name[: -len("weight")] + "bias") for name in weights]
+        sizes = [self._weights[0].shape[1]] + [w.shape[2] for w in self._weights]
+        self._pos = [self._column(k, n, len(sizes)) for k, n in enumerate(sizes)]
+        segments = []
+        for k, w in enumerate(self._weights):
+            for a in range(w.shape[1]):
+                for b in range(w.shape[2]):
+                    segments.append([self._pos[k][a], self._pos[k + 1][b]])
+        self._scale = max(float(np.nanmax(np.abs(w))) for w in self._weights) or 1.0
+        self._edges = LineCollection(segments, animated=True, capstyle="round", zorder=1)
+        ax.add_collection(self._edges)
+        # Neurons: inputs have no bias (drawn white, static); every layer's units are one animated scatter.
+        inputs = np.array(self._pos[0])
+        ax.scatter(inputs[:, 0], inputs[:, 1], s=self._marker_size(sizes), facecolor="white", edgecolor="black",
+                   zorder=2, linewidths=1.2)
+        units = np.concatenate([np.array(p) for p in self._pos[1:]])
+        bias_values = [b for b in self._biases if b is not None]
+        self._bias_scale = max([float(np.nanmax(np.abs(b))) for b in bias_values], default=1.0) or 1.0
+        self._units = ax.scatter(units[:, 0], units[:, 1], s=self._marker_size(sizes), c=np.zeros(len(units)),
+                                 cmap=BIAS_CMAP, vmin=-self._bias_scale, vmax=self._bias_scale, edgecolor="black",
+                                 zorder=2, linewidths=1.2, animated=True)
+        self._has_bias = np.concatenate([np.full(n, b is not None) for n, b in zip(sizes[1:], self._biases)])
+        self._label_column(ax, self._pos[0], self.input_names, "right")
+        self._label_column(ax, self._pos[-1], self.output_names, "left")
+        ax.set_xlim(-0.45, len(sizes) - 0.55)
+        ax.set_ylim(-0.6, max(sizes) - 0.4)
+        ax.set_axis_off()
+        ax.set_title(self.title)
+        handles = [Line2D([], [], color=POSITIVE, lw=2, label="weight > 0"),
+                   Line2D([], [], color=NEGATIVE, lw=2, label="weight < 0")]
+        if bias_values:
+            handles.append(Line2D([], [], marker="o", linestyle="none", markerfacecolor="#f4a582",
+                                  markeredgecolor="black", label="fill: bias"))
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(handles),
+                  frameon=False, fontsize="x-small", handlelength=1.2, columnspacing=1.0)
+
+    @staticmethod
+    def _column(k: int, n: int, layers: int) -> list[tuple[float, float]]:
+        top = (n - 1) / 2
+        return [(float(k), top - i) for i in range(n)]
+
+    @staticmethod
+    def _marker_size(sizes: list[int]) -> float:
+        return float(np.clip(900 / max(sizes) ** 1.2, 30, 260))
+
+    @staticmethod
+    def _label_column(ax, positions, names, side: str) -> None:
+        offset = -0.18 if side == "right" else 0.18
+        for (x, y), name in zip(positions, names):
+            ax.text(x + offset, y, name, ha=side, va="center", fontsize="small")
+
+    def update(self, i):
+        w = np.concatenate([w[i].ravel() for w in self._weights])
+        self._edges.set_color(np.where(w >= 0, POSITIVE, NEGATIVE))
+        self._edges.set_linewidth(0.3 + self.max_width * np.abs(w) / self._scale)
+        biases = [b[i] if b is not None else np.zeros(w_.shape[2]) for b, w_ in zip(self._biases, self._weights)]
+        fill = self._units.cmap(self._units.norm(np.concatenate(biases)))
+        fill[~self._has_bias] = (1, 1, 1, 1)
+        self._units.set_facecolor(fill)
+        return [self._edges, self._units]

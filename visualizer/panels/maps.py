@@ -1,0 +1,316 @@
+"""Panels that draw heatmaps: the output over a 2-D input plane, hidden units, activations, weight matrices.
+
+Every colour scale is fixed from the whole history before the first frame, so colours mean the same value in
+every frame. Heatmaps are ``imshow`` images whose data is swapped per frame.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from contourpy import contour_generator
+from matplotlib.collections import LineCollection
+
+from ..nn import Network
+from ..record import Probe
+from .base import Panel, finite_range, fixed_limits
+
+DIVERGING = "RdBu_r"
+SEQUENTIAL = "viridis"
+
+
+def plane_grid(x: np.ndarray, inputs: tuple[int, int], resolution: int, pad: float = 0.08
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Grid axes over two input dimensions of the data (with a margin) and the full input rows for it.
+
+    Inputs not on the plane are held at their mean over the data (XOR's constant third input stays 1).
+    """
+    i, j = inputs
+    axes = []
+    for d in (i, j):
+        lo, hi = float(x[:, d].min()), float(x[:, d].max())
+        margin = pad * (hi - lo or 1.0)
+        axes.append(np.linspace(lo - margin, hi + margin, resolution))
+    g0, g1 = np.meshgrid(axes[0], axes[1])  # rows follow input j (the vertical axis), columns input i
+    rows = np.tile(x.mean(axis=0), (g0.size, 1))
+    rows[:, i], rows[:, j] = g0.ravel(), g1.ravel()
+    return axes[0], axes[1], rows
+
+
+def _plane_key(inputs: tuple[int, int], resolution: int) -> str:
+    return f"plane{inputs[0]}{inputs[1]}x{resolution}"
+
+
+def layer_index(network: Network, layer: str) -> int:
+    """The position of the layer called ``layer``, with a clear error if there is none."""
+    names = [lay.name for lay in network.layers]
+    if layer not in names:
+        raise ValueError(f"no layer {layer!r}; the network's layers are {names}")
+    return names.index(layer)
+
+
+class _PlanePanel(Panel):
+    """Shared by panels that show a quantity over a 2-D input plane."""
+
+    inputs: tuple[int, int]
+    resolution: int
+
+    def _plane(self, x: np.ndarray, network: Network):
+        if network.n_in < 2:
+            raise ValueError(f"{type(self).__name__} needs at least 2 inputs, the network has {network.n_in}")
+        key = _plane_key(self.inputs, self.resolution)
+        g0, g1, rows = plane_grid(x, tuple(self.inputs), self.resolution)
+        return key, {f"{key}/x0": g0, f"{key}/x1": g1}, rows
+
+    def _image(self, ax, history, values0: np.ndarray, cmap: str, vmin: float, vmax: float):
+        key = _plane_key(self.inputs, self.resolution)
+        g0, g1 = history.static[f"{key}/x0"], history.static[f"{key}/x1"]
+        extent = (g0[0], g0[-1], g1[0], g1[-1])
+        image = ax.imshow(values0, origin="lower", extent=extent, aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax,
+                          interpolation="bilinear", animated=True)
+        labels = history.meta.get("input_names") or []
+        ax.set_xlabel(labels[self.inputs[0]] if len(labels) > self.inputs[0] else f"x{self.inputs[0]}")
+        ax.set_ylabel(labels[self.inputs[1]] if len(labels) > self.inputs[1] else f"x{self.inputs[1]}")
+        return image, (g0, g1)
+
+
+@dataclass
+class DecisionBoundaryPanel(_PlanePanel):
+    """The network's output over the input plane, the 0.5 contour, and the training points by label."""
+
+    title: str = "output over the input plane"
+    inputs: tuple[int, int] = (0, 1)
+    output: int = 0
+    resolution: int = 80
+    names: list[str] = field(default_factory=list)
+    level: float = 0.5
+    colorbar: bool = True
+
+    def probes(self, x, y, network):
+        key, static, rows = self._plane(x, network)
+        n = self.resolution
+        probe = lambda net: net.forward(rows)[:, self.output].reshape(n, n)  # noqa: E731
+        return static, {f"{key}/output{self.output}": probe}
+
+    def setup(self, ax, history):
+        key = _plane_key(self.inputs, self.resolution)
+        self._values = history.extras[f"{key}/output{self.output}"]
+        # Sigmoid outputs live in [0, 1]: keep that scale so 0.5 is the white middle of the colour map.
+        lo, hi = finite_range(self._values) or (0.0, 1.0)
+        vmin, vmax = (0.0, 1.0) if lo >= 0 and hi <= 1 else fixed_limits(self._values, pad=0.0)
+        self._image, (g0, g1) = self._image(ax, history, self._values[0], DIVERGING, vmin, vmax)
+        self._grid = np.meshgrid(g0, g1)
+        self._contour = LineCollection([], colors="black", linewidths=1.4, animated=True)
+        ax.add_collection(self._contour)
+        x, y = history.static["data/x"], history.static["data/y"]
+        ax.scatter(x[:, self.inputs[0]], x[:, self.inputs[1]], c=y[:, self.output], cmap=DIVERGING, vmin=vmin,
+                   vmax=vmax, edgecolors="black", s=60, zorder=3, linewidths=1.2)
+        for name, px, py in zip(self.names, x[:, self.inputs[0]], x[:, self.inputs[1]]):
+            ax.annotate(name, (px, py), xytext=(6, 6), textcoords="offset points", fontsize="small",
+                        bbox=dict(boxstyle="round,pad=0.15", facecolor="white", edgecolor="none", alpha=0.8))
+        ax.set_title(self.title)
+        if self.colorbar:
+            ax.figure.colorbar(self._image, ax=ax, fraction=0.05, pad=0.02)
+
+    def update(self, i):
+        z = self._values[i]
+        self._image.set_data(z)
+        lines = contour_generator(self._grid[0], self._grid[1], z).lines(self.level)
+        self._contour.set_segments(lines)
+        return [self._image, self._contour]
+
+
+@dataclass
+class SurfacePanel(_PlanePanel):
+    """``kind`` = ``"target"``, ``"prediction"`` or ``"error"`` (prediction − target) over the input plane.
+
+    ``target`` is the function being learnt, called on the grid's input rows (shape (n, inputs)).
+    """
+
+    kind: str = "prediction"
+    target: object = None
+    title: str = ""
+    inputs: tuple[int, int] = (0, 1)
+    resolution: int = 60
+    colorbar: bool = True
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("target", "prediction", "error"):
+            raise ValueError(f"SurfacePanel kind must be target, prediction or error, got {self.kind!r}")
+        if self.target is None and self.kind != "prediction":
+            raise ValueError("SurfacePanel needs target= (the function being learnt) to show the target or error")
+
+    def probes(self, x, y, network):
+        key, static, rows = self._plane(x, network)
+        n = self.resolution
+        probes: dict[str, Probe] = {f"{key}/output0": lambda net: net.forward(rows)[:, 0].reshape(n, n)}
+        if self.target is not None:
+            static[f"{key}/target"] = np.asarray(self.target(rows), dtype=float).reshape(n, n)
+        return static, probes
+
+    def setup(self, ax, history):
+        key = _plane_key(self.inputs, self.resolution)
+        pred = history.extras[f"{key}/output0"]
+        target = history.static.get(f"{key}/target")
+        if self.kind == "error":
+            self._values = pred - target
+            lo, hi = fixed_limits(self._values, pad=0.0, symmetric=True)
+            cmap = DIVERGING
+        else:
+            self._values = pred if self.kind == "prediction" else target[None]
+            # Target and prediction share one scale so their colours compare directly.
+            lo, hi = fixed_limits(pred, *([] if target is None else [target]), pad=0.0)
+            cmap = SEQUENTIAL
+        self._image, _ = self._image(ax, history, self._values[0], cmap, lo, hi)
+        self._image.set_animated(self.kind != "target")  # the target never changes: part of the background
+        ax.set_title(self.title or {"target": "target", "prediction": "prediction",
+                                    "error": "error (prediction − target)"}[self.kind])
+        if self.colorbar:
+            ax.figure.colorbar(self._image, ax=ax, fraction=0.05, pad=0.02)
+
+    def update(self, i):
+        if self.kind == "target":
+            return []
+        self._image.set_data(self._values[i])
+        return [self._image]
+
+
+@dataclass
+class UnitMapPanel(_PlanePanel):
+    """One hidden neuron's activation over the input plane: what that unit responds to."""
+
+    layer: str = ""
+    unit: int = 0
+    title: str = ""
+    inputs: tuple[int, int] = (0, 1)
+    resolution: int = 40
+    show_points: bool = True
+
+    def probes(self, x, y, network):
+        key, static, rows = self._plane(x, network)
+        idx = layer_index(network, self.layer)
+        if not 0 <= self.unit < network.layers[idx].n_out:
+            raise ValueError(f"layer {self.layer!r} has {network.layers[idx].n_out} units, no unit {self.unit}")
+        n = self.resolution
+        name = f"{key}/{self.layer}"
+        # One probe per layer records every unit, so the panels of a layer's units share it.
+        return static, {name: lambda net: net.activations(rows)[idx].reshape(n, n, -1)}
+
+    def setup(self, ax, history):
+        key = _plane_key(self.inputs, self.resolution)
+        self._values = history.extras[f"{key}/{self.layer}"][..., self.unit]
+        lo, hi = fixed_limits(history.extras[f"{key}/{self.layer}"], pad=0.0)
+        self._image, _ = self._image(ax, history, self._values[0], SEQUENTIAL, lo, hi)
+        if self.show_points:
+            x = history.static["data/x"]
+            ax.scatter(x[:, self.inputs[0]], x[:, self.inputs[1]], s=14, facecolors="none", edgecolors="white",
+                       linewidths=1.0, zorder=3)
+        ax.set_title(self.title or f"{self.layer} unit {self.unit + 1}")
+        ax.tick_params(labelsize="x-small")
+        ax.set_xlabel("")
+        ax.set_ylabel("")
+
+    def update(self, i):
+        self._image.set_data(self._values[i])
+        return [self._image]
+
+
+def _annotate_cells(ax, shape: tuple[int, int], fontsize: str = "x-small") -> list:
+    texts = []
+    for r in range(shape[0]):
+        for c in range(shape[1]):
+            texts.append(ax.text(c, r, "", ha="center", va="center", fontsize=fontsize, animated=True))
+    return texts
+
+
+def _set_cell_texts(texts: list, values: np.ndarray, scale: float, fmt: str) -> None:
+    for text, v in zip(texts, values.ravel()):
+        text.set_text(format(v, fmt))
+        text.set_color("white" if abs(v) > 0.6 * scale else "black")
+
+
+@dataclass
+class ActivationsPanel(Panel):
+    """A layer's activations for every training example (one row each); ``layer=""`` shows the inputs.
+
+    Rows can be named (``row_names``); values are written in the cells when the matrix is small.
+    """
+
+    layer: str = ""
+    title: str = ""
+    row_names: list[str] = field(default_factory=list)
+    annotate_max: int = 24
+    cmap: str = SEQUENTIAL
+
+    def probes(self, x, y, network):
+        if not self.layer:
+            return {}, {}
+        idx = layer_index(network, self.layer)
+        return {}, {f"act/{self.layer}": lambda net: net.activations(x)[idx]}
+
+    def setup(self, ax, history):
+        if self.layer:
+            self._values = history.extras[f"act/{self.layer}"]
+        else:
+            self._values = history.static["data/x"][None]
+        lo, hi = fixed_limits(self._values, pad=0.0)
+        if lo >= 0 and hi <= 1:
+            lo, hi = 0.0, 1.0
+        self._scale = max(abs(lo), abs(hi))
+        self._image = ax.imshow(self._values[0], cmap=self.cmap, vmin=lo, vmax=hi, aspect="auto",
+                                interpolation="nearest", animated=bool(self.layer))
+        rows, cols = self._values.shape[1:]
+        ax.set_title(self.title or (f"{self.layer} activations" if self.layer else "inputs"))
+        ax.set_yticks(range(rows), self.row_names or [str(r + 1) for r in range(rows)])
+        ax.set_xticks(range(cols), [str(c + 1) for c in range(cols)])
+        ax.grid(False)
+        self._texts = _annotate_cells(ax, (rows, cols)) if rows * cols <= self.annotate_max else []
+        if self._texts and not self.layer:
+            for t in self._texts:
+                t.set_animated(False)
+            _set_cell_texts(self._texts, self._values[0], self._scale, ".0f")
+
+    def update(self, i):
+        if not self.layer:
+            return []
+        self._image.set_data(self._values[i])
+        _set_cell_texts(self._texts, self._values[i], self._scale, ".2f")
+        return [self._image, *self._texts]
+
+
+@dataclass
+class WeightMatrixPanel(Panel):
+    """A weight matrix (rows: inputs, columns: units) on a symmetric colour scale fixed from the whole run.
+
+    Values are written in the cells when the matrix has at most ``annotate_max`` entries.
+    """
+
+    param: str = ""
+    title: str = ""
+    annotate_max: int = 24
+    colorbar: bool = False
+
+    def setup(self, ax, history):
+        if self.param not in history.params:
+            raise ValueError(f"no parameter {self.param!r}; recorded: {sorted(history.params)}")
+        values = history.params[self.param]
+        self._values = values if values.ndim == 3 else values[:, None, :]  # a bias vector as one row
+        lo, hi = fixed_limits(self._values, pad=0.0, symmetric=True)
+        self._scale = hi
+        self._image = ax.imshow(self._values[0], cmap=DIVERGING, vmin=lo, vmax=hi, aspect="auto",
+                                interpolation="nearest", animated=True)
+        rows, cols = self._values.shape[1:]
+        ax.set_title(self.title or self.param)
+        ax.set_yticks(range(rows), [str(r + 1) for r in range(rows)] if rows > 1 else [""])
+        ax.set_xticks(range(cols), [str(c + 1) for c in range(cols)])
+        ax.set_ylabel("from" if rows > 1 else "")
+        ax.set_xlabel("to unit")
+        ax.grid(False)
+        self._texts = _annotate_cells(ax, (rows, cols)) if rows * cols <= self.annotate_max else []
+        if self.colorbar:
+            ax.figure.colorbar(self._image, ax=ax, fraction=0.05, pad=0.02)
+
+    def update(self, i):
+        self._image.set_data(self._values[i])
+        _set_cell_texts(self._texts, self._values[i], self._scale, ".2f")
+        return [self._image, *self._texts]
