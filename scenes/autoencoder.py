@@ -62,7 +62,9 @@ def scene() -> Scene:
                 "outputs": ActivationsPanel(layer="output", title="reconstructions", row_names=PATTERNS),
                 "net": NetworkDiagramPanel(),
                 "w_hidden": WeightMatrixPanel("hidden.weight", title="hidden weights (8×3)"),
-                "w_output": WeightMatrixPanel("output.weight", title="output weights (3×8)"),
+                # 3×8 cells are too narrow for numbers: a colour bar gives the scale instead.
+                "w_output": WeightMatrixPanel("output.weight", title="output weights (3×8)", annotate_max=0,
+                                              colorbar=True),
                 "loss": LossPanel()},
         width_ratios=[1, 0.8, 1, 1],
     )

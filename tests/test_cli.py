@@ -157,3 +157,18 @@ def test_help_and_version():
     assert "examples:" in run_cli("render", "--help").stdout
     version = run_cli("--version")
     assert version.returncode == 0 and version.stdout.startswith("visualizer ")
+
+
+def test_a_two_input_scene_renders_end_to_end(tmp_path):
+    result = run_cli("render", "gender", "--steps", "40", "--size", "480x270", "--fps", "10",
+                     "--format", "mp4,frames", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    meta, count = _mp4_info(tmp_path / "gender" / "gender.mp4")
+    assert (meta["size"], count) == ((480, 270), 11)  # the scene's every=4: steps 0, 4, …, 40
+    names = sorted(p.name for p in (tmp_path / "gender" / "frames").iterdir())
+    assert names[:3] == ["frame_00000.png", "frame_00004.png", "frame_00008.png"] and len(names) == 11
+
+
+def test_list_shows_every_seed_scene():
+    listed = [line.split()[0] for line in run_cli("list").stdout.splitlines()]
+    assert listed == ["autoencoder", "gender", "product", "softplus_fit", "xor"]

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from ..nn import Network
 from ..record import Probe
@@ -14,6 +15,15 @@ from .base import CURRENT_MARK, DATA_COLOR, NEURON_COLORS, PREDICTION_COLOR, Pan
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+
+
+def step_label(step: float, _pos: object = None) -> str:
+    """A short tick label for a step count: ``800``, ``4,000``, ``250k``, ``1M``, ``1.5M``."""
+    if abs(step) >= 1_000_000:
+        return f"{step / 1_000_000:g}M"
+    if abs(step) >= 100_000:
+        return f"{step / 1000:g}k"
+    return f"{step:,.0f}"
 
 
 def _history_line(ax: Axes, steps: np.ndarray, values: np.ndarray, color: str) -> tuple:
@@ -25,6 +35,9 @@ def _history_line(ax: Axes, steps: np.ndarray, values: np.ndarray, color: str) -
     last = int(steps[-1]) if len(steps) else 1
     ax.set_xlim(0, max(last, 1))
     ax.margins(x=0)
+    # Steps are counts: 4,000 and 250k read better than 0.4 ×10⁴ and 0.25 ×10⁶.
+    ax.xaxis.set_major_formatter(FuncFormatter(step_label))
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10], integer=True))
     return line, head
 
 
@@ -145,9 +158,14 @@ def scalar_names(history, kind: str = "param") -> list[tuple[str, tuple[int, ...
     return [(name, tuple(int(i) for i in idx)) for name, arr in table.items() for idx in np.ndindex(arr.shape[1:])]
 
 
+def scalar_key(name: str, index: tuple[int, ...]) -> str:
+    """``"hidden.weight[0,1]"``: how scenes name one scalar parameter."""
+    return f"{name}[{','.join(str(i) for i in index)}]"
+
+
 def scalar_label(name: str, index: tuple[int, ...], labels: dict[str, str]) -> str:
     """``labels["hidden.weight[0,1]"]`` if given, else that key itself."""
-    key = f"{name}[{','.join(str(i) for i in index)}]"
+    key = scalar_key(name, index)
     return labels.get(key, key)
 
 
@@ -164,6 +182,9 @@ class ParameterPanel(Panel):
 
     def setup(self, ax, history):
         names = scalar_names(history)
+        if self.labels:  # the scene's own order (w1, w2, …), then any parameter it did not name
+            order = list(self.labels)
+            names.sort(key=lambda n: order.index(scalar_key(*n)) if scalar_key(*n) in order else len(order))
         if len(names) > self.max_lines:
             raise ValueError(f"ParameterPanel draws at most {self.max_lines} parameters; the network has "
                              f"{len(names)} (raise max_lines or show WeightMatrixPanel instead)")

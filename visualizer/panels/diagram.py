@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.collections import LineCollection
 from matplotlib.lines import Line2D
 
@@ -47,14 +48,16 @@ class NetworkDiagramPanel(Panel):
         units = np.concatenate([np.array(p) for p in self._pos[1:]])
         bias_values = [b for b in self._biases if b is not None]
         self._bias_scale = max([float(np.nanmax(np.abs(b))) for b in bias_values], default=1.0) or 1.0
+        # Fill from the bias through the colour map; units without a bias are NaN, drawn white.
+        cmap = colormaps[BIAS_CMAP].with_extremes(bad="white")
         self._units = ax.scatter(units[:, 0], units[:, 1], s=self._marker_size(sizes), c=np.zeros(len(units)),
-                                 cmap=BIAS_CMAP, vmin=-self._bias_scale, vmax=self._bias_scale, edgecolor="black",
-                                 zorder=2, linewidths=1.2, animated=True)
-        self._has_bias = np.concatenate([np.full(n, b is not None) for n, b in zip(sizes[1:], self._biases)])
+                                 cmap=cmap, vmin=-self._bias_scale, vmax=self._bias_scale, edgecolor="black",
+                                 zorder=2, linewidths=1.2, animated=True, plotnonfinite=True)
         self._label_column(ax, self._pos[0], self.input_names, "right")
         self._label_column(ax, self._pos[-1], self.output_names, "left")
         ax.set_xlim(-0.45, len(sizes) - 0.55)
-        ax.set_ylim(-0.6, max(sizes) - 0.4)
+        half = (max(sizes) - 1) / 2  # columns are centred on y = 0
+        ax.set_ylim(-half - 0.6, half + 0.6)
         ax.set_axis_off()
         ax.set_title(self.title)
         handles = [Line2D([], [], color=POSITIVE, lw=2, label="weight > 0"),
@@ -84,8 +87,6 @@ class NetworkDiagramPanel(Panel):
         w = np.concatenate([w[i].ravel() for w in self._weights])
         self._edges.set_color(np.where(w >= 0, POSITIVE, NEGATIVE))
         self._edges.set_linewidth(0.3 + self.max_width * np.abs(w) / self._scale)
-        biases = [b[i] if b is not None else np.zeros(w_.shape[2]) for b, w_ in zip(self._biases, self._weights)]
-        fill = self._units.cmap(self._units.norm(np.concatenate(biases)))
-        fill[~self._has_bias] = (1, 1, 1, 1)
-        self._units.set_facecolor(fill)
+        biases = [b[i] if b is not None else np.full(w_.shape[2], np.nan) for b, w_ in zip(self._biases, self._weights)]
+        self._units.set_array(np.concatenate(biases))
         return [self._edges, self._units]

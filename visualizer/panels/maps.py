@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from contourpy import contour_generator
 from matplotlib.collections import LineCollection
+from matplotlib.colors import SymLogNorm
 
 from ..nn import Network
 from ..record import Probe
@@ -102,12 +103,19 @@ class DecisionBoundaryPanel(_PlanePanel):
         self._grid = np.meshgrid(g0, g1)
         self._contour = LineCollection([], colors="black", linewidths=1.4, animated=True)
         ax.add_collection(self._contour)
+        # The heatmap is redrawn every frame, so whatever lies on it must be redrawn after it.
         x, y = history.static["data/x"], history.static["data/y"]
-        ax.scatter(x[:, self.inputs[0]], x[:, self.inputs[1]], c=y[:, self.output], cmap=DIVERGING, vmin=vmin,
-                   vmax=vmax, edgecolors="black", s=60, zorder=3, linewidths=1.2)
-        for name, px, py in zip(self.names, x[:, self.inputs[0]], x[:, self.inputs[1]]):
-            ax.annotate(name, (px, py), xytext=(6, 6), textcoords="offset points", fontsize="small",
-                        bbox=dict(boxstyle="round,pad=0.15", facecolor="white", edgecolor="none", alpha=0.8))
+        px, py = x[:, self.inputs[0]], x[:, self.inputs[1]]
+        self._overlays = [ax.scatter(px, py, c=y[:, self.output], cmap=DIVERGING, vmin=vmin, vmax=vmax,
+                                     edgecolors="black", s=60, zorder=3, linewidths=1.2, animated=True)]
+        cx, cy = float(np.mean(g0)), float(np.mean(g1))
+        for name, qx, qy in zip(self.names, px, py):
+            # Labels lean towards the middle of the plane so points at its edges keep theirs inside.
+            dx, dy = (-8 if qx > cx else 8), (-8 if qy > cy else 8)
+            self._overlays.append(ax.annotate(
+                name, (qx, qy), xytext=(dx, dy), textcoords="offset points", fontsize="small",
+                ha="right" if dx < 0 else "left", va="top" if dy < 0 else "bottom", animated=True,
+                bbox=dict(boxstyle="round,pad=0.15", facecolor="white", edgecolor="none", alpha=0.85)))
         ax.set_title(self.title)
         if self.colorbar:
             ax.figure.colorbar(self._image, ax=ax, fraction=0.05, pad=0.02)
@@ -117,7 +125,7 @@ class DecisionBoundaryPanel(_PlanePanel):
         self._image.set_data(z)
         lines = contour_generator(self._grid[0], self._grid[1], z).lines(self.level)
         self._contour.set_segments(lines)
-        return [self._image, self._contour]
+        return [self._image, self._contour, *self._overlays]
 
 
 @dataclass
@@ -152,19 +160,25 @@ class SurfacePanel(_PlanePanel):
         key = _plane_key(self.inputs, self.resolution)
         pred = history.extras[f"{key}/output0"]
         target = history.static.get(f"{key}/target")
+        norm = None
         if self.kind == "error":
             self._values = pred - target
             lo, hi = fixed_limits(self._values, pad=0.0, symmetric=True)
             cmap = DIVERGING
+            # Errors shrink by orders of magnitude; a symmetric log scale (fixed for the run) keeps the
+            # late, small ones visible where a linear scale would show white.
+            norm = SymLogNorm(linthresh=hi / 100, vmin=lo, vmax=hi)
         else:
             self._values = pred if self.kind == "prediction" else target[None]
             # Target and prediction share one scale so their colours compare directly.
             lo, hi = fixed_limits(pred, *([] if target is None else [target]), pad=0.0)
             cmap = SEQUENTIAL
         self._image, _ = self._image(ax, history, self._values[0], cmap, lo, hi)
+        if norm is not None:
+            self._image.set_norm(norm)
         self._image.set_animated(self.kind != "target")  # the target never changes: part of the background
         ax.set_title(self.title or {"target": "target", "prediction": "prediction",
-                                    "error": "error (prediction − target)"}[self.kind])
+                                    "error": "error (prediction − target), log scale"}[self.kind])
         if self.colorbar:
             ax.figure.colorbar(self._image, ax=ax, fraction=0.05, pad=0.02)
 
@@ -201,10 +215,11 @@ class UnitMapPanel(_PlanePanel):
         self._values = history.extras[f"{key}/{self.layer}"][..., self.unit]
         lo, hi = fixed_limits(history.extras[f"{key}/{self.layer}"], pad=0.0)
         self._image, _ = self._image(ax, history, self._values[0], SEQUENTIAL, lo, hi)
-        if self.show_points:
+        self._overlays = []
+        if self.show_points:  # redrawn after the image, which is redrawn every frame
             x = history.static["data/x"]
-            ax.scatter(x[:, self.inputs[0]], x[:, self.inputs[1]], s=14, facecolors="none", edgecolors="white",
-                       linewidths=1.0, zorder=3)
+            self._overlays.append(ax.scatter(x[:, self.inputs[0]], x[:, self.inputs[1]], s=14, facecolors="none",
+                                             edgecolors="white", linewidths=1.0, zorder=3, animated=True))
         ax.set_title(self.title or f"{self.layer} unit {self.unit + 1}")
         ax.tick_params(labelsize="x-small")
         ax.set_xlabel("")
@@ -212,7 +227,7 @@ class UnitMapPanel(_PlanePanel):
 
     def update(self, i):
         self._image.set_data(self._values[i])
-        return [self._image]
+        return [self._image, *self._overlays]
 
 
 def _annotate_cells(ax, shape: tuple[int, int], fontsize: str = "x-small") -> list:
@@ -221,6 +236,11 @@ def _annotate_cells(ax, shape: tuple[int, int], fontsize: str = "x-small") -> li
         for c in range(shape[1]):
             texts.append(ax.text(c, r, "", ha="center", va="center", fontsize=fontsize, animated=True))
     return texts
+
+
+def cell_format(scale: float) -> str:
+    """Digits that fit a small cell: ``-12``, ``-4.6``, ``0.94``."""
+    return ".0f" if scale >= 10 else ".1f" if scale > 1 else ".2f"
 
 
 def _set_cell_texts(texts: list, values: np.ndarray, scale: float, fmt: str) -> None:
@@ -268,13 +288,13 @@ class ActivationsPanel(Panel):
         if self._texts and not self.layer:
             for t in self._texts:
                 t.set_animated(False)
-            _set_cell_texts(self._texts, self._values[0], self._scale, ".0f")
+            _set_cell_texts(self._texts, self._values[0], self._scale, cell_format(self._scale))
 
     def update(self, i):
         if not self.layer:
             return []
         self._image.set_data(self._values[i])
-        _set_cell_texts(self._texts, self._values[i], self._scale, ".2f")
+        _set_cell_texts(self._texts, self._values[i], self._scale, cell_format(self._scale))
         return [self._image, *self._texts]
 
 
@@ -312,5 +332,5 @@ class WeightMatrixPanel(Panel):
 
     def update(self, i):
         self._image.set_data(self._values[i])
-        _set_cell_texts(self._texts, self._values[i], self._scale, ".2f")
+        _set_cell_texts(self._texts, self._values[i], self._scale, cell_format(self._scale))
         return [self._image, *self._texts]
