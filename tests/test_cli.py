@@ -42,8 +42,12 @@ def test_render_writes_mp4_gif_frames_and_history(rendered):
     assert Image.open(folder / "frames" / "frame_00003.png").size == (320, 180)
     with np.load(folder / "history.npz") as z:
         assert z["step"].tolist() == list(range(7))
-    assert sorted(p.name for p in folder.iterdir()) == ["frames", "history.npz", "softplus_fit.gif",
-                                                        "softplus_fit.mp4"]  # no temporaries left
+    assert sorted(p.name for p in folder.iterdir()) == ["contact_sheet.png", "frames", "history.npz", "poster.png",
+                                                        "softplus_fit.gif", "softplus_fit.mp4"]  # no temporaries
+    # The poster is the last frame itself.
+    poster = np.asarray(Image.open(folder / "poster.png"))
+    assert np.array_equal(poster, np.asarray(Image.open(folder / "frames" / "frame_00006.png")))
+    assert Image.open(folder / "contact_sheet.png").width > 320
     # One summary line per output, naming the file.
     assert "softplus_fit.mp4" in result.stdout and "7 PNG files" in result.stdout
 
@@ -86,7 +90,7 @@ NO_SCENE = '"""Defines nothing useful."""\nvalue = 3\n'
     (["render", "softplus_fit", "--fps", "0"], "must be a positive number"),
     (["render", "softplus_fit", "--steps", "-3"], "must be at least 1"),
     (["render", "softplus_fit", "--format", "mp4,avi"], "unknown format avi"),
-    (["render"], "required: SCENE"),
+    (["render"], "name at least one SCENE, or give --from-history FILE"),
     (["explode"], "invalid choice"),
 ])
 def test_bad_input_is_one_clear_line_exit_2_and_writes_nothing(tmp_path, args, message):

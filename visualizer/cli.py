@@ -18,7 +18,10 @@ from .scene import describe_scene_file, scene_dirs
 EXAMPLES = """\
 examples:
   python -m visualizer render scenes/softplus_fit.py
-  python -m visualizer render softplus_fit --steps 100 --size 854x480 --format mp4,gif
+  python -m visualizer render softplus_fit xor --quality low --format mp4,gif
+  python -m visualizer render softplus_fit --steps 100 --hold 2 --max-frames 60
+  python -m visualizer render --from-history output/softplus_fit/history.npz --size 1920x1080 --format gif
+  python -m visualizer render product --last-frame
   python -m visualizer list
 """
 
@@ -48,6 +51,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
 def _size(text: str) -> tuple[int, int]:
     m = re.fullmatch(r"\s*(\d+)\s*[x×X]\s*(\d+)\s*", text)
     if not m:
@@ -72,7 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
                             description="Train each SCENE (a path to a .py file, or a bare name from scenes/) "
                             "and write OUT/<scene>/: frames/frame_<step>.png, <scene>.mp4, <scene>.gif and "
                             "history.npz. Options not given keep the scene's own settings.")
-    render.add_argument("scenes", nargs="+", metavar="SCENE", help="scene file path or bare scene name")
+    render.add_argument("scenes", nargs="*", metavar="SCENE", help="scene file path or bare scene name")
+    render.add_argument("--from-history", metavar="FILE", type=Path,
+                        help="re-render a saved history.npz (other size, fps, format, range) without training")
     render.add_argument("--out", default="output", metavar="DIR", help="output folder (default: output)")
     render.add_argument("--format", default="all", metavar="LIST",
                         help="comma-separated: mp4, gif, frames; or all (default: all)")
@@ -81,6 +96,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="record and draw every K-th step, plus the last (default: the scene's, usually 1)")
     render.add_argument("--seed", type=int, metavar="S", help="initialisation seed (default: the scene's)")
     render.add_argument("--size", type=_size, metavar="WxH", help="frame size in pixels (default: 1280x720)")
+    render.add_argument("--quality", choices=["low", "medium", "high"],
+                        help="size preset: low 854x480, medium 1280x720, high 1920x1080")
+    render.add_argument("--max-frames", type=_positive_int, metavar="M",
+                        help="at most M frames, evenly spaced over the run, always the first and the last")
+    render.add_argument("--hold", type=_non_negative_float, default=0.0, metavar="SECONDS",
+                        help="show the last frame this long at the end of the MP4 and GIF (default: 0)")
+    render.add_argument("--last-frame", action="store_true", help="write only the final frame, as poster.png")
+    render.add_argument("--allow-divergence", action="store_true",
+                        help="if training diverges, render the steps before it instead of stopping")
     render.add_argument("--fps", type=_positive_float, metavar="N", help="video frame rate (default: 30)")
     render.add_argument("--dpi", type=_positive_float, metavar="N",
                         help="text and line scale: larger makes them bigger at the same pixel size "
@@ -128,20 +152,50 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
     formats = parse_formats(args.format)
     progress = not args.quiet and sys.stderr.isatty()
-    scenes = [load_scene(spec) for spec in args.scenes]  # load all first: a bad name fails before any work
-    for scene in scenes:
-        written = render(scene, out=args.out, formats=formats, size=args.size, fps=args.fps, dpi=args.dpi,
-                         steps=args.steps, every=args.every, seed=args.seed, gif_fps=args.gif_fps,
-                         gif_width=args.gif_width, jobs=args.jobs, progress=progress)
+    jobs = []
+    if args.from_history is not None:
+        if args.scenes:
+            raise VisualizerError("give scenes or --from-history, not both")
+        if args.steps is not None or args.seed is not None:
+            raise VisualizerError("--steps and --seed change training; a history is already trained")
+        history = _load_history(args.from_history)
+        scene_name = history.meta.get("scene")
+        if not scene_name:
+            raise VisualizerError(f"{args.from_history} does not say which scene it belongs to")
+        jobs.append((load_scene(scene_name), history))
+    elif not args.scenes:
+        raise VisualizerError("name at least one SCENE, or give --from-history FILE")
+    else:
+        jobs.extend((load_scene(spec), None) for spec in args.scenes)  # all loaded first: a bad name fails early
+    for scene, history in jobs:
+        written = render(scene, history, out=args.out, formats=formats, size=args.size, quality=args.quality,
+                         fps=args.fps, dpi=args.dpi, steps=args.steps, every=args.every, max_frames=args.max_frames,
+                         seed=args.seed, hold=args.hold, last_frame=args.last_frame, gif_fps=args.gif_fps,
+                         gif_width=args.gif_width, jobs=args.jobs, allow_divergence=args.allow_divergence,
+                         progress=progress)
         if not args.quiet:
             for kind, path in written.items():
-                if path.is_dir():
-                    files = list(path.glob("*.png"))
-                    size = sum(f.stat().st_size for f in files)
-                    print(f"{kind:>8}  {path}/ ({len(files)} PNG files, {_human(size)})")
-                else:
-                    print(f"{kind:>8}  {path} ({_human(path.stat().st_size)})")
+                print(_summary(kind, path))
     return 0
+
+
+def _load_history(path: Path):
+    from .record import History
+
+    if not path.is_file():
+        raise VisualizerError(f"no history file at {path}")
+    try:
+        return History.load(path)
+    except (OSError, ValueError, KeyError) as exc:
+        raise VisualizerError(f"{path} is not a history.npz written by visualizer ({exc.__class__.__name__})") from None
+
+
+def _summary(kind: str, path: Path) -> str:
+    if path.is_dir():
+        files = list(path.glob("*.png"))
+        size = sum(f.stat().st_size for f in files)
+        return f"{kind:>13}  {path}/ ({len(files)} PNG files, {_human(size)})"
+    return f"{kind:>13}  {path} ({_human(path.stat().st_size)})"
 
 
 def _scene_files() -> set[str]:
@@ -173,6 +227,16 @@ def _report_exception(exc: BaseException) -> int:
     return 1
 
 
+def _interrupted_message(exc: KeyboardInterrupt) -> str:
+    written = getattr(exc, "written", None)
+    missing = getattr(exc, "missing", None)
+    if written is None:
+        return "visualizer: interrupted before anything was written"
+    done = ", ".join(Path(p).name for p in written.values()) or "nothing"
+    left = ", ".join(missing) or "nothing"
+    return f"visualizer: interrupted; written: {done}; not written (earlier versions kept): {left}"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     try:
@@ -183,8 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     except VisualizerError as exc:
         sys.stderr.write(f"visualizer: error: {exc}\n")
         return 2
-    except KeyboardInterrupt:
-        sys.stderr.write("visualizer: interrupted; outputs not completed were left as they were\n")
+    except KeyboardInterrupt as exc:
+        sys.stderr.write(_interrupted_message(exc) + "\n")
         return 130
     except Exception as exc:  # noqa: BLE001 - the one place that turns any failure into a message
         return _report_exception(exc)

@@ -56,6 +56,11 @@ class Writer(ABC):
         self._write(frame, step)
         self.frames_written += 1
 
+    def hold(self, frame: np.ndarray, step: int, count: int) -> None:
+        """Show ``frame`` for ``count`` more frames at the end (videos hold it; a frame folder does not)."""
+        for _ in range(count):
+            self.write(frame, step)
+
     def finish(self) -> Path:
         """Complete the output and move it to its final path."""
         if self.frames_written == 0:
@@ -357,6 +362,9 @@ class PNGFramesWriter(Writer):
             image = image.convert("RGB")  # opaque anyway; RGB PNGs are a quarter smaller
         image.save(self._tmp_dir / f"frame_{step:0{self.digits}d}.png",
                                     compress_level=self.compress_level)
+
+    def hold(self, frame: np.ndarray, step: int, count: int) -> None:
+        """A folder of frames has one PNG per step: nothing to hold."""
 
     def _finish(self) -> None:
         if self.into is None:

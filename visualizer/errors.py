@@ -11,7 +11,11 @@ class SceneError(VisualizerError):
 
 
 class DivergenceError(VisualizerError):
-    """Training produced a non-finite loss, parameter or gradient."""
+    """Training produced a non-finite loss, parameter or gradient; ``step`` is the first bad one."""
+
+    def __init__(self, message: str, step: int = -1) -> None:
+        super().__init__(message)
+        self.step = step
 
 
 class EncodeError(VisualizerError):

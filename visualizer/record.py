@@ -127,6 +127,10 @@ class Recorder:
             if not self._rows or self._steps[self._rows - 1] != state.step:
                 self.record(state)
 
+    def recorded(self, step: int) -> bool:
+        """Whether the latest recorded row is ``step``."""
+        return self._rows > 0 and int(self._steps[self._rows - 1]) == step
+
     def rows_for(self, total_steps: int) -> int:
         """How many rows a run of ``total_steps`` records: steps 0, k, 2k, … and the last."""
         return total_steps // self.every + 1 + (total_steps % self.every != 0)

@@ -10,10 +10,11 @@ import multiprocessing as mp
 import os
 import pickle
 import queue
+import signal
 import traceback
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Sequence
 
 import matplotlib
 import numpy as np
@@ -90,7 +91,9 @@ class Renderer:
             raise RuntimeError(f"canvas is {got[0]}x{got[1]}, expected {width}x{height}; try another --dpi")
 
     def _counter_text(self, step: int) -> str:
-        return f"step {step:,} / {self._total:,}"
+        diverged = self.history.meta.get("diverged_at")
+        note = f" (diverged at {diverged:,})" if diverged is not None else ""
+        return f"step {step:,} / {self._total:,}{note}"
 
     def draw(self, i: int) -> np.ndarray:
         """Render history row ``i`` and return it as a new (height, width, 3) uint8 array."""
@@ -147,44 +150,44 @@ def plan_chunks(n_frames: int, jobs: int) -> list[range]:
     return [range(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
 
 
-def _render_chunk(k: int, rows: range, renderer: Renderer, outputs: list[Output], fps: float,
-                  report: Callable[[int], None]) -> None:
+def _render_chunk(k: int, positions: range, rows: Sequence[int], renderer: Renderer, outputs: list[Output],
+                  fps: float, hold_frames: int, report: Callable[[int], None]) -> None:
     with ExitStack() as stack:
         writers = []
         for output in outputs:
-            writer = output.piece(k, rows.start)
+            writer = output.piece(k, positions.start)
             stack.enter_context(writer)  # entered first, so a failing setup still cleans up
             writer.setup(renderer.size, fps, channels=4)
             writers.append(writer)
         steps = renderer.history.steps
-        for i in rows:
-            frame = renderer.draw_rgba(i)
+        frame = None
+        for p in positions:
+            frame = renderer.draw_rgba(rows[p])
             for writer in writers:
-                writer.write(frame, int(steps[i]))
+                writer.write(frame, int(steps[rows[p]]))
             report(1)
+        if hold_frames and positions.stop == len(rows) and frame is not None:
+            for writer in writers:
+                writer.hold(frame, int(steps[rows[-1]]), hold_frames)
 
 
-def render_outputs(layout: Layout, history: History, outputs: list[Output], work: Path, *,
-                   size: tuple[int, int], fps: float, dpi: float | None = None, title: str = "", jobs: int = 1,
-                   on_frames: Callable[[int], None] | None = None) -> int:
-    """Draw every history row once and build each output from it; returns the number of chunks used.
+def render_outputs(renderer: Renderer, rows: Sequence[int], outputs: list[Output], work: Path, *, fps: float,
+                   jobs: int = 1, hold_frames: int = 0, on_frames: Callable[[int], None] | None = None) -> int:
+    """Draw the given history rows once, in order, and build each output from them; returns the chunk count.
 
     With ``jobs > 1`` (where processes can be forked) contiguous chunks are drawn and encoded in worker
-    processes at once, then joined without re-encoding. The frames are the same either way.
+    processes at once, then joined without re-encoding. The frames are the same either way. The renderer is
+    built by the caller, before any fork: workers inherit its finished figure and background. The last frame
+    is shown ``hold_frames`` more times at the end of videos.
     """
     report = on_frames or (lambda n: None)
-    chunks = plan_chunks(len(history), jobs if can_fork() else 1)
+    chunks = plan_chunks(len(rows), jobs if can_fork() else 1)
     for output in outputs:
         output.begin(work, len(chunks))
-    # Laid out and drawn once here; forked workers inherit the finished figure and its background.
-    renderer = Renderer(layout, history, size=size, dpi=dpi, title=title)
-    try:
-        if len(chunks) == 1:
-            _render_chunk(0, chunks[0], renderer, outputs, fps, report)
-        else:
-            _run_workers(chunks, renderer, outputs, fps, report)
-    finally:
-        renderer.close()
+    if len(chunks) == 1:
+        _render_chunk(0, chunks[0], rows, renderer, outputs, fps, hold_frames, report)
+    else:
+        _run_workers(chunks, rows, renderer, outputs, fps, hold_frames, report)
     for output in outputs:
         output.join()
     return len(chunks)
@@ -194,12 +197,17 @@ class WorkerError(RuntimeError):
     """A render worker failed with an exception that could not be passed back as itself."""
 
 
-def _run_workers(chunks: list[range], renderer: Renderer, outputs: list[Output], fps: float,
-                 report: Callable[[int], None]) -> None:
+def _stop_on_terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # so a terminated worker still aborts its writers and ends its ffmpeg
+
+
+def _run_workers(chunks: list[range], rows: Sequence[int], renderer: Renderer, outputs: list[Output], fps: float,
+                 hold_frames: int, report: Callable[[int], None]) -> None:
     ctx = mp.get_context("fork")
     messages = ctx.Queue()
 
-    def work(k: int, rows: range) -> None:
+    def work(k: int, positions: range) -> None:
+        signal.signal(signal.SIGTERM, _stop_on_terminate)
         pending = 0
 
         def tell(n: int) -> None:
@@ -210,7 +218,8 @@ def _run_workers(chunks: list[range], renderer: Renderer, outputs: list[Output],
                 pending = 0
 
         try:
-            _render_chunk(k, rows, renderer, outputs, fps, tell)
+            _render_chunk(k, positions, rows, renderer, outputs, fps, hold_frames, tell)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)  # done: nothing left to abort
             messages.put(("frames", k, pending))
             messages.put(("done", k, None))
         except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent
@@ -224,7 +233,8 @@ def _run_workers(chunks: list[range], renderer: Renderer, outputs: list[Output],
             messages.close()
             messages.join_thread()
 
-    procs = [ctx.Process(target=work, args=(k, rows), daemon=True) for k, rows in enumerate(chunks)]
+    procs = [ctx.Process(target=work, args=(k, positions), daemon=True) for k, positions in enumerate(chunks)]
+    finished = False
     try:
         for proc in procs:
             proc.start()
@@ -244,10 +254,15 @@ def _run_workers(chunks: list[range], renderer: Renderer, outputs: list[Output],
                 done.add(k)
             else:
                 raise payload
+        finished = True
     finally:
+        if not finished:  # an error or Ctrl-C here: stop the others (they abort their writers)
+            for proc in procs:
+                if proc.is_alive():
+                    proc.terminate()
         for proc in procs:
-            if proc.is_alive():
-                proc.terminate()
-        for proc in procs:
-            proc.join()
+            proc.join(timeout=5)
+            if proc.is_alive():  # did not stop on SIGTERM within 5 s
+                proc.kill()
+                proc.join()
         messages.close()

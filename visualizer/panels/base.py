@@ -20,6 +20,11 @@ DATA_COLOR = "#111111"
 CURRENT_MARK = dict(marker="o", markersize=4, linestyle="none")
 
 
+# Axis limits never go past this: matplotlib's tick locators overflow near the float limit, and a curve out
+# there (a run on its way to diverging) is better shown leaving the panel.
+LIMIT = 1e100
+
+
 def finite_range(*arrays: np.ndarray | float) -> tuple[float, float] | None:
     """The smallest and largest finite value over all ``arrays``, without copying them (None if none)."""
     lo, hi = np.inf, -np.inf
@@ -29,7 +34,7 @@ def finite_range(*arrays: np.ndarray | float) -> tuple[float, float] | None:
             mask = np.isfinite(a)
             lo = min(lo, float(a.min(where=mask, initial=np.inf)))
             hi = max(hi, float(a.max(where=mask, initial=-np.inf)))
-    return (lo, hi) if lo <= hi else None
+    return (max(lo, -LIMIT), min(hi, LIMIT)) if lo <= hi else None
 
 
 def fixed_limits(*arrays: np.ndarray | float, pad: float = 0.06, symmetric: bool = False) -> tuple[float, float]:
@@ -43,12 +48,15 @@ def fixed_limits(*arrays: np.ndarray | float, pad: float = 0.06, symmetric: bool
     lo, hi = found
     if symmetric:
         m = max(abs(lo), abs(hi)) or 1.0
-        return (-m * (1 + pad), m * (1 + pad))
+        m = m * (1 + pad) if np.isfinite(m * (1 + pad)) else m
+        return (-m, m)
     if hi - lo < 1e-12 * max(1.0, abs(hi)):
         half = max(abs(hi) * 0.1, 1e-3)
         return (lo - half, hi + half)
     span = hi - lo
-    return (lo - pad * span, hi + pad * span)
+    padded = (lo - pad * span, hi + pad * span)
+    # Values near the float limit (a run that nearly diverged) cannot take a margin without overflowing.
+    return padded if np.isfinite(padded).all() else (lo, hi)
 
 
 class Panel:
