@@ -176,3 +176,56 @@ def test_a_two_input_scene_renders_end_to_end(tmp_path):
 def test_list_shows_every_seed_scene():
     listed = [line.split()[0] for line in run_cli("list").stdout.splitlines()]
     assert listed == ["autoencoder", "gender", "product", "softplus_fit", "xor"]
+
+
+def test_rerender_from_history_without_training(rendered, tmp_path):
+    out, first = rendered
+    assert first.returncode == 0, first.stderr
+    history = out / "softplus_fit" / "history.npz"
+    with np.load(history) as z:
+        rows = len(z["step"])
+    result = run_cli("render", "--from-history", str(history), "--quality", "low", "--format", "mp4",
+                     "--fps", "5", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    meta, count = _mp4_info(tmp_path / "softplus_fit" / "softplus_fit.mp4")
+    assert (meta["size"], meta["fps"], count) == ((854, 480), 5.0, rows)
+    assert "training" not in result.stderr
+    with np.load(tmp_path / "softplus_fit" / "history.npz") as a, np.load(history) as b:
+        assert np.array_equal(a["param/hidden.weight"], b["param/hidden.weight"])
+
+
+def test_max_frames_hold_and_last_frame(tmp_path):
+    result = run_cli("render", "softplus_fit", "--steps", "100", "--max-frames", "10", "--hold", "1", "--fps", "10",
+                     "--size", "320x180", "--format", "mp4,frames", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    names = sorted(p.name for p in (tmp_path / "softplus_fit" / "frames").iterdir())
+    assert len(names) == 10 and names[0] == "frame_00000.png" and names[-1] == "frame_00100.png"
+    assert _mp4_info(tmp_path / "softplus_fit" / "softplus_fit.mp4")[1] == 10 + 10  # one second held at 10 fps
+    last = run_cli("render", "softplus_fit", "--steps", "5", "--last-frame", "--out", str(tmp_path / "poster"))
+    assert last.returncode == 0, last.stderr
+    assert sorted(p.name for p in (tmp_path / "poster" / "softplus_fit").iterdir()) == ["history.npz", "poster.png"]
+    assert Image.open(tmp_path / "poster" / "softplus_fit" / "poster.png").size == (1280, 720)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--size", "640x360", "--quality", "low"], "give --size or --quality, not both"),
+    (["--quality", "ultra"], "invalid choice: 'ultra'"),
+    (["--hold", "-1"], "must be 0 or more"),
+    (["--max-frames", "1"], "max-frames must be at least 2"),
+    (["--jobs", "0"], "must be at least 1"),
+    (["--from-history", "nothing.npz"], "give scenes or --from-history, not both"),
+])
+def test_bad_render_options_are_one_line(tmp_path, args, message):
+    result = run_cli("render", "softplus_fit", *args, "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_from_history_that_is_not_a_history(tmp_path):
+    bogus = tmp_path / "history.npz"
+    bogus.write_text("not a zip")
+    result = run_cli("render", "--from-history", str(bogus), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2 and "is not a history.npz written by visualizer" in result.stderr
+    missing = run_cli("render", "--from-history", str(tmp_path / "nope.npz"))
+    assert missing.returncode == 2 and "no history file at" in missing.stderr

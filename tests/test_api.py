@@ -1,0 +1,28 @@
+"""The Python API as a notebook uses it: build a scene in a cell, train, render, show inline."""
+from __future__ import annotations
+
+import numpy as np
+
+from visualizer import SGD, Dense, FitPanel, Layout, LossPanel, Network, Scene, render, train
+
+
+def notebook_scene() -> Scene:
+    def network(seed: int) -> Network:
+        rng = np.random.default_rng(seed)
+        return Network([Dense(1, 3, "tanh", name="hidden", rng=rng), Dense(3, 1, name="output", rng=rng)])
+
+    x = np.linspace(-1, 1, 9)
+    return Scene(name="cell", network=network, x=x, y=x**2, loss="mse", optimizer=SGD(0.2), steps=8,
+                 layout=Layout([["fit", "loss"]], {"fit": FitPanel(), "loss": LossPanel()}))
+
+
+def test_a_scene_built_in_a_cell_trains_renders_and_shows_inline(tmp_path):
+    scene = notebook_scene()
+    history = train(scene)
+    assert len(history) == 9 and history.loss[-1] < history.loss[0]
+    result = render(scene, history, out=tmp_path, size=(320, 180), formats="mp4")
+    assert set(result) == {"history", "mp4", "poster", "contact_sheet"}
+    html = result._repr_html_()  # what Jupyter calls to show the cell's result
+    assert html.startswith("<video") and "data:video/mp4;base64," in html
+    gif_only = render(scene, history, out=tmp_path / "g", size=(320, 180), formats="gif")
+    assert gif_only._repr_html_().startswith('<img style="max-width:100%" src="data:image/gif;base64,')
