@@ -117,7 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="worker processes drawing and encoding frames at once (default: every core)")
     render.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
 
-    sub.add_parser("list", help="list the scenes in scenes/ with their descriptions",
+    sub.add_parser("list", help="list the scenes in scenes/ with their descriptions", epilog=EXAMPLES,
+                   formatter_class=argparse.RawDescriptionHelpFormatter,
                    description="List every scene in ./scenes (and the project's scenes/) with its one-line "
                    "description.")
     return parser

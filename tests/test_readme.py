@@ -1,0 +1,88 @@
+"""Every snippet in the README runs, and the README agrees with the CLI and with CI."""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import runpy
+import shlex
+
+import pytest
+
+from conftest import ROOT, run_cli
+from visualizer.cli import build_parser
+from visualizer.scene import find_scene_file
+
+README = (ROOT / "README.md").read_text()
+SNIPPETS = dict(re.findall(r"<!-- snippet: (\w+) -->\n```\w+\n(.*?)```", README, re.S))
+
+
+def test_all_snippets_are_found():
+    assert set(SNIPPETS) == {"scene", "cli", "api", "history"}
+
+
+def test_the_two_setup_commands_are_the_ones_ci_runs():
+    commands = re.findall(r"```bash\n(python3 -m venv .*?)\n```", README)
+    install_and_render, install_and_test = commands[:2]
+    assert install_and_render.endswith("python -m visualizer render scenes/softplus_fit.py")
+    ci = (ROOT / ".ci" / "run").read_text().strip().splitlines()[-1]
+    assert ci == install_and_test
+
+
+def test_the_readme_gif_is_small_and_present():
+    gif = ROOT / "docs" / "softplus_fit.gif"
+    assert "docs/softplus_fit.gif" in README and 0 < gif.stat().st_size < 1_500_000
+
+
+def test_the_scene_example_renders_through_the_cli(tmp_path):
+    (tmp_path / "scenes").mkdir()
+    (tmp_path / "scenes" / "damped_wave.py").write_text(SNIPPETS["scene"])
+    assert len(SNIPPETS["scene"].splitlines()) <= 30  # "about twenty lines"
+    result = run_cli("render", "damped_wave", "--steps", "60", "--size", "320x180", "--format", "mp4",
+                     cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "output" / "damped_wave" / "damped_wave.mp4").stat().st_size > 0
+    listed = run_cli("list", cwd=tmp_path).stdout
+    assert re.search(r"^damped_wave +Eight tanh neurons fit a damped wave\.$", listed, re.M), listed
+
+
+def test_the_api_and_history_snippets_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        api = runpy.run_path(str(_write(tmp_path / "api.py", SNIPPETS["api"])))
+        runpy.run_path(str(_write(tmp_path / "history.py", SNIPPETS["history"])))
+    printed = out.getvalue().splitlines()
+    assert printed[0] == os.path.join("output", "softplus_fit", "softplus_fit.mp4")
+    assert printed[1].startswith("[0 1 2]") and printed[1].endswith("(301, 1, 2)")
+    assert api["result"]._repr_html_().startswith("<video")
+
+
+def _write(path, text):
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("line", [l for l in SNIPPETS["cli"].splitlines() if l.strip()])
+def test_cli_examples_parse_and_name_real_scenes(line):
+    argv = shlex.split(line)
+    assert argv[:3] == ["python", "-m", "visualizer"]
+    args = build_parser().parse_args(argv[3:])
+    for scene in args.scenes:
+        find_scene_file(scene, [ROOT / "scenes"])
+    if args.from_history:
+        assert args.from_history.as_posix() == "output/softplus_fit/history.npz"  # the documented layout
+
+
+def test_the_option_table_lists_exactly_the_render_options():
+    table = set(re.findall(r"^\| `(--[a-z-]+)", README, re.M)) | set(re.findall(r"`, `(--[a-z-]+)", README))
+    render = build_parser()._subparsers._group_actions[0].choices["render"]
+    options = {o for action in render._actions for o in action.option_strings if o.startswith("--")}
+    assert table == options - {"--help"}
+
+
+def test_help_shows_examples_for_every_command():
+    for command in (["--help"], ["render", "--help"], ["list", "--help"]):
+        result = run_cli(*command)
+        assert result.returncode == 0 and "usage:" in result.stdout and "examples:" in result.stdout
