@@ -143,11 +143,16 @@ def test_an_error_in_the_users_scene_code_shows_their_traceback(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_a_syntax_error_in_a_scene_file_points_at_it(tmp_path):
+def test_a_file_that_is_not_valid_python_is_one_line_naming_file_and_line(tmp_path):
     path = _scene_file(tmp_path, '"""Broken."""\nscene = (\n')
     result = run_cli("render", str(path), "--out", str(tmp_path / "out"))
-    assert result.returncode == 1
-    assert str(path) in result.stderr and "SyntaxError" in result.stderr
+    assert result.returncode == 2
+    assert result.stderr == f"visualizer: error: {path} line 2 is not valid Python: '(' was never closed\n"
+    binary = tmp_path / "image.py"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    result = run_cli("render", str(binary), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2 and "is not valid Python" in result.stderr and result.stderr.count("\n") == 1
+    assert not (tmp_path / "out").exists()
 
 
 def test_list_shows_each_scene_with_its_description():

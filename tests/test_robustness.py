@@ -115,3 +115,22 @@ def test_scene_names_cannot_escape_the_output_folder():
     for bad in ("../evil", "a/b", ".hidden", "", "x" * 65):
         with pytest.raises(SceneError, match="names the output folder"):
             load_scene("softplus_fit").__class__(name=bad, network=None, x=[0.0], y=[0.0], layout=None)
+
+
+def test_leftovers_of_a_killed_render_are_removed_by_the_next(tmp_path):
+    folder = tmp_path / "softplus_fit"
+    folder.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a process id that no longer exists
+    leftovers = [folder / f".softplus_fit.{dead.pid}.abc123.part.mp4", folder / f".frames.{dead.pid}.xyz.part",
+                 folder / f".render-{dead.pid}-q1w2e3"]
+    leftovers[0].write_bytes(b"half a video")
+    leftovers[1].mkdir()
+    leftovers[2].mkdir()
+    mine = folder / f".softplus_fit.{os.getpid()}.live.part.gif"  # a live run's temporary: left alone
+    mine.write_bytes(b"in progress")
+    result = run_cli("render", "softplus_fit", "--steps", "2", "--size", "320x180", "--format", "mp4",
+                     "--out", str(tmp_path), "-q")
+    assert result.returncode == 0, result.stderr
+    assert not any(p.exists() for p in leftovers)
+    assert mine.exists()

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from . import __version__
 from .encode import Output
-from .files import publish, temp_path
+from .files import publish, remove_leftovers, temp_path
 from .errors import DivergenceError, VisualizerError
 from .record import History, Recorder
 from .render import MIN_SIZE, Renderer, available_cores, render_outputs
@@ -195,7 +195,7 @@ def render(scene: Scene, history: History | None = None, *, out: str | Path = "o
     formats = () if last_frame else parse_formats(formats)
     size, fps = _check_options(scene, size, quality, fps, dpi, jobs, hold, max_frames, every)
     target = output_dir(out, scene.name)
-    stale_cleanup(target)
+    remove_leftovers(target)
     if history is None:
         history = train(scene, steps=steps, every=every, seed=seed, progress=progress,
                         allow_divergence=allow_divergence)
@@ -295,26 +295,6 @@ def contact_sheet(renderer: Renderer, rows: list[int], path: Path, count: int = 
         draw.text((x, y), f"step {int(renderer.history.steps[row]):,}", fill="black", font=font)
         sheet.paste(thumb, (x, y + label_h))
     return save_png(np.asarray(sheet), path)
-
-
-def stale_cleanup(target: Path) -> None:
-    """Remove temporary files that a render killed outright (no chance to clean up) left in ``target``."""
-    if not target.is_dir():
-        return
-    for entry in target.glob(".render-*"):
-        pid = entry.name.split("-")[1] if entry.name.count("-") >= 2 else ""
-        if pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(entry, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 __all__ = ["FORMATS", "QUALITY", "RenderInterrupted", "RenderResult", "parse_formats", "render", "select_rows",

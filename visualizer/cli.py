@@ -213,10 +213,6 @@ def _report_exception(exc: BaseException) -> int:
         frames.append(tb)
         tb = tb.tb_next
     first_user = next((t for t in frames if str(Path(t.tb_frame.f_code.co_filename).resolve()) in user_files), None)
-    if isinstance(exc, SyntaxError) and exc.filename and str(Path(exc.filename).resolve()) in user_files:
-        sys.stderr.write("visualizer: your scene file has a syntax error:\n")
-        sys.stderr.write("".join(traceback.format_exception_only(type(exc), exc)))
-        return 1
     if first_user is not None:
         sys.stderr.write("visualizer: your scene code raised an error:\n")
         sys.stderr.write("Traceback (most recent call last):\n")

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import EncodeError
-from .files import publish, temp_path
+from .files import publish, temp_path, temp_prefix
 
 
 def ffmpeg_exe() -> str:
@@ -250,10 +250,10 @@ class GIFFramesWriter(Writer):
             self._tmp.unlink(missing_ok=True)
 
 
-def _concat_input(pieces: list[Path], work: Path) -> list[str]:
+def _concat_input(pieces: list[Path], final: Path) -> list[str]:
     if len(pieces) == 1:
         return ["-i", str(pieces[0])]
-    listing = work / f".concat-{os.getpid()}-{id(pieces)}.txt"
+    listing = temp_path(final, ".txt")
     listing.write_text("".join(f"file '{p.resolve()}'\n" for p in pieces))
     return ["-f", "concat", "-safe", "0", "-i", str(listing)]
 
@@ -264,7 +264,7 @@ def make_gif(pieces: list[Path], path: Path) -> Path:
         raise ValueError(f"no frames were kept for {path}")
     palette = temp_path(path, ".png")
     tmp = temp_path(path, ".gif")
-    source = _concat_input(pieces, path.parent)
+    source = _concat_input(pieces, path)
     try:
         run_ffmpeg([*source, "-vf", "palettegen=max_colors=256:stats_mode=full", "-update", "1",
                     "-frames:v", "1", "-f", "image2", str(palette)])
@@ -290,7 +290,7 @@ def join_mp4(pieces: list[Path], path: Path) -> Path:
         publish(pieces[0], path)
         return path
     tmp = temp_path(path, ".mp4")
-    source = _concat_input(pieces, path.parent)
+    source = _concat_input(pieces, path)
     try:
         run_ffmpeg([*source, "-c", "copy", "-movflags", "+faststart", "-f", "mp4", str(tmp)])
         publish(tmp, path)
@@ -352,7 +352,7 @@ class PNGFramesWriter(Writer):
         if self.into is not None:
             self._tmp_dir = self.into
             return
-        self._tmp_dir = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".part", dir=self.path.parent))
+        self._tmp_dir = Path(tempfile.mkdtemp(prefix=temp_prefix(self.path), suffix=".part", dir=self.path.parent))
 
     def _write(self, frame: np.ndarray, step: int) -> None:
         from PIL import Image  # Pillow is a matplotlib dependency, so always present
@@ -382,7 +382,7 @@ def swap_folder(new: Path, final: Path) -> None:
         if not final.is_dir():
             shutil.rmtree(new, ignore_errors=True)
             raise EncodeError(f"{final} exists and is not a folder; remove it or choose another --out")
-        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        old = final.with_name(f"{temp_prefix(final)}old.part")
         os.replace(final, old)
     publish(new, final)
     if old is not None:

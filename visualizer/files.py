@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -22,8 +23,43 @@ def publish(tmp: Path, final: Path) -> None:
     os.replace(tmp, final)
 
 
+def temp_prefix(final: Path) -> str:
+    """Hidden, and carrying this process's id, so a later run can tell a killed run's leftovers."""
+    return f".{final.stem}.{os.getpid()}."
+
+
 def temp_path(final: Path, suffix: str) -> Path:
     """A new empty temporary file beside ``final``, hidden, ending in ``.part<suffix>``."""
-    fd, name = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=f".part{suffix}", dir=final.parent)
+    fd, name = tempfile.mkstemp(prefix=temp_prefix(final), suffix=f".part{suffix}", dir=final.parent)
     os.close(fd)
     return Path(name)
+
+
+def remove_leftovers(folder: Path) -> list[Path]:
+    """Delete temporaries that runs killed outright (no chance to clean up) left in ``folder``: hidden
+    ``.<name>.<pid>.….part*`` files and ``.render-<pid>-…`` folders whose process no longer exists."""
+    removed = []
+    if not folder.is_dir():
+        return removed
+    for entry in folder.glob(".*"):
+        parts = entry.name.split("-" if entry.name.startswith(".render-") else ".")
+        pid = parts[1] if entry.name.startswith(".render-") else (parts[2] if len(parts) > 3 else "")
+        if ".part" not in entry.name and not entry.name.startswith(".render-"):
+            continue
+        if pid.isdigit() and not _alive(int(pid)):
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+            removed.append(entry)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True

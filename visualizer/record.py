@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from .files import publish
+from .files import publish, temp_path
 from .nn import Network
 from .train import TrainState
 
@@ -69,9 +68,9 @@ class History:
         """Write ``history.npz`` atomically and byte-reproducibly (fixed zip timestamps); returns the path."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        tmp = temp_path(path, ".npz")
         try:
-            with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w") as zf:
+            with open(tmp, "wb") as fh, zipfile.ZipFile(fh, "w") as zf:
                 for key, value in self.arrays().items():
                     info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
                     info.external_attr = 0o644 << 16

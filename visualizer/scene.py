@@ -116,6 +116,16 @@ def load_scene(spec: str | Path) -> Scene:
     spec_obj = importlib.util.spec_from_file_location(module_name, path)
     if spec_obj is None or spec_obj.loader is None:
         raise SceneError(f"cannot import {path} as a Python module")
+    try:
+        source = path.read_bytes()
+    except OSError as exc:
+        raise SceneError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        compile(source, str(path), "exec")
+    except (SyntaxError, ValueError) as exc:  # ValueError: null bytes, i.e. not a text file at all
+        where = f" line {exc.lineno}" if getattr(exc, "lineno", None) else ""
+        detail = exc.msg if isinstance(exc, SyntaxError) else str(exc)
+        raise SceneError(f"{path}{where} is not valid Python: {detail}") from None
     module = importlib.util.module_from_spec(spec_obj)
     sys.modules[module_name] = module
     try:
