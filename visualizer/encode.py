@@ -149,7 +149,39 @@ def _raw_input(size: tuple[int, int], fps: float, channels: int) -> list[str]:
     return ["-f", "rawvideo", "-pix_fmt", pix_fmt, "-s", f"{size[0]}x{size[1]}", "-framerate", f"{fps:g}", "-i", "-"]
 
 
-class MP4Writer(Writer):
+class _PipeWriter(Writer):
+    """A writer whose frames go down a pipe to one ffmpeg process writing a temporary file, published whole."""
+
+    _ff: _FFmpeg | None = None
+
+    def _start(self, args: list[str], suffix: str) -> None:
+        self._tmp = temp_path(self.path, suffix)
+        self._ff = _FFmpeg([*_raw_input(self.size, self._input_fps(), self.channels), *args, str(self._tmp)])
+
+    def _input_fps(self) -> float:
+        return self.fps
+
+    def _write(self, frame: np.ndarray, step: int) -> None:
+        self._ff.write(memoryview(frame).cast("B"))
+
+    def _finish(self) -> None:
+        if self._ff is None:  # started lazily and never needed
+            return
+        try:
+            self._ff.close()
+            publish(self._tmp, self.path)
+        except BaseException:
+            self.abort()
+            raise
+
+    def abort(self) -> None:
+        if self._ff is not None:
+            self._ff.kill()
+        if hasattr(self, "_tmp"):
+            self._tmp.unlink(missing_ok=True)
+
+
+class MP4Writer(_PipeWriter):
     """H.264 in MP4, yuv420p, faststart: plays in every browser, player and slide program.
 
     H.264 with yuv420p needs even width and height; an odd size gets one row or column of white padding.
@@ -161,30 +193,11 @@ class MP4Writer(Writer):
         self.crf, self.preset, self.threads = crf, preset, threads
 
     def _setup(self) -> None:
-        self._tmp = temp_path(self.path, ".mp4")
         w, h = self.size
         pad = [] if w % 2 == 0 and h % 2 == 0 else ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2:0:0:white"]
-        self._ff = _FFmpeg([*_raw_input(self.size, self.fps, self.channels), *pad, "-c:v", "libx264", "-preset", self.preset,
-                            "-crf", str(self.crf), *(["-threads", str(self.threads)] if self.threads else []),
-                            "-pix_fmt", "yuv420p", "-profile:v", "high",
-                            "-movflags", "+faststart", "-f", "mp4", str(self._tmp)])
-
-    def _write(self, frame: np.ndarray, step: int) -> None:
-        self._ff.write(memoryview(frame).cast("B"))
-
-    def _finish(self) -> None:
-        try:
-            self._ff.close()
-            publish(self._tmp, self.path)
-        except BaseException:
-            self.abort()
-            raise
-
-    def abort(self) -> None:
-        if hasattr(self, "_ff"):
-            self._ff.kill()
-        if hasattr(self, "_tmp"):
-            self._tmp.unlink(missing_ok=True)
+        self._start([*pad, "-c:v", "libx264", "-preset", self.preset, "-crf", str(self.crf),
+                     *(["-threads", str(self.threads)] if self.threads else []), "-pix_fmt", "yuv420p",
+                     "-profile:v", "high", "-movflags", "+faststart", "-f", "mp4"], ".mp4")
 
 
 def gif_keeps(index: int, fps: float, gif_fps: float) -> bool:
@@ -197,7 +210,7 @@ def gif_keeps(index: int, fps: float, gif_fps: float) -> bool:
     return index == 0 or int(index * gif_fps / fps) != int((index - 1) * gif_fps / fps)
 
 
-class GIFFramesWriter(Writer):
+class GIFFramesWriter(_PipeWriter):
     """The first half of a GIF: the frames it keeps, scaled to ``width``, stored losslessly (FFV1 in MKV).
 
     ``start_index`` is the first frame's place in the whole video, for chunks. The file appears at ``path``
@@ -214,9 +227,10 @@ class GIFFramesWriter(Writer):
         """The GIF's frame rate: ``fps`` capped at the video's rate."""
         return min(self.gif_fps or self.fps, self.fps)
 
+    _input_fps = output_fps  # only the kept frames reach ffmpeg, at the GIF's rate
+
     def _setup(self) -> None:
         self._index = self.start_index
-        self._ff: _FFmpeg | None = None
 
     def _write(self, frame: np.ndarray, step: int) -> None:
         keep = gif_keeps(self._index, self.fps, self.output_fps())
@@ -224,30 +238,11 @@ class GIFFramesWriter(Writer):
         if not keep:
             return
         if self._ff is None:  # started on the first kept frame, so a chunk that keeps none makes no file
-            w, _ = self.size
-            self._tmp = temp_path(self.path, ".mkv")
             # format=rgb24: an alpha channel would make palettegen spend a colour on transparency.
-            scale = f"scale={min(self.gif_width or w, w)}:-2:flags=lanczos,format=rgb24"
-            self._ff = _FFmpeg([*_raw_input(self.size, self.output_fps(), self.channels), "-vf", scale, "-c:v", "ffv1",
-                                "-f", "matroska", str(self._tmp)])
-        self._ff.write(memoryview(frame).cast("B"))
+            scale = f"scale={min(self.gif_width or self.size[0], self.size[0])}:-2:flags=lanczos,format=rgb24"
+            self._start(["-vf", scale, "-c:v", "ffv1", "-f", "matroska"], ".mkv")
+        super()._write(frame, step)
         self.kept += 1
-
-    def _finish(self) -> None:
-        if self._ff is None:
-            return
-        try:
-            self._ff.close()
-            publish(self._tmp, self.path)
-        except BaseException:
-            self.abort()
-            raise
-
-    def abort(self) -> None:
-        if getattr(self, "_ff", None) is not None:
-            self._ff.kill()
-        if hasattr(self, "_tmp"):
-            self._tmp.unlink(missing_ok=True)
 
 
 def _concat_input(pieces: list[Path], final: Path) -> list[str]:
