@@ -285,7 +285,7 @@ def main() -> None:
             f"{default_s:.1f} s")
         ratios["imageio GIF size"] = ours_mb / theirs_mb
         ratios["imageio GIF time"] = gif_s / imageio_s
-        del frames
+        frames.clear()  # 1.6 GB: free it before the memory measurements
 
         # 6. peak memory, long against short.
         short_mb, short_s = peak_rss_mb(500, tmp / "short")

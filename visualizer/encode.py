@@ -400,8 +400,6 @@ class NullWriter(Writer):
         pass
 
 
-WRITERS: dict[str, type[Writer]] = {"mp4": MP4Writer, "gif": GIFWriter, "frames": PNGFramesWriter,
-                                    "null": NullWriter}
 
 
 class Output:

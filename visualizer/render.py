@@ -14,7 +14,7 @@ import signal
 import traceback
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Callable, Sequence
 
 import matplotlib
 import numpy as np
@@ -114,11 +114,6 @@ class Renderer:
         self.figure.draw_artist(self._counter)
         # A zero-copy view; Pillow drops the alpha channel about twice as fast as a strided numpy copy.
         return Image.frombuffer("RGBA", self.size, self.canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
-
-    def frames(self, rows: Iterable[int] | None = None) -> Iterator[np.ndarray]:
-        """Frames for the given history rows (default: all), in order."""
-        for i in range(len(self.history)) if rows is None else rows:
-            yield self.draw(i)
 
     def close(self) -> None:
         """Release the figure."""
