@@ -25,6 +25,7 @@ from PIL import Image
 from .encode import Output
 from .panels import Layout
 from .record import History
+from .text import FrameText
 
 STYLE = {
     "font.size": 10,
@@ -76,12 +77,12 @@ class Renderer:
                 panel.setup(self.axes[key], history)
             # Only the step counter changes; a static title is drawn once with the background. The
             # counter is laid out at its widest so the space reserved for it fits every frame.
-            if title:
-                self.figure.suptitle(title)
-                self._counter = self.figure.text(0.995, 0.995, self._counter_text(self._total), ha="right",
-                                                 va="top", animated=True, fontsize=STYLE["figure.titlesize"])
-            else:
-                self._counter = self.figure.suptitle(self._counter_text(self._total), animated=True)
+            # The static suptitle also reserves the top band in the layout; with no title, a blank one does.
+            self.figure.suptitle(title or " ")
+            where = dict(x=0.995, ha="right") if title else dict(x=0.5, ha="center")
+            self._counter = FrameText(where["x"], 0.995, "", transform=self.figure.transFigure, ha=where["ha"],
+                                      va="top", fontsize=STYLE["figure.titlesize"])
+            self.figure.add_artist(self._counter)
             self.canvas.draw()
             # The layout is final: freeze it so nothing is re-measured per frame.
             self.figure.set_layout_engine("none")

@@ -11,6 +11,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from ..nn import Network
 from ..record import Probe
+from ..text import FrameText
 from .base import CURRENT_MARK, DATA_COLOR, NEURON_COLORS, PREDICTION_COLOR, Panel, finite_range, fixed_limits
 
 if TYPE_CHECKING:
@@ -116,8 +117,8 @@ class LossPanel(Panel):
             ax.set_ylim(*fixed_limits(self._loss, 0.0))
         ax.set_xlabel("step")
         self._label = label
-        self._text = ax.text(0.97, 0.92, "", transform=ax.transAxes, ha="right", va="top", animated=True,
-                             bbox=dict(boxstyle="round,pad=0.2", facecolor="white", edgecolor="none", alpha=0.85))
+        self._text = FrameText(0.97, 0.92, "", transform=ax.transAxes, ha="right", va="top", background="white")
+        ax.add_artist(self._text)
 
     def update(self, i):
         self._line.set_data(self._steps[: i + 1], self._loss[: i + 1])

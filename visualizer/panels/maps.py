@@ -14,6 +14,7 @@ from matplotlib.colors import SymLogNorm
 
 from ..nn import Network
 from ..record import Probe
+from ..text import FrameText
 from .base import Panel, finite_range, fixed_limits
 
 DIVERGING = "RdBu_r"
@@ -112,10 +113,11 @@ class DecisionBoundaryPanel(_PlanePanel):
         for name, qx, qy in zip(self.names, px, py):
             # Labels lean towards the middle of the plane so points at its edges keep theirs inside.
             dx, dy = (-8 if qx > cx else 8), (-8 if qy > cy else 8)
-            self._overlays.append(ax.annotate(
-                name, (qx, qy), xytext=(dx, dy), textcoords="offset points", fontsize="small",
-                ha="right" if dx < 0 else "left", va="top" if dy < 0 else "bottom", animated=True,
-                bbox=dict(boxstyle="round,pad=0.15", facecolor="white", edgecolor="none", alpha=0.85)))
+            label = FrameText(qx, qy, name, transform=ax.transData, offset=(dx, dy), fontsize="small",
+                              ha="right" if dx < 0 else "left", va="top" if dy < 0 else "bottom",
+                              background="white", pad=0.15)
+            ax.add_artist(label)
+            self._overlays.append(label)
         ax.set_title(self.title)
         if self.colorbar:
             ax.figure.colorbar(self._image, ax=ax, fraction=0.05, pad=0.02)
@@ -234,7 +236,9 @@ def _annotate_cells(ax, shape: tuple[int, int], fontsize: str = "x-small") -> li
     texts = []
     for r in range(shape[0]):
         for c in range(shape[1]):
-            texts.append(ax.text(c, r, "", ha="center", va="center", fontsize=fontsize, animated=True))
+            text = FrameText(c, r, "", transform=ax.transData, ha="center", va="center", fontsize=fontsize)
+            ax.add_artist(text)
+            texts.append(text)
     return texts
 
 
@@ -285,14 +289,12 @@ class ActivationsPanel(Panel):
         ax.set_xticks(range(cols), [str(c + 1) for c in range(cols)])
         ax.grid(False)
         self._texts = _annotate_cells(ax, (rows, cols)) if rows * cols <= self.annotate_max else []
-        if self._texts and not self.layer:
-            for t in self._texts:
-                t.set_animated(False)
+        if self._texts and not self.layer:  # the inputs never change: their numbers are drawn every frame
             _set_cell_texts(self._texts, self._values[0], self._scale, cell_format(self._scale))
 
     def update(self, i):
         if not self.layer:
-            return []
+            return self._texts  # FrameText is drawn per frame only, never into the background
         self._image.set_data(self._values[i])
         _set_cell_texts(self._texts, self._values[i], self._scale, cell_format(self._scale))
         return [self._image, *self._texts]

@@ -1,0 +1,54 @@
+"""FrameText draws what matplotlib's Text draws, from cached glyphs."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from visualizer.text import FrameText
+
+
+def _ink(draw_text) -> np.ndarray:
+    fig = Figure(figsize=(4, 1), dpi=100)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    draw_text(fig)
+    return 255 - np.asarray(canvas.buffer_rgba())[..., :3].mean(axis=2)
+
+
+def _box(ink: np.ndarray) -> tuple[int, int, int, int]:
+    rows, cols = np.nonzero(ink > 40)
+    return rows.min(), rows.max(), cols.min(), cols.max()
+
+
+@pytest.mark.parametrize("ha, va", [("left", "baseline"), ("right", "top"), ("center", "center")])
+def test_frame_text_matches_matplotlib_text(ha, va):
+    text = "step 1,234 / 5,000 (SSR = 0.0421)"
+
+    def reference(fig):
+        fig.draw_artist(fig.text(0.5, 0.5, text, ha=ha, va=va, fontsize=10))
+
+    def ours(fig):
+        fig.draw_artist(FrameText(0.5, 0.5, text, transform=fig.transFigure, ha=ha, va=va, fontsize=10))
+
+    a, b = _ink(reference), _ink(ours)
+    for got, want in zip(_box(b), _box(a)):
+        assert abs(int(got) - int(want)) <= 2
+    assert b.sum() == pytest.approx(a.sum(), rel=0.1)
+
+
+def test_background_box_and_colour():
+    def ours(fig):
+        fig.patch.set_facecolor("black")
+        fig.canvas.draw()
+        label = FrameText(0.1, 0.5, "Alice", transform=fig.transFigure, background="white", color="red")
+        fig.draw_artist(label)
+
+    fig = Figure(figsize=(4, 1), dpi=100)
+    canvas = FigureCanvasAgg(fig)
+    ours(fig)
+    rgb = np.asarray(canvas.buffer_rgba())[..., :3].astype(int)
+    assert (rgb[..., 0] > 200).any()  # the light box on the black figure
+    reddish = (rgb[..., 0] > 150) & (rgb[..., 1] < 120) & (rgb[..., 2] < 120)
+    assert reddish.sum() > 20  # red glyphs
