@@ -11,7 +11,8 @@ Prints one table row per measurement and a last line of ratios (ours ÷ each bas
 4. the encoder alone: the same frames, already in memory, piped straight to ffmpeg (the ceiling);
 5. GIF: ours (one palette via ffmpeg) against imageio's default GIF writer on the same frames;
 6. peak memory of a long render against a short one (real CLI in a subprocess);
-7. per-sample SGD steps/s on a [2,6,6,1] network against the seed's pure-Python loop.
+7. per-sample SGD steps/s on a [2,6,6,1] network against the seed's pure-Python loop, and the same training
+   through ``visualizer.train`` with the product scene's recorder and probes (what recording costs).
 """
 from __future__ import annotations
 
@@ -300,6 +301,14 @@ def main() -> None:
     ours_s = engine_training(samples)
     row("7. per-sample SGD [2,6,6,1], seed's pure Python", f"{samples / seed_s:,.0f} steps/s")
     row("7. per-sample SGD [2,6,6,1], visualizer engine", f"{samples / ours_s:,.0f} steps/s")
+    product = load_scene("product")
+    bare = Trainer(product.network(product.seed), product.x, product.y, product.loss, product.optimizer, samples,
+                   batch_size=1, sampler=product.sampler, rng=np.random.default_rng(product.seed))
+    bare_s, _ = timed(bare.run)
+    recorded_s, _ = timed(lambda: train(product, steps=samples))
+    row("7. product scene, training loop alone", f"{samples / bare_s:,.0f} steps/s")
+    row("7. product scene through train(): recorder, probes, checks", f"{samples / recorded_s:,.0f} steps/s",
+        f"recording costs {100 * (recorded_s / bare_s - 1):.0f} %")
     ratios["seed training"] = seed_s / ours_s
 
     print("\nratios (ours ÷ baseline; for GIF, ours ÷ imageio, lower is better):")

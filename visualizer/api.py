@@ -61,12 +61,20 @@ def train(scene: Scene, *, steps: int | None = None, every: int | None = None, s
     guard = _DivergenceGuard(recorder, scene.optimizer.lr)
     trainer.add_hook("start", recorder)
     trainer.add_hook("start", guard.after_record)
-    trainer.add_hook("step", guard.after_update)
-    trainer.add_hook("step", recorder)
-    trainer.add_hook("step", guard.after_record)
     with tqdm(total=steps, desc=f"{scene.name}: training", unit="step", disable=not progress,
               leave=False, mininterval=0.2) as bar:
-        trainer.add_hook("step", lambda state: bar.update(1))
+        # One hook per step, doing almost nothing on steps that are not recorded: per-sample training runs a
+        # million steps, and every call counts.
+        def on_step(state: TrainState) -> None:
+            if not math.isfinite(state.batch_loss):
+                guard.after_update(state)
+            if state.step % every == 0 or state.step == steps:
+                recorder(state)
+                guard.after_record(state)
+            if progress:
+                bar.update(1)
+
+        trainer.add_hook("step", on_step)
         try:
             # Overflow is how divergence starts; the guard reports it in one clear line, so numpy need not.
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
