@@ -87,6 +87,10 @@ class Renderer:
             # The layout is final: freeze it so nothing is re-measured per frame.
             self.figure.set_layout_engine("none")
             self._background = self.canvas.copy_from_bbox(self.figure.bbox)
+            # Draw the first and last rows once here: forked workers then inherit a warm glyph cache, and a
+            # panel that cannot draw fails now, in this process, with its own error.
+            for i in {0, len(history) - 1}:
+                self._draw_rgba(i)
         got = (self.canvas.get_width_height()[0], self.canvas.get_width_height()[1])
         if got != self.size:  # float figsize rounding; never seen at common sizes but cheap to guard
             raise RuntimeError(f"canvas is {got[0]}x{got[1]}, expected {width}x{height}; try another --dpi")

@@ -3,18 +3,22 @@
 Matplotlib rasterises every glyph of a text afresh at each draw (about 1.5 ms for "step 300 / 600"), which
 was more than half of a frame's drawing. A counter or a value readout changes its string every frame but not
 its characters: :class:`FrameText` renders each character once with matplotlib's own FreeType font at the
-figure's dpi and then only composites the cached bitmaps into the canvas (about 0.1 ms). Glyphs sit on whole
-pixels and kerning is ignored, which is invisible at these sizes.
+figure's dpi and then only composites the cached bitmaps into the canvas (about 0.1 ms). Each glyph is
+matplotlib's own rendering; glyphs sit on whole pixels and advance by the font's unhinted widths, so a string
+comes out within a few per cent of matplotlib's width (0.6 % narrower on average, 6.5 % at worst, measured on
+this project's labels at 7 to 13 pt).
 """
 from __future__ import annotations
 
 import numpy as np
 from matplotlib import colors as mcolors
 from matplotlib.artist import Artist
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties, findfont, get_font
 from matplotlib.transforms import Transform
 
-_GLYPHS: dict[tuple, tuple[np.ndarray, int, int, int]] = {}
+_GLYPHS: dict[tuple, tuple[np.ndarray, int, int, float]] = {}
 _METRICS: dict[tuple, tuple[float, float]] = {}
 
 
@@ -24,18 +28,31 @@ def _font(prop: FontProperties, dpi: float):
     return font
 
 
-def _glyph(prop: FontProperties, dpi: float, char: str) -> tuple[np.ndarray, int, int, int]:
-    """(alpha bitmap, left bearing px, bitmap bottom below the baseline px, advance px) for one character."""
+def _glyph(prop: FontProperties, dpi: float, char: str) -> tuple[np.ndarray, int, int, float]:
+    """(ink mask, ink left of the pen px, ink top above the baseline px, advance px) for one character.
+
+    The ink is matplotlib's own rendering (drawn once, black on white, at a whole-pixel origin), so glyph
+    shapes and placement match its text exactly; the advance is the unhinted, fractional one it lays text
+    out with, so rounding happens once per glyph position and gaps stay even."""
     key = (hash(prop), dpi, char)
     if key not in _GLYPHS:
-        font = _font(prop, dpi)
-        font.set_text(char, 0.0)
-        font.draw_glyphs_to_bitmap(antialiased=True)
-        image = np.asarray(font.get_image()).copy()
-        left = round(font.get_bitmap_offset()[0] / 64)
-        below = round(font.get_descent() / 64)
-        advance = round(font.load_char(ord(char)).horiAdvance / 64)
-        _GLYPHS[key] = (image, left, below, advance)
+        size = prop.get_size_in_points() * dpi / 72
+        width, height = int(4 * size) + 8, int(3 * size) + 8
+        x0, base = int(size), int(2 * size)  # pen position and baseline row in the scratch canvas
+        fig = Figure(figsize=(width / dpi, height / dpi), dpi=dpi)
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+        fig.draw_artist(fig.text(x0 / width, 1 - base / height, char, fontproperties=prop, color="black",
+                                 ha="left", va="baseline"))
+        ink = 255 - np.asarray(canvas.buffer_rgba())[..., 0]
+        rows, cols = np.nonzero(ink)
+        if rows.size:
+            mask = np.ascontiguousarray(ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1])
+            left, top = int(cols.min()) - x0, base - int(rows.min())
+        else:  # a space: no ink, only an advance
+            mask, left, top = np.zeros((0, 0), np.uint8), 0, 0
+        advance = _font(prop, dpi).load_char(ord(char)).linearHoriAdvance / 65536
+        _GLYPHS[key] = (mask, left, top, advance)
     return _GLYPHS[key]
 
 
@@ -106,10 +123,9 @@ class FrameText(Artist):
                         np.full((round(ascent + descent + 2 * pad), round(width + 2 * pad)), 255, np.uint8),
                         self._background, self._background_alpha)
         pen = left
-        for image, bearing, below, advance in glyphs:
-            if image.size:
-                self._blend(canvas, round(baseline + below) - image.shape[0], round(pen) + bearing, image,
-                            self._rgb, 1.0)
+        for mask, ink_left, ink_top, advance in glyphs:
+            if mask.size:
+                self._blend(canvas, round(baseline) - ink_top, round(pen) + ink_left, mask, self._rgb, 1.0)
             pen += advance
 
     @staticmethod

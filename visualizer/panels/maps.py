@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from contourpy import contour_generator
 from matplotlib.collections import LineCollection
-from matplotlib.colors import SymLogNorm
+from matplotlib.colors import Normalize, SymLogNorm
 
 from ..nn import Network
+from ..image import frame_imshow
 from ..record import Probe
 from ..text import FrameText
 from .base import Panel, finite_range, fixed_limits
@@ -68,8 +69,9 @@ class _PlanePanel(Panel):
         key = _plane_key(self.inputs, self.resolution)
         g0, g1 = history.static[f"{key}/x0"], history.static[f"{key}/x1"]
         extent = (g0[0], g0[-1], g1[0], g1[-1])
-        image = ax.imshow(values0, origin="lower", extent=extent, aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax,
-                          interpolation="bilinear", animated=True)
+        image = frame_imshow(ax, values0, cmap=cmap, norm=Normalize(vmin, vmax), interpolation="bilinear",
+                             extent=extent, origin="lower")
+        ax.grid(False)  # a grid would show on a static map and be painted over on a changing one
         labels = history.meta.get("input_names") or []
         ax.set_xlabel(labels[self.inputs[0]] if len(labels) > self.inputs[0] else f"x{self.inputs[0]}")
         ax.set_ylabel(labels[self.inputs[1]] if len(labels) > self.inputs[1] else f"x{self.inputs[1]}")
@@ -281,8 +283,8 @@ class ActivationsPanel(Panel):
         if lo >= 0 and hi <= 1:
             lo, hi = 0.0, 1.0
         self._scale = max(abs(lo), abs(hi))
-        self._image = ax.imshow(self._values[0], cmap=self.cmap, vmin=lo, vmax=hi, aspect="auto",
-                                interpolation="nearest", animated=bool(self.layer))
+        self._image = frame_imshow(ax, self._values[0], cmap=self.cmap, norm=Normalize(lo, hi),
+                                   interpolation="nearest", animated=bool(self.layer))
         rows, cols = self._values.shape[1:]
         ax.set_title(self.title or (f"{self.layer} activations" if self.layer else "inputs"))
         ax.set_yticks(range(rows), self.row_names or [str(r + 1) for r in range(rows)])
@@ -319,8 +321,8 @@ class WeightMatrixPanel(Panel):
         self._values = values if values.ndim == 3 else values[:, None, :]  # a bias vector as one row
         lo, hi = fixed_limits(self._values, pad=0.0, symmetric=True)
         self._scale = hi
-        self._image = ax.imshow(self._values[0], cmap=DIVERGING, vmin=lo, vmax=hi, aspect="auto",
-                                interpolation="nearest", animated=True)
+        self._image = frame_imshow(ax, self._values[0], cmap=DIVERGING, norm=Normalize(lo, hi),
+                                   interpolation="nearest")
         rows, cols = self._values.shape[1:]
         ax.set_title(self.title or self.param)
         ax.set_yticks(range(rows), [str(r + 1) for r in range(rows)] if rows > 1 else [""])
