@@ -90,7 +90,7 @@ class Renderer:
             # Draw the first and last rows once here: forked workers then inherit a warm glyph cache, and a
             # panel that cannot draw fails now, in this process, with its own error.
             for i in {0, len(history) - 1}:
-                self._draw_rgba(i)
+                self._draw(i)
         got = (self.canvas.get_width_height()[0], self.canvas.get_width_height()[1])
         if got != self.size:  # float figsize rounding; never seen at common sizes but cheap to guard
             raise RuntimeError(f"canvas is {got[0]}x{got[1]}, expected {width}x{height}; try another --dpi")
@@ -102,23 +102,24 @@ class Renderer:
 
     def draw(self, i: int) -> np.ndarray:
         """Render history row ``i`` and return it as a new (height, width, 3) uint8 array."""
-        return np.asarray(self._draw_rgba(i).convert("RGB"))
+        self._draw(i)
+        # Pillow drops the alpha channel about twice as fast as a strided numpy copy.
+        rgba = Image.frombuffer("RGBA", self.size, self.canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
+        return np.asarray(rgba.convert("RGB"))
 
     def draw_rgba(self, i: int) -> np.ndarray:
         """Render row ``i`` and return the canvas itself as (height, width, 4) RGBA: no copy, so it is
         valid only until the next draw."""
-        self._draw_rgba(i)
+        self._draw(i)
         return np.asarray(self.canvas.buffer_rgba())
 
-    def _draw_rgba(self, i: int) -> Image.Image:
+    def _draw(self, i: int) -> None:
         self.canvas.restore_region(self._background)
         for panel in self.panels.values():
             for artist in panel.update(i):
                 self.figure.draw_artist(artist)
         self._counter.set_text(self._counter_text(int(self.history.steps[i])))
         self.figure.draw_artist(self._counter)
-        # A zero-copy view; Pillow drops the alpha channel about twice as fast as a strided numpy copy.
-        return Image.frombuffer("RGBA", self.size, self.canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
 
     def close(self) -> None:
         """Release the figure."""

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.collections import LineCollection
+from matplotlib.colors import to_rgba_array
 from matplotlib.lines import Line2D
 
 from .base import Panel
@@ -40,6 +41,7 @@ class NetworkDiagramPanel(Panel):
                     segments.append([self._pos[k][a], self._pos[k + 1][b]])
         self._scale = max(float(np.nanmax(np.abs(w))) for w in self._weights) or 1.0
         self._edges = LineCollection(segments, animated=True, capstyle="round", zorder=1)
+        self._positive, self._negative = to_rgba_array([POSITIVE, NEGATIVE])
         ax.add_collection(self._edges)
         # Neurons: inputs have no bias (drawn white, static); every layer's units are one animated scatter.
         inputs = np.array(self._pos[0])
@@ -85,7 +87,7 @@ class NetworkDiagramPanel(Panel):
 
     def update(self, i):
         w = np.concatenate([w[i].ravel() for w in self._weights])
-        self._edges.set_color(np.where(w >= 0, POSITIVE, NEGATIVE))
+        self._edges.set_color(np.where((w >= 0)[:, None], self._positive, self._negative))  # RGBA rows
         self._edges.set_linewidth(0.3 + self.max_width * np.abs(w) / self._scale)
         biases = [b[i] if b is not None else np.full(w_.shape[2], np.nan) for b, w_ in zip(self._biases, self._weights)]
         self._units.set_array(np.concatenate(biases))
