@@ -22,7 +22,7 @@ from .encode import Output
 from .files import publish, remove_leftovers, temp_path
 from .errors import DivergenceError, VisualizerError
 from .record import History, Recorder
-from .render import MIN_SIZE, Renderer, available_cores, render_outputs
+from .render import MAX_SIZE, MIN_SIZE, Renderer, available_cores, render_outputs
 from .scene import Scene
 from .train import Trainer, TrainState
 
@@ -58,19 +58,21 @@ def train(scene: Scene, *, steps: int | None = None, every: int | None = None, s
     trainer = Trainer(network, scene.x, scene.y, scene.loss, scene.optimizer, steps,
                       batch_size=scene.batch_size, shuffle=scene.shuffle, sampler=scene.sampler,
                       rng=np.random.default_rng(seed))
-    guard = _DivergenceGuard(recorder, scene.optimizer.lr)
-    trainer.add_hook("start", recorder)
-    trainer.add_hook("start", guard.after_record)
+    guard = _DivergenceGuard(scene.optimizer.lr)
+
+    def record(state: TrainState) -> None:
+        if recorder(state):
+            guard.check_recorded(state)
+
+    trainer.add_hook("start", record)
     with tqdm(total=steps, desc=f"{scene.name}: training", unit="step", disable=not progress,
               leave=False, mininterval=0.2) as bar:
         # One hook per step, doing almost nothing on steps that are not recorded: per-sample training runs a
         # million steps, and every call counts.
         def on_step(state: TrainState) -> None:
             if not math.isfinite(state.batch_loss):
-                guard.after_update(state)
-            if state.step % every == 0 or state.step == steps:
-                recorder(state)
-                guard.after_record(state)
+                guard.loss_failed(state)
+            record(state)
             if progress:
                 bar.update(1)
 
@@ -96,17 +98,15 @@ class _DivergenceGuard:
     """Stops training at the first non-finite loss (checked every step, cheaply) or parameter or gradient
     (checked at every recorded step, where the recorder has just computed them)."""
 
-    def __init__(self, recorder: Recorder, lr: float) -> None:
-        self.recorder, self.lr = recorder, lr
+    def __init__(self, lr: float) -> None:
+        self.lr = lr
 
-    def after_update(self, state: TrainState) -> None:
-        # The batch loss of step s was computed at the parameters after s - 1 updates.
-        if not math.isfinite(state.batch_loss):
-            self._fail(state.step - 1, state, f"the loss became {state.batch_loss}")
+    def loss_failed(self, state: TrainState) -> None:
+        """The batch loss is not finite: it was computed at the parameters after ``step - 1`` updates."""
+        self._fail(state.step - 1, state, f"the loss became {state.batch_loss}")
 
-    def after_record(self, state: TrainState) -> None:
-        if not self.recorder.recorded(state.step):
-            return
+    def check_recorded(self, state: TrainState) -> None:
+        """Just recorded: the network's parameters and gradients are those of this step."""
         for kind, table in (("", state.network.parameters()), ("the gradient of ", state.network.gradients())):
             for name, value in table.items():
                 if not np.isfinite(value).all():
@@ -259,9 +259,9 @@ def _check_options(scene: Scene, size, quality, fps, dpi, jobs, hold, max_frames
     fps = fps or scene.fps or DEFAULT_FPS
     if len(size) != 2 or min(size) < 1:
         raise VisualizerError(f"size must be two positive numbers WIDTHxHEIGHT, got {size}")
-    if size[0] < MIN_SIZE[0] or size[1] < MIN_SIZE[1]:
-        raise VisualizerError(f"frame size {size[0]}x{size[1]} is too small; use at least "
-                              f"{MIN_SIZE[0]}x{MIN_SIZE[1]}")
+    if not (MIN_SIZE[0] <= size[0] <= MAX_SIZE[0] and MIN_SIZE[1] <= size[1] <= MAX_SIZE[1]):
+        raise VisualizerError(f"frame size {size[0]}x{size[1]} is outside {MIN_SIZE[0]}x{MIN_SIZE[1]} … "
+                              f"{MAX_SIZE[0]}x{MAX_SIZE[1]}")
     checks = [(fps, fps > 0, "fps must be positive"), (jobs, jobs is None or jobs >= 1, "jobs must be at least 1"),
               (dpi, dpi is None or dpi > 0, "dpi must be positive"), (hold, hold >= 0, "hold must be 0 or more"),
               (max_frames, max_frames is None or max_frames >= 2, "max-frames must be at least 2"),

@@ -13,9 +13,12 @@ import shutil
 import subprocess
 import tempfile
 from abc import ABC, abstractmethod
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
+from PIL import Image  # Pillow is a matplotlib dependency, so always present
 
 from .errors import EncodeError
 from .files import publish, temp_path, temp_prefix
@@ -26,6 +29,11 @@ def ffmpeg_exe() -> str:
     import imageio_ffmpeg
 
     return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def _ffmpeg(*args: str) -> list[str]:
+    """An ffmpeg command line: quiet but for errors, never reading the terminal, overwriting its output."""
+    return [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y", *args]
 
 
 class Writer(ABC):
@@ -97,7 +105,7 @@ class _FFmpeg:
 
     def __init__(self, args: list[str]) -> None:
         self._log = tempfile.TemporaryFile()
-        self.args = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y", *args]
+        self.args = _ffmpeg(*args)
         self.proc = subprocess.Popen(self.args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                      stderr=self._log)
 
@@ -137,8 +145,7 @@ class _FFmpeg:
 
 def run_ffmpeg(args: list[str]) -> None:
     """Run ffmpeg to completion; raise :class:`EncodeError` with its last log line on failure."""
-    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y", *args],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.run(_ffmpeg(*args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     if proc.returncode != 0:
         message = proc.stderr.decode("utf-8", "replace").strip().splitlines()
         raise EncodeError(f"ffmpeg failed (exit {proc.returncode}): {message[-1] if message else 'no message'}")
@@ -248,12 +255,30 @@ class GIFFramesWriter(_PipeWriter):
         self.kept += 1
 
 
-def _concat_input(pieces: list[Path], final: Path) -> list[str]:
+@contextmanager
+def _concat_input(pieces: list[Path], final: Path) -> Iterator[list[str]]:
+    """ffmpeg input arguments reading ``pieces`` in order as one stream (a concat listing, removed after)."""
     if len(pieces) == 1:
-        return ["-i", str(pieces[0])]
+        yield ["-i", str(pieces[0])]
+        return
     listing = temp_path(final, ".txt")
-    listing.write_text("".join(f"file '{p.resolve()}'\n" for p in pieces))
-    return ["-f", "concat", "-safe", "0", "-i", str(listing)]
+    try:
+        listing.write_text("".join(f"file '{p.resolve()}'\n" for p in pieces))
+        yield ["-f", "concat", "-safe", "0", "-i", str(listing)]
+    finally:
+        listing.unlink(missing_ok=True)
+
+
+def _publish_from(path: Path, suffix: str, make) -> Path:
+    """Run ``make(tmp)`` to build a file under a temporary name, then publish it at ``path``."""
+    tmp = temp_path(path, suffix)
+    try:
+        make(tmp)
+        publish(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
 
 
 def make_gif(pieces: list[Path], path: Path) -> Path:
@@ -261,25 +286,17 @@ def make_gif(pieces: list[Path], path: Path) -> Path:
     if not pieces:
         raise ValueError(f"no frames were kept for {path}")
     palette = temp_path(path, ".png")
-    tmp = temp_path(path, ".gif")
-    source = _concat_input(pieces, path)
     try:
-        run_ffmpeg([*source, "-vf", "palettegen=max_colors=256:stats_mode=full", "-update", "1",
-                    "-frames:v", "1", "-f", "image2", str(palette)])
-        # Bayer dithering keeps flat plot colours flat (smaller files than error diffusion), and
-        # rectangle diff mode re-encodes only the part of each frame that changed.
-        run_ffmpeg([*source, "-i", str(palette), "-lavfi",
-                    "paletteuse=dither=bayer:bayer_scale=5:diff_mode=rectangle", "-loop", "0",
-                    "-f", "gif", str(tmp)])
-        publish(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        with _concat_input(pieces, path) as source:
+            run_ffmpeg([*source, "-vf", "palettegen=max_colors=256:stats_mode=full", "-update", "1",
+                        "-frames:v", "1", "-f", "image2", str(palette)])
+            # Bayer dithering keeps flat plot colours flat (smaller files than error diffusion), and
+            # rectangle diff mode re-encodes only the part of each frame that changed.
+            return _publish_from(path, ".gif", lambda tmp: run_ffmpeg(
+                [*source, "-i", str(palette), "-lavfi", "paletteuse=dither=bayer:bayer_scale=5:diff_mode=rectangle",
+                 "-loop", "0", "-f", "gif", str(tmp)]))
     finally:
         palette.unlink(missing_ok=True)
-        if source[0] == "-f":
-            Path(source[-1]).unlink(missing_ok=True)
-    return path
 
 
 def join_mp4(pieces: list[Path], path: Path) -> Path:
@@ -287,17 +304,9 @@ def join_mp4(pieces: list[Path], path: Path) -> Path:
     if len(pieces) == 1:
         publish(pieces[0], path)
         return path
-    tmp = temp_path(path, ".mp4")
-    source = _concat_input(pieces, path)
-    try:
-        run_ffmpeg([*source, "-c", "copy", "-movflags", "+faststart", "-f", "mp4", str(tmp)])
-        publish(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    finally:
-        Path(source[-1]).unlink(missing_ok=True)
-    return path
+    with _concat_input(pieces, path) as source:
+        return _publish_from(path, ".mp4", lambda tmp: run_ffmpeg(
+            [*source, "-c", "copy", "-movflags", "+faststart", "-f", "mp4", str(tmp)]))
 
 
 class GIFWriter(Writer):
@@ -353,13 +362,10 @@ class PNGFramesWriter(Writer):
         self._tmp_dir = Path(tempfile.mkdtemp(prefix=temp_prefix(self.path), suffix=".part", dir=self.path.parent))
 
     def _write(self, frame: np.ndarray, step: int) -> None:
-        from PIL import Image  # Pillow is a matplotlib dependency, so always present
-
         image = Image.fromarray(frame)
         if self.channels == 4:
             image = image.convert("RGB")  # opaque anyway; RGB PNGs are a quarter smaller
-        image.save(self._tmp_dir / f"frame_{step:0{self.digits}d}.png",
-                                    compress_level=self.compress_level)
+        image.save(self._tmp_dir / f"frame_{step:0{self.digits}d}.png", compress_level=self.compress_level)
 
     def hold(self, frame: np.ndarray, step: int, count: int) -> None:
         """A folder of frames has one PNG per step: nothing to hold."""
@@ -401,8 +407,6 @@ class NullWriter(Writer):
 
     def abort(self) -> None:
         pass
-
-
 
 
 class Output:

@@ -121,14 +121,13 @@ class Recorder:
         self._grads: dict[str, np.ndarray] = {}
         self._extras: dict[str, np.ndarray] = {}
 
-    def __call__(self, state: TrainState) -> None:
+    def __call__(self, state: TrainState) -> bool:
+        """Record ``state`` if its step is due (every k-th, and the last); return whether it did."""
         if state.step % self.every == 0 or state.step == state.total_steps:
             if not self._rows or self._steps[self._rows - 1] != state.step:
                 self.record(state)
-
-    def recorded(self, step: int) -> bool:
-        """Whether the latest recorded row is ``step``."""
-        return self._rows > 0 and int(self._steps[self._rows - 1]) == step
+                return True
+        return False
 
     def rows_for(self, total_steps: int) -> int:
         """How many rows a run of ``total_steps`` records: steps 0, k, 2k, … and the last."""

@@ -1,4 +1,4 @@
-"""One figure, panels on a grid, axes fixed from the whole history; frames come out as HxWx3 uint8 arrays.
+"""One figure, panels on a grid, axes fixed from the whole history; frames come out as uint8 pixel arrays.
 
 The figure is laid out and drawn once without its changing ("animated") artists; that picture is kept and,
 for every frame, restored and only the changing artists are drawn on top (blitting).
@@ -46,6 +46,7 @@ STYLE = {
 }
 
 MIN_SIZE = (160, 90)
+MAX_SIZE = (7680, 4320)
 
 
 class Renderer:
@@ -65,6 +66,8 @@ class Renderer:
         self.size = (int(width), int(height))
         self.title = title
         self._total = int(history.meta.get("total_steps", history.steps[-1]))
+        diverged = history.meta.get("diverged_at")
+        self._counter_note = f" (diverged at {diverged:,})" if diverged is not None else ""
         with matplotlib.rc_context(STYLE):
             self.figure = Figure(figsize=(width / dpi, height / dpi), dpi=dpi, layout="constrained")
             self.canvas = FigureCanvasAgg(self.figure)
@@ -75,9 +78,8 @@ class Renderer:
             self.panels = {key: copy.deepcopy(panel) for key, panel in layout.panels.items()}
             for key, panel in self.panels.items():
                 panel.setup(self.axes[key], history)
-            # Only the step counter changes; a static title is drawn once with the background. The
-            # counter is laid out at its widest so the space reserved for it fits every frame.
-            # The static suptitle also reserves the top band in the layout; with no title, a blank one does.
+            # Only the step counter changes; the title is static and drawn once with the background. It also
+            # reserves the top band in the layout for the counter; with no title, a blank one does.
             self.figure.suptitle(title or " ")
             where = dict(x=0.995, ha="right") if title else dict(x=0.5, ha="center")
             self._counter = FrameText(where["x"], 0.995, "", transform=self.figure.transFigure, ha=where["ha"],
@@ -96,9 +98,7 @@ class Renderer:
             raise RuntimeError(f"canvas is {got[0]}x{got[1]}, expected {width}x{height}; try another --dpi")
 
     def _counter_text(self, step: int) -> str:
-        diverged = self.history.meta.get("diverged_at")
-        note = f" (diverged at {diverged:,})" if diverged is not None else ""
-        return f"step {step:,} / {self._total:,}{note}"
+        return f"step {step:,} / {self._total:,}{self._counter_note}"
 
     def draw(self, i: int) -> np.ndarray:
         """Render history row ``i`` and return it as a new (height, width, 3) uint8 array."""
@@ -128,7 +128,7 @@ class Renderer:
 
 # --- Frames to outputs, in one process or in contiguous chunks on every core ------------------------------
 
-MIN_CHUNK = 24  # below this many frames per worker, starting a figure costs more than it saves
+MIN_CHUNK = 24  # below this many frames per worker, a process and an ffmpeg more cost more than they save
 
 
 def available_cores() -> int:
@@ -140,7 +140,7 @@ def available_cores() -> int:
 
 
 def can_fork() -> bool:
-    """Workers are forked so they inherit the scene's layout and history without pickling them."""
+    """Workers are forked so they inherit the finished renderer (figure, background, history) as it is."""
     return "fork" in mp.get_all_start_methods()
 
 

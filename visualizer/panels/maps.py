@@ -65,7 +65,7 @@ class _PlanePanel(Panel):
         g0, g1, rows = plane_grid(x, tuple(self.inputs), self.resolution)
         return key, {f"{key}/x0": g0, f"{key}/x1": g1}, rows
 
-    def _image(self, ax, history, values0: np.ndarray, cmap: str, vmin: float, vmax: float):
+    def _heatmap(self, ax, history, values0: np.ndarray, cmap: str, vmin: float, vmax: float):
         key = _plane_key(self.inputs, self.resolution)
         g0, g1 = history.static[f"{key}/x0"], history.static[f"{key}/x1"]
         extent = (g0[0], g0[-1], g1[0], g1[-1])
@@ -102,7 +102,7 @@ class DecisionBoundaryPanel(_PlanePanel):
         # Sigmoid outputs live in [0, 1]: keep that scale so 0.5 is the white middle of the colour map.
         lo, hi = finite_range(self._values) or (0.0, 1.0)
         vmin, vmax = (0.0, 1.0) if lo >= 0 and hi <= 1 else fixed_limits(self._values, pad=0.0)
-        self._image, (g0, g1) = self._image(ax, history, self._values[0], DIVERGING, vmin, vmax)
+        self._image, (g0, g1) = self._heatmap(ax, history, self._values[0], DIVERGING, vmin, vmax)
         self._grid = np.meshgrid(g0, g1)
         self._contour = LineCollection([], colors="black", linewidths=1.4, animated=True)
         ax.add_collection(self._contour)
@@ -177,7 +177,7 @@ class SurfacePanel(_PlanePanel):
             # Target and prediction share one scale so their colours compare directly.
             lo, hi = fixed_limits(pred, *([] if target is None else [target]), pad=0.0)
             cmap = SEQUENTIAL
-        self._image, _ = self._image(ax, history, self._values[0], cmap, lo, hi)
+        self._image, _ = self._heatmap(ax, history, self._values[0], cmap, lo, hi)
         if norm is not None:
             self._image.set_norm(norm)
         self._image.set_animated(self.kind != "target")  # the target never changes: part of the background
@@ -218,7 +218,7 @@ class UnitMapPanel(_PlanePanel):
         key = _plane_key(self.inputs, self.resolution)
         self._values = history.extras[f"{key}/{self.layer}"][..., self.unit]
         lo, hi = fixed_limits(history.extras[f"{key}/{self.layer}"], pad=0.0)
-        self._image, _ = self._image(ax, history, self._values[0], SEQUENTIAL, lo, hi)
+        self._image, _ = self._heatmap(ax, history, self._values[0], SEQUENTIAL, lo, hi)
         self._overlays = []
         if self.show_points:  # redrawn after the image, which is redrawn every frame
             x = history.static["data/x"]
