@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from visualizer import SGD, Dense, Network, Renderer, Trainer, get_loss, load_scene, render, train  # noqa: E402
 from visualizer.encode import GIFWriter, MP4Writer  # noqa: E402
-from visualizer.render import available_cores  # noqa: E402
+from visualizer.pipeline import available_cores  # noqa: E402
 
 SIZE = (1280, 720)
 FPS = 30
@@ -228,10 +228,10 @@ def main() -> None:
         tmp = Path(tmp)
         # 1. ours, MP4 only, from the history (training takes 0.05 s and is measured in 7). One warm-up render
         # first, so no measurement pays for first-time imports and ffmpeg's first start.
-        render(scene, hist.subset(range(30)), out=tmp / "warmup", formats="mp4", jobs=1)
+        render(scene, hist.subset(range(30)), out=tmp / "warmup", format="mp4", jobs=1)
         ours = {}
         for jobs in (available_cores(), 1):
-            seconds, _ = timed(lambda: render(scene, hist, out=tmp / f"ours{jobs}", formats="mp4", jobs=jobs))
+            seconds, _ = timed(lambda: render(scene, hist, out=tmp / f"ours{jobs}", format="mp4", jobs=jobs))
             ours[jobs] = n / seconds
             row(f"1. visualizer render --format mp4 --jobs {jobs}", f"{ours[jobs]:.1f} frames/s", f"{seconds:.2f} s")
         best = ours[available_cores()]
@@ -281,7 +281,7 @@ def main() -> None:
         theirs_mb = (tmp / "imageio.gif").stat().st_size / 2**20
         row("5. GIF, ours (ffmpeg palette), same frames", f"{ours_mb:.1f} MB", f"{gif_s:.1f} s")
         row("5. GIF, imageio default writer, same frames", f"{theirs_mb:.1f} MB", f"{imageio_s:.1f} s")
-        default_s, paths = timed(lambda: render(scene, hist, out=tmp / "gifdefault", formats="gif"))
+        default_s, paths = timed(lambda: render(scene, hist, out=tmp / "gifdefault", format="gif"))
         row("5. GIF, ours with slide defaults (960 px, 15 fps)", f"{paths['gif'].stat().st_size / 2**20:.1f} MB",
             f"{default_s:.1f} s")
         ratios["imageio GIF size"] = ours_mb / theirs_mb

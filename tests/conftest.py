@@ -42,3 +42,21 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 240) -> subpro
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    """Run the command line in this process (from the project folder), for parser and validation tests:
+    returns (exit status, stdout, stderr)."""
+    from visualizer.cli import main
+
+    monkeypatch.chdir(ROOT)
+
+    def run(*args: str) -> tuple[int, str, str]:
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # --help and --version exit through argparse
+            code = exc.code
+        out, err = capsys.readouterr()
+        return code, out, err
+    return run

@@ -87,20 +87,20 @@ NO_SCENE = '"""Defines nothing useful."""\nvalue = 3\n'
     (["render", "pyproject.toml"], "pyproject.toml is not a Python file"),
     (["render", "softplus_fit", "--size", "12x"], "WIDTHxHEIGHT"),
     (["render", "softplus_fit", "--size", "10x10"], "outside 160x90"),
-    (["render", "softplus_fit", "--fps", "0"], "must be a positive number"),
-    (["render", "softplus_fit", "--steps", "-3"], "must be at least 1"),
+    (["render", "softplus_fit", "--fps", "0"], "must be above 0"),
+    (["render", "softplus_fit", "--steps", "-3"], "must be between 1 and 100,000,000, got -3"),
     (["render", "softplus_fit", "--format", "mp4,avi"], "unknown format avi"),
     (["render"], "name at least one SCENE, or give --from-history FILE"),
     (["explode"], "invalid choice"),
 ])
-def test_bad_input_is_one_clear_line_exit_2_and_writes_nothing(tmp_path, args, message):
-    result = run_cli(*args, "--out", str(tmp_path / "out")) if args[0] == "render" and len(args) > 1 \
-        else run_cli(*args)
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
+def test_bad_input_is_one_clear_line_exit_2_and_writes_nothing(cli, tmp_path, args, message):
+    code, _, err = cli(*args, "--out", str(tmp_path / "out")) if args[0] == "render" and len(args) > 1 \
+        else cli(*args)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
     assert lines[0].startswith("visualizer: error: ") and message in lines[0]
-    assert "Traceback" not in result.stderr
+    assert "Traceback" not in err
     assert not (tmp_path / "out").exists()
 
 
@@ -213,24 +213,28 @@ def test_max_frames_hold_and_last_frame(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--size", "640x360", "--quality", "low"], "give --size or --quality, not both"),
+    (["--size", "640x360", "--quality", "low"], "give a size or a quality, not both"),
     (["--quality", "ultra"], "invalid choice: 'ultra'"),
-    (["--hold", "-1"], "must be 0 or more"),
-    (["--max-frames", "1"], "max-frames must be at least 2"),
-    (["--jobs", "0"], "must be at least 1"),
+    (["--hold", "-1"], "must be at least 0 and at most 600, got -1"),
+    (["--hold", "1e9"], "at most 600"),
+    (["--dpi", "100000"], "at most 1200"),
+    (["--seed", "-1"], "must be a whole number from 0"),
+    (["--max-frames", "1"], "must be between 2 and"),
+    (["--jobs", "0"], "must be between 1 and 256, got 0"),
     (["--from-history", "nothing.npz"], "give scenes or --from-history, not both"),
+    (["--layout", "x.py"], "--layout, --scene and --name go with --from-history"),
 ])
-def test_bad_render_options_are_one_line(tmp_path, args, message):
-    result = run_cli("render", "softplus_fit", *args, "--out", str(tmp_path / "out"))
-    assert result.returncode == 2
-    assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+def test_bad_render_options_are_one_line(cli, tmp_path, args, message):
+    code, _, err = cli("render", "softplus_fit", *args, "--out", str(tmp_path / "out"))
+    assert code == 2
+    assert err.count("\n") == 1 and message in err, err
     assert not (tmp_path / "out").exists()
 
 
-def test_from_history_that_is_not_a_history(tmp_path):
+def test_from_history_that_is_not_a_history(cli, tmp_path):
     bogus = tmp_path / "history.npz"
     bogus.write_text("not a zip")
-    result = run_cli("render", "--from-history", str(bogus), "--out", str(tmp_path / "out"))
-    assert result.returncode == 2 and "is not a history.npz written by visualizer" in result.stderr
-    missing = run_cli("render", "--from-history", str(tmp_path / "nope.npz"))
-    assert missing.returncode == 2 and "no history file at" in missing.stderr
+    code, _, err = cli("render", "--from-history", str(bogus), "--out", str(tmp_path / "out"))
+    assert code == 2 and "is not a readable history.npz" in err and err.count("\n") == 1
+    code, _, err = cli("render", "--from-history", str(tmp_path / "nope.npz"))
+    assert code == 2 and "no history file at" in err

@@ -6,7 +6,7 @@ import pytest
 
 from visualizer import (SGD, ActivationsPanel, DecisionBoundaryPanel, Dense, FitPanel, GradientPanel, Layout,
                         LossPanel, Network, NetworkDiagramPanel, ParameterPanel, Renderer, Scene, SurfacePanel,
-                        UnitMapPanel, WeightMatrixPanel, train)
+                        UnitMapPanel, VisualizerError, WeightMatrixPanel, train)
 
 
 def _plane_network(seed: int) -> Network:
@@ -87,9 +87,9 @@ def test_weight_matrix_scale_is_symmetric_and_covers_the_whole_run():
 
 
 def test_panels_explain_misuse():
-    with pytest.raises(ValueError, match="no layer 'nope'"):
+    with pytest.raises(VisualizerError, match="no layer .nope."):
         train(_plane_scene(UnitMapPanel(layer="nope")))
     with pytest.raises(ValueError, match="target="):
         SurfacePanel(kind="error")
-    with pytest.raises(ValueError, match="1 input"):
+    with pytest.raises(VisualizerError, match="1 input"):
         train(_plane_scene(FitPanel()))

@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import numeric_grad
-from visualizer import SGD, Dense, Network, Recorder, Trainer, get_loss
+from visualizer import SGD, Dense, Evaluator, Network, NetworkModel, Probe, Recorder, Trainer, get_loss
+from visualizer.training import log_full_set
 from visualizer.nn import ACTIVATIONS
 
 # relu's kink has no derivative, so a finite difference across it is meaningless: smooth ones only here.
@@ -45,11 +46,12 @@ def test_history_shapes_and_steps_are_consistent(net_rng, steps, every, batch_si
     x = rng.normal(size=(5, net.n_in))
     y = rng.normal(size=(5, net.n_out))
     shapes = {k: v.shape for k, v in net.parameters().items()}
-    recorder = Recorder(every=every, probes={"out": lambda n: n.forward(x)})
+    recorder = Recorder(every=every, total_steps=steps,
+                        evaluator=Evaluator(NetworkModel(net), x, y, probes=[Probe("out", x)]))
     trainer = Trainer(net, x, y, get_loss("mse"), SGD(0.01), steps, batch_size=batch_size, shuffle=shuffle,
                       rng=np.random.default_rng(0))
-    trainer.add_hook("start", recorder)
-    trainer.add_hook("step", recorder)
+    trainer.add_hook("start", lambda s: log_full_set(recorder, s))
+    trainer.add_hook("step", lambda s: log_full_set(recorder, s))
     trainer.run()
     h = recorder.history()
     expected = sorted({0, steps, *range(0, steps + 1, every)})

@@ -19,7 +19,7 @@ SNIPPETS = dict(re.findall(r"<!-- snippet: (\w+) -->\n```\w+\n(.*?)```", README,
 
 
 def test_all_snippets_are_found():
-    assert set(SNIPPETS) == {"scene", "cli", "api", "history"}
+    assert set(SNIPPETS) == {"scene", "cli", "api", "history", "loop", "torch"}
 
 
 def test_the_two_setup_commands_are_the_ones_ci_runs():

@@ -1,30 +1,35 @@
-"""The recorder's row convention, every-k recording, and the history file."""
+"""The recorder as a passive sink: row convention, every-k, bad input, and the history file (schema 2 and 1)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from conftest import numeric_grad
-from visualizer import SGD, Dense, History, Network, Recorder, Trainer, get_loss
+from visualizer import (SGD, Dense, DivergenceError, Evaluator, History, HistoryError, Network, NetworkModel, Probe,
+                        Recorder, Trainer, get_loss)
+from visualizer.training import log_full_set
+
+DATA = Path(__file__).parent / "data"
 
 
 def _net(rng):
     return Network([Dense(1, 3, "softplus", name="hidden", rng=rng), Dense(3, 1, name="output", rng=rng)])
 
 
-def _record(steps, every=1, batch_size=None, lr=0.05, probes=None):
+def _record(steps, every=1, batch_size=None, lr=0.05, probes=()):
     rng = np.random.default_rng(7)
     net = _net(rng)
     x = np.linspace(0, 1, 6)[:, None]
     y = np.sin(3 * x)
     loss = get_loss("ssr")
     initial = {k: v.copy() for k, v in net.parameters().items()}
-    rec = Recorder(every=every, probes=probes, static={"data/x": x})
+    rec = Recorder(every=every, total_steps=steps, evaluator=Evaluator(NetworkModel(net), x, y, probes=probes))
     trainer = Trainer(net, x, y, loss, SGD(lr), steps, batch_size=batch_size)
-    trainer.add_hook("start", rec)
-    trainer.add_hook("step", rec)
+    trainer.add_hook("start", lambda s: log_full_set(rec, s))
+    trainer.add_hook("step", lambda s: log_full_set(rec, s))
     trainer.run()
     return rec.history(), initial, net, x, y, loss, lr
 
@@ -60,31 +65,111 @@ def test_every_k_keeps_multiples_of_k_and_always_the_last_step():
     assert hist.steps.tolist() == [0, 3, 6]
 
 
-def test_probes_are_recorded_per_row():
+def test_probes_are_evaluated_per_row_and_the_layers_are_recorded():
     grid = np.linspace(0, 1, 5)[:, None]
-    hist, _, net, *_ = _record(steps=2, probes={"curve/pred": lambda n: n.forward(grid)[:, 0]})
+    hist, _, net, *_ = _record(steps=2, probes=[Probe("curve/pred", grid, columns=0),
+                                                Probe("curve/hidden", grid, layer="hidden")])
     assert hist.extras["curve/pred"].shape == (3, 5)
+    assert hist.extras["curve/hidden"].shape == (3, 5, 3)
     net.set_parameters({k: v[1] for k, v in hist.params.items()})
     np.testing.assert_allclose(hist.extras["curve/pred"][1], net.forward(grid)[:, 0])
+    assert [(lay.name, lay.n_in, lay.n_out, lay.activation) for lay in hist.info.layers] == [
+        ("hidden", 1, 3, "softplus"), ("output", 3, 1, "identity")]
+
+
+def test_log_accepts_arrays_floats_lists_and_array_likes_and_copies_them():
+    class ArrayLike:
+        def __init__(self, a):
+            self.a = np.asarray(a)
+
+        def __array__(self, dtype=None, copy=None):
+            return self.a.astype(dtype or float)
+
+    w = np.array([[1.0, 2.0]])
+    rec = Recorder()
+    rec.log(0, params={"w": w, "b": [[0.5]], "c": 3.0}, grads={"w": ArrayLike([[0.1, 0.2]])}, loss=np.float32(2.5),
+            losses={"test": 2.75})
+    w += 10  # the user's own update, in place
+    rec.log(1, params={"w": w, "b": [[0.25]], "c": 2}, grads={"w": [[0.3, 0.4]]}, loss=1.5,
+            losses={"test": 1.75})
+    h = rec.history()
+    np.testing.assert_array_equal(h.params["w"], [[[1.0, 2.0]], [[11.0, 12.0]]])
+    np.testing.assert_array_equal(h.params["c"], [3.0, 2.0])
+    np.testing.assert_array_equal(h.grads["w"][0], [[0.1, 0.2]])
+    assert h.losses["train"].tolist() == [2.5, 1.5] and h.losses["test"].tolist() == [2.75, 1.75]
+
+
+@pytest.mark.parametrize("second, message", [
+    (dict(params={"w": [1.0, 2.0]}), "missing now"),
+    (dict(params={"w": [1.0, 2.0], "b": 1.0, "c": 0.0}), "'c' appears for the first time"),
+    (dict(params={"w": [1.0, 2.0, 3.0], "b": 1.0}), "'w' changed shape from (2,) to (3,)"),
+    (dict(params={"w": [1.0, 2.0], "b": 1.0}, grads={"w": [1.0]}), "gradient of 'w' has shape (1,)"),
+    (dict(params={"w": [1.0, 2.0], "b": 1.0}, grads={"v": [1.0]}), "gradient for 'v'"),
+    (dict(params={"w": ["a", "b"], "b": 1.0}), "parameter 'w' at step 1 is not numeric"),
+])
+def test_log_rejects_changing_or_inconsistent_input_naming_parameter_and_step(second, message):
+    rec = Recorder()
+    rec.log(0, params={"w": [1.0, 2.0], "b": 1.0}, loss=1.0)
+    with pytest.raises(ValueError, match="step 1") as info:
+        rec.log(1, loss=1.0, **second)
+    assert message in str(info.value)
+
+
+def test_log_rejects_steps_that_do_not_increase_and_a_missing_loss():
+    rec = Recorder()
+    rec.log(3, params={"w": 1.0}, loss=1.0)
+    with pytest.raises(ValueError, match="step 3 logged after step 3"):
+        rec.log(3, params={"w": 1.0}, loss=1.0)
+    with pytest.raises(ValueError, match="training loss"):
+        rec.log(4, params={"w": 1.0})
+
+
+def test_non_finite_values_stop_with_the_step_and_name_and_keep_earlier_rows():
+    rec = Recorder()
+    rec.log(0, params={"w": [1.0]}, grads={"w": [0.5]}, loss=1.0)
+    with pytest.raises(DivergenceError, match="step 1: the gradient of w became nan") as info:
+        rec.log(1, params={"w": [1.0]}, grads={"w": [np.nan]}, loss=1.0)
+    assert info.value.step == 1
+    with pytest.raises(DivergenceError, match="step 2: the loss became inf"):
+        rec.log(2, params={"w": [1.0]}, grads={"w": [0.5]}, loss=np.inf)
+    assert rec.history().steps.tolist() == [0]
+
+
+def test_the_last_step_logged_is_kept_even_off_the_grid():
+    rec = Recorder(every=4)
+    for step in range(7):
+        kept = rec.log(step, params={"w": [float(step)]}, loss=float(step))
+        assert kept == (step % 4 == 0)
+    h = rec.history()
+    assert h.steps.tolist() == [0, 4, 6]
+    assert h.params["w"][:, 0].tolist() == [0.0, 4.0, 6.0]
+    # With total_steps known, steps off the grid are not even converted.
+    rec = Recorder(every=4, total_steps=6)
+    for step in range(7):
+        rec.log(step, params={"w": [float(step)]} if step % 4 == 0 or step == 6 else {"w": object()}, loss=1.0)
+    assert rec.history().steps.tolist() == [0, 4, 6]
 
 
 def test_history_file_loads_with_plain_numpy_and_round_trips(tmp_path):
     hist, *_ = _record(steps=3)
-    hist.meta["scene"] = "demo"
+    hist.info.scene = "demo"
     path = hist.save(tmp_path / "sub" / "history.npz")
     with np.load(path) as z:  # no pickle needed
         keys = set(z.files)
-        assert {"step", "loss", "param/hidden.weight", "grad/output.bias", "static/data/x", "meta"} <= keys
+        assert {"schema", "step", "loss/train", "param/hidden.weight", "grad/output.bias", "static/data/x",
+                "info"} <= keys
+        assert int(z["schema"]) == 2
         assert z["param/hidden.weight"].shape == (4, 1, 3)
         assert z["step"].tolist() == [0, 1, 2, 3]
-        assert json.loads(str(z["meta"]))["scene"] == "demo"
+        info = json.loads(str(z["info"]))
+        assert info["scene"] == "demo" and info["layers"][0]["name"] == "hidden"
     back = History.load(path)
     np.testing.assert_array_equal(back.steps, hist.steps)
     np.testing.assert_array_equal(back.loss, hist.loss)
     for name in hist.params:
         np.testing.assert_array_equal(back.params[name], hist.params[name])
         np.testing.assert_array_equal(back.grads[name], hist.grads[name])
-    assert back.meta["scene"] == "demo"
+    assert back.info == hist.info
     assert list(tmp_path.joinpath("sub").iterdir()) == [path]  # no temporary left behind
 
 
@@ -93,6 +178,37 @@ def test_history_file_is_byte_identical_when_saved_twice(tmp_path):
     a = hist.save(tmp_path / "a.npz").read_bytes()
     b = hist.save(tmp_path / "b.npz").read_bytes()
     assert a == b
+
+
+@pytest.mark.parametrize("name", ["softplus_fit", "xor"])
+def test_histories_written_by_0_1_0_load_with_their_layers(name):
+    h = History.load(DATA / f"history_v1_{name}.npz")
+    assert h.info.scene == name and h.info.version == "0.1.0"
+    assert h.loss.shape == h.steps.shape and len(h) >= 3
+    layers = h.info.layers
+    assert layers[0].name == "hidden" and layers[-1].name == "output"
+    assert layers[0].weight == "hidden.weight" and (layers[0].bias is None) == (name == "xor")
+    assert h.total_steps == int(h.steps[-1])
+
+
+def test_unknown_future_schema_and_foreign_files_are_clear_errors(tmp_path):
+    hist, *_ = _record(steps=2)
+    arrays = hist.arrays()
+    arrays["schema"] = np.array(99)
+    np.savez(tmp_path / "future.npz", **arrays)
+    with pytest.raises(HistoryError, match="newer visualizer .*schema 99"):
+        History.load(tmp_path / "future.npz")
+    np.savez(tmp_path / "foreign.npz", weights=np.ones(3))
+    with pytest.raises(HistoryError, match="not a visualizer history"):
+        History.load(tmp_path / "foreign.npz")
+    arrays = hist.arrays()
+    arrays["param/hidden.weight"] = arrays["param/hidden.weight"][:1]
+    np.savez(tmp_path / "short.npz", **arrays)
+    with pytest.raises(HistoryError, match="param/hidden.weight has 1 rows for 3 steps"):
+        History.load(tmp_path / "short.npz")
+    (tmp_path / "text.npz").write_text("hello")
+    with pytest.raises(HistoryError, match="not a readable history"):
+        History.load(tmp_path / "text.npz")
 
 
 def test_recorder_rejects_bad_every():

@@ -9,8 +9,8 @@ from PIL import Image
 
 from conftest import ROOT
 from visualizer import Renderer, load_scene, render, train
-from visualizer.render import plan_chunks
-from visualizer.render import STYLE
+from visualizer.pipeline import plan_chunks
+from visualizer.renderer import STYLE
 
 
 @pytest.fixture(scope="module")

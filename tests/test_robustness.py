@@ -90,7 +90,7 @@ def test_allow_divergence_renders_the_finite_steps(tmp_path, diverging):
     names = sorted(p.name for p in (tmp_path / "diverging_line" / "frames").iterdir())
     assert names[0] == "frame_00000.png" and names[-1] == "frame_00137.png" and len(names) == 138
     with np.load(tmp_path / "diverging_line" / "history.npz") as z:
-        assert np.isfinite(z["loss"]).all() and z["step"][-1] == 137
+        assert np.isfinite(z["loss/train"]).all() and z["step"][-1] == 137
 
 
 def test_a_nan_parameter_is_named(diverging):

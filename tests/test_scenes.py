@@ -74,7 +74,7 @@ def test_softplus_step0_gradients_match_the_hand_derived_formulas(softplus_histo
 def test_softplus_trains_600_full_batch_steps_and_the_loss_falls(softplus_history):
     h = softplus_history
     assert h.steps.tolist() == list(range(601))
-    assert h.meta["loss_label"] == "SSR" and h.meta["lr"] == 0.01
+    assert h.info.loss_label == "SSR" and h.info.optimizer == "SGD(lr=0.01)"
     assert h.loss[0] == pytest.approx(5.83342345, abs=1e-7)
     assert h.loss[-1] < 0.4 * h.loss[0]
     # Full batch: each row is the previous one moved by lr times the recorded gradient.

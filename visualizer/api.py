@@ -1,7 +1,8 @@
-"""The Python API: ``train(scene) -> History`` and ``render(scene, ...) -> {format: path}``.
+"""The Python API: ``train(scene) -> History`` and ``render(scene or history, ...) -> RenderResult``.
 
 These are what the CLI calls and what a notebook uses. They raise :class:`VisualizerError` for bad input and
-never print, except for tqdm progress bars on stderr when ``progress=True``.
+never print, except for tqdm progress bars on stderr when ``progress=True``. Keyword options are the command
+line's option names (see :mod:`visualizer.options`).
 """
 from __future__ import annotations
 
@@ -13,146 +14,97 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from matplotlib import font_manager
-from PIL import Image, ImageDraw, ImageFont
-from tqdm.auto import tqdm
 
-from . import __version__
-from .encode import Output
-from .files import publish, remove_leftovers, temp_path
 from .errors import DivergenceError, VisualizerError
-from .record import History, Recorder
-from .render import MAX_SIZE, MIN_SIZE, Renderer, available_cores, render_outputs
-from .scene import Scene
-from .train import Trainer, TrainState
+from .files import remove_leftovers
+from .model import Evaluator, NetworkModel
+from .options import RenderOptions
+from .panels import Layout, default_layout
+from .record import History, Recorder, RunInfo
+from .scene import NAME_RE, Scene
+from .training import Trainer, TrainState, log_full_set
 
-# Forked render workers must not inherit a half-held lock from tqdm's monitor thread: don't start one.
-tqdm.monitor_interval = 0
 
-FORMATS = ("mp4", "gif", "frames")
-DEFAULT_SIZE = (1280, 720)
-DEFAULT_FPS = 30
+def _tqdm():
+    from tqdm.auto import tqdm
+
+    # Forked render workers must not inherit a half-held lock from tqdm's monitor thread: don't start one.
+    tqdm.monitor_interval = 0
+    return tqdm
 
 
 def train(scene: Scene, *, steps: int | None = None, every: int | None = None, seed: int | None = None,
           progress: bool = False, allow_divergence: bool = False) -> History:
     """Train the scene's network from its seed and return the recorded :class:`History`.
 
-    A non-finite loss, parameter or gradient stops training with :class:`DivergenceError`, or with
-    ``allow_divergence`` ends it there and returns the rows recorded before it (``meta["diverged_at"]``).
+    The recorder is the public :class:`Recorder`; at every recorded step the loss and gradient on the whole
+    training set are logged into it, and an :class:`Evaluator` records what the layout's panels need. A
+    non-finite loss, parameter or gradient stops training with :class:`DivergenceError`, or with
+    ``allow_divergence`` ends it there and returns the rows recorded before it (``info.diverged_at``).
     """
+    from . import __version__
+
     steps = scene.steps if steps is None else steps
     every = scene.every if every is None else every
     seed = scene.seed if seed is None else seed
-    if steps < 1:
-        raise VisualizerError(f"steps must be at least 1, got {steps}")
-    if every < 1:
-        raise VisualizerError(f"every must be at least 1, got {every}")
+    for name, value, low in (("steps", steps, 1), ("every", every, 1), ("seed", seed, 0)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise VisualizerError(f"{name} must be a whole number of at least {low}, got {value!r}")
     network = scene.network(seed)
-    static, probes = scene.layout.probes(scene.x, scene.y, network)
-    static = {"data/x": scene.x, "data/y": scene.y, **static}
-    meta = {"scene": scene.name, "title": scene.title, "loss": scene.loss.name, "loss_label": scene.loss.label,
-            "total_steps": steps, "seed": seed, "lr": scene.optimizer.lr, "batch_size": scene.batch_size,
-            "network": repr(network), "input_names": list(scene.input_names), "version": __version__}
-    recorder = Recorder(every=every, probes=probes, static=static, meta=meta)
+    model = NetworkModel(network)
+    evaluator = Evaluator(model, scene.x, scene.y, scene.layout)
+    info = RunInfo(scene=scene.name, title=scene.title, loss=scene.loss.name, loss_label=scene.loss.label,
+                   total_steps=int(steps), every=int(every), seed=int(seed), optimizer=repr(scene.optimizer),
+                   batch_size=scene.batch_size, layers=model.layers(), input_names=list(scene.input_names),
+                   source="scene", version=__version__)
+    recorder = Recorder(every=every, total_steps=steps, evaluator=evaluator, info=info)
+    try:
+        evaluator(network.parameters())  # panels declare their needs now: a misfit fails before training
+    except (ValueError, KeyError) as exc:
+        raise VisualizerError(f"scene {scene.name!r}: {exc}") from None
     trainer = Trainer(network, scene.x, scene.y, scene.loss, scene.optimizer, steps,
                       batch_size=scene.batch_size, shuffle=scene.shuffle, sampler=scene.sampler,
                       rng=np.random.default_rng(seed))
-    guard = _DivergenceGuard(scene.optimizer.lr)
-
-    def record(state: TrainState) -> None:
-        if recorder(state):
-            guard.check_recorded(state)
-
-    trainer.add_hook("start", record)
-    with tqdm(total=steps, desc=f"{scene.name}: training", unit="step", disable=not progress,
-              leave=False, mininterval=0.2) as bar:
+    lr_hint = f"; try a smaller learning rate than {scene.optimizer.lr:g}" if hasattr(scene.optimizer, "lr") else ""
+    trainer.add_hook("start", lambda state: log_full_set(recorder, state))
+    with _tqdm()(total=steps, desc=f"{scene.name}: training", unit="step", disable=not progress,
+                 leave=False, mininterval=0.2) as bar:
         # One hook per step, doing almost nothing on steps that are not recorded: per-sample training runs a
         # million steps, and every call counts.
         def on_step(state: TrainState) -> None:
             if not math.isfinite(state.batch_loss):
-                guard.loss_failed(state)
-            record(state)
+                raise DivergenceError(f"training diverged at step {state.step - 1}: the loss became "
+                                      f"{state.batch_loss}", step=state.step - 1)
+            log_full_set(recorder, state)
             if progress:
                 bar.update(1)
 
         trainer.add_hook("step", on_step)
         try:
-            # Overflow is how divergence starts; the guard reports it in one clear line, so numpy need not.
+            # Overflow is how divergence starts; the divergence error says so in one line, so numpy need not.
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 trainer.run()
         except DivergenceError as exc:
             if not allow_divergence:
-                raise
+                raise DivergenceError(f"{exc}{lr_hint}, or allow divergence to render the steps before it",
+                                      step=exc.step) from None
+            if not len(recorder):
+                raise DivergenceError(f"{exc}; nothing finite is left to render", step=exc.step) from None
             history = recorder.history()
-            good = _finite_prefix(history)
-            if good == 0:
-                raise DivergenceError(f"{exc}; nothing finite is left to render") from None
-            history = history.subset(range(good))
-            history.meta["diverged_at"] = exc.step
+            history.info.diverged_at = exc.step
             return history
     return recorder.history()
 
 
-class _DivergenceGuard:
-    """Stops training at the first non-finite loss (checked every step, cheaply) or parameter or gradient
-    (checked at every recorded step, where the recorder has just computed them)."""
-
-    def __init__(self, lr: float) -> None:
-        self.lr = lr
-
-    def loss_failed(self, state: TrainState) -> None:
-        """The batch loss is not finite: it was computed at the parameters after ``step - 1`` updates."""
-        self._fail(state.step - 1, state, f"the loss became {state.batch_loss}")
-
-    def check_recorded(self, state: TrainState) -> None:
-        """Just recorded: the network's parameters and gradients are those of this step."""
-        for kind, table in (("", state.network.parameters()), ("the gradient of ", state.network.gradients())):
-            for name, value in table.items():
-                if not np.isfinite(value).all():
-                    bad = value[~np.isfinite(value)].flat[0]
-                    self._fail(state.step, state, f"{kind}{name} became {bad}")
-
-    def _fail(self, step: int, state: TrainState, what: str) -> None:
-        raise DivergenceError(f"training diverged at step {step}: {what}; try a smaller learning rate than "
-                              f"{self.lr:g}, or pass --allow-divergence to render the steps before it", step=step)
-
-
-def _finite_prefix(history: History) -> int:
-    """How many leading rows have a finite loss and finite parameters and gradients."""
-    ok = np.isfinite(history.loss)
-    for table in (history.params, history.grads):
-        for values in table.values():
-            ok &= np.isfinite(values.reshape(len(values), -1)).all(axis=1)
-    bad = np.flatnonzero(~ok)
-    return int(bad[0]) if bad.size else len(ok)
-
-
-def parse_formats(formats: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    """``"mp4,gif"`` or ``["mp4", "gif"]`` or ``"all"`` → a tuple of known format names, in canonical order."""
-    items = formats.split(",") if isinstance(formats, str) else list(formats)
-    items = [f.strip().lower() for f in items if f.strip()]
-    if "all" in items:
-        return FORMATS
-    unknown = [f for f in items if f not in FORMATS]
-    if unknown or not items:
-        raise VisualizerError(f"unknown format {', '.join(unknown) or '(none)'}; use any of {', '.join(FORMATS)} "
-                              "(comma-separated) or all")
-    return tuple(f for f in FORMATS if f in items)
-
-
-def output_dir(out: str | Path, scene_name: str) -> Path:
-    """``out/<scene>``, refusing an ``out`` that is a file."""
+def output_dir(out: str | Path, name: str) -> Path:
+    """``out/<name>``, refusing an ``out`` that is a file."""
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise VisualizerError(f"output folder {out} is a file; pass --out with a folder path")
-    target = out / scene_name
+        raise VisualizerError(f"output folder {out} is a file; give a folder path")
+    target = out / name
     if target.exists() and not target.is_dir():
-        raise VisualizerError(f"{target} is a file; remove it or pass another --out")
+        raise VisualizerError(f"{target} is a file; remove it or choose another output folder")
     return target
-
-
-QUALITY = {"low": (854, 480), "medium": (1280, 720), "high": (1920, 1080)}
 
 
 def select_rows(history: History, *, every: int | None = None, max_frames: int | None = None) -> list[int]:
@@ -184,55 +136,87 @@ class RenderResult(dict):
         return "<pre>" + "\n".join(f"{k}: {v}" for k, v in self.items()) + "</pre>"
 
 
-def render(scene: Scene, history: History | None = None, *, out: str | Path = "output",
-           formats: str | tuple[str, ...] = FORMATS, size: tuple[int, int] | None = None,
-           quality: str | None = None, fps: float | None = None, dpi: float | None = None,
-           steps: int | None = None, every: int | None = None, max_frames: int | None = None,
-           seed: int | None = None, hold: float = 0.0, last_frame: bool = False,
-           gif_fps: float | None = 15, gif_width: int | None = 960, jobs: int | None = None,
-           allow_divergence: bool = False, progress: bool = False) -> RenderResult:
-    """Train (unless ``history`` is given), then write the requested outputs under ``out/<scene>/``.
+class RenderInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a render: ``written`` holds the outputs completed before it, ``missing`` the rest."""
 
-    Options left as ``None`` fall back to the scene's own settings, then to the defaults (1280x720, 30 fps).
-    ``quality`` picks a size preset (``low`` 854x480, ``medium`` 1280x720, ``high`` 1920x1080); ``every``
-    and ``max_frames`` choose which recorded steps become frames; ``hold`` shows the last frame that many
-    more seconds; ``last_frame`` writes only ``poster.png``. ``jobs`` worker processes draw and encode
-    chunks of frames at once (default: every core). Every render also writes ``poster.png`` (the last frame)
-    and ``contact_sheet.png`` (evenly spaced frames labelled with their step).
+    def __init__(self, written: dict[str, Path], missing: list[str]) -> None:
+        super().__init__("interrupted")
+        self.written, self.missing = written, missing
+
+
+def render(what: Scene | History, history: History | None = None, *, layout: Layout | None = None,
+           name: str | None = None, title: str | None = None, progress: bool = False,
+           **options) -> RenderResult:
+    """Write a run's outputs under ``out/<name>/``: train a scene first, or draw a given history.
+
+    ``render(scene)`` trains and renders; ``render(scene, history)`` draws a history with the scene's layout;
+    ``render(history)`` draws a history on its own, with ``layout`` or a default chosen from what it holds.
+    ``name`` (default: the scene's, else ``run``) names the output folder. The other keyword options are the
+    command line's (``format="mp4,gif"``, ``size=(1280, 720)``, ``fps``, ``every``, ``max_frames``, ``hold``,
+    ``last_frame``, ``gif_fps``, ``gif_width``, ``jobs``, ...; see :class:`RenderOptions`). Options left as
+    ``None`` fall back to the scene's own settings, then to the defaults. Every render also writes
+    ``poster.png`` (the last frame) and ``contact_sheet.png`` (evenly spaced frames labelled with their step).
     """
-    formats = () if last_frame else parse_formats(formats)
-    size, fps = _check_options(scene, size, quality, fps, dpi, jobs, hold, max_frames, every)
-    target = output_dir(out, scene.name)
+    from .encode import Output
+    from .pipeline import available_cores, render_outputs
+    from .renderer import Renderer
+    from .sheet import contact_sheet, save_png
+
+    if "formats" in options:  # the keyword before 0.2 (the CLI's name is --format)
+        options["format"] = options.pop("formats")
+    try:
+        opts = RenderOptions(**options).checked()
+    except TypeError as exc:
+        raise VisualizerError(f"render() got an unknown option: {exc}") from None
+    scene = what if isinstance(what, Scene) else None
+    if scene is None:
+        if not isinstance(what, History):
+            raise VisualizerError(f"render() takes a Scene or a History, got {type(what).__name__}")
+        if history is not None:
+            raise VisualizerError("give render() one history")
+        history = what
+    if history is not None and (opts.steps is not None or opts.seed is not None):
+        raise VisualizerError("steps and seed change training; a history is already trained")
+    name = name or (scene.name if scene else history.info.scene) or "run"
+    if not NAME_RE.match(name):
+        raise VisualizerError(f"output name {name!r} must be letters, digits, '_', '-' or '.', not starting with '.'")
+    size = opts.frame_size(scene.size if scene else None)
+    fps = opts.frame_rate(scene.fps if scene else None)
+    formats = opts.formats
+    target = output_dir(opts.out, name)
     remove_leftovers(target)
     if history is None:
-        history = train(scene, steps=steps, every=every, seed=seed, progress=progress,
-                        allow_divergence=allow_divergence)
-        rows = select_rows(history, max_frames=max_frames)
+        history = train(scene, steps=opts.steps, every=opts.every, seed=opts.seed, progress=progress,
+                        allow_divergence=opts.allow_divergence)
+        rows = select_rows(history, max_frames=opts.max_frames)
     else:
-        rows = select_rows(history, every=every, max_frames=max_frames)
-    if last_frame:
+        rows = select_rows(history, every=opts.every, max_frames=opts.max_frames)
+    if opts.last_frame:
         rows = rows[-1:]
+    layout = layout or (scene.layout if scene else default_layout(history))
+    title = title if title is not None else (scene.title if scene else history.info.title)
     try:
-        renderer = Renderer(scene.layout, history, size=size, dpi=dpi, title=scene.title)
+        renderer = Renderer(layout, history, size=size, dpi=opts.dpi, title=title)
     except (ValueError, KeyError) as exc:
-        raise VisualizerError(f"cannot draw scene {scene.name!r} from this history: {exc}") from None
+        raise VisualizerError(f"cannot draw {name!r} from this history: {exc}") from None
     target.mkdir(parents=True, exist_ok=True)
     written = RenderResult()
     work = Path(tempfile.mkdtemp(prefix=f".render-{os.getpid()}-", dir=target))
     try:
         written["history"] = history.save(target / "history.npz")
         digits = max(5, len(str(int(history.steps[-1]))))
-        names = {"mp4": f"{scene.name}.mp4", "gif": f"{scene.name}.gif", "frames": "frames"}
-        outputs = [Output(fmt, target / names[fmt], digits=digits, gif_fps=gif_fps, gif_width=gif_width)
-                   for fmt in formats]
+        from .encode import WRITERS
+
+        outputs = [Output(fmt, target / WRITERS[fmt].filename(name), digits=digits, gif_fps=opts.gif_rate(fps),
+                          gif_width=opts.gif_size_width(size)) for fmt in formats]
         if outputs:
-            with tqdm(total=len(rows), desc=f"{scene.name}: rendering", unit="frame", disable=not progress,
-                      leave=False, mininterval=0.2) as bar:
-                render_outputs(renderer, rows, outputs, work, fps=fps, jobs=jobs or available_cores(),
-                               hold_frames=round(hold * fps), on_frames=bar.update)
+            with _tqdm()(total=len(rows), desc=f"{name}: rendering", unit="frame", disable=not progress,
+                         leave=False, mininterval=0.2) as bar:
+                render_outputs(renderer, rows, outputs, work, fps=fps, jobs=opts.jobs or available_cores(),
+                               hold_frames=round(opts.hold * fps), on_frames=bar.update)
             written.update({output.kind: output.path for output in outputs})
         written["poster"] = save_png(renderer.draw(rows[-1]), target / "poster.png")
-        if not last_frame:
+        if not opts.last_frame:
             written["contact_sheet"] = contact_sheet(renderer, rows, target / "contact_sheet.png")
     except KeyboardInterrupt:
         raise RenderInterrupted(written, [k for k in (*formats, "poster", "contact_sheet") if k not in written])
@@ -242,69 +226,4 @@ def render(scene: Scene, history: History | None = None, *, out: str | Path = "o
     return written
 
 
-class RenderInterrupted(KeyboardInterrupt):
-    """Ctrl-C during a render: ``written`` holds the outputs completed before it, ``missing`` the rest."""
-
-    def __init__(self, written: dict[str, Path], missing: list[str]) -> None:
-        super().__init__("interrupted")
-        self.written, self.missing = written, missing
-
-
-def _check_options(scene: Scene, size, quality, fps, dpi, jobs, hold, max_frames, every):
-    if quality is not None and quality not in QUALITY:
-        raise VisualizerError(f"unknown quality {quality!r}; use one of {', '.join(QUALITY)}")
-    if size is not None and quality is not None:
-        raise VisualizerError("give --size or --quality, not both")
-    size = tuple(size or (QUALITY[quality] if quality else None) or scene.size or DEFAULT_SIZE)
-    fps = fps or scene.fps or DEFAULT_FPS
-    if len(size) != 2 or min(size) < 1:
-        raise VisualizerError(f"size must be two positive numbers WIDTHxHEIGHT, got {size}")
-    if not (MIN_SIZE[0] <= size[0] <= MAX_SIZE[0] and MIN_SIZE[1] <= size[1] <= MAX_SIZE[1]):
-        raise VisualizerError(f"frame size {size[0]}x{size[1]} is outside {MIN_SIZE[0]}x{MIN_SIZE[1]} … "
-                              f"{MAX_SIZE[0]}x{MAX_SIZE[1]}")
-    checks = [(fps, fps > 0, "fps must be positive"), (jobs, jobs is None or jobs >= 1, "jobs must be at least 1"),
-              (dpi, dpi is None or dpi > 0, "dpi must be positive"), (hold, hold >= 0, "hold must be 0 or more"),
-              (max_frames, max_frames is None or max_frames >= 2, "max-frames must be at least 2"),
-              (every, every is None or every >= 1, "every must be at least 1")]
-    for value, ok, message in checks:
-        if not ok:
-            raise VisualizerError(f"{message}, got {value}")
-    return size, fps
-
-
-def save_png(frame: np.ndarray, path: Path) -> Path:
-    """Write one frame as a PNG, atomically."""
-    tmp = temp_path(path, ".png")
-    try:
-        Image.fromarray(frame).save(tmp, compress_level=3)  # plots compress well even at a fast level
-        publish(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
-
-
-def contact_sheet(renderer: Renderer, rows: list[int], path: Path, count: int = 12, columns: int = 4) -> Path:
-    """A grid of ``count`` evenly spaced frames, each labelled with its step, for handouts and a quick look."""
-    picks = [rows[i] for i in np.unique(np.round(np.linspace(0, len(rows) - 1, min(count, len(rows)))).astype(int))]
-    width, height = renderer.size
-    thumb_w = min(480, width // 2)
-    thumb_h = round(height * thumb_w / width)
-    label_h, gap = max(18, thumb_h // 9), 8
-    n_rows = -(-len(picks) // columns)
-    cols = min(columns, len(picks))
-    sheet = Image.new("RGB", (cols * (thumb_w + gap) + gap, n_rows * (thumb_h + label_h + gap) + gap), "white")
-    font = ImageFont.truetype(font_manager.findfont("DejaVu Sans"), size=round(label_h * 0.75))
-    draw = ImageDraw.Draw(sheet)
-    for n, row in enumerate(picks):
-        x = gap + (n % columns) * (thumb_w + gap)
-        y = gap + (n // columns) * (thumb_h + label_h + gap)
-        # reducing_gap: a fast box reduction by whole factors first, then Lanczos for the rest (4x faster).
-        thumb = Image.fromarray(renderer.draw(row)).resize((thumb_w, thumb_h), Image.LANCZOS, reducing_gap=1.0)
-        draw.text((x, y), f"step {int(renderer.history.steps[row]):,}", fill="black", font=font)
-        sheet.paste(thumb, (x, y + label_h))
-    return save_png(np.asarray(sheet), path)
-
-
-__all__ = ["FORMATS", "QUALITY", "RenderInterrupted", "RenderResult", "parse_formats", "render", "select_rows",
-           "train"]
+__all__ = ["RenderInterrupted", "RenderResult", "render", "select_rows", "train"]

@@ -6,14 +6,12 @@ from the user's own scene code shows their traceback and exits 1; Ctrl-C exits 1
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import traceback
 from pathlib import Path
 
 from . import __version__
-from .errors import VisualizerError
-from .scene import describe_scene_file, scene_dirs
+from .errors import DivergenceError, VisualizerError
 
 EXAMPLES = """\
 examples:
@@ -21,6 +19,7 @@ examples:
   python -m visualizer render softplus_fit xor --quality low --format mp4,gif
   python -m visualizer render softplus_fit --steps 100 --hold 2 --max-frames 60
   python -m visualizer render --from-history output/softplus_fit/history.npz --size 1920x1080 --format gif
+  python -m visualizer render --from-history run.npz --layout my_layout.py
   python -m visualizer render product --last-frame
   python -m visualizer list
 """
@@ -31,30 +30,43 @@ class _Parser(argparse.ArgumentParser):
         raise VisualizerError(f"{message} (see '{self.prog} --help')")
 
 
-def _number(kind: type, low: float, low_allowed: bool, words: str):
-    """An argparse type for a finite number of ``kind`` at least (or above) ``low``."""
-    def parse(text: str):
+def _cli_type(f):
+    """An argparse type from an option's parser and check: one clear message for a bad value."""
+    parse, check = f.metadata["parse"], f.metadata["check"]
+
+    def convert(text: str):
         try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {'a whole number' if kind is int else 'a number'}, "
-                                             f"got {text!r}") from None
-        if not (value >= low if low_allowed else value > low) or value == float("inf"):
-            raise argparse.ArgumentTypeError(f"must be {words}, got {text}")
+            value = parse(text)
+        except ValueError as exc:
+            if parse not in (int, float):
+                raise argparse.ArgumentTypeError(str(exc)) from None
+            kind = "a whole number" if parse is int else "a number"
+            raise argparse.ArgumentTypeError(f"expected {kind}, got {text!r}") from None
+        problem = check(value) if check else None
+        if problem:
+            raise argparse.ArgumentTypeError(problem)
         return value
-    return parse
+    return convert
 
 
-_positive_int = _number(int, 1, True, "at least 1")
-_positive_float = _number(float, 0, False, "a positive number")
-_non_negative_float = _number(float, 0, True, "0 or more")
+def _add_render_options(parser: argparse.ArgumentParser) -> None:
+    """One argument per :class:`RenderOptions` field: same name, help and checks as the API's keyword."""
+    from .options import option_fields
 
-
-def _size(text: str) -> tuple[int, int]:
-    m = re.fullmatch(r"\s*(\d+)\s*[x×X]\s*(\d+)\s*", text)
-    if not m:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 1280x720, got {text!r}")
-    return int(m.group(1)), int(m.group(2))  # the allowed range is checked by render(), for the API too
+    for f in option_fields():
+        meta = f.metadata
+        flag = "--" + f.name.replace("_", "-")
+        help_text = meta["help"]
+        if f.default not in (None, False) and "default" not in help_text:
+            help_text += f" (default: {f.default})"
+        names = [flag] + ([meta["short"]] if meta["short"] else [])
+        if meta["flag"]:
+            parser.add_argument(*names, dest=f.name, action="store_true", default=None, help=help_text)
+        elif meta["choices"]:
+            parser.add_argument(*names, dest=f.name, choices=meta["choices"], default=None, help=help_text)
+        else:
+            kwargs = {"type": _cli_type(f)} if meta["parse"] else {}
+            parser.add_argument(*names, dest=f.name, metavar=meta["metavar"], default=None, help=help_text, **kwargs)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,7 +76,6 @@ def build_parser() -> argparse.ArgumentParser:
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"visualizer {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    sub.required = True
 
     render = sub.add_parser("render", help="train a scene and render it", epilog=EXAMPLES,
                             formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -73,39 +84,21 @@ def build_parser() -> argparse.ArgumentParser:
                             "history.npz. Options not given keep the scene's own settings.")
     render.add_argument("scenes", nargs="*", metavar="SCENE", help="scene file path or bare scene name")
     render.add_argument("--from-history", metavar="FILE", type=Path,
-                        help="re-render a saved history.npz (other size, fps, format, range) without training")
-    render.add_argument("--out", default="output", metavar="DIR", help="output folder (default: output)")
-    render.add_argument("--format", default="all", metavar="LIST",
-                        help="comma-separated: mp4, gif, frames; or all (default: all)")
-    render.add_argument("--steps", type=_positive_int, metavar="N", help="training steps (default: the scene's)")
-    render.add_argument("--every", type=_positive_int, metavar="K",
-                        help="record and draw every K-th step, plus the last (default: the scene's, usually 1)")
-    render.add_argument("--seed", type=int, metavar="S", help="initialisation seed (default: the scene's)")
-    render.add_argument("--size", type=_size, metavar="WxH", help="frame size in pixels (default: 1280x720)")
-    render.add_argument("--quality", choices=["low", "medium", "high"],
-                        help="size preset: low 854x480, medium 1280x720, high 1920x1080")
-    render.add_argument("--max-frames", type=_positive_int, metavar="M",
-                        help="at most M frames, evenly spaced over the run, always the first and the last")
-    render.add_argument("--hold", type=_non_negative_float, default=0.0, metavar="SECONDS",
-                        help="show the last frame this long at the end of the MP4 and GIF (default: 0)")
-    render.add_argument("--last-frame", action="store_true", help="write only the final frame, as poster.png")
-    render.add_argument("--allow-divergence", action="store_true",
-                        help="if training diverges, render the steps before it instead of stopping")
-    render.add_argument("--fps", type=_positive_float, metavar="N", help="video frame rate (default: 30)")
-    render.add_argument("--dpi", type=_positive_float, metavar="N",
-                        help="text and line scale: larger makes them bigger at the same pixel size "
-                        "(default: 100 at 1280x720, scaled with the frame so every size looks alike)")
-    render.add_argument("--gif-fps", type=_positive_float, default=15.0, metavar="N",
-                        help="GIF frame rate, at most --fps (default: 15)")
-    render.add_argument("--gif-width", type=_positive_int, default=960, metavar="PX",
-                        help="GIF width in pixels, at most the frame width (default: 960)")
-    render.add_argument("--jobs", type=_positive_int, metavar="N",
-                        help="worker processes drawing and encoding frames at once (default: every core)")
+                        help="render a saved history.npz (from a scene, your own loop or PyTorch) without "
+                        "training; its layout: --layout, else --scene, else the scene it names if that is "
+                        "one of your scenes, else a default chosen from what it recorded")
+    render.add_argument("--layout", metavar="FILE", type=Path,
+                        help="with --from-history: a Python file defining 'layout' (a Layout)")
+    render.add_argument("--scene", metavar="SCENE", dest="layout_scene",
+                        help="with --from-history: take the layout (and name) from this scene file or name")
+    render.add_argument("--name", metavar="NAME", help="with --from-history: the output folder's name "
+                        "(default: the history's scene, else 'run')")
+    _add_render_options(render)
     render.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
 
     sub.add_parser("list", help="list the scenes in scenes/ with their descriptions", epilog=EXAMPLES,
                    formatter_class=argparse.RawDescriptionHelpFormatter,
-                   description="List every scene in ./scenes (and the project's scenes/) with its one-line "
+                   description="List every scene in ./scenes (and the bundled scenes) with its one-line "
                    "description.")
     return parser
 
@@ -120,6 +113,8 @@ def _human(n: int) -> str:
 
 
 def _cmd_list() -> int:
+    from .scene import describe_scene_file, scene_dirs
+
     rows = []
     for d in scene_dirs():
         for path in sorted(d.glob("*.py")):
@@ -133,11 +128,16 @@ def _cmd_list() -> int:
     return 0
 
 
+RENDER_ONLY = ("from_history", "layout", "layout_scene", "name", "scenes", "quiet", "command")
+
+
 def _cmd_render(args: argparse.Namespace) -> int:
-    from .api import parse_formats, render
+    from .api import render
+    from .options import RenderOptions
     from .scene import load_scene
 
-    formats = parse_formats(args.format)
+    options = {k: v for k, v in vars(args).items() if k not in RENDER_ONLY and v is not None}
+    RenderOptions(**options).checked()  # every bad option fails here, before any scene runs
     progress = not args.quiet and sys.stderr.isatty()
     jobs = []
     if args.from_history is not None:
@@ -146,24 +146,47 @@ def _cmd_render(args: argparse.Namespace) -> int:
         if args.steps is not None or args.seed is not None:
             raise VisualizerError("--steps and --seed change training; a history is already trained")
         history = _load_history(args.from_history)
-        scene_name = history.meta.get("scene")
-        if not scene_name:
-            raise VisualizerError(f"{args.from_history} does not say which scene it belongs to")
-        jobs.append((load_scene(scene_name), history))
+        jobs.append((_history_layout(args, history), history))
+    elif args.layout or args.layout_scene or args.name:
+        raise VisualizerError("--layout, --scene and --name go with --from-history")
     elif not args.scenes:
         raise VisualizerError("name at least one SCENE, or give --from-history FILE")
     else:
         jobs.extend((load_scene(spec), None) for spec in args.scenes)  # all loaded first: a bad name fails early
-    for scene, history in jobs:
-        written = render(scene, history, out=args.out, formats=formats, size=args.size, quality=args.quality,
-                         fps=args.fps, dpi=args.dpi, steps=args.steps, every=args.every, max_frames=args.max_frames,
-                         seed=args.seed, hold=args.hold, last_frame=args.last_frame, gif_fps=args.gif_fps,
-                         gif_width=args.gif_width, jobs=args.jobs, allow_divergence=args.allow_divergence,
-                         progress=progress)
+    for what, history in jobs:
+        extra = {}
+        if history is not None:
+            scene, layout = what
+            extra = {"layout": layout, "name": args.name}
+            what, history = (scene, history) if scene is not None else (history, None)
+        try:
+            written = render(what, history, progress=progress, **extra, **options)
+        except DivergenceError as exc:
+            raise DivergenceError(str(exc).replace("or allow divergence to", "or pass --allow-divergence to"),
+                                  step=exc.step) from None
         if not args.quiet:
             for kind, path in written.items():
                 print(_summary(kind, path))
     return 0
+
+
+def _history_layout(args: argparse.Namespace, history):
+    """(scene or None, layout or None) for --from-history. A path is never taken from the history itself:
+    only a scene *name* it records, looked up among the user's scenes like a name on the command line."""
+    from .scene import NAME_RE, SceneError, find_scene_file, load_layout, load_scene
+
+    if args.layout is not None:
+        return None, load_layout(args.layout, history)
+    if args.layout_scene is not None:
+        return load_scene(args.layout_scene), None
+    name = history.info.scene
+    if name and NAME_RE.match(name) and "." not in name:
+        try:
+            find_scene_file(name)
+        except SceneError:
+            return None, None  # not one of the user's scenes: the default layout
+        return load_scene(name), None
+    return None, None
 
 
 def _load_history(path: Path):
@@ -171,10 +194,7 @@ def _load_history(path: Path):
 
     if not path.is_file():
         raise VisualizerError(f"no history file at {path}")
-    try:
-        return History.load(path)
-    except (OSError, ValueError, KeyError) as exc:
-        raise VisualizerError(f"{path} is not a history.npz written by visualizer ({exc.__class__.__name__})") from None
+    return History.load(path)
 
 
 def _summary(kind: str, path: Path) -> str:
@@ -223,9 +243,16 @@ def _interrupted_message(exc: KeyboardInterrupt) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        argv = sys.argv[1:] if argv is None else argv
+        if not argv:  # no command: say what there is
+            parser.print_help()
+            return 0
+        args = parser.parse_args(argv)
         if args.command == "list":
             return _cmd_list()
+        if args.command is None:
+            raise VisualizerError("give a command: render or list (see 'visualizer --help')")
         return _cmd_render(args)
     except VisualizerError as exc:
         sys.stderr.write(f"visualizer: error: {exc}\n")

@@ -409,6 +409,87 @@ class NullWriter(Writer):
         pass
 
 
+class Format:
+    """How one output format is made: its file name, the writer each chunk uses, and how pieces are joined."""
+
+    name = ""
+    piece_suffix = ".mkv"
+
+    def filename(self, scene: str) -> str:
+        """The output's name in the scene's folder."""
+        raise NotImplementedError
+
+    def piece(self, output: Output, k: int, start_index: int) -> Writer:
+        """The writer chunk ``k`` uses; its first frame is frame ``start_index`` of the whole video."""
+        raise NotImplementedError
+
+    def join(self, output: Output, pieces: list[Path]) -> Path:
+        """Combine the chunks' pieces (in order) into ``output.path``."""
+        raise NotImplementedError
+
+
+class MP4Format(Format):
+    name, piece_suffix = "mp4", ".mp4"
+
+    def filename(self, scene: str) -> str:
+        return f"{scene}.mp4"
+
+    def piece(self, output, k, start_index):
+        # Chunks already keep every core busy; one x264 thread each wastes less on coordination.
+        return MP4Writer(output.piece_path(k), threads=1 if output.chunks > 1 else None)
+
+    def join(self, output, pieces):
+        return join_mp4(pieces, output.path)
+
+
+class GIFFormat(Format):
+    name = "gif"
+
+    def filename(self, scene: str) -> str:
+        return f"{scene}.gif"
+
+    def piece(self, output, k, start_index):
+        return GIFFramesWriter(output.piece_path(k), output.gif_fps, output.gif_width, start_index=start_index)
+
+    def join(self, output, pieces):
+        return make_gif(pieces, output.path)
+
+
+class FramesFormat(Format):
+    name = "frames"
+
+    def filename(self, scene: str) -> str:
+        return "frames"
+
+    def piece(self, output, k, start_index):
+        return PNGFramesWriter(output.path, output.digits, into=output.work / "frames")
+
+    def join(self, output, pieces):
+        swap_folder(output.work / "frames", output.path)
+        return output.path
+
+
+class NullFormat(Format):
+    name = "null"
+
+    def filename(self, scene: str) -> str:
+        return "null"
+
+    def piece(self, output, k, start_index):
+        return NullWriter(output.path)
+
+    def join(self, output, pieces):
+        return output.path
+
+
+WRITERS: dict[str, Format] = {f.name: f for f in (MP4Format(), GIFFormat(), FramesFormat(), NullFormat())}
+
+
+def register_format(fmt: Format) -> None:
+    """Add (or replace) an output format by its name."""
+    WRITERS[fmt.name] = fmt
+
+
 class Output:
     """One final output (an MP4, a GIF or a PNG folder) built from pieces that chunks write independently.
 
@@ -418,9 +499,9 @@ class Output:
 
     def __init__(self, kind: str, path: Path, *, digits: int = 5, gif_fps: float | None = 15,
                  gif_width: int | None = 960) -> None:
-        if kind not in ("mp4", "gif", "frames", "null"):
-            raise ValueError(f"unknown output kind {kind!r}")
-        self.kind, self.path = kind, Path(path)
+        if kind not in WRITERS:
+            raise ValueError(f"unknown output kind {kind!r}; known: {', '.join(WRITERS)}")
+        self.kind, self.format, self.path = kind, WRITERS[kind], Path(path)
         self.digits, self.gif_fps, self.gif_width = digits, gif_fps, gif_width
 
     def begin(self, work: Path, chunks: int = 1) -> None:
@@ -429,27 +510,15 @@ class Output:
         if self.kind == "frames":
             (work / "frames").mkdir()
 
-    def _piece_path(self, k: int) -> Path:
-        return self.work / f"{self.kind}_{k:04d}.{'mp4' if self.kind == 'mp4' else 'mkv'}"
+    def piece_path(self, k: int) -> Path:
+        """Where chunk ``k``'s piece goes."""
+        return self.work / f"{self.kind}_{k:04d}{self.format.piece_suffix}"
 
     def piece(self, k: int, start_index: int) -> Writer:
         """The writer chunk ``k`` uses; its first frame is frame ``start_index`` of the whole video."""
-        if self.kind == "mp4":
-            # Chunks already keep every core busy; one x264 thread each wastes less on coordination.
-            return MP4Writer(self._piece_path(k), threads=1 if self.chunks > 1 else None)
-        if self.kind == "gif":
-            return GIFFramesWriter(self._piece_path(k), self.gif_fps, self.gif_width, start_index=start_index)
-        if self.kind == "frames":
-            return PNGFramesWriter(self.path, self.digits, into=self.work / "frames")
-        return NullWriter(self.path)
+        return self.format.piece(self, k, start_index)
 
     def join(self) -> Path:
         """Combine the pieces into the final output."""
-        pieces = [p for p in (self._piece_path(k) for k in range(self.chunks)) if p.exists()]
-        if self.kind == "mp4":
-            return join_mp4(pieces, self.path)
-        if self.kind == "gif":
-            return make_gif(pieces, self.path)
-        if self.kind == "frames":
-            swap_folder(self.work / "frames", self.path)
-        return self.path
+        pieces = [p for p in (self.piece_path(k) for k in range(self.chunks)) if p.exists()]
+        return self.format.join(self, pieces)

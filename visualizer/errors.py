@@ -20,3 +20,7 @@ class DivergenceError(VisualizerError):
 
 class EncodeError(VisualizerError):
     """ffmpeg failed to write a video or GIF."""
+
+
+class HistoryError(VisualizerError):
+    """A history file that cannot be read: not a history, truncated, or from a newer schema."""

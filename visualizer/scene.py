@@ -10,16 +10,23 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from .errors import SceneError
-from .losses import Loss, get_loss
-from .nn import Network
-from .optim import SGD
-from .panels import Layout
-from .train import Sampler
+
+if TYPE_CHECKING:
+    from .losses import Loss
+    from .nn import Network
+    from .panels import Layout
+    from .training import Sampler
+
+
+def _default_optimizer():
+    from .optim import SGD
+
+    return SGD(0.1)
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 PACKAGE_SCENES = Path(__file__).resolve().parent.parent / "scenes"
@@ -35,7 +42,7 @@ class Scene:
     y: np.ndarray
     layout: Layout
     loss: str | Loss = "mse"
-    optimizer: SGD = field(default_factory=lambda: SGD(0.1))
+    optimizer: object = field(default_factory=_default_optimizer)
     steps: int = 100
     seed: int = 0
     batch_size: int | None = None
@@ -62,7 +69,17 @@ class Scene:
         if len(self.x) != len(self.y) or len(self.x) == 0:
             raise SceneError(f"scene {self.name!r}: x and y need the same, non-zero number of rows "
                              f"(got {len(self.x)} and {len(self.y)})")
-        self.loss = get_loss(self.loss)
+        for what, a in (("x", self.x), ("y", self.y)):
+            if not np.isfinite(a).all():
+                r = int(np.argwhere(~np.isfinite(a))[0][0])
+                raise SceneError(f"scene {self.name!r}: the data {what} holds a non-finite value in row {r}; "
+                                 "clean the data first")
+        from .losses import get_loss
+
+        try:
+            self.loss = get_loss(self.loss)
+        except ValueError as exc:
+            raise SceneError(f"scene {self.name!r}: {exc}") from None
         if self.steps < 1:
             raise SceneError(f"scene {self.name!r}: steps must be at least 1, got {self.steps}")
         if self.batch_size is not None and self.batch_size < 1:
@@ -106,13 +123,11 @@ def scene_dirs() -> list[Path]:
     return dirs
 
 
-def load_scene(spec: str | Path) -> Scene:
-    """Import a scene file (by path or bare name) and return its :class:`Scene`.
-
-    Exceptions raised by the scene's own code propagate unchanged, so the user sees their traceback.
-    """
-    path = find_scene_file(str(spec)).resolve()
-    module_name = f"visualizer_scene_{re.sub(r'[^0-9A-Za-z_]', '_', path.stem)}"
+def import_user_file(path: Path, prefix: str = "visualizer_scene_"):
+    """Import a user's Python file as a module with importlib (not exec), reporting unreadable or invalid
+    files in one line. Exceptions raised by the file's own code propagate unchanged (the user's traceback)."""
+    path = Path(path).resolve()
+    module_name = f"{prefix}{re.sub(r'[^0-9A-Za-z_]', '_', path.stem)}"
     spec_obj = importlib.util.spec_from_file_location(module_name, path)
     if spec_obj is None or spec_obj.loader is None:
         raise SceneError(f"cannot import {path} as a Python module")
@@ -133,6 +148,16 @@ def load_scene(spec: str | Path) -> Scene:
     except BaseException:
         sys.modules.pop(module_name, None)
         raise
+    return module
+
+
+def load_scene(spec: str | Path) -> Scene:
+    """Import a scene file (by path or bare name) and return its :class:`Scene`.
+
+    Exceptions raised by the scene's own code propagate unchanged, so the user sees their traceback.
+    """
+    path = find_scene_file(str(spec)).resolve()
+    module = import_user_file(path)
     obj = getattr(module, "scene", None)
     if obj is None:
         raise SceneError(f"{path.name} defines no scene: add 'scene = Scene(...)' or 'def scene(): return Scene(...)'")
@@ -144,6 +169,26 @@ def load_scene(spec: str | Path) -> Scene:
     obj.source = path
     if not obj.description:
         obj.description = first_line(module.__doc__)
+    return obj
+
+
+def load_layout(path: str | Path, history=None):
+    """Import a layout file: a Python file exposing ``layout`` (a :class:`Layout`, or a function of the
+    history returning one)."""
+    from .panels import Layout
+
+    path = Path(path)
+    if not path.is_file() or path.suffix != ".py":
+        raise SceneError(f"no layout file at {path}; give a .py file that defines 'layout'")
+    module = import_user_file(path)
+    obj = getattr(module, "layout", None)
+    if obj is None:
+        raise SceneError(f"{path.name} defines no layout: add 'layout = Layout(...)'")
+    if callable(obj) and not isinstance(obj, Layout):
+        obj = obj(history)
+    if not isinstance(obj, Layout):
+        raise SceneError(f"{path.name}: 'layout' must be a visualizer.Layout or a function returning one, "
+                         f"got {type(obj).__name__}")
     return obj
 
 

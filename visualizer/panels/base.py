@@ -1,17 +1,26 @@
-"""The panel contract, the grid layout, and helpers every panel shares (colours, fixed limits)."""
+"""The panel contract, the grid layout, and helpers every panel shares (colours, fixed limits).
+
+A panel is its settings (a dataclass) and nothing else. It declares what it needs recorded (``needs``: static
+arrays and probes of the model, evaluated at every recorded step), and ``draw(ax, history)`` creates its
+artists once, with limits fixed from the whole history, returning the per-frame ``update(i)``: the per-render
+state lives in that closure, never on the panel, so one layout serves any number of renders.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from ..nn import Network
-from ..record import History, Probe
+from ..model import Needs, Setup
 
 if TYPE_CHECKING:
     from matplotlib.artist import Artist
     from matplotlib.axes import Axes
+
+    from ..record import History
+
+Update = Callable[[int], "list[Artist]"]
 
 # Neuron colours follow the seed notebook (cyan for neuron 1, yellow for neuron 2), darkened to read on white.
 NEURON_COLORS = ["#0fa3b1", "#d4a20b", "#6a4c93", "#2a9d8f", "#e76f51", "#457b9d", "#8ab17d", "#b5838d"]
@@ -60,20 +69,17 @@ def fixed_limits(*arrays: np.ndarray | float, pad: float = 0.06, symmetric: bool
 
 
 class Panel:
-    """Base class: override ``probes`` (what to record), ``setup`` (draw once) and ``update`` (per frame)."""
+    """Base class: override ``needs`` (what to record) and ``draw`` (create artists, return the updater)."""
 
     title: str = ""
 
-    def probes(self, x: np.ndarray, y: np.ndarray, network: Network) -> tuple[dict[str, np.ndarray], dict[str, Probe]]:
-        """Static arrays and per-step probes this panel needs recorded; names should start with a prefix."""
-        return {}, {}
+    def needs(self, setup: Setup) -> Needs:
+        """Static arrays and probes this panel needs recorded; keys should start with a prefix."""
+        return Needs({}, [])
 
-    def setup(self, ax: Axes, history: History) -> None:
-        """Create every artist, with limits fixed from the whole history. Changing artists are ``animated``."""
-        raise NotImplementedError
-
-    def update(self, i: int) -> list[Artist]:
-        """Set the artists to history row ``i``; return the ones to redraw."""
+    def draw(self, ax: Axes, history: History) -> Update:
+        """Create every artist, with limits fixed from the whole history (changing ones ``animated``), and
+        return ``update(i)``, which sets them to history row ``i`` and returns the ones to redraw."""
         raise NotImplementedError
 
 
@@ -98,12 +104,9 @@ class Layout:
         if unused:
             raise ValueError(f"panels defined but not placed in the mosaic: {sorted(unused)}")
 
-    def probes(self, x: np.ndarray, y: np.ndarray, network: Network) -> tuple[dict[str, np.ndarray], dict[str, Probe]]:
-        """Every panel's static arrays and probes, merged (same name = same quantity)."""
-        static: dict[str, np.ndarray] = {}
-        probes: dict[str, Probe] = {}
+    def needs(self, setup: Setup) -> Needs:
+        """Every panel's needs, merged (same name = same quantity)."""
+        out = Needs({}, [])
         for panel in self.panels.values():
-            s, p = panel.probes(x, y, network)
-            static.update({k: v for k, v in s.items() if k not in static})
-            probes.update({k: v for k, v in p.items() if k not in probes})
-        return static, probes
+            out = out.merge(panel.needs(setup))
+        return out

@@ -9,8 +9,7 @@ from matplotlib import colormaps
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from ..nn import Network
-from ..record import Probe
+from ..model import Needs, Probe
 from ..text import FrameText
 from .base import CURRENT_MARK, DATA_COLOR, NEURON_COLORS, PREDICTION_COLOR, Panel, finite_range, fixed_limits
 
@@ -25,6 +24,16 @@ def step_label(step: float, _pos: object = None) -> str:
     if abs(step) >= 100_000:
         return f"{step / 1000:g}k"
     return f"{step:,.0f}"
+
+
+def _grow(curves: list, steps: np.ndarray, i: int) -> list:
+    """Set each (line, head, values) of history lines to rows 0..i; return the artists to redraw."""
+    out = []
+    for line, head, values in curves:
+        line.set_data(steps[: i + 1], values[: i + 1])
+        head.set_data(steps[i : i + 1], values[i : i + 1])
+        out += [line, head]
+    return out
 
 
 def _history_line(ax: Axes, steps: np.ndarray, values: np.ndarray, color: str) -> tuple:
@@ -50,38 +59,38 @@ class FitPanel(Panel):
     points: int = 200
     show_contributions: bool = True
 
-    def probes(self, x, y, network):
-        if network.n_in != 1 or network.n_out != 1:
-            raise ValueError(f"FitPanel needs a network with 1 input and 1 output, got {network.n_in}→{network.n_out}")
+    def needs(self, setup):
+        if setup.n_in != 1 or setup.n_out != 1:
+            raise ValueError(f"FitPanel needs a model with 1 input and 1 output, got {setup.n_in}→{setup.n_out}")
+        x = setup.x
         lo, hi = float(x.min()), float(x.max())
         pad = 0.04 * (hi - lo or 1.0)
         grid = np.linspace(lo - pad, hi + pad, self.points)
-        probes: dict[str, Probe] = {"fit/prediction": lambda net: net.forward(grid[:, None])[:, 0]}
-        if self.show_contributions and len(network.layers) >= 2:
-            def contributions(net: Network) -> np.ndarray:
-                hidden = net.activations(grid[:, None])[-2]
-                return hidden * net.layers[-1].weight[:, 0]
-            probes["fit/contributions"] = contributions
-        return {"fit/x": grid}, probes
+        rows = grid[:, None]
+        probes = [Probe("fit/prediction", rows, columns=0)]
+        if self.show_contributions and len(setup.layers) >= 2:
+            # The last hidden layer's outputs; each neuron's contribution is that times its outgoing weight.
+            probes.append(Probe(f"fit/act/{setup.layers[-2].name}", rows, layer=setup.layers[-2].name))
+        return Needs({"fit/x": grid}, probes)
 
-    def setup(self, ax, history):
+    def draw(self, ax, history):
         grid = history.static["fit/x"]
         x, y = history.static["data/x"][:, 0], history.static["data/y"][:, 0]
-        self._pred = history.extras["fit/prediction"]
-        self._contrib = history.extras.get("fit/contributions")
+        pred = history.extras["fit/prediction"]
+        contrib = _contributions(history)
         ax.set_title(self.title)
         ax.plot(x, y, "o", color=DATA_COLOR, markersize=5, label="actual", zorder=3)
-        self._lines = []
-        everything = [y, self._pred]
-        if self._contrib is not None:
-            for j in range(self._contrib.shape[2]):
+        lines = []
+        everything = [y, pred]
+        if contrib is not None:
+            contrib_at, bounds = contrib
+            for j in range(contrib_at(0).shape[1]):
                 color = NEURON_COLORS[j % len(NEURON_COLORS)]
-                line, = ax.plot(grid, self._contrib[0, :, j], color=color, linewidth=1.6, animated=True,
+                line, = ax.plot(grid, contrib_at(0)[:, j], color=color, linewidth=1.6, animated=True,
                                 label=f"neuron {j + 1}")
-                self._lines.append((line, j))
-            everything.append(self._contrib)
-        self._pred_line, = ax.plot(grid, self._pred[0], color=PREDICTION_COLOR, linewidth=2.2, animated=True,
-                                   label="predicted")
+                lines.append(line)
+            everything.extend(bounds)
+        pred_line, = ax.plot(grid, pred[0], color=PREDICTION_COLOR, linewidth=2.2, animated=True, label="predicted")
         ax.set_xlim(grid[0], grid[-1])
         ax.set_ylim(*fixed_limits(*everything))
         ax.axhline(0, color="#999999", linewidth=0.6, zorder=0)
@@ -89,42 +98,77 @@ class FitPanel(Panel):
         ax.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), frameon=False)
         ax.set_xlabel("x")
 
-    def update(self, i):
-        for line, j in self._lines:
-            line.set_ydata(self._contrib[i, :, j])
-        self._pred_line.set_ydata(self._pred[i])
-        return [line for line, _ in self._lines] + [self._pred_line]
+        def update(i):
+            if contrib is not None:
+                values = contrib_at(i)
+                for j, line in enumerate(lines):
+                    line.set_ydata(values[:, j])
+            pred_line.set_ydata(pred[i])
+            return [*lines, pred_line]
+        return update
+
+
+def _contributions(history):
+    """(row → (points, units) contributions, arrays bounding them) or None: each last-hidden unit's
+    output on the fit grid times its weight to the output (0.1.0 histories stored the product itself)."""
+    if "fit/contributions" in history.extras:
+        c = history.extras["fit/contributions"]
+        return (lambda i: c[i]), [c]
+    layers = history.info.layers
+    if len(layers) < 2 or f"fit/act/{layers[-2].name}" not in history.extras:
+        return None
+    acts = history.extras[f"fit/act/{layers[-2].name}"]  # (rows, points, units)
+    w = history.layer_weight(layers[-1])[:, :, 0]  # (rows, units)
+    # Bounds without building the (rows, points, units) product: per row and unit, the extremes of the
+    # activation times the weight.
+    lo, hi = acts.min(axis=1) * w, acts.max(axis=1) * w
+    return (lambda i: acts[i] * w[i]), [lo, hi]
+
+
+LOSS_COLORS = {"train": PREDICTION_COLOR, "test": "#1f6fb4", "penalty": "#7a7a7a"}
 
 
 @dataclass
 class LossPanel(Panel):
-    """The loss over training so far; log scale when it spans more than ``log_ratio``."""
+    """Every recorded loss over training so far (train, and test or penalty when recorded); log scale when
+    they span more than ``log_ratio``; the current values written in the corner."""
 
     title: str = ""
     color: str = PREDICTION_COLOR
     log_ratio: float = 30.0
 
-    def setup(self, ax, history):
-        self._steps, self._loss = history.steps, history.loss
-        label = history.meta.get("loss_label", "loss")
-        ax.set_title(self.title or f"{label} (whole training set)")
-        self._line, self._head = _history_line(ax, self._steps, self._loss, self.color)
-        found = finite_range(self._loss)
+    def draw(self, ax, history):
+        steps = history.steps
+        label = history.info.loss_label or "loss"
+        names = list(history.losses)
+        names.sort(key=lambda n: (n != "train", n))
+        series = [history.losses[n] for n in names]
+        several = len(names) > 1
+        ax.set_title(self.title or (f"{label} (whole training set)" if not several else label))
+        curves = []
+        for name, values in zip(names, series):
+            color = self.color if name == "train" else LOSS_COLORS.get(name, "#444444")
+            line, head = _history_line(ax, steps, values, color)
+            line.set_label(name)
+            curves.append((line, head, values))
+        found = finite_range(*series)
         if found and found[0] > 0 and found[1] / found[0] > self.log_ratio:
             ax.set_yscale("log")
             ax.set_ylim(found[0] / 1.3, found[1] * 1.3)
         else:
-            ax.set_ylim(*fixed_limits(self._loss, 0.0))
+            ax.set_ylim(*fixed_limits(*series, 0.0))
         ax.set_xlabel("step")
-        self._label = label
-        self._text = FrameText(0.97, 0.92, "", transform=ax.transAxes, ha="right", va="top", background="white")
-        ax.add_artist(self._text)
+        if several:
+            ax.legend(handles=[matplotlib_line(c[0]) for c in curves], loc="lower left", frameon=False,
+                      fontsize="small", handlelength=1.2)
+        text = FrameText(0.97, 0.92, "", transform=ax.transAxes, ha="right", va="top", background="white")
+        ax.add_artist(text)
+        prefix = [f"{n} " if several else f"{label} = " for n in names]
 
-    def update(self, i):
-        self._line.set_data(self._steps[: i + 1], self._loss[: i + 1])
-        self._head.set_data(self._steps[i : i + 1], self._loss[i : i + 1])
-        self._text.set_text(f"{self._label} = {self._loss[i]:.4g}")
-        return [self._line, self._head, self._text]
+        def update(i):
+            text.set_text("   ".join(f"{p}{v[i]:.4g}" for p, v in zip(prefix, series)))
+            return [*_grow(curves, steps, i), text]
+        return update
 
 
 @dataclass
@@ -137,20 +181,21 @@ class GradientPanel(Panel):
     color: str = NEURON_COLORS[0]
     title: str = ""
 
-    def setup(self, ax, history):
-        self._steps = history.steps
-        self._values = history.scalar("grad", self.param, tuple(self.index))
-        loss_label = history.meta.get("loss_label", "loss")
+    def draw(self, ax, history):
+        steps = history.steps
+        values = history.scalar("grad", self.param, tuple(self.index))
+        loss_label = history.info.loss_label or "loss"
         name = self.label or f"{self.param}{list(self.index)}"
         ax.set_title(self.title or f"∂{loss_label} / ∂{name}")
         ax.axhline(0, color="#999999", linewidth=0.6, zorder=0)
-        self._line, self._head = _history_line(ax, self._steps, self._values, self.color)
-        ax.set_ylim(*fixed_limits(self._values, 0.0))
+        line, head = _history_line(ax, steps, values, self.color)
+        ax.set_ylim(*fixed_limits(values, 0.0))
 
-    def update(self, i):
-        self._line.set_data(self._steps[: i + 1], self._values[: i + 1])
-        self._head.set_data(self._steps[i : i + 1], self._values[i : i + 1])
-        return [self._line, self._head]
+        def update(i):
+            line.set_data(steps[: i + 1], values[: i + 1])
+            head.set_data(steps[i : i + 1], values[i : i + 1])
+            return [line, head]
+        return update
 
 
 def scalar_names(history, kind: str = "param") -> list[tuple[str, tuple[int, ...]]]:
@@ -181,7 +226,7 @@ class ParameterPanel(Panel):
     labels: dict[str, str] = field(default_factory=dict)
     max_lines: int = 24
 
-    def setup(self, ax, history):
+    def draw(self, ax, history):
         names = scalar_names(history)
         if self.labels:  # the scene's own order (w1, w2, …), then any parameter it did not name
             order = list(self.labels)
@@ -189,30 +234,24 @@ class ParameterPanel(Panel):
         if len(names) > self.max_lines:
             raise ValueError(f"ParameterPanel draws at most {self.max_lines} parameters; the network has "
                              f"{len(names)} (raise max_lines or show WeightMatrixPanel instead)")
-        self._steps = history.steps
-        self._series = [history.scalar("param", n, i) for n, i in names]
+        steps = history.steps
+        series = [history.scalar("param", n, i) for n, i in names]
         ax.set_title(self.title)
         colors = matplotlib_colors(len(names))
-        self._lines = []
-        for (name, index), values, color in zip(names, self._series, colors):
-            line, head = _history_line(ax, self._steps, values, color)
+        lines = []
+        for (name, index), values, color in zip(names, series, colors):
+            line, head = _history_line(ax, steps, values, color)
             line.set_label(scalar_label(name, index, self.labels))
-            self._lines.append((line, head, values))
-        ax.set_ylim(*fixed_limits(*self._series))
+            lines.append((line, head, values))
+        ax.set_ylim(*fixed_limits(*series))
         ax.set_xlabel("step")
         ax.axhline(0, color="#999999", linewidth=0.6, zorder=0)
         # The legend needs handles drawn with the background, so it gets static proxies of the same style.
-        proxies = [matplotlib_line(line) for line, _, _ in self._lines]
+        proxies = [matplotlib_line(line) for line, _, _ in lines]
         ax.legend(handles=proxies, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
                   ncol=1 if len(names) <= 10 else 2, fontsize="small", handlelength=1.2)
 
-    def update(self, i):
-        out = []
-        for line, head, values in self._lines:
-            line.set_data(self._steps[: i + 1], values[: i + 1])
-            head.set_data(self._steps[i : i + 1], values[i : i + 1])
-            out += [line, head]
-        return out
+        return lambda i: _grow(lines, steps, i)
 
 
 def matplotlib_colors(n: int) -> list:

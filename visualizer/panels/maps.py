@@ -12,9 +12,8 @@ from contourpy import contour_generator
 from matplotlib.collections import LineCollection
 from matplotlib.colors import Normalize, SymLogNorm
 
-from ..nn import Network
 from ..image import frame_imshow
-from ..record import Probe
+from ..model import Needs, Probe
 from ..text import FrameText
 from .base import Panel, finite_range, fixed_limits
 
@@ -44,25 +43,20 @@ def _plane_key(inputs: tuple[int, int], resolution: int) -> str:
     return f"plane{inputs[0]}{inputs[1]}x{resolution}"
 
 
-def layer_index(network: Network, layer: str) -> int:
-    """The position of the layer called ``layer``, with a clear error if there is none."""
-    names = [lay.name for lay in network.layers]
-    if layer not in names:
-        raise ValueError(f"no layer {layer!r}; the network's layers are {names}")
-    return names.index(layer)
-
-
 class _PlanePanel(Panel):
     """Shared by panels that show a quantity over a 2-D input plane."""
 
     inputs: tuple[int, int]
     resolution: int
 
-    def _plane(self, x: np.ndarray, network: Network):
-        if network.n_in < 2:
-            raise ValueError(f"{type(self).__name__} needs at least 2 inputs, the network has {network.n_in}")
+    def _plane(self, setup):
+        if setup.n_in < 2:
+            raise ValueError(f"{type(self).__name__} needs at least 2 inputs, the model has {setup.n_in}")
+        if not all(0 <= i < setup.n_in for i in self.inputs) or self.inputs[0] == self.inputs[1]:
+            raise ValueError(f"{type(self).__name__}: inputs={tuple(self.inputs)} must be two different input "
+                             f"columns among 0..{setup.n_in - 1}")
         key = _plane_key(self.inputs, self.resolution)
-        g0, g1, rows = plane_grid(x, tuple(self.inputs), self.resolution)
+        g0, g1, rows = plane_grid(setup.x, tuple(self.inputs), self.resolution)
         return key, {f"{key}/x0": g0, f"{key}/x1": g1}, rows
 
     def _heatmap(self, ax, history, values0: np.ndarray, cmap: str, vmin: float, vmax: float):
@@ -72,7 +66,7 @@ class _PlanePanel(Panel):
         image = frame_imshow(ax, values0, cmap=cmap, norm=Normalize(vmin, vmax), interpolation="bilinear",
                              extent=extent, origin="lower")
         ax.grid(False)  # a grid would show on a static map and be painted over on a changing one
-        labels = history.meta.get("input_names") or []
+        labels = history.info.input_names or []
         ax.set_xlabel(labels[self.inputs[0]] if len(labels) > self.inputs[0] else f"x{self.inputs[0]}")
         ax.set_ylabel(labels[self.inputs[1]] if len(labels) > self.inputs[1] else f"x{self.inputs[1]}")
         return image, (g0, g1)
@@ -90,27 +84,28 @@ class DecisionBoundaryPanel(_PlanePanel):
     level: float = 0.5
     colorbar: bool = True
 
-    def probes(self, x, y, network):
-        key, static, rows = self._plane(x, network)
+    def needs(self, setup):
+        key, static, rows = self._plane(setup)
+        if not 0 <= self.output < setup.n_out:
+            raise ValueError(f"DecisionBoundaryPanel: output={self.output}, but the model has {setup.n_out} outputs")
         n = self.resolution
-        probe = lambda net: net.forward(rows)[:, self.output].reshape(n, n)  # noqa: E731
-        return static, {f"{key}/output{self.output}": probe}
+        return Needs(static, [Probe(f"{key}/output{self.output}", rows, columns=self.output, shape=(n, n))])
 
-    def setup(self, ax, history):
+    def draw(self, ax, history):
         key = _plane_key(self.inputs, self.resolution)
-        self._values = history.extras[f"{key}/output{self.output}"]
+        values = history.extras[f"{key}/output{self.output}"]
         # Sigmoid outputs live in [0, 1]: keep that scale so 0.5 is the white middle of the colour map.
-        lo, hi = finite_range(self._values) or (0.0, 1.0)
-        vmin, vmax = (0.0, 1.0) if lo >= 0 and hi <= 1 else fixed_limits(self._values, pad=0.0)
-        self._image, (g0, g1) = self._heatmap(ax, history, self._values[0], DIVERGING, vmin, vmax)
-        self._grid = np.meshgrid(g0, g1)
-        self._contour = LineCollection([], colors="black", linewidths=1.4, animated=True)
-        ax.add_collection(self._contour)
+        lo, hi = finite_range(values) or (0.0, 1.0)
+        vmin, vmax = (0.0, 1.0) if lo >= 0 and hi <= 1 else fixed_limits(values, pad=0.0)
+        image, (g0, g1) = self._heatmap(ax, history, values[0], DIVERGING, vmin, vmax)
+        grid = np.meshgrid(g0, g1)
+        contour = LineCollection([], colors="black", linewidths=1.4, animated=True)
+        ax.add_collection(contour)
         # The heatmap is redrawn every frame, so whatever lies on it must be redrawn after it.
         x, y = history.static["data/x"], history.static["data/y"]
         px, py = x[:, self.inputs[0]], x[:, self.inputs[1]]
-        self._overlays = [ax.scatter(px, py, c=y[:, self.output], cmap=DIVERGING, vmin=vmin, vmax=vmax,
-                                     edgecolors="black", s=60, zorder=3, linewidths=1.2, animated=True)]
+        overlays = [ax.scatter(px, py, c=y[:, min(self.output, y.shape[1] - 1)], cmap=DIVERGING, vmin=vmin,
+                               vmax=vmax, edgecolors="black", s=60, zorder=3, linewidths=1.2, animated=True)]
         cx, cy = float(np.mean(g0)), float(np.mean(g1))
         for name, qx, qy in zip(self.names, px, py):
             # Labels lean towards the middle of the plane so points at its edges keep theirs inside.
@@ -119,17 +114,17 @@ class DecisionBoundaryPanel(_PlanePanel):
                               ha="right" if dx < 0 else "left", va="top" if dy < 0 else "bottom",
                               background="white", pad=0.15)
             ax.add_artist(label)
-            self._overlays.append(label)
+            overlays.append(label)
         ax.set_title(self.title)
         if self.colorbar:
-            ax.figure.colorbar(self._image, ax=ax, fraction=0.05, pad=0.02)
+            ax.figure.colorbar(image, ax=ax, fraction=0.05, pad=0.02)
 
-    def update(self, i):
-        z = self._values[i]
-        self._image.set_data(z)
-        lines = contour_generator(self._grid[0], self._grid[1], z).lines(self.level)
-        self._contour.set_segments(lines)
-        return [self._image, self._contour, *self._overlays]
+        def update(i):
+            z = values[i]
+            image.set_data(z)
+            contour.set_segments(contour_generator(grid[0], grid[1], z).lines(self.level))
+            return [image, contour, *overlays]
+        return update
 
 
 @dataclass
@@ -152,45 +147,45 @@ class SurfacePanel(_PlanePanel):
         if self.target is None and self.kind != "prediction":
             raise ValueError("SurfacePanel needs target= (the function being learnt) to show the target or error")
 
-    def probes(self, x, y, network):
-        key, static, rows = self._plane(x, network)
+    def needs(self, setup):
+        key, static, rows = self._plane(setup)
         n = self.resolution
-        probes: dict[str, Probe] = {f"{key}/output0": lambda net: net.forward(rows)[:, 0].reshape(n, n)}
         if self.target is not None:
             static[f"{key}/target"] = np.asarray(self.target(rows), dtype=float).reshape(n, n)
-        return static, probes
+        return Needs(static, [Probe(f"{key}/output0", rows, columns=0, shape=(n, n))])
 
-    def setup(self, ax, history):
+    def draw(self, ax, history):
         key = _plane_key(self.inputs, self.resolution)
         pred = history.extras[f"{key}/output0"]
         target = history.static.get(f"{key}/target")
         norm = None
         if self.kind == "error":
-            self._values = pred - target
-            lo, hi = fixed_limits(self._values, pad=0.0, symmetric=True)
+            values = pred - target
+            lo, hi = fixed_limits(values, pad=0.0, symmetric=True)
             cmap = DIVERGING
             # Errors shrink by orders of magnitude; a symmetric log scale (fixed for the run) keeps the
             # late, small ones visible where a linear scale would show white.
             norm = SymLogNorm(linthresh=hi / 100, vmin=lo, vmax=hi)
         else:
-            self._values = pred if self.kind == "prediction" else target[None]
+            values = pred if self.kind == "prediction" else target[None]
             # Target and prediction share one scale so their colours compare directly.
             lo, hi = fixed_limits(pred, *([] if target is None else [target]), pad=0.0)
             cmap = SEQUENTIAL
-        self._image, _ = self._heatmap(ax, history, self._values[0], cmap, lo, hi)
+        image, _ = self._heatmap(ax, history, values[0], cmap, lo, hi)
         if norm is not None:
-            self._image.set_norm(norm)
-        self._image.set_animated(self.kind != "target")  # the target never changes: part of the background
+            image.set_norm(norm)
+        image.set_animated(self.kind != "target")  # the target never changes: part of the background
         ax.set_title(self.title or {"target": "target", "prediction": "prediction",
                                     "error": "error (prediction − target), log scale"}[self.kind])
         if self.colorbar:
-            ax.figure.colorbar(self._image, ax=ax, fraction=0.05, pad=0.02)
+            ax.figure.colorbar(image, ax=ax, fraction=0.05, pad=0.02)
 
-    def update(self, i):
-        if self.kind == "target":
-            return []
-        self._image.set_data(self._values[i])
-        return [self._image]
+        def update(i):
+            if self.kind == "target":
+                return []
+            image.set_data(values[i])
+            return [image]
+        return update
 
 
 @dataclass
@@ -204,34 +199,34 @@ class UnitMapPanel(_PlanePanel):
     resolution: int = 40
     show_points: bool = True
 
-    def probes(self, x, y, network):
-        key, static, rows = self._plane(x, network)
-        idx = layer_index(network, self.layer)
-        if not 0 <= self.unit < network.layers[idx].n_out:
-            raise ValueError(f"layer {self.layer!r} has {network.layers[idx].n_out} units, no unit {self.unit}")
+    def needs(self, setup):
+        key, static, rows = self._plane(setup)
+        layer = setup.layer(self.layer)
+        if not 0 <= self.unit < layer.n_out:
+            raise ValueError(f"layer {self.layer!r} has {layer.n_out} units, no unit {self.unit}")
         n = self.resolution
-        name = f"{key}/{self.layer}"
         # One probe per layer records every unit, so the panels of a layer's units share it.
-        return static, {name: lambda net: net.activations(rows)[idx].reshape(n, n, -1)}
+        return Needs(static, [Probe(f"{key}/{self.layer}", rows, layer=self.layer, shape=(n, n, layer.n_out))])
 
-    def setup(self, ax, history):
+    def draw(self, ax, history):
         key = _plane_key(self.inputs, self.resolution)
-        self._values = history.extras[f"{key}/{self.layer}"][..., self.unit]
+        values = history.extras[f"{key}/{self.layer}"][..., self.unit]
         lo, hi = fixed_limits(history.extras[f"{key}/{self.layer}"], pad=0.0)
-        self._image, _ = self._heatmap(ax, history, self._values[0], SEQUENTIAL, lo, hi)
-        self._overlays = []
+        image, _ = self._heatmap(ax, history, values[0], SEQUENTIAL, lo, hi)
+        overlays = []
         if self.show_points:  # redrawn after the image, which is redrawn every frame
             x = history.static["data/x"]
-            self._overlays.append(ax.scatter(x[:, self.inputs[0]], x[:, self.inputs[1]], s=14, facecolors="none",
-                                             edgecolors="white", linewidths=1.0, zorder=3, animated=True))
+            overlays.append(ax.scatter(x[:, self.inputs[0]], x[:, self.inputs[1]], s=14, facecolors="none",
+                                       edgecolors="white", linewidths=1.0, zorder=3, animated=True))
         ax.set_title(self.title or f"{self.layer} unit {self.unit + 1}")
         ax.tick_params(labelsize="x-small")
         ax.set_xlabel("")
         ax.set_ylabel("")
 
-    def update(self, i):
-        self._image.set_data(self._values[i])
-        return [self._image, *self._overlays]
+        def update(i):
+            image.set_data(values[i])
+            return [image, *overlays]
+        return update
 
 
 def _annotate_cells(ax, shape: tuple[int, int], fontsize: str = "x-small") -> list:
@@ -268,38 +263,40 @@ class ActivationsPanel(Panel):
     annotate_max: int = 24
     cmap: str = SEQUENTIAL
 
-    def probes(self, x, y, network):
+    def needs(self, setup):
         if not self.layer:
-            return {}, {}
-        idx = layer_index(network, self.layer)
-        return {}, {f"act/{self.layer}": lambda net: net.activations(x)[idx]}
+            return Needs({}, [])
+        setup.layer(self.layer)
+        return Needs({}, [Probe(f"act/{self.layer}", setup.x, layer=self.layer)])
 
-    def setup(self, ax, history):
+    def draw(self, ax, history):
         if self.layer:
-            self._values = history.extras[f"act/{self.layer}"]
+            values = history.extras[f"act/{self.layer}"]
         else:
-            self._values = history.static["data/x"][None]
-        lo, hi = fixed_limits(self._values, pad=0.0)
+            values = history.static["data/x"][None]
+        lo, hi = fixed_limits(values, pad=0.0)
         if lo >= 0 and hi <= 1:
             lo, hi = 0.0, 1.0
-        self._scale = max(abs(lo), abs(hi))
-        self._image = frame_imshow(ax, self._values[0], cmap=self.cmap, norm=Normalize(lo, hi),
-                                   interpolation="nearest", animated=bool(self.layer))
-        rows, cols = self._values.shape[1:]
+        scale = max(abs(lo), abs(hi))
+        fmt = cell_format(scale)
+        image = frame_imshow(ax, values[0], cmap=self.cmap, norm=Normalize(lo, hi), interpolation="nearest",
+                             animated=bool(self.layer))
+        rows, cols = values.shape[1:]
         ax.set_title(self.title or (f"{self.layer} activations" if self.layer else "inputs"))
         ax.set_yticks(range(rows), self.row_names or [str(r + 1) for r in range(rows)])
         ax.set_xticks(range(cols), [str(c + 1) for c in range(cols)])
         ax.grid(False)
-        self._texts = _annotate_cells(ax, (rows, cols)) if rows * cols <= self.annotate_max else []
-        if self._texts and not self.layer:  # the inputs never change: their numbers are drawn every frame
-            _set_cell_texts(self._texts, self._values[0], self._scale, cell_format(self._scale))
+        texts = _annotate_cells(ax, (rows, cols)) if rows * cols <= self.annotate_max else []
+        if texts and not self.layer:  # the inputs never change: their numbers are drawn every frame
+            _set_cell_texts(texts, values[0], scale, fmt)
 
-    def update(self, i):
-        if not self.layer:
-            return self._texts  # FrameText is drawn per frame only, never into the background
-        self._image.set_data(self._values[i])
-        _set_cell_texts(self._texts, self._values[i], self._scale, cell_format(self._scale))
-        return [self._image, *self._texts]
+        def update(i):
+            if not self.layer:
+                return texts  # FrameText is drawn per frame only, never into the background
+            image.set_data(values[i])
+            _set_cell_texts(texts, values[i], scale, fmt)
+            return [image, *texts]
+        return update
 
 
 @dataclass
@@ -314,27 +311,32 @@ class WeightMatrixPanel(Panel):
     annotate_max: int = 24
     colorbar: bool = False
 
-    def setup(self, ax, history):
+    def draw(self, ax, history):
         if self.param not in history.params:
             raise ValueError(f"no parameter {self.param!r}; recorded: {sorted(history.params)}")
         values = history.params[self.param]
-        self._values = values if values.ndim == 3 else values[:, None, :]  # a bias vector as one row
-        lo, hi = fixed_limits(self._values, pad=0.0, symmetric=True)
-        self._scale = hi
-        self._image = frame_imshow(ax, self._values[0], cmap=DIVERGING, norm=Normalize(lo, hi),
-                                   interpolation="nearest")
-        rows, cols = self._values.shape[1:]
+        layer = next((lay for lay in history.info.layers if lay.weight == self.param), None)
+        if layer is not None:
+            values = history.layer_weight(layer)  # rows: inputs, columns: units, however it is stored
+        if values.ndim == 1:
+            values = values[:, None, None]
+        values = values if values.ndim == 3 else values[:, None, :]  # a bias vector as one row
+        lo, hi = fixed_limits(values, pad=0.0, symmetric=True)
+        scale, fmt = hi, cell_format(hi)
+        image = frame_imshow(ax, values[0], cmap=DIVERGING, norm=Normalize(lo, hi), interpolation="nearest")
+        rows, cols = values.shape[1:]
         ax.set_title(self.title or self.param)
         ax.set_yticks(range(rows), [str(r + 1) for r in range(rows)] if rows > 1 else [""])
         ax.set_xticks(range(cols), [str(c + 1) for c in range(cols)])
         ax.set_ylabel("from" if rows > 1 else "")
         ax.set_xlabel("to unit")
         ax.grid(False)
-        self._texts = _annotate_cells(ax, (rows, cols)) if rows * cols <= self.annotate_max else []
+        texts = _annotate_cells(ax, (rows, cols)) if rows * cols <= self.annotate_max else []
         if self.colorbar:
-            ax.figure.colorbar(self._image, ax=ax, fraction=0.05, pad=0.02)
+            ax.figure.colorbar(image, ax=ax, fraction=0.05, pad=0.02)
 
-    def update(self, i):
-        self._image.set_data(self._values[i])
-        _set_cell_texts(self._texts, self._values[i], self._scale, cell_format(self._scale))
-        return [self._image, *self._texts]
+        def update(i):
+            image.set_data(values[i])
+            _set_cell_texts(texts, values[i], scale, fmt)
+            return [image, *texts]
+        return update

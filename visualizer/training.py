@@ -1,14 +1,20 @@
-"""The training loop: one update per step, hooks called by event name. It knows nothing of what hooks do."""
+"""The built-in training loop: one update per step, hooks called by event name.
+
+The loop knows nothing of what hooks do; recording is one of them (:func:`log_full_set`), logging into the
+same public :meth:`Recorder.log` that anyone's own loop uses.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 
 from .losses import Loss
 from .nn import Network
-from .optim import SGD
+
+if TYPE_CHECKING:
+    from .record import Recorder
 
 # sampler(rng, n) -> (x, y) with n rows each: fresh training samples, drawn in blocks for speed.
 Sampler = Callable[[np.random.Generator, int], tuple[np.ndarray, np.ndarray]]
@@ -44,7 +50,7 @@ class Trainer:
     x: np.ndarray
     y: np.ndarray
     loss: Loss
-    optimizer: SGD
+    optimizer: object  # anything with step(params, grads) updating the params in place
     steps: int
     batch_size: int | None = None
     shuffle: bool = False
@@ -99,3 +105,15 @@ class Trainer:
             self._emit("step", state)
         self._emit("end", state)
         return state
+
+
+def log_full_set(recorder: Recorder, state: TrainState) -> bool:
+    """If ``state.step`` is due, log it: the parameters, and the loss and gradient on the whole (evaluation)
+    set at those parameters. Returns whether a row was kept."""
+    if not recorder.due(state.step):
+        return False
+    net = state.network
+    pred = net.forward(state.x)
+    loss = state.loss.value(pred, state.y)
+    net.backward(state.loss.grad(pred, state.y))
+    return recorder.log(state.step, net.parameters(), net.gradients(), loss)

@@ -1,0 +1,66 @@
+"""The layout a history gets when nobody gives one: chosen from what the history holds.
+
+The main panel is the fit curve (one input, one output) or the output over the input plane (two or more
+inputs) when the recorder evaluated the model there; then the losses, the network diagram when the layers
+are known, and the parameters (each scalar's history for small models, else the weight matrices).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..model import Needs, Setup
+from .base import Layout, Panel
+from .curves import FitPanel, LossPanel, ParameterPanel, scalar_names
+from .diagram import NetworkDiagramPanel
+from .maps import DecisionBoundaryPanel, WeightMatrixPanel, _plane_key
+
+if TYPE_CHECKING:
+    from ..record import History
+
+MAX_PARAMETER_LINES = 12
+
+
+def default_needs(setup: Setup) -> Needs:
+    """What the default layout's main panel needs recorded, for a model with these inputs and outputs."""
+    main = _main_panel(setup.n_in, setup.n_out, len(setup.layers))
+    return main.needs(setup) if main is not None else Needs({}, [])
+
+
+def _main_panel(n_in: int, n_out: int, n_layers: int) -> Panel | None:
+    if n_in == 1 and n_out == 1:
+        return FitPanel(show_contributions=n_layers >= 2)
+    if n_in >= 2:
+        return DecisionBoundaryPanel(title="output over the input plane")
+    return None
+
+
+def default_layout(history: History) -> Layout:
+    """A layout for ``history`` from what it recorded (see the module docstring)."""
+    panels: dict[str, Panel] = {}
+    plane = _plane_key((0, 1), DecisionBoundaryPanel.resolution)
+    if "fit/prediction" in history.extras:
+        panels["main"] = FitPanel()
+    elif f"{plane}/output0" in history.extras:
+        panels["main"] = DecisionBoundaryPanel(title="output over the input plane")
+    panels["loss"] = LossPanel()
+    if history.info.layers:
+        panels["net"] = NetworkDiagramPanel()
+    scalars = scalar_names(history)
+    if len(scalars) <= MAX_PARAMETER_LINES:
+        panels["params"] = ParameterPanel()
+    else:
+        weights = [lay.weight for lay in history.info.layers] or [n for n in history.params if n.endswith("weight")]
+        panels["params"] = WeightMatrixPanel(weights[0] if weights else next(iter(history.params)))
+    return _arrange(panels)
+
+
+def _arrange(panels: dict[str, Panel]) -> Layout:
+    has = set(panels)
+    right = "net" if "net" in has else "params"
+    if "main" in has:
+        bottom = ["loss", "loss", "params" if "net" in has else "loss"]
+        mosaic = [["main", "main", right], ["main", "main", right], bottom]
+        return Layout(mosaic, panels, height_ratios=[1, 1, 0.9])
+    if "net" in has:
+        return Layout([["loss", "loss", "net"], ["params", "params", "net"]], panels)
+    return Layout([["loss", "params"]], panels)
