@@ -106,6 +106,12 @@ def _assert_same(traj, ref) -> None:
             np.testing.assert_allclose(got[name], want[name], **TOL)
 
 
+def _assert_state(state, ref_state) -> None:
+    assert state.keys() == ref_state.keys()
+    for key in state:
+        np.testing.assert_allclose(state[key], ref_state[key], **TOL)
+
+
 SCHEDULE = LinearDecay(0.3, 0.03, 4)
 
 SGD_CASES = [
@@ -141,10 +147,7 @@ def test_sgd_matches_its_formula(kw):
     opt = SGD(**kw)
     ref, ref_state = _ref_sgd(**kw)
     _assert_same(_run(opt), ref)
-    state = opt.state()
-    assert state.keys() == ref_state.keys()
-    for key in state:
-        np.testing.assert_allclose(state[key], ref_state[key], **TOL)
+    _assert_state(opt.state(), ref_state)
 
 
 @pytest.mark.parametrize("kw", RMSPROP_CASES)
@@ -157,10 +160,7 @@ def test_adam_matches_its_formula(kw):
     opt = Adam(**kw)
     ref, ref_state = _ref_adam(**kw)
     _assert_same(_run(opt), ref)
-    state = opt.state()
-    assert state.keys() == ref_state.keys()
-    for key in state:
-        np.testing.assert_allclose(state[key], ref_state[key], **TOL)
+    _assert_state(opt.state(), ref_state)
 
 
 @pytest.mark.parametrize("kw", ADAMW_CASES)
@@ -168,8 +168,7 @@ def test_adamw_matches_its_formula(kw):
     opt = AdamW(**kw)
     ref, ref_state = _ref_adam(decoupled=True, **{"weight_decay": 0.01, **kw})
     _assert_same(_run(opt), ref)
-    for key, value in opt.state().items():
-        np.testing.assert_allclose(value, ref_state[key], **TOL)
+    _assert_state(opt.state(), ref_state)
 
 
 # ---- against torch.optim on the same float64 tensors ----
