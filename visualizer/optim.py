@@ -55,6 +55,14 @@ def _lr_text(lr: LearningRate, short: bool = False) -> str:
     return repr(lr)
 
 
+def _zeros_once(buffers: dict[str, np.ndarray], name: str, like: np.ndarray) -> np.ndarray:
+    """The buffer for ``name``, created as zeros on first use (not allocated again every step)."""
+    buf = buffers.get(name)
+    if buf is None:
+        buf = buffers[name] = np.zeros_like(like, dtype=float)
+    return buf
+
+
 class LinearDecay:
     """A learning-rate schedule falling linearly from ``start`` at step 0 to ``end`` at step ``steps``, then flat.
 
@@ -252,18 +260,18 @@ class RMSprop(Optimizer):
             g = grads[name]
             if self.weight_decay:
                 g = g + self.weight_decay * p
-            v = square_avgs.setdefault(name, np.zeros_like(p, dtype=float))
+            v = _zeros_once(square_avgs, name, p)
             v *= a
             v += (1 - a) * g * g
             if self.centered:
-                g_avg = grad_avgs.setdefault(name, np.zeros_like(p, dtype=float))
+                g_avg = _zeros_once(grad_avgs, name, p)
                 g_avg *= a
                 g_avg += (1 - a) * g
                 denom = np.sqrt(v - g_avg * g_avg) + self.eps
             else:
                 denom = np.sqrt(v) + self.eps
             if self.momentum:
-                buf = bufs.setdefault(name, np.zeros_like(p, dtype=float))
+                buf = _zeros_once(bufs, name, p)
                 buf *= self.momentum
                 buf += g / denom
                 p -= lr * buf
@@ -319,8 +327,8 @@ class Adam(Optimizer):
                     p *= 1 - lr * self.weight_decay
                 else:
                     g = g + self.weight_decay * p
-            m = ms.setdefault(name, np.zeros_like(p, dtype=float))
-            v = vs.setdefault(name, np.zeros_like(p, dtype=float))
+            m = _zeros_once(ms, name, p)
+            v = _zeros_once(vs, name, p)
             m *= b1
             m += (1 - b1) * g
             v *= b2
