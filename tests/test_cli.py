@@ -1,6 +1,8 @@
 """The real command line in a subprocess: outputs read back, stale frames gone, clear errors."""
 from __future__ import annotations
 
+import base64
+
 import textwrap
 
 import imageio.v2 as iio
@@ -43,13 +45,30 @@ def test_render_writes_mp4_gif_frames_and_history(rendered):
     with np.load(folder / "history.npz") as z:
         assert z["step"].tolist() == list(range(7))
     assert sorted(p.name for p in folder.iterdir()) == ["contact_sheet.png", "frames", "history.npz", "poster.png",
-                                                        "softplus_fit.gif", "softplus_fit.mp4"]  # no temporaries
+                                                        "softplus_fit.gif", "softplus_fit.html",
+                                                        "softplus_fit.mp4"]  # no temporaries
+    # The player embeds this very video.
+    page = (folder / "softplus_fit.html").read_text()
+    video = (folder / "softplus_fit.mp4").read_bytes()
+    assert base64.b64encode(video).decode() in page
     # The poster is the last frame itself.
     poster = np.asarray(Image.open(folder / "poster.png"))
     assert np.array_equal(poster, np.asarray(Image.open(folder / "frames" / "frame_00006.png")))
     assert Image.open(folder / "contact_sheet.png").width > 320
     # One summary line per output, naming the file.
     assert "softplus_fit.mp4" in result.stdout and "7 PNG files" in result.stdout
+
+
+def test_the_player_alone_makes_its_video_privately(tmp_path, cli):
+    code, out, err = cli("render", "softplus_fit", "--steps", "4", "--format", "html", "--size", "320x180",
+                         "--hold", "0.2", "--fps", "10", "--out", str(tmp_path))
+    assert code == 0, err
+    folder = tmp_path / "softplus_fit"
+    assert sorted(p.name for p in folder.iterdir()) == ["contact_sheet.png", "history.npz", "poster.png",
+                                                        "softplus_fit.html"]
+    assert "softplus_fit.html" in out
+    code, _, err = cli("render", "softplus_fit", "--format", "html", "--last-frame", "--out", str(tmp_path))
+    assert code == 2 and "last frame writes only the poster" in err
 
 
 def test_rerender_with_fewer_steps_leaves_no_stale_frames(rendered):

@@ -136,6 +136,16 @@ class RenderResult(dict):
         return "<pre>" + "\n".join(f"{k}: {v}" for k, v in self.items()) + "</pre>"
 
 
+def _player(path: Path, video: Path, history: History, rows: list[int], fps: float, hold_frames: int,
+            title: str) -> Path:
+    from .player import write_player
+
+    steps = [int(history.steps[r]) for r in rows]
+    return write_player(path, video=video, title=title, fps=fps, frame_steps=steps + steps[-1:] * hold_frames,
+                        table_steps=history.steps, losses=history.losses, params=history.params,
+                        grads=history.grads, total_steps=history.total_steps)
+
+
 class RenderInterrupted(KeyboardInterrupt):
     """Ctrl-C during a render: ``written`` holds the outputs completed before it, ``missing`` the rest."""
 
@@ -207,14 +217,21 @@ def render(what: Scene | History, history: History | None = None, *, layout: Lay
         digits = max(5, len(str(int(history.steps[-1]))))
         from .encode import WRITERS
 
-        outputs = [Output(fmt, target / WRITERS[fmt].filename(name), digits=digits, gif_fps=opts.gif_rate(fps),
-                          gif_width=opts.gif_size_width(size)) for fmt in formats]
+        frame_formats = [f for f in formats if f in WRITERS]
+        if "html" in formats and "mp4" not in frame_formats:
+            frame_formats.insert(0, "mp4")  # the player embeds the video: make one, privately
+        outputs = [Output(fmt, (target if fmt in formats else work) / WRITERS[fmt].filename(name), digits=digits,
+                          gif_fps=opts.gif_rate(fps), gif_width=opts.gif_size_width(size)) for fmt in frame_formats]
+        hold_frames = round(opts.hold * fps)
         if outputs:
             with _tqdm()(total=len(rows), desc=f"{name}: rendering", unit="frame", disable=not progress,
                          leave=False, mininterval=0.2) as bar:
                 render_outputs(renderer, rows, outputs, work, fps=fps, jobs=opts.jobs or available_cores(),
-                               hold_frames=round(opts.hold * fps), on_frames=bar.update)
-            written.update({output.kind: output.path for output in outputs})
+                               hold_frames=hold_frames, on_frames=bar.update)
+            written.update({output.kind: output.path for output in outputs if output.kind in formats})
+        if "html" in formats:
+            written["html"] = _player(target / f"{name}.html", outputs[0].path, history, rows, fps, hold_frames,
+                                      title or name)
         written["poster"] = save_png(renderer.draw(rows[-1]), target / "poster.png")
         if not opts.last_frame:
             written["contact_sheet"] = contact_sheet(renderer, rows, target / "contact_sheet.png")

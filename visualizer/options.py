@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from .errors import VisualizerError
 
-FORMATS = ("mp4", "gif", "frames")
+FORMATS = ("mp4", "gif", "frames", "html")
 DEFAULT_FORMATS = FORMATS
 QUALITY = {"low": (854, 480), "medium": (1280, 720), "high": (1920, 1080)}
 DEFAULT_SIZE = (1280, 720)
@@ -88,7 +88,7 @@ class RenderOptions:
     """The options of a render; ``None`` means "not given" (the scene's setting, then the default)."""
 
     out: str = _opt("output", "output folder; files go to OUT/<scene>/", "DIR")
-    format: str = _opt("all", "comma-separated: mp4, gif, frames; or all", "LIST")
+    format: str = _opt("all", "comma-separated: mp4, gif, frames, html (the step-by-step player); or all", "LIST")
     steps: int | None = _opt(None, "training steps (default: the scene's)", "N", _whole(1, LIMITS["steps"]), int)
     every: int | None = _opt(None, "record and draw every K-th step, plus the last (default: the scene's)", "K",
                              _whole(1), int)
@@ -132,6 +132,9 @@ class RenderOptions:
         if self.size is not None:
             check_size(self.size)
         parse_formats(self.format)
+        if self.last_frame and self.format != "all":
+            raise VisualizerError("last frame writes only the poster; leave the format out (the player and "
+                                  "videos need every frame)")
         return self
 
     def given(self) -> dict[str, Any]:
