@@ -201,10 +201,18 @@ class MP4Writer(_PipeWriter):
 
     def _setup(self) -> None:
         w, h = self.size
-        pad = [] if w % 2 == 0 and h % 2 == 0 else ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2:0:0:white"]
+        pad = [] if w % 2 == 0 and h % 2 == 0 else ["pad=ceil(iw/2)*2:ceil(ih/2)*2:0:0:white"]
+        # Converted with the BT.709 matrix into limited range, and tagged so: browsers take untagged HD video
+        # for BT.709 while ffmpeg converts with BT.601 unless told, which shifted colour maps by up to 20
+        # levels against the PNG frames. The tags are said twice because ffmpeg 7 and later take them from
+        # the frames (setparams) and older versions from the output options.
+        bt709 = "color_primaries=bt709:color_trc=bt709:colorspace=bt709:range=tv"
+        convert = ",".join([*pad, "scale=out_color_matrix=bt709:out_range=tv", "format=yuv420p",
+                            f"setparams={bt709}"])
+        tags = ["-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range", "tv"]
         # Plot frames change smoothly and by little: a short lookahead and the simplest motion search cost
         # about a fifth less CPU than veryfast's own, for files within 5 % of the size at the same quality.
-        self._start([*pad, "-c:v", "libx264", "-preset", self.preset, "-crf", str(self.crf),
+        self._start(["-vf", convert, *tags, "-c:v", "libx264", "-preset", self.preset, "-crf", str(self.crf),
                      "-x264-params", "rc-lookahead=10:me=dia:subme=1",
                      *(["-threads", str(self.threads)] if self.threads else []), "-pix_fmt", "yuv420p",
                      "-profile:v", "high", "-movflags", "+faststart", "-f", "mp4"], ".mp4")

@@ -29,7 +29,16 @@ def _default_optimizer():
     return SGD(0.1)
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-PACKAGE_SCENES = Path(__file__).resolve().parent.parent / "scenes"
+
+
+def bundled_scenes() -> Path:
+    """The scenes that come with the tool: ``visualizer/scenes`` in an installed wheel (the build maps the
+    repository's ``scenes/`` there), else the repository's ``scenes/`` beside the package (a source checkout
+    or an editable install)."""
+    package = Path(__file__).resolve().parent
+    installed = package / "scenes"
+    return installed if installed.is_dir() else package.parent / "scenes"
+
 
 
 @dataclass
@@ -94,7 +103,7 @@ def _is_path(spec: str) -> bool:
 
 
 def find_scene_file(spec: str, search: list[Path] | None = None) -> Path:
-    """Resolve a scene path, or a bare name looked up in ``./scenes`` and then the project's ``scenes``."""
+    """Resolve a scene path, or a bare name looked up in ``./scenes`` and then the bundled scenes."""
     if _is_path(spec):
         path = Path(spec)
         if not path.exists():
@@ -115,9 +124,9 @@ def find_scene_file(spec: str, search: list[Path] | None = None) -> Path:
 
 
 def scene_dirs() -> list[Path]:
-    """Where bare scene names are looked up: ``./scenes``, then the scenes beside this package."""
+    """Where bare scene names are looked up: ``./scenes``, then the bundled scenes."""
     dirs = []
-    for d in (Path.cwd() / "scenes", PACKAGE_SCENES):
+    for d in (Path.cwd() / "scenes", bundled_scenes()):
         if d.is_dir() and d.resolve() not in [x.resolve() for x in dirs]:
             dirs.append(d)
     return dirs

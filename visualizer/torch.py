@@ -26,7 +26,7 @@ import numpy as np
 try:
     import torch
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError("visualizer.torch needs PyTorch: pip install 'visualizer-nn[torch]' (or torch itself)") from exc
+    raise ImportError("visualizer.torch needs PyTorch: pip install 'backprop-visualizer[torch]' (or torch itself)") from exc
 
 from .model import Evaluator, LayerInfo
 from .record import Recorder, RunInfo
