@@ -64,8 +64,10 @@ def train(scene: Scene, *, steps: int | None = None, every: int | None = None, s
         raise VisualizerError(f"scene {scene.name!r}: {exc}") from None
     trainer = Trainer(network, scene.x, scene.y, scene.loss, scene.optimizer, steps,
                       batch_size=scene.batch_size, shuffle=scene.shuffle, sampler=scene.sampler,
-                      rng=np.random.default_rng(seed))
-    lr_hint = f"; try a smaller learning rate than {scene.optimizer.lr:g}" if hasattr(scene.optimizer, "lr") else ""
+                      rng=np.random.default_rng(seed), hook_every=every)
+    lr = getattr(scene.optimizer, "lr", None)
+    lr_hint = f"; try a smaller learning rate than {lr:g}" if isinstance(lr, (int, float)) else \
+        "; try a smaller learning rate"
     trainer.add_hook("start", lambda state: log_full_set(recorder, state))
     with _tqdm()(total=steps, desc=f"{scene.name}: training", unit="step", disable=not progress,
                  leave=False, mininterval=0.2) as bar:
@@ -77,7 +79,7 @@ def train(scene: Scene, *, steps: int | None = None, every: int | None = None, s
                                       f"{state.batch_loss}", step=state.step - 1)
             log_full_set(recorder, state)
             if progress:
-                bar.update(1)
+                bar.update(state.step - bar.n)
 
         trainer.add_hook("step", on_step)
         try:

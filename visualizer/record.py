@@ -217,6 +217,9 @@ class History:
 
 
 def _as_array(name: str, value: Any) -> np.ndarray:
+    # Numeric arrays pass as they are (the row store casts them to float64 as it copies them in).
+    if isinstance(value, np.ndarray) and value.dtype.kind in "fiub":
+        return value
     try:
         return np.asarray(value, dtype=float)
     except (TypeError, ValueError, RuntimeError):
@@ -265,6 +268,7 @@ class Recorder:
         self._cap = 0
         self._last_step: int | None = None
         self._shapes: dict[str, dict[str, tuple[int, ...]]] | None = None
+        self._signature: tuple | None = None
         self._steps = np.zeros(0, dtype=int)
         self._tables: dict[str, dict[str, np.ndarray]] = {"loss": {}, "param": {}, "grad": {}, "extra": {}}
         self._pending: tuple | None = None
@@ -324,9 +328,12 @@ class Recorder:
         return row
 
     def _check_same_shape(self, step: int, row: dict) -> None:
+        signature = tuple((t, k, v.shape) for t in row for k, v in row[t].items())
+        if signature == self._signature:
+            return  # the same names and shapes as the first row: nothing to explain
         shapes = {t: {k: v.shape for k, v in row[t].items()} for t in row}
         if self._shapes is None:
-            self._shapes = shapes
+            self._shapes, self._signature = shapes, signature
             return
         for table, what in (("param", "parameter"), ("grad", "gradient of"), ("loss", "loss"), ("extra", "extra")):
             before, now = self._shapes[table], shapes[table]
@@ -344,7 +351,9 @@ class Recorder:
         # Parameters first: a non-finite parameter is the cause, the loss it gives only the symptom.
         for table, what in (("param", ""), ("grad", "the gradient of ")):
             for name, v in row[table].items():
-                if not np.isfinite(v).all():
+                # One reduction: a non-finite element makes the sum non-finite (a finite sum past the float
+                # range is checked element by element).
+                if not math.isfinite(v.sum()) and not np.isfinite(v).all():
                     bad = v[~np.isfinite(v)].flat[0]
                     raise DivergenceError(f"training diverged at step {step}: {what}{name} became {bad}", step=step)
         for name, v in row["loss"].items():

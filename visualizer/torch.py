@@ -149,6 +149,9 @@ class TorchRecorder:
                        input_names=list(input_names or []), optimizer=_describe(optimizer))
         self.recorder = Recorder(every, total_steps=total_steps, evaluator=evaluator, info=info)
         self._named = list(model.named_parameters())
+        sizes = [p.numel() for _, p in self._named] * 2
+        ends = np.cumsum(sizes).tolist()
+        self._slices = [(e - n, e, tuple(p.shape)) for e, n, (_, p) in zip(ends, sizes, self._named * 2)]
         if x is not None and evaluator is not None:
             evaluator.static.update({"data/x": evaluator.x, "data/y": evaluator.y})
 
@@ -158,13 +161,19 @@ class TorchRecorder:
         rec = self.recorder
         if rec.total_steps is not None and not rec.due(int(step)):
             return self._skip(step)
-        params, grads = {}, {}
         for name, p in self._named:
             if p.grad is None:
                 raise ValueError(f"TorchRecorder.log at step {step}: parameter {name!r} has no gradient yet; "
                                  "call loss.backward() before log() (and log() before optimizer.step())")
-            params[name] = p.detach()
-            grads[name] = p.grad.detach()
+        # One copy of all parameters and one of all gradients (a concatenation each), then numpy views of it:
+        # about what one named_parameters() copy costs.
+        with torch.no_grad():
+            flat = torch.cat([p.detach().reshape(-1) for _, p in self._named] +
+                             [p.grad.detach().reshape(-1) for _, p in self._named]).cpu().numpy()
+        views = [flat[a:b].reshape(shape) for a, b, shape in self._slices]
+        n = len(self._named)
+        params = {name: v for (name, _), v in zip(self._named, views[:n])}
+        grads = {name: v for (name, _), v in zip(self._named, views[n:])}
         return rec.log(step, params, grads, _scalar(loss), losses={k: _scalar(v) for k, v in (losses or {}).items()},
                        extras=extras)
 

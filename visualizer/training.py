@@ -57,6 +57,9 @@ class Trainer:
     sampler: Sampler | None = None
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
     hooks: dict[str, list[Hook]] = field(default_factory=lambda: {e: [] for e in EVENTS})
+    # If given, "step" hooks only need every hook_every-th step, the last, and any step whose loss is not
+    # finite: per-sample SGD then runs the steps between in one fused (or compiled) call.
+    hook_every: int | None = None
 
     def add_hook(self, event: str, hook: Hook) -> None:
         """Call ``hook(state)`` on ``event``: ``start`` (step 0), ``step`` (after each update) or ``end``."""
@@ -93,6 +96,9 @@ class Trainer:
         """Train; returns the final state."""
         state = TrainState(0, self.steps, self.network, self.loss, self.x, self.y)
         self._emit("start", state)
+        kernel = self._kernel()
+        if kernel is not None:
+            return self._run_fused(state, kernel)
         params = self.network.parameters()
         batches = self._batches()
         for step in range(1, self.steps + 1):
@@ -103,6 +109,67 @@ class Trainer:
             self.optimizer.step(params, self.network.gradients())
             state.step = step
             self._emit("step", state)
+        self._emit("end", state)
+        return state
+
+    def _kernel(self):
+        """The fused per-sample kernel, when this run is one it reproduces: one sample per step, plain SGD
+        with a fixed rate, built-in activations and squared-error loss, and hooks that need few steps."""
+        from . import kernels
+        from .losses import LOSSES
+        from .nn import ACTIVATIONS
+        from .optim import SGD
+
+        opt = self.optimizer
+        if (self.hook_every is None or self.batch_size != 1 or type(opt) is not SGD or opt.momentum
+                or opt.weight_decay or callable(opt.lr) or LOSSES.get(self.loss.name) is not self.loss
+                or self.loss.name not in kernels.LOSSES):
+            return None
+        layers = self.network.layers
+        if any(ACTIVATIONS.get(lay.activation.name) is not lay.activation for lay in layers):
+            return None
+        return kernels.PerSampleSGD([lay.weight for lay in layers], [lay.bias for lay in layers],
+                                    [lay.activation.name for lay in layers], float(opt.lr), self.loss.name,
+                                    jit=kernels.use_jit(self.steps))
+
+    def _samples(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The per-sample stream as blocks of rows, in the order :meth:`_batches` yields them one by one."""
+        if self.sampler is not None:
+            while True:
+                xs, ys = self.sampler(self.rng, SAMPLE_BLOCK)
+                if len(xs) != SAMPLE_BLOCK or len(ys) != SAMPLE_BLOCK:
+                    raise ValueError(f"sampler(rng, {SAMPLE_BLOCK}) must return {SAMPLE_BLOCK} inputs and "
+                                     f"targets, got {len(xs)} and {len(ys)}")
+                yield np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
+        while True:
+            order = self.rng.permutation(len(self.x)) if self.shuffle else np.arange(len(self.x))
+            yield self.x[order], self.y[order]
+
+    def _run_fused(self, state: TrainState, kernel) -> TrainState:
+        losses = np.empty(SAMPLE_BLOCK if self.sampler is not None else len(self.x))
+        for xs, ys in self._samples():
+            start = 0
+            while start < len(xs) and state.step < self.steps:
+                # Up to the next step a hook needs, the end of this block, or the end of the run.
+                k = self.hook_every
+                n = min(k - state.step % k, self.steps - state.step, len(xs) - start)
+                done = kernel.run(xs[start : start + n], ys[start : start + n], losses=losses[:n])
+                if hasattr(self.optimizer, "steps_taken"):
+                    self.optimizer.steps_taken += done
+                state.step += done
+                start += done
+                if done < n:  # the next sample's loss is not finite: hooks see that step fail, as per step
+                    state.step += 1
+                    state.batch_loss = float(losses[done])
+                    self._emit("step", state)
+                    from .errors import DivergenceError
+
+                    raise DivergenceError(f"training diverged at step {state.step - 1}: the loss became "
+                                          f"{state.batch_loss}", step=state.step - 1)
+                state.batch_loss = float(losses[n - 1])
+                self._emit("step", state)
+            if state.step >= self.steps:
+                break
         self._emit("end", state)
         return state
 
