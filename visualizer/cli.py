@@ -21,6 +21,8 @@ examples:
   python -m visualizer render --from-history output/softplus_fit/history.npz --size 1920x1080 --format gif
   python -m visualizer render --from-history run.npz --layout my_layout.py
   python -m visualizer render product --last-frame
+  python -m visualizer compare softplus_fit --vary optimizer=sgd,momentum,adam
+  python -m visualizer compare xor --vary lr=0.5,1,2 --format mp4
   python -m visualizer list
 """
 
@@ -96,6 +98,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_render_options(render)
     render.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
 
+    compare = sub.add_parser("compare", help="train a scene several ways and render the runs side by side",
+                             epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+                             description="Train SCENE once per combination of the --vary settings (at most 16 "
+                             "runs) and write OUT/<scene>-compare-<settings>/: one video with every run's losses "
+                             "overlaid and the scene's main panel once per run, plus each run's history.")
+    compare.add_argument("scene", metavar="SCENE", help="scene file path or bare scene name")
+    compare.add_argument("--vary", action="append", required=True, metavar="SETTING=V1,V2,...",
+                         help="a setting and its values: optimizer=sgd,momentum,adam (specs such as "
+                         "adam:lr=0.01), lr=0.01,0.1,1, seed=0,1,2, batch_size=1,full; several make a grid")
+    compare.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                         help="train the runs on this Dask cluster instead of local processes")
+    _add_render_options(compare)
+    compare.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
+
     sub.add_parser("list", help="list the scenes in scenes/ with their descriptions", epilog=EXAMPLES,
                    formatter_class=argparse.RawDescriptionHelpFormatter,
                    description="List every scene in ./scenes (and the bundled scenes) with its one-line "
@@ -128,7 +144,25 @@ def _cmd_list() -> int:
     return 0
 
 
-RENDER_ONLY = ("from_history", "layout", "layout_scene", "name", "scenes", "quiet", "command")
+RENDER_ONLY = ("from_history", "layout", "layout_scene", "name", "scenes", "quiet", "command", "scene", "vary",
+               "scheduler")
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import compare, parse_vary
+    from .options import RenderOptions
+    from .scene import load_scene
+
+    options = {k: v for k, v in vars(args).items() if k not in RENDER_ONLY and v is not None}
+    RenderOptions(**options).checked()
+    parse_vary(args.vary)  # a bad --vary fails before the scene runs
+    scene = load_scene(args.scene)
+    written = compare(scene, args.vary, executor=args.scheduler, progress=not args.quiet and sys.stderr.isatty(),
+                      **options)
+    if not args.quiet:
+        for kind, path in written.items():
+            print(_summary(kind, path))
+    return 0
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
@@ -252,7 +286,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "list":
             return _cmd_list()
         if args.command is None:
-            raise VisualizerError("give a command: render or list (see 'visualizer --help')")
+            raise VisualizerError("give a command: render, compare or list (see 'visualizer --help')")
+        if args.command == "compare":
+            return _cmd_compare(args)
         return _cmd_render(args)
     except VisualizerError as exc:
         sys.stderr.write(f"visualizer: error: {exc}\n")

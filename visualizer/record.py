@@ -44,6 +44,8 @@ class RunInfo:
     source: str = ""
     diverged_at: int | None = None
     version: str = ""
+    runs: list[str] = field(default_factory=list)  # a comparison: each run's label (its names are run<k>/...)
+    run_diverged: list = field(default_factory=list)
 
     def to_json(self) -> str:
         """Sorted-key JSON, so equal runs give byte-identical files."""
@@ -205,7 +207,7 @@ class History:
         steps = np.asarray(data["step"])
         if steps.ndim != 1 or not len(steps) or not np.issubdtype(steps.dtype, np.number):
             raise HistoryError(f"{where} has no recorded steps")
-        if "train" not in tables["loss"]:
+        if "train" not in tables["loss"] and not info.runs:  # a comparison has run<k>/train instead
             raise HistoryError(f"{where} has no training loss ('loss/train')")
         for prefix in ("loss", *TABLES):
             for name, value in tables[prefix].items():

@@ -36,6 +36,16 @@ def _grow(curves: list, steps: np.ndarray, i: int) -> list:
     return out
 
 
+def loss_scale(ax, series: list[np.ndarray], log_ratio: float) -> None:
+    """Fix a loss axis for the whole run: logarithmic when the losses span more than ``log_ratio``."""
+    found = finite_range(*series)
+    if found and found[0] > 0 and found[1] / found[0] > log_ratio:
+        ax.set_yscale("log")
+        ax.set_ylim(found[0] / 1.3, found[1] * 1.3)
+    else:
+        ax.set_ylim(*fixed_limits(*series, 0.0))
+
+
 def _history_line(ax: Axes, steps: np.ndarray, values: np.ndarray, color: str) -> tuple:
     """A growing line plus a dot at its head, both animated, with x fixed to the whole run."""
     line, = ax.plot([], [], color=color, linewidth=1.4, animated=True)
@@ -151,12 +161,7 @@ class LossPanel(Panel):
             line, head = _history_line(ax, steps, values, color)
             line.set_label(name)
             curves.append((line, head, values))
-        found = finite_range(*series)
-        if found and found[0] > 0 and found[1] / found[0] > self.log_ratio:
-            ax.set_yscale("log")
-            ax.set_ylim(found[0] / 1.3, found[1] * 1.3)
-        else:
-            ax.set_ylim(*fixed_limits(*series, 0.0))
+        loss_scale(ax, series, self.log_ratio)
         ax.set_xlabel("step")
         if several:
             ax.legend(handles=[matplotlib_line(c[0]) for c in curves], loc="lower left", frameon=False,

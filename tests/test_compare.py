@@ -1,0 +1,113 @@
+"""Comparisons: several runs of one scene in one video, trained on a process pool or a real Dask cluster."""
+from __future__ import annotations
+
+import textwrap
+
+import imageio.v2 as iio
+import numpy as np
+import pytest
+
+from visualizer import History, load_scene, train
+from visualizer.compare import compare, join_histories, label, parse_vary, run_history, split_values
+from visualizer.errors import VisualizerError
+
+TINY = '''
+"""A tiny fit for comparisons."""
+import os, signal
+import numpy as np
+from visualizer import SGD, Dense, FitPanel, Layout, LossPanel, Network, Scene
+
+X = np.linspace(0, 1, 8)
+Y = np.sin(3 * X)
+
+
+def network(seed):
+    if seed == 13 and os.environ.get("VISUALIZER_TEST_KILL") == "1":
+        os.kill(os.getpid(), signal.SIGKILL)  # a worker that dies in the middle of its task
+    rng = np.random.default_rng(seed)
+    return Network([Dense(1, 3, "tanh", name="hidden", rng=rng), Dense(3, 1, name="output", rng=rng)])
+
+
+scene = Scene(name="tiny_fit", network=network, x=X, y=Y, loss="mse", optimizer=SGD(0.2), steps=30, seed=0,
+              layout=Layout([["fit", "loss"]], {"fit": FitPanel(), "loss": LossPanel()}), title="tiny fit")
+'''
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    path = tmp_path / "tiny_fit.py"
+    path.write_text(textwrap.dedent(TINY))
+    return load_scene(path)
+
+
+def _frames(path):
+    return sum(1 for _ in iio.get_reader(path))
+
+
+def test_vary_specs_are_parsed_and_checked():
+    assert split_values("sgd,momentum,adam:lr=0.01,betas=0.9/0.99") == ["sgd", "momentum",
+                                                                         "adam:lr=0.01,betas=0.9/0.99"]
+    vary = parse_vary(["optimizer=sgd,adam:lr=0.01", "seed=0,1"])
+    assert vary == {"optimizer": ["sgd", "adam:lr=0.01"], "seed": [0, 1]}
+    assert label({"optimizer": "adam:lr=0.01", "seed": 1}) == "adam lr=0.01, seed=1"
+    for bad, message in [(["colour=red,blue"], "cannot vary 'colour'"), (["lr=0.1,fast"], "cannot read 'fast'"),
+                         (["lr"], "SETTING=VALUE"), (["seed=1"], "at least two runs"),
+                         (["seed=0,1,2,3,4", "lr=0.1,0.2,0.3,0.4"], "20 runs is too many"),
+                         (["seed=1,1"], "given twice")]:
+        with pytest.raises(VisualizerError, match=message):
+            parse_vary(bad)
+
+
+def test_bad_compare_input_is_one_line(cli, tmp_path):
+    for args, message in [(["--vary", "optimizer=sgd,nadam"], "unknown optimizer 'nadam'"),
+                          (["--vary", "seed=0,1,2,3,4", "--vary", "lr=1,2,3,4"], "at most 16"),
+                          (["--vary", "lr=0.1,0.2", "--scheduler", "tcp://127.0.0.1:9"], "cannot reach")]:
+        code, _, err = cli("compare", "softplus_fit", *args, "--out", str(tmp_path / "o"))
+        assert code == 2 and err.count("\n") == 1 and message in err, err
+        assert not (tmp_path / "o").exists()
+
+
+def test_three_runs_in_one_video_equal_single_runs(tiny, tmp_path):
+    result = compare(tiny, {"optimizer": ["sgd", "momentum", "adam:lr=0.05"]}, out=tmp_path, format="mp4",
+                     size=(480, 270))
+    folder = tmp_path / "tiny_fit-compare-optimizer"
+    assert result["mp4"] == folder / "tiny_fit-compare-optimizer.mp4" and _frames(result["mp4"]) == 31
+    joined = History.load(result["history"])
+    assert joined.info.runs == ["sgd", "momentum", "adam lr=0.05"]
+    import dataclasses
+
+    from visualizer.optim import get_optimizer
+
+    for k, spec in enumerate(["sgd", "momentum", "adam:lr=0.05"]):
+        single = train(dataclasses.replace(tiny, optimizer=get_optimizer(spec, lr=0.2)))
+        saved = History.load(result[f"run{k}"])
+        mine = run_history(joined, k)
+        for h in (saved, mine):
+            np.testing.assert_array_equal(h.loss, single.loss)
+            for name in single.params:
+                np.testing.assert_array_equal(h.params[name], single.params[name])
+
+
+def test_a_diverged_run_is_drawn_up_to_where_it_stopped(tiny):
+    a = train(tiny)
+    b = train(tiny, steps=10)
+    joined = join_histories([a, b], ["a", "b"])
+    assert np.isnan(joined.losses["run1/train"][-1]) and np.isfinite(joined.losses["run1/train"][:11]).all()
+
+
+def test_a_killed_worker_is_one_clear_error_and_writes_nothing(tiny, tmp_path, monkeypatch):
+    monkeypatch.setenv("VISUALIZER_TEST_KILL", "1")
+    with pytest.raises(VisualizerError, match="stopped unexpectedly"):
+        compare(tiny, {"seed": [0, 13]}, out=tmp_path, format="mp4", size=(320, 180))
+    assert not (tmp_path / "tiny_fit-compare-seed").exists()
+
+
+def test_a_real_dask_cluster_gives_the_same_outputs_as_local_processes(tiny, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    local = compare(tiny, {"lr": [0.1, 0.3]}, out=tmp_path / "local", format="mp4", size=(320, 180), jobs=1)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        remote = compare(tiny, {"lr": [0.1, 0.3]}, executor=cluster.scheduler_address, out=tmp_path / "dask",
+                         format="mp4", size=(320, 180), jobs=1)
+    for kind in ("history", "mp4", "run0", "run1"):
+        assert remote[kind].read_bytes() == local[kind].read_bytes(), kind

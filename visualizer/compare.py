@@ -1,0 +1,316 @@
+"""Comparisons: the same scene trained several ways, drawn side by side in one video.
+
+``compare(scene, vary={"optimizer": ["sgd", "momentum", "adam"]})`` trains one run per combination of the
+varied settings (at most 16), each a plain task on a :class:`concurrent.futures.Executor` (a local process
+pool by default, or a Dask cluster's executor), then joins their histories into one whose rows are the shared
+steps and draws the comparison layout: every run's losses overlaid, and the scene's main panel once per run on
+identical axes.
+"""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import os
+from concurrent.futures import Executor
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .errors import VisualizerError
+from .record import History, RunInfo
+
+MAX_RUNS = 16
+
+
+def _optimizer(scene, text: str):
+    from .optim import get_optimizer
+
+    lr = getattr(scene.optimizer, "lr", None)
+    return get_optimizer(text, lr=lr if isinstance(lr, (int, float)) else None)
+
+
+def _with_lr(scene, value: float):
+    import copy
+
+    opt = copy.deepcopy(scene.optimizer)
+    opt.lr = value
+    return opt
+
+
+# Settings a comparison may vary: name -> (parse the command line's text, apply to a scene). Settings that
+# change the time axis (steps, every) are not among them: the runs share one.
+SETTINGS: dict[str, tuple[Callable[[str], Any], Callable]] = {
+    "optimizer": (str, lambda scene, v: dataclasses.replace(scene, optimizer=_optimizer(scene, v))),
+    "lr": (float, lambda scene, v: dataclasses.replace(scene, optimizer=_with_lr(scene, v))),
+    "seed": (int, lambda scene, v: dataclasses.replace(scene, seed=v)),
+    "batch_size": (lambda t: None if t.lower() in ("none", "full") else int(t),
+                   lambda scene, v: dataclasses.replace(scene, batch_size=v)),
+}
+
+
+def split_values(text: str) -> list[str]:
+    """``"sgd,adam:lr=0.01,betas=0.9/0.99"`` → ``["sgd", "adam:lr=0.01,betas=0.9/0.99"]``: a piece that is
+    only ``key=value`` continues the optimizer spec before it."""
+    values: list[str] = []
+    for piece in (p.strip() for p in text.split(",")):
+        if values and "=" in piece and ":" not in piece:
+            values[-1] += "," + piece
+        elif piece:
+            values.append(piece)
+    return values
+
+
+def parse_vary(items: list[str] | dict[str, Any]) -> dict[str, list[Any]]:
+    """``["optimizer=sgd,adam", "lr=0.1,1"]`` (or a dict of lists) → ``{"optimizer": [...], "lr": [...]}``,
+    parsed and checked; at most 16 combinations."""
+    if isinstance(items, dict):
+        pairs = [(k, v if isinstance(v, (list, tuple)) else [v]) for k, v in items.items()]
+    else:
+        pairs = []
+        for item in items:
+            name, eq, text = item.partition("=")
+            if not eq or not text.strip():
+                raise VisualizerError(f"vary {item!r}: write SETTING=VALUE,VALUE,... e.g. optimizer=sgd,adam")
+            pairs.append((name.strip(), split_values(text)))
+    vary: dict[str, list[Any]] = {}
+    for name, values in pairs:
+        if name not in SETTINGS:
+            raise VisualizerError(f"cannot vary {name!r}; settings that can be varied: {', '.join(SETTINGS)}")
+        if name in vary:
+            raise VisualizerError(f"{name!r} is varied twice; give all its values at once")
+        parse = SETTINGS[name][0]
+        parsed = []
+        for v in values:
+            try:
+                parsed.append(parse(v) if isinstance(v, str) else v)
+            except ValueError:
+                raise VisualizerError(f"vary {name}: cannot read {v!r}") from None
+        if len(set(map(repr, parsed))) != len(parsed):
+            raise VisualizerError(f"vary {name}: a value is given twice")
+        vary[name] = parsed
+    if not vary:
+        raise VisualizerError("give at least one setting to vary, e.g. optimizer=sgd,momentum,adam")
+    runs = int(np.prod([len(v) for v in vary.values()]))
+    if runs > MAX_RUNS:
+        raise VisualizerError(f"{runs} runs is too many for one comparison video; at most {MAX_RUNS}")
+    if runs < 2:
+        raise VisualizerError("a comparison needs at least two runs")
+    return vary
+
+
+def combinations(vary: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """Every combination of the varied values, the last setting varying fastest."""
+    names = list(vary)
+    return [dict(zip(names, values)) for values in itertools.product(*vary.values())]
+
+
+def label(settings: dict[str, Any]) -> str:
+    """How a run is named in legends: what differs, e.g. ``adam lr=0.01`` or ``lr=0.1, seed=2``."""
+    parts = []
+    for name, value in settings.items():
+        if name == "optimizer":
+            parts.append(str(value).replace(":", " ").replace(",", " "))
+        else:
+            parts.append(f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}")
+    return ", ".join(parts)
+
+
+def train_run(scene_file: str, scene_source: str, settings: dict[str, Any], steps: int | None,
+              every: int | None) -> History:
+    """One run of a comparison, as a task: load the scene (from its source text, so a worker on another
+    machine needs only the package), apply the settings, train. Returns the history (divergence allowed:
+    a diverged run is drawn up to where it stopped)."""
+    import tempfile
+
+    from .api import train
+    from .scene import load_scene
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / Path(scene_file).name
+        path.write_text(scene_source)
+        scene = load_scene(path)
+    for name, value in settings.items():
+        scene = SETTINGS[name][1](scene, value)
+    return train(scene, steps=steps, every=every, allow_divergence=True)
+
+
+def local_executor(runs: int) -> Executor:
+    """A process pool sized to the cores (spawned processes: safe where fork is not)."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    from .pipeline import available_cores
+
+    return ProcessPoolExecutor(max_workers=max(1, min(runs, available_cores())),
+                               mp_context=mp.get_context("spawn"))
+
+
+def dask_executor(address: str) -> Executor:
+    """The executor of the Dask cluster at ``address`` (``tcp://HOST:PORT``), checked to answer within 10 s
+    and to have visualizer installed on its workers."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise VisualizerError("a scheduler address needs Dask: pip install 'backprop-visualizer[dask]'") from None
+    try:
+        client = Client(address, timeout=10)
+    except (OSError, TimeoutError) as exc:
+        raise VisualizerError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+    try:
+        versions = client.run(_worker_version)
+    except Exception as exc:  # noqa: BLE001 - any failure here means the workers cannot run our tasks
+        client.close()
+        raise VisualizerError(f"the Dask workers at {address} cannot run visualizer: {exc}") from None
+    from . import __version__
+
+    missing = [w for w, v in versions.items() if v is None]
+    if not versions or missing:
+        client.close()
+        raise VisualizerError(f"the Dask workers at {address} lack the visualizer package"
+                              + (f" ({', '.join(missing)})" if missing else " (no workers)")
+                              + ": install backprop-visualizer there")
+    other = {w: v for w, v in versions.items() if v != __version__}
+    if other:
+        client.close()
+        raise VisualizerError(f"the Dask workers run visualizer {sorted(set(other.values()))}, this is "
+                              f"{__version__}: install the same version there")
+    executor = client.get_executor()
+    executor._visualizer_client = client  # closed with the executor's owner, see compare()
+    return executor
+
+
+def _worker_version() -> str | None:
+    try:
+        import visualizer
+    except ImportError:
+        return None
+    return visualizer.__version__
+
+
+def _result(future, what: str) -> History:
+    """A run's history; a worker that died (killed, out of memory) is one clear error, not a traceback."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        raise VisualizerError(f"the process training run {what!r} stopped unexpectedly (killed, or out of "
+                              "memory); nothing was written") from None
+
+
+def join_histories(histories: list[History], labels: list[str]) -> History:
+    """One history holding every run under ``run<k>/`` names, rows on the steps of the longest run (a run
+    that diverged earlier has NaN past its end). Static arrays shared by all runs (the data, grids) once."""
+    longest = max(histories, key=len)
+    steps = longest.steps
+    n = len(steps)
+    losses, params, grads, extras, static = {}, {}, {}, {}, {}
+
+    def padded(a: np.ndarray) -> np.ndarray:
+        if len(a) == n:
+            return a
+        out = np.full((n, *a.shape[1:]), np.nan)
+        out[: len(a)] = a
+        return out
+
+    for k, h in enumerate(histories):
+        if not np.array_equal(h.steps, steps[: len(h)]):
+            raise VisualizerError("the runs did not record the same steps; they cannot share a time axis")
+        for table, out in ((h.losses, losses), (h.params, params), (h.grads, grads), (h.extras, extras)):
+            out.update({f"run{k}/{name}": padded(v) for name, v in table.items()})
+        for name, v in h.static.items():
+            if name in static and np.array_equal(static[name], v):
+                continue
+            if name in static or any(name in o.static and not np.array_equal(o.static[name], v)
+                                     for o in histories[:k]):
+                static[f"run{k}/{name}"] = v
+            else:
+                static[name] = v
+    base = longest.info
+    info = RunInfo.from_json(base.to_json())
+    info.runs = list(labels)
+    info.diverged_at = None
+    info.run_diverged = [h.info.diverged_at for h in histories]
+    return History(steps, losses, params, grads, extras, static, info)
+
+
+def run_history(history: History, k: int) -> History:
+    """Run ``k``'s own history back out of a joined one."""
+    prefix = f"run{k}/"
+    pick = lambda d: {name[len(prefix):]: v for name, v in d.items() if name.startswith(prefix)}  # noqa: E731
+    static = {name: v for name, v in history.static.items() if not name.startswith("run")}
+    static.update(pick(history.static))
+    info = RunInfo.from_json(history.info.to_json())
+    info.runs = []
+    info.diverged_at = history.info.run_diverged[k] if history.info.run_diverged else None
+    return History(history.steps, pick(history.losses), pick(history.params), pick(history.grads),
+                   pick(history.extras), static, info)
+
+
+def compare(scene, vary: dict[str, Any] | list[str], *, executor: Executor | str | None = None,
+            steps: int | None = None, every: int | None = None, seed: int | None = None, progress: bool = False,
+            **options):
+    """Train ``scene`` once per combination of ``vary`` and render them side by side.
+
+    ``vary`` maps settings to values: ``{"optimizer": ["sgd", "adam:lr=0.01"]}``, ``{"lr": [0.01, 0.1]}``,
+    ``{"seed": [0, 1, 2]}`` (several make a grid, at most 16 runs). Runs train as tasks on ``executor``: a
+    local process pool by default, a :class:`concurrent.futures.Executor` of your own, or a Dask scheduler
+    address ``"tcp://HOST:PORT"``. Outputs go to ``out/<scene>-compare-<what>/`` with each run's history under
+    ``runs/``; the other keyword options are :func:`render`'s.
+    """
+    from .api import render
+    from .panels.compare import comparison_layout
+    from .scene import Scene
+
+    if not isinstance(scene, Scene):
+        raise VisualizerError(f"compare() takes a Scene, got {type(scene).__name__}")
+    if scene.source is None:
+        raise VisualizerError("compare() needs a scene loaded from a file (load_scene), so runs can load it "
+                              "in other processes")
+    vary = parse_vary(vary)
+    if seed is not None:
+        if "seed" in vary:
+            raise VisualizerError("seed is varied; do not also give one seed")
+        scene = dataclasses.replace(scene, seed=seed)
+    runs = combinations(vary)
+    for settings in runs:  # every run's settings are checked here, before any training
+        s = scene
+        for name, value in settings.items():
+            try:
+                s = SETTINGS[name][1](s, value)
+            except ValueError as exc:
+                raise VisualizerError(f"vary {name}={value}: {exc}") from None
+    labels = [label(s) for s in runs]
+    name = f"{scene.name}-compare-{'-'.join(vary)}"
+    source = Path(scene.source).read_text()
+    owned = executor is None or isinstance(executor, str)
+    pool = local_executor(len(runs)) if executor is None else \
+        dask_executor(executor) if isinstance(executor, str) else executor
+    try:
+        base = {} if seed is None else {"seed": seed}
+        futures = [pool.submit(train_run, str(scene.source), source, {**base, **s}, steps, every) for s in runs]
+        histories = [_result(f, lab) for f, lab in zip(futures, labels)]
+    finally:
+        if owned:
+            client = getattr(pool, "_visualizer_client", None)
+            if client is not None:
+                pool.shutdown(wait=True)
+                client.close()
+            else:
+                pool.shutdown(wait=True, cancel_futures=True)
+    joined = join_histories(histories, labels)
+    layout = comparison_layout(scene.layout, joined, len(runs))
+    result = render(joined, layout=layout, name=name, title=f"{scene.title or scene.name}: "
+                    f"{' vs '.join(labels) if len(labels) <= 4 else 'varying ' + ', '.join(vary)}",
+                    progress=progress, **options)
+    out = Path(result["history"]).parent / "runs"
+    out.mkdir(exist_ok=True)
+    for k, (h, lab) in enumerate(zip(histories, labels)):
+        safe = "".join(c if c.isalnum() or c in "._=-" else "_" for c in lab)
+        result[f"run{k}"] = h.save(out / f"{k:02d}-{safe}.npz")
+    return result
+
+
+__all__ = ["MAX_RUNS", "SETTINGS", "combinations", "compare", "join_histories", "parse_vary", "run_history",
+           "train_run"]

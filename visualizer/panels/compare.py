@@ -1,0 +1,131 @@
+"""The comparison frame: every run's losses overlaid, and the scene's main panel once per run, axes shared."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .base import Layout, Panel
+from .curves import _grow, _history_line, loss_scale, matplotlib_colors, matplotlib_line
+from .maps import SurfacePanel
+
+# Which of a scene's panels is its "main" one, in order of preference (class names, so panels defined in
+# modules this one does not import, such as multi-class regions, are found too).
+MAIN_PANELS = ("FitPanel", "ClassRegionsPanel", "DecisionBoundaryPanel", "SurfacePanel", "UnitMapPanel")
+
+
+@dataclass
+class CompareLossPanel(Panel):
+    """Each run's training loss (solid) and test loss (dashed, when recorded), one colour per run."""
+
+    title: str = ""
+    log_ratio: float = 30.0
+
+    def draw(self, ax, history):
+        steps, labels = history.steps, history.info.runs
+        colors = matplotlib_colors(len(labels))
+        curves, series, handles = [], [], []
+        for k, (label, color) in enumerate(zip(labels, colors)):
+            for kind, style in (("train", "-"), ("test", "--")):
+                values = history.losses.get(f"run{k}/{kind}")
+                if values is None:
+                    continue
+                line, head = _history_line(ax, steps, values, color)
+                line.set_linestyle(style)
+                if kind == "train":
+                    diverged = history.info.run_diverged[k] if history.info.run_diverged else None
+                    line.set_label(label + (f" (diverged at {diverged:,})" if diverged is not None else ""))
+                    handles.append(matplotlib_line(line))
+                curves.append((line, head, values))
+                series.append(values)
+        loss_scale(ax, series, self.log_ratio)
+        test = any(f"run{k}/test" in history.losses for k in range(len(labels)))
+        label = history.info.loss_label or "loss"
+        ax.set_title(self.title or (f"{label}: training (solid) and test (dashed)" if test else f"{label}"))
+        ax.set_xlabel("step")
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.005, 1.0), frameon=False,
+                  fontsize="small", handlelength=1.6)
+        return lambda i: _grow(curves, steps, i)
+
+
+@dataclass(eq=False)
+class SharedAxes:
+    """Small multiples drawn by several panels, given one set of limits and colour scales once all are drawn."""
+
+    count: int
+    axes: list = field(default_factory=list)
+
+    def add(self, ax) -> None:
+        """One more panel drawn; after the last of a render's, every one gets the union of the limits."""
+        self.axes.append(ax)
+        if len(self.axes) == self.count:
+            self._unify()
+            self.axes = []  # ready for the next render of the same layout
+
+    def _unify(self) -> None:
+        for get, put in (("get_xlim", "set_xlim"), ("get_ylim", "set_ylim")):
+            limits = np.array([getattr(ax, get)() for ax in self.axes])
+            lo, hi = limits.min(axis=0)[0], limits.max(axis=0)[1]
+            for ax in self.axes:
+                getattr(ax, put)(lo, hi)
+        images = [im for ax in self.axes for im in ax.get_images()]
+        if images:
+            clims = np.array([im.get_clim() for im in images], dtype=float)
+            for im in images:
+                im.set_clim(np.nanmin(clims[:, 0]), np.nanmax(clims[:, 1]))
+
+
+@dataclass(eq=False)
+class RunPanel(Panel):
+    """``inner`` drawn for run ``k`` of a comparison, titled by what differs, axes shared through ``shared``."""
+
+    inner: Panel = None
+    k: int = 0
+    shared: SharedAxes | None = None
+
+    def draw(self, ax, history):
+        from ..compare import run_history
+
+        update = self.inner.draw(ax, run_history(history, self.k))
+        ax.set_title(history.info.runs[self.k], fontsize="medium")
+        if self.k and ax.get_legend() is not None:
+            ax.get_legend().remove()  # one legend is enough for identical panels
+        if self.shared is not None:
+            self.shared.add(ax)
+        return update
+
+
+def main_panel(layout: Layout) -> Panel | None:
+    """The scene's main panel: the first of its panels whose kind shows what the network computes."""
+    for kind in MAIN_PANELS:
+        for panel in layout.panels.values():
+            if type(panel).__name__ == kind and not (isinstance(panel, SurfacePanel) and panel.kind == "target"):
+                return panel
+    return None
+
+
+def comparison_layout(scene_layout: Layout, history, runs: int) -> Layout:
+    """Small multiples of the scene's main panel (at most four a row) above the overlaid losses."""
+    main = main_panel(scene_layout)
+    panels: dict[str, Panel] = {"loss": CompareLossPanel()}
+    if main is None:
+        return Layout([["loss"]], panels)
+    cols = min(runs, 4)
+    rows = -(-runs // cols)
+    shared = SharedAxes(runs)
+    mosaic = []
+    for r in range(rows):
+        row = []
+        for c in range(cols):
+            k = r * cols + c
+            if k < runs:
+                panels[f"run{k}"] = RunPanel(inner=main, k=k, shared=shared)
+                row.append(f"run{k}")
+            else:
+                row.append(".")
+        mosaic.append(row)
+    mosaic.append(["loss"] * cols)
+    return Layout(mosaic, panels, height_ratios=[1] * rows + [max(0.8, 0.45 * rows)])
+
+
+__all__ = ["CompareLossPanel", "RunPanel", "SharedAxes", "comparison_layout", "main_panel"]
