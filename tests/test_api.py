@@ -24,5 +24,37 @@ def test_a_scene_built_in_a_cell_trains_renders_and_shows_inline(tmp_path):
     assert set(result) == {"history", "mp4", "poster", "contact_sheet"}
     html = result._repr_html_()  # what Jupyter calls to show the cell's result
     assert html.startswith("<video") and "data:video/mp4;base64," in html
-    gif_only = render(scene, history, out=tmp_path / "g", size=(320, 180), formats="gif")
+    gif_only = render(scene, history, out=tmp_path / "g", size=(320, 180), format="gif")
     assert gif_only._repr_html_().startswith('<img style="max-width:100%" src="data:image/gif;base64,')
+    # Front ends that drop HTML get the poster; the player, when made, is what shows.
+    bundle = result._repr_mimebundle_()
+    assert bundle["image/png"] and bundle["text/html"] == html
+    player = render(scene, history, out=tmp_path / "p", size=(320, 180), format="html")
+    shown = player._repr_html_()
+    assert shown.startswith("<iframe srcdoc=") and "&lt;video" in shown
+
+
+def test_inline_output_beyond_the_limit_is_a_link(tmp_path, monkeypatch):
+    scene = notebook_scene()
+    result = render(scene, out=tmp_path, size=(320, 180), format="mp4")
+    monkeypatch.setattr(type(result), "embed_limit", 100)
+    html = result._repr_html_()
+    assert "over the inline limit" in html and f'href="{result["mp4"]}"' in html and "base64" not in html
+
+
+def test_without_ipywidgets_the_plain_bar_is_used_so_nothing_warns():
+    import sys
+
+    import tqdm.std
+
+    from visualizer.api import _tqdm
+
+    saved = sys.modules.get("ipywidgets")
+    sys.modules["ipywidgets"] = None  # as in a notebook without ipywidgets: importing it fails
+    try:
+        assert _tqdm() is tqdm.std.tqdm  # tqdm.auto would warn "IProgress not found" there
+    finally:
+        if saved is None:
+            del sys.modules["ipywidgets"]
+        else:
+            sys.modules["ipywidgets"] = saved

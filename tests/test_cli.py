@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import re
 
 import textwrap
 
@@ -57,6 +58,8 @@ def test_render_writes_mp4_gif_frames_and_history(rendered):
     assert Image.open(folder / "contact_sheet.png").width > 320
     # One summary line per output, naming the file.
     assert "softplus_fit.mp4" in result.stdout and "7 PNG files" in result.stdout
+    assert re.search(r"softplus_fit\.mp4 \([\d.]+ KB, 320x180, 7 frames\)", result.stdout), result.stdout
+    assert re.search(r"softplus_fit\.gif \([\d.]+ KB, 320x180, 7 frames\)", result.stdout), result.stdout
 
 
 def test_the_player_alone_makes_its_video_privately(tmp_path, cli):
@@ -257,3 +260,16 @@ def test_from_history_that_is_not_a_history(cli, tmp_path):
     assert code == 2 and "is not a readable history.npz" in err and err.count("\n") == 1
     code, _, err = cli("render", "--from-history", str(tmp_path / "nope.npz"))
     assert code == 2 and "no history file at" in err
+
+
+def test_a_gif_too_big_for_slides_gets_a_hint(tmp_path, monkeypatch):
+    from visualizer import cli as cli_module
+
+    gif = tmp_path / "x.gif"
+    from PIL import Image
+
+    Image.new("RGB", (40, 30), "white").save(gif)
+    assert "warning" not in cli_module._summary("gif", gif)
+    monkeypatch.setattr(cli_module, "GIF_WARN_BYTES", 10)
+    line = cli_module._summary("gif", gif)
+    assert "40x30, 1 frames" in line and "too big for a README" in line and "--gif-width" in line

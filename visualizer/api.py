@@ -26,7 +26,12 @@ from .training import Trainer, TrainState, log_full_set
 
 
 def _tqdm():
-    from tqdm.auto import tqdm
+    # tqdm.auto warns on import in a notebook without ipywidgets; the plain bar works everywhere.
+    try:
+        import ipywidgets  # noqa: F401
+        from tqdm.auto import tqdm
+    except ImportError:
+        from tqdm import tqdm
 
     # Forked render workers must not inherit a half-held lock from tqdm's monitor thread: don't start one.
     tqdm.monitor_interval = 0
@@ -124,18 +129,44 @@ def select_rows(history: History, *, every: int | None = None, max_frames: int |
 
 
 class RenderResult(dict):
-    """The files a render wrote, by kind (``history``, ``mp4``, ``gif``, ``frames``, ``poster``,
-    ``contact_sheet``); in Jupyter it shows the video (or GIF, or poster) inline."""
+    """The files a render wrote, by kind (``history``, ``mp4``, ``gif``, ``frames``, ``html``, ``poster``,
+    ``contact_sheet``). In Jupyter it shows the player (or the video, the GIF, the poster) inline, up to
+    ``embed_limit`` bytes (beyond it, a link to the file), with the poster as a PNG for front ends that
+    drop HTML."""
+
+    embed_limit = 20 * 1024 * 1024  # as matplotlib's animation.embed_limit: 20 MB
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        bundle = {"text/plain": "\n".join(f"{k}: {v}" for k, v in self.items())}
+        if "poster" in self and Path(self["poster"]).is_file():
+            bundle["image/png"] = base64.b64encode(Path(self["poster"]).read_bytes()).decode()
+        html = self._repr_html_()
+        if html:
+            bundle["text/html"] = html
+        return bundle
 
     def _repr_html_(self) -> str:
-        if "mp4" in self:
-            data = base64.b64encode(Path(self["mp4"]).read_bytes()).decode()
-            return f'<video controls loop autoplay muted style="max-width:100%" src="data:video/mp4;base64,{data}">'
-        for kind, mime in (("gif", "image/gif"), ("poster", "image/png")):
-            if kind in self:
-                data = base64.b64encode(Path(self[kind]).read_bytes()).decode()
-                return f'<img style="max-width:100%" src="data:{mime};base64,{data}">'
-        return "<pre>" + "\n".join(f"{k}: {v}" for k, v in self.items()) + "</pre>"
+        import html as html_lib
+
+        for kind in ("html", "mp4", "gif", "poster"):
+            path = Path(self[kind]) if kind in self else None
+            if path is None or not path.is_file():
+                continue
+            size = path.stat().st_size * (1 if kind == "html" else 4 / 3)
+            if size > self.embed_limit:
+                return (f'<p>{kind.upper()} of {size / 2**20:.1f} MB is over the inline limit of '
+                        f'{self.embed_limit / 2**20:.0f} MB (RenderResult.embed_limit): <a href="{path}" '
+                        f'target="_blank">{html_lib.escape(str(path))}</a></p>')
+            if kind == "html":
+                page = html_lib.escape(path.read_text(encoding="utf-8"), quote=True)
+                return (f'<iframe srcdoc="{page}" style="width:100%;height:640px;border:0" '
+                        'sandbox="allow-scripts"></iframe>')
+            data = base64.b64encode(path.read_bytes()).decode()
+            if kind == "mp4":
+                return f'<video controls loop autoplay muted style="max-width:100%" src="data:video/mp4;base64,{data}">'
+            mime = "image/gif" if kind == "gif" else "image/png"
+            return f'<img style="max-width:100%" src="data:{mime};base64,{data}">'
+        return ""
 
 
 def _player(path: Path, video: Path, history: History, rows: list[int], fps: float, hold_frames: int,

@@ -231,12 +231,33 @@ def _load_history(path: Path):
     return History.load(path)
 
 
+GIF_WARN_BYTES = 10 * 1024 * 1024
+
+
 def _summary(kind: str, path: Path) -> str:
+    """One line per written output: its path, size, and a video's dimensions (a GIF too big for slides and
+    READMEs gets a hint on a second line)."""
     if path.is_dir():
         files = list(path.glob("*.png"))
         size = sum(f.stat().st_size for f in files)
         return f"{kind:>13}  {path}/ ({len(files)} PNG files, {_human(size)})"
-    return f"{kind:>13}  {path} ({_human(path.stat().st_size)})"
+    size = path.stat().st_size
+    what = _human(size)
+    if kind == "mp4":
+        from .player import _mp4_video_track
+
+        w, h, n = _mp4_video_track(path)
+        what += f", {w}x{h}, {n} frames" if w and h and n else ""
+    elif kind == "gif":
+        from PIL import Image
+
+        with Image.open(path) as gif:
+            what += f", {gif.width}x{gif.height}, {gif.n_frames} frames"
+    line = f"{kind:>13}  {path} ({what})"
+    if kind == "gif" and size > GIF_WARN_BYTES:
+        line += (f"\n{'':>13}  warning: a GIF over {_human(GIF_WARN_BYTES)} is too big for a README or many "
+                 "slide tools; try --gif-width 640, --gif-fps 10 or --max-frames 150")
+    return line
 
 
 def _scene_files() -> set[str]:
