@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DivergenceError, Interrupt, OutputError, VisualizerError, output_problem
+from .errors import DivergenceError, Interrupt, OutputError, VisualizerError, output_problem, user_traceback
 from .files import MANIFEST
 from .model import Evaluator, NetworkModel
 from .options import RenderOptions
@@ -199,15 +199,14 @@ def _preflight(scene: Scene, steps: int, every: int, seed: int, layout: Layout) 
     except DivergenceError:
         return  # non-finite from the start: training says so, with its hint
     except (ValueError, KeyError) as exc:
-        raise VisualizerError(f"scene {scene.name!r}: {_reason(exc)}") from None
+        raise _input_error(exc, f"scene {scene.name!r}: ") from None
     history = recorder.history()
     values = sum(v[0].size for table in (history.params, history.grads, history.extras) for v in table.values())
     check_history_size(steps, every, values + len(history.losses))
     try:
         _dry_draw(layout, history)
     except (ValueError, KeyError) as exc:
-        raise VisualizerError(f"scene {scene.name!r}: its layout does not fit what the run records: "
-                              f"{_reason(exc)}") from None
+        raise _input_error(exc, f"scene {scene.name!r}: its layout does not fit what the run records: ") from None
 
 
 def _dry_draw(layout: Layout, history: History) -> None:
@@ -313,46 +312,52 @@ def render(what: Scene | History, history: History | None = None, *, layout: Lay
         pause_point(now)
 
     try:
-        with folder:
-            folder.check_names([files[k] for k in kinds])
-            if history is None:
-                at("training")
-                history = train(scene, steps=opts.steps, every=opts.every, seed=opts.seed, progress=progress,
-                                allow_divergence=opts.allow_divergence)
-                rows = select_rows(history, max_frames=opts.max_frames)
-                renderer = _renderer(layout, history, size, opts.dpi, title, name)
-            else:
-                rows = select_rows(history, every=opts.every, max_frames=opts.max_frames)
-            if opts.last_frame:
-                rows = rows[-1:]
-            stage = "drawing"
-            history.save(folder.staged(files["history"]))
-            digits = max(5, len(str(int(history.steps[-1]))))
-            frame_formats = [f for f in formats if f in WRITERS]
-            if "html" in formats and "mp4" not in frame_formats:
-                frame_formats.insert(0, "mp4")  # the player embeds the video: make one, privately
-            outputs = [Output(fmt, folder.staged(files[fmt]) if fmt in formats else folder.work / files[fmt],
-                              digits=digits, gif_fps=opts.gif_rate(fps), gif_width=opts.gif_size_width(size))
-                       for fmt in frame_formats]
-            hold_frames = round(opts.hold * fps)
-            if outputs:
-                with _tqdm()(total=len(rows), desc=f"{name}: rendering", unit="frame", disable=not progress,
-                             leave=False, mininterval=0.2) as bar:
-                    render_outputs(renderer, rows, outputs, folder.work, fps=fps,
-                                   jobs=opts.jobs or available_cores(), hold_frames=hold_frames,
-                                   on_frames=bar.update, on_stage=at)
-            if "html" in formats:
-                at("player")
-                _player(folder.staged(files["html"]), outputs[0].path, history, rows, fps, hold_frames,
-                        title or name)
-            at("stills")
-            save_png(renderer.draw(rows[-1]), folder.staged(files["poster"]))
-            if not opts.last_frame:
-                contact_sheet(renderer, rows, folder.staged(files["contact_sheet"]))
-            stage = "publishing"
-            made = _made_options(opts, size, fps, history, rows, title)
-            published = folder.commit({k: (files[k], made[k]) for k in kinds},
-                                      sha256_file(folder.staged(files["history"])))
+        try:
+            with folder:
+                folder.check_names([files[k] for k in kinds])
+                if history is None:
+                    at("training")
+                    history = train(scene, steps=opts.steps, every=opts.every, seed=opts.seed, progress=progress,
+                                    allow_divergence=opts.allow_divergence)
+                    rows = select_rows(history, max_frames=opts.max_frames)
+                    renderer = _renderer(layout, history, size, opts.dpi, title, name)
+                else:
+                    rows = select_rows(history, every=opts.every, max_frames=opts.max_frames)
+                if opts.last_frame:
+                    rows = rows[-1:]
+                stage = "drawing"
+                history.save(folder.staged(files["history"]))
+                digits = max(5, len(str(int(history.steps[-1]))))
+                frame_formats = [f for f in formats if f in WRITERS]
+                if "html" in formats and "mp4" not in frame_formats:
+                    frame_formats.insert(0, "mp4")  # the player embeds the video: make one, privately
+                outputs = [Output(fmt, folder.staged(files[fmt]) if fmt in formats else folder.work / files[fmt],
+                                  digits=digits, gif_fps=opts.gif_rate(fps), gif_width=opts.gif_size_width(size))
+                           for fmt in frame_formats]
+                hold_frames = round(opts.hold * fps)
+                if outputs:
+                    with _tqdm()(total=len(rows), desc=f"{name}: rendering", unit="frame", disable=not progress,
+                                 leave=False, mininterval=0.2) as bar:
+                        render_outputs(renderer, rows, outputs, folder.work, fps=fps,
+                                       jobs=opts.jobs or available_cores(), hold_frames=hold_frames,
+                                       on_frames=bar.update, on_stage=at)
+                if "html" in formats:
+                    at("player")
+                    _player(folder.staged(files["html"]), outputs[0].path, history, rows, fps, hold_frames,
+                            title or name)
+                at("stills")
+                save_png(renderer.draw(rows[-1]), folder.staged(files["poster"]))
+                if not opts.last_frame:
+                    contact_sheet(renderer, rows, folder.staged(files["contact_sheet"]))
+                stage = "publishing"
+                made = _made_options(opts, size, fps, history, rows, title)
+                published = folder.commit({k: (files[k], made[k]) for k in kinds},
+                                          sha256_file(folder.staged(files["history"])))
+        finally:
+            if renderer is not None:
+                renderer.close()
+        result = RenderResult(published.written)
+        result.kept, result.retired, result.manifest = published.kept, published.retired, target / MANIFEST
     except KeyboardInterrupt as exc:
         done = folder.result.written if folder.published else {}
         raise RenderInterrupted(done, [k for k in kinds if k not in done], stage=stage, folder=target,
@@ -365,26 +370,29 @@ def render(what: Scene | History, history: History | None = None, *, layout: Lay
             problem = OutputError(f"{problem}; the publish stopped half-way: the next render into this folder "
                                   "completes it")
         raise problem from None
-    finally:
-        if renderer is not None:
-            renderer.close()
-    result = RenderResult(published.written)
-    result.kept, result.retired, result.manifest = published.kept, published.retired, target / MANIFEST
     return result
 
 
 def _renderer(layout: Layout, history: History, size: tuple[int, int], dpi: float | None, title: str, name: str):
     from .renderer import Renderer
 
+    for key, values in history.losses.items():
+        if np.ndim(values) != 1:  # a foreign file: panels read one number per recorded step
+            raise VisualizerError(f"cannot draw {name!r} from this history: its loss {key!r} has shape "
+                                  f"{np.shape(values)}, not one number per recorded step")
     try:
         return Renderer(layout, history, size=size, dpi=dpi, title=title)
     except (ValueError, KeyError) as exc:
-        raise VisualizerError(f"cannot draw {name!r} from this history: {_reason(exc)}") from None
+        raise _input_error(exc, f"cannot draw {name!r} from this history: ") from None
 
 
-def _reason(exc: Exception) -> str:
-    """An exception's message without the quotes ``str(KeyError)`` adds."""
-    return str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+def _input_error(exc: Exception, prefix: str) -> VisualizerError:
+    """A ValueError or KeyError met while checking the user's input, as one line; raised by the user's own
+    code (a panel, an activation), it stays as it is, so they see their traceback."""
+    if user_traceback(exc) is not None:
+        raise exc
+    reason = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)  # no KeyError quotes
+    return VisualizerError(prefix + reason)
 
 
 __all__ = ["RenderInterrupted", "RenderResult", "render", "select_rows", "train"]

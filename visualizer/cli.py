@@ -183,6 +183,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
         if not args.quiet:
             for kind, path in written.items():
                 print(_summary(kind, path))
+            if written.manifest is not None:
+                print(_summary("manifest", written.manifest))
             for name in written.retired:
                 print(f"{'removed':>13}  {name} (made from an older history)")
     return 0

@@ -212,19 +212,20 @@ def deferred_signals() -> Iterator[None]:
 
 def pause_point(stage: str) -> None:
     """Test-only: with ``VISUALIZER_TEST_PAUSE=<stage>:<marker file>`` in the environment, a render reaching
-    ``stage`` creates the marker file and waits there (``VISUALIZER_TEST_PAUSE_SECONDS``, default 30), so a
-    test can send a signal at a known moment. Stages: training, drawing, join, gif, player, stills, publish
-    (the last with signals held). Without the variable (always, outside the tests) it does nothing."""
+    ``stage`` creates the marker file (holding its process id) and waits there until the test deletes it (at
+    most ``VISUALIZER_TEST_PAUSE_SECONDS``, default 30), so a test can send a signal at a known moment.
+    Stages: training (just before it), drawing (in each chunk, after its first frame), join, gif, player,
+    stills, publish (after the first rename, with signals held). Without the variable (always, outside the
+    tests) it does nothing."""
     spec = os.environ.get("VISUALIZER_TEST_PAUSE")
     if not spec:
         return
     want, _, marker = spec.partition(":")
-    if want != stage:
+    if want != stage or not marker:
         return
-    if marker:
-        Path(marker).write_text(f"{os.getpid()}\n")
+    Path(marker).write_text(f"{os.getpid()}\n")
     deadline = time.monotonic() + float(os.environ.get("VISUALIZER_TEST_PAUSE_SECONDS", "30"))
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and os.path.exists(marker):
         time.sleep(0.02)
 
 
