@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, run_cli
-from visualizer import Dense, DivergenceError, History, Network, SceneError, VisualizerError, load_scene, render, train
+from visualizer import Dense, DivergenceError, Network, SceneError, VisualizerError, load_scene, render, train
 
 
 DIVERGING = '''\

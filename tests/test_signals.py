@@ -2,7 +2,9 @@
 new one), no process or temporary is left, and one line says what was published.
 
 The sweep starts every case at once (each its own process group and output folder) and pauses each render
-at its stage with the test-only ``VISUALIZER_TEST_PAUSE`` hook, so the whole sweep costs about one render.
+at its stage with the test-only ``VISUALIZER_TEST_PAUSE`` hook. Its commands run in forked copies of this
+process, which has imported everything already (a fresh ``python -m visualizer`` spends most of a small
+render importing matplotlib); one case, and the start-up test, run the real command.
 """
 from __future__ import annotations
 
@@ -14,11 +16,10 @@ import sys
 import textwrap
 import time
 
-import numpy as np
 import pytest
 
 from conftest import ROOT
-from test_transaction import SMALL, _tree, one_run, start, wait_for
+from test_transaction import SMALL, ForkedCLI, _tree, one_run, start, wait_for
 from visualizer import History, load_scene, render
 from visualizer.errors import WorkerLost
 from visualizer.files import OutputFolder
@@ -57,9 +58,13 @@ def test_a_signal_at_any_stage_leaves_one_complete_run_and_says_what_was_publish
         # Two chunks (worker processes) where it matters, one elsewhere: the sweep runs on two cores at once.
         steps = 50000 if how == "unpaused" else NEW_STEPS if stage == "drawing" else 10
         formats = "mp4,gif,frames" if stage == "publish" else "mp4,gif"  # PNG frames cost the most: where needed
-        proc = start("render", "softplus_fit", "--steps", str(steps), *SMALL, "--jobs", "2" if stage == "drawing"
-                     else "1", "--format", formats, "--out", str(out), "-q",
-                     pause=None if how == "unpaused" else stage, marker=marker)
+        args = ["render", "softplus_fit", "--steps", str(steps), *SMALL, "--jobs", "2" if stage == "drawing" else "1",
+                "--format", formats, "--out", str(out), "-q"]
+        if how == "unpaused":  # the real command, from start-up to a real training run
+            proc = start(*args)
+        else:
+            proc = ForkedCLI(args, tmp_path / f"err{n}", {"VISUALIZER_TEST_PAUSE": f"{stage}:{marker}",
+                                                          "VISUALIZER_TEST_PAUSE_SECONDS": "60"})
         runs[n] = (proc, marker, out / "softplus_fit", _tree(out / "softplus_fit"))
     failures = []
     for n, (stage, sig, how) in enumerate(CASES):

@@ -143,7 +143,7 @@ RENDER_ONLY = ("from_history", "layout", "layout_scene", "name", "scenes", "quie
 def _cmd_render(args: argparse.Namespace) -> int:
     from .api import render
     from .options import HistoryTooLarge, RenderOptions
-    from .scene import load_scene
+    from .scene import NAME_RE, load_scene
 
     options = {k: v for k, v in vars(args).items() if k not in RENDER_ONLY and v is not None}
     RenderOptions(**options).checked()  # every bad option fails here, before any scene runs
@@ -155,7 +155,12 @@ def _cmd_render(args: argparse.Namespace) -> int:
         if args.steps is not None or args.seed is not None:
             raise VisualizerError("--steps and --seed change training; a history is already trained")
         history = _load_history(args.from_history)
-        jobs.append((_history_layout(args, history), history))
+        scene, layout = _history_layout(args, history)
+        named = history.info.scene or "run"
+        if args.name is None and scene is None and not NAME_RE.match(named):
+            raise VisualizerError(f"the history names its scene {named!r}, which is not a folder name; give "
+                                  "--name NAME for its output folder")
+        jobs.append(((scene, layout), history))
     elif args.layout or args.layout_scene or args.name:
         raise VisualizerError("--layout, --scene and --name go with --from-history")
     elif not args.scenes:
@@ -179,7 +184,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
         except KeyboardInterrupt as exc:
             exc.finished = finished  # the scenes rendered before it are complete
             raise
-        finished.append(written.manifest.parent if written.manifest else Path(args.out or "output"))
+        finished.append(written.manifest.parent)
         if not args.quiet:
             for kind, path in written.items():
                 print(_summary(kind, path))

@@ -45,6 +45,7 @@ file's history digest and options.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -289,6 +290,9 @@ def recover(folder: Path) -> list[str]:
 
 # ---- the lock
 
+_NO_LOCKS = {getattr(errno, name) for name in ("ENOLCK", "EOPNOTSUPP", "ENOSYS") if hasattr(errno, name)}
+
+
 class _Lock:
     """An exclusive ``flock`` on ``folder/.lock``, taken at once or refused."""
 
@@ -309,6 +313,12 @@ class _Lock:
                 who = f" (process {holder})" if holder.isdigit() else ""
                 raise BusyError(f"{self.path.parent} is being written by another render{who}; wait for it to "
                                 "finish, or render into another output folder") from None
+            except OSError as exc:
+                os.close(fd)
+                if exc.errno in _NO_LOCKS:  # a file system without locks (some network mounts): go on unlocked
+                    self.path.unlink(missing_ok=True)
+                    return
+                raise
             except BaseException:
                 os.close(fd)
                 raise
