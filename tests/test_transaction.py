@@ -255,6 +255,13 @@ def test_a_folder_without_write_permission_is_one_line(tmp_path, cli):
     assert code == 2 and err.count("\n") == 1 and "permission denied" in err
 
 
+def test_an_output_folder_under_a_file_is_one_line(tmp_path, cli):
+    (tmp_path / "notes.txt").write_text("mine")
+    code, _, err = cli("render", "softplus_fit", *SMALL, "--out", str(tmp_path / "notes.txt" / "out"))
+    assert (code, err) == (2, f"visualizer: error: cannot write to {tmp_path / 'notes.txt' / 'out' / 'softplus_fit'}: "
+                              "part of that path is a file, not a folder; choose another output folder\n")
+
+
 def test_an_output_name_taken_by_a_folder_is_refused_before_training(tmp_path, cli, monkeypatch):
     import visualizer.api
 

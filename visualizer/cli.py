@@ -188,8 +188,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
         if not args.quiet:
             for kind, path in written.items():
                 print(_summary(kind, path))
-            if written.manifest is not None:
-                print(_summary("manifest", written.manifest))
+            print(_summary("manifest", written.manifest))
             for name in written.retired:
                 print(f"{'removed':>13}  {name} (made from an older history)")
     return 0
@@ -253,7 +252,7 @@ def _report_exception(exc: BaseException) -> int:
 
 
 STAGES = {"starting": "starting", "training": "training", "drawing": "drawing frames", "join": "joining the video",
-          "gif": "making the GIF", "player": "making the player", "stills": "drawing the poster",
+          "gif": "making the GIF", "player": "making the player", "stills": "drawing the poster and contact sheet",
           "publishing": "publishing"}
 
 

@@ -110,7 +110,9 @@ DISK_ERRNOS = {errno.ENOSPC: f"the disk is full; {_FULL}",
                getattr(errno, "EDQUOT", -1): f"the disk quota is exceeded; {_FULL}",
                errno.EROFS: "the file system is read-only; choose another output folder",
                errno.EACCES: "permission denied; choose a folder you can write to",
-               errno.EPERM: "permission denied; choose a folder you can write to"}
+               errno.EPERM: "permission denied; choose a folder you can write to",
+               errno.ENOTDIR: "part of that path is a file, not a folder; choose another output folder",
+               errno.ENAMETOOLONG: "the path is too long; choose a shorter output folder"}
 
 
 def output_problem(exc: OSError, where: str | os.PathLike) -> OutputError | None:

@@ -171,7 +171,6 @@ def _run_workers(chunks: list[range], rows: Sequence[int], renderer: Renderer, o
     parent = os.getpid()
 
     def work(k: int, positions: range) -> None:
-        outcome: tuple = ("interrupted", k, int(signal.SIGTERM))
         try:
             _worker_signals()
             _die_with_parent(parent)
@@ -190,8 +189,10 @@ def _run_workers(chunks: list[range], rows: Sequence[int], renderer: Renderer, o
                 outcome = ("done", k, None)
             except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent
                 outcome = _outcome(k, exc)
-        except BaseException:  # noqa: BLE001 - a signal while reporting: the parent already knows
-            pass
+        except KeyboardInterrupt as stop:  # a signal before the worker's own handlers, or while it classified
+            outcome = ("interrupted", k, getattr(stop, "signum", int(signal.SIGINT)))
+        except BaseException as exc:  # noqa: BLE001 - classifying failed: a fault of ours, said as text
+            outcome = ("error", k, WorkerError(f"render worker {k + 1} could not report its error: {exc!r}\n"))
         try:
             messages.put(outcome)
             messages.close()
