@@ -329,8 +329,8 @@ def test_a_history_naming_a_path_needs_a_name_for_its_folder(tmp_path, cli, scen
     history.save(tmp_path / "shared.npz")
     code, _, err = cli("render", "--from-history", str(tmp_path / "shared.npz"), "--out", str(tmp_path / "out"))
     assert code == 2
-    assert err == ("visualizer: error: the history names its scene '../elsewhere/evil.py', which is not a folder "
-                   "name; give --name NAME for its output folder\n")
+    assert err == ("visualizer: error: the history names its scene '../elsewhere/evil.py', which is not a valid "
+                   "output name; give --name NAME for its output folder\n")
 
 
 def test_a_file_system_without_locks_still_renders(tmp_path, scene, monkeypatch):

@@ -158,7 +158,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
         scene, layout = _history_layout(args, history)
         named = history.info.scene or "run"
         if args.name is None and scene is None and not NAME_RE.match(named):
-            raise VisualizerError(f"the history names its scene {named!r}, which is not a folder name; give "
+            raise VisualizerError(f"the history names its scene {named!r}, which is not a valid output name; give "
                                   "--name NAME for its output folder")
         jobs.append(((scene, layout), history))
     elif args.layout or args.layout_scene or args.name:
