@@ -45,9 +45,9 @@ def test_render_writes_mp4_gif_frames_and_history(rendered):
     assert Image.open(folder / "frames" / "frame_00003.png").size == (320, 180)
     with np.load(folder / "history.npz") as z:
         assert z["step"].tolist() == list(range(7))
-    assert sorted(p.name for p in folder.iterdir()) == ["contact_sheet.png", "frames", "history.npz", "poster.png",
-                                                        "softplus_fit.gif", "softplus_fit.html",
-                                                        "softplus_fit.mp4"]  # no temporaries
+    assert sorted(p.name for p in folder.iterdir()) == ["contact_sheet.png", "frames", "history.npz",
+                                                        "manifest.json", "poster.png", "softplus_fit.gif",
+                                                        "softplus_fit.html", "softplus_fit.mp4"]  # no temporaries
     # The player embeds this very video.
     page = (folder / "softplus_fit.html").read_text()
     video = (folder / "softplus_fit.mp4").read_bytes()
@@ -67,8 +67,8 @@ def test_the_player_alone_makes_its_video_privately(tmp_path, cli):
                          "--hold", "0.2", "--fps", "10", "--out", str(tmp_path))
     assert code == 0, err
     folder = tmp_path / "softplus_fit"
-    assert sorted(p.name for p in folder.iterdir()) == ["contact_sheet.png", "history.npz", "poster.png",
-                                                        "softplus_fit.html"]
+    assert sorted(p.name for p in folder.iterdir()) == ["contact_sheet.png", "history.npz", "manifest.json",
+                                                        "poster.png", "softplus_fit.html"]
     assert "softplus_fit.html" in out
     code, _, err = cli("render", "softplus_fit", "--format", "html", "--last-frame", "--out", str(tmp_path))
     assert code == 2 and "last frame writes only the poster" in err
@@ -230,7 +230,8 @@ def test_max_frames_hold_and_last_frame(tmp_path):
     assert _mp4_info(tmp_path / "softplus_fit" / "softplus_fit.mp4")[1] == 10 + 10  # one second held at 10 fps
     last = run_cli("render", "softplus_fit", "--steps", "5", "--last-frame", "--out", str(tmp_path / "poster"))
     assert last.returncode == 0, last.stderr
-    assert sorted(p.name for p in (tmp_path / "poster" / "softplus_fit").iterdir()) == ["history.npz", "poster.png"]
+    assert sorted(p.name for p in (tmp_path / "poster" / "softplus_fit").iterdir()) == ["history.npz", "manifest.json",
+                                                                                       "poster.png"]
     assert Image.open(tmp_path / "poster" / "softplus_fit" / "poster.png").size == (1280, 720)
 
 

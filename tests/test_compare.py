@@ -106,7 +106,7 @@ def test_a_real_dask_cluster_gives_the_same_outputs_as_local_processes(tiny, tmp
     distributed = pytest.importorskip("distributed")
     local = compare(tiny, {"lr": [0.1, 0.3]}, out=tmp_path / "local", format="mp4", size=(320, 180), jobs=1)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None) as cluster:
+                                  dashboard_address=":0") as cluster:
         remote = compare(tiny, {"lr": [0.1, 0.3]}, executor=cluster.scheduler_address, out=tmp_path / "dask",
                          format="mp4", size=(320, 180), jobs=1)
     for kind in ("history", "mp4", "run0", "run1"):

@@ -1,55 +1,16 @@
-"""Interrupts, divergence, determinism and output names: never a broken file, never a silent wrong answer."""
+"""Errors by origin, limits instead of hangs, divergence, determinism and output names: never a broken file,
+never a silent wrong answer. (Signals: test_signals.py; the output folder as a transaction: test_transaction.py.)"""
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
+import ast
+import re
 import textwrap
-import time
 
 import numpy as np
 import pytest
 
 from conftest import ROOT, run_cli
-from visualizer import Dense, DivergenceError, Network, SceneError, load_scene, render, train
-
-
-def _snapshot(folder):
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def test_ctrl_c_stops_quickly_keeps_earlier_outputs_and_leaves_no_temporaries(tmp_path):
-    first = run_cli("render", "softplus_fit", "--steps", "30", "--size", "320x180", "--out", str(tmp_path), "-q")
-    assert first.returncode == 0, first.stderr
-    folder = tmp_path / "softplus_fit"
-    before = _snapshot(folder)
-    # A long render, interrupted as a terminal does it: SIGINT to the whole process group.
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "visualizer", "render", "softplus_fit", "--out", str(tmp_path),
-                             "--jobs", "2"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while not any(p.name.startswith(".render-") for p in folder.iterdir()):
-        assert proc.poll() is None and time.monotonic() < deadline, "the render never started"
-        time.sleep(0.05)
-    time.sleep(1.0)  # workers and their ffmpeg processes are running now
-    os.killpg(proc.pid, signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err
-    assert lines[0].startswith("visualizer: interrupted; written: history.npz; not written (earlier versions kept): ")
-    assert "mp4" in lines[0] and "frames" in lines[0]
-    with pytest.raises(ProcessLookupError):  # every worker and ffmpeg it started has ended
-        for _ in range(50):
-            os.killpg(proc.pid, 0)
-            time.sleep(0.1)
-    after = _snapshot(folder)
-    assert not [name for name in after if name.startswith(".") or "/." in name]
-    for name, data in before.items():  # every earlier output is whole and unchanged, but the new history
-        if name != "history.npz":
-            assert after[name] == data, name
+from visualizer import Dense, DivergenceError, Network, SceneError, VisualizerError, load_scene, render, train
 
 
 DIVERGING = '''\
@@ -117,20 +78,185 @@ def test_scene_names_cannot_escape_the_output_folder():
             load_scene("softplus_fit").__class__(name=bad, network=None, x=[0.0], y=[0.0], layout=None)
 
 
-def test_leftovers_of_a_killed_render_are_removed_by_the_next(tmp_path):
+# ---- errors classified by origin
+
+SCENE = '''\
+    """A one-line fit with a twist."""
+    import numpy as np
+
+    from visualizer import SGD, Activation, Dense, FitPanel, GradientPanel, Layout, LossPanel, Network, Panel, Scene
+
+    X, Y, INPUTS, OUTPUTS, SEED = np.linspace(0, 1, 6), np.linspace(1, 2, 6), 1, 1, 0
+    ACTIVATION = "identity"
+    PANELS = {"loss": LossPanel(), "fit": FitPanel()}
+    @SETUP@
+
+    def network(seed):
+        @NETWORK@
+        rng = np.random.default_rng(seed)
+        return Network([Dense(INPUTS, OUTPUTS, ACTIVATION, name="line", rng=rng)])
+
+
+    scene = Scene(name="twist", network=network, x=X, y=Y, optimizer=SGD(0.1), steps=4, seed=SEED,
+                  layout=Layout([list(PANELS)], PANELS))
+    '''
+
+
+def _scene(tmp_path, setup="", network="pass"):
+    path = tmp_path / "twist.py"
+    path.write_text(textwrap.dedent(SCENE.replace("@SETUP@", setup).replace("@NETWORK@", network)))
+    return path
+
+
+THEIR_CODE = {
+    "import": ("raise RuntimeError('broken at import')", "pass", "RuntimeError: broken at import"),
+    "network": ("", "raise ZeroDivisionError('no network today')", "ZeroDivisionError: no network today"),
+    # A ValueError of theirs is still their code, not a one-line input error.
+    "activation": ("def boom(z):\n        raise ValueError('my activation failed')\n    "
+                   "ACTIVATION = Activation('boom', boom, boom)", "pass", "ValueError: my activation failed"),
+    "panel": ("class Broken(Panel):\n        def draw(self, ax, history):\n            raise KeyError('oops')\n    "
+              "PANELS = {'loss': LossPanel(), 'broken': Broken()}", "pass", "KeyError: 'oops'"),
+}
+
+
+@pytest.mark.parametrize("where", list(THEIR_CODE))
+def test_an_error_in_the_users_code_shows_their_traceback_exit_1(tmp_path, cli, where):
+    setup, network, last = THEIR_CODE[where]
+    path = _scene(tmp_path, setup, network)
+    code, _, err = cli("render", str(path), "--size", "160x90", "--format", "mp4", "--jobs", "1",
+                       "--out", str(tmp_path / "out"))
+    assert code == 1
+    assert err.startswith("visualizer: your scene code raised an error:\nTraceback (most recent call last):\n"
+                          f'  File "{path}", line ')
+    assert err.endswith(last + "\n")
+    assert "internal error" not in err and "visualizer/api.py" not in err
+    assert not (tmp_path / "out").exists()
+
+
+INPUT_MISTAKES = {
+    "x columns": ("INPUTS = 2", "scene 'twist': the data has 1 input columns but the model's first layer 'line' "
+                  "takes 2"),
+    "y columns": ("Y = np.ones((6, 2))", "scene 'twist': loss 'mse': targets must have shape (n, 1), one column "
+                  "per output, got (6, 2)"),
+    "non-finite data": ("X = np.array([0, 1, np.nan, 3, 4, 5.0])", "scene 'twist': the data x holds a non-finite "
+                        "value in row 2; clean the data first"),
+    "unknown parameter in a panel": ("PANELS = {'grad': GradientPanel('hidden.weight', (0, 0))}",
+                                     "scene 'twist': its layout does not fit what the run records: no grad "
+                                     "'hidden.weight' in history; it has ['line.bias', 'line.weight']"),
+    "seed": ("SEED = -1", "seed must be a whole number of at least 0, got -1"),
+}
+
+
+@pytest.mark.parametrize("mistake", list(INPUT_MISTAKES))
+def test_mistakes_in_data_and_settings_are_one_line_before_training(tmp_path, cli, monkeypatch, mistake):
+    import visualizer.api
+
+    monkeypatch.setattr(visualizer.api, "train", lambda *a, **k: pytest.fail("trained before checking"))
+    setup, message = INPUT_MISTAKES[mistake]
+    code, _, err = cli("render", str(_scene(tmp_path, setup)), "--out", str(tmp_path / "out"))
+    assert (code, err) == (2, f"visualizer: error: {message}\n")
+    assert not (tmp_path / "out").exists()
+
+
+def _foreign(tmp_path, change):
+    history = train(load_scene("softplus_fit"), steps=3)
+    data = history.arrays()
+    change(data)
+    path = tmp_path / "foreign.npz"
+    np.savez(path, **data)
+    return path
+
+
+FOREIGN = {
+    "truncated": (lambda p: p.write_bytes(p.read_bytes()[:500]), "is not a readable history.npz"),
+    "no steps": (lambda d: d.pop("step"), "is not a visualizer history (it has no 'step' array)"),
+    "rows": (lambda d: d.update({"param/hidden.bias": np.zeros((2, 2))}), "param/hidden.bias has 2 rows for 4 steps"),
+    "loss per row": (lambda d: d.update({"loss/train": np.zeros((4, 3))}), "its loss 'train' has shape (4, 3)"),
+    "objects": (lambda d: d.update({"param/x": np.array([None] * 4, dtype=object)}), "Object arrays cannot be loaded"),
+    "information": (lambda d: d.update({"info": np.array("{not json")}), "has broken run information"),
+}
+
+
+@pytest.mark.parametrize("kind", list(FOREIGN))
+def test_broken_or_foreign_histories_are_one_line(tmp_path, cli, kind):
+    change, message = FOREIGN[kind]
+    if kind == "truncated":
+        path = _foreign(tmp_path, lambda d: None)
+        change(path)
+    else:
+        path = _foreign(tmp_path, change)
+    code, _, err = cli("render", "--from-history", str(path), "--size", "160x90", "--format", "mp4",
+                       "--out", str(tmp_path / "out"))
+    assert code == 2 and err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_library_messages_do_not_name_command_line_flags():
+    """API users have no flags: every message raised outside the command line says the option's name."""
+    flag = re.compile(r"(?<![\w-])--[a-z]")
+    found = []
+    for path in sorted((ROOT / "visualizer").rglob("*.py")):
+        if path.name == "cli.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Raise):
+                for const in ast.walk(node):
+                    if isinstance(const, ast.Constant) and isinstance(const.value, str) and flag.search(const.value):
+                        found.append(f"{path.name}:{node.lineno}: {const.value}")
+    assert not found, found
+
+
+# ---- limits instead of hangs
+
+def test_a_history_too_large_for_memory_is_refused_before_training(cli, tmp_path):
+    code, _, err = cli("render", "softplus_fit", "--steps", "10000000", "--out", str(tmp_path / "out"))
+    assert code == 2
+    assert err == ("visualizer: error: recording 10,000,001 steps of 613 numbers each takes 45.7 GB, more than the "
+                   "4 GB limit; record less often: --every 12 fits\n")
+    with pytest.raises(VisualizerError, match=r"record less often: every=12 fits$"):
+        render(load_scene("softplus_fit"), steps=10_000_000, out=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_dpi_too_large_for_the_frame_is_refused(cli, tmp_path):
+    code, _, err = cli("render", "softplus_fit", "--size", "320x180", "--dpi", "500", "--out", str(tmp_path))
+    assert (code, err) == (2, "visualizer: error: dpi 500 makes a 320x180 frame 0.64x0.36 inches, too small for its "
+                              "text; use a dpi of at most 160 at this size\n")
+    with pytest.raises(VisualizerError, match="use a dpi of at most 640 at this size"):
+        render(load_scene("softplus_fit"), dpi=1000, out=tmp_path)  # the default 1280x720
+
+
+@pytest.mark.parametrize("fps, gif_fps", [(30, 15), (24, 15), (240, 15), (60, 7.5), (10, 15)])
+def test_the_gif_keeps_the_first_and_the_last_frame_whatever_the_rates(fps, gif_fps):
+    from visualizer.encode import gif_keeps
+
+    for total in range(1, 50):
+        kept = [i for i in range(total) if gif_keeps(i, fps, gif_fps, total)]
+        assert kept[0] == 0 and kept[-1] == total - 1
+        ticks = int((total - 1) * min(gif_fps, fps) / fps) + 1
+        assert len(kept) == (total if gif_fps >= fps else ticks + (ticks == 1 and total > 1))
+
+
+@pytest.mark.parametrize("args, frames", [(["--max-frames", "2"], 2), (["--fps", "240"], 2), (["--fps", "30"], 3)])
+def test_the_gif_ends_on_the_last_step(tmp_path, cli, args, frames):
+    from PIL import Image
+
+    code, _, err = cli("render", "softplus_fit", "--steps", "5", "--size", "160x90", "--format", "gif,frames",
+                       *args, "--out", str(tmp_path))
+    assert code == 0, err
     folder = tmp_path / "softplus_fit"
-    folder.mkdir()
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()  # a process id that no longer exists
-    leftovers = [folder / f".softplus_fit.{dead.pid}.abc123.part.mp4", folder / f".frames.{dead.pid}.xyz.part",
-                 folder / f".render-{dead.pid}-q1w2e3"]
-    leftovers[0].write_bytes(b"half a video")
-    leftovers[1].mkdir()
-    leftovers[2].mkdir()
-    mine = folder / f".softplus_fit.{os.getpid()}.live.part.gif"  # a live run's temporary: left alone
-    mine.write_bytes(b"in progress")
-    result = run_cli("render", "softplus_fit", "--steps", "2", "--size", "320x180", "--format", "mp4",
-                     "--out", str(tmp_path), "-q")
-    assert result.returncode == 0, result.stderr
-    assert not any(p.exists() for p in leftovers)
-    assert mine.exists()
+    gif = Image.open(folder / "softplus_fit.gif")
+    assert gif.n_frames == frames
+    gif.seek(frames - 1)
+    last = np.asarray(gif.convert("RGB"), dtype=float)
+    pngs = sorted((folder / "frames").iterdir())
+    dist = [np.abs(last - np.asarray(Image.open(p), dtype=float)).mean() for p in pngs]
+    assert int(np.argmin(dist)) == len(pngs) - 1  # the last GIF frame is the last step's picture
+
+
+def test_concat_listings_quote_any_path():
+    from visualizer.encode import EncodeError, concat_quote
+
+    assert concat_quote("/out/it's/a b.mp4") == "'/out/it'\\''s/a b.mp4'"
+    with pytest.raises(EncodeError, match="line break"):
+        concat_quote("/out/two\nlines.mp4")

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import base64
 import math
-import os
-import shutil
-import tempfile
+import signal
 from pathlib import Path
 
 import numpy as np
 
-from .errors import DivergenceError, VisualizerError
-from .files import remove_leftovers
+from .errors import DivergenceError, Interrupt, OutputError, VisualizerError, output_problem, user_traceback
+from .files import MANIFEST
 from .model import Evaluator, NetworkModel
 from .options import RenderOptions
 from .panels import Layout, default_layout
@@ -132,14 +130,20 @@ class RenderResult(dict):
     """The files a render wrote, by kind (``history``, ``mp4``, ``gif``, ``frames``, ``html``, ``poster``,
     ``contact_sheet``). In Jupyter it shows the player (or the video, the GIF, the poster) inline, up to
     ``embed_limit`` bytes (beyond it, a link to the file), with the poster as a PNG for front ends that
-    drop HTML."""
+    drop HTML. ``kept`` (kind → path) are outputs of the same history left from an earlier render,
+    ``retired`` the names of outputs of an older history this render removed, ``manifest`` the folder's
+    manifest."""
 
     embed_limit = 20 * 1024 * 1024  # as matplotlib's animation.embed_limit: 20 MB
+    kept: dict[str, Path] = {}
+    retired: list[str] = []
+    manifest: Path | None = None
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
         bundle = {"text/plain": "\n".join(f"{k}: {v}" for k, v in self.items())}
-        if "poster" in self and Path(self["poster"]).is_file():
-            bundle["image/png"] = base64.b64encode(Path(self["poster"]).read_bytes()).decode()
+        shown = {**self.kept, **self}
+        if "poster" in shown and Path(shown["poster"]).is_file():
+            bundle["image/png"] = base64.b64encode(Path(shown["poster"]).read_bytes()).decode()
         html = self._repr_html_()
         if html:
             bundle["text/html"] = html
@@ -148,8 +152,9 @@ class RenderResult(dict):
     def _repr_html_(self) -> str:
         import html as html_lib
 
+        shown = {**self.kept, **self}
         for kind in ("html", "mp4", "gif", "poster"):
-            path = Path(self[kind]) if kind in self else None
+            path = Path(shown[kind]) if kind in shown else None
             if path is None or not path.is_file():
                 continue
             size = path.stat().st_size * (1 if kind == "html" else 4 / 3)
@@ -179,12 +184,93 @@ def _player(path: Path, video: Path, history: History, rows: list[int], fps: flo
                         grads=history.grads, total_steps=history.total_steps)
 
 
-class RenderInterrupted(KeyboardInterrupt):
-    """Ctrl-C during a render: ``written`` holds the outputs completed before it, ``missing`` the rest."""
+class RenderInterrupted(Interrupt):
+    """A signal (Ctrl-C, SIGTERM, SIGHUP) stopped a render. A render publishes all its outputs or none:
+    ``published`` (kind → path) holds them all if the signal came as they were being published, else it is
+    empty and ``folder`` is as it was. ``missing`` lists the outputs not published, ``stage`` what the render
+    was doing, ``signum`` the signal. (``written`` is ``published``, its name before 0.3.)"""
 
-    def __init__(self, written: dict[str, Path], missing: list[str]) -> None:
-        super().__init__("interrupted")
-        self.written, self.missing = written, missing
+    def __init__(self, published: dict[str, Path], missing: list[str], *, stage: str = "",
+                 folder: Path | None = None, signum: int = signal.SIGINT) -> None:
+        super().__init__(signum)
+        self.published, self.missing, self.stage, self.folder = published, missing, stage, folder
+        self.written = published
+
+    def __reduce__(self):
+        return (type(self), (self.published, self.missing), {"stage": self.stage, "folder": self.folder,
+                                                              "signum": self.signum})
+
+
+def _preflight(scene: Scene, steps: int, every: int, seed: int, layout: Layout) -> None:
+    """Everything about a scene that can fail, checked before training: the data against the network and
+    the loss, the layout against what is recorded (a dry run of the renderer on step 0), and the memory the
+    history will take. The scene's own code raising propagates as it is (the user's traceback)."""
+    from .options import check_history_size
+
+    for what, value, low in (("steps", steps, 1), ("every", every, 1), ("seed", seed, 0)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise VisualizerError(f"{what} must be a whole number of at least {low}, got {value!r}")
+    network = scene.network(seed)
+    model = NetworkModel(network)
+    layers = model.layers()
+    try:
+        if layers:
+            scene.loss.check_targets(scene.y, layers[-1].n_out)
+        evaluator = Evaluator(model, scene.x, scene.y, layout)
+        evaluator.prepare()  # the data against the first layer, and what the panels ask for
+        recorder = Recorder(every=1, total_steps=1, evaluator=evaluator,
+                            info=RunInfo(scene=scene.name, loss=scene.loss.name, loss_label=scene.loss.label,
+                                         total_steps=1, layers=layers, input_names=list(scene.input_names)))
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            pred = network.forward(scene.x)
+            loss = scene.loss.value(pred, scene.y)
+            network.backward(scene.loss.grad(pred, scene.y))
+        for step in (0, 1):
+            recorder.log(step, network.parameters(), network.gradients(), loss)
+    except DivergenceError:
+        return  # non-finite from the start: training says so, with its hint
+    except (ValueError, KeyError) as exc:
+        raise _input_error(exc, f"scene {scene.name!r}: ") from None
+    history = recorder.history()
+    values = sum(v[0].size for table in (history.params, history.grads, history.extras) for v in table.values())
+    check_history_size(steps, every, values + len(history.losses))
+    try:
+        _dry_draw(layout, history)
+    except (ValueError, KeyError) as exc:
+        raise _input_error(exc, f"scene {scene.name!r}: its layout does not fit what the run records: ") from None
+
+
+def _dry_draw(layout: Layout, history: History) -> None:
+    """Have every panel set itself up on the history and update for its first and last rows, on a figure
+    never drawn (the layout engine is what costs): a panel naming a parameter or layer the run does not
+    record fails here."""
+    from matplotlib.figure import Figure
+
+    figure = Figure()
+    try:
+        axes = figure.subplot_mosaic(layout.mosaic, empty_sentinel=".", height_ratios=layout.height_ratios,
+                                     width_ratios=layout.width_ratios)
+        for key, panel in layout.panels.items():
+            update = panel.draw(axes[key], history)
+            update(0)
+            update(len(history) - 1)
+    finally:
+        figure.clear()
+
+
+def _made_options(opts: RenderOptions, size: tuple[int, int], fps: float, history: History, rows: list[int],
+                  title: str) -> dict[str, dict]:
+    """What each kind of output was made with, for the manifest."""
+    frames = {"size": list(size), "dpi": opts.dpi, "title": title, "every": opts.every,
+              "max_frames": opts.max_frames, "frames": len(rows), "first_step": int(history.steps[rows[0]]),
+              "last_step": int(history.steps[rows[-1]])}
+    video = {**frames, "fps": fps, "hold": opts.hold}
+    return {"history": {"scene": history.info.scene, "steps": history.total_steps, "every": history.info.every,
+                        "seed": history.info.seed, "rows": len(history)},
+            "mp4": video, "html": video, "frames": frames,
+            "gif": {**video, "gif_fps": opts.gif_rate(fps), "gif_width": opts.gif_size_width(size)},
+            "poster": {"size": list(size), "dpi": opts.dpi, "title": title, "step": int(history.steps[rows[-1]])},
+            "contact_sheet": frames}
 
 
 def render(what: Scene | History, history: History | None = None, *, layout: Layout | None = None,
@@ -199,10 +285,18 @@ def render(what: Scene | History, history: History | None = None, *, layout: Lay
     ``last_frame``, ``gif_fps``, ``gif_width``, ``jobs``, ...; see :class:`RenderOptions`). Options left as
     ``None`` fall back to the scene's own settings, then to the defaults. Every render also writes
     ``poster.png`` (the last frame) and ``contact_sheet.png`` (evenly spaced frames labelled with their step).
+
+    A render is one transaction (see :mod:`visualizer.files`): everything, the history included, is built in
+    a private staging folder and published together only when complete, so the folder holds one run's
+    outputs; ``manifest.json`` says which history and options made each. The same history rendered in
+    another format keeps the other outputs; a new history retires them. Another render of the same folder at
+    the same time is refused (:class:`~visualizer.errors.BusyError`); a signal raises
+    :class:`RenderInterrupted` saying what was published (everything, or nothing).
     """
-    from .encode import Output
+    from .encode import WRITERS, Output
+    from .files import OutputFolder, known_outputs, pause_point, sha256_file
+    from .options import check_dpi
     from .pipeline import available_cores, render_outputs
-    from .renderer import Renderer
     from .sheet import contact_sheet, save_png
 
     if "formats" in options:  # the keyword before 0.2 (the CLI's name is --format)
@@ -224,56 +318,112 @@ def render(what: Scene | History, history: History | None = None, *, layout: Lay
     if not NAME_RE.match(name):
         raise VisualizerError(f"output name {name!r} must be letters, digits, '_', '-' or '.', not starting with '.'")
     size = opts.frame_size(scene.size if scene else None)
+    check_dpi(opts.dpi, size)
     fps = opts.frame_rate(scene.fps if scene else None)
     formats = opts.formats
     target = output_dir(opts.out, name)
-    remove_leftovers(target)
-    if history is None:
-        history = train(scene, steps=opts.steps, every=opts.every, seed=opts.seed, progress=progress,
-                        allow_divergence=opts.allow_divergence)
-        rows = select_rows(history, max_frames=opts.max_frames)
-    else:
-        rows = select_rows(history, every=opts.every, max_frames=opts.max_frames)
-    if opts.last_frame:
-        rows = rows[-1:]
-    layout = layout or (scene.layout if scene else default_layout(history))
     title = title if title is not None else (scene.title if scene else history.info.title)
-    try:
-        renderer = Renderer(layout, history, size=size, dpi=opts.dpi, title=title)
-    except (ValueError, KeyError) as exc:
-        raise VisualizerError(f"cannot draw {name!r} from this history: {exc}") from None
-    target.mkdir(parents=True, exist_ok=True)
-    written = RenderResult()
-    work = Path(tempfile.mkdtemp(prefix=f".render-{os.getpid()}-", dir=target))
-    try:
-        written["history"] = history.save(target / "history.npz")
-        digits = max(5, len(str(int(history.steps[-1]))))
-        from .encode import WRITERS
+    files = known_outputs(name)
+    kinds = ["history", *(f for f in formats), "poster", *([] if opts.last_frame else ["contact_sheet"])]
+    renderer = None
+    if history is None:
+        layout = layout or scene.layout
+        _preflight(scene, scene.steps if opts.steps is None else opts.steps,
+                   scene.every if opts.every is None else opts.every, scene.seed if opts.seed is None else opts.seed,
+                   layout)
+    else:
+        layout = layout or (scene.layout if scene else default_layout(history))
+        renderer = _renderer(layout, history, size, opts.dpi, title, name)
+    folder = OutputFolder(target, name)
+    stage = "starting"
 
-        frame_formats = [f for f in formats if f in WRITERS]
-        if "html" in formats and "mp4" not in frame_formats:
-            frame_formats.insert(0, "mp4")  # the player embeds the video: make one, privately
-        outputs = [Output(fmt, (target if fmt in formats else work) / WRITERS[fmt].filename(name), digits=digits,
-                          gif_fps=opts.gif_rate(fps), gif_width=opts.gif_size_width(size)) for fmt in frame_formats]
-        hold_frames = round(opts.hold * fps)
-        if outputs:
-            with _tqdm()(total=len(rows), desc=f"{name}: rendering", unit="frame", disable=not progress,
-                         leave=False, mininterval=0.2) as bar:
-                render_outputs(renderer, rows, outputs, work, fps=fps, jobs=opts.jobs or available_cores(),
-                               hold_frames=hold_frames, on_frames=bar.update)
-            written.update({output.kind: output.path for output in outputs if output.kind in formats})
-        if "html" in formats:
-            written["html"] = _player(target / f"{name}.html", outputs[0].path, history, rows, fps, hold_frames,
-                                      title or name)
-        written["poster"] = save_png(renderer.draw(rows[-1]), target / "poster.png")
-        if not opts.last_frame:
-            written["contact_sheet"] = contact_sheet(renderer, rows, target / "contact_sheet.png")
-    except KeyboardInterrupt:
-        raise RenderInterrupted(written, [k for k in (*formats, "poster", "contact_sheet") if k not in written])
-    finally:
-        renderer.close()
-        shutil.rmtree(work, ignore_errors=True)
-    return written
+    def at(now: str) -> None:
+        nonlocal stage
+        stage = now
+        pause_point(now)
+
+    try:
+        try:
+            with folder:
+                folder.check_names([files[k] for k in kinds])
+                if history is None:
+                    at("training")
+                    history = train(scene, steps=opts.steps, every=opts.every, seed=opts.seed, progress=progress,
+                                    allow_divergence=opts.allow_divergence)
+                    rows = select_rows(history, max_frames=opts.max_frames)
+                    renderer = _renderer(layout, history, size, opts.dpi, title, name)
+                else:
+                    rows = select_rows(history, every=opts.every, max_frames=opts.max_frames)
+                if opts.last_frame:
+                    rows = rows[-1:]
+                stage = "drawing"
+                history.save(folder.staged(files["history"]))
+                digits = max(5, len(str(int(history.steps[-1]))))
+                frame_formats = [f for f in formats if f in WRITERS]
+                if "html" in formats and "mp4" not in frame_formats:
+                    frame_formats.insert(0, "mp4")  # the player embeds the video: make one, privately
+                outputs = [Output(fmt, folder.staged(files[fmt]) if fmt in formats else folder.work / files[fmt],
+                                  digits=digits, gif_fps=opts.gif_rate(fps), gif_width=opts.gif_size_width(size))
+                           for fmt in frame_formats]
+                hold_frames = round(opts.hold * fps)
+                if outputs:
+                    with _tqdm()(total=len(rows), desc=f"{name}: rendering", unit="frame", disable=not progress,
+                                 leave=False, mininterval=0.2) as bar:
+                        render_outputs(renderer, rows, outputs, folder.work, fps=fps,
+                                       jobs=opts.jobs or available_cores(), hold_frames=hold_frames,
+                                       on_frames=bar.update, on_stage=at)
+                if "html" in formats:
+                    at("player")
+                    _player(folder.staged(files["html"]), outputs[0].path, history, rows, fps, hold_frames,
+                            title or name)
+                at("stills")
+                save_png(renderer.draw(rows[-1]), folder.staged(files["poster"]))
+                if not opts.last_frame:
+                    contact_sheet(renderer, rows, folder.staged(files["contact_sheet"]))
+                stage = "publishing"
+                made = _made_options(opts, size, fps, history, rows, title)
+                published = folder.commit({k: (files[k], made[k]) for k in kinds},
+                                          sha256_file(folder.staged(files["history"])))
+        finally:
+            if renderer is not None:
+                renderer.close()
+        result = RenderResult(published.written)
+        result.kept, result.retired, result.manifest = published.kept, published.retired, target / MANIFEST
+    except KeyboardInterrupt as exc:
+        done = folder.result.written if folder.published else {}
+        raise RenderInterrupted(done, [k for k in kinds if k not in done], stage=stage, folder=target,
+                                signum=getattr(exc, "signum", signal.SIGINT)) from None
+    except OSError as exc:
+        problem = output_problem(exc, target)
+        if problem is None:
+            raise
+        if folder.committed and not folder.published:
+            problem = OutputError(f"{problem}; the publish stopped half-way: the next render into this folder "
+                                  "completes it")
+        raise problem from None
+    return result
+
+
+def _renderer(layout: Layout, history: History, size: tuple[int, int], dpi: float | None, title: str, name: str):
+    from .renderer import Renderer
+
+    for key, values in history.losses.items():
+        if np.ndim(values) != 1:  # a foreign file: panels read one number per recorded step
+            raise VisualizerError(f"cannot draw {name!r} from this history: its loss {key!r} has shape "
+                                  f"{np.shape(values)}, not one number per recorded step")
+    try:
+        return Renderer(layout, history, size=size, dpi=dpi, title=title)
+    except (ValueError, KeyError) as exc:
+        raise _input_error(exc, f"cannot draw {name!r} from this history: ") from None
+
+
+def _input_error(exc: Exception, prefix: str) -> VisualizerError:
+    """A ValueError or KeyError met while checking the user's input, as one line; raised by the user's own
+    code (a panel, an activation), it stays as it is, so they see their traceback."""
+    if user_traceback(exc) is not None:
+        raise exc
+    reason = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)  # no KeyError quotes
+    return VisualizerError(prefix + reason)
 
 
 __all__ = ["RenderInterrupted", "RenderResult", "render", "select_rows", "train"]

@@ -1,17 +1,26 @@
 """Command line: ``python -m visualizer render SCENE`` and ``python -m visualizer list``.
 
-The only module that prints or exits. User errors are one line on stderr with exit status 2; an exception
-from the user's own scene code shows their traceback and exits 1; Ctrl-C exits 130.
+The only module that prints or exits. Errors are reported by origin: a mistake in the user's input is one
+line on stderr with exit status 2; an exception from the user's own code (scene, network, panel, activation,
+in this process or a render worker) shows their traceback from their first frame on and exits 1; a render
+worker that was killed is one line, exit 1; only a fault of ours says "internal error". Ctrl-C, SIGTERM and
+SIGHUP stop a render the same way (workers and ffmpeg end, temporaries go, nothing half-published) with one
+line saying what was published, and exit 130, 143 and 129; further signals while it stops are ignored.
 """
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import traceback
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from . import __version__
-from .errors import DivergenceError, VisualizerError
+from .errors import (DivergenceError, InternalError, Interrupt, UserCodeError, VisualizerError, signal_name,
+                     user_traceback)
 
 EXAMPLES = """\
 examples:
@@ -167,8 +176,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 def _cmd_render(args: argparse.Namespace) -> int:
     from .api import render
-    from .options import RenderOptions
-    from .scene import load_scene
+    from .options import HistoryTooLarge, RenderOptions
+    from .scene import NAME_RE, load_scene
 
     options = {k: v for k, v in vars(args).items() if k not in RENDER_ONLY and v is not None}
     RenderOptions(**options).checked()  # every bad option fails here, before any scene runs
@@ -180,13 +189,19 @@ def _cmd_render(args: argparse.Namespace) -> int:
         if args.steps is not None or args.seed is not None:
             raise VisualizerError("--steps and --seed change training; a history is already trained")
         history = _load_history(args.from_history)
-        jobs.append((_history_layout(args, history), history))
+        scene, layout = _history_layout(args, history)
+        named = history.info.scene or "run"
+        if args.name is None and scene is None and not NAME_RE.match(named):
+            raise VisualizerError(f"the history names its scene {named!r}, which is not a valid output name; give "
+                                  "--name NAME for its output folder")
+        jobs.append(((scene, layout), history))
     elif args.layout or args.layout_scene or args.name:
         raise VisualizerError("--layout, --scene and --name go with --from-history")
     elif not args.scenes:
         raise VisualizerError("name at least one SCENE, or give --from-history FILE")
     else:
         jobs.extend((load_scene(spec), None) for spec in args.scenes)  # all loaded first: a bad name fails early
+    finished: list[Path] = []
     for what, history in jobs:
         extra = {}
         if history is not None:
@@ -198,9 +213,18 @@ def _cmd_render(args: argparse.Namespace) -> int:
         except DivergenceError as exc:
             raise DivergenceError(str(exc).replace("or allow divergence to", "or pass --allow-divergence to"),
                                   step=exc.step) from None
+        except HistoryTooLarge as exc:
+            raise VisualizerError(str(exc).replace(f"every={exc.every}", f"--every {exc.every}")) from None
+        except KeyboardInterrupt as exc:
+            exc.finished = finished  # the scenes rendered before it are complete
+            raise
+        finished.append(written.manifest.parent)
         if not args.quiet:
             for kind, path in written.items():
                 print(_summary(kind, path))
+            print(_summary("manifest", written.manifest))
+            for name in written.retired:
+                print(f"{'removed':>13}  {name} (made from an older history)")
     return 0
 
 
@@ -260,43 +284,95 @@ def _summary(kind: str, path: Path) -> str:
     return line
 
 
-def _scene_files() -> set[str]:
-    mods = [m for name, m in sys.modules.items() if name.startswith("visualizer_scene_")]
-    return {str(Path(m.__file__).resolve()) for m in mods if getattr(m, "__file__", None)}
-
-
 def _report_exception(exc: BaseException) -> int:
-    """Show the user's own traceback if their scene code raised; otherwise report a bug in visualizer."""
-    user_files = _scene_files()
-    tb = exc.__traceback__
-    frames = []
-    while tb is not None:
-        frames.append(tb)
-        tb = tb.tb_next
-    first_user = next((t for t in frames if str(Path(t.tb_frame.f_code.co_filename).resolve()) in user_files), None)
-    if first_user is not None:
-        sys.stderr.write("visualizer: your scene code raised an error:\n")
-        sys.stderr.write("Traceback (most recent call last):\n")
-        sys.stderr.write("".join(traceback.format_tb(first_user)))
-        sys.stderr.write("".join(traceback.format_exception_only(type(exc), exc)))
+    """The user's own traceback if their code raised (here or in a render worker); otherwise a fault of ours."""
+    if isinstance(exc, UserCodeError):
+        details = exc.details
+    elif isinstance(exc, InternalError):
+        details = None
+    else:
+        details = user_traceback(exc)
+    if details is not None:
+        sys.stderr.write("visualizer: your scene code raised an error:\n" + details)
         return 1
-    sys.stderr.write("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
-    sys.stderr.write("visualizer: internal error (a bug in visualizer, not in your scene); please report it\n")
+    if isinstance(exc, MemoryError):
+        sys.stderr.write("visualizer: error: out of memory; record fewer steps (--every) or use a smaller --size\n")
+        return 1
+    if isinstance(exc, InternalError):
+        sys.stderr.write(exc.details)
+    else:
+        sys.stderr.write("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+    sys.stderr.write("visualizer: internal error (a bug in visualizer, not in your code); please report it\n")
     return 1
 
 
+STAGES = {"starting": "starting", "training": "training", "drawing": "drawing frames", "join": "joining the video",
+          "gif": "making the GIF", "player": "making the player", "stills": "drawing the poster and contact sheet",
+          "publishing": "publishing"}
+
+
 def _interrupted_message(exc: KeyboardInterrupt) -> str:
-    written = getattr(exc, "written", None)
-    missing = getattr(exc, "missing", None)
-    if written is None:
-        return "visualizer: interrupted before anything was written"
-    done = ", ".join(Path(p).name for p in written.values()) or "nothing"
-    left = ", ".join(missing) or "nothing"
-    return f"visualizer: interrupted; written: {done}; not written (earlier versions kept): {left}"
+    """One line: which signal, what the render was doing, and exactly what was published."""
+    signum = getattr(exc, "signum", signal.SIGINT)
+    head = "visualizer: interrupted" if signum == signal.SIGINT else f"visualizer: stopped by {signal_name(signum)}"
+    finished = [f"{p}/" for p in getattr(exc, "finished", [])]
+    before = f"; finished before it: {', '.join(finished)}" if finished else ""
+    folder = getattr(exc, "folder", None)
+    if folder is None:
+        if finished:
+            return f"{head}{before}"
+        return f"{head} before anything was written"
+    published = getattr(exc, "published", None) or {}
+    stage = STAGES.get(getattr(exc, "stage", ""), getattr(exc, "stage", ""))
+    if published:
+        names = ", ".join(Path(p).name for p in published.values())
+        return f"{head} as the render finished; published in {folder}/: {names}, manifest.json{before}"
+    return f"{head} while {stage}; nothing was published: {folder}/ is as it was{before}"
+
+
+class _Stop:
+    """The handler of SIGINT, SIGTERM and SIGHUP while the command runs: the first raises :class:`Interrupt`
+    (every stage cleans up on it as on Ctrl-C); later ones are ignored while that clean-up runs, so a second
+    Ctrl-C cannot cut it short and leave workers, ffmpeg or temporaries behind."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def __call__(self, signum: int, frame: object) -> None:
+        if self.signum is None:
+            self.signum = signum
+            raise Interrupt(signum)
+
+
+@contextmanager
+def _signals_stop() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    stop, previous = _Stop(), {}
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        signum = getattr(signal, name, None)
+        if signum is None or signal.getsignal(signum) == signal.SIG_IGN:  # e.g. nohup: keep ignoring
+            continue
+        previous[signum] = signal.signal(signum, stop)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
+    try:
+        with _signals_stop():
+            return _main(argv)
+    except KeyboardInterrupt as exc:  # between the handlers' install and _main's own handling
+        sys.stderr.write(_interrupted_message(exc) + "\n")
+        return 128 + getattr(exc, "signum", signal.SIGINT)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         parser = build_parser()
         argv = sys.argv[1:] if argv is None else argv
@@ -313,9 +389,9 @@ def main(argv: list[str] | None = None) -> int:
         return _cmd_render(args)
     except VisualizerError as exc:
         sys.stderr.write(f"visualizer: error: {exc}\n")
-        return 2
+        return exc.exit_status
     except KeyboardInterrupt as exc:
         sys.stderr.write(_interrupted_message(exc) + "\n")
-        return 130
+        return 128 + getattr(exc, "signum", signal.SIGINT)
     except Exception as exc:  # noqa: BLE001 - the one place that turns any failure into a message
         return _report_exception(exc)

@@ -218,14 +218,21 @@ class MP4Writer(_PipeWriter):
                      "-profile:v", "high", "-movflags", "+faststart", "-f", "mp4"], ".mp4")
 
 
-def gif_keeps(index: int, fps: float, gif_fps: float) -> bool:
+def gif_keeps(index: int, fps: float, gif_fps: float, total: int | None = None) -> bool:
     """Whether video frame ``index`` (shown at ``fps``) is the GIF's frame for a tick of ``gif_fps``.
 
-    A pure function of the frame's place in the whole video, so chunks rendered apart agree on it.
+    A pure function of the frame's place in the whole video, so chunks rendered apart agree on it. With
+    ``total`` (the video's frame count) the GIF always ends on the video's last frame: it stands for the last
+    tick instead of that tick's first frame (and is added after the first frame when both share tick 0).
     """
     if gif_fps >= fps:
         return True
-    return index == 0 or int(index * gif_fps / fps) != int((index - 1) * gif_fps / fps)
+    tick = int(index * gif_fps / fps)
+    if total is not None and index >= total - 1:
+        return True
+    if total is not None and tick == int((total - 1) * gif_fps / fps) and tick > 0:
+        return False  # the last tick is shown by the last frame
+    return index == 0 or tick != int((index - 1) * gif_fps / fps)
 
 
 class GIFFramesWriter(_PipeWriter):
@@ -236,9 +243,9 @@ class GIFFramesWriter(_PipeWriter):
     """
 
     def __init__(self, path: str | os.PathLike, fps: float | None = 15, width: int | None = 960,
-                 start_index: int = 0) -> None:
+                 start_index: int = 0, total: int | None = None) -> None:
         super().__init__(path)
-        self.gif_fps, self.gif_width, self.start_index = fps, width, start_index
+        self.gif_fps, self.gif_width, self.start_index, self.total = fps, width, start_index, total
         self.kept = 0
 
     def output_fps(self) -> float:
@@ -251,7 +258,7 @@ class GIFFramesWriter(_PipeWriter):
         self._index = self.start_index
 
     def _write(self, frame: np.ndarray, step: int) -> None:
-        keep = gif_keeps(self._index, self.fps, self.output_fps())
+        keep = gif_keeps(self._index, self.fps, self.output_fps(), self.total)
         self._index += 1
         if not keep:
             return
@@ -263,16 +270,29 @@ class GIFFramesWriter(_PipeWriter):
         self.kept += 1
 
 
+def concat_quote(path: str) -> str:
+    """``path`` as one token of an ffmpeg concat listing: single-quoted, each ``'`` written ``'\\''``."""
+    if "\n" in path or "\r" in path:
+        raise EncodeError(f"cannot join pieces whose path holds a line break: {path!r}")
+    return "'" + path.replace("'", "'\\''") + "'"
+
+
 @contextmanager
 def _concat_input(pieces: list[Path], final: Path) -> Iterator[list[str]]:
-    """ffmpeg input arguments reading ``pieces`` in order as one stream (a concat listing, removed after)."""
+    """ffmpeg input arguments reading ``pieces`` in order as one stream (a concat listing, removed after).
+
+    Every path ffmpeg sees is absolute, so none can be read as a protocol (``concat:``, ``http:``); the
+    listing sits beside the pieces and names them relative to itself, quoted by the concat rules.
+    """
     if len(pieces) == 1:
-        yield ["-i", str(pieces[0])]
+        yield ["-i", str(Path(pieces[0]).absolute())]
         return
-    listing = temp_path(final, ".txt")
+    folders = {Path(p).absolute().parent for p in pieces}
+    listing = temp_path(folders.pop() / "pieces" if len(folders) == 1 else Path(final).absolute(), ".txt")
     try:
-        listing.write_text("".join(f"file '{p.resolve()}'\n" for p in pieces))
-        yield ["-f", "concat", "-safe", "0", "-i", str(listing)]
+        names = [p.name if p.absolute().parent == listing.parent else str(p.absolute()) for p in map(Path, pieces)]
+        listing.write_text("".join(f"file {concat_quote(n)}\n" for n in names), encoding="utf-8")
+        yield ["-f", "concat", "-safe", "0", "-i", str(listing.absolute())]
     finally:
         listing.unlink(missing_ok=True)
 
@@ -393,7 +413,7 @@ def swap_folder(new: Path, final: Path) -> None:
     if final.exists():
         if not final.is_dir():
             shutil.rmtree(new, ignore_errors=True)
-            raise EncodeError(f"{final} exists and is not a folder; remove it or choose another --out")
+            raise EncodeError(f"{final} exists and is not a folder; remove it or choose another output folder")
         old = final.with_name(f"{temp_prefix(final)}old.part")
         os.replace(final, old)
     publish(new, final)
@@ -457,7 +477,8 @@ class GIFFormat(Format):
         return f"{scene}.gif"
 
     def piece(self, output, k, start_index):
-        return GIFFramesWriter(output.piece_path(k), output.gif_fps, output.gif_width, start_index=start_index)
+        return GIFFramesWriter(output.piece_path(k), output.gif_fps, output.gif_width, start_index=start_index,
+                               total=output.total)
 
     def join(self, output, pieces):
         return make_gif(pieces, output.path)
@@ -512,9 +533,12 @@ class Output:
         self.kind, self.format, self.path = kind, WRITERS[kind], Path(path)
         self.digits, self.gif_fps, self.gif_width = digits, gif_fps, gif_width
 
-    def begin(self, work: Path, chunks: int = 1) -> None:
-        """Prepare the temporary places the pieces of ``chunks`` chunks go to."""
-        self.work, self.chunks = work, chunks
+    total: int | None = None
+
+    def begin(self, work: Path, chunks: int = 1, total: int | None = None) -> None:
+        """Prepare the temporary places the pieces of ``chunks`` chunks go to; ``total`` is the whole video's
+        frame count, when known (the GIF then always ends on its last frame)."""
+        self.work, self.chunks, self.total = work, chunks, total
         if self.kind == "frames":
             (work / "frames").mkdir()
 

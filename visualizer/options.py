@@ -24,6 +24,8 @@ DEFAULT_GIF_WIDTH = 960  # the cap for the default frame size; other sizes keep 
 MIN_SIZE = (160, 90)
 MAX_SIZE = (7680, 4320)
 LIMITS = {"fps": 240.0, "hold": 600.0, "dpi": 1200.0, "steps": 100_000_000, "max_frames": 1_000_000}
+MAX_HISTORY_BYTES = 4 * 1024**3  # the recorded history is held in memory whole
+MIN_FIGURE_INCHES = (2.0, 1.0)  # a smaller figure cannot hold its titles and tick labels
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -131,6 +133,8 @@ class RenderOptions:
             raise VisualizerError("give a size or a quality, not both")
         if self.size is not None:
             check_size(self.size)
+        if self.dpi is not None and (self.size is not None or self.quality is not None):
+            check_dpi(self.dpi, self.frame_size())
         parse_formats(self.format)
         if self.last_frame and self.format != "all":
             raise VisualizerError("last frame writes only the poster; leave the format out (the player and "
@@ -182,10 +186,60 @@ def check_size(size) -> tuple[int, int]:
     return w, h
 
 
+def check_dpi(dpi: float | None, size: tuple[int, int]) -> None:
+    """Refuse a dpi that makes the figure smaller than 2x1 inches at this frame size: its text would not fit."""
+    if dpi is None:
+        return
+    w, h = size
+    if w / dpi < MIN_FIGURE_INCHES[0] or h / dpi < MIN_FIGURE_INCHES[1]:
+        most = min(w / MIN_FIGURE_INCHES[0], h / MIN_FIGURE_INCHES[1])
+        raise VisualizerError(f"dpi {dpi:g} makes a {w}x{h} frame {w / dpi:.2g}x{h / dpi:.2g} inches, too small "
+                              f"for its text; use a dpi of at most {most:g} at this size")
+
+
+class HistoryTooLarge(VisualizerError):
+    """The history a run would record does not fit the memory limit; ``every`` is a recording interval that
+    would fit."""
+
+    def __init__(self, message: str, every: int) -> None:
+        super().__init__(message)
+        self.every = every
+
+    def __reduce__(self):
+        return (type(self), (str(self), self.every))
+
+
+def recorded_rows(total_steps: int, every: int) -> int:
+    """Rows a run of ``total_steps`` recorded every ``every`` steps holds: steps 0, k, 2k, … and the last."""
+    return total_steps // every + 1 + (total_steps % every != 0)
+
+
+def check_history_size(total_steps: int, every: int, values_per_row: int,
+                       limit: int = MAX_HISTORY_BYTES) -> int:
+    """The bytes a run's history will take (8 per recorded value); :class:`HistoryTooLarge` past ``limit``,
+    saying how often to record instead. Checked before training: a run must not fail at its end."""
+    values_per_row = max(1, int(values_per_row))
+    size = recorded_rows(total_steps, every) * values_per_row * 8
+    if size <= limit:
+        return size
+    max_rows = limit // (values_per_row * 8)
+    gb = 1024**3
+    if max_rows < 2:  # not even the first and the last step fit
+        raise HistoryTooLarge(f"one recorded step holds {values_per_row:,} numbers ({values_per_row * 8 / gb:.1f} "
+                              f"GB): too large to record within the {limit / gb:g} GB limit", every=total_steps)
+    fits = max(every, math.ceil(total_steps / max(1, max_rows - 2)))
+    while fits > every and recorded_rows(total_steps, fits - 1) <= max_rows:  # the smallest that fits
+        fits -= 1
+    raise HistoryTooLarge(f"recording {recorded_rows(total_steps, every):,} steps of {values_per_row:,} numbers "
+                          f"each takes {size / gb:.1f} GB, more than the {limit / gb:g} GB limit; record less "
+                          f"often: every={fits} fits", every=fits)
+
+
 def option_fields():
     """The options with their metadata, in order (for the command line)."""
     return fields(RenderOptions)
 
 
-__all__ = ["DEFAULT_FPS", "DEFAULT_SIZE", "FORMATS", "QUALITY", "RenderOptions", "check_size", "option_fields",
-           "parse_formats", "parse_size"]
+__all__ = ["DEFAULT_FPS", "DEFAULT_SIZE", "FORMATS", "HistoryTooLarge", "MAX_HISTORY_BYTES", "QUALITY",
+           "RenderOptions", "check_dpi", "check_history_size", "check_size", "option_fields", "parse_formats",
+           "parse_size", "recorded_rows"]

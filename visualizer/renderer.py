@@ -79,7 +79,7 @@ class Renderer:
                 self._draw(i)
         got = (self.canvas.get_width_height()[0], self.canvas.get_width_height()[1])
         if got != self.size:  # float figsize rounding; never seen at common sizes but cheap to guard
-            raise RuntimeError(f"canvas is {got[0]}x{got[1]}, expected {width}x{height}; try another --dpi")
+            raise RuntimeError(f"canvas is {got[0]}x{got[1]}, expected {width}x{height}; try another dpi")
 
     def _counter_text(self, step: int) -> str:
         return f"step {step:,} / {self._total:,}{self._counter_note}"

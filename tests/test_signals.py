@@ -1,0 +1,213 @@
+"""Signals and dying workers: whatever stops a render, the folder holds one complete run (the old one, or the
+new one), no process or temporary is left, and one line says what was published.
+
+The sweep starts every case at once (each its own process group and output folder) and pauses each render
+at its stage with the test-only ``VISUALIZER_TEST_PAUSE`` hook. Its commands run in forked copies of this
+process, which has imported everything already (a fresh ``python -m visualizer`` spends most of a small
+render importing matplotlib); one case, and the start-up test, run the real command.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from conftest import ROOT
+from test_transaction import SMALL, ForkedCLI, _tree, one_run, start, wait_for
+from visualizer import History, load_scene, render
+from visualizer.errors import WorkerLost
+from visualizer.files import OutputFolder
+
+NEW_STEPS = 60  # 61 frames: two chunks, so "drawing" pauses in two worker processes, each with its ffmpeg
+
+# (stage, signal, how): "group" sends it to the whole process group as a terminal does, "process" to the
+# main process only as `timeout` and `kill` do, "twice" sends SIGINT twice (the second during the clean-up),
+# "unpaused" stops a real training run (no pause hook) with SIGTERM.
+INT, TERM = signal.SIGINT, signal.SIGTERM
+CASES = [("training", INT, "group"), ("training", TERM, "unpaused"), ("drawing", INT, "group"),
+         ("drawing", TERM, "process"), ("join", INT, "twice"), ("join", TERM, "process"), ("gif", INT, "group"),
+         ("gif", TERM, "process"), ("publish", INT, "group"), ("publish", TERM, "process"),
+         ("drawing", signal.SIGHUP, "group"), ("publish", signal.SIGKILL, "group")]
+
+
+def _gone(pgid: int, timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_signal_at_any_stage_leaves_one_complete_run_and_says_what_was_published(tmp_path):
+    template = tmp_path / "template"
+    render(load_scene("softplus_fit"), out=template, steps=3, size=(160, 90), format="mp4,gif")
+    runs = {}
+    for n, (stage, sig, how) in enumerate(CASES):
+        out = tmp_path / f"case{n}"
+        shutil.copytree(template, out)
+        marker = tmp_path / f"marker{n}"
+        # Two chunks (worker processes) where it matters, one elsewhere: the sweep runs on two cores at once.
+        steps = 50000 if how == "unpaused" else NEW_STEPS if stage == "drawing" else 10
+        formats = "mp4,gif,frames" if stage == "publish" else "mp4,gif"  # PNG frames cost the most: where needed
+        args = ["render", "softplus_fit", "--steps", str(steps), *SMALL, "--jobs", "2" if stage == "drawing" else "1",
+                "--format", formats, "--out", str(out), "-q"]
+        if how == "unpaused":  # the real command, from start-up to a real training run
+            proc = start(*args)
+        else:
+            proc = ForkedCLI(args, tmp_path / f"err{n}", {"VISUALIZER_TEST_PAUSE": f"{stage}:{marker}",
+                                                          "VISUALIZER_TEST_PAUSE_SECONDS": "60"})
+        runs[n] = (proc, marker, out / "softplus_fit", _tree(out / "softplus_fit"))
+    failures = []
+    for n, (stage, sig, how) in enumerate(CASES):
+        proc, marker, folder, before = runs[n]
+        case = f"{stage}/{sig.name}/{how}"
+        if how == "unpaused":  # a real training run, stopped while it trains
+            deadline = time.monotonic() + 60
+            while not list(folder.glob(".staging-*")) and time.monotonic() < deadline and proc.poll() is None:
+                time.sleep(0.02)
+            time.sleep(0.3)
+            os.kill(proc.pid, sig)
+        else:
+            wait_for(marker, proc)
+            send = os.kill if how == "process" else os.killpg
+            send(proc.pid, sig)
+            if how == "twice":
+                time.sleep(0.05)
+                send(proc.pid, sig)  # while the first is being cleaned up
+            marker.unlink(missing_ok=True)  # a held publish goes on (and delivers the signal after)
+        _, err = proc.communicate(timeout=60)
+        if not _gone(proc.pid):
+            failures.append(f"{case}: processes of the render are still running")
+        if sig == signal.SIGKILL:
+            with OutputFolder(folder, "softplus_fit"):  # the next render completes the committed publish
+                pass
+            published = True
+        else:
+            lines = err.splitlines()
+            if proc.returncode != 128 + sig or len(lines) != 1:
+                failures.append(f"{case}: exit {proc.returncode}, stderr {err!r}")
+                continue
+            published = "published in" in lines[0]
+            head = "visualizer: interrupted" if sig == INT else f"visualizer: stopped by {sig.name}"
+            expected = (f"{head} as the render finished; published in {folder}/: history.npz, softplus_fit.mp4, "
+                        "softplus_fit.gif, frames, poster.png, contact_sheet.png, manifest.json") if published \
+                else f"{head} while "
+            if not lines[0].startswith(expected) or (not published and not lines[0].endswith(
+                    f"; nothing was published: {folder}/ is as it was")):
+                failures.append(f"{case}: {lines[0]!r}")
+            if published != (stage == "publish"):
+                failures.append(f"{case}: published={published}")
+        if published:
+            try:
+                manifest = one_run(folder)
+                assert History.load(folder / "history.npz").steps[-1] == 10
+                assert set(manifest["outputs"]) == {"history", "mp4", "gif", "frames", "poster", "contact_sheet"}
+                assert len(list((folder / "frames").iterdir())) == 11
+            except AssertionError as exc:
+                failures.append(f"{case}: the new run is not whole: {exc}")
+        elif _tree(folder) != before or [p.name for p in folder.iterdir() if p.name.startswith(".")]:
+            failures.append(f"{case}: the old run was not kept as it was")
+    assert not failures, "\n".join(failures)
+
+
+def test_ctrl_c_while_python_imports_is_exit_130_without_a_traceback(tmp_path):
+    """A Ctrl-C that lands while ``python -m visualizer`` is still importing its modules."""
+    code = textwrap.dedent('''\
+        import runpy, sys
+
+        class CtrlC:
+            def find_spec(self, name, path=None, target=None):
+                if name == "visualizer.cli":
+                    raise KeyboardInterrupt
+                return None
+
+        sys.meta_path.insert(0, CtrlC())
+        sys.argv = ["visualizer", "render", "softplus_fit"]
+        runpy.run_module("visualizer", run_name="__main__", alter_sys=True)
+        ''')
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 130
+    assert result.stderr == "visualizer: interrupted before anything was written\n"
+
+
+def test_ctrl_c_while_the_command_starts_is_one_line(cli, monkeypatch):
+    import visualizer.options
+
+    def ctrl_c():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(visualizer.options, "option_fields", ctrl_c)
+    code, _, err = cli("render", "softplus_fit")
+    assert code == 130 and err == "visualizer: interrupted before anything was written\n"
+
+
+KILLER = '''\
+"""A scene whose panel kills its own render worker at one step, or raises there."""
+import os
+import signal
+
+import numpy as np
+
+from visualizer import SGD, Dense, Layout, LossPanel, Network, Panel, Scene
+
+
+class Trap(Panel):
+    def draw(self, ax, history):
+        def update(i):
+            if int(history.steps[i]) == {step} and os.getpid() != {parent}:
+                {action}
+            return []
+        return update
+
+
+def network(seed):
+    return Network([Dense(1, 1, name="line", rng=np.random.default_rng(seed))])
+
+
+scene = Scene(name="trap", network=network, x=[0.0, 1.0, 2.0], y=[1.0, 3.0, 5.0], optimizer=SGD(0.05),
+              steps=120, layout=Layout([["loss", "trap"]], {{"loss": LossPanel(), "trap": Trap()}}))
+'''
+
+
+def _trap(tmp_path, action: str, step: int = 100):
+    path = tmp_path / "trap_scene.py"
+    path.write_text(KILLER.format(step=step, parent=os.getpid(), action=action))
+    return load_scene(path)
+
+
+def test_a_killed_worker_is_noticed_while_the_others_keep_drawing(tmp_path):
+    # Worker 2 of 2 is killed outright at step 100; worker 1 keeps drawing and reporting all the while.
+    scene = _trap(tmp_path, "os.kill(os.getpid(), signal.SIGKILL)")
+    with pytest.raises(WorkerLost) as caught:
+        render(scene, out=tmp_path / "out", size=(160, 90), format="mp4", jobs=2)
+    assert str(caught.value) == ("render worker 2 of 2 (frames 61-121) was killed by SIGKILL (out of memory, or "
+                                 "killed by someone); the render stopped")
+    assert caught.value.exit_status == 1
+    assert not (tmp_path / "out").exists()  # nothing published, the folder it made removed
+
+
+def test_an_error_in_a_panel_in_a_worker_shows_the_users_traceback_once(tmp_path, capfd, monkeypatch):
+    from visualizer.cli import main
+
+    _trap(tmp_path, "raise ValueError('the trap went off')")
+    monkeypatch.chdir(ROOT)
+    code = main(["render", str(tmp_path / "trap_scene.py"), *SMALL, "--jobs", "2", "--out", str(tmp_path / "out")])
+    err = capfd.readouterr().err
+    assert code == 1
+    assert err.startswith("visualizer: your scene code raised an error:\nTraceback (most recent call last):\n"
+                          f'  File "{tmp_path / "trap_scene.py"}", line 14, in update\n')
+    assert err.endswith("ValueError: the trap went off\n")
+    assert err.count("Traceback") == 1  # none from the other worker stopping (join_thread, KeyboardInterrupt)
+    assert "internal error" not in err and "visualizer/pipeline.py" not in err
+    assert not (tmp_path / "out").exists()
