@@ -304,11 +304,19 @@ def compare(scene, vary: dict[str, Any] | list[str], *, executor: Executor | str
     result = render(joined, layout=layout, name=name, title=f"{scene.title or scene.name}: "
                     f"{' vs '.join(labels) if len(labels) <= 4 else 'varying ' + ', '.join(vary)}",
                     progress=progress, **options)
-    out = Path(result["history"]).parent / "runs"
-    out.mkdir(exist_ok=True)
+    # Each run's own history, in runs/: built aside and swapped in whole, so no run of an earlier comparison
+    # stays beside this one's.
+    import tempfile
+
+    from .encode import swap_folder
+
+    final = Path(result["history"]).parent / "runs"
+    built = Path(tempfile.mkdtemp(prefix=".runs-", dir=final.parent))
     for k, (h, lab) in enumerate(zip(histories, labels)):
         safe = "".join(c if c.isalnum() or c in "._=-" else "_" for c in lab)
-        result[f"run{k}"] = h.save(out / f"{k:02d}-{safe}.npz")
+        h.save(built / f"{k:02d}-{safe}.npz")
+        result[f"run{k}"] = final / f"{k:02d}-{safe}.npz"
+    swap_folder(built, final)
     return result
 
 
