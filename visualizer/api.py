@@ -21,7 +21,7 @@ from .model import Evaluator, NetworkModel
 from .options import RenderOptions
 from .panels import Layout, default_layout
 from .record import History, Recorder, RunInfo
-from .scene import NAME_RE, Scene
+from .scene import NAME_RE, Scene, SceneError
 from .training import Trainer, TrainState, log_full_set
 
 
@@ -34,11 +34,13 @@ def _tqdm():
 
 
 def train(scene: Scene, *, steps: int | None = None, every: int | None = None, seed: int | None = None,
-          progress: bool = False, allow_divergence: bool = False) -> History:
+          progress: bool = False, allow_divergence: bool = False, layout: Layout | str | None = None) -> History:
     """Train the scene's network from its seed and return the recorded :class:`History`.
 
     The recorder is the public :class:`Recorder`; at every recorded step the loss and gradient on the whole
-    training set are logged into it, and an :class:`Evaluator` records what the layout's panels need. A
+    training set are logged into it, and an :class:`Evaluator` records what the layout's panels need (the
+    scene's layout, or ``layout``: a :class:`Layout` or the name of one of the scene's ``layouts``); after
+    training, the layout's analyses (a loss landscape) run once and go into ``history.static``. A
     non-finite loss, parameter or gradient stops training with :class:`DivergenceError`, or with
     ``allow_divergence`` ends it there and returns the rows recorded before it (``info.diverged_at``).
     """
@@ -52,7 +54,7 @@ def train(scene: Scene, *, steps: int | None = None, every: int | None = None, s
             raise VisualizerError(f"{name} must be a whole number of at least {low}, got {value!r}")
     network = scene.network(seed)
     model = NetworkModel(network)
-    evaluator = Evaluator(model, scene.x, scene.y, scene.layout)
+    evaluator = Evaluator(model, scene.x, scene.y, _scene_layout(scene, layout), loss=scene.loss)
     info = RunInfo(scene=scene.name, title=scene.title, loss=scene.loss.name, loss_label=scene.loss.label,
                    total_steps=int(steps), every=int(every), seed=int(seed), optimizer=repr(scene.optimizer),
                    batch_size=scene.batch_size, layers=model.layers(), input_names=list(scene.input_names),
@@ -94,8 +96,27 @@ def train(scene: Scene, *, steps: int | None = None, every: int | None = None, s
                 raise DivergenceError(f"{exc}; nothing finite is left to render", step=exc.step) from None
             history = recorder.history()
             history.info.diverged_at = exc.step
-            return history
-    return recorder.history()
+            return _analysed(history, evaluator)
+    return _analysed(recorder.history(), evaluator)
+
+
+def _scene_layout(scene: Scene, layout: Layout | str | None) -> Layout:
+    """``layout`` itself, or the scene's layout of that name, or the scene's own."""
+    if isinstance(layout, str):
+        try:
+            return scene.layout_named(layout)
+        except SceneError as exc:
+            raise VisualizerError(str(exc)) from None
+    return layout or scene.layout
+
+
+def _analysed(history: History, evaluator: Evaluator) -> History:
+    """The layout's post-training analyses (a loss landscape), run once with the model at hand."""
+    try:
+        history.static.update(evaluator.analyse(history))
+    except (ValueError, KeyError) as exc:
+        raise VisualizerError(f"scene {history.info.scene!r}: after training: {exc}") from None
+    return history
 
 
 def output_dir(out: str | Path, name: str) -> Path:
