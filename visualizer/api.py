@@ -169,6 +169,23 @@ def _player(path: Path, video: Path, history: History, rows: list[int], fps: flo
                         grads=history.grads, total_steps=history.total_steps)
 
 
+def _explained(history: History, scene: Scene | None, rows: list[int], steps: tuple[int, ...],
+               fps: float) -> list[int]:
+    """The frame keys: ``rows``, with the slow-motion sequence of each of ``steps`` before its row. What the
+    sequences show for every sample is computed from the recorded parameters (with the scene's own
+    activation functions and loss when there is a scene) and kept in ``history.static``."""
+    if not steps:
+        return rows
+    from .explain import explain_analysis, explain_frames, missing_steps
+
+    missing = missing_steps(history, steps)
+    if missing:
+        model = NetworkModel(scene.network(history.info.seed if history.info.seed is not None else scene.seed)) \
+            if scene is not None else None
+        history.static.update(explain_analysis(history, missing, model, scene.loss if scene else None))
+    return explain_frames(history, rows, steps, fps)
+
+
 class RenderInterrupted(KeyboardInterrupt):
     """Ctrl-C during a render: ``written`` holds the outputs completed before it, ``missing`` the rest."""
 
@@ -177,14 +194,16 @@ class RenderInterrupted(KeyboardInterrupt):
         self.written, self.missing = written, missing
 
 
-def render(what: Scene | History, history: History | None = None, *, layout: Layout | None = None,
+def render(what: Scene | History, history: History | None = None, *, layout: Layout | str | None = None,
            name: str | None = None, title: str | None = None, progress: bool = False,
            **options) -> RenderResult:
     """Write a run's outputs under ``out/<name>/``: train a scene first, or draw a given history.
 
     ``render(scene)`` trains and renders; ``render(scene, history)`` draws a history with the scene's layout;
     ``render(history)`` draws a history on its own, with ``layout`` or a default chosen from what it holds.
-    ``name`` (default: the scene's, else ``run``) names the output folder. The other keyword options are the
+    ``layout`` may name one of the scene's layouts (``layout="why"``). ``name`` (default: the scene's, with
+    ``-<layout>`` for a named layout, else ``run``) names the output folder. ``explain=[300]`` shows those
+    recorded steps in slow motion before their frames. The other keyword options are the
     command line's (``format="mp4,gif"``, ``size=(1280, 720)``, ``fps``, ``every``, ``max_frames``, ``hold``,
     ``last_frame``, ``gif_fps``, ``gif_width``, ``jobs``, ...; see :class:`RenderOptions`). Options left as
     ``None`` fall back to the scene's own settings, then to the defaults. Every render also writes
@@ -210,7 +229,12 @@ def render(what: Scene | History, history: History | None = None, *, layout: Lay
         history = what
     if history is not None and (opts.steps is not None or opts.seed is not None):
         raise VisualizerError("steps and seed change training; a history is already trained")
-    name = name or (scene.name if scene else history.info.scene) or "run"
+    named = layout if isinstance(layout, str) and layout != "default" else None
+    if isinstance(layout, str):
+        if scene is None:
+            raise VisualizerError(f"layout {layout!r} is a scene's layout by name: give the scene too")
+        layout = _scene_layout(scene, layout)
+    name = name or (scene.name + (f"-{named}" if named else "") if scene else history.info.scene) or "run"
     if not NAME_RE.match(name):
         raise VisualizerError(f"output name {name!r} must be letters, digits, '_', '-' or '.', not starting with '.'")
     size = opts.frame_size(scene.size if scene else None)
@@ -220,7 +244,7 @@ def render(what: Scene | History, history: History | None = None, *, layout: Lay
     remove_leftovers(target)
     if history is None:
         history = train(scene, steps=opts.steps, every=opts.every, seed=opts.seed, progress=progress,
-                        allow_divergence=opts.allow_divergence)
+                        allow_divergence=opts.allow_divergence, layout=layout)
         rows = select_rows(history, max_frames=opts.max_frames)
     else:
         rows = select_rows(history, every=opts.every, max_frames=opts.max_frames)
@@ -228,8 +252,10 @@ def render(what: Scene | History, history: History | None = None, *, layout: Lay
         rows = rows[-1:]
     layout = layout or (scene.layout if scene else default_layout(history))
     title = title if title is not None else (scene.title if scene else history.info.title)
+    explain = opts.explain_steps
     try:
-        renderer = Renderer(layout, history, size=size, dpi=opts.dpi, title=title)
+        frames = _explained(history, scene, rows, explain, fps)
+        renderer = Renderer(layout, history, size=size, dpi=opts.dpi, title=title, explain=explain)
     except (ValueError, KeyError) as exc:
         raise VisualizerError(f"cannot draw {name!r} from this history: {exc}") from None
     target.mkdir(parents=True, exist_ok=True)
@@ -247,13 +273,13 @@ def render(what: Scene | History, history: History | None = None, *, layout: Lay
                           gif_fps=opts.gif_rate(fps), gif_width=opts.gif_size_width(size)) for fmt in frame_formats]
         hold_frames = round(opts.hold * fps)
         if outputs:
-            with _tqdm()(total=len(rows), desc=f"{name}: rendering", unit="frame", disable=not progress,
+            with _tqdm()(total=len(frames), desc=f"{name}: rendering", unit="frame", disable=not progress,
                          leave=False, mininterval=0.2) as bar:
-                render_outputs(renderer, rows, outputs, work, fps=fps, jobs=opts.jobs or available_cores(),
+                render_outputs(renderer, frames, outputs, work, fps=fps, jobs=opts.jobs or available_cores(),
                                hold_frames=hold_frames, on_frames=bar.update)
             written.update({output.kind: output.path for output in outputs if output.kind in formats})
         if "html" in formats:
-            written["html"] = _player(target / f"{name}.html", outputs[0].path, history, rows, fps, hold_frames,
+            written["html"] = _player(target / f"{name}.html", outputs[0].path, history, frames, fps, hold_frames,
                                       title or name)
         written["poster"] = save_png(renderer.draw(rows[-1]), target / "poster.png")
         if not opts.last_frame:

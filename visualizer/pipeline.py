@@ -55,8 +55,9 @@ def _render_chunk(k: int, positions: range, rows: Sequence[int], renderer: Rende
         frame = None
         for p in positions:
             frame = renderer.draw_rgba(rows[p])
+            step = renderer.frame_step(rows[p])  # an explain frame's step names its PNG apart
             for writer in writers:
-                writer.write(frame, int(steps[rows[p]]))
+                writer.write(frame, step)
             report(1)
         if hold_frames and positions.stop == len(rows) and frame is not None:
             for writer in writers:
