@@ -113,6 +113,8 @@ def test_scenes_offer_a_why_layout_by_name(tmp_path):
     assert set(scene.layouts) == {"why"}
     with pytest.raises(VisualizerError, match="has no layout 'how'; its layouts: default, why"):
         train(scene, steps=4, layout="how")
+    with pytest.raises(VisualizerError, match="a scene's layout by name: give the scene too"):
+        render(train(scene, steps=4), layout="why", out=tmp_path)
     written = render(scene, layout="why", steps=8, every=4, format="frames", size=(640, 360), out=tmp_path, jobs=1)
     assert written["frames"].parent.name == "gender-why"
     assert len(list(written["frames"].glob("*.png"))) == 3

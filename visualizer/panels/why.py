@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from matplotlib import patheffects
 from matplotlib.colors import LogNorm, Normalize
 from matplotlib.ticker import MaxNLocator
 
@@ -242,12 +243,15 @@ class LossLandscapePanel(Panel):
         label = history.info.loss_label or "loss"
         cbar.set_label(label + (" (log scale)" if log else ""), fontsize="x-small")
         ax.plot(path[0, 0], path[0, 1], "o", color="white", markeredgecolor="black", markersize=6, zorder=3)
-        # Labelled towards the middle of the plane, so the word stays inside whatever corner the start is in.
-        right = path[0, 0] > (a[0] + a[-1]) / 2
-        up = path[0, 1] > (b[0] + b[-1]) / 2
-        ax.annotate("start", (path[0, 0], path[0, 1]), xytext=(-7 if right else 7, -7 if up else 7),
-                    textcoords="offset points", ha="right" if right else "left", va="top" if up else "bottom",
-                    fontsize="x-small", color="white")
+        # Labelled on the side away from where the path sets off, so the word never sits on the path.
+        ahead = path[min(len(path) - 1, max(1, len(path) // 20))] - path[0]
+        span = np.array([a[-1] - a[0], b[-1] - b[0]])
+        away = -ahead / span if np.any(ahead) else np.array([1.0, 1.0])
+        away = away / (np.linalg.norm(away) or 1.0)
+        ax.annotate("start", (path[0, 0], path[0, 1]), xytext=tuple(9 * away), textcoords="offset points",
+                    ha="left" if away[0] >= 0 else "right", va="bottom" if away[1] >= 0 else "top",
+                    fontsize="x-small", color="black",
+                    path_effects=[patheffects.withStroke(linewidth=2.5, foreground="white")])
         ax.grid(False)
         if self.params is None:
             explained = history.static.get(f"{key}/explained", np.zeros(2))
