@@ -71,6 +71,8 @@ def test_the_chain_rule_products_add_up_to_the_recorded_gradient(scene_name, par
         _, values = panel.terms(history, i)
         total = values.prod(axis=2).sum()
         assert total == pytest.approx(recorded[i], rel=1e-12, abs=1e-15)
+    _, every_row = panel.terms(history)  # what the panel draws from: all rows at once
+    np.testing.assert_allclose(every_row.prod(axis=-1).sum(axis=(1, 2)), recorded, rtol=1e-12, atol=1e-15)
 
 
 def test_the_chain_rule_for_iw1_reads_like_the_seed():
@@ -101,9 +103,11 @@ def test_gradient_diagram_draws_and_fills_neurons_with_the_summed_deltas():
     renderer = Renderer(Layout([["net", "loss"]], {"net": panel, "loss": LossPanel()}), history, size=(640, 360))
     first, last = renderer.draw(0), renderer.draw(len(history) - 1)
     assert (first != last).any()
-    neurons = renderer.axes["net"].collections[-1]
-    np.testing.assert_allclose(neurons.get_array(), np.concatenate([history.extras["delta/hidden"][-1],
-                                                                    history.extras["delta/output"][-1]]))
+    # Each neuron's fill is its Σδ through the panel's colour map: the sign shows as the hue.
+    fills = renderer.axes["net"].collections[-1].get_facecolor()
+    deltas = np.concatenate([history.extras["delta/hidden"][-1], history.extras["delta/output"][-1]])
+    orange = fills[:, 0] > fills[:, 2]
+    assert (orange == (deltas > 0)).all()
     with pytest.raises(ValueError, match="show must be one of weights, gradients"):
         NetworkDiagramPanel(show="grads")
 

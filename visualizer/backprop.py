@@ -160,21 +160,23 @@ class ChainRule:
                inputs: np.ndarray | None) -> np.ndarray:
         """Every factor's value as (paths, samples, factors), from per-sample ``output_grad`` (samples,
         outputs), ``slopes`` by layer (samples, units), ``weights`` by layer as (inputs, outputs) and the
-        parameter's layer's ``inputs`` (samples, inputs; None for a bias)."""
-        n = len(output_grad)
-        out = np.empty((len(self.paths), n, self.n_factors))
+        parameter's layer's ``inputs`` (samples, inputs; None for a bias). Each array may carry the same
+        leading axes (one per recorded row, say), which the result then leads with."""
+        lead = output_grad.shape[:-2]
+        n = output_grad.shape[-2]
+        out = np.empty((*lead, len(self.paths), n, self.n_factors))
         for p, path in enumerate(self.paths):
             for f, factor in enumerate(path):
                 if factor.kind == "output_grad":
-                    out[p, :, f] = output_grad[:, factor.unit]
+                    out[..., p, :, f] = output_grad[..., :, factor.unit]
                 elif factor.kind == "slope":
-                    out[p, :, f] = slopes[factor.layer][:, factor.unit]
+                    out[..., p, :, f] = slopes[factor.layer][..., :, factor.unit]
                 elif factor.kind == "weight":
-                    out[p, :, f] = weights[factor.layer][factor.index]
+                    out[..., p, :, f] = np.asarray(weights[factor.layer])[(..., *factor.index)][..., None]
                 elif factor.kind == "input":
-                    out[p, :, f] = inputs[:, factor.unit]
+                    out[..., p, :, f] = inputs[..., :, factor.unit]
                 else:
-                    out[p, :, f] = 1.0
+                    out[..., p, :, f] = 1.0
         return out
 
 

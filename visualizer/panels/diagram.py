@@ -183,8 +183,14 @@ class NetworkDiagramPanel(Panel):
         width_of, log_widths = magnitude_scale(*grads)
         norm = signed_norm(*deltas)
         positive, negative = to_rgba_array([GRAD_POSITIVE, GRAD_NEGATIVE])
-        neurons = ax.scatter(units[:, 0], units[:, 1], s=marker_size(sizes), c=np.zeros(len(units)),
-                             cmap=DELTA_CMAP, norm=norm, edgecolor="black", zorder=2, linewidths=1.2, animated=True)
+        # Every row's edge colours and widths at once (small networks: a few hundred edges at most per row).
+        g_all = np.concatenate([g.reshape(len(g), -1) for g in grads], axis=1)  # (rows, edges)
+        edge_colors = np.where((g_all >= 0)[..., None], positive, negative)
+        edge_widths = 0.3 + self.max_width * width_of(g_all)
+        # Every row's fill colours at once: no colour mapping per frame.
+        fills = colormaps[DELTA_CMAP](norm(np.concatenate(deltas, axis=1)))  # (rows, units, 4)
+        neurons = ax.scatter(units[:, 0], units[:, 1], s=marker_size(sizes), facecolor=fills[0], edgecolor="black",
+                             zorder=2, linewidths=1.2, animated=True)
         labels = []
         if len(units) <= MAX_LABELLED_UNITS:
             radius = np.sqrt(marker_size(sizes)) / 2  # points
@@ -204,11 +210,10 @@ class NetworkDiagramPanel(Panel):
         self._legend(ax, handles, note)
 
         def update(i):
-            g = np.concatenate([g[i].ravel() for g in grads])
-            edges.set_color(np.where((g >= 0)[:, None], positive, negative))
-            edges.set_linewidth(0.3 + self.max_width * width_of(g))
+            edges.set_color(edge_colors[i])
+            edges.set_linewidth(edge_widths[i])
             d = np.concatenate([d[i] for d in deltas])
-            neurons.set_array(d)
+            neurons.set_facecolor(fills[i])
             for label, v in zip(labels, d):
                 label.set_text(f"δ {value_text(float(v))}")
             return [edges, neurons, *labels]

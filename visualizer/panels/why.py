@@ -16,7 +16,7 @@ from matplotlib.ticker import MaxNLocator
 
 from ..backprop import chain_rule, layer_weight, parse_param
 from ..model import Needs, Probe
-from ..text import FrameText
+from ..text import FrameText, FrameTextGroup
 from .base import CURRENT_MARK, PREDICTION_COLOR, Panel, finite_range
 from .curves import scalar_key
 from .diagram import _short_loss
@@ -69,13 +69,14 @@ class ChainRulePanel(Panel):
             probes.append(Probe(f"act/{below}", setup.x, layer=below))
         return Needs({}, probes)
 
-    def terms(self, history, i: int):
-        """(rule, values (paths, samples, factors)) of history row ``i``; the products' sum is ∂L/∂θ."""
+    def terms(self, history, i: int | slice = slice(None)):
+        """(rule, values) of history row ``i`` (paths, samples, factors), or of every row (rows, paths,
+        samples, factors); the products' sum over paths and samples is ∂L/∂θ."""
         layers = history.info.layers
         rule = self._rule(layers, history.info.loss_label, history.info.input_names)
         return rule, rule.values(*self._sources(history, rule, i))
 
-    def _sources(self, history, rule, i: int):
+    def _sources(self, history, rule, i):
         layers = history.info.layers
         names = [lay.name for lay in layers]
         k = names.index(rule.layer.name)
@@ -111,58 +112,59 @@ class ChainRulePanel(Panel):
         # Columns: the sample, one per factor, the product; numbers right-aligned at each column's right edge.
         lefts = np.linspace(0.13, 0.80, n_f + 1)
         rights = list(lefts[1:] - 0.015) + [0.995]
-        lines = len(shown) + (len(shown) < len(terms)) + 4
+        lines = len(shown) + (len(shown) < len(terms)) + 5
         step = min(0.075, 0.97 / lines)
         top = 0.98
         several = len(rule.paths) > 1
         sigma = "Σₙ Σ paths " if several else "Σₙ "
         formula = f"∂{loss}/∂{rule.target} = {sigma}" + " · ".join(f.name for f in rule.paths[0])
         ax.text(0.0, top, formula, ha="left", va="top", fontsize="small", transform=ax.transAxes)
-        head = top - 1.3 * step
-        ax.text(0.0, head, "sample", ha="left", va="top", fontsize="x-small", color="#555555")
+        head = top - 2.0 * step  # baselines from here: both kinds of text sit on them alike
+        ax.text(0.0, head, "sample", ha="left", va="baseline", fontsize="x-small", color="#555555")
         for f, factor in enumerate(rule.paths[0]):
-            ax.text(rights[f], head, factor.name, ha="right", va="top", fontsize="x-small", color="#555555")
-        ax.text(rights[-1], head, "product", ha="right", va="top", fontsize="x-small", color="#555555")
-        ax.axhline(head - 0.9 * step, xmin=0.0, xmax=1.0, color="#bbbbbb", linewidth=0.6)
-        cells: list[list[FrameText]] = []
-        y = head - step
-        for p, s in shown:
+            ax.text(rights[f], head, factor.name, ha="right", va="baseline", fontsize="x-small", color="#555555")
+        ax.text(rights[-1], head, "product", ha="right", va="baseline", fontsize="x-small", color="#555555")
+        ax.axhline(head - 0.4 * step, xmin=0.0, xmax=1.0, color="#bbbbbb", linewidth=0.6)
+        # One artist for every number of the table: they are blended into the frame at once.
+        ys = [head - step * (k + 1) for k in range(len(shown))]
+        for (p, s), y in zip(shown, ys):
             label = _row_label(s, self.sample_names)
             if several:
                 label += f" · path {p + 1}"
-            ax.text(0.0, y, label, ha="left", va="top", fontsize="x-small")
-            row = []
-            for right in rights:
-                text = FrameText(right, y, "", transform=ax.transAxes, ha="right", va="top", fontsize="x-small")
-                ax.add_artist(text)
-                row.append(text)
-            cells.append(row)
-            y -= step
+            ax.text(0.0, y, label, ha="left", va="baseline", fontsize="x-small")
+        table = FrameTextGroup([(right, y) for y in ys for right in rights], transform=ax.transAxes, ha="right",
+                               va="baseline", fontsize="x-small")
+        ax.add_artist(table)
+        y = head - step * (len(shown) + 1)
         if len(shown) < len(terms):
-            ax.text(0.0, y, f"… {len(terms) - len(shown)} more", ha="left", va="top", fontsize="x-small",
+            ax.text(0.0, y, f"… {len(terms) - len(shown)} more", ha="left", va="baseline", fontsize="x-small",
                     color="#555555")
             y -= step
-        ax.axhline(y + 0.1 * step, xmin=0.0, xmax=1.0, color="#bbbbbb", linewidth=0.6)
-        ax.text(0.0, y, f"sum = ∂{loss}/∂{rule.target}", ha="left", va="top", fontsize="x-small")
-        total = FrameText(rights[-1], y, "", transform=ax.transAxes, ha="right", va="top", fontsize="x-small",
+        ax.axhline(y + 0.6 * step, xmin=0.0, xmax=1.0, color="#bbbbbb", linewidth=0.6)
+        ax.text(0.0, y, f"sum = ∂{loss}/∂{rule.target}", ha="left", va="baseline", fontsize="x-small")
+        total = FrameText(rights[-1], y, "", transform=ax.transAxes, ha="right", va="baseline", fontsize="x-small",
                           color=PREDICTION_COLOR)
         ax.add_artist(total)
         y -= step
-        ax.text(0.0, y, "recorded gradient", ha="left", va="top", fontsize="x-small", color="#555555")
-        check = FrameText(rights[-1], y, "", transform=ax.transAxes, ha="right", va="top", fontsize="x-small",
+        ax.text(0.0, y, "recorded gradient", ha="left", va="baseline", fontsize="x-small", color="#555555")
+        check = FrameText(rights[-1], y, "", transform=ax.transAxes, ha="right", va="baseline", fontsize="x-small",
                           color="#555555")
         ax.add_artist(check)
 
+        # Every row's numbers at once, formatted once: a frame only hands strings over.
+        values = rule.values(*self._sources(history, rule, slice(None)))  # (rows, paths, samples, factors)
+        products = values.prod(axis=-1)
+        paths, samples = (np.array(shown, dtype=int).T if shown else (np.zeros(0, int), np.zeros(0, int)))
+        cells = np.concatenate([values[:, paths, samples, :], products[:, paths, samples, None]], axis=2)
+        texts = [[_number(v) for v in row.ravel()] for row in cells]  # per row: table rows, then columns
+        totals = [_number(v) for v in products.sum(axis=(1, 2))]
+        checks = [_number(v) for v in recorded]
+
         def update(i):
-            values = rule.values(*self._sources(history, rule, i))
-            products = values.prod(axis=2)
-            for (p, s), row in zip(shown, cells):
-                for f, text in enumerate(row[:-1]):
-                    text.set_text(_number(values[p, s, f]))
-                row[-1].set_text(_number(products[p, s]))
-            total.set_text(_number(float(products.sum())))
-            check.set_text(_number(float(recorded[i])))
-            return [t for row in cells for t in row] + [total, check]
+            table.set_texts(texts[i])
+            total.set_text(totals[i])
+            check.set_text(checks[i])
+            return [table, total, check]
         return update
 
 
