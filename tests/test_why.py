@@ -122,3 +122,12 @@ def test_scenes_offer_a_why_layout_by_name(tmp_path):
     written = render(scene, layout="why", steps=8, every=4, format="frames", size=(640, 360), out=tmp_path, jobs=1)
     assert written["frames"].parent.name == "gender-why"
     assert len(list(written["frames"].glob("*.png"))) == 3
+
+
+@pytest.mark.parametrize("name", ["softplus_fit", "xor", "gender"])
+def test_why_layouts_draw_their_first_and_last_frames(name):
+    scene = load_scene(name)
+    history = train(scene, steps=60, every=10, layout="why")
+    renderer = Renderer(scene.layout_named("why"), history, size=(640, 360), title=scene.title)
+    first, last = renderer.draw(0), renderer.draw(len(history) - 1)
+    assert first.shape == (360, 640, 3) and (first != last).any()
