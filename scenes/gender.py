@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from visualizer import (SGD, DecisionBoundaryPanel, Dense, Layout, LossPanel, Network, NetworkDiagramPanel,
-                        ParameterPanel, Scene)
+from visualizer import (SGD, ChainRulePanel, DecisionBoundaryPanel, Dense, Layout, LossLandscapePanel, LossPanel,
+                        Network, NetworkDiagramPanel, ParameterPanel, Scene)
 
 NAMES = ["Alice", "Bob", "Charlie", "Diana"]
 X = np.array([[-2, -1], [25, 6], [17, 4], [-15, -6]], dtype=float)
@@ -38,6 +38,25 @@ def network(seed: int) -> Network:
     return Network([hidden, output])
 
 
+def why_layout() -> Layout:
+    """``--layout why``: the backward pass on the diagram, the seed's own chain rule for w1 (its names: sum_h1,
+    h1, sum_o1, ypred), and the path over the loss landscape of the trajectory's plane. The chain rule is the
+    gradient on all four people, the one recorded; training steps on one person at a time."""
+    return Layout(
+        mosaic=[["map", "net", "land"],
+                ["chain", "chain", "loss"]],
+        panels={"map": DecisionBoundaryPanel(title="P(female) over weight and height", names=NAMES, resolution=60),
+                "net": NetworkDiagramPanel(show="gradients", input_names=["weight", "height"],
+                                           output_names=["ypred"]),
+                "land": LossLandscapePanel(),
+                "chain": ChainRulePanel("hidden.weight", (0, 0), "w1", sample_names=NAMES,
+                                        names={"hidden": ("sum_h", "h"), "output": ("sum_o1", "ypred")}),
+                "loss": LossPanel()},
+        height_ratios=[1.25, 1],
+        width_ratios=[1, 1, 1.1],
+    )
+
+
 def scene() -> Scene:
     """1000 epochs of four per-sample updates, one frame per epoch."""
     layout = Layout(
@@ -52,4 +71,4 @@ def scene() -> Scene:
     )
     return Scene(name="gender", title="Classifying four people: a 2-2-1 sigmoid network", network=network, x=X,
                  y=Y, loss="mse", optimizer=SGD(0.5), steps=4000, batch_size=1, every=4, seed=3, layout=layout,
-                 input_names=["weight − 135 lb", "height − 66 in"])
+                 input_names=["weight − 135 lb", "height − 66 in"], layouts={"why": why_layout()})

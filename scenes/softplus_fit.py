@@ -25,7 +25,8 @@ import random
 
 import numpy as np
 
-from visualizer import SGD, Dense, FitPanel, GradientPanel, Layout, LossPanel, Network, Scene
+from visualizer import (SGD, ChainRulePanel, Dense, FitPanel, GradientPanel, Layout, LossLandscapePanel, LossPanel,
+                        Network, NetworkDiagramPanel, Scene)
 from visualizer.panels import NEURON_COLORS
 
 N_POINTS = 12
@@ -51,6 +52,26 @@ def network(seed: int) -> Network:
     hidden = Dense(1, 2, "softplus", name="hidden", weight=[[v["iw1"], v["iw2"]]], bias_init=[v["b1"], v["b2"]])
     output = Dense(2, 1, "identity", name="output", bias=False, weight=[[v["ow1"]], [v["ow2"]]])
     return Network([hidden, output])
+
+
+# The seed's own names: x1, x2 go into the neurons, y1, y2 come out, P is the prediction.
+SEED_NAMES = {"hidden": ("x", "y"), "output": ("P", "P")}
+
+
+def why_layout() -> Layout:
+    """``--layout why``: the backward pass on the diagram, the seed's chain rule for iw1 with numbers, and the
+    run's path over the loss landscape (the plane of its two principal directions)."""
+    return Layout(
+        mosaic=[["fit", "net", "land"],
+                ["chain", "chain", "loss"]],
+        panels={"fit": FitPanel(),
+                "net": NetworkDiagramPanel(show="gradients", input_names=["x"], output_names=["P"]),
+                "land": LossLandscapePanel(),
+                "chain": ChainRulePanel("hidden.weight", (0, 0), "iw1", names=SEED_NAMES),
+                "loss": LossPanel()},
+        height_ratios=[1, 1.1],
+        width_ratios=[1.15, 0.9, 1.05],
+    )
 
 
 def scene() -> Scene:
@@ -80,4 +101,5 @@ def scene() -> Scene:
         steps=600,
         seed=13,
         layout=layout,
+        layouts={"why": why_layout()},
     )

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from visualizer import (SGD, DecisionBoundaryPanel, Dense, Layout, LossPanel, Network, NetworkDiagramPanel, Scene,
-                        UnitMapPanel)
+from visualizer import (SGD, ChainRulePanel, DecisionBoundaryPanel, Dense, Layout, LossLandscapePanel, LossPanel,
+                        Network, NetworkDiagramPanel, Scene, UnitMapPanel)
 
 X = np.array([[0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1]], dtype=float)
 Y = np.array([[0], [1], [1], [0]], dtype=float)
@@ -37,6 +37,28 @@ def network(seed: int) -> Network:
                     Dense(4, 1, "sigmoid", bias=False, name="output", weight=w1)])
 
 
+ROWS = ["0 xor 0", "0 xor 1", "1 xor 0", "1 xor 1"]
+
+
+def why_layout() -> Layout:
+    """``--layout why``: the backward pass on the diagram, the chain rule for the weight from input a to hidden
+    unit 1 (h1 = σ(z1), P = σ(s)), and the path over the loss landscape of the trajectory's plane."""
+    return Layout(
+        mosaic=[["map", "net", "land"],
+                ["chain", "chain", "loss"]],
+        panels={"map": DecisionBoundaryPanel(title="output over (a, b), third input = 1", names=ROWS,
+                                             resolution=60),
+                "net": NetworkDiagramPanel(show="gradients", input_names=["a", "b", "1"], output_names=["P"]),
+                "land": LossLandscapePanel(),
+                "chain": ChainRulePanel("hidden.weight", (0, 0), "w(a→h1)", names={"hidden": ("z", "h"),
+                                                                                  "output": ("s", "P")},
+                                        sample_names=ROWS),
+                "loss": LossPanel()},
+        height_ratios=[1.25, 1],
+        width_ratios=[1, 1, 1.1],
+    )
+
+
 def scene() -> Scene:
     """The seed's run, drawn every 50 steps."""
     units = {f"unit{j}": UnitMapPanel(layer="hidden", unit=j) for j in range(4)}
@@ -44,12 +66,12 @@ def scene() -> Scene:
         mosaic=[["map", "map", "unit0", "unit1", "net", "net"],
                 ["map", "map", "unit2", "unit3", "net", "net"],
                 ["loss", "loss", "loss", "loss", "net", "net"]],
-        panels={"map": DecisionBoundaryPanel(title="output over (a, b), third input = 1",
-                                             names=["0 xor 0", "0 xor 1", "1 xor 0", "1 xor 1"]),
+        panels={"map": DecisionBoundaryPanel(title="output over (a, b), third input = 1", names=ROWS),
                 **units,
                 "loss": LossPanel(),
                 "net": NetworkDiagramPanel(input_names=["a", "b", "1"], output_names=["a xor b"])},
         height_ratios=[1, 1, 0.8],
     )
     return Scene(name="xor", title="XOR: a 3-4-1 sigmoid network", network=network, x=X, y=Y, loss="half_ssr",
-                 optimizer=SGD(1.0), steps=10_000, every=50, seed=1, layout=layout, input_names=["a", "b", "1"])
+                 optimizer=SGD(1.0), steps=10_000, every=50, seed=1, layout=layout, input_names=["a", "b", "1"],
+                 layouts={"why": why_layout()})

@@ -245,7 +245,12 @@ def test_max_frames_hold_and_last_frame(tmp_path):
     (["--max-frames", "1"], "must be between 2 and"),
     (["--jobs", "0"], "must be between 1 and 256, got 0"),
     (["--from-history", "nothing.npz"], "give scenes or --from-history, not both"),
-    (["--layout", "x.py"], "--layout, --scene and --name go with --from-history"),
+    (["--layout", "x.py"], "no layout file at x.py"),
+    (["--name", "x"], "--scene and --name go with --from-history"),
+    (["--layout", "how"], "scene 'softplus_fit' has no layout 'how'; its layouts: default, why"),
+    (["--explain", "1.5"], "argument --explain: expected recorded steps such as 300"),
+    (["--explain", "0", "--last-frame"], "last frame writes only the poster; explain shows steps"),
+    (["--steps", "10", "--every", "5", "--explain", "7"], "step 7 was not recorded, so it cannot be explained"),
 ])
 def test_bad_render_options_are_one_line(cli, tmp_path, args, message):
     code, _, err = cli("render", "softplus_fit", *args, "--out", str(tmp_path / "out"))

@@ -86,3 +86,8 @@ def test_help_shows_examples_for_every_command():
     for command in (["--help"], ["render", "--help"], ["list", "--help"]):
         result = run_cli(*command)
         assert result.returncode == 0 and "usage:" in result.stdout and "examples:" in result.stdout
+
+
+def test_the_why_frame_is_small_and_present():
+    png = ROOT / "docs" / "why_softplus_fit.png"
+    assert "docs/why_softplus_fit.png" in README and 0 < png.stat().st_size <= 150_000

@@ -57,3 +57,35 @@ def test_background_box_and_colour():
     assert (rgb[..., 0] > 200).any()  # the light box on the black figure
     reddish = (rgb[..., 0] > 150) & (rgb[..., 1] < 120) & (rgb[..., 2] < 120)
     assert reddish.sum() > 20  # red glyphs
+
+
+@pytest.mark.parametrize("ha, va", [("right", "baseline"), ("left", "top"), ("center", "center")])
+def test_a_text_group_draws_what_single_texts_draw(ha, va):
+    from visualizer.text import FrameTextGroup
+
+    points = [(0.3, 0.7), (0.3, 0.3), (0.7, 0.5)]
+    strings = ["-0.6682", "4.857", "1.2e-05"]
+
+    def singles(fig):
+        for (x, y), text in zip(points, strings):
+            fig.draw_artist(FrameText(x, y, text, transform=fig.transFigure, ha=ha, va=va, fontsize=9))
+
+    def group(fig):
+        texts = FrameTextGroup(points, transform=fig.transFigure, ha=ha, va=va, fontsize=9)
+        texts.set_texts(strings)
+        fig.draw_artist(texts)
+
+    a, b = _ink(singles), _ink(group)
+    assert abs(a.sum() - b.sum()) <= 0.02 * a.sum()
+    for box_a, box_b in zip(_box(a), _box(b)):
+        assert abs(int(box_a) - int(box_b)) <= 1  # a string's pen starts on a whole pixel: half a pixel apart
+
+
+def test_a_text_group_takes_one_string_per_point():
+    from matplotlib.transforms import IdentityTransform
+
+    from visualizer.text import FrameTextGroup
+
+    texts = FrameTextGroup([(0, 0), (1, 1)], transform=IdentityTransform())
+    with pytest.raises(ValueError, match="has 2 points, got 1 strings"):
+        texts.set_texts(["a"])

@@ -23,7 +23,7 @@ _EXPORTS = {
     "ActivationsPanel": "panels", "DecisionBoundaryPanel": "panels", "FitPanel": "panels", "GradientPanel": "panels",
     "Layout": "panels", "LossPanel": "panels", "NetworkDiagramPanel": "panels", "Panel": "panels",
     "ParameterPanel": "panels", "SurfacePanel": "panels", "UnitMapPanel": "panels", "WeightMatrixPanel": "panels",
-    "default_layout": "panels",
+    "default_layout": "panels", "ChainRulePanel": "panels", "LossLandscapePanel": "panels",
     "History": "record", "Recorder": "record", "RunInfo": "record",
     "Renderer": "renderer",
     "RenderOptions": "options",
@@ -56,8 +56,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from .nn import Activation, Dense, Network, get_activation, identity, relu, sigmoid, softplus, tanh
     from .optim import SGD
     from .options import RenderOptions
-    from .panels import (ActivationsPanel, DecisionBoundaryPanel, FitPanel, GradientPanel, Layout, LossPanel,
-                         NetworkDiagramPanel, Panel, ParameterPanel, SurfacePanel, UnitMapPanel, WeightMatrixPanel,
+    from .panels import (ActivationsPanel, ChainRulePanel, DecisionBoundaryPanel, FitPanel, GradientPanel, Layout, LossPanel,
+                         LossLandscapePanel, NetworkDiagramPanel, Panel, ParameterPanel, SurfacePanel, UnitMapPanel, WeightMatrixPanel,
                          default_layout)
     from .record import History, Recorder, RunInfo
     from .renderer import Renderer

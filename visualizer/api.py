@@ -19,7 +19,7 @@ from .model import Evaluator, NetworkModel
 from .options import RenderOptions
 from .panels import Layout, default_layout
 from .record import History, Recorder, RunInfo
-from .scene import NAME_RE, Scene
+from .scene import NAME_RE, Scene, SceneError
 from .training import Trainer, TrainState, log_full_set
 
 
@@ -37,11 +37,13 @@ def _tqdm():
 
 
 def train(scene: Scene, *, steps: int | None = None, every: int | None = None, seed: int | None = None,
-          progress: bool = False, allow_divergence: bool = False) -> History:
+          progress: bool = False, allow_divergence: bool = False, layout: Layout | str | None = None) -> History:
     """Train the scene's network from its seed and return the recorded :class:`History`.
 
     The recorder is the public :class:`Recorder`; at every recorded step the loss and gradient on the whole
-    training set are logged into it, and an :class:`Evaluator` records what the layout's panels need. A
+    training set are logged into it, and an :class:`Evaluator` records what the layout's panels need (the
+    scene's layout, or ``layout``: a :class:`Layout` or the name of one of the scene's ``layouts``); after
+    training, the layout's analyses (a loss landscape) run once and go into ``history.static``. A
     non-finite loss, parameter or gradient stops training with :class:`DivergenceError`, or with
     ``allow_divergence`` ends it there and returns the rows recorded before it (``info.diverged_at``).
     """
@@ -55,7 +57,7 @@ def train(scene: Scene, *, steps: int | None = None, every: int | None = None, s
             raise VisualizerError(f"{name} must be a whole number of at least {low}, got {value!r}")
     network = scene.network(seed)
     model = NetworkModel(network)
-    evaluator = Evaluator(model, scene.x, scene.y, scene.layout)
+    evaluator = Evaluator(model, scene.x, scene.y, _scene_layout(scene, layout), loss=scene.loss)
     info = RunInfo(scene=scene.name, title=scene.title, loss=scene.loss.name, loss_label=scene.loss.label,
                    total_steps=int(steps), every=int(every), seed=int(seed), optimizer=repr(scene.optimizer),
                    batch_size=scene.batch_size, layers=model.layers(), input_names=list(scene.input_names),
@@ -97,8 +99,27 @@ def train(scene: Scene, *, steps: int | None = None, every: int | None = None, s
                 raise DivergenceError(f"{exc}; nothing finite is left to render", step=exc.step) from None
             history = recorder.history()
             history.info.diverged_at = exc.step
-            return history
-    return recorder.history()
+            return _analysed(history, evaluator)
+    return _analysed(recorder.history(), evaluator)
+
+
+def _scene_layout(scene: Scene, layout: Layout | str | None) -> Layout:
+    """``layout`` itself, or the scene's layout of that name, or the scene's own."""
+    if isinstance(layout, str):
+        try:
+            return scene.layout_named(layout)
+        except SceneError as exc:
+            raise VisualizerError(str(exc)) from None
+    return layout or scene.layout
+
+
+def _analysed(history: History, evaluator: Evaluator) -> History:
+    """The layout's post-training analyses (a loss landscape), run once with the model at hand."""
+    try:
+        history.static.update(evaluator.analyse(history))
+    except (ValueError, KeyError) as exc:
+        raise VisualizerError(f"scene {history.info.scene!r}: after training: {exc}") from None
+    return history
 
 
 def output_dir(out: str | Path, name: str) -> Path:
@@ -184,6 +205,23 @@ def _player(path: Path, video: Path, history: History, rows: list[int], fps: flo
                         grads=history.grads, total_steps=history.total_steps)
 
 
+def _explained(history: History, scene: Scene | None, rows: list[int], steps: tuple[int, ...],
+               fps: float) -> list[int]:
+    """The frame keys: ``rows``, with the slow-motion sequence of each of ``steps`` before its row. What the
+    sequences show for every sample is computed from the recorded parameters (with the scene's own
+    activation functions and loss when there is a scene) and kept in ``history.static``."""
+    if not steps:
+        return rows
+    from .explain import explain_analysis, explain_frames, missing_steps
+
+    missing = missing_steps(history, steps)
+    if missing:
+        model = NetworkModel(scene.network(history.info.seed if history.info.seed is not None else scene.seed)) \
+            if scene is not None else None
+        history.static.update(explain_analysis(history, missing, model, scene.loss if scene else None))
+    return explain_frames(history, rows, steps, fps)
+
+
 class RenderInterrupted(Interrupt):
     """A signal (Ctrl-C, SIGTERM, SIGHUP) stopped a render. A render publishes all its outputs or none:
     ``published`` (kind → path) holds them all if the signal came as they were being published, else it is
@@ -216,7 +254,7 @@ def _preflight(scene: Scene, steps: int, every: int, seed: int, layout: Layout) 
     try:
         if layers:
             scene.loss.check_targets(scene.y, layers[-1].n_out)
-        evaluator = Evaluator(model, scene.x, scene.y, layout)
+        evaluator = Evaluator(model, scene.x, scene.y, layout, loss=scene.loss)
         evaluator.prepare()  # the data against the first layer, and what the panels ask for
         recorder = Recorder(every=1, total_steps=1, evaluator=evaluator,
                             info=RunInfo(scene=scene.name, loss=scene.loss.name, loss_label=scene.loss.label,
@@ -250,7 +288,11 @@ def _dry_draw(layout: Layout, history: History) -> None:
     try:
         axes = figure.subplot_mosaic(layout.mosaic, empty_sentinel=".", height_ratios=layout.height_ratios,
                                      width_ratios=layout.width_ratios)
+        from .panels import Panel
+
         for key, panel in layout.panels.items():
+            if type(panel).analyse is not Panel.analyse:
+                continue  # it draws what is computed after training (a landscape): checked then
             update = panel.draw(axes[key], history)
             update(0)
             update(len(history) - 1)
@@ -273,14 +315,16 @@ def _made_options(opts: RenderOptions, size: tuple[int, int], fps: float, histor
             "contact_sheet": frames}
 
 
-def render(what: Scene | History, history: History | None = None, *, layout: Layout | None = None,
+def render(what: Scene | History, history: History | None = None, *, layout: Layout | str | None = None,
            name: str | None = None, title: str | None = None, progress: bool = False,
            **options) -> RenderResult:
     """Write a run's outputs under ``out/<name>/``: train a scene first, or draw a given history.
 
     ``render(scene)`` trains and renders; ``render(scene, history)`` draws a history with the scene's layout;
     ``render(history)`` draws a history on its own, with ``layout`` or a default chosen from what it holds.
-    ``name`` (default: the scene's, else ``run``) names the output folder. The other keyword options are the
+    ``layout`` may name one of the scene's layouts (``layout="why"``). ``name`` (default: the scene's, with
+    ``-<layout>`` for a named layout, else ``run``) names the output folder. ``explain=[300]`` shows those
+    recorded steps in slow motion before their frames. The other keyword options are the
     command line's (``format="mp4,gif"``, ``size=(1280, 720)``, ``fps``, ``every``, ``max_frames``, ``hold``,
     ``last_frame``, ``gif_fps``, ``gif_width``, ``jobs``, ...; see :class:`RenderOptions`). Options left as
     ``None`` fall back to the scene's own settings, then to the defaults. Every render also writes
@@ -314,7 +358,12 @@ def render(what: Scene | History, history: History | None = None, *, layout: Lay
         history = what
     if history is not None and (opts.steps is not None or opts.seed is not None):
         raise VisualizerError("steps and seed change training; a history is already trained")
-    name = name or (scene.name if scene else history.info.scene) or "run"
+    named = layout if isinstance(layout, str) and layout != "default" else None
+    if isinstance(layout, str):
+        if scene is None:
+            raise VisualizerError(f"layout {layout!r} is a scene's layout by name: give the scene too")
+        layout = _scene_layout(scene, layout)
+    name = name or (scene.name + (f"-{named}" if named else "") if scene else history.info.scene) or "run"
     if not NAME_RE.match(name):
         raise VisualizerError(f"output name {name!r} must be letters, digits, '_', '-' or '.', not starting with '.'")
     size = opts.frame_size(scene.size if scene else None)
@@ -326,6 +375,7 @@ def render(what: Scene | History, history: History | None = None, *, layout: Lay
     files = known_outputs(name)
     kinds = ["history", *(f for f in formats), "poster", *([] if opts.last_frame else ["contact_sheet"])]
     renderer = None
+    explain = opts.explain_steps
     if history is None:
         layout = layout or scene.layout
         _preflight(scene, scene.steps if opts.steps is None else opts.steps,
@@ -333,7 +383,9 @@ def render(what: Scene | History, history: History | None = None, *, layout: Lay
                    layout)
     else:
         layout = layout or (scene.layout if scene else default_layout(history))
-        renderer = _renderer(layout, history, size, opts.dpi, title, name)
+        rows = select_rows(history, every=opts.every, max_frames=opts.max_frames)
+        frames = _frames(history, scene, rows, explain, fps, opts.last_frame)
+        renderer = _renderer(layout, history, size, opts.dpi, title, name, explain)
     folder = OutputFolder(target, name)
     stage = "starting"
 
@@ -349,11 +401,10 @@ def render(what: Scene | History, history: History | None = None, *, layout: Lay
                 if history is None:
                     at("training")
                     history = train(scene, steps=opts.steps, every=opts.every, seed=opts.seed, progress=progress,
-                                    allow_divergence=opts.allow_divergence)
+                                    allow_divergence=opts.allow_divergence, layout=layout)
                     rows = select_rows(history, max_frames=opts.max_frames)
-                    renderer = _renderer(layout, history, size, opts.dpi, title, name)
-                else:
-                    rows = select_rows(history, every=opts.every, max_frames=opts.max_frames)
+                    frames = _frames(history, scene, rows, explain, fps, opts.last_frame)
+                    renderer = _renderer(layout, history, size, opts.dpi, title, name, explain)
                 if opts.last_frame:
                     rows = rows[-1:]
                 stage = "drawing"
@@ -367,14 +418,14 @@ def render(what: Scene | History, history: History | None = None, *, layout: Lay
                            for fmt in frame_formats]
                 hold_frames = round(opts.hold * fps)
                 if outputs:
-                    with _tqdm()(total=len(rows), desc=f"{name}: rendering", unit="frame", disable=not progress,
+                    with _tqdm()(total=len(frames), desc=f"{name}: rendering", unit="frame", disable=not progress,
                                  leave=False, mininterval=0.2) as bar:
-                        render_outputs(renderer, rows, outputs, folder.work, fps=fps,
+                        render_outputs(renderer, frames, outputs, folder.work, fps=fps,
                                        jobs=opts.jobs or available_cores(), hold_frames=hold_frames,
                                        on_frames=bar.update, on_stage=at)
                 if "html" in formats:
                     at("player")
-                    _player(folder.staged(files["html"]), outputs[0].path, history, rows, fps, hold_frames,
+                    _player(folder.staged(files["html"]), outputs[0].path, history, frames, fps, hold_frames,
                             title or name)
                 at("stills")
                 save_png(renderer.draw(rows[-1]), folder.staged(files["poster"]))
@@ -404,7 +455,19 @@ def render(what: Scene | History, history: History | None = None, *, layout: Lay
     return result
 
 
-def _renderer(layout: Layout, history: History, size: tuple[int, int], dpi: float | None, title: str, name: str):
+def _frames(history: History, scene: Scene | None, rows: list[int], explain: tuple[int, ...], fps: float,
+            last_frame: bool) -> list[int]:
+    """The frame keys to draw: the rows, with slow-motion sequences before the explained steps."""
+    if last_frame:
+        return rows[-1:]
+    try:
+        return _explained(history, scene, rows, explain, fps)
+    except (ValueError, KeyError) as exc:
+        raise _input_error(exc, "cannot explain: ") from None
+
+
+def _renderer(layout: Layout, history: History, size: tuple[int, int], dpi: float | None, title: str, name: str,
+              explain: tuple[int, ...] = ()):
     from .renderer import Renderer
 
     for key, values in history.losses.items():
@@ -412,7 +475,7 @@ def _renderer(layout: Layout, history: History, size: tuple[int, int], dpi: floa
             raise VisualizerError(f"cannot draw {name!r} from this history: its loss {key!r} has shape "
                                   f"{np.shape(values)}, not one number per recorded step")
     try:
-        return Renderer(layout, history, size=size, dpi=dpi, title=title)
+        return Renderer(layout, history, size=size, dpi=dpi, title=title, explain=explain)
     except (ValueError, KeyError) as exc:
         raise _input_error(exc, f"cannot draw {name!r} from this history: ") from None
 

@@ -29,6 +29,7 @@ examples:
   python -m visualizer render softplus_fit --steps 100 --hold 2 --max-frames 60
   python -m visualizer render --from-history output/softplus_fit/history.npz --size 1920x1080 --format gif
   python -m visualizer render --from-history run.npz --layout my_layout.py
+  python -m visualizer render softplus_fit --layout why --explain 0,300
   python -m visualizer render product --last-frame
   python -m visualizer compare softplus_fit --vary optimizer=sgd,momentum,adam
   python -m visualizer compare xor --vary lr=0.5,1,2 --format mp4
@@ -98,8 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="render a saved history.npz (from a scene, your own loop or PyTorch) without "
                         "training; its layout: --layout, else --scene, else the scene it names if that is "
                         "one of your scenes, else a default chosen from what it recorded")
-    render.add_argument("--layout", metavar="FILE", type=Path,
-                        help="with --from-history: a Python file defining 'layout' (a Layout)")
+    render.add_argument("--layout", metavar="NAME|FILE",
+                        help="one of the scene's layouts by name (such as why), or a Python file defining "
+                        "'layout' (a Layout)")
     render.add_argument("--scene", metavar="SCENE", dest="layout_scene",
                         help="with --from-history: take the layout (and name) from this scene file or name")
     render.add_argument("--name", metavar="NAME", help="with --from-history: the output folder's name "
@@ -195,8 +197,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
             raise VisualizerError(f"the history names its scene {named!r}, which is not a valid output name; give "
                                   "--name NAME for its output folder")
         jobs.append(((scene, layout), history))
-    elif args.layout or args.layout_scene or args.name:
-        raise VisualizerError("--layout, --scene and --name go with --from-history")
+    elif args.layout_scene or args.name:
+        raise VisualizerError("--scene and --name go with --from-history")
     elif not args.scenes:
         raise VisualizerError("name at least one SCENE, or give --from-history FILE")
     else:
@@ -204,6 +206,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
     finished: list[Path] = []
     for what, history in jobs:
         extra = {}
+        if history is None and args.layout is not None:
+            extra = {"layout": _layout_file(args.layout) if _is_file(args.layout) else args.layout}
         if history is not None:
             scene, layout = what
             extra = {"layout": layout, "name": args.name}
@@ -233,8 +237,20 @@ def _history_layout(args: argparse.Namespace, history):
     only a scene *name* it records, looked up among the user's scenes like a name on the command line."""
     from .scene import NAME_RE, SceneError, find_scene_file, load_layout, load_scene
 
-    if args.layout is not None:
-        return None, load_layout(args.layout, history)
+    if args.layout is not None and _is_file(args.layout):
+        return None, load_layout(Path(args.layout), history)
+    if args.layout is not None:  # a layout by name: the scene's, from --scene or the one the history names
+        spec = args.layout_scene or history.info.scene
+        if not spec:
+            raise VisualizerError(f"--layout {args.layout} names a scene's layout, and this history names no "
+                                  "scene: add --scene SCENE")
+        if not args.layout_scene and (not NAME_RE.match(spec) or "." in spec):
+            # Only a bare name from the file, looked up among the user's scenes: never a path to import.
+            raise VisualizerError(f"the history names its scene {spec!r}, which is not a scene name: add "
+                                  "--scene SCENE")
+        scene = load_scene(spec)
+        scene.layout_named(args.layout)  # an unknown name fails here, saying the scene's layouts
+        return scene, args.layout
     if args.layout_scene is not None:
         return load_scene(args.layout_scene), None
     name = history.info.scene
@@ -245,6 +261,17 @@ def _history_layout(args: argparse.Namespace, history):
             return None, None  # not one of the user's scenes: the default layout
         return load_scene(name), None
     return None, None
+
+
+def _is_file(layout: str) -> bool:
+    """A --layout that is a path (a .py file) rather than a scene's layout name."""
+    return layout.endswith(".py") or "/" in layout or "\\" in layout
+
+
+def _layout_file(path: str):
+    from .scene import load_layout
+
+    return load_layout(Path(path))
 
 
 def _load_history(path: Path):

@@ -4,17 +4,19 @@ A model, whatever computes it (our :class:`~visualizer.nn.Network`, a PyTorch mo
 arrays), is seen through the small :class:`Model` protocol: parameters by name, forward on any inputs,
 activations by layer name, and the layer structure (for diagrams). Panels never touch a model: they declare
 :class:`Probe` s ("layer L's outputs on these inputs"), and one :class:`Evaluator` computes every probe from
-the adapter at each recorded step.
+the adapter at each recorded step. A probe may also ask for what the backward pass computes on the training
+set (pre-activations, slopes, error signals δ = ∂L/∂z, ∂L/∂ŷ): the evaluator then needs the loss.
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
 if TYPE_CHECKING:
-    from .nn import Network
+    from .losses import Loss
+    from .nn import Activation, Network
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,10 @@ class NetworkModel:
     def forward(self, x: np.ndarray) -> np.ndarray:
         return self.network.forward(np.asarray(x, dtype=float))
 
+    def activation_functions(self) -> dict[str, Activation]:
+        """Each layer's activation object (with its derivative), by layer name: for the backward pass."""
+        return {lay.name: lay.activation for lay in self.network.layers}
+
     def activations(self, x: np.ndarray) -> dict[str, np.ndarray]:
         outs = self.network.activations(np.asarray(x, dtype=float))
         return {lay.name: a for lay, a in zip(self.network.layers, outs)}
@@ -156,20 +162,45 @@ class DenseModel:
     def forward(self, x: np.ndarray) -> np.ndarray:
         return list(self.activations(x).values())[-1]
 
+    def activation_functions(self) -> dict[str, Activation]:
+        """Each layer's activation object (with its derivative), by layer name: for the backward pass."""
+        return {name: act for name, _, act, _ in self._spec}
+
     def __repr__(self) -> str:
         return "DenseModel([" + ", ".join(f"{w}: {a.name}" for _, w, a, _ in self._spec) + "])"
+
+
+QUANTITIES = ("activation", "preactivation", "slope", "delta", "output_grad")
+BACKWARD = frozenset(QUANTITIES[1:])
 
 
 @dataclass(eq=False)
 class Probe:
     """A panel's request: ``layer``'s outputs (``None``: the model's output) on fixed ``inputs``, recorded at
-    every step as extra ``key`` (reshaped to ``shape`` when given; columns picked with ``columns``)."""
+    every step as extra ``key`` (reshaped to ``shape`` when given; columns picked with ``columns``).
+
+    ``quantity`` is ``"activation"`` (the layer's outputs) or one the backward pass computes on the training
+    set (``inputs`` must be the setup's ``x``): ``"preactivation"`` z, ``"slope"`` act′(z), ``"delta"``
+    δ = ∂L/∂z, or ``"output_grad"`` ∂L/∂ŷ (``layer=None``); ``reduce="sum"`` sums it over the samples.
+    """
 
     key: str
     inputs: np.ndarray
     layer: str | None = None
     shape: tuple[int, ...] | None = None
     columns: slice | int | None = None
+    quantity: str = "activation"
+    reduce: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.quantity not in QUANTITIES:
+            raise ValueError(f"probe {self.key!r}: quantity must be one of {', '.join(QUANTITIES)}, "
+                             f"got {self.quantity!r}")
+        if self.reduce not in (None, "sum"):
+            raise ValueError(f"probe {self.key!r}: reduce must be None or 'sum', got {self.reduce!r}")
+        if (self.quantity == "output_grad") != (self.layer is None) and self.quantity in BACKWARD:
+            raise ValueError(f"probe {self.key!r}: {self.quantity} needs " +
+                             ("layer=None" if self.quantity == "output_grad" else "a layer"))
 
 
 @dataclass
@@ -215,15 +246,18 @@ class Setup:
 class Evaluator:
     """Computes what panels need from a model at each recorded step: one forward pass per distinct input set.
 
-    ``Evaluator(model, x, y, layout=None, probes=())``: the layout's panels declare their probes (without a
-    layout, the probes of the default layout: the fit curve for one input and one output, the output over the
-    input plane for two or more inputs); ``probes`` adds your own. The needs are worked out at the first call, when the parameters (and so the layer
-    sizes) are known. Each call loads the logged parameters into the model first (free for live arrays), so it
-    works alike for a live network and for a from-scratch loop's arrays seen through :class:`DenseModel`.
+    ``Evaluator(model, x, y, layout=None, probes=(), loss=None)``: the layout's panels declare their probes
+    (without a layout, the probes of the default layout: the fit curve for one input and one output, the
+    output over the input plane for two or more inputs); ``probes`` adds your own. Probes of the backward pass
+    (δ's, slopes, ∂L/∂ŷ) need the training ``loss`` (a :class:`~visualizer.losses.Loss` or its name). The
+    needs are worked out at the first call, when the parameters (and so the layer sizes) are known. Each call
+    loads the logged parameters into the model first (free for live arrays), so it works alike for a live
+    network and for a from-scratch loop's arrays seen through :class:`DenseModel`. After training,
+    :meth:`analyse` runs the layout's post-training analyses (a loss landscape) with the model at hand.
     """
 
     def __init__(self, model: Model, x: np.ndarray, y: np.ndarray, layout=None,
-                 probes: Sequence[Probe] = ()) -> None:
+                 probes: Sequence[Probe] = (), loss: Loss | str | None = None) -> None:
         self.model = model
         self.extra_probes = list(probes)
         self.x = _as_rows(x, "x")
@@ -231,6 +265,11 @@ class Evaluator:
         if len(self.x) != len(self.y):
             raise ValueError(f"x and y need the same number of rows, got {len(self.x)} and {len(self.y)}")
         self.layout = layout
+        if isinstance(loss, str):
+            from .losses import get_loss
+
+            loss = get_loss(loss)
+        self.loss = loss
         self.probes: list[Probe] | None = None
         self.static: dict[str, np.ndarray] = {}
         self.layers: list[LayerInfo] = []
@@ -249,11 +288,29 @@ class Evaluator:
         else:
             needs = self.layout.needs(setup)
         self.static = {"data/x": self.x, "data/y": self.y, **needs.static}
-        self.probes = needs.merge(Needs({}, self.extra_probes)).probes
+        probes = needs.merge(Needs({}, self.extra_probes)).probes
+        backward = [p for p in probes if p.quantity in BACKWARD]
+        for p in backward:
+            if p.inputs is not self.x and not np.array_equal(p.inputs, self.x):
+                raise ValueError(f"probe {p.key!r} asks for the backward pass ({p.quantity}), which is computed "
+                                 "on the training data: give the setup's x as its inputs")
+            if p.layer is not None:
+                setup.layer(p.layer)
+        if backward and self.loss is None:
+            raise ValueError(f"the panels need the backward pass ({backward[0].key}), which needs the training "
+                             "loss: give the evaluator loss=... (the loss your loop minimises)")
+        self._backward = backward
+        self._activations = None
+        if backward:
+            from .backprop import activation_functions
+
+            self._activations = activation_functions(self.layers, self.model)
         groups: dict[int, list[Probe]] = {}
-        for probe in self.probes:
-            groups.setdefault(id(probe.inputs), []).append(probe)
+        for probe in probes:
+            if probe.quantity not in BACKWARD:
+                groups.setdefault(id(probe.inputs), []).append(probe)
         self._groups = [(g[0].inputs, g) for g in groups.values()]
+        self.probes = probes
 
     def __call__(self, params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         self.model.set_parameters(params)
@@ -268,10 +325,14 @@ class Evaluator:
             acts = self.model.activations(inputs) if any(p.layer is not None for p in probes) else None
             output = self.model.forward(inputs) if any(p.layer is None for p in probes) else None
             for p in probes:
-                value = np.asarray(output if p.layer is None else acts[p.layer], dtype=float)
-                if p.columns is not None:
-                    value = value[:, p.columns]
-                out[p.key] = value.reshape(p.shape) if p.shape is not None else value
+                out[p.key] = _shaped(p, output if p.layer is None else acts[p.layer])
+        if self._backward:
+            from .backprop import backward_pass
+
+            bp = backward_pass(self.layers, self.model.parameters(), self.x, self.y, self.loss, self._activations)
+            table = {"preactivation": bp.z, "slope": bp.slope, "delta": bp.delta}
+            for p in self._backward:
+                out[p.key] = _shaped(p, bp.output_grad if p.quantity == "output_grad" else table[p.quantity][p.layer])
         return out
 
     def detached(self, params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -281,6 +342,37 @@ class Evaluator:
             return self(params)
         finally:
             self.model.set_parameters(keep)
+
+    def analyse(self, history: Any) -> dict[str, np.ndarray]:
+        """Run the layout's post-training analyses on ``history`` (each panel's ``analyse``) with this model
+        and data; returns the static arrays to add to the history. The model's parameters are restored."""
+        if self.layout is None or not hasattr(self.layout, "analyse"):
+            return {}
+        if self.probes is None:
+            self.prepare()
+        keep = {k: np.array(v, copy=True) for k, v in self.model.parameters().items()}
+        try:
+            return self.layout.analyse(history, self.model, TrainingData(self.x, self.y, self.loss))
+        finally:
+            self.model.set_parameters(keep)
+
+
+@dataclass
+class TrainingData:
+    """What a post-training analysis evaluates the model on: the training set and the loss minimised."""
+
+    x: np.ndarray
+    y: np.ndarray
+    loss: Loss | None
+
+
+def _shaped(p: Probe, value) -> np.ndarray:
+    value = np.asarray(value, dtype=float)
+    if p.columns is not None:
+        value = value[:, p.columns]
+    if p.reduce == "sum":
+        value = value.sum(axis=0)
+    return value.reshape(p.shape) if p.shape is not None else value
 
 
 def _as_rows(a, what: str) -> np.ndarray:
@@ -292,4 +384,4 @@ def _as_rows(a, what: str) -> np.ndarray:
     return a
 
 
-__all__ = ["DenseModel", "Evaluator", "LayerInfo", "Model", "Needs", "NetworkModel", "Probe", "Setup"]
+__all__ = ["DenseModel", "Evaluator", "LayerInfo", "Model", "Needs", "NetworkModel", "Probe", "Setup", "TrainingData"]

@@ -49,6 +49,28 @@ def parse_formats(formats: str | list[str] | tuple[str, ...]) -> tuple[str, ...]
     return tuple(f for f in FORMATS if f in items)
 
 
+def parse_steps(text: str | int | list | tuple) -> tuple[int, ...]:
+    """``"300,600"`` (or 300, or [300, 600]) → (300, 600): steps to explain, in order, each once."""
+    items = list(text) if isinstance(text, (list, tuple)) else str(text).split(",")
+    steps = []
+    for item in items:
+        if isinstance(item, bool) or not str(item).strip().lstrip("+").isdigit():
+            raise ValueError(f"expected recorded steps such as 300 or 0,300 (whole numbers, comma-separated), "
+                             f"got {text!r}")
+        steps.append(int(str(item).strip()))
+    if not steps:
+        raise ValueError("give at least one step to explain, such as 300")
+    return tuple(sorted(set(steps)))
+
+
+def _steps(v) -> str | None:
+    try:
+        parse_steps(v)
+    except (ValueError, TypeError) as exc:
+        return f"must be {exc}" if "expected" not in str(exc) else str(exc).replace("expected", "must be", 1)
+    return None
+
+
 def _whole(low: int, high: float = math.inf) -> Callable[[Any], str | None]:
     def check(v):
         if isinstance(v, bool) or not isinstance(v, int) and not (isinstance(v, float) and v.is_integer()):
@@ -118,6 +140,9 @@ class RenderOptions:
                             "N", _whole(1, 256), int)
     allow_divergence: bool = _opt(False, "if training diverges, render the steps before it instead of stopping",
                                   flag=True)
+    explain: tuple[int, ...] | None = _opt(None, "before each of these recorded steps, show that step in slow "
+                                           "motion on the network diagram: forward pass, loss, backward pass, "
+                                           "update (about 4 s each)", "STEP[,STEP]", _steps, parse_steps)
 
     def checked(self) -> RenderOptions:
         """Validate every option; raise :class:`VisualizerError` naming the first bad one."""
@@ -136,6 +161,8 @@ class RenderOptions:
         if self.dpi is not None and (self.size is not None or self.quality is not None):
             check_dpi(self.dpi, self.frame_size())
         parse_formats(self.format)
+        if self.last_frame and self.explain is not None:
+            raise VisualizerError("last frame writes only the poster; explain shows steps in the videos: give one")
         if self.last_frame and self.format != "all":
             raise VisualizerError("last frame writes only the poster; leave the format out (the player and "
                                   "videos need every frame)")
@@ -148,6 +175,11 @@ class RenderOptions:
     def with_(self, **changes: Any) -> RenderOptions:
         """A copy with some options changed."""
         return replace(self, **changes)
+
+    @property
+    def explain_steps(self) -> tuple[int, ...]:
+        """The steps to explain, sorted (none if not given)."""
+        return () if self.explain is None else parse_steps(self.explain)
 
     @property
     def formats(self) -> tuple[str, ...]:
@@ -242,4 +274,4 @@ def option_fields():
 
 __all__ = ["DEFAULT_FPS", "DEFAULT_SIZE", "FORMATS", "HistoryTooLarge", "MAX_HISTORY_BYTES", "QUALITY",
            "RenderOptions", "check_dpi", "check_history_size", "check_size", "option_fields", "parse_formats",
-           "parse_size", "recorded_rows"]
+           "parse_size", "parse_steps", "recorded_rows"]

@@ -64,8 +64,9 @@ def _render_chunk(k: int, positions: range, rows: Sequence[int], renderer: Rende
         frame = None
         for p in positions:
             frame = renderer.draw_rgba(rows[p])
+            step = renderer.frame_step(rows[p])  # an explain frame's step names its PNG apart
             for writer in writers:
-                writer.write(frame, int(steps[rows[p]]))
+                writer.write(frame, step)
             report(1)
             if p == positions.start:
                 pause_point("drawing")

@@ -5,12 +5,15 @@ for every frame, restored and only the changing artists are drawn on top (blitti
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import matplotlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
+from .explain import ExplainFrame, Explainer, FrameStep
 from .options import MIN_SIZE
 from .panels import Layout
 from .record import History
@@ -36,10 +39,17 @@ STYLE = {
 
 
 class Renderer:
-    """Draws frames of a :class:`History` with a :class:`Layout` at ``size`` = (width, height) pixels."""
+    """Draws frames of a :class:`History` with a :class:`Layout` at ``size`` = (width, height) pixels.
+
+    Frames are keyed by history row; with ``explain`` (recorded steps), an
+    :class:`~visualizer.explain.ExplainFrame` key draws that step's slow-motion sequence instead, from the
+    per-sample arrays in ``history.static`` (see :func:`~visualizer.explain.explain_analysis`; arrays not
+    stored there may come in ``explain_static``).
+    """
 
     def __init__(self, layout: Layout, history: History, size: tuple[int, int] = (1280, 720),
-                 dpi: float | None = None, title: str = "") -> None:
+                 dpi: float | None = None, title: str = "", explain: Sequence[int] = (),
+                 explain_static: dict[str, np.ndarray] | None = None) -> None:
         width, height = size
         # The same picture at any size: text and lines scale with the frame (1280x720 = 100 dpi); the
         # smaller ratio wins so a narrow or short frame still fits its text.
@@ -77,25 +87,42 @@ class Renderer:
             # panel that cannot draw fails now, in this process, with its own error.
             for i in {0, len(history) - 1}:
                 self._draw(i)
-        got = (self.canvas.get_width_height()[0], self.canvas.get_width_height()[1])
-        if got != self.size:  # float figsize rounding; never seen at common sizes but cheap to guard
-            raise RuntimeError(f"canvas is {got[0]}x{got[1]}, expected {width}x{height}; try another dpi")
+            self._explainer = Explainer(history, self.size, dpi, title, explain, STYLE, explain_static) \
+                if explain else None
+        for canvas in [self.canvas] + ([self._explainer.canvas] if self._explainer else []):
+            got = canvas.get_width_height()
+            if got != self.size:  # float figsize rounding; never seen at common sizes but cheap to guard
+                raise RuntimeError(f"canvas is {got[0]}x{got[1]}, expected {width}x{height}; try another dpi")
 
     def _counter_text(self, step: int) -> str:
         return f"step {step:,} / {self._total:,}{self._counter_note}"
 
     def draw(self, i: int) -> np.ndarray:
-        """Render history row ``i`` and return it as a new (height, width, 3) uint8 array."""
-        self._draw(i)
+        """Render history row ``i`` (or an explain frame) and return it as a new (height, width, 3) uint8 array."""
+        canvas = self._draw_key(i)
         # Pillow drops the alpha channel about twice as fast as a strided numpy copy.
-        rgba = Image.frombuffer("RGBA", self.size, self.canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
+        rgba = Image.frombuffer("RGBA", self.size, canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
         return np.asarray(rgba.convert("RGB"))
 
     def draw_rgba(self, i: int) -> np.ndarray:
-        """Render row ``i`` and return the canvas itself as (height, width, 4) RGBA: no copy, so it is
-        valid only until the next draw."""
-        self._draw(i)
-        return np.asarray(self.canvas.buffer_rgba())
+        """Render row ``i`` (or an explain frame) and return the canvas itself as (height, width, 4) RGBA: no
+        copy, so it is valid only until the next draw."""
+        return np.asarray(self._draw_key(i).buffer_rgba())
+
+    def frame_step(self, key: int) -> int:
+        """The training step frame ``key`` shows, as writers name frames by it (an explain frame's step
+        names its PNG apart from the step's own frame)."""
+        step = int(self.history.steps[key])
+        return FrameStep(step, key.index) if isinstance(key, ExplainFrame) else step
+
+    def _draw_key(self, key: int) -> FigureCanvasAgg:
+        if isinstance(key, ExplainFrame):
+            if self._explainer is None or not self._explainer.explains(int(key)):
+                raise ValueError(f"frame {key!r} explains a step this renderer was not given in explain=")
+            self._explainer.draw(key)
+            return self._explainer.canvas
+        self._draw(key)
+        return self.canvas
 
     def _draw(self, i: int) -> None:
         self.canvas.restore_region(self._background)
@@ -108,3 +135,5 @@ class Renderer:
     def close(self) -> None:
         """Release the figure."""
         self.figure.clear()
+        if self._explainer is not None:
+            self._explainer.figure.clear()

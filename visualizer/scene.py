@@ -64,6 +64,8 @@ class Scene:
     input_names: list[str] = field(default_factory=list)
     description: str = ""
     source: Path | None = None
+    # Further layouts by name (``--layout why``); a history trained with one of them can draw it.
+    layouts: dict[str, Layout] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not NAME_RE.match(self.name):
@@ -96,6 +98,15 @@ class Scene:
 
     def __repr__(self) -> str:
         return f"Scene({self.name!r}, steps={self.steps}, loss={self.loss.name}, {self.optimizer})"
+
+    def layout_named(self, name: str) -> Layout:
+        """The layout called ``name`` among :attr:`layouts` (``"default"``: :attr:`layout`)."""
+        if name in self.layouts:
+            return self.layouts[name]
+        if name == "default":
+            return self.layout
+        known = ", ".join(["default", *self.layouts])
+        raise SceneError(f"scene {self.name!r} has no layout {name!r}; its layouts: {known}")
 
 
 def _is_path(spec: str) -> bool:

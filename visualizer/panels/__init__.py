@@ -10,7 +10,8 @@ from .curves import FitPanel, GradientPanel, LossPanel, ParameterPanel
 from .defaults import default_layout
 from .diagram import NetworkDiagramPanel
 from .maps import ActivationsPanel, DecisionBoundaryPanel, SurfacePanel, UnitMapPanel, WeightMatrixPanel
+from .why import ChainRulePanel, LossLandscapePanel
 
-__all__ = ["CURRENT_MARK", "DATA_COLOR", "ActivationsPanel", "DecisionBoundaryPanel", "FitPanel", "GradientPanel",
-           "Layout", "LossPanel", "NEURON_COLORS", "NetworkDiagramPanel", "PREDICTION_COLOR", "Panel",
+__all__ = ["CURRENT_MARK", "DATA_COLOR", "ActivationsPanel", "ChainRulePanel", "DecisionBoundaryPanel", "FitPanel", "GradientPanel",
+           "Layout", "LossLandscapePanel", "LossPanel", "NEURON_COLORS", "NetworkDiagramPanel", "PREDICTION_COLOR", "Panel",
            "ParameterPanel", "SurfacePanel", "UnitMapPanel", "WeightMatrixPanel", "default_layout", "finite_range", "fixed_limits"]

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from matplotlib.artist import Artist
     from matplotlib.axes import Axes
 
+    from ..model import Model, TrainingData
     from ..record import History
 
 Update = Callable[[int], "list[Artist]"]
@@ -82,6 +83,11 @@ class Panel:
         return ``update(i)``, which sets them to history row ``i`` and returns the ones to redraw."""
         raise NotImplementedError
 
+    def analyse(self, history: History, model: Model, data: TrainingData) -> dict[str, np.ndarray]:
+        """Once, after training, with the model at hand: static arrays to add to the history (a loss
+        landscape). Keys should start with a prefix; the model's parameters may be changed freely."""
+        return {}
+
 
 @dataclass
 class Layout:
@@ -109,4 +115,12 @@ class Layout:
         out = Needs({}, [])
         for panel in self.panels.values():
             out = out.merge(panel.needs(setup))
+        return out
+
+    def analyse(self, history: History, model: Model, data: TrainingData) -> dict[str, np.ndarray]:
+        """Every panel's post-training analysis, merged (same name = same quantity, computed once)."""
+        out: dict[str, np.ndarray] = {}
+        for panel in self.panels.values():
+            for key, value in panel.analyse(history, model, data).items():
+                out.setdefault(key, value)
         return out

@@ -1,0 +1,136 @@
+"""One step in slow motion: where the sequence goes in the frame stream, what it shows, how it is written."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from visualizer import History, Renderer, VisualizerError, load_scene, render, train
+from visualizer.explain import (ExplainFrame, FrameStep, explain_analysis, explain_frames, explain_rows, phases)
+
+
+@pytest.fixture(scope="module")
+def xor_history():
+    scene = load_scene("xor")
+    return scene, train(scene, steps=300, layout="why")
+
+
+def test_the_sequence_goes_before_its_step_and_lasts_about_four_seconds(xor_history):
+    _, history = xor_history
+    rows = [0, 2, 4, 6]
+    frames = explain_frames(history, rows, [100], fps=30)
+    explain = [k for k in frames if isinstance(k, ExplainFrame)]
+    assert 3.0 <= len(explain) / 30 <= 4.5
+    first = frames.index(explain[0])
+    # The step's own frame follows its sequence; its row (2, step 100) was among the rows already.
+    assert frames[first + len(explain)] == 2 and type(frames[first + len(explain)]) is int
+    assert [int(k) for k in explain] == [2] * len(explain)
+    assert [k.index for k in explain] == list(range(len(explain)))
+    plan = phases(2)
+    assert [p.kind for p in plan] == ["forward"] * 3 + ["loss", "backward", "backward", "update"]
+    assert sorted({k.phase for k in explain}) == list(range(len(plan)))
+
+
+def test_an_explained_step_the_selection_skipped_gets_its_frame(xor_history):
+    _, history = xor_history
+    frames = explain_frames(history, [0, 6], [50, 250], fps=4)
+    assert [k for k in frames if type(k) is int] == [0, 1, 5, 6]
+    # The last recorded step has no next one: no update phase.
+    last = explain_frames(history, [6], [300], fps=4)
+    assert phases(2, update=False)[-1].kind == "backward"
+    assert max(k.phase for k in last if isinstance(k, ExplainFrame)) == len(phases(2, update=False)) - 1
+
+
+def test_unrecorded_steps_are_refused_with_the_recorded_grid(xor_history):
+    _, history = xor_history
+    with pytest.raises(ValueError, match=r"step 120 was not recorded.*every 50 \(nearest: 100, 150\)"):
+        explain_rows(history, [120])
+
+
+def test_the_slow_motion_numbers_are_the_recorded_ones(xor_history):
+    scene, history = xor_history
+    static = explain_analysis(history, [100, 200])
+    for step in (100, 200):
+        row = int(np.flatnonzero(history.steps == step)[0])
+        assert float(static[f"explain/{step}/loss"]) == pytest.approx(history.loss[row], rel=1e-12)
+        for lay in history.info.layers:
+            # Σδ is what the diagram panel's recorded δ's are, and input·δ the recorded gradient.
+            np.testing.assert_allclose(static[f"explain/{step}/delta/{lay.name}"].sum(axis=0),
+                                       history.extras[f"delta/{lay.name}"][row], rtol=1e-12)
+        hidden = static[f"explain/{step}/a/hidden"]
+        np.testing.assert_allclose(hidden.T @ static[f"explain/{step}/delta/output"],
+                                   history.grads["output.weight"][row], rtol=1e-10)
+
+
+def test_explain_frames_differ_by_phase_and_keep_the_frame_size(xor_history):
+    scene, history = xor_history
+    history = History.from_arrays(history.arrays())  # a copy: the analysis is added to static
+    history.static.update(explain_analysis(history, [100]))
+    renderer = Renderer(scene.layout_named("why"), history, size=(640, 360), explain=[100])
+    frames = explain_frames(history, [2], [100], fps=5)
+    one_per_phase = {k.phase: k for k in frames[:-1]}  # the last of each phase
+    pictures = [renderer.draw(k) for k in one_per_phase.values()] + [renderer.draw(frames[-1])]
+    assert all(p.shape == (360, 640, 3) for p in pictures)
+    assert len({p.tobytes() for p in pictures}) == len(pictures)  # every phase looks different
+    update = [k for k in frames if k.__class__ is ExplainFrame and k.phase == len(phases(2)) - 1]
+    assert len({renderer.draw(k).tobytes() for k in update}) == len(update)  # the edges move
+    assert renderer.frame_step(frames[0]) == 100 and f"{renderer.frame_step(frames[3]):05d}" == "00100.e003"
+    assert renderer.frame_step(frames[-1]) == 100 and f"{renderer.frame_step(frames[-1]):05d}" == "00100"
+    with pytest.raises(ValueError, match="explains a step this renderer was not given"):
+        renderer.draw(ExplainFrame(4, 0, 0.0, 0))
+
+
+def test_frame_step_names_sort_before_the_steps_own_frame():
+    names = sorted(f"frame_{s:05d}.png" for s in [300, FrameStep(300, 0), FrameStep(300, 12), 299, 301])
+    assert names == ["frame_00299.png", "frame_00300.e000.png", "frame_00300.e012.png", "frame_00300.png",
+                     "frame_00301.png"]
+    assert int(FrameStep(300, 4)) == 300
+
+
+def test_render_writes_explain_frames_apart_and_a_history_that_re_renders_them(tmp_path):
+    scene = load_scene("gender")
+    written = render(scene, steps=40, every=4, explain=[8], format="frames", size=(320, 180), fps=4, out=tmp_path,
+                     jobs=2)
+    names = sorted(p.name for p in written["frames"].iterdir())
+    explained = [n for n in names if ".e" in n]
+    assert len(names) == 11 + len(explained) and len(explained) == sum(max(1, round(p.seconds * 4))
+                                                                       for p in phases(2))
+    assert all(n.startswith("frame_00008.e") for n in explained)
+    assert names.index("frame_00008.png") == names.index(explained[-1]) + 1
+    # The step's own frame is a layout frame, not a slow-motion one (they are drawn by separate processes).
+    poster_like = render(scene, steps=40, every=4, format="frames", size=(320, 180), out=tmp_path / "plain",
+                         jobs=1)["frames"] / "frame_00008.png"
+    assert np.array_equal(np.asarray(Image.open(written["frames"] / "frame_00008.png")),
+                          np.asarray(Image.open(poster_like)))
+    # The saved history holds the slow-motion arrays: it re-renders them without the scene.
+    saved = History.load(written["history"])
+    assert "explain/8/delta/hidden" in saved.static
+    again = render(saved, explain=[8], format="frames", size=(320, 180), fps=4, out=tmp_path / "again", jobs=1)
+    assert sorted(p.name for p in again["frames"].iterdir()) == names
+
+
+def test_render_refuses_unrecorded_steps_before_writing(tmp_path):
+    with pytest.raises(VisualizerError, match="step 3 was not recorded"):
+        render(load_scene("gender"), steps=8, every=4, explain=[3], format="frames", out=tmp_path)
+    assert not (tmp_path / "gender").exists()
+
+
+def test_a_custom_activation_is_explained_with_the_scenes_network(tmp_path):
+    scene = load_scene("autoencoder")
+    history = train(scene, steps=20)
+    with pytest.raises(ValueError, match="not built in"):
+        explain_analysis(history, [10])
+    written = render(scene, history, explain=[10], format="frames", size=(480, 270), fps=3, out=tmp_path, jobs=1)
+    assert any(".e" in p.name for p in written["frames"].iterdir())
+
+
+def test_cli_explains_and_takes_a_layout_by_name_for_a_saved_history(cli, tmp_path):
+    code, _, err = cli("render", "softplus_fit", "--layout", "why", "--steps", "20", "--every", "10", "--explain",
+                       "10", "--format", "frames", "--size", "320x180", "--fps", "2", "--out", str(tmp_path), "-q")
+    assert code == 0, err
+    frames = sorted(p.name for p in (tmp_path / "softplus_fit-why" / "frames").iterdir())
+    assert frames[0] == "frame_00000.png" and "frame_00010.e000.png" in frames
+    code, _, err = cli("render", "--from-history", str(tmp_path / "softplus_fit-why" / "history.npz"), "--layout",
+                       "why", "--format", "frames", "--size", "320x180", "--out", str(tmp_path / "again"), "-q")
+    assert code == 0, err
+    assert len(list((tmp_path / "again" / "softplus_fit-why" / "frames").iterdir())) == 3
