@@ -53,7 +53,8 @@ def _history_line(ax: Axes, steps: np.ndarray, values: np.ndarray, color: str) -
 
 @dataclass
 class FitPanel(Panel):
-    """Data against the prediction for 1-D input and output, with each last-hidden neuron's contribution."""
+    """Data against the prediction for 1-D input and output, with each last-hidden neuron's contribution
+    (test points, when the run has them, hollow)."""
 
     title: str = "actual vs predicted"
     points: int = 200
@@ -79,7 +80,13 @@ class FitPanel(Panel):
         pred = history.extras["fit/prediction"]
         contrib = _contributions(history)
         ax.set_title(self.title)
-        ax.plot(x, y, "o", color=DATA_COLOR, markersize=5, label="actual", zorder=3)
+        test = "data/x_test" in history.static
+        ax.plot(x, y, "o", color=DATA_COLOR, markersize=5, label="training data" if test else "actual", zorder=3)
+        if test:
+            xt, yt = history.static["data/x_test"][:, 0], history.static["data/y_test"][:, 0]
+            ax.plot(xt, yt, "o", markerfacecolor="none", markeredgecolor=DATA_COLOR, markersize=5, label="test data",
+                    zorder=3)
+            y = np.concatenate([y, yt])
         lines = []
         everything = [y, pred]
         if contrib is not None:
@@ -141,7 +148,8 @@ class LossPanel(Panel):
         steps = history.steps
         label = history.info.loss_label or "loss"
         names = list(history.losses)
-        names.sort(key=lambda n: (n != "train", n))
+        order = {"train": 0, "test": 1, "penalty": 2}  # data losses first, then what is added to them
+        names.sort(key=lambda n: (order.get(n, len(order)), n))
         series = [history.losses[n] for n in names]
         several = len(names) > 1
         ax.set_title(self.title or (f"{label} (whole training set)" if not several else label))
