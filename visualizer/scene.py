@@ -160,10 +160,9 @@ class Scene:
             return
         if self.test is None:
             return
-        try:
-            x_test, y_test = self.test
-        except (TypeError, ValueError):
-            raise SceneError(f"scene {self.name!r}: test must be a pair (x_test, y_test)") from None
+        if not isinstance(self.test, (tuple, list)) or len(self.test) != 2:  # an array would unpack by rows
+            raise SceneError(f"scene {self.name!r}: test must be a pair (x_test, y_test)")
+        x_test, y_test = self.test
         x_test, y_test = self._data(x_test, y_test, "test ")
         for what, train, test in (("inputs", self.x, x_test), ("targets", self.y, y_test)):
             if test.shape[1] != train.shape[1]:

@@ -16,8 +16,8 @@ from matplotlib.ticker import FuncFormatter, PercentFormatter
 from ..image import frame_imshow
 from ..model import Needs, Probe
 from ..text import FrameText
-from .base import NEURON_COLORS, PREDICTION_COLOR, Panel, class_probabilities, finite_range
-from .curves import LOSS_COLORS, _grow, _history_line
+from .base import PREDICTION_COLOR, Panel, class_probabilities, finite_range
+from .curves import LOSS_COLORS, _grow, _history_line, header_legend
 from .maps import _plane_key, _PlanePanel
 
 # Okabe and Ito's colour-blind safe palette: class k always has colour k.
@@ -131,13 +131,14 @@ class AccuracyPanel(Panel):
         classes = history.info.classes
         if classes:
             ax.axhline(100 / classes, color="#999999", linewidth=0.8, linestyle="--", zorder=0)
-        ax.set_title(self.title)
         ax.set_xlabel("step")
         if len(series) > 1:
-            ax.legend(handles=[Line2D([], [], color=c[0].get_color(), label=c[0].get_label()) for c in curves],
-                      loc="lower right", frameon=False, fontsize="small", handlelength=1.2)
-        text = FrameText(0.97, 0.06 if len(series) == 1 else 0.32, "", transform=ax.transAxes, ha="right",
-                         va="bottom", background="white")
+            ax.set_title(self.title, loc="left")
+            header_legend(ax, [c[0] for c in curves])
+        else:
+            ax.set_title(self.title)
+        # Accuracy rises: the bottom right stays free for the values.
+        text = FrameText(0.97, 0.06, "", transform=ax.transAxes, ha="right", va="bottom", background="white")
         ax.add_artist(text)
 
         def update(i):
@@ -146,6 +147,7 @@ class AccuracyPanel(Panel):
         return update
 
 
+LAYER_COLORS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"]
 # What each kind of optimizer state is, for titles; "v" is shown as its square root, in the gradient's units.
 STATE_TITLES = {"m": "m (mean gradient)", "v": "√v (RMS gradient)", "step": "step taken",
                 "momentum": "momentum buffer", "g_avg": "mean gradient (centered)"}
@@ -169,7 +171,8 @@ class OptimizerStatePanel(Panel):
 
     Each parameter (``hidden.weight``, ``output.bias``, ...) is one line: the root mean square over its
     entries, on a log scale, so a 2-100-3 network reads as four lines per plot. ``kinds`` picks and orders
-    the plots (default: everything recorded, in the optimizer's order).
+    the plots (default: everything recorded, in the optimizer's order); ``title`` starts the first plot's
+    title (default: the optimizer's name).
     """
 
     title: str = ""
@@ -186,38 +189,50 @@ class OptimizerStatePanel(Panel):
             raise ValueError(f"OptimizerStatePanel: no recorded optimizer state {missing[0]!r}; "
                              f"this run has {', '.join(state)}")
         axes = [ax] if len(kinds) == 1 else _split(ax, len(kinds))
+        # A colour per layer, solid for its weight and dashed for its bias.
+        names = list(dict.fromkeys(name for kind in kinds for name in state[kind]))
+        layers = list(dict.fromkeys(name.rpartition(".")[0] or name for name in names))
+        colors = {name: LAYER_COLORS[layers.index(name.rpartition(".")[0] or name) % len(LAYER_COLORS)]
+                  for name in names}
+        styles = {name: "-" if name.endswith("weight") else "--" for name in names}
         steps = history.steps
         curves = []
         for n, (kind, sub) in enumerate(zip(kinds, axes)):
             params = state[kind]
             series = []
-            for j, (name, values) in enumerate(params.items()):
+            for name, values in params.items():
                 flat = values.reshape(len(values), -1)
                 rms = np.sqrt(np.abs(flat).mean(axis=1)) if kind == "v" else np.sqrt((flat * flat).mean(axis=1))
-                line, head = _history_line(sub, steps, rms, NEURON_COLORS[j % len(NEURON_COLORS)])
+                line, head = _history_line(sub, steps, rms, colors[name])
+                line.set_linestyle(styles[name])
                 line.set_label(name)
                 curves.append((line, head, rms))
                 series.append(rms)
             _log_limits(sub, series)
-            sub.set_title(STATE_TITLES.get(kind, kind), fontsize="small")
+            name = STATE_TITLES.get(kind, kind)
+            sub.set_title(f"{self.title or _optimizer_name(history)}: {name}" if n == 0 else name, fontsize="small")
             sub.tick_params(labelsize="x-small")
             sub.set_xlabel("step", fontsize="x-small")
             if n == 0:
                 sub.set_ylabel("RMS over entries", fontsize="x-small")
-        first = axes[0]
-        first.legend(handles=[Line2D([], [], color=c[0].get_color(), label=c[0].get_label())
-                              for c in curves[: len(state[kinds[0]])]],
-                     loc="lower left", frameon=False, fontsize="x-small", handlelength=1.0)
-        if self.title or len(kinds) > 1:
-            ax.set_title(self.title or f"optimizer state: {history.info.optimizer}", pad=14)
+        # Outside the last plot: the lines fill the plots.
+        axes[-1].legend(handles=[Line2D([], [], color=colors[name], linestyle=styles[name], label=name)
+                                 for name in names],
+                        loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, fontsize="x-small",
+                        handlelength=2.0, borderaxespad=0.0)
 
         def update(i):
             return _grow(curves, steps, i)
         return update
 
 
+def _optimizer_name(history) -> str:
+    """``"Adam"`` from the recorded ``"Adam(lr=0.002)"``."""
+    return (history.info.optimizer or "optimizer").split("(")[0]
+
+
 def _split(ax, n: int) -> list:
-    """``n`` axes side by side in ``ax``'s grid cell (``ax`` keeps only its title), laid out with the figure."""
+    """``n`` axes side by side in ``ax``'s grid cell (``ax`` itself is hidden), laid out with the figure."""
     ax.set_axis_off()
     grid = ax.get_subplotspec().subgridspec(1, n, wspace=0.08)
     return [ax.figure.add_subplot(grid[0, j]) for j in range(n)]

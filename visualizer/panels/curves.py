@@ -135,6 +135,13 @@ def _contributions(history):
 LOSS_COLORS = {"train": PREDICTION_COLOR, "test": "#1f6fb4", "penalty": "#7a7a7a"}
 
 
+def header_legend(ax: Axes, lines: list) -> None:
+    """A one-row legend of ``lines`` above the axes at the right, beside a title set with ``loc="left"``."""
+    ax.legend(handles=[matplotlib_line(line) for line in lines], loc="lower right", bbox_to_anchor=(1.0, 1.0),
+              ncol=len(lines), frameon=False, fontsize="small", handlelength=1.2, columnspacing=1.0,
+              borderaxespad=0.1, borderpad=0.1)
+
+
 @dataclass
 class LossPanel(Panel):
     """Every recorded loss over training so far (train, and test or penalty when recorded); log scale when
@@ -152,7 +159,10 @@ class LossPanel(Panel):
         names.sort(key=lambda n: (order.get(n, len(order)), n))
         series = [history.losses[n] for n in names]
         several = len(names) > 1
-        ax.set_title(self.title or (f"{label} (whole training set)" if not several else label))
+        if several:  # the legend takes the right of the title's row
+            ax.set_title(self.title or label, loc="left")
+        else:
+            ax.set_title(self.title or f"{label} (whole training set)")
         curves = []
         for name, values in zip(names, series):
             color = self.color if name == "train" else LOSS_COLORS.get(name, "#444444")
@@ -160,15 +170,19 @@ class LossPanel(Panel):
             line.set_label(name)
             curves.append((line, head, values))
         found = finite_range(*series)
-        if found and found[0] > 0 and found[1] / found[0] > self.log_ratio:
+        log = bool(found and found[0] > 0 and found[1] / found[0] > self.log_ratio)
+        if log:
             ax.set_yscale("log")
-            ax.set_ylim(found[0] / 1.3, found[1] * 1.3)
+            lo, hi = found[0] / 1.3, found[1] * 1.3
         else:
-            ax.set_ylim(*fixed_limits(*series, 0.0))
+            lo, hi = fixed_limits(*series, 0.0)
+        if several:
+            # A band at the top that no curve reaches, for the values: a test loss may rise to the end.
+            hi = hi * (hi / lo) ** 0.2 if log else hi + 0.2 * (hi - lo)
+        ax.set_ylim(lo, hi)
         ax.set_xlabel("step")
         if several:
-            ax.legend(handles=[matplotlib_line(c[0]) for c in curves], loc="lower left", frameon=False,
-                      fontsize="small", handlelength=1.2)
+            header_legend(ax, [c[0] for c in curves])
         text = FrameText(0.97, 0.92, "", transform=ax.transAxes, ha="right", va="top", background="white")
         ax.add_artist(text)
         prefix = [f"{n} " if several else f"{label} = " for n in names]
