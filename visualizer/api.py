@@ -79,10 +79,8 @@ def train(scene: Scene, *, steps: int | None = None, every: int | None = None, s
     lr_hint = f"; try a smaller learning rate than {lr:g}" if isinstance(lr, (int, float)) else \
         "; try a smaller learning rate"
 
-    def record(state: TrainState) -> bool:
-        return log_full_set(recorder, state, scene.test)
-
-    trainer.add_hook("start", record)
+    test = scene.test
+    trainer.add_hook("start", lambda state: log_full_set(recorder, state, test))
     with _tqdm()(total=steps, desc=f"{scene.name}: training", unit="step", disable=not progress,
                  leave=False, mininterval=0.2) as bar:
         # One hook per step, doing almost nothing on steps that are not recorded: per-sample training runs a
@@ -91,7 +89,7 @@ def train(scene: Scene, *, steps: int | None = None, every: int | None = None, s
             if not math.isfinite(state.batch_loss):
                 raise DivergenceError(f"training diverged at step {state.step - 1}: the loss became "
                                       f"{state.batch_loss}", step=state.step - 1)
-            record(state)
+            log_full_set(recorder, state, test)
             if progress:
                 bar.update(state.step - bar.n)
 
