@@ -228,9 +228,9 @@ def test_a_two_input_scene_renders_end_to_end(tmp_path):
     assert names[:3] == ["frame_00000.png", "frame_00004.png", "frame_00008.png"] and len(names) == 11
 
 
-def test_list_shows_every_seed_scene():
+def test_list_shows_every_bundled_scene():
     listed = [line.split()[0] for line in run_cli("list").stdout.splitlines()]
-    assert listed == ["autoencoder", "gender", "product", "softplus_fit", "xor"]
+    assert listed == ["autoencoder", "gender", "moons", "overfit", "product", "softplus_fit", "spiral", "xor"]
 
 
 def test_rerender_from_history_without_training(rendered, tmp_path):

@@ -193,3 +193,13 @@ def test_lesson_panels_explain_misuse():
     with pytest.raises(ValueError, match="not a classification loss"):
         scene = _class_scene(ClassRegionsPanel(resolution=8), loss="mse", y=np.zeros((24, 3)))
         Renderer(scene.layout, train(scene), size=(480, 270))
+
+
+def test_a_classifiers_history_gets_class_regions_and_accuracy_by_default():
+    from visualizer import default_layout
+
+    history = train(_class_scene(ClassRegionsPanel(resolution=12)))
+    layout = default_layout(history)
+    assert type(layout.panels["main"]) is ClassRegionsPanel and layout.panels["main"].resolution == 12
+    assert type(layout.panels["params"]) is AccuracyPanel
+    Renderer(layout, history, size=(480, 270)).draw(len(history) - 1)
