@@ -144,8 +144,10 @@ def header_legend(ax: Axes, lines: list) -> None:
 
 @dataclass
 class LossPanel(Panel):
-    """Every recorded loss over training so far (train, and test or penalty when recorded); log scale when
-    they span more than ``log_ratio``; the current values written in the corner."""
+    """Every recorded loss over training so far: the data loss on the training set, and the test loss and the
+    penalty when recorded (the objective the optimizer follows is train + penalty; train and test are the
+    same data loss on two sets, so they compare directly). Log scale when they span more than ``log_ratio``;
+    the current values written at the top, in a band no curve reaches when there are several."""
 
     title: str = ""
     color: str = PREDICTION_COLOR
