@@ -58,3 +58,47 @@ def test_without_ipywidgets_the_plain_bar_is_used_so_nothing_warns():
             del sys.modules["ipywidgets"]
         else:
             sys.modules["ipywidgets"] = saved
+
+
+def classifier_scene(**changes) -> Scene:
+    from visualizer import AccuracyPanel, Adam, L2
+
+    def network(seed: int) -> Network:
+        rng = np.random.default_rng(seed)
+        return Network([Dense(2, 6, "relu", name="hidden", rng=rng), Dense(6, 3, name="output", rng=rng)])
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(30, 2))
+    y = np.arange(30) % 3
+    settings = dict(name="three", network=network, x=x, y=y, loss="softmax_ce", optimizer=Adam(0.05),
+                    penalty=L2(1e-3), test_fraction=0.3, steps=6, every=2,
+                    layout=Layout([["loss", "acc"]], {"loss": LossPanel(), "acc": AccuracyPanel()}))
+    return Scene(**{**settings, **changes})
+
+
+def test_a_classifier_records_test_loss_penalty_accuracy_and_adams_state():
+    scene = classifier_scene()
+    history = train(scene)
+    assert set(history.losses) == {"train", "test", "penalty"}
+    assert {"accuracy/train", "accuracy/test"} <= set(history.extras)
+    assert history.info.loss_kind == "multiclass" and history.info.classes == 3
+    assert history.info.penalty == "L2 0.001·Σw²" and history.info.optimizer == "Adam(lr=0.05)"
+    x_test, y_test = scene.test
+    np.testing.assert_array_equal(history.static["data/x_test"], x_test)
+    np.testing.assert_array_equal(history.static["data/y_test"], y_test)
+    # Adam's first update from zero moments: m = (1 − β₁)·g, v = (1 − β₂)·g², with g the recorded gradient
+    # of the objective at step 0 (full batch); every=1 to see step 1.
+    history = train(scene, every=1)
+    for name, g in history.grads.items():
+        np.testing.assert_allclose(history.extras[f"optim/m/{name}"][1], 0.1 * g[0], rtol=1e-12)
+        np.testing.assert_allclose(history.extras[f"optim/v/{name}"][1], 0.001 * g[0] ** 2, rtol=1e-12)
+        np.testing.assert_allclose(history.params[name][1] - history.params[name][0],
+                                   history.extras[f"optim/step/{name}"][1], rtol=1e-9, atol=1e-15)
+
+
+def test_a_scene_with_a_stateful_optimizer_trains_from_the_same_start_every_time():
+    scene = classifier_scene()
+    first, second = train(scene), train(scene)
+    for name in first.params:
+        np.testing.assert_array_equal(first.params[name], second.params[name])
+    assert scene.optimizer.steps_taken == 0  # the scene's own optimizer was copied, never stepped

@@ -105,7 +105,7 @@ NO_SCENE = '"""Defines nothing useful."""\nvalue = 3\n'
 
 @pytest.mark.parametrize("args, message", [
     (["render", "scenes/nope.py"], "no scene file at scenes/nope.py"),
-    (["render", "no_such_scene"], "unknown scene 'no_such_scene'; known scenes: autoencoder, gender, product, softplus_fit, xor"),
+    (["render", "no_such_scene"], "unknown scene 'no_such_scene'; known scenes: autoencoder, gender, moons, overfit, product, softplus_fit, spiral, xor"),
     (["render", "pyproject.toml"], "pyproject.toml is not a Python file"),
     (["render", "softplus_fit", "--size", "12x"], "WIDTHxHEIGHT"),
     (["render", "softplus_fit", "--size", "10x10"], "outside 160x90"),
@@ -123,6 +123,37 @@ def test_bad_input_is_one_clear_line_exit_2_and_writes_nothing(cli, tmp_path, ar
     assert len(lines) == 1, err
     assert lines[0].startswith("visualizer: error: ") and message in lines[0]
     assert "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+LESSON_SCENE = """
+    import numpy as np
+    from visualizer import Dense, Layout, LossPanel, Network, Scene
+
+    def network(seed):
+        rng = np.random.default_rng(seed)
+        return Network([Dense(2, 3, name="out", rng=rng)])
+
+    scene = Scene(name="bad", network=network, x=np.zeros((6, 2)), y=np.arange(6) % 3 + {shift}, loss={loss},
+                  optimizer={optimizer}, steps=4, layout=Layout([["loss"]], {{"loss": LossPanel()}}){more})
+"""
+
+
+@pytest.mark.parametrize("settings, message", [
+    (dict(shift=1, optimizer="'sgd:lr=0.1'"), "labels must be 0..2 for a network with 3 outputs, found [3]"),
+    (dict(shift=0, optimizer="'adamax'"), "unknown optimizer 'adamax'"),
+    (dict(shift=0, optimizer="'sgd:lr=0.1'", loss="'crossentropy'"), "unknown loss 'crossentropy'"),
+    (dict(shift=0, optimizer="'sgd:lr=0.1'", more=", test_fraction=1.0"), "test_fraction must be a number between"),
+    (dict(shift=0, optimizer="__import__('visualizer').SGD(lambda k: 0.5 - 0.25 * k)"),
+     "learning rate from the schedule at step 2 must be a positive finite number, got 0.0"),
+])
+def test_bad_lessons_are_one_clear_line_exit_2(cli, tmp_path, settings, message):
+    body = LESSON_SCENE.format(**{"more": "", "loss": "'softmax_ce'", **settings})
+    path = _scene_file(tmp_path, body)
+    code, _, err = cli("render", str(path), "--out", str(tmp_path / "out"))
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("visualizer: error: ") and message in lines[0], err
     assert not (tmp_path / "out").exists()
 
 
@@ -200,9 +231,9 @@ def test_a_two_input_scene_renders_end_to_end(tmp_path):
     assert names[:3] == ["frame_00000.png", "frame_00004.png", "frame_00008.png"] and len(names) == 11
 
 
-def test_list_shows_every_seed_scene():
+def test_list_shows_every_bundled_scene():
     listed = [line.split()[0] for line in run_cli("list").stdout.splitlines()]
-    assert listed == ["autoencoder", "gender", "product", "softplus_fit", "xor"]
+    assert listed == ["autoencoder", "gender", "moons", "overfit", "product", "softplus_fit", "spiral", "xor"]
 
 
 def test_rerender_from_history_without_training(rendered, tmp_path):

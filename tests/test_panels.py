@@ -4,9 +4,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from visualizer import (SGD, ActivationsPanel, DecisionBoundaryPanel, Dense, FitPanel, GradientPanel, Layout,
-                        LossPanel, Network, NetworkDiagramPanel, ParameterPanel, Renderer, Scene, SurfacePanel,
-                        UnitMapPanel, VisualizerError, WeightMatrixPanel, train)
+from matplotlib.colors import to_rgb
+
+from visualizer import (L2, SGD, AccuracyPanel, ActivationsPanel, ClassRegionsPanel, DecisionBoundaryPanel, Dense,
+                        FitPanel, GradientPanel, Layout, LossPanel, Network, NetworkDiagramPanel, OptimizerStatePanel,
+                        ParameterPanel, Renderer, Scene, SurfacePanel, UnitMapPanel, VisualizerError,
+                        WeightMatrixPanel, train)
+from visualizer.panels import CLASS_COLORS
 
 
 def _plane_network(seed: int) -> Network:
@@ -45,7 +49,10 @@ STATIC = {"target surface", "inputs"}
 
 @pytest.mark.parametrize("name", sorted(PLANE_PANELS))
 def test_panel_renders_and_follows_the_step(name):
-    scene = _plane_scene(PLANE_PANELS[name])
+    _assert_follows_the_step(_plane_scene(PLANE_PANELS[name]), name, moves=name not in STATIC)
+
+
+def _assert_follows_the_step(scene, name, moves=True):
     history = train(scene)
     renderer = Renderer(scene.layout, history, size=(480, 270), title=name)
     ax = renderer.axes["p"]
@@ -55,10 +62,11 @@ def test_panel_renders_and_follows_the_step(name):
     x0, y0, x1, y1 = (int(v) for v in ax.get_window_extent().extents)
     crop = lambda img: img[270 - y1 : 270 - y0, x0:x1]  # noqa: E731
     moved = (crop(first) != crop(last)).any()
-    assert moved == (name not in STATIC), f"{name}: panel pixels {'did not change' if not moved else 'changed'}"
+    assert moved == moves, f"{name}: panel pixels {'did not change' if not moved else 'changed'}"
     limits = (ax.get_xlim(), ax.get_ylim())
     renderer.draw(2)
     assert (ax.get_xlim(), ax.get_ylim()) == limits
+    return renderer, history
 
 
 def test_plane_panels_record_what_they_draw_and_never_rerun_the_network():
@@ -93,3 +101,105 @@ def test_panels_explain_misuse():
         SurfacePanel(kind="error")
     with pytest.raises(VisualizerError, match="1 input"):
         train(_plane_scene(FitPanel()))
+
+
+def _three_class_network(seed: int) -> Network:
+    rng = np.random.default_rng(seed)
+    return Network([Dense(2, 8, "tanh", name="hidden", rng=rng), Dense(8, 3, name="output", rng=rng)])
+
+
+def _class_scene(panel, loss="softmax_ce", network=_three_class_network, optimizer="adam:lr=0.1", **changes):
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(24, 2))
+    y = (np.arange(24) % 3) if loss in ("softmax_ce", "multiclass_hinge") else (x[:, 0] > 0).astype(int)
+    layout = Layout([["p", "loss"]], {"p": panel, "loss": LossPanel()})
+    settings = dict(name="classes", network=network, x=x, y=y, loss=loss, optimizer=optimizer, test_fraction=0.25,
+                    penalty=L2(1e-3), steps=6, layout=layout)
+    return Scene(**{**settings, **changes})
+
+
+CLASS_PANELS = {
+    "class regions": ClassRegionsPanel(resolution=16, names=["a", "b", "c"]),
+    "accuracy": AccuracyPanel(),
+    "optimizer state": OptimizerStatePanel(),
+    "optimizer state, one kind": OptimizerStatePanel(kinds=["v"]),
+    "loss with test and penalty": LossPanel(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CLASS_PANELS))
+def test_classifier_panel_renders_and_follows_the_step(name):
+    _assert_follows_the_step(_class_scene(CLASS_PANELS[name]), name)
+
+
+def test_class_regions_colour_each_point_of_the_plane_by_its_most_probable_class():
+    scene = _class_scene(ClassRegionsPanel(resolution=10, strength=1.0))
+    renderer, history = _assert_follows_the_step(scene, "regions")
+    renderer.draw(len(history) - 1)
+    image = renderer.axes["p"].get_images()[0]
+    outputs = history.extras["plane01x10/outputs"][-1]  # (10, 10, 3) class scores, not probabilities
+    assert outputs.shape == (10, 10, 3)
+    best = outputs.argmax(axis=-1)
+    p = np.exp(outputs - outputs.max(axis=-1, keepdims=True))
+    p /= p.sum(axis=-1, keepdims=True)
+    confidence = (p.max(axis=-1) - 1 / 3) / (2 / 3)
+    colours = np.array([to_rgb(c) for c in CLASS_COLORS[:3]])
+    expected = 1 + (colours[best] - 1) * confidence[..., None]
+    np.testing.assert_allclose(image.get_array(), expected, atol=1e-12)
+
+
+def test_binary_logits_are_drawn_as_probabilities():
+    def one_logit(seed):
+        rng = np.random.default_rng(seed)
+        return Network([Dense(2, 4, "tanh", name="hidden", rng=rng), Dense(4, 1, name="output", rng=rng)])
+
+    scene = _class_scene(DecisionBoundaryPanel(resolution=10), loss="bce", network=one_logit,
+                         optimizer="sgd:lr=5")
+    renderer, history = _assert_follows_the_step(scene, "boundary")
+    renderer.draw(len(history) - 1)
+    image = renderer.axes["p"].get_images()[0]
+    assert image.get_clim() == (0.0, 1.0)
+    logits = history.extras["plane01x10/output0"][-1]
+    assert np.abs(logits).max() > 1  # not already in [0, 1]: the map really converts
+    np.testing.assert_allclose(image.get_array(), 1 / (1 + np.exp(-logits)), rtol=1e-12)
+    regions = _class_scene(ClassRegionsPanel(resolution=10), loss="hinge", network=one_logit)
+    _assert_follows_the_step(regions, "binary regions")
+
+
+def test_loss_panel_draws_train_test_and_penalty_with_a_legend():
+    scene = _class_scene(LossPanel())
+    renderer = Renderer(scene.layout, train(scene), size=(480, 270))
+    ax = renderer.axes["p"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["train", "test", "penalty"]
+    assert len([line for line in ax.get_lines() if line.get_label() in ("train", "test", "penalty")]) == 3
+
+
+def test_accuracy_panel_is_a_percentage_over_the_whole_run():
+    scene = _class_scene(AccuracyPanel())
+    renderer = Renderer(scene.layout, train(scene), size=(480, 270))
+    assert renderer.axes["p"].get_ylim() == (0, 102)
+
+
+def test_lesson_panels_explain_misuse():
+    with pytest.raises(ValueError, match="AccuracyPanel needs recorded accuracy"):
+        render_scene = _plane_scene(AccuracyPanel())
+        Renderer(render_scene.layout, train(render_scene), size=(480, 270))
+    with pytest.raises(ValueError, match="needs a stateful optimizer's recorded state.*SGD\\(lr=0.1\\)"):
+        scene = _class_scene(OptimizerStatePanel(), optimizer="sgd:lr=0.1")
+        Renderer(scene.layout, train(scene), size=(480, 270))
+    with pytest.raises(ValueError, match="no recorded optimizer state 'momentum'; this run has m, v, step"):
+        scene = _class_scene(OptimizerStatePanel(kinds=["momentum"]))
+        Renderer(scene.layout, train(scene), size=(480, 270))
+    with pytest.raises(ValueError, match="not a classification loss"):
+        scene = _class_scene(ClassRegionsPanel(resolution=8), loss="mse", y=np.zeros((24, 3)))
+        Renderer(scene.layout, train(scene), size=(480, 270))
+
+
+def test_a_classifiers_history_gets_class_regions_and_accuracy_by_default():
+    from visualizer import default_layout
+
+    history = train(_class_scene(ClassRegionsPanel(resolution=12)))
+    layout = default_layout(history)
+    assert type(layout.panels["main"]) is ClassRegionsPanel and layout.panels["main"].resolution == 12
+    assert type(layout.panels["params"]) is AccuracyPanel
+    Renderer(layout, history, size=(480, 270)).draw(len(history) - 1)

@@ -148,3 +148,87 @@ def test_every_scene_docstring_names_its_seed_and_what_it_changed(name):
     source = (ROOT / "scenes" / f"{name}.py").read_text()
     doc = source.split('"""')[1]
     assert "seed notebook" in doc and ("fixes" in doc or "changes" in doc)
+
+
+def test_spiral_reaches_the_case_studys_98_percent_training_accuracy():
+    scene = load_scene("spiral")
+    history = train(scene, every=1000)  # all 10,000 steps; fewer rows recorded keeps the test quick
+    assert history.steps[-1] == 10_000
+    accuracy = history.extras["accuracy/train"]
+    assert accuracy[0] < 0.5 and accuracy[-1] >= 0.98
+    assert history.loss[0] == pytest.approx(math.log(3), abs=1e-3)  # the case study's first printed loss
+    # 0.5·λ·ΣW² over the weights only (CS231n's convention), recorded apart from the data loss.
+    weights = sum((history.params[k][-1] ** 2).sum() for k in ("hidden.weight", "output.weight"))
+    assert history.losses["penalty"][-1] == pytest.approx(0.5 * 1e-3 * weights)
+
+
+def test_spiral_starts_as_the_case_study_does():
+    net = load_scene("spiral").network(0)
+    params = net.parameters()
+    assert not params["hidden.bias"].any() and not params["output.bias"].any()
+    assert 0.005 < params["hidden.weight"].std() < 0.015  # 0.01·randn
+    scene = load_scene("spiral")
+    assert scene.x.shape == (300, 2) and np.bincount(scene.y[:, 0].astype(int)).tolist() == [100, 100, 100]
+
+
+def test_moons_reaches_100_percent_with_micrograds_schedule_and_penalty():
+    scene = load_scene("moons")
+    history = train(scene)
+    assert len(history) == 101 and history.extras["accuracy/train"][-1] == 1.0
+    # Full batch: each update is lr(k) = 1 − 0.9·k/100 times the recorded gradient, which includes the
+    # penalty's 2·1e-4·p on every parameter (micrograd's α·Σp², biases too).
+    for k in (0, 50, 99):
+        for name, p in history.params.items():
+            np.testing.assert_allclose(p[k + 1], p[k] - (1.0 - 0.9 * k / 100) * history.grads[name][k],
+                                       rtol=1e-12, atol=1e-15)
+    net = _network_at(scene, history, 50)
+    pred = net.forward(scene.x)
+    net.backward(scene.loss.grad(pred, scene.y))
+    for name, p in net.parameters().items():
+        np.testing.assert_allclose(history.grads[name][50], net.gradients()[name] + 2e-4 * p, rtol=1e-10,
+                                   atol=1e-15)
+
+
+def test_moons_draws_weights_as_micrograd_does():
+    net = load_scene("moons").network(1337)
+    rng = random.Random(1337)
+    first = [[rng.uniform(-1, 1) for _ in range(2)] for _ in range(16)]  # neuron by neuron
+    np.testing.assert_array_equal(net.parameters()["hidden1.weight"], np.array(first).T)
+    assert not any(p.any() for name, p in net.parameters().items() if name.endswith("bias"))
+
+
+@pytest.fixture(scope="module")
+def overfit_scene_module():
+    from visualizer.scene import find_scene_file, import_user_file
+
+    return import_user_file(find_scene_file("overfit"))
+
+
+def test_overfit_test_loss_turns_up_while_the_training_loss_keeps_falling(overfit_scene_module):
+    scene = overfit_scene_module.scene()
+    history = train(scene, every=20)  # rows enough to find the minimum; the plane probes are what costs
+    assert (len(scene.x), len(scene.test[0])) == (60, 90)
+    train_loss, test_loss = history.losses["train"], history.losses["test"]
+    best = int(np.argmin(test_loss))
+    assert history.steps[best] < 0.4 * history.steps[-1]  # the minimum is well before the end
+    assert test_loss[-1] > 2 * test_loss[best]  # and the test loss climbs far above it
+    assert train_loss[-1] < 0.25 * train_loss[best]  # while the training loss keeps falling
+    assert history.extras["accuracy/train"][-1] == 1.0
+    assert history.extras["accuracy/test"][-1] < history.extras["accuracy/test"].max()
+
+
+def test_overfit_l2_switch_keeps_the_test_loss_down(overfit_scene_module):
+    plain = train(overfit_scene_module.scene(), every=20)
+    regularized = train(overfit_scene_module.scene(l2=0.01), every=20)
+    assert "penalty" in regularized.losses and "penalty" not in plain.losses
+    test_loss = regularized.losses["test"]
+    assert test_loss[-1] < 1.05 * test_loss.min()  # no turn up
+    assert test_loss[-1] < 0.5 * plain.losses["test"][-1]
+
+
+@pytest.mark.parametrize("name, lesson", [("spiral", "CS231n"), ("moons", "micrograd"),
+                                          ("overfit", "generalization")])
+def test_lesson_scene_docstrings_name_the_lesson_and_the_figure_reached(name, lesson):
+    doc = (ROOT / "scenes" / f"{name}.py").read_text().split('"""')[1]
+    assert lesson in doc and ("Reproduces" in doc or "lesson" in doc)
+    assert "%" in doc or "turns up" in doc

@@ -76,3 +76,73 @@ def test_sgd_rejects_bad_learning_rates():
     for lr in (0, -1, float("nan")):
         with pytest.raises(ValueError, match="learning rate"):
             SGD(lr)
+
+
+def _classifier(seed: int = 0) -> Network:
+    rng = np.random.default_rng(seed)
+    return Network([Dense(2, 5, "tanh", name="hidden", rng=rng), Dense(5, 3, "identity", name="output", rng=rng)])
+
+
+def _three_classes(n: int = 12):
+    rng = np.random.default_rng(3)
+    return rng.normal(size=(n, 2)), (np.arange(n) % 3).astype(float)[:, None]
+
+
+def test_the_optimizer_follows_data_loss_plus_penalty():
+    from visualizer import L2
+
+    x, y = _three_classes()
+    loss, penalty = get_loss("softmax_ce"), L2(0.1, half=True)
+    net, reference = _classifier(), _classifier()
+    Trainer(net, x, y, loss, SGD(0.5), 1, penalties=[penalty]).run()
+    # Independently: the data gradient by backprop, plus λ·W for the weights only (0.5·λ·ΣW²).
+    pred = reference.forward(x)
+    reference.backward(loss.grad(pred, y))
+    for name, p in reference.parameters().items():
+        g = reference.gradients()[name] + (0.1 * p if name.endswith("weight") else 0.0)
+        np.testing.assert_allclose(net.parameters()[name], p - 0.5 * g, rtol=1e-12, atol=1e-15)
+
+
+def test_per_sample_training_with_a_penalty_never_takes_the_fused_kernel():
+    from visualizer import L1
+
+    x = np.linspace(-1, 1, 6)[:, None]
+    y = x**2
+    nets = []
+    for hook_every in (None, 3):  # hook_every makes plain per-sample SGD take the fused kernel
+        rng = np.random.default_rng(0)
+        net = Network([Dense(1, 3, "tanh", name="h", rng=rng), Dense(3, 1, name="o", rng=rng)])
+        Trainer(net, x, y, get_loss("mse"), SGD(0.1), 9, batch_size=1, hook_every=hook_every,
+                penalties=[L1(0.01)]).run()
+        nets.append(net.parameters())
+    for name in nets[0]:
+        np.testing.assert_array_equal(nets[0][name], nets[1][name])
+
+
+def test_log_full_set_records_penalty_test_loss_accuracy_and_optimizer_state():
+    from visualizer import L2, Adam, Recorder
+    from visualizer.training import log_full_set
+
+    x, y = _three_classes()
+    x_test, y_test = _three_classes(6)
+    loss, penalty = get_loss("softmax_ce"), L2(0.01)
+    recorder = Recorder(every=2, total_steps=4)
+    trainer = Trainer(_classifier(), x, y, loss, Adam(0.05), 4, penalties=[penalty])
+    trainer.add_hook("start", lambda s: log_full_set(recorder, s, (x_test, y_test)))
+    trainer.add_hook("step", lambda s: log_full_set(recorder, s, (x_test, y_test)))
+    trainer.run()
+    h = recorder.history()
+    assert h.steps.tolist() == [0, 2, 4]
+    assert set(h.losses) == {"train", "test", "penalty"}
+    assert h.extras["accuracy/train"].shape == h.extras["accuracy/test"].shape == (3,)
+    net = _classifier()
+    net.set_parameters({k: v[2] for k, v in h.params.items()})
+    assert h.losses["test"][2] == pytest.approx(loss.value(net.forward(x_test), y_test))
+    assert h.losses["penalty"][2] == pytest.approx(0.01 * sum((v[2] ** 2).sum() for k, v in h.params.items()
+                                                             if k.endswith("weight")))
+    assert h.extras["accuracy/test"][2] == pytest.approx(np.mean(net.forward(x_test).argmax(1) == y_test[:, 0]))
+    for kind in ("m", "v", "step"):
+        for name, p in h.params.items():
+            state = h.extras[f"optim/{kind}/{name}"]
+            assert state.shape == p.shape  # the same names and shapes from step 0
+            assert not state[0].any() and state[-1].any()

@@ -17,9 +17,12 @@ _EXPORTS = {
     "Loss": "losses", "get_loss": "losses", "half_ssr": "losses", "mse": "losses", "ssr": "losses",
     "Activation": "nn", "Dense": "nn", "Network": "nn", "get_activation": "nn", "identity": "nn", "relu": "nn",
     "sigmoid": "nn", "softplus": "nn", "tanh": "nn",
-    "SGD": "optim",
+    "SGD": "optim", "Adam": "optim", "AdamW": "optim", "RMSprop": "optim", "LinearDecay": "optim",
+    "Optimizer": "optim", "get_optimizer": "optim",
+    "L1": "penalties", "L2": "penalties",
     "DenseModel": "model", "Evaluator": "model", "LayerInfo": "model", "Model": "model", "NetworkModel": "model",
     "Probe": "model",
+    "AccuracyPanel": "panels", "ClassRegionsPanel": "panels", "OptimizerStatePanel": "panels",
     "ActivationsPanel": "panels", "DecisionBoundaryPanel": "panels", "FitPanel": "panels", "GradientPanel": "panels",
     "Layout": "panels", "LossPanel": "panels", "NetworkDiagramPanel": "panels", "Panel": "panels",
     "ParameterPanel": "panels", "SurfacePanel": "panels", "UnitMapPanel": "panels", "WeightMatrixPanel": "panels",
@@ -54,11 +57,13 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from .losses import Loss, get_loss, half_ssr, mse, ssr
     from .model import DenseModel, Evaluator, LayerInfo, Model, NetworkModel, Probe
     from .nn import Activation, Dense, Network, get_activation, identity, relu, sigmoid, softplus, tanh
-    from .optim import SGD
+    from .optim import SGD, Adam, AdamW, LinearDecay, Optimizer, RMSprop, get_optimizer
     from .options import RenderOptions
-    from .panels import (ActivationsPanel, ChainRulePanel, DecisionBoundaryPanel, FitPanel, GradientPanel, Layout, LossPanel,
-                         LossLandscapePanel, NetworkDiagramPanel, Panel, ParameterPanel, SurfacePanel, UnitMapPanel, WeightMatrixPanel,
+    from .panels import (AccuracyPanel, ActivationsPanel, ChainRulePanel, ClassRegionsPanel, DecisionBoundaryPanel,
+                         FitPanel, GradientPanel, Layout, LossLandscapePanel, LossPanel, NetworkDiagramPanel,
+                         OptimizerStatePanel, Panel, ParameterPanel, SurfacePanel, UnitMapPanel, WeightMatrixPanel,
                          default_layout)
+    from .penalties import L1, L2
     from .record import History, Recorder, RunInfo
     from .renderer import Renderer
     from .scene import Scene, load_scene

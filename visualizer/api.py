@@ -7,6 +7,7 @@ line's option names (see :mod:`visualizer.options`).
 from __future__ import annotations
 
 import base64
+import copy
 import math
 import signal
 from pathlib import Path
@@ -16,6 +17,7 @@ import numpy as np
 from .errors import DivergenceError, Interrupt, OutputError, VisualizerError, output_problem, user_traceback
 from .files import MANIFEST
 from .model import Evaluator, NetworkModel
+from .optim import Optimizer
 from .options import RenderOptions
 from .panels import Layout, default_layout
 from .record import History, Recorder, RunInfo
@@ -40,12 +42,15 @@ def train(scene: Scene, *, steps: int | None = None, every: int | None = None, s
           progress: bool = False, allow_divergence: bool = False, layout: Layout | str | None = None) -> History:
     """Train the scene's network from its seed and return the recorded :class:`History`.
 
-    The recorder is the public :class:`Recorder`; at every recorded step the loss and gradient on the whole
-    training set are logged into it, and an :class:`Evaluator` records what the layout's panels need (the
-    scene's layout, or ``layout``: a :class:`Layout` or the name of one of the scene's ``layouts``); after
-    training, the layout's analyses (a loss landscape) run once and go into ``history.static``. A
-    non-finite loss, parameter or gradient stops training with :class:`DivergenceError`, or with
-    ``allow_divergence`` ends it there and returns the rows recorded before it (``info.diverged_at``).
+    The recorder is the public :class:`Recorder`; at every recorded step the data loss and the objective's
+    gradient on the whole training set are logged into it (with the penalty, the test loss, accuracies and
+    the optimizer's state when the scene has them: see :func:`~visualizer.training.log_full_set`), and an
+    :class:`Evaluator` records what the layout's panels need (the scene's layout, or ``layout``: a
+    :class:`Layout` or the name of one of the scene's ``layouts``); after training, the layout's analyses (a
+    loss landscape) run once and go into ``history.static``. The scene's optimizer is copied first, so a
+    scene trains from the same start every time. A non-finite loss, parameter or gradient stops training
+    with :class:`DivergenceError`, or with ``allow_divergence`` ends it there and returns the rows recorded
+    before it (``info.diverged_at``).
     """
     from . import __version__
 
@@ -56,24 +61,31 @@ def train(scene: Scene, *, steps: int | None = None, every: int | None = None, s
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise VisualizerError(f"{name} must be a whole number of at least {low}, got {value!r}")
     network = scene.network(seed)
+    optimizer = copy.deepcopy(scene.optimizer)
+    _check_objective(scene, network, optimizer, steps)
     model = NetworkModel(network)
     evaluator = Evaluator(model, scene.x, scene.y, _scene_layout(scene, layout), loss=scene.loss)
     info = RunInfo(scene=scene.name, title=scene.title, loss=scene.loss.name, loss_label=scene.loss.label,
-                   total_steps=int(steps), every=int(every), seed=int(seed), optimizer=repr(scene.optimizer),
+                   loss_kind=scene.loss.kind, classes=scene.loss.n_classes(network.n_out),
+                   penalty=" + ".join(p.describe() for p in scene.penalty),
+                   total_steps=int(steps), every=int(every), seed=int(seed), optimizer=repr(optimizer),
                    batch_size=scene.batch_size, layers=model.layers(), input_names=list(scene.input_names),
                    source="scene", version=__version__)
-    recorder = Recorder(every=every, total_steps=steps, evaluator=evaluator, info=info)
+    static = {} if scene.test is None else {"data/x_test": scene.test[0], "data/y_test": scene.test[1]}
+    recorder = Recorder(every=every, total_steps=steps, evaluator=evaluator, info=info, static=static)
     try:
         evaluator(network.parameters())  # panels declare their needs now: a misfit fails before training
     except (ValueError, KeyError) as exc:
         raise VisualizerError(f"scene {scene.name!r}: {exc}") from None
-    trainer = Trainer(network, scene.x, scene.y, scene.loss, scene.optimizer, steps,
+    trainer = Trainer(network, scene.x, scene.y, scene.loss, optimizer, steps,
                       batch_size=scene.batch_size, shuffle=scene.shuffle, sampler=scene.sampler,
-                      rng=np.random.default_rng(seed), hook_every=every)
-    lr = getattr(scene.optimizer, "lr", None)
+                      rng=np.random.default_rng(seed), hook_every=every, penalties=scene.penalty)
+    lr = getattr(optimizer, "lr", None)
     lr_hint = f"; try a smaller learning rate than {lr:g}" if isinstance(lr, (int, float)) else \
         "; try a smaller learning rate"
-    trainer.add_hook("start", lambda state: log_full_set(recorder, state))
+
+    test = scene.test
+    trainer.add_hook("start", lambda state: log_full_set(recorder, state, test))
     with _tqdm()(total=steps, desc=f"{scene.name}: training", unit="step", disable=not progress,
                  leave=False, mininterval=0.2) as bar:
         # One hook per step, doing almost nothing on steps that are not recorded: per-sample training runs a
@@ -82,7 +94,7 @@ def train(scene: Scene, *, steps: int | None = None, every: int | None = None, s
             if not math.isfinite(state.batch_loss):
                 raise DivergenceError(f"training diverged at step {state.step - 1}: the loss became "
                                       f"{state.batch_loss}", step=state.step - 1)
-            log_full_set(recorder, state)
+            log_full_set(recorder, state, test)
             if progress:
                 bar.update(state.step - bar.n)
 
@@ -120,6 +132,26 @@ def _analysed(history: History, evaluator: Evaluator) -> History:
     except (ValueError, KeyError) as exc:
         raise VisualizerError(f"scene {history.info.scene!r}: after training: {exc}") from None
     return history
+
+
+def _check_objective(scene: Scene, network, optimizer, steps: int) -> None:
+    """Refuse, before training, what would fail during it: targets that do not suit the loss on this
+    network, penalties naming parameters it lacks, a learning-rate schedule with a bad value."""
+    try:
+        scene.loss.check_targets(scene.y, network.n_out)
+        if scene.test is not None:
+            try:
+                scene.loss.check_targets(scene.test[1], network.n_out)
+            except ValueError as exc:
+                raise ValueError(f"test data: {exc}") from None
+        params = network.parameters()
+        for penalty in scene.penalty:
+            penalty.names(params)
+        if isinstance(optimizer, Optimizer) and callable(optimizer.lr):
+            for k in range(optimizer.steps_taken, optimizer.steps_taken + steps):
+                optimizer.lr_at(k)  # a schedule is a cheap function of the step: check every value now
+    except ValueError as exc:
+        raise SceneError(f"scene {scene.name!r}: {exc}") from None
 
 
 def output_dir(out: str | Path, name: str) -> Path:

@@ -27,12 +27,20 @@ TABLES = ("param", "grad", "extra")
 
 @dataclass
 class RunInfo:
-    """What a history says about its run, typed (schema 2's ``info``; 0.1.0's free ``meta`` is converted)."""
+    """What a history says about its run, typed (schema 2's ``info``; 0.1.0's free ``meta`` is converted).
+
+    ``loss_kind`` is the loss's kind (``regression``, ``binary``, ``multiclass``; empty when unknown) and
+    ``classes`` how many classes a classifier tells apart, so panels can turn recorded outputs into class
+    probabilities; ``penalty`` describes the regularization added to the data loss (empty for none).
+    """
 
     scene: str = ""
     title: str = ""
     loss: str = ""
     loss_label: str = "loss"
+    loss_kind: str = ""
+    classes: int | None = None
+    penalty: str = ""
     total_steps: int | None = None
     every: int = 1
     seed: int | None = None

@@ -19,7 +19,9 @@ from .errors import SceneError
 if TYPE_CHECKING:
     from .losses import Loss
     from .nn import Network
+    from .optim import Optimizer
     from .panels import Layout
+    from .penalties import Penalty
     from .training import Sampler
 
 
@@ -43,7 +45,15 @@ def bundled_scenes() -> Path:
 
 @dataclass
 class Scene:
-    """Everything needed to train a network and draw it: data, network, loss, optimizer, steps, layout."""
+    """Everything needed to train a network and draw it: data, network, loss, optimizer, steps, layout.
+
+    ``loss`` is a name (``mse``, ``softmax_ce``, ...; see :func:`~visualizer.losses.get_loss`) or a
+    :class:`~visualizer.losses.Loss`; ``optimizer`` an :class:`~visualizer.optim.Optimizer` or a spec such as
+    ``"adam:lr=0.01"`` (see :func:`~visualizer.optim.get_optimizer`). ``penalty`` (an ``L1``/``L2`` or a list
+    of them) is added to the data loss to make the training objective. Test data comes as ``test=(x, y)``,
+    or as ``test_fraction`` of the data held out with :func:`~visualizer.datasets.split` and the scene's
+    seed (``x``, ``y`` then keep the training part and ``test`` the rest).
+    """
 
     name: str
     network: Callable[[int], Network]
@@ -51,7 +61,7 @@ class Scene:
     y: np.ndarray
     layout: Layout
     loss: str | Loss = "mse"
-    optimizer: object = field(default_factory=_default_optimizer)
+    optimizer: Optimizer | str = field(default_factory=_default_optimizer)
     steps: int = 100
     seed: int = 0
     batch_size: int | None = None
@@ -66,35 +76,101 @@ class Scene:
     source: Path | None = None
     # Further layouts by name (``--layout why``); a history trained with one of them can draw it.
     layouts: dict[str, Layout] = field(default_factory=dict)
+    penalty: Penalty | list[Penalty] | tuple[Penalty, ...] | None = None
+    test: tuple[np.ndarray, np.ndarray] | None = None
+    test_fraction: float | None = None
 
     def __post_init__(self) -> None:
         if not NAME_RE.match(self.name):
             raise SceneError(f"scene name {self.name!r} must be letters, digits, '_', '-' or '.', "
                              "not starting with '.', at most 64 characters (it names the output folder)")
-        self.x = np.asarray(self.x, dtype=float)
-        self.y = np.asarray(self.y, dtype=float)
-        if self.x.ndim == 1:
-            self.x = self.x[:, None]
-        if self.y.ndim == 1:
-            self.y = self.y[:, None]
-        if len(self.x) != len(self.y) or len(self.x) == 0:
-            raise SceneError(f"scene {self.name!r}: x and y need the same, non-zero number of rows "
-                             f"(got {len(self.x)} and {len(self.y)})")
-        for what, a in (("x", self.x), ("y", self.y)):
-            if not np.isfinite(a).all():
-                r = int(np.argwhere(~np.isfinite(a))[0][0])
-                raise SceneError(f"scene {self.name!r}: the data {what} holds a non-finite value in row {r}; "
-                                 "clean the data first")
+        self.x, self.y = self._data(self.x, self.y, "")
         from .losses import get_loss
 
         try:
             self.loss = get_loss(self.loss)
         except ValueError as exc:
             raise SceneError(f"scene {self.name!r}: {exc}") from None
+        self.optimizer = self._optimizer(self.optimizer)
+        self.penalty = self._penalties(self.penalty)
+        self._hold_out_test_data()
         if self.steps < 1:
             raise SceneError(f"scene {self.name!r}: steps must be at least 1, got {self.steps}")
         if self.batch_size is not None and self.batch_size < 1:
             raise SceneError(f"scene {self.name!r}: batch_size must be at least 1 or None, got {self.batch_size}")
+
+    def _data(self, x, y, what: str) -> tuple[np.ndarray, np.ndarray]:
+        """``x``, ``y`` as float (rows, columns) arrays of the same, non-zero length, every value finite."""
+        try:
+            x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise SceneError(f"scene {self.name!r}: the {what}data must be numeric arrays ({exc})") from None
+        x = x[:, None] if x.ndim == 1 else x
+        y = y[:, None] if y.ndim == 1 else y
+        if x.ndim != 2 or y.ndim != 2 or len(x) != len(y) or len(x) == 0:
+            raise SceneError(f"scene {self.name!r}: {what}x and {what}y need the same, non-zero number of rows "
+                             f"(got shapes {x.shape} and {y.shape})")
+        for name, a in ((f"{what}x", x), (f"{what}y", y)):
+            if not np.isfinite(a).all():
+                r = int(np.argwhere(~np.isfinite(a))[0][0])
+                raise SceneError(f"scene {self.name!r}: the data {name} holds a non-finite value in row {r}; "
+                                 "clean the data first")
+        return x, y
+
+    def _optimizer(self, spec: object) -> object:
+        from .optim import Optimizer, get_optimizer
+
+        if isinstance(spec, (str, Optimizer)):
+            try:
+                return get_optimizer(spec)
+            except ValueError as exc:
+                raise SceneError(f"scene {self.name!r}: {exc}") from None
+        if not callable(getattr(spec, "step", None)):  # anything with step(params, grads) still trains
+            raise SceneError(f"scene {self.name!r}: optimizer must be a name such as 'adam:lr=0.01' or an "
+                             f"optimizer such as SGD(0.1), got {spec!r}")
+        return spec
+
+    def _penalties(self, spec: object) -> tuple[Penalty, ...]:
+        from .penalties import Penalty
+
+        items = () if spec is None else (spec,) if isinstance(spec, Penalty) else spec
+        try:
+            items = tuple(items)  # type: ignore[arg-type]
+        except TypeError:
+            items = (spec,)
+        bad = [p for p in items if not isinstance(p, Penalty)]
+        if bad:
+            raise SceneError(f"scene {self.name!r}: penalty must be an L1 or L2 penalty or a list of them, "
+                             f"got {bad[0]!r}")
+        return items
+
+    def _hold_out_test_data(self) -> None:
+        if self.test is not None and self.test_fraction is not None:
+            raise SceneError(f"scene {self.name!r}: give test data or a test_fraction, not both")
+        if self.test_fraction is not None:
+            from .datasets import split
+
+            fraction = self.test_fraction
+            if isinstance(fraction, bool) or not isinstance(fraction, (int, float, np.number)) \
+                    or not 0 < fraction < 1:
+                raise SceneError(f"scene {self.name!r}: test_fraction must be a number between 0 and 1 "
+                                 f"(exclusive), got {fraction!r}")
+            try:
+                (self.x, self.y), self.test = split(self.x, self.y, float(fraction), seed=self.seed)
+            except ValueError as exc:
+                raise SceneError(f"scene {self.name!r}: {exc}") from None
+            return
+        if self.test is None:
+            return
+        if not isinstance(self.test, (tuple, list)) or len(self.test) != 2:  # an array would unpack by rows
+            raise SceneError(f"scene {self.name!r}: test must be a pair (x_test, y_test)")
+        x_test, y_test = self.test
+        x_test, y_test = self._data(x_test, y_test, "test ")
+        for what, train, test in (("inputs", self.x, x_test), ("targets", self.y, y_test)):
+            if test.shape[1] != train.shape[1]:
+                raise SceneError(f"scene {self.name!r}: the test data has {test.shape[1]} {what} per row, "
+                                 f"the training data {train.shape[1]}")
+        self.test = (x_test, y_test)
 
     def __repr__(self) -> str:
         return f"Scene({self.name!r}, steps={self.steps}, loss={self.loss.name}, {self.optimizer})"

@@ -1,12 +1,13 @@
 """The built-in training loop: one update per step, hooks called by event name.
 
-The loop knows nothing of what hooks do; recording is one of them (:func:`log_full_set`), logging into the
-same public :meth:`Recorder.log` that anyone's own loop uses.
+The objective is the data loss plus any penalties (L1, L2) on the parameters; the optimizer sees the
+gradient of that sum. The loop knows nothing of what hooks do; recording is one of them
+(:func:`log_full_set`), logging into the same public :meth:`Recorder.log` that anyone's own loop uses.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -14,6 +15,7 @@ from .losses import Loss
 from .nn import Network
 
 if TYPE_CHECKING:
+    from .penalties import Penalty
     from .record import Recorder
 
 # sampler(rng, n) -> (x, y) with n rows each: fresh training samples, drawn in blocks for speed.
@@ -25,7 +27,10 @@ EVENTS = ("start", "step", "end")
 
 @dataclass
 class TrainState:
-    """What hooks can read: the step just completed (0 before any update) and the objects being trained."""
+    """What hooks can read: the step just completed (0 before any update) and the objects being trained.
+
+    ``batch_loss`` is the data loss of the last batch (without the penalties).
+    """
 
     step: int
     total_steps: int
@@ -34,11 +39,29 @@ class TrainState:
     x: np.ndarray
     y: np.ndarray
     batch_loss: float = float("nan")
+    penalties: tuple[Penalty, ...] = ()
+    optimizer: object = None
+
+
+def penalty_value(penalties: Sequence[Penalty], params: dict[str, np.ndarray]) -> float:
+    """The sum of the penalties' values at ``params`` (0 for none)."""
+    return float(sum(p.value(params) for p in penalties))
+
+
+def add_penalty_grads(penalties: Sequence[Penalty], params: dict[str, np.ndarray],
+                      grads: dict[str, np.ndarray]) -> None:
+    """Add each penalty's gradient to ``grads`` in place: the data loss's gradient becomes the objective's."""
+    for penalty in penalties:
+        for name, g in penalty.grad(params).items():
+            grads[name] += g
 
 
 @dataclass
 class Trainer:
-    """Runs ``steps`` SGD updates of ``network`` on ``(x, y)``, calling hooks after each one.
+    """Runs ``steps`` updates of ``network`` on ``(x, y)`` with ``optimizer``, calling hooks after each one.
+
+    The objective is ``loss`` plus the ``penalties`` (L1/L2 on named parameters, see
+    :mod:`visualizer.penalties`); the optimizer gets the gradient of that sum.
 
     ``batch_size=None`` is full-batch; ``1`` is per-sample; anything else is mini-batch, walking the data in
     order (or shuffled every epoch with ``rng`` when ``shuffle``). With a ``sampler``, every step takes a
@@ -60,6 +83,7 @@ class Trainer:
     # If given, "step" hooks only need every hook_every-th step, the last, and any step whose loss is not
     # finite: per-sample SGD then runs the steps between in one fused (or compiled) call.
     hook_every: int | None = None
+    penalties: Sequence[Penalty] = ()
 
     def add_hook(self, event: str, hook: Hook) -> None:
         """Call ``hook(state)`` on ``event``: ``start`` (step 0), ``step`` (after each update) or ``end``."""
@@ -94,7 +118,9 @@ class Trainer:
 
     def run(self) -> TrainState:
         """Train; returns the final state."""
-        state = TrainState(0, self.steps, self.network, self.loss, self.x, self.y)
+        penalties = tuple(self.penalties)
+        state = TrainState(0, self.steps, self.network, self.loss, self.x, self.y, penalties=penalties,
+                           optimizer=self.optimizer)
         self._emit("start", state)
         kernel = self._kernel()
         if kernel is not None:
@@ -106,7 +132,10 @@ class Trainer:
             pred = self.network.forward(xb)
             state.batch_loss = self.loss.value(pred, yb)
             self.network.backward(self.loss.grad(pred, yb))
-            self.optimizer.step(params, self.network.gradients())
+            grads = self.network.gradients()
+            if penalties:
+                add_penalty_grads(penalties, params, grads)
+            self.optimizer.step(params, grads)
             state.step = step
             self._emit("step", state)
         self._emit("end", state)
@@ -114,15 +143,16 @@ class Trainer:
 
     def _kernel(self):
         """The fused per-sample kernel, when this run is one it reproduces: one sample per step, plain SGD
-        with a fixed rate, built-in activations and squared-error loss, and hooks that need few steps."""
+        with a fixed rate, built-in activations and squared-error loss, no penalty, and hooks that need few
+        steps."""
         from . import kernels
         from .losses import LOSSES
         from .nn import ACTIVATIONS
         from .optim import SGD
 
         opt = self.optimizer
-        if (self.hook_every is None or self.batch_size != 1 or type(opt) is not SGD or opt.momentum
-                or opt.weight_decay or callable(opt.lr) or LOSSES.get(self.loss.name) is not self.loss
+        if (self.hook_every is None or self.batch_size != 1 or self.penalties or type(opt) is not SGD
+                or opt.momentum or opt.weight_decay or callable(opt.lr) or LOSSES.get(self.loss.name) is not self.loss
                 or self.loss.name not in kernels.LOSSES):
             return None
         layers = self.network.layers
@@ -174,13 +204,38 @@ class Trainer:
         return state
 
 
-def log_full_set(recorder: Recorder, state: TrainState) -> bool:
-    """If ``state.step`` is due, log it: the parameters, and the loss and gradient on the whole (evaluation)
-    set at those parameters. Returns whether a row was kept."""
+def log_full_set(recorder: Recorder, state: TrainState,
+                 test: tuple[np.ndarray, np.ndarray] | None = None) -> bool:
+    """If ``state.step`` is due, log it; returns whether a row was kept.
+
+    At the current parameters, on the whole (evaluation) set ``state.x, state.y``: the data loss
+    (``loss/train``) and the gradient of the objective (data loss plus penalties: what the optimizer
+    follows); with penalties, their value (``loss/penalty``); with ``test`` data, the data loss there
+    (``loss/test``). For a classification loss, the accuracy (``extra/accuracy/train``, ``.../test``). A
+    stateful optimizer's state (Adam's moments, momentum buffers) as ``extra/optim/<kind>/<parameter>``.
+    """
     if not recorder.due(state.step):
         return False
-    net = state.network
+    net, objective = state.network, state.loss
+    params = net.parameters()
     pred = net.forward(state.x)
-    loss = state.loss.value(pred, state.y)
-    net.backward(state.loss.grad(pred, state.y))
-    return recorder.log(state.step, net.parameters(), net.gradients(), loss)
+    loss = objective.value(pred, state.y)
+    net.backward(objective.grad(pred, state.y))
+    grads = net.gradients()
+    losses: dict[str, float] = {}
+    extras: dict[str, object] = {}
+    if state.penalties:
+        losses["penalty"] = penalty_value(state.penalties, params)
+        add_penalty_grads(state.penalties, params, grads)
+    classifier = objective.kind != "regression"
+    if classifier:
+        extras["accuracy/train"] = objective.accuracy(pred, state.y)
+    if test is not None:
+        test_pred = net.forward(test[0])
+        losses["test"] = objective.value(test_pred, test[1])
+        if classifier:
+            extras["accuracy/test"] = objective.accuracy(test_pred, test[1])
+    opt_state = getattr(state.optimizer, "state", None)
+    if callable(opt_state):
+        extras.update({f"optim/{name}": value for name, value in opt_state(params).items()})
+    return recorder.log(state.step, params, grads, loss, losses=losses, extras=extras)

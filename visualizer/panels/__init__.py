@@ -6,12 +6,15 @@ from __future__ import annotations
 
 from .base import (CURRENT_MARK, DATA_COLOR, NEURON_COLORS, PREDICTION_COLOR, Layout, Panel, finite_range,
                    fixed_limits)
+from .classify import CLASS_COLORS, AccuracyPanel, ClassRegionsPanel, OptimizerStatePanel
 from .curves import FitPanel, GradientPanel, LossPanel, ParameterPanel
 from .defaults import default_layout
 from .diagram import NetworkDiagramPanel
 from .maps import ActivationsPanel, DecisionBoundaryPanel, SurfacePanel, UnitMapPanel, WeightMatrixPanel
 from .why import ChainRulePanel, LossLandscapePanel
 
-__all__ = ["CURRENT_MARK", "DATA_COLOR", "ActivationsPanel", "ChainRulePanel", "DecisionBoundaryPanel", "FitPanel", "GradientPanel",
-           "Layout", "LossLandscapePanel", "LossPanel", "NEURON_COLORS", "NetworkDiagramPanel", "PREDICTION_COLOR", "Panel",
-           "ParameterPanel", "SurfacePanel", "UnitMapPanel", "WeightMatrixPanel", "default_layout", "finite_range", "fixed_limits"]
+__all__ = ["CLASS_COLORS", "CURRENT_MARK", "DATA_COLOR", "NEURON_COLORS", "PREDICTION_COLOR", "AccuracyPanel",
+           "ActivationsPanel", "ChainRulePanel", "ClassRegionsPanel", "DecisionBoundaryPanel", "FitPanel",
+           "GradientPanel", "Layout", "LossLandscapePanel", "LossPanel", "NetworkDiagramPanel", "OptimizerStatePanel",
+           "Panel", "ParameterPanel", "SurfacePanel", "UnitMapPanel", "WeightMatrixPanel", "default_layout",
+           "finite_range", "fixed_limits"]

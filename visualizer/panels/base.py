@@ -69,6 +69,33 @@ def fixed_limits(*arrays: np.ndarray | float, pad: float = 0.06, symmetric: bool
     return padded if np.isfinite(padded).all() else (lo, hi)
 
 
+def class_probabilities(history, outputs: np.ndarray) -> np.ndarray:
+    """Class probabilities ``(..., classes)`` from recorded outputs ``(..., outputs)``, by the run's loss.
+
+    A classification loss (recorded in ``history.info``) gives its own link: sigmoid columns for one score,
+    softmax for K scores. A regression run with one output in [0, 1] (a sigmoid trained on squared error) is
+    read as the probability of class 1. Anything else raises ValueError.
+    """
+    from ..losses import LOSSES, bce, softmax_ce
+
+    info = history.info
+    outputs = np.asarray(outputs, dtype=float)
+    lead, n_out = outputs.shape[:-1], outputs.shape[-1]
+    loss = LOSSES.get(info.loss)
+    if info.loss_kind and (loss is None or loss.kind != info.loss_kind):  # a loss of the user's own: the usual
+        loss = {"binary": bce, "multiclass": softmax_ce}.get(info.loss_kind)
+    if loss is not None and loss.kind != "regression":
+        flat = loss.probabilities(outputs.reshape(-1, n_out))
+        return flat.reshape(*lead, flat.shape[-1])
+    if n_out == 1:
+        found = finite_range(outputs)
+        if found is None or (found[0] >= 0 and found[1] <= 1):
+            p = np.clip(outputs, 0.0, 1.0)
+            return np.concatenate([1 - p, p], axis=-1)
+    raise ValueError(f"this run's loss {info.loss or '(unknown)'!r} is not a classification loss and its "
+                     f"{n_out} output(s) are not probabilities; train with softmax_ce, bce or hinge")
+
+
 class Panel:
     """Base class: override ``needs`` (what to record) and ``draw`` (create artists, return the updater)."""
 

@@ -63,7 +63,8 @@ def _history_line(ax: Axes, steps: np.ndarray, values: np.ndarray, color: str) -
 
 @dataclass
 class FitPanel(Panel):
-    """Data against the prediction for 1-D input and output, with each last-hidden neuron's contribution."""
+    """Data against the prediction for 1-D input and output, with each last-hidden neuron's contribution
+    (test points, when the run has them, hollow)."""
 
     title: str = "actual vs predicted"
     points: int = 200
@@ -89,7 +90,13 @@ class FitPanel(Panel):
         pred = history.extras["fit/prediction"]
         contrib = _contributions(history)
         ax.set_title(self.title)
-        ax.plot(x, y, "o", color=DATA_COLOR, markersize=5, label="actual", zorder=3)
+        test = "data/x_test" in history.static
+        ax.plot(x, y, "o", color=DATA_COLOR, markersize=5, label="training data" if test else "actual", zorder=3)
+        if test:
+            xt, yt = history.static["data/x_test"][:, 0], history.static["data/y_test"][:, 0]
+            ax.plot(xt, yt, "o", markerfacecolor="none", markeredgecolor=DATA_COLOR, markersize=5, label="test data",
+                    zorder=3)
+            y = np.concatenate([y, yt])
         lines = []
         everything = [y, pred]
         if contrib is not None:
@@ -138,10 +145,19 @@ def _contributions(history):
 LOSS_COLORS = {"train": PREDICTION_COLOR, "test": "#1f6fb4", "penalty": "#7a7a7a"}
 
 
+def header_legend(ax: Axes, lines: list) -> None:
+    """A one-row legend of ``lines`` above the axes at the right, beside a title set with ``loc="left"``."""
+    ax.legend(handles=[matplotlib_line(line) for line in lines], loc="lower right", bbox_to_anchor=(1.0, 1.0),
+              ncol=len(lines), frameon=False, fontsize="small", handlelength=1.2, columnspacing=1.0,
+              borderaxespad=0.1, borderpad=0.1)
+
+
 @dataclass
 class LossPanel(Panel):
-    """Every recorded loss over training so far (train, and test or penalty when recorded); log scale when
-    they span more than ``log_ratio``; the current values written in the corner."""
+    """Every recorded loss over training so far: the data loss on the training set, and the test loss and the
+    penalty when recorded (the objective the optimizer follows is train + penalty; train and test are the
+    same data loss on two sets, so they compare directly). Log scale when they span more than ``log_ratio``;
+    the current values written at the top, in a band no curve reaches when there are several."""
 
     title: str = ""
     color: str = PREDICTION_COLOR
@@ -151,21 +167,34 @@ class LossPanel(Panel):
         steps = history.steps
         label = history.info.loss_label or "loss"
         names = list(history.losses)
-        names.sort(key=lambda n: (n != "train", n))
+        order = {"train": 0, "test": 1, "penalty": 2}  # data losses first, then what is added to them
+        names.sort(key=lambda n: (order.get(n, len(order)), n))
         series = [history.losses[n] for n in names]
         several = len(names) > 1
-        ax.set_title(self.title or (f"{label} (whole training set)" if not several else label))
+        if several:  # the legend takes the right of the title's row
+            ax.set_title(self.title or label, loc="left")
+        else:
+            ax.set_title(self.title or f"{label} (whole training set)")
         curves = []
         for name, values in zip(names, series):
             color = self.color if name == "train" else LOSS_COLORS.get(name, "#444444")
             line, head = _history_line(ax, steps, values, color)
             line.set_label(name)
             curves.append((line, head, values))
-        loss_scale(ax, series, self.log_ratio)
+        found = finite_range(*series)
+        log = bool(found and found[0] > 0 and found[1] / found[0] > self.log_ratio)
+        if log:
+            ax.set_yscale("log")
+            lo, hi = found[0] / 1.3, found[1] * 1.3
+        else:
+            lo, hi = fixed_limits(*series, 0.0)
+        if several:
+            # A band at the top that no curve reaches, for the values: a test loss may rise to the end.
+            hi = hi * (hi / lo) ** 0.2 if log else hi + 0.2 * (hi - lo)
+        ax.set_ylim(lo, hi)
         ax.set_xlabel("step")
         if several:
-            ax.legend(handles=[matplotlib_line(c[0]) for c in curves], loc="lower left", frameon=False,
-                      fontsize="small", handlelength=1.2)
+            header_legend(ax, [c[0] for c in curves])
         text = FrameText(0.97, 0.92, "", transform=ax.transAxes, ha="right", va="top", background="white")
         ax.add_artist(text)
         prefix = [f"{n} " if several else f"{label} = " for n in names]

@@ -9,13 +9,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from contourpy import contour_generator
+from matplotlib import colormaps
 from matplotlib.collections import LineCollection
 from matplotlib.colors import Normalize, SymLogNorm
 
 from ..image import frame_imshow
 from ..model import Needs, Probe
 from ..text import FrameText
-from .base import Panel, finite_range, fixed_limits
+from .base import Panel, class_probabilities, finite_range, fixed_limits
 
 DIVERGING = "RdBu_r"
 SEQUENTIAL = "viridis"
@@ -74,7 +75,12 @@ class _PlanePanel(Panel):
 
 @dataclass
 class DecisionBoundaryPanel(_PlanePanel):
-    """The network's output over the input plane, the 0.5 contour, and the training points by label."""
+    """The network's output over the input plane, the 0.5 contour, and the training points by label (test
+    points, when the run has them, hollow).
+
+    For a binary classifier trained on its logit (``bce``, ``hinge``) the map shows the probability of class
+    1, σ(output), not the raw score.
+    """
 
     title: str = "output over the input plane"
     inputs: tuple[int, int] = (0, 1)
@@ -94,6 +100,8 @@ class DecisionBoundaryPanel(_PlanePanel):
     def draw(self, ax, history):
         key = _plane_key(self.inputs, self.resolution)
         values = history.extras[f"{key}/output{self.output}"]
+        if history.info.loss_kind == "binary":
+            values = class_probabilities(history, values[..., None])[..., 1]
         # Sigmoid outputs live in [0, 1]: keep that scale so 0.5 is the white middle of the colour map.
         lo, hi = finite_range(values) or (0.0, 1.0)
         vmin, vmax = (0.0, 1.0) if lo >= 0 and hi <= 1 else fixed_limits(values, pad=0.0)
@@ -106,6 +114,11 @@ class DecisionBoundaryPanel(_PlanePanel):
         px, py = x[:, self.inputs[0]], x[:, self.inputs[1]]
         overlays = [ax.scatter(px, py, c=y[:, min(self.output, y.shape[1] - 1)], cmap=DIVERGING, vmin=vmin,
                                vmax=vmax, edgecolors="black", s=60, zorder=3, linewidths=1.2, animated=True)]
+        if "data/x_test" in history.static:
+            xt, yt = history.static["data/x_test"], history.static["data/y_test"]
+            colors = colormaps[DIVERGING](Normalize(vmin, vmax)(yt[:, min(self.output, yt.shape[1] - 1)]))
+            overlays.append(ax.scatter(xt[:, self.inputs[0]], xt[:, self.inputs[1]], s=60, facecolors="none",
+                                       edgecolors=colors, linewidths=1.8, zorder=3, animated=True))
         cx, cy = float(np.mean(g0)), float(np.mean(g1))
         for name, qx, qy in zip(self.names, px, py):
             # Labels lean towards the middle of the plane so points at its edges keep theirs inside.
