@@ -45,14 +45,19 @@ def marker_size(sizes: list[int]) -> float:
     return float(np.clip(900 / max(sizes) ** 1.2, 30, 260))
 
 
-def magnitude_scale(*arrays: np.ndarray, log_ratio: float = 100.0):
-    """``f(|v|) -> 0..1`` fixed from every value of ``arrays``: linear, or logarithmic over ``DECADES``
-    decades below the largest magnitude when the magnitudes span more than ``log_ratio``."""
+def magnitude_range(*arrays: np.ndarray) -> tuple[float, float]:
+    """(smallest non-zero, largest) finite magnitude over ``arrays``; (1, 1) when there is none."""
     mags = [np.abs(np.asarray(a, dtype=float)) for a in arrays]
     found = finite_range(*mags)
     hi = found[1] if found and found[1] > 0 else 1.0
     nonzero = [m[(m > 0) & np.isfinite(m)] for m in mags]
-    lo = min((float(m.min()) for m in nonzero if m.size), default=hi)
+    return min((float(m.min()) for m in nonzero if m.size), default=hi), hi
+
+
+def magnitude_scale(*arrays: np.ndarray, log_ratio: float = 100.0):
+    """``f(|v|) -> 0..1`` fixed from every value of ``arrays``: linear, or logarithmic over ``DECADES``
+    decades below the largest magnitude when the magnitudes span more than ``log_ratio``."""
+    lo, hi = magnitude_range(*arrays)
     if hi / lo <= log_ratio:
         return (lambda v: np.clip(np.abs(v) / hi, 0.0, 1.0)), False
     floor = max(lo, hi * 10.0 ** -DECADES)
@@ -66,11 +71,7 @@ def magnitude_scale(*arrays: np.ndarray, log_ratio: float = 100.0):
 
 def signed_norm(*arrays: np.ndarray, log_ratio: float = 100.0):
     """A colour norm symmetric about 0 fixed from ``arrays``: symmetric-log when they span decades."""
-    mags = [np.abs(np.asarray(a, dtype=float)) for a in arrays]
-    found = finite_range(*mags)
-    hi = found[1] if found and found[1] > 0 else 1.0
-    nonzero = [m[(m > 0) & np.isfinite(m)] for m in mags]
-    lo = min((float(m.min()) for m in nonzero if m.size), default=hi)
+    lo, hi = magnitude_range(*arrays)
     if hi / lo <= log_ratio:
         return Normalize(-hi, hi)
     return SymLogNorm(linthresh=max(lo, hi * 10.0 ** -DECADES), vmin=-hi, vmax=hi, base=10)
