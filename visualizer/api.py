@@ -291,12 +291,14 @@ def _preflight(scene: Scene, steps: int, every: int, seed: int, layout: Layout) 
         recorder = Recorder(every=1, total_steps=1, evaluator=evaluator,
                             info=RunInfo(scene=scene.name, loss=scene.loss.name, loss_label=scene.loss.label,
                                          total_steps=1, layers=layers, input_names=list(scene.input_names)))
+        # Two rows logged exactly as training logs them (penalty, test loss, accuracy, optimizer state),
+        # so every panel is checked against what the run will really record.
+        state = TrainState(0, 1, network, scene.loss, scene.x, scene.y, penalties=tuple(scene.penalty),
+                           optimizer=copy.deepcopy(scene.optimizer))
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            pred = network.forward(scene.x)
-            loss = scene.loss.value(pred, scene.y)
-            network.backward(scene.loss.grad(pred, scene.y))
-        for step in (0, 1):
-            recorder.log(step, network.parameters(), network.gradients(), loss)
+            for step in (0, 1):
+                state.step = step
+                log_full_set(recorder, state, scene.test)
     except DivergenceError:
         return  # non-finite from the start: training says so, with its hint
     except (ValueError, KeyError) as exc:
