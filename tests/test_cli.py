@@ -310,3 +310,40 @@ def test_a_gif_too_big_for_slides_gets_a_hint(tmp_path, monkeypatch):
     monkeypatch.setattr(cli_module, "GIF_WARN_BYTES", 10)
     line = cli_module._summary("gif", gif)
     assert "40x30, 1 frames" in line and "too big for a README" in line and "--gif-width" in line
+
+
+def _on_a_terminal(*args: str) -> str:
+    """Run the CLI under a pseudo-terminal 120 columns wide (progress bars show only on a terminal)."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import sys
+    import termios
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: a terminal of a real size, then the CLI
+        fcntl.ioctl(1, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+        os.environ["PYTHONPATH"] = str(ROOT)
+        os.execv(sys.executable, [sys.executable, "-m", "visualizer", *args])
+    out = b""
+    while True:
+        try:
+            data = os.read(fd, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        out += data
+    os.waitpid(pid, 0)
+    return out.decode("utf-8", "replace")
+
+
+def test_progress_bars_name_every_stage_on_a_terminal_and_stay_out_of_logs(tmp_path):
+    args = ("render", "softplus_fit", "--steps", "30", "--size", "320x180", "--out", str(tmp_path / "a"))
+    shown = _on_a_terminal(*args)
+    for stage in ("training", "drawing and encoding frames", "joining the video pieces", "GIF: palette and encoding",
+                  "writing the player", "poster and contact sheet", "publishing"):
+        assert f"softplus_fit: {stage}" in shown, stage
+    logged = run_cli(*args[:-1], str(tmp_path / "b"))
+    assert logged.returncode == 0 and "softplus_fit: training" not in logged.stderr + logged.stdout

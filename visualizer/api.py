@@ -435,10 +435,12 @@ def render(what: Scene | History, history: History | None = None, *, layout: Lay
         renderer = _renderer(layout, history, size, opts.dpi, title, name, explain)
     folder = OutputFolder(target, name)
     stage = "starting"
+    stages = StageBar(name, progress)
 
     def at(now: str) -> None:
         nonlocal stage
         stage = now
+        stages.show(now)
         pause_point(now)
 
     try:
@@ -465,7 +467,7 @@ def render(what: Scene | History, history: History | None = None, *, layout: Lay
                            for fmt in frame_formats]
                 hold_frames = round(opts.hold * fps)
                 if outputs:
-                    with _tqdm()(total=len(frames), desc=f"{name}: rendering", unit="frame", disable=not progress,
+                    with _tqdm()(total=len(frames), desc=f"{name}: drawing and encoding frames", unit="frame", disable=not progress,
                                  leave=False, mininterval=0.2) as bar:
                         render_outputs(renderer, frames, outputs, folder.work, fps=fps,
                                        jobs=opts.jobs or available_cores(), hold_frames=hold_frames,
@@ -479,10 +481,13 @@ def render(what: Scene | History, history: History | None = None, *, layout: Lay
                 if not opts.last_frame:
                     contact_sheet(renderer, rows, folder.staged(files["contact_sheet"]))
                 stage = "publishing"
+                stages.show(stage)
                 made = _made_options(opts, size, fps, history, rows, title)
                 published = folder.commit({k: (files[k], made[k]) for k in kinds},
                                           sha256_file(folder.staged(files["history"])))
+                stages.close()
         finally:
+            stages.close()
             if renderer is not None:
                 renderer.close()
         result = RenderResult(published.written)
@@ -500,6 +505,34 @@ def render(what: Scene | History, history: History | None = None, *, layout: Lay
                                   "completes it")
         raise problem from None
     return result
+
+
+class StageBar:
+    """On a terminal, after the frames' own bar: a bar naming each later stage of a render (joining the
+    video pieces, the GIF, the player, the stills, publishing) as it starts, so nothing sits silently at
+    100 %."""
+
+    NAMES = {"join": "joining the video pieces", "gif": "GIF: palette and encoding", "player": "writing the player",
+             "stills": "poster and contact sheet", "publishing": "publishing"}
+
+    def __init__(self, name: str, progress: bool) -> None:
+        self.name, self.progress, self.bar = name, progress, None
+
+    def show(self, stage: str) -> None:
+        """``stage`` has started (training and drawing have bars of their own)."""
+        if not self.progress or stage not in self.NAMES:
+            return
+        if self.bar is None:
+            self.bar = _tqdm()(total=len(self.NAMES), leave=False, mininterval=0,
+                               bar_format="{desc}: stage {n_fmt}/{total_fmt} |{bar}| {elapsed}")
+        self.bar.set_description_str(f"{self.name}: {self.NAMES[stage]}", refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        """The render is published."""
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def _frames(history: History, scene: Scene | None, rows: list[int], explain: tuple[int, ...], fps: float,
