@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import zlib
 
 import imageio.v2 as iio
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 from PIL import Image, ImageSequence
 
 from visualizer.encode import (GIFFramesWriter, GIFScaler, GIFWriter, MP4Writer, NullWriter, PNGEncoder,
-                               PNGFramesWriter, gif_palette, gif_size, make_gif)
+                               PNGFramesWriter, fastest_deflate, gif_palette, gif_size, make_gif)
 
 
 def _frames(n: int, w: int = 96, h: int = 64) -> list[np.ndarray]:
@@ -145,18 +146,19 @@ def _plot_like(n: int, w: int = 160, h: int = 90, channels: int = 3, seed: int =
     return out
 
 
+@pytest.mark.parametrize("deflate", [zlib, fastest_deflate()], ids=["zlib", "fastest"])
 @pytest.mark.parametrize("channels", [3, 4])
 @pytest.mark.parametrize("size", [(160, 90), (97, 61), (33, 17)])
-def test_png_encoder_is_lossless_and_each_file_depends_only_on_its_frame(channels, size):
+def test_png_encoder_is_lossless_and_each_file_depends_only_on_its_frame(channels, size, deflate):
     frames = _plot_like(6, *size, channels=channels)
-    encoder = PNGEncoder(size, channels, band=4)
+    encoder = PNGEncoder(size, channels, band=4, deflate=deflate)
     files = [encoder.encode(f) for f in frames]
     for frame, data in zip(frames, files):
         back = Image.open(io.BytesIO(data))
         assert back.mode == "RGB" and back.size == size
         np.testing.assert_array_equal(np.asarray(back), frame[..., :3])
     # Bands carried over from the previous frame give the same bytes as a fresh encoder.
-    assert PNGEncoder(size, channels, band=4).encode(frames[3]) == files[3]
+    assert PNGEncoder(size, channels, band=4, deflate=deflate).encode(frames[3]) == files[3]
 
 
 def test_png_frames_are_the_renderers_frames_exactly(tmp_path):
