@@ -25,12 +25,32 @@ from .scene import NAME_RE, Scene
 from .training import Trainer, TrainState, log_full_set
 
 
-def _tqdm():
-    from tqdm.auto import tqdm
+class _NoBar:
+    """What a progress bar that is not shown needs to do: nothing (and tqdm is not even imported)."""
 
-    # Forked render workers must not inherit a half-held lock from tqdm's monitor thread: don't start one.
-    tqdm.monitor_interval = 0
-    return tqdm
+    n = 0
+
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+
+def _tqdm():
+    def bar(*args, disable: bool = False, **kwargs):
+        if disable:
+            return _NoBar()
+        from tqdm.auto import tqdm
+
+        # Forked render workers must not inherit a half-held lock from tqdm's monitor thread: don't start one.
+        tqdm.monitor_interval = 0
+        return tqdm(*args, **kwargs)
+
+    return bar
 
 
 def train(scene: Scene, *, steps: int | None = None, every: int | None = None, seed: int | None = None,

@@ -231,6 +231,13 @@ def gif_keeps(index: int, fps: float, gif_fps: float, total: int | None = None) 
     return int(index * gif_fps / fps) != int((index - 1) * gif_fps / fps)
 
 
+def _kept_before(index: int, fps: float, gif_fps: float) -> int:
+    """How many of the video's frames before frame ``index`` the GIF keeps (the last frame's rule aside)."""
+    if index <= 0:
+        return 0
+    return index if gif_fps >= fps else int((index - 1) * gif_fps / fps) + 1
+
+
 def gif_size(size: tuple[int, int], width: int | None) -> tuple[int, int]:
     """The GIF's (width, height) for frames of ``size``: ``width`` (at most the frame's), the height in
     proportion and even, as ffmpeg's ``scale=W:-2`` made it."""
@@ -457,9 +464,10 @@ class GIFFramesWriter(_PipeWriter):
         self._index = self.start_index
         self._scale = GIFScaler(self.size, self.output_size(), self.channels)
 
-    def _start(self, args: list[str], suffix: str) -> None:
+    def _start(self, args: list[str], suffix: str, input_args: list[str] = ()) -> None:
         self._tmp = temp_path(self.path, suffix)
-        self._ff = _FFmpeg([*_raw_input(self.output_size(), self.output_fps(), 3), *args, str(self._tmp)])
+        self._ff = _FFmpeg([*input_args, *_raw_input(self.output_size(), self.output_fps(), 3), *args,
+                            str(self._tmp)])
 
     def _write(self, frame: np.ndarray, step: int) -> None:
         keep = gif_keeps(self._index, self.fps, self.output_fps(), self.total)
@@ -469,9 +477,12 @@ class GIFFramesWriter(_PipeWriter):
         if self._ff is None:  # started on the first kept frame, so a chunk that keeps none makes no file
             # Bayer dithering keeps flat plot colours flat (smaller files than error diffusion), and
             # rectangle diff mode maps only the part of each frame that changed.
+            # Timestamps continue from the frames the GIF kept before this piece, so each frame's delay
+            # (whole centiseconds) is rounded as in one unbroken GIF.
+            before = _kept_before(self.start_index, self.fps, self.output_fps())
             self._start(["-i", str(self.palette), "-lavfi",
                          "paletteuse=dither=bayer:bayer_scale=5:diff_mode=rectangle", "-loop", "0", "-f", "gif"],
-                        ".gif")
+                        ".gif", ["-itsoffset", f"{before / self.output_fps():.6f}"])
         self._ff.write(memoryview(self._scale(frame)).cast("B"))
         self.kept += 1
 
@@ -787,6 +798,9 @@ class MP4Format(Format):
 
     def filename(self, scene: str) -> str:
         return f"{scene}.mp4"
+
+    def prepare(self, output, draw, n_frames, fps):
+        ffmpeg_exe()  # found once here, before the workers fork (finding it runs ffmpeg), not once in each
 
     def piece(self, output, k, start_index):
         # Chunks already keep every core busy; one x264 thread each wastes less on coordination.

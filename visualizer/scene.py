@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-import numpy as np
-
 from .errors import SceneError
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from .losses import Loss
     from .nn import Network
     from .panels import Layout
@@ -66,6 +66,8 @@ class Scene:
     source: Path | None = None
 
     def __post_init__(self) -> None:
+        import numpy as np  # here, not at the top: `visualizer list` reads scene files without numpy
+
         if not NAME_RE.match(self.name):
             raise SceneError(f"scene name {self.name!r} must be letters, digits, '_', '-' or '.', "
                              "not starting with '.', at most 64 characters (it names the output folder)")
