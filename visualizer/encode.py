@@ -264,9 +264,9 @@ class _Changes:
         words = frame.reshape(self._shape).view(self._dtype)
         if self._previous is None:
             self._previous = words.copy()
+            self._scratch = np.empty(words.shape, bool)
             return None
-        diff = words != self._previous
-        return diff
+        return np.not_equal(words, self._previous, out=self._scratch)
 
     def _remember(self, frame: np.ndarray, rows: np.ndarray) -> None:
         words = frame.reshape(self._shape).view(self._dtype)
@@ -826,15 +826,17 @@ class GIFFormat(Format):
         keep = np.concatenate(([True], ticks[1:] != ticks[:-1])) if rate < fps else np.ones(n_frames, bool)
         keep[-1] = True
         kept = [int(i) for i in index[keep]]
-        scale = None
-        frames = []
-        for i in sample_positions(kept):
-            frame = draw(i)
-            if scale is None:
-                size = (frame.shape[1], frame.shape[0])
-                scale = GIFScaler(size, gif_size(size, output.gif_width), frame.shape[2])
-            frames.append(scale(frame).copy())
-        output.palette = gif_palette(frames, output.work / "gif_palette.png")
+
+        def sample() -> Iterator[np.ndarray]:
+            scale = None
+            for i in sample_positions(kept):
+                frame = draw(i)
+                if scale is None:
+                    size = (frame.shape[1], frame.shape[0])
+                    scale = GIFScaler(size, gif_size(size, output.gif_width), frame.shape[2])
+                yield scale(frame)
+
+        output.palette = gif_palette(sample(), output.work / "gif_palette.png")
 
     def piece(self, output, k, start_index):
         return GIFFramesWriter(output.piece_path(k), output.palette, output.gif_fps, output.gif_width,
