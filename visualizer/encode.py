@@ -303,14 +303,13 @@ class _Changes:
 
 def _rgb_rows(frame: np.ndarray, r0: int, r1: int) -> np.ndarray:
     """Rows ``r0:r1`` of an RGB or RGBA frame as (rows, width, 3) RGB."""
-    return np.asarray(_rgb_image(frame, r0, r1))
-
-
-def _rgb_image(frame: np.ndarray, r0: int, r1: int):
-    """Rows ``r0:r1`` of an RGB or RGBA frame as a Pillow RGB image."""
-    # Pillow drops the alpha channel five times faster than a strided numpy copy.
-    raw = "RGB" if frame.shape[2] == 3 else "RGBX"
-    return _image().frombytes("RGB", (frame.shape[1], r1 - r0), np.ascontiguousarray(frame[r0:r1]), "raw", raw)
+    if frame.shape[2] == 3:
+        return frame[r0:r1]
+    # Pillow reads the rows where they are and packs them as RGB in one pass, twice as fast as unpacking
+    # them into an image first and five times as fast as a strided numpy copy.
+    rows = _image().frombuffer("RGBA", (frame.shape[1], r1 - r0), np.ascontiguousarray(frame[r0:r1]), "raw", "RGBA",
+                               0, 1)
+    return np.frombuffer(rows.tobytes("raw", "RGB"), np.uint8).reshape(r1 - r0, frame.shape[1], 3)
 
 
 def _image():
