@@ -57,15 +57,21 @@ def timed(fn):
 
 # --- 2. FuncAnimation + FFMpegWriter: what a matplotlib user writes first --------------------------------
 
+def contributions(hist) -> np.ndarray:
+    """(rows, points, 2): each hidden neuron's output on the fit grid times its outgoing weight."""
+    return hist.extras["fit/act/hidden"] * hist.layer_weight(hist.info.layers[-1])[:, None, :, 0]
+
+
 def funcanimation(hist, frames: int, path: Path) -> float:
     plt.rcParams["animation.ffmpeg_path"] = imageio_ffmpeg.get_ffmpeg_exe()
     fig = plt.figure(figsize=(SIZE[0] / 100, SIZE[1] / 100), dpi=100)
     gs = fig.add_gridspec(4, 4)
     ax_fit = fig.add_subplot(gs[0:2, :])
     grid, x, y = hist.static["fit/x"], hist.static["data/x"][:, 0], hist.static["data/y"][:, 0]
+    contrib = contributions(hist)
     ax_fit.plot(x, y, "ko", label="actual")
-    n1, = ax_fit.plot(grid, hist.extras["fit/contributions"][0, :, 0], "c", label="neuron 1")
-    n2, = ax_fit.plot(grid, hist.extras["fit/contributions"][0, :, 1], "y", label="neuron 2")
+    n1, = ax_fit.plot(grid, contrib[0, :, 0], "c", label="neuron 1")
+    n2, = ax_fit.plot(grid, contrib[0, :, 1], "y", label="neuron 2")
     pred, = ax_fit.plot(grid, hist.extras["fit/prediction"][0], "m", label="predicted")
     ax_fit.legend()
     ax_loss = fig.add_subplot(gs[2:, 0])
@@ -81,8 +87,8 @@ def funcanimation(hist, frames: int, path: Path) -> float:
     fig.tight_layout()
 
     def update(i):
-        n1.set_ydata(hist.extras["fit/contributions"][i, :, 0])
-        n2.set_ydata(hist.extras["fit/contributions"][i, :, 1])
+        n1.set_ydata(contrib[i, :, 0])
+        n2.set_ydata(contrib[i, :, 1])
         pred.set_ydata(hist.extras["fit/prediction"][i])
         loss_line.set_data(hist.steps[: i + 1], hist.loss[: i + 1])
         for ax, line, values in [(ax_loss, loss_line, None)] + grad_lines:
@@ -104,6 +110,8 @@ def funcanimation(hist, frames: int, path: Path) -> float:
 # --- 3. the seed notebook's loop: a new figure and savefig per step ------------------------------------
 
 def seed_loop(hist, frames: int, folder: Path) -> float:
+    contrib = contributions(hist)
+
     def one(i: int) -> None:
         fig = plt.figure(figsize=(SIZE[0] / 100, SIZE[1] / 100), dpi=100)
         fig.suptitle(f"Step {hist.steps[i]}")
@@ -112,8 +120,8 @@ def seed_loop(hist, frames: int, folder: Path) -> float:
         ax0.set_title("actual vs predicted")
         grid = hist.static["fit/x"]
         ax0.plot(hist.static["data/x"][:, 0], hist.static["data/y"][:, 0], "ko")
-        ax0.plot(grid, hist.extras["fit/contributions"][i, :, 0], "c")
-        ax0.plot(grid, hist.extras["fit/contributions"][i, :, 1], "y")
+        ax0.plot(grid, contrib[i, :, 0], "c")
+        ax0.plot(grid, contrib[i, :, 1], "y")
         ax0.plot(grid, hist.extras["fit/prediction"][i], "m")
         ax0.legend(["actual", "neuron 1", "neuron 2", "predicted"])
         ax = fig.add_subplot(gs[2, 0])

@@ -47,12 +47,12 @@ def test_without_ipywidgets_the_plain_bar_is_used_so_nothing_warns():
 
     import tqdm.std
 
-    from visualizer.api import _tqdm
+    from visualizer.api import _tqdm_class
 
     saved = sys.modules.get("ipywidgets")
     sys.modules["ipywidgets"] = None  # as in a notebook without ipywidgets: importing it fails
     try:
-        assert _tqdm() is tqdm.std.tqdm  # tqdm.auto would warn "IProgress not found" there
+        assert _tqdm_class() is tqdm.std.tqdm  # tqdm.auto would warn "IProgress not found" there
     finally:
         if saved is None:
             del sys.modules["ipywidgets"]

@@ -1,12 +1,16 @@
 """Writers with the real ffmpeg: files are read back (frame count, size, codec) and are atomic."""
 from __future__ import annotations
 
+import io
+import zlib
+
 import imageio.v2 as iio
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageSequence
 
-from visualizer.encode import GIFWriter, MP4Writer, NullWriter, PNGFramesWriter
+from visualizer.encode import (GIFFramesWriter, GIFScaler, GIFWriter, MP4Writer, NullWriter, PNGEncoder,
+                               PNGFramesWriter, fastest_deflate, gif_palette, gif_size, make_gif)
 
 
 def _frames(n: int, w: int = 96, h: int = 64) -> list[np.ndarray]:
@@ -74,7 +78,7 @@ def test_gif_loops_with_one_palette_and_every_frame(tmp_path):
 def test_gif_is_scaled_to_its_width_and_rate(tmp_path):
     path = _write(GIFWriter(tmp_path / "small.gif", fps=5, width=48), _frames(20), fps=10)
     img = Image.open(path)
-    assert img.size == (48, 32) and img.n_frames == 10
+    assert img.size == (48, 32) and img.n_frames == 11  # every other frame, and the last
 
 
 def test_png_frames_are_lossless_and_named_by_zero_padded_step(tmp_path):
@@ -124,3 +128,118 @@ def test_null_writer_counts_frames(tmp_path):
     _write(writer, _frames(7))
     assert writer.frames_written == 7
     assert list(tmp_path.iterdir()) == []
+
+
+def _plot_like(n: int, w: int = 160, h: int = 90, channels: int = 3, seed: int = 0) -> list[np.ndarray]:
+    """Frames like a plot's: a white page with a static part, a line that moves and a counter that changes
+    (only some rows differ from one frame to the next), with random pixels so nothing compresses away."""
+    rng = np.random.default_rng(seed)
+    base = np.full((h, w, channels), 255, np.uint8)
+    base[h // 2 :, : w // 3, :3] = rng.integers(0, 256, (h - h // 2, w // 3, 3), dtype=np.uint8)
+    out = []
+    for i in range(n):
+        f = base.copy()
+        row = 5 + (3 * i) % (h // 3)
+        f[row : row + 2, 10:-10, :3] = (30 * i % 256, 90, 200)
+        f[-4:, -12:, :3] = rng.integers(0, 256, (4, 12, 3), dtype=np.uint8)
+        out.append(f)
+    return out
+
+
+@pytest.mark.parametrize("deflate", [zlib, fastest_deflate()], ids=["zlib", "fastest"])
+@pytest.mark.parametrize("channels", [3, 4])
+@pytest.mark.parametrize("size", [(160, 90), (97, 61), (33, 17)])
+def test_png_encoder_is_lossless_and_each_file_depends_only_on_its_frame(channels, size, deflate):
+    frames = _plot_like(6, *size, channels=channels)
+    encoder = PNGEncoder(size, channels, band=4, deflate=deflate)
+    files = [encoder.encode(f) for f in frames]
+    for frame, data in zip(frames, files):
+        back = Image.open(io.BytesIO(data))
+        assert back.mode == "RGB" and back.size == size
+        np.testing.assert_array_equal(np.asarray(back), frame[..., :3])
+    # Bands carried over from the previous frame give the same bytes as a fresh encoder.
+    assert PNGEncoder(size, channels, band=4, deflate=deflate).encode(frames[3]) == files[3]
+
+
+def test_png_frames_are_the_renderers_frames_exactly(tmp_path):
+    from conftest import ROOT
+    from visualizer import Renderer, load_scene, train
+
+    scene = load_scene(ROOT / "scenes" / "softplus_fit.py")
+    hist = train(scene, steps=4)
+    renderer = Renderer(scene.layout, hist, size=(320, 180), title=scene.title)
+    writer = PNGFramesWriter(tmp_path / "frames")
+    with writer:
+        writer.setup((320, 180), 10, channels=4)
+        for i in range(len(hist)):
+            writer.write(renderer.draw_rgba(i), int(hist.steps[i]))
+    for i in range(len(hist)):
+        back = np.asarray(Image.open(tmp_path / "frames" / f"frame_{int(hist.steps[i]):05d}.png"))
+        np.testing.assert_array_equal(back, renderer.draw(i))
+
+
+@pytest.mark.parametrize("to", [(120, 68), (80, 45), (160, 90), (150, 84)])
+def test_gif_scaler_redoes_changed_rows_as_a_whole_frame_would(to):
+    scale = GIFScaler((160, 90), to, channels=4)
+    for frame in _plot_like(5, channels=4):
+        whole = Image.fromarray(frame[..., :3]).resize(to, Image.BILINEAR) if to != (160, 90) else frame[..., :3]
+        np.testing.assert_array_equal(scale(frame), np.asarray(whole))
+
+
+def _gif_frames(path) -> tuple[list[np.ndarray], list[int]]:
+    img = Image.open(path)
+    frames = [np.asarray(f.convert("RGB")).astype(int) for f in ImageSequence.Iterator(img)]
+    return frames, [f.info["duration"] for f in ImageSequence.Iterator(Image.open(path))]
+
+
+@pytest.mark.parametrize("fps, gif_fps, width, count, size", [
+    (30, 15, 960, 16, (160, 90)),  # every other frame and the last, at most the frame width
+    (30, None, 80, 30, (80, 46)),  # every frame, half the width (the height even, rounded as ffmpeg does)
+    (10, 15, 100, 30, (100, 56)),  # a GIF rate above the video's keeps the video's
+    (24, 5, 120, 7, (120, 68)),  # the last frame starts a tick of its own
+])
+def test_gif_frame_count_size_and_timing(tmp_path, fps, gif_fps, width, count, size):
+    frames = _plot_like(30)
+    path = _write(GIFWriter(tmp_path / "clip.gif", fps=gif_fps, width=width), frames, fps=fps)
+    img = Image.open(path)
+    assert (img.n_frames, img.size) == (count, size)
+    rate = min(gif_fps or fps, fps)
+    total = sum(_gif_frames(path)[1])
+    assert total == pytest.approx(1000 * count / rate, abs=10 * count)  # centiseconds, rounded per frame
+
+
+def test_gif_shows_the_first_and_the_last_frame(tmp_path):
+    frames = _plot_like(20)
+    frames[0][:] = (250, 20, 20)  # red first, blue last: both must be in the GIF as they are
+    frames[-1][:] = (20, 20, 250)
+    path = _write(GIFWriter(tmp_path / "clip.gif", fps=3, width=80), frames, fps=10)
+    back, _ = _gif_frames(path)
+    assert np.abs(back[0] - (250, 20, 20)).mean() < 3
+    assert np.abs(back[-1] - (20, 20, 250)).mean() < 3
+
+
+def test_gif_pieces_with_one_palette_join_into_the_gif_one_piece_makes(tmp_path):
+    frames = _plot_like(48)
+    scale = GIFScaler((160, 90), gif_size((160, 90), 120))
+    palette = gif_palette([scale(f).copy() for f in frames[::4]], tmp_path / "palette.png")
+
+    def piece(name, part, start):
+        writer = GIFFramesWriter(tmp_path / name, palette, fps=15, width=120, start_index=start)
+        return _write_from(writer, part, fps=30, start=start)  # 1/15 s: delays of 6 and 7 centiseconds
+
+    whole = piece("whole.gif", frames, 0)
+    pieces = [piece(f"p{k}.gif", frames[a:b], a) for k, (a, b) in enumerate([(0, 17), (17, 31), (31, 48)])]
+    joined = make_gif(pieces, tmp_path / "joined.gif")
+    (one, one_ms), (two, two_ms) = _gif_frames(whole), _gif_frames(joined)
+    assert len(one) == len(two) == 24 and Image.open(joined).info["loop"] == 0
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(a, b)
+    assert one_ms == two_ms  # each frame's delay rounded to centiseconds as in one unbroken GIF
+
+
+def _write_from(writer, frames, fps, start):
+    with writer:
+        writer.setup((frames[0].shape[1], frames[0].shape[0]), fps)
+        for i, frame in enumerate(frames):
+            writer.write(frame, start + i)
+    return writer.path

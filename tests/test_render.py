@@ -92,4 +92,24 @@ def test_parallel_render_gives_the_same_frames_as_one_process(tmp_path):
     assert np.abs(mp4[1].astype(int) - mp4[2].astype(int)).mean() < 1.0
     gif1, gif2 = Image.open(one["gif"]), Image.open(two["gif"])
     assert gif1.n_frames == gif2.n_frames == 61
+    # One palette from the same sample, and ordered dithering: the two GIFs show the same pixels.
+    for k in (0, 30, 31, 60):
+        gif1.seek(k)
+        gif2.seek(k)
+        np.testing.assert_array_equal(np.asarray(gif1.convert("RGB")), np.asarray(gif2.convert("RGB")))
     assert not any(p.name.startswith(".") for p in (tmp_path / "jobs2" / "softplus_fit").iterdir())
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_gif_starts_and_ends_with_the_first_and_last_recorded_step(tmp_path, jobs):
+    scene = load_scene(ROOT / "scenes" / "softplus_fit.py")
+    hist = train(scene, steps=49)  # 50 frames at 30 fps: the GIF (15 fps) keeps every other one, and the last
+    paths = render(scene, hist, out=tmp_path, size=(320, 180), format="gif", jobs=jobs)
+    gif = Image.open(paths["gif"])
+    assert (gif.n_frames, gif.size) == (26, (320, 180))
+    renderer = Renderer(scene.layout, hist, size=(320, 180), title=scene.title)
+    for k, row in ((0, 0), (gif.n_frames - 1, len(hist) - 1)):
+        gif.seek(k)
+        shown = np.asarray(gif.convert("RGB")).astype(int)
+        assert np.abs(shown - renderer.draw(row)).mean() < 2, k  # 256 colours, dithered
+        assert np.abs(shown - renderer.draw(25)).mean() > np.abs(shown - renderer.draw(row)).mean()

@@ -25,14 +25,37 @@ from .scene import NAME_RE, Scene, SceneError
 from .training import Trainer, TrainState, log_full_set
 
 
+class _NoBar:
+    """What a progress bar that is not shown needs to do: nothing (and tqdm is not even imported)."""
+
+    n = 0
+
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+
 def _tqdm():
+    def bar(*args, disable: bool = False, **kwargs):
+        if disable:
+            return _NoBar()
+        return _tqdm_class()(*args, **kwargs)
+
+    return bar
+
+
+def _tqdm_class():
     # tqdm.auto warns on import in a notebook without ipywidgets; the plain bar works everywhere.
     try:
         import ipywidgets  # noqa: F401
         from tqdm.auto import tqdm
     except ImportError:
         from tqdm import tqdm
-
     # Forked render workers must not inherit a half-held lock from tqdm's monitor thread: don't start one.
     tqdm.monitor_interval = 0
     return tqdm

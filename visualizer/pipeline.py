@@ -89,7 +89,9 @@ def render_outputs(renderer: Renderer, rows: Sequence[int], outputs: list[Output
     report = on_frames or (lambda n: None)
     chunks = plan_chunks(len(rows), jobs if can_fork() else 1)
     for output in outputs:
-        output.begin(work, len(chunks), total=len(rows) + hold_frames)
+        output.begin(work, len(chunks))
+        # Held frames repeat the last row. Drawn here, before any fork: the GIF's palette needs the whole clip.
+        output.prepare(lambda p: renderer.draw_rgba(rows[min(p, len(rows) - 1)]), len(rows) + hold_frames, fps)
     if len(chunks) == 1:
         _render_chunk(0, chunks[0], rows, renderer, outputs, fps, hold_frames, report)
     else:

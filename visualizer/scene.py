@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-import numpy as np
-
 from .errors import SceneError
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from .losses import Loss
     from .nn import Network
     from .optim import Optimizer
@@ -81,6 +81,8 @@ class Scene:
     test_fraction: float | None = None
 
     def __post_init__(self) -> None:
+        import numpy as np  # here, not at the top: `visualizer list` reads scene files without numpy
+
         if not NAME_RE.match(self.name):
             raise SceneError(f"scene name {self.name!r} must be letters, digits, '_', '-' or '.', "
                              "not starting with '.', at most 64 characters (it names the output folder)")
@@ -101,6 +103,7 @@ class Scene:
 
     def _data(self, x, y, what: str) -> tuple[np.ndarray, np.ndarray]:
         """``x``, ``y`` as float (rows, columns) arrays of the same, non-zero length, every value finite."""
+        import numpy as np
         try:
             x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
         except (TypeError, ValueError) as exc:
@@ -148,6 +151,8 @@ class Scene:
         if self.test is not None and self.test_fraction is not None:
             raise SceneError(f"scene {self.name!r}: give test data or a test_fraction, not both")
         if self.test_fraction is not None:
+            import numpy as np
+
             from .datasets import split
 
             fraction = self.test_fraction

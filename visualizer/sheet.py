@@ -10,12 +10,12 @@ from .renderer import Renderer
 
 
 def save_png(frame: np.ndarray, path: Path) -> Path:
-    """Write one frame as a PNG, atomically."""
-    from PIL import Image
+    """Write one frame (RGB or RGBA, stored as RGB) as a PNG, atomically, with the frames' fast encoder."""
+    from .encode import PNGEncoder
 
     tmp = temp_path(path, ".png")
     try:
-        Image.fromarray(frame).save(tmp, compress_level=3)  # plots compress well even at a fast level
+        tmp.write_bytes(PNGEncoder((frame.shape[1], frame.shape[0]), frame.shape[2]).encode(frame))
         publish(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
