@@ -153,6 +153,13 @@ def dask_executor(address: str) -> Executor:
         from distributed import Client
     except ImportError:
         raise VisualizerError("a scheduler address needs Dask: pip install 'backprop-visualizer[dask]'") from None
+    host, _, port = address.rpartition("://")[2].rpartition(":")
+    try:  # a closed port answers at once; Dask's own client would retry until its timeout
+        import socket
+
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=10).close()
+    except (OSError, ValueError) as exc:
+        raise VisualizerError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
     try:
         client = Client(address, timeout=10)
     except (OSError, TimeoutError) as exc:
