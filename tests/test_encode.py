@@ -186,6 +186,18 @@ def test_gif_scaler_redoes_changed_rows_as_a_whole_frame_would(to):
         np.testing.assert_array_equal(scale(frame), np.asarray(whole))
 
 
+def test_gif_scaler_with_changes_scattered_all_over_is_still_exact():
+    rng = np.random.default_rng(3)
+    scale = GIFScaler((160, 90), (120, 68), channels=3)
+    for _ in range(3):  # noise in three columns, between rows that stay white: dozens of small boxes
+        frame = np.full((90, 160, 3), 255, np.uint8)
+        for c in (0, 60, 120):
+            frame[:, c : c + 4] = rng.integers(0, 256, (90, 4, 3), dtype=np.uint8)
+        frame[::7] = 255
+        np.testing.assert_array_equal(scale(frame), np.asarray(Image.fromarray(frame).resize((120, 68),
+                                                                                              Image.BILINEAR)))
+
+
 def _gif_frames(path) -> tuple[list[np.ndarray], list[int]]:
     img = Image.open(path)
     frames = [np.asarray(f.convert("RGB")).astype(int) for f in ImageSequence.Iterator(img)]

@@ -369,7 +369,9 @@ class GIFScaler:
                 self._out[r0:r1] = _rgb_rows(frame, r0, r1)
             return self._out
         x, y = self._x, self._y
-        boxes = _merged([(*y.outputs(r0, r1), *x.outputs(c0, c1)) for r0, r1, c0, c1 in self._changes.boxes(frame)])
+        boxes = [(*y.outputs(r0, r1), *x.outputs(c0, c1)) for r0, r1, c0, c1 in self._changes.boxes(frame)]
+        # Changes scattered all over (many boxes) cost less as one box around them all than box by box.
+        boxes = _merged(boxes) if len(boxes) <= 32 else _merged([_hull(boxes)])
         raw = "RGB" if frame.shape[2] == 3 else "RGBX"
         bilinear = _image().BILINEAR
         for j0, j1, i0, i1 in boxes:
@@ -382,6 +384,11 @@ class GIFScaler:
             scaled = wide.resize((i1 - i0, j1 - j0), bilinear, box=(0, j0 * y.scale - s0, i1 - i0, j1 * y.scale - s0))
             self._out[j0:j1, i0:i1] = np.asarray(scaled)
         return self._out
+
+
+def _hull(boxes: list[tuple[int, int, int, int]]) -> tuple[int, int, int, int]:
+    """The smallest (start0, stop0, start1, stop1) box holding all of ``boxes``."""
+    return (min(b[0] for b in boxes), max(b[1] for b in boxes), min(b[2] for b in boxes), max(b[3] for b in boxes))
 
 
 def _merged(boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
@@ -439,9 +446,9 @@ class GIFFramesWriter(_PipeWriter):
     ``fps``, scaled to ``width``, mapped to ``palette`` (a file from :func:`gif_palette`) by ffmpeg with
     ordered dithering.
 
-    ``start_index`` is the first frame's place in the whole video of ``total`` frames, for chunks; pieces made
-    with one palette join into one GIF with :func:`make_gif`. The file appears at ``path`` only if at least
-    one frame was kept.
+    ``start_index`` is the first frame's place in the whole video of ``total`` frames, for chunks (the video's
+    last frame is always kept); pieces made with one palette join into one GIF with :func:`make_gif`. The file
+    appears at ``path`` only if at least one frame was kept.
     """
 
     def __init__(self, path: str | os.PathLike, palette: Path, fps: float | None = 15, width: int | None = 960,
@@ -684,7 +691,7 @@ class PNGEncoder:
     came before it. ISA-L's levels stop at 3; a higher ``level`` means its highest there.
     """
 
-    def __init__(self, size: tuple[int, int], channels: int = 3, level: int = 1, band: int = 16,
+    def __init__(self, size: tuple[int, int], channels: int = 3, level: int = 1, band: int = 32,
                  deflate=None) -> None:
         self.size, self.channels, self.band = (int(size[0]), int(size[1])), channels, band
         self._zlib = deflate or fastest_deflate()
