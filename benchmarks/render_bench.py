@@ -1,11 +1,25 @@
 """Measure visualizer against what users would otherwise use, on the same scene, size and frames.
 
-    python benchmarks/render_bench.py            # full run (several minutes: the baselines are slow)
-    python benchmarks/render_bench.py --quick    # fewer baseline frames and a shorter long render
+    python benchmarks/render_bench.py                  # everything (15 minutes or so: the baselines are slow)
+    python benchmarks/render_bench.py --quick          # fewer baseline frames, one run per CLI measurement
+    python benchmarks/render_bench.py --only targets   # issue 15's targets alone
 
-Prints one table row per measurement and a last line of ratios (ours ÷ each baseline). Baselines:
+Prints one row per measurement and the ratios at the end, each with its baseline from the same run.
 
-1. visualizer's render, default jobs and ``--jobs 1`` (MP4 only, from the recorded history);
+Issue 15's targets, each a fresh ``python -m visualizer`` process (wall time, and CPU time of it and every
+process it started: workers and ffmpeg), best of ``--repeat``, for this checkout ("ours") and for the commit
+before the work ("before", ``BASELINE_COMMIT`` extracted from git into a temporary folder):
+
+T1. every output (the default formats) against ``--format mp4``, softplus_fit and gender at default settings:
+    at most 1.5x, wall and CPU;
+T2. end to end, ``render softplus_fit --format mp4`` (start-up and training included) against matplotlib's
+    ``FuncAnimation`` + ``FFMpegWriter`` on the same 601 frames: at least 50x;
+T4. start-up: ``--version`` and ``list`` under 0.5 s; a tiny render (``--steps 2 --format mp4 --size
+    320x180``) under 1.5 s.
+
+Then, in this process (softplus_fit from its recorded history):
+
+1. visualizer's render, default jobs and ``--jobs 1`` (MP4 only);
 2. matplotlib ``FuncAnimation`` + ``FFMpegWriter``, the same panels, redrawn whole with autoscaled axes;
 3. the seed notebook's loop: a new figure and a ``savefig`` per frame (on a subset of frames);
 4. the encoder alone: the same frames, already in memory, piped straight to ffmpeg (the ceiling);
@@ -20,6 +34,7 @@ import argparse
 import math
 import os
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -43,6 +58,7 @@ from visualizer import SGD, Dense, Network, Renderer, Trainer, get_loss, load_sc
 from visualizer.encode import GIFWriter, MP4Writer  # noqa: E402
 from visualizer.pipeline import available_cores  # noqa: E402
 
+BASELINE_COMMIT = "38f1e71"  # main before issue 15's output and start-up work
 SIZE = (1280, 720)
 FPS = 30
 PARAMS = [("iw1", "hidden.weight", (0, 0)), ("b1", "hidden.bias", (0,)), ("ow1", "output.weight", (0, 0)),
@@ -213,9 +229,75 @@ def peak_rss_mb(steps: int, out: Path) -> tuple[float, float]:
     return float(mb), float(seconds)
 
 
+# --- issue 15's targets: the real command line, ours and the commit before ---------------------------------
+
+def cli_run(tree: Path, *args: str) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the process and all it started) of ``python -m visualizer ARGS`` run
+    from ``tree`` (its code, its scenes)."""
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "visualizer", *args], cwd=tree, env=env, capture_output=True,
+                          text=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise RuntimeError(f"visualizer {' '.join(args)} failed in {tree}:\n{done.stderr}")
+    return wall, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+
+
+def baseline_tree(where: Path) -> Path:
+    """The code and scenes of ``BASELINE_COMMIT``, from git."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", BASELINE_COMMIT, "visualizer", "scenes"],
+                             capture_output=True, check=True).stdout
+    where.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["tar", "-x", "-C", str(where)], input=archive, check=True)
+    return where
+
+
+def best_of(runs: list[tuple[float, float]]) -> tuple[float, float]:
+    """The fastest wall time and the smallest CPU time of several runs (a busy machine only adds)."""
+    return min(r[0] for r in runs), min(r[1] for r in runs)
+
+
+def targets(args, row, ratios: dict[str, float], tmp: Path) -> float:
+    """T1 and T4 for ours and the commit before (interleaved, best of ``--repeat``); returns ours' end-to-end
+    wall seconds for ``render softplus_fit --format mp4`` (T2's numerator)."""
+    trees = {"before": baseline_tree(tmp / "before"), "ours": ROOT}
+    out = tmp / "cli"
+    runs: dict[tuple, list] = {}
+    repeat = 1 if args.quick else args.repeat
+    for _ in range(repeat):
+        for version, tree in trees.items():
+            for scene in ("softplus_fit", "gender"):
+                for formats in ("mp4", "all"):
+                    key = (version, scene, formats)
+                    runs.setdefault(key, []).append(cli_run(tree, "render", scene, "--format", formats,
+                                                            "--out", str(out / version), "--quiet"))
+    for scene in ("softplus_fit", "gender"):
+        for version in trees:
+            (mp4_wall, mp4_cpu), (all_wall, all_cpu) = (best_of(runs[(version, scene, f)]) for f in ("mp4", "all"))
+            row(f"T1. {version}: {scene}, --format mp4", f"{mp4_wall:.2f} s wall", f"{mp4_cpu:.2f} s CPU")
+            row(f"T1. {version}: {scene}, every output", f"{all_wall:.2f} s wall",
+                f"{all_cpu:.2f} s CPU: {all_wall / mp4_wall:.2f}x the MP4's wall, {all_cpu / mp4_cpu:.2f}x its CPU")
+            if version == "ours":
+                ratios[f"T1 {scene} all/mp4 wall (<= 1.5)"] = all_wall / mp4_wall
+                ratios[f"T1 {scene} all/mp4 CPU (<= 1.5)"] = all_cpu / mp4_cpu
+    tiny = ("render", "softplus_fit", "--steps", "2", "--format", "mp4", "--size", "320x180", "--quiet")
+    for what, cli_args, times, limit in (("--version", ("--version",), 5, 0.5), ("list", ("list",), 5, 0.5),
+                                         ("tiny render", (*tiny, "--out", str(out / "tiny")), 3, 1.5)):
+        for version, tree in trees.items():
+            wall, cpu = best_of([cli_run(tree, *cli_args) for _ in range(times)])
+            row(f"T4. {version}: {what}", f"{wall:.2f} s wall", f"{cpu:.2f} s CPU")
+        ratios[f"T4 {what} s (< {limit})"] = wall
+    return best_of(runs[("ours", "softplus_fit", "mp4")])[0]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer baseline frames, shorter long render")
+    parser.add_argument("--repeat", type=int, default=2, help="runs per command-line measurement; the best counts")
+    parser.add_argument("--only", choices=["targets"], help="measure issue 15's targets alone (with FuncAnimation)")
     args = parser.parse_args()
     os.chdir(ROOT)
     scene = load_scene("softplus_fit")
@@ -234,6 +316,21 @@ def main() -> None:
     print(f"softplus_fit, {n} frames at {SIZE[0]}x{SIZE[1]}, {FPS} fps, {available_cores()} cores\n")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
+        end_to_end = targets(args, row, ratios, tmp)
+
+        # 2. FuncAnimation + FFMpegWriter (and T2: ours end to end against it).
+        seconds = funcanimation(hist, anim_frames, tmp / "anim.mp4")
+        anim_fps = anim_frames / seconds
+        row("2. FuncAnimation + FFMpegWriter (autoscaled)", f"{anim_fps:.2f} frames/s",
+            f"{anim_frames} frames in {seconds:.1f} s")
+        anim_all = n / anim_fps  # measured on all n frames, or extrapolated from fewer with --quick
+        row("T2. ours end to end (start-up, training, MP4) vs it", f"{anim_all / end_to_end:.1f}x",
+            f"{end_to_end:.2f} s vs {anim_all:.1f} s for {n} frames")
+        ratios["T2 end to end vs FuncAnimation (>= 50)"] = anim_all / end_to_end
+        if args.only == "targets":
+            _print_ratios(ratios)
+            return
+
         # 1. ours, MP4 only, from the history (training takes 0.05 s and is measured in 7). One warm-up render
         # first, so no measurement pays for first-time imports and ffmpeg's first start.
         render(scene, hist.subset(range(30)), out=tmp / "warmup", format="mp4", jobs=1)
@@ -243,13 +340,7 @@ def main() -> None:
             ours[jobs] = n / seconds
             row(f"1. visualizer render --format mp4 --jobs {jobs}", f"{ours[jobs]:.1f} frames/s", f"{seconds:.2f} s")
         best = ours[available_cores()]
-
-        # 2. FuncAnimation + FFMpegWriter.
-        seconds = funcanimation(hist, anim_frames, tmp / "anim.mp4")
-        anim_fps = anim_frames / seconds
-        row("2. FuncAnimation + FFMpegWriter (autoscaled)", f"{anim_fps:.2f} frames/s",
-            f"{anim_frames} frames in {seconds:.1f} s")
-        ratios["FuncAnimation"] = best / anim_fps
+        ratios["FuncAnimation (render from history)"] = best / anim_fps
 
         # 3. the seed's loop.
         seed_dir = tmp / "seed"
@@ -319,8 +410,14 @@ def main() -> None:
         f"recording costs {100 * (recorded_s / bare_s - 1):.0f} %")
     ratios["seed training"] = seed_s / ours_s
 
-    print("\nratios (ours ÷ baseline; for GIF, ours ÷ imageio, lower is better):")
-    print("  " + " · ".join(f"{k} {v:.2f}×" for k, v in ratios.items()))
+    _print_ratios(ratios)
+
+
+def _print_ratios(ratios: dict[str, float]) -> None:
+    print("\nratios (ours ÷ baseline, each from this run; T1: every output ÷ MP4 only; T4: seconds; for GIF, ours ÷ "
+          "imageio, lower is better):")
+    for k, v in ratios.items():
+        print(f"  {k:<48} {v:.2f}")
 
 
 if __name__ == "__main__":
