@@ -451,7 +451,7 @@ class GIFFramesWriter(_PipeWriter):
     appears at ``path`` only if at least one frame was kept.
     """
 
-    def __init__(self, path: str | os.PathLike, palette: Path, fps: float | None = 15, width: int | None = 960,
+    def __init__(self, path: str | os.PathLike, palette: Path, fps: float | None = None, width: int | None = None,
                  start_index: int = 0, total: int | None = None) -> None:
         super().__init__(path)
         self.palette, self.gif_fps, self.gif_width, self.start_index = Path(palette), fps, width, start_index
@@ -591,9 +591,11 @@ class GIFWriter(Writer):
     The frames it keeps are scaled as they come and stored compressed (losslessly) in a temporary file, so
     memory stays flat however many there are; ``finish`` computes the palette from all of them, then maps
     them to it. Rendering in chunks uses :class:`GIFFramesWriter` with a palette made beforehand instead.
+    ``fps`` and ``width`` left as ``None`` keep the video's rate and the frames' width (the render's GIF
+    defaults live in :mod:`visualizer.options`).
     """
 
-    def __init__(self, path: str | os.PathLike, fps: float | None = 15, width: int | None = 960) -> None:
+    def __init__(self, path: str | os.PathLike, fps: float | None = None, width: int | None = None) -> None:
         super().__init__(path)
         self.gif_fps, self.gif_width = fps, width
 
@@ -909,8 +911,8 @@ class Output:
     result at ``path`` atomically. ``work`` is a private temporary folder beside the outputs.
     """
 
-    def __init__(self, kind: str, path: Path, *, digits: int = 5, gif_fps: float | None = 15,
-                 gif_width: int | None = 960) -> None:
+    def __init__(self, kind: str, path: Path, *, digits: int = 5, gif_fps: float | None = None,
+                 gif_width: int | None = None) -> None:
         if kind not in WRITERS:
             raise ValueError(f"unknown output kind {kind!r}; known: {', '.join(WRITERS)}")
         self.kind, self.format, self.path = kind, WRITERS[kind], Path(path)

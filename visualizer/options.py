@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
 
 from .errors import VisualizerError
 
 FORMATS = ("mp4", "gif", "frames", "html")
-DEFAULT_FORMATS = FORMATS
 QUALITY = {"low": (854, 480), "medium": (1280, 720), "high": (1920, 1080)}
 DEFAULT_SIZE = (1280, 720)
 DEFAULT_FPS = 30.0
@@ -167,14 +166,6 @@ class RenderOptions:
             raise VisualizerError("last frame writes only the poster; leave the format out (the player and "
                                   "videos need every frame)")
         return self
-
-    def given(self) -> dict[str, Any]:
-        """The options set to something other than their default."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) != f.default}
-
-    def with_(self, **changes: Any) -> RenderOptions:
-        """A copy with some options changed."""
-        return replace(self, **changes)
 
     @property
     def explain_steps(self) -> tuple[int, ...]:
