@@ -7,7 +7,7 @@ import imageio.v2 as iio
 import numpy as np
 import pytest
 
-from visualizer import History, load_scene, train
+from visualizer import History, load_scene, render, train
 from visualizer.compare import compare, join_histories, label, parse_vary, run_history, split_values
 from visualizer.errors import VisualizerError
 
@@ -104,10 +104,53 @@ def test_a_killed_worker_is_one_clear_error_and_writes_nothing(tiny, tmp_path, m
 
 def test_a_real_dask_cluster_gives_the_same_outputs_as_local_processes(tiny, tmp_path):
     distributed = pytest.importorskip("distributed")
-    local = compare(tiny, {"lr": [0.1, 0.3]}, out=tmp_path / "local", format="mp4", size=(320, 180), jobs=1)
+    options = dict(format="mp4,gif,frames", size=(320, 180), jobs=2)
+    history = train(tiny, steps=60)  # 61 frames: two chunks
+    local = compare(tiny, {"lr": [0.1, 0.3]}, out=tmp_path / "local", **options)
+    local_render = render(tiny, history, out=tmp_path / "local", **options)
+    assert local_render.processes == 2
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                                   dashboard_address=":0") as cluster:
         remote = compare(tiny, {"lr": [0.1, 0.3]}, executor=cluster.scheduler_address, out=tmp_path / "dask",
-                         format="mp4", size=(320, 180), jobs=1)
-    for kind in ("history", "mp4", "run0", "run1"):
-        assert remote[kind].read_bytes() == local[kind].read_bytes(), kind
+                         **options)
+        # One long render's chunks drawn by the cluster's workers, joined here.
+        remote_render = render(tiny, history, out=tmp_path / "dask", executor=cluster.scheduler_address,
+                               **options)
+        workers = {w["host"] for w in cluster.scheduler_info["workers"].values()}
+    assert remote_render.processes == 2 and workers == {"127.0.0.1"}
+    for mine, theirs in ((local, remote), (local_render, remote_render)):
+        for kind in mine:
+            if kind == "frames":
+                names = sorted(p.name for p in mine[kind].iterdir())
+                assert names == sorted(p.name for p in theirs[kind].iterdir()) and names
+                assert all((mine[kind] / n).read_bytes() == (theirs[kind] / n).read_bytes() for n in names)
+            else:
+                assert mine[kind].read_bytes() == theirs[kind].read_bytes(), kind
+
+
+BLOCK_VISUALIZER = """
+import sys
+
+
+class NoVisualizer:
+    def find_spec(self, name, path=None, target=None):
+        if name == "visualizer" or name.startswith("visualizer."):
+            raise ModuleNotFoundError("No module named 'visualizer'")
+        return None
+
+
+sys.meta_path.insert(0, NoVisualizer())
+"""
+
+
+def test_a_cluster_whose_workers_lack_the_package_is_one_clear_error(tiny, tmp_path, cli):
+    distributed = pytest.importorskip("distributed")
+    blocker = tmp_path / "no_visualizer.py"
+    blocker.write_text(BLOCK_VISUALIZER)  # loaded by each worker at start: as if visualizer were not installed
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=":0", preload=[str(blocker)]) as cluster:
+        for command in (["render", "softplus_fit"], ["compare", "softplus_fit", "--vary", "seed=0,1"]):
+            code, _, err = cli(*command, "--scheduler", cluster.scheduler_address, "--out", str(tmp_path / "o"))
+            assert code == 2 and err.count("\n") == 1, err
+            assert "lack the visualizer package" in err and "install backprop-visualizer there" in err, err
+    assert not (tmp_path / "o").exists()

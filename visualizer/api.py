@@ -7,10 +7,12 @@ line's option names (see :mod:`visualizer.options`).
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import math
 import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,6 +25,9 @@ from .panels import Layout, default_layout
 from .record import History, Recorder, RunInfo
 from .scene import NAME_RE, Scene, SceneError
 from .training import Trainer, TrainState, log_full_set
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
 
 
 class _NoBar:
@@ -387,7 +392,7 @@ def _made_options(opts: RenderOptions, size: tuple[int, int], fps: float, histor
 
 def render(what: Scene | History, history: History | None = None, *, layout: Layout | str | None = None,
            name: str | None = None, title: str | None = None, progress: bool = False,
-           **options) -> RenderResult:
+           executor: Executor | str | None = None, **options) -> RenderResult:
     """Write a run's outputs under ``out/<name>/``: train a scene first, or draw a given history.
 
     ``render(scene)`` trains and renders; ``render(scene, history)`` draws a history with the scene's layout;
@@ -406,12 +411,13 @@ def render(what: Scene | History, history: History | None = None, *, layout: Lay
     another format keeps the other outputs; a new history retires them. Another render of the same folder at
     the same time is refused (:class:`~visualizer.errors.BusyError`); a signal raises
     :class:`RenderInterrupted` saying what was published (everything, or nothing).
+
+    Frames are drawn in ``jobs`` chunks at once (default: one per core): by forked processes on Linux, by
+    spawned ones elsewhere. ``executor`` (a :class:`concurrent.futures.Executor`, or a Dask scheduler's
+    address ``"tcp://HOST:PORT"``) draws every chunk as a task there instead; the encoded pieces come back
+    and are joined here. ``result.processes`` says how many processes drew frames.
     """
-    from .encode import WRITERS, Output
-    from .files import OutputFolder, known_outputs, pause_point, sha256_file
     from .options import check_dpi
-    from .pipeline import available_cores, render_outputs
-    from .sheet import contact_sheet, save_png
 
     if "formats" in options:  # the keyword before 0.2 (the CLI's name is --format)
         options["format"] = options.pop("formats")
@@ -438,6 +444,34 @@ def render(what: Scene | History, history: History | None = None, *, layout: Lay
         raise VisualizerError(f"output name {name!r} must be letters, digits, '_', '-' or '.', not starting with '.'")
     size = opts.frame_size(scene.size if scene else None)
     check_dpi(opts.dpi, size)
+    with _executor(executor) as pool:
+        return _render(scene, history, layout, named, name, title, progress, opts, size, pool)
+
+
+@contextlib.contextmanager
+def _executor(executor: Executor | str | None):
+    """The executor to draw chunks on: the caller's, or a Dask cluster's by address (connected and checked
+    before anything runs; closed after)."""
+    if not isinstance(executor, str):
+        yield executor
+        return
+    from .compare import close_executor, dask_executor
+
+    pool = dask_executor(executor)
+    try:
+        yield pool
+    finally:
+        close_executor(pool)
+
+
+def _render(scene: Scene | None, history: History | None, layout: Layout | None, named: str | None, name: str,
+            title: str | None, progress: bool, opts: RenderOptions, size: tuple[int, int],
+            executor: Executor | None) -> RenderResult:
+    from .encode import WRITERS, Output
+    from .files import OutputFolder, known_outputs, pause_point, sha256_file
+    from .pipeline import available_cores, executor_size, render_outputs
+    from .sheet import contact_sheet, save_png
+
     fps = opts.frame_rate(scene.fps if scene else None)
     formats = opts.formats
     target = output_dir(opts.out, name)
@@ -489,12 +523,14 @@ def render(what: Scene | History, history: History | None = None, *, layout: Lay
                                   digits=digits, gif_fps=opts.gif_rate(fps), gif_width=opts.gif_size_width(size))
                            for fmt in frame_formats]
                 hold_frames = round(opts.hold * fps)
+                processes = 0
                 if outputs:
                     with _tqdm()(total=len(frames), desc=f"{name}: drawing and encoding frames", unit="frame", disable=not progress,
                                  leave=False, mininterval=0.2) as bar:
-                        render_outputs(renderer, frames, outputs, folder.work, fps=fps,
-                                       jobs=opts.jobs or available_cores(), hold_frames=hold_frames,
-                                       on_frames=bar.update, on_stage=at)
+                        jobs = opts.jobs or (executor and executor_size(executor)) or available_cores()
+                        processes = render_outputs(renderer, frames, outputs, folder.work, fps=fps, jobs=jobs,
+                                                   hold_frames=hold_frames, on_frames=bar.update, on_stage=at,
+                                                   executor=executor)
                 if "html" in formats:
                     at("player")
                     _player(folder.staged(files["html"]), outputs[0].path, history, frames, fps, hold_frames,
@@ -515,6 +551,7 @@ def render(what: Scene | History, history: History | None = None, *, layout: Lay
                 renderer.close()
         result = RenderResult(published.written)
         result.kept, result.retired, result.manifest = published.kept, published.retired, target / MANIFEST
+        result.processes = processes
     except KeyboardInterrupt as exc:
         done = folder.result.written if folder.published else {}
         raise RenderInterrupted(done, [k for k in kinds if k not in done], stage=stage, folder=target,

@@ -106,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="with --from-history: take the layout (and name) from this scene file or name")
     render.add_argument("--name", metavar="NAME", help="with --from-history: the output folder's name "
                         "(default: the history's scene, else 'run')")
+    render.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                        help="draw the frames' chunks as tasks on this Dask cluster (pip install "
+                        "'backprop-visualizer[dask]'); the encoded pieces come back and are joined here")
     _add_render_options(render)
     render.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
 
@@ -119,7 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="a setting and its values: optimizer=sgd,momentum,adam (specs such as "
                          "adam:lr=0.01), lr=0.01,0.1,1, seed=0,1,2, batch_size=1,full; several make a grid")
     compare.add_argument("--scheduler", metavar="tcp://HOST:PORT",
-                         help="train the runs on this Dask cluster instead of local processes")
+                         help="train the runs and draw the video's chunks on this Dask cluster instead of "
+                         "local processes")
     _add_render_options(compare)
     compare.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
 
@@ -213,7 +217,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
             extra = {"layout": layout, "name": args.name}
             what, history = (scene, history) if scene is not None else (history, None)
         try:
-            written = render(what, history, progress=progress, **extra, **options)
+            written = render(what, history, progress=progress, executor=args.scheduler, **extra, **options)
         except DivergenceError as exc:
             raise DivergenceError(str(exc).replace("or allow divergence to", "or pass --allow-divergence to"),
                                   step=exc.step) from None

@@ -116,20 +116,19 @@ def label(settings: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def train_run(scene_file: str, scene_source: str, settings: dict[str, Any], steps: int | None,
+def train_run(scene_file: str, scene_source: str | bytes, settings: dict[str, Any], steps: int | None,
               every: int | None) -> History:
     """One run of a comparison, as a task: load the scene (from its source text, so a worker on another
     machine needs only the package), apply the settings, train. Returns the history (divergence allowed:
     a diverged run is drawn up to where it stopped)."""
-    import tempfile
+    import re
 
     from .api import train
-    from .scene import load_scene
+    from .scene import import_source, scene_of
 
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / Path(scene_file).name
-        path.write_text(scene_source)
-        scene = load_scene(path)
+    source = scene_source.encode() if isinstance(scene_source, str) else scene_source
+    stem = re.sub(r"[^0-9A-Za-z_]", "_", Path(scene_file).stem)
+    scene = scene_of(import_source(f"visualizer_scene_{stem}", scene_file, source), Path(scene_file))
     for name, value in settings.items():
         scene = SETTINGS[name][1](scene, value)
     return train(scene, steps=steps, every=every, allow_divergence=True)
@@ -165,7 +164,7 @@ def dask_executor(address: str) -> Executor:
     except (OSError, TimeoutError) as exc:
         raise VisualizerError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
     try:
-        versions = client.run(_worker_version)
+        versions = client.run(_version_probe())
     except Exception as exc:  # noqa: BLE001 - any failure here means the workers cannot run our tasks
         client.close()
         raise VisualizerError(f"the Dask workers at {address} cannot run visualizer: {exc}") from None
@@ -183,16 +182,37 @@ def dask_executor(address: str) -> Executor:
         raise VisualizerError(f"the Dask workers run visualizer {sorted(set(other.values()))}, this is "
                               f"{__version__}: install the same version there")
     executor = client.get_executor()
-    executor._visualizer_client = client  # closed with the executor's owner, see compare()
+    executor._visualizer_client = client  # closed with the executor, see close_executor()
+    executor._visualizer_workers = len(versions)  # worker processes: render chunks run one at a time in each
     return executor
 
 
-def _worker_version() -> str | None:
+_PROBE = """
+def probe():
     try:
         import visualizer
     except ImportError:
         return None
     return visualizer.__version__
+"""
+
+
+def _version_probe():
+    """A function reporting a worker's visualizer version (``None`` without it), made from source text so
+    it travels by value: a function of this package could not even be loaded where the package is missing."""
+    namespace: dict = {"__name__": "visualizer_probe"}
+    exec(_PROBE, namespace)  # noqa: S102 - our own constant text
+    return namespace["probe"]
+
+
+def close_executor(executor: Executor) -> None:
+    """Shut down an executor this package made (a local pool, or a Dask client's)."""
+    client = getattr(executor, "_visualizer_client", None)
+    if client is not None:
+        executor.shutdown(wait=True)
+        client.close()
+    else:
+        executor.shutdown(wait=True, cancel_futures=True)
 
 
 def _result(future, what: str) -> History:
@@ -290,27 +310,24 @@ def compare(scene, vary: dict[str, Any] | list[str], *, executor: Executor | str
                 raise VisualizerError(f"vary {name}={value}: {exc}") from None
     labels = [label(s) for s in runs]
     name = f"{scene.name}-compare-{'-'.join(vary)}"
-    source = Path(scene.source).read_text()
-    owned = executor is None or isinstance(executor, str)
-    pool = local_executor(len(runs)) if executor is None else \
-        dask_executor(executor) if isinstance(executor, str) else executor
+    source = Path(scene.source).read_bytes()
+    remote = isinstance(executor, str)
+    pool = local_executor(len(runs)) if executor is None else dask_executor(executor) if remote else executor
     try:
         base = {} if seed is None else {"seed": seed}
         futures = [pool.submit(train_run, str(scene.source), source, {**base, **s}, steps, every) for s in runs]
         histories = [_result(f, lab) for f, lab in zip(futures, labels)]
+        if executor is None:  # the local pool trained; the render draws its own way (forked on Linux)
+            close_executor(pool)
+        joined = join_histories(histories, labels)
+        layout = comparison_layout(scene.layout, joined, len(runs))
+        # A cluster (or an executor of the caller's) draws the comparison's chunks too.
+        result = render(joined, layout=layout, name=name, title=f"{scene.title or scene.name}: "
+                        f"{' vs '.join(labels) if len(labels) <= 4 else 'varying ' + ', '.join(vary)}",
+                        progress=progress, executor=None if executor is None else pool, **options)
     finally:
-        if owned:
-            client = getattr(pool, "_visualizer_client", None)
-            if client is not None:
-                pool.shutdown(wait=True)
-                client.close()
-            else:
-                pool.shutdown(wait=True, cancel_futures=True)
-    joined = join_histories(histories, labels)
-    layout = comparison_layout(scene.layout, joined, len(runs))
-    result = render(joined, layout=layout, name=name, title=f"{scene.title or scene.name}: "
-                    f"{' vs '.join(labels) if len(labels) <= 4 else 'varying ' + ', '.join(vary)}",
-                    progress=progress, **options)
+        if executor is None or remote:
+            close_executor(pool)
     # Each run's own history, in runs/: built aside and swapped in whole, so no run of an earlier comparison
     # stays beside this one's.
     import tempfile
@@ -327,5 +344,5 @@ def compare(scene, vary: dict[str, Any] | list[str], *, executor: Executor | str
     return result
 
 
-__all__ = ["MAX_RUNS", "SETTINGS", "combinations", "compare", "join_histories", "parse_vary", "run_history",
-           "train_run"]
+__all__ = ["MAX_RUNS", "SETTINGS", "close_executor", "combinations", "compare", "dask_executor", "join_histories",
+           "parse_vary", "run_history", "train_run"]

@@ -815,6 +815,16 @@ class Format:
         """Combine the chunks' pieces (in order) into ``output.path``."""
         raise NotImplementedError
 
+    def pack(self, output: Output, k: int) -> object:
+        """Chunk ``k``'s finished piece as data that can travel to another process or machine."""
+        path = output.piece_path(k)
+        return path.read_bytes() if path.exists() else None
+
+    def unpack(self, output: Output, k: int, data: object) -> None:
+        """Put a piece :meth:`pack` made elsewhere where chunk ``k``'s piece goes here."""
+        if data is not None:
+            output.piece_path(k).write_bytes(data)
+
 
 class MP4Format(Format):
     name, piece_suffix = "mp4", ".mp4"
@@ -882,6 +892,13 @@ class FramesFormat(Format):
         swap_folder(output.work / "frames", output.path)
         return output.path
 
+    def pack(self, output, k):
+        return {p.name: p.read_bytes() for p in sorted((output.work / "frames").iterdir())}
+
+    def unpack(self, output, k, data):
+        for name, png in data.items():
+            (output.work / "frames" / name).write_bytes(png)
+
 
 class NullFormat(Format):
     name = "null"
@@ -938,6 +955,34 @@ class Output:
     def piece(self, k: int, start_index: int) -> Writer:
         """The writer chunk ``k`` uses; its first frame is frame ``start_index`` of the whole video."""
         return self.format.piece(self, k, start_index)
+
+    def travelling(self) -> dict:
+        """What a chunk drawn in another process needs to make its piece of this output (after
+        :meth:`prepare`); see :meth:`elsewhere`."""
+        return {"kind": self.kind, "digits": self.digits, "gif_fps": self.gif_fps, "gif_width": self.gif_width,
+                "frame_count": self.frame_count, "chunks": self.chunks,
+                "palette": self.palette.read_bytes() if self.palette is not None else None}
+
+    @classmethod
+    def elsewhere(cls, settings: dict, work: Path) -> Output:
+        """In another process: the output :meth:`travelling` described, its pieces going to ``work``; a
+        chunk's piece comes back with :meth:`pack`."""
+        output = cls(settings["kind"], work / "output", digits=settings["digits"], gif_fps=settings["gif_fps"],
+                     gif_width=settings["gif_width"])
+        output.begin(work, settings["chunks"])
+        output.frame_count = settings["frame_count"]
+        if settings["palette"] is not None:
+            output.palette = work / "gif_palette.png"
+            output.palette.write_bytes(settings["palette"])
+        return output
+
+    def pack(self, k: int) -> object:
+        """Chunk ``k``'s finished piece as data (bytes, or a folder's files) to send back."""
+        return self.format.pack(self, k)
+
+    def unpack(self, k: int, data: object) -> None:
+        """Chunk ``k``'s piece, made elsewhere, put where :meth:`join` finds it."""
+        self.format.unpack(self, k, data)
 
     def join(self) -> Path:
         """Combine the pieces into the final output."""

@@ -47,6 +47,9 @@ class ExplainFrame(int):
     def __repr__(self) -> str:
         return f"ExplainFrame(row={int(self)}, phase={self.phase}, t={self.t:.2f})"
 
+    def __reduce__(self):  # frame keys travel to render tasks in other processes
+        return ExplainFrame, (int(self), self.phase, self.t, self.index)
+
 
 class FrameStep(int):
     """The step an explain frame shows, for writers: the explained step as an ``int``, formatted with its

@@ -1,9 +1,18 @@
-"""Frames to outputs: drawn in one process, or in contiguous chunks by worker processes, then joined.
+"""Frames to outputs: drawn in one process, or in contiguous chunks by other processes, then joined.
 
-The renderer is built by the caller before any fork, so workers inherit its finished figure and background.
-A worker stops on SIGINT, SIGTERM or SIGHUP (aborting its writers, so its ffmpeg ends too) and reports back
-how it ended: done, interrupted, or an error classified by origin (the user's code, the user's input, ours).
-The parent notices a worker that died without a word within a second, and stops the others.
+Three ways to draw chunks, all giving the same frames:
+
+- on Linux, forked workers that inherit the caller's finished renderer (figure, background, warm caches):
+  the fast path for one machine;
+- tasks on a :class:`concurrent.futures.Executor`: :func:`draw_piece` is a plain function of its inputs (how
+  to build the renderer, the rows, the outputs' settings) that builds its own figure and returns its encoded
+  pieces, so it runs in spawned processes (macOS, Windows, notebooks, ``multiprocessing.set_start_method
+  ("spawn")``) or on a Dask cluster's workers; the pieces are joined here without re-encoding;
+- one process, for short renders.
+
+A forked worker stops on SIGINT, SIGTERM or SIGHUP (aborting its writers, so its ffmpeg ends too) and reports
+back how it ended: done, interrupted, or an error classified by origin (the user's code, the user's input,
+ours). The parent notices a worker that died without a word within a second, and stops the others.
 """
 from __future__ import annotations
 
@@ -13,9 +22,13 @@ import os
 import pickle
 import queue
 import signal
+import socket
 import sys
+import tempfile
+import threading
 import time
 import traceback
+from concurrent.futures import Executor, as_completed
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Callable, Sequence
@@ -40,8 +53,21 @@ def available_cores() -> int:
 
 
 def can_fork() -> bool:
-    """Workers are forked so they inherit the finished renderer (figure, background, history) as it is."""
-    return "fork" in mp.get_all_start_methods()
+    """Whether chunks may be drawn by forked workers, which inherit the finished renderer (figure, background,
+    history) as it is: on Linux, unless this program chose ``spawn`` (``multiprocessing.set_start_method``).
+    Elsewhere fork is missing (Windows) or unsafe with the system's libraries (macOS)."""
+    return (sys.platform.startswith("linux") and "fork" in mp.get_all_start_methods()
+            and mp.get_start_method(allow_none=True) != "spawn")
+
+
+def executor_size(executor: Executor) -> int | None:
+    """How many tasks ``executor`` runs at once, where it says: a process pool's workers, a Dask cluster's
+    worker processes (as :func:`visualizer.compare.dask_executor` notes them)."""
+    for name in ("_visualizer_workers", "_max_workers"):
+        size = getattr(executor, name, None)
+        if isinstance(size, int) and size > 0:
+            return size
+    return None
 
 
 def plan_chunks(n_frames: int, jobs: int) -> list[range]:
@@ -77,29 +103,190 @@ def _render_chunk(k: int, positions: range, rows: Sequence[int], renderer: Rende
 
 def render_outputs(renderer: Renderer, rows: Sequence[int], outputs: list[Output], work: Path, *, fps: float,
                    jobs: int = 1, hold_frames: int = 0, on_frames: Callable[[int], None] | None = None,
-                   on_stage: Callable[[str], None] | None = None) -> int:
-    """Draw the given history rows once, in order, and build each output from them; returns the chunk count.
+                   on_stage: Callable[[str], None] | None = None, executor: Executor | None = None) -> int:
+    """Draw the given history rows once, in order, and build each output from them; returns how many
+    processes drew frames.
 
-    With ``jobs > 1`` (where processes can be forked) contiguous chunks are drawn and encoded in worker
-    processes at once, then joined without re-encoding. The frames are the same either way. The renderer is
-    built by the caller, before any fork: workers inherit its finished figure and background. The last frame
-    is shown ``hold_frames`` more times at the end of videos. ``on_stage`` hears ``"join"`` or ``"gif"`` as
-    each output is joined from its pieces.
+    With ``jobs > 1`` contiguous chunks are drawn and encoded at once, then joined without re-encoding: by
+    forked workers on Linux (they inherit the caller's finished renderer), else as :func:`draw_piece` tasks
+    on a local pool of spawned processes. With ``executor``, every chunk is a task on it (a Dask cluster's,
+    say). The frames are the same every way. The last frame is shown ``hold_frames`` more times at the end of
+    videos. ``on_stage`` hears ``"join"`` or ``"gif"`` as each output is joined from its pieces.
     """
     report = on_frames or (lambda n: None)
-    chunks = plan_chunks(len(rows), jobs if can_fork() else 1)
-    for output in outputs:
-        output.begin(work, len(chunks))
-        # Held frames repeat the last row. Drawn here, before any fork: the GIF's palette needs the whole clip.
-        output.prepare(lambda p: renderer.draw_rgba(rows[min(p, len(rows) - 1)]), len(rows) + hold_frames, fps)
-    if len(chunks) == 1:
-        _render_chunk(0, chunks[0], rows, renderer, outputs, fps, hold_frames, report)
-    else:
-        _run_workers(chunks, rows, renderer, outputs, fps, hold_frames, report)
+    chunks = plan_chunks(len(rows), jobs)
+    drawing = None
+    if executor is not None or (len(chunks) > 1 and not can_fork()):
+        from . import portable
+
+        try:
+            drawing = portable.dumps(renderer.recipe)
+        except VisualizerError:
+            if executor is not None:
+                raise
+            chunks = plan_chunks(len(rows), 1)  # what cannot travel is drawn here, in one process
+    owned = local_pool(len(chunks)) if drawing is not None and executor is None else None
+    try:
+        if owned is not None:
+            for _ in chunks:  # processes start, import and build their figures while the GIF's palette is made
+                owned.submit(_build, drawing)
+        for output in outputs:
+            output.begin(work, len(chunks))
+            # Held frames repeat the last row. Drawn here, before any fork: the GIF's palette needs the whole clip.
+            output.prepare(lambda p: renderer.draw_rgba(rows[min(p, len(rows) - 1)]), len(rows) + hold_frames, fps)
+        if drawing is not None:
+            processes = _run_tasks(owned or executor, drawing, chunks, rows, outputs, fps, hold_frames, report)
+        elif len(chunks) == 1:
+            _render_chunk(0, chunks[0], rows, renderer, outputs, fps, hold_frames, report)
+            processes = 1
+        else:
+            _run_workers(chunks, rows, renderer, outputs, fps, hold_frames, report)
+            processes = len(chunks)
+    except BaseException:
+        if owned is not None:
+            stop_pool(owned)
+        raise
+    if owned is not None:
+        owned.shutdown()
     for output in outputs:
         (on_stage or pause_point)("gif" if output.kind == "gif" else "join")
         output.join()
-    return len(chunks)
+    return processes
+
+
+# ---- chunks as tasks on an executor
+
+_DRAWING = threading.Lock()  # one chunk at a time per process: matplotlib is not thread-safe
+_CACHED: list = []  # [(drawing, renderer)]: the chunks of one render in one process share its renderer
+_TASK = {"running": False, "stopped": False}
+
+
+def draw_piece(drawing: bytes, k: int, positions: range, rows: Sequence[int], outputs: list[dict], fps: float,
+               hold_frames: int) -> dict:
+    """Draw and encode chunk ``k`` (``positions`` of the frame keys ``rows``) in this process, wherever it
+    is, and return its pieces: ``{"pieces": {kind: data}, "process": (host, pid)}``.
+
+    ``drawing`` says how to build the renderer (:func:`visualizer.portable.dumps` of its recipe; the figure
+    is built once per process and render); ``outputs`` are :meth:`Output.travelling` settings. Errors come
+    back classified as in a forked worker: the user's code as :class:`UserCodeError` with their traceback.
+    """
+    with _DRAWING:
+        _TASK["running"] = True
+        try:
+            renderer = _renderer_for(drawing)
+            with tempfile.TemporaryDirectory(prefix="visualizer-piece-") as tmp:
+                made = [Output.elsewhere(settings, Path(tmp)) for settings in outputs]
+                _render_chunk(k, positions, rows, renderer, made, fps, hold_frames, lambda n: None)
+                return {"pieces": {o.kind: o.pack(k) for o in made}, "process": (socket.gethostname(), os.getpid())}
+        except BaseException as exc:  # noqa: BLE001 - classified, so it travels back and reads as in a fork
+            kind, _, payload = _outcome(k, exc)
+            if kind == "interrupted":
+                raise Interrupt(payload) from None
+            raise payload from None
+        finally:
+            _TASK["running"] = False
+            if _TASK["stopped"]:  # the pool is being stopped: the piece's files are cleaned up, now end
+                os._exit(0)
+
+
+def _build(drawing: bytes) -> None:
+    """Warm a fresh process up for :func:`draw_piece`: build the figure now (a failure is reported by the
+    chunk's own task)."""
+    with _DRAWING:
+        try:
+            _renderer_for(drawing)
+        except BaseException:  # noqa: BLE001 - the chunk's task meets it again and reports it
+            pass
+
+
+def _renderer_for(drawing: bytes) -> Renderer:
+    if _CACHED and _CACHED[0][0] == drawing:
+        return _CACHED[0][1]
+    from . import portable
+
+    while _CACHED:
+        _CACHED.pop()[1].close()
+    layout, history, size, dpi, title, explain, explain_static = portable.loads(drawing)
+    renderer = Renderer(layout, history, size=size, dpi=dpi, title=title, explain=explain,
+                        explain_static=explain_static)
+    _CACHED.append((drawing, renderer))
+    return renderer
+
+
+def _pool_worker(parent: int) -> None:
+    """A local pool's process: Ctrl-C is the parent's to handle (it stops the pool); SIGTERM ends a task
+    cleanly (its writers abort, its temporary files go) and an idle process at once, without a traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def stop(signum: int, frame: object) -> None:
+        if _TASK["stopped"]:  # once: a second signal must not cut the clean-up short
+            return
+        _TASK["stopped"] = True
+        if _TASK["running"]:
+            raise Interrupt(signum)
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    _die_with_parent(parent, signal.SIGTERM)  # SIGTERM, not SIGKILL: the task still removes its files
+
+
+def local_pool(jobs: int) -> Executor:
+    """A pool of ``jobs`` spawned processes (safe where fork is not) for :func:`draw_piece` tasks."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"), initializer=_pool_worker,
+                               initargs=(os.getpid(),))
+
+
+def stop_pool(pool: Executor) -> None:
+    """Stop a local pool now: queued tasks are cancelled, running ones end (their files cleaned up)."""
+    processes = list(getattr(pool, "_processes", None) or {})  # pids; the pool offers no public way to stop
+    pool.shutdown(wait=False, cancel_futures=True)
+    for pid in processes:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    pool.shutdown(wait=True)
+
+
+def _run_tasks(executor: Executor, drawing: bytes, chunks: list[range], rows: Sequence[int], outputs: list[Output],
+               fps: float, hold_frames: int, report: Callable[[int], None]) -> int:
+    settings = [output.travelling() for output in outputs]
+    rows = list(rows)
+    futures = {executor.submit(draw_piece, drawing, k, positions, rows, settings, fps, hold_frames): k
+               for k, positions in enumerate(chunks)}
+    processes = set()
+    try:
+        for future in as_completed(futures):
+            k = futures[future]
+            piece = _piece(future, k, chunks)
+            for output in outputs:
+                output.unpack(k, piece["pieces"].get(output.kind))
+            processes.add(tuple(piece["process"]))
+            report(len(chunks[k]))
+    finally:
+        for future in futures:
+            future.cancel()
+    return len(processes)
+
+
+def _piece(future, k: int, chunks: list[range]) -> dict:
+    """A chunk's pieces; a process that died (killed, out of memory) or a cluster that lost the task is one
+    clear error."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        # The pool cannot say whose process it was: every pending chunk fails alike.
+        raise WorkerLost(f"a process drawing frames stopped unexpectedly (killed, or out of memory); the render "
+                         f"stopped ({len(chunks)} chunks)") from None
+    except Exception as exc:
+        if type(exc).__name__ in ("KilledWorker", "CommClosedError", "FutureCancelledError"):  # Dask's
+            raise WorkerLost(f"{_chunk_name(k, chunks)} was lost by the cluster ({exc}); the render "
+                             "stopped") from None
+        raise
 
 
 class WorkerError(InternalError):
@@ -124,11 +311,12 @@ def _outcome(k: int, exc: BaseException) -> tuple[str, int, object]:
         return "error", k, WorkerError("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
 
 
-def _die_with_parent(parent: int) -> None:
-    """Linux: have the kernel kill this worker if the parent dies (even by SIGKILL), so no orphan draws on."""
+def _die_with_parent(parent: int, signum: int = signal.SIGKILL) -> None:
+    """Linux: have the kernel send ``signum`` to this worker if the parent dies (even by SIGKILL), so no orphan
+    draws on."""
     if sys.platform.startswith("linux"):
         try:
-            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(signum), 0, 0, 0)  # PR_SET_PDEATHSIG
         except (OSError, AttributeError):
             pass
     if os.getppid() != parent:  # the parent died before that took effect

@@ -60,6 +60,8 @@ class Renderer:
             raise ValueError("the history has no recorded steps")
         self.history = history
         self.size = (int(width), int(height))
+        # What builds this same renderer in another process (see visualizer.pipeline.draw_piece).
+        self.recipe = (layout, history, self.size, dpi, title, tuple(explain), explain_static)
         self.title = title
         self._total = history.total_steps
         diverged = history.info.diverged_at

@@ -224,25 +224,33 @@ def scene_dirs() -> list[Path]:
     return dirs
 
 
+SOURCE = "__visualizer_source__"  # a user module's (path, source bytes), so other processes can import it too
+
+
 def import_user_file(path: Path, prefix: str = "visualizer_scene_"):
     """Import a user's Python file as a module with importlib (not exec), reporting unreadable or invalid
     files in one line. Exceptions raised by the file's own code propagate unchanged (the user's traceback)."""
     path = Path(path).resolve()
-    module_name = f"{prefix}{re.sub(r'[^0-9A-Za-z_]', '_', path.stem)}"
-    spec_obj = importlib.util.spec_from_file_location(module_name, path)
-    if spec_obj is None or spec_obj.loader is None:
-        raise SceneError(f"cannot import {path} as a Python module")
     try:
         source = path.read_bytes()
     except OSError as exc:
         raise SceneError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return _import(f"{prefix}{re.sub(r'[^0-9A-Za-z_]', '_', path.stem)}", path, source, path)
+
+
+def _import(module_name: str, path: Path, source: bytes, origin: Path):
+    """Import ``source`` (the text of the user's file ``origin``, found at ``path``) as ``module_name``."""
+    spec_obj = importlib.util.spec_from_file_location(module_name, path)
+    if spec_obj is None or spec_obj.loader is None:
+        raise SceneError(f"cannot import {origin} as a Python module")
     try:
-        compile(source, str(path), "exec")
+        compile(source, str(origin), "exec")
     except (SyntaxError, ValueError) as exc:  # ValueError: null bytes, i.e. not a text file at all
         where = f" line {exc.lineno}" if getattr(exc, "lineno", None) else ""
         detail = exc.msg if isinstance(exc, SyntaxError) else str(exc)
-        raise SceneError(f"{path}{where} is not valid Python: {detail}") from None
+        raise SceneError(f"{origin}{where} is not valid Python: {detail}") from None
     module = importlib.util.module_from_spec(spec_obj)
+    setattr(module, SOURCE, (str(origin), source))
     sys.modules[module_name] = module
     try:
         spec_obj.loader.exec_module(module)
@@ -252,13 +260,44 @@ def import_user_file(path: Path, prefix: str = "visualizer_scene_"):
     return module
 
 
+def import_source(module_name: str, origin: str, source: bytes):
+    """The user's module ``module_name`` in this process, imported from the text ``source`` of the file
+    ``origin`` (in another process, maybe on another machine). The file itself is used when it is here with
+    that text (so files beside it are found); otherwise a private copy of the text. Imported once."""
+    module = sys.modules.get(module_name)
+    if module is not None and getattr(module, SOURCE, (None, None))[1] == source:
+        return module
+    path = Path(origin)
+    try:
+        here = path.is_file() and path.read_bytes() == source
+    except OSError:
+        here = False
+    if here:
+        return _import(module_name, path, source, path)
+    import linecache
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="visualizer-") as tmp:
+        copy = Path(tmp) / path.name
+        copy.write_bytes(source)
+        module = _import(module_name, copy, source, path)
+    # Tracebacks of the user's code read lines from the copy's name; the copy is gone, so keep its text.
+    lines = source.decode("utf-8", "replace").splitlines(keepends=True)
+    linecache.cache[str(copy)] = (len(source), None, lines, str(copy))
+    return module
+
+
 def load_scene(spec: str | Path) -> Scene:
     """Import a scene file (by path or bare name) and return its :class:`Scene`.
 
     Exceptions raised by the scene's own code propagate unchanged, so the user sees their traceback.
     """
     path = find_scene_file(str(spec)).resolve()
-    module = import_user_file(path)
+    return scene_of(import_user_file(path), path)
+
+
+def scene_of(module, path: Path) -> Scene:
+    """The :class:`Scene` the scene file ``path``, imported as ``module``, defines."""
     obj = getattr(module, "scene", None)
     if obj is None:
         raise SceneError(f"{path.name} defines no scene: add 'scene = Scene(...)' or 'def scene(): return Scene(...)'")
