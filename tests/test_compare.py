@@ -154,3 +154,49 @@ def test_a_cluster_whose_workers_lack_the_package_is_one_clear_error(tiny, tmp_p
             assert code == 2 and err.count("\n") == 1, err
             assert "lack the visualizer package" in err and "install backprop-visualizer there" in err, err
     assert not (tmp_path / "o").exists()
+
+
+LINE = '''
+"""Two parameters, w and b: the PCA plane of any set of paths is the whole parameter space."""
+import numpy as np
+from visualizer import SGD, Dense, FitPanel, Layout, LossLandscapePanel, LossPanel, Network, Scene
+
+
+def network(seed):
+    return Network([Dense(1, 1, "sigmoid", name="only", weight=[[-1.5]], bias_init=[2.0])])
+
+
+X = np.linspace(-2, 2, 9)
+PLANE = {"pca": None, "named": (("only.weight", (0, 0)), ("only.bias", (0,)))}["{plane}"]
+scene = Scene(name="line", network=network, x=X, y=(X > 0.3).astype(float), loss="mse", optimizer=SGD(1.0),
+              steps=20, layout=Layout([["fit", "loss"]], {"fit": FitPanel(), "loss": LossPanel()}),
+              layouts={"why": Layout([["land"]], {"land": LossLandscapePanel(params=PLANE)})})
+'''
+
+
+@pytest.mark.parametrize("plane", ["pca", "named"])
+def test_the_comparison_shows_every_run_on_one_landscape_that_agrees_with_their_losses(tmp_path, plane):
+    path = tmp_path / "line.py"
+    path.write_text(LINE.replace("{plane}", plane))
+    result = compare(load_scene(path), {"lr": [1, 3, 6]}, out=tmp_path, format="mp4", size=(480, 270))
+    assert _frames(result["mp4"]) == 21
+    joined = History.load(result["history"])
+    key = "compare-landscape/pca" if plane == "pca" else \
+        "compare-landscape/only.weight[0,0]~only.bias[0]@last"
+    paths, losses = joined.static[f"{key}/paths"], joined.static[f"{key}/path_losses"]
+    assert paths.shape == (3, 21, 2) and joined.static[f"{key}/loss"].shape == (60, 60)
+    for k in range(3):
+        run = run_history(joined, k)
+        # The plane holds every path whole: the landscape's loss on each path is the run's recorded loss.
+        np.testing.assert_allclose(losses[k], run.loss, rtol=1e-10, atol=1e-14)
+        if plane == "named":  # the coordinates are the two parameters themselves
+            np.testing.assert_allclose(paths[k][:, 0], run.params["only.weight"][:, 0, 0])
+            np.testing.assert_allclose(paths[k][:, 1], run.params["only.bias"][:, 0])
+    assert len({tuple(p[-1]) for p in paths}) == 3  # three learning rates, three end points
+
+
+def test_a_run_that_blows_up_leaves_the_shared_axes_instead_of_flattening_the_others():
+    from visualizer.panels.compare import calm_union
+
+    assert calm_union(np.array([[0.0, 3.0], [-0.5, 2.5], [-400.0, 900.0]])) == (-0.5, 3.0)
+    assert calm_union(np.array([[0.0, 3.0], [-1.0, 5.0]])) == (-1.0, 5.0)  # alike: the plain union

@@ -135,14 +135,15 @@ def train_run(scene_file: str, scene_source: str | bytes, settings: dict[str, An
 
 
 def local_executor(runs: int) -> Executor:
-    """A process pool sized to the cores (spawned processes: safe where fork is not)."""
+    """A process pool sized to the cores: forked on Linux (nothing to import again), spawned where fork is
+    not safe."""
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
-    from .pipeline import available_cores
+    from .pipeline import available_cores, can_fork
 
     return ProcessPoolExecutor(max_workers=max(1, min(runs, available_cores())),
-                               mp_context=mp.get_context("spawn"))
+                               mp_context=mp.get_context("fork" if can_fork() else "spawn"))
 
 
 def dask_executor(address: str) -> Executor:
@@ -219,11 +220,13 @@ def _result(future, what: str) -> History:
     """A run's history; a worker that died (killed, out of memory) is one clear error, not a traceback."""
     from concurrent.futures.process import BrokenProcessPool
 
+    from .pipeline import spawn_hint
+
     try:
         return future.result()
     except BrokenProcessPool:
         raise VisualizerError(f"the process training run {what!r} stopped unexpectedly (killed, or out of "
-                              "memory); nothing was written") from None
+                              f"memory{spawn_hint()}); nothing was written") from None
 
 
 def join_histories(histories: list[History], labels: list[str]) -> History:
@@ -275,6 +278,27 @@ def run_history(history: History, k: int) -> History:
                    pick(history.extras), static, info)
 
 
+def landscape_panel(scene):
+    """The comparison's loss landscape, on the plane the scene's own landscape panel uses (if it has one in
+    any layout; else the PCA plane of every run's path)."""
+    from .panels.why import CompareLandscapePanel, LossLandscapePanel
+
+    for layout in (scene.layout, *scene.layouts.values()):
+        for panel in layout.panels.values():
+            if isinstance(panel, LossLandscapePanel):
+                return CompareLandscapePanel(params=panel.params, labels=panel.labels, at_step=panel.at_step)
+    return CompareLandscapePanel()
+
+
+def _with_landscape(scene, joined: History, layout) -> History:
+    """The comparison's post-training analyses (its landscape), with the scene's model and training data."""
+    from .api import _analysed
+    from .model import Evaluator, NetworkModel
+
+    evaluator = Evaluator(NetworkModel(scene.network(scene.seed)), scene.x, scene.y, layout, loss=scene.loss)
+    return _analysed(joined, evaluator)
+
+
 def compare(scene, vary: dict[str, Any] | list[str], *, executor: Executor | str | None = None,
             steps: int | None = None, every: int | None = None, seed: int | None = None, progress: bool = False,
             **options):
@@ -320,7 +344,8 @@ def compare(scene, vary: dict[str, Any] | list[str], *, executor: Executor | str
         if executor is None:  # the local pool trained; the render draws its own way (forked on Linux)
             close_executor(pool)
         joined = join_histories(histories, labels)
-        layout = comparison_layout(scene.layout, joined, len(runs))
+        layout = comparison_layout(scene.layout, joined, len(runs), landscape_panel(scene))
+        joined = _with_landscape(scene, joined, layout)
         # A cluster (or an executor of the caller's) draws the comparison's chunks too.
         result = render(joined, layout=layout, name=name, title=f"{scene.title or scene.name}: "
                         f"{' vs '.join(labels) if len(labels) <= 4 else 'varying ' + ', '.join(vary)}",

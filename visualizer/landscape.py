@@ -69,9 +69,14 @@ def pca_plane(history: History, names: Sequence[str] | None = None) -> Plane:
     (of θ_i − θ_final, Li et al. 2018); ``explained`` holds their share of the trajectory's variance."""
     names = list(names or parameter_names(history))
     theta = flat_trajectory(history, names)
-    final = theta[-1]
-    moves = theta - final
-    _, s, vt = np.linalg.svd(moves, full_matrices=False)
+    return _pca(theta, names, [history.params[n].shape[1:] for n in names], centre=theta[-1])
+
+
+def _pca(theta: np.ndarray, names: list[str], shapes: list, centre: np.ndarray | None) -> Plane:
+    """The plane through ``centre`` (default: the points' mean) spanned by the first two principal directions
+    of the points ``theta`` (rows, P) around it."""
+    centre = theta.mean(axis=0) if centre is None else centre
+    _, s, vt = np.linalg.svd(theta - centre, full_matrices=False)
     directions = np.zeros((2, theta.shape[1]))
     k = min(2, len(s))
     directions[:k] = vt[:k]
@@ -82,7 +87,7 @@ def pca_plane(history: History, names: Sequence[str] | None = None) -> Plane:
         directions[j] = axis / (np.linalg.norm(axis) or 1.0)
     total = float((s ** 2).sum())
     explained = np.array([(s[j] ** 2) / total if j < len(s) and total > 0 else 0.0 for j in range(2)])
-    return Plane(final, directions, names, [history.params[n].shape[1:] for n in names], explained)
+    return Plane(centre, directions, names, shapes, explained)
 
 
 def parameter_plane(history: History, params: Sequence[tuple[str, Sequence[int]]], row: int) -> Plane:
@@ -148,13 +153,67 @@ def compute_landscape(history: History, layers: Sequence[LayerInfo], x: np.ndarr
     if params is None:
         plane = pca_plane(history)
     else:
-        row = len(history) - 1 if at_step is None else _row_of(history, at_step)
-        for name, index in params:
-            if any(name == p for lay in layers for p in (lay.weight, lay.bias)):
-                parse_param(layers, name, index)  # the layer structure's own, clearer error first
-        plane = parameter_plane(history, params, row)
-    theta = flat_trajectory(history, plane.names)
-    path = plane.coordinates(theta)
+        plane = _named_plane(history, layers, params, at_step)
+    path = plane.coordinates(flat_trajectory(history, plane.names))
+    out = _grid(plane, path, layers, x, y, loss, activations, resolution, margin)
+    out.update(path=path, path_loss=plane_losses(plane, path, layers, x, y, loss, activations))
+    return out
+
+
+def compute_joint_landscape(histories: Sequence[History], layers: Sequence[LayerInfo], x: np.ndarray,
+                            y: np.ndarray, loss: Loss, activations, *,
+                            params: Sequence[tuple[str, Sequence[int]]] | None = None, at_step: int | None = None,
+                            resolution: int = 60, margin: float = 0.25) -> dict[str, np.ndarray]:
+    """One landscape for several runs of the same network: on the PCA plane of all their paths together
+    (through their centroid), or on two named scalars with the rest held at the first run's ``at_step``.
+    ``paths`` is (runs, rows, 2) and ``path_losses`` (runs, rows) the loss in the plane there, NaN where a run
+    has no row (it diverged earlier); the grid covers the runs that did not diverge (all, if every one did)."""
+    thetas = [flat_trajectory(h, parameter_names(h)) for h in histories]
+    finite = [t[np.isfinite(t).all(axis=1)] for t in thetas]
+    calm = _calm_runs(histories, finite)
+    if params is None:
+        plane = _pca(np.concatenate([finite[k] for k in calm]), parameter_names(histories[0]),
+                     [histories[0].params[n].shape[1:] for n in parameter_names(histories[0])], centre=None)
+    else:
+        plane = _named_plane(histories[0], layers, params, at_step)
+    paths = np.stack([plane.coordinates(np.nan_to_num(t, nan=0.0)) for t in thetas])
+    for k, t in enumerate(thetas):
+        paths[k][~np.isfinite(t).all(axis=1)] = np.nan
+    out = _grid(plane, np.concatenate([paths[k][np.isfinite(paths[k]).all(axis=1)] for k in calm]), layers, x, y,
+                loss, activations, resolution, margin)
+    out["paths"] = paths
+    out["path_losses"] = np.full(paths.shape[:2], np.nan)
+    for k, path in enumerate(paths):
+        rows = np.isfinite(path).all(axis=1)
+        out["path_losses"][k, rows] = plane_losses(plane, path[rows], layers, x, y, loss, activations)
+    return out
+
+
+RUNAWAY = 10.0  # a run that strays this many times further than the typical run leaves the landscape's frame
+
+
+def _calm_runs(histories: Sequence[History], finite: list[np.ndarray]) -> list[int]:
+    """The runs the plane and its extent are fitted to: not diverged, and not straying more than ``RUNAWAY``
+    times as far from where they started as the median run (a learning rate that flings the weights to 1e6
+    would otherwise shrink every other path to a dot). The others' paths leave the panel, as they should."""
+    have = [k for k in range(len(histories)) if len(finite[k])]
+    calm = [k for k in have if histories[k].info.diverged_at is None] or have
+    reach = {k: float(np.linalg.norm(finite[k] - finite[k][0], axis=1).max()) for k in calm}
+    typical = float(np.median(list(reach.values())))
+    return [k for k in calm if reach[k] <= RUNAWAY * typical] if typical > 0 else calm
+
+
+def _named_plane(history: History, layers, params, at_step) -> Plane:
+    row = len(history) - 1 if at_step is None else _row_of(history, at_step)
+    for name, index in params:
+        if any(name == p for lay in layers for p in (lay.weight, lay.bias)):
+            parse_param(layers, name, index)  # the layer structure's own, clearer error first
+    return parameter_plane(history, params, row)
+
+
+def _grid(plane: Plane, path: np.ndarray, layers, x, y, loss, activations, resolution: int,
+          margin: float) -> dict[str, np.ndarray]:
+    """The loss on a ``resolution``² grid of the plane reaching ``margin`` of the path's extent beyond it."""
     axes = []
     for j in range(2):
         lo, hi = float(path[:, j].min()), float(path[:, j].max())
@@ -163,20 +222,26 @@ def compute_landscape(history: History, layers: Sequence[LayerInfo], x: np.ndarr
     ga, gb = np.meshgrid(axes[0], axes[1])
     coords = np.column_stack([ga.ravel(), gb.ravel()])
     grid = plane_losses(plane, coords, layers, x, y, loss, activations).reshape(resolution, resolution)
-    out = {"a": axes[0], "b": axes[1], "loss": grid, "path": path,
-           "path_loss": plane_losses(plane, path, layers, x, y, loss, activations)}
+    out = {"a": axes[0], "b": axes[1], "loss": grid}
     if plane.explained is not None:
         out["explained"] = plane.explained
     return out
 
 
 def landscape_for(history: History, model, data, **kwargs) -> dict[str, np.ndarray]:
-    """:func:`compute_landscape` for a run's model (its layers and activation functions) and training data."""
+    """:func:`compute_landscape` for a run's model (its layers and activation functions) and training data;
+    for a comparison's joined history (``info.runs``), :func:`compute_joint_landscape` of its runs."""
     from .losses import get_loss
 
     layers = list(history.info.layers) or model.layers()
     loss = data.loss if data.loss is not None else get_loss(history.info.loss)
-    return compute_landscape(history, layers, data.x, data.y, loss, activation_functions(layers, model), **kwargs)
+    activations = activation_functions(layers, model)
+    if history.info.runs:
+        from .compare import run_history
+
+        runs = [run_history(history, k) for k in range(len(history.info.runs))]
+        return compute_joint_landscape(runs, layers, data.x, data.y, loss, activations, **kwargs)
+    return compute_landscape(history, layers, data.x, data.y, loss, activations, **kwargs)
 
 
 def _row_of(history: History, step: int) -> int:
@@ -187,5 +252,5 @@ def _row_of(history: History, step: int) -> int:
     return int(rows[0])
 
 
-__all__ = ["Plane", "compute_landscape", "flat_trajectory", "landscape_for", "parameter_names", "parameter_plane",
+__all__ = ["Plane", "compute_joint_landscape", "compute_landscape", "flat_trajectory", "landscape_for", "parameter_names", "parameter_plane",
            "pca_plane", "plane_losses"]

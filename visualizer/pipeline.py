@@ -60,6 +60,14 @@ def can_fork() -> bool:
             and mp.get_start_method(allow_none=True) != "spawn")
 
 
+def spawn_hint() -> str:
+    """Where processes are spawned, a new process imports the main script again: one that calls render or
+    compare at its top level, not under ``if __name__ == "__main__":``, breaks the pool. Said in the error."""
+    if can_fork():
+        return ""
+    return ", or the script calling this lacks the line 'if __name__ == \"__main__\":' before it"
+
+
 def executor_size(executor: Executor) -> int | None:
     """How many tasks ``executor`` runs at once, where it says: a process pool's workers, a Dask cluster's
     worker processes (as :func:`visualizer.compare.dask_executor` notes them)."""
@@ -280,8 +288,8 @@ def _piece(future, k: int, chunks: list[range]) -> dict:
         return future.result()
     except BrokenProcessPool:
         # The pool cannot say whose process it was: every pending chunk fails alike.
-        raise WorkerLost(f"a process drawing frames stopped unexpectedly (killed, or out of memory); the render "
-                         f"stopped ({len(chunks)} chunks)") from None
+        raise WorkerLost(f"a process drawing frames stopped unexpectedly (killed, or out of memory"
+                         f"{spawn_hint()}); the render stopped") from None
     except Exception as exc:
         if type(exc).__name__ in ("KilledWorker", "CommClosedError", "FutureCancelledError"):  # Dask's
             raise WorkerLost(f"{_chunk_name(k, chunks)} was lost by the cluster ({exc}); the render "

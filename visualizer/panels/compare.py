@@ -43,9 +43,23 @@ class CompareLossPanel(Panel):
         label = history.info.loss_label or "loss"
         ax.set_title(self.title or (f"{label}: training (solid) and test (dashed)" if test else f"{label}"))
         ax.set_xlabel("step")
-        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.005, 1.0), frameon=False,
-                  fontsize="small", handlelength=1.6)
+        # Inside, where falling losses leave room: outside, it would widen its column in every row above.
+        ax.legend(handles=handles, loc="upper right", framealpha=0.85, fontsize="small", handlelength=1.6,
+                  ncols=1 if len(handles) <= 6 else 2)
         return lambda i: _grow(curves, steps, i)
+
+
+RUNAWAY = 10.0  # a panel whose range is this many times the typical one does not set the shared limits
+
+
+def calm_union(limits: np.ndarray) -> tuple[float, float]:
+    """The union of (lo, hi) ``limits`` over the panels whose span is at most ``RUNAWAY`` times the median
+    span: a run whose predictions blow up shows its curve leaving the shared axes instead of squashing every
+    other run's panel flat."""
+    spans = limits[:, 1] - limits[:, 0]
+    typical = float(np.median(spans))
+    calm = limits[spans <= RUNAWAY * typical] if typical > 0 else limits
+    return float(calm[:, 0].min()), float(calm[:, 1].max())
 
 
 @dataclass(eq=False)
@@ -65,7 +79,7 @@ class SharedAxes:
     def _unify(self) -> None:
         for get, put in (("get_xlim", "set_xlim"), ("get_ylim", "set_ylim")):
             limits = np.array([getattr(ax, get)() for ax in self.axes])
-            lo, hi = limits.min(axis=0)[0], limits.max(axis=0)[1]
+            lo, hi = calm_union(limits)
             for ax in self.axes:
                 getattr(ax, put)(lo, hi)
         images = [im for ax in self.axes for im in ax.get_images()]
@@ -82,14 +96,23 @@ class RunPanel(Panel):
     inner: Panel = None
     k: int = 0
     shared: SharedAxes | None = None
+    colorbar: bool = True
 
     def draw(self, ax, history):
         from ..compare import run_history
 
         update = self.inner.draw(ax, run_history(history, self.k))
         ax.set_title(history.info.runs[self.k], fontsize="medium")
-        if self.k and ax.get_legend() is not None:
-            ax.get_legend().remove()  # one legend is enough for identical panels
+        legend = ax.get_legend()
+        if legend is not None:
+            legend.remove()
+            if not self.k:  # one legend is enough for identical panels; inside, so the columns stay alike
+                ax.legend(handles=legend.legend_handles, labels=[t.get_text() for t in legend.texts],
+                          loc="best", fontsize="x-small", framealpha=0.85)
+        if not self.colorbar:  # the colour scales are shared: one bar, at the end of the row, says them all
+            for mappable in [*ax.get_images(), *ax.collections]:
+                if getattr(mappable, "colorbar", None) is not None:
+                    mappable.colorbar.remove()
         if self.shared is not None:
             self.shared.add(ax)
         return update
@@ -104,13 +127,20 @@ def main_panel(layout: Layout) -> Panel | None:
     return None
 
 
-def comparison_layout(scene_layout: Layout, history, runs: int) -> Layout:
-    """Small multiples of the scene's main panel (at most four a row) above the overlaid losses."""
+def comparison_layout(scene_layout: Layout, history, runs: int, landscape: Panel | None = None) -> Layout:
+    """Small multiples of the scene's main panel (at most four a row) above the overlaid losses, with
+    ``landscape`` (every run's path on one plane, see :class:`~visualizer.panels.why.CompareLandscapePanel`)
+    beside them."""
     main = main_panel(scene_layout)
     panels: dict[str, Panel] = {"loss": CompareLossPanel()}
+    cols = min(runs, 4) if main is not None else 1
+    bottom = ["loss"] * cols
+    if landscape is not None:
+        panels["landscape"] = landscape
+        cols = max(cols, 2)
+        bottom = ["loss"] * (cols - cols // 2) + ["landscape"] * (cols // 2)
     if main is None:
-        return Layout([["loss"]], panels)
-    cols = min(runs, 4)
+        return Layout([bottom], panels)
     rows = -(-runs // cols)
     shared = SharedAxes(runs)
     mosaic = []
@@ -119,13 +149,14 @@ def comparison_layout(scene_layout: Layout, history, runs: int) -> Layout:
         for c in range(cols):
             k = r * cols + c
             if k < runs:
-                panels[f"run{k}"] = RunPanel(inner=main, k=k, shared=shared)
+                panels[f"run{k}"] = RunPanel(inner=main, k=k, shared=shared,
+                                             colorbar=c == cols - 1 or k == runs - 1)
                 row.append(f"run{k}")
             else:
                 row.append(".")
         mosaic.append(row)
-    mosaic.append(["loss"] * cols)
-    return Layout(mosaic, panels, height_ratios=[1] * rows + [max(0.8, 0.45 * rows)])
+    mosaic.append(bottom)
+    return Layout(mosaic, panels, height_ratios=[1] * rows + [max(0.8, 0.45 * rows) * (1.4 if landscape else 1)])
 
 
 __all__ = ["CompareLossPanel", "RunPanel", "SharedAxes", "comparison_layout", "main_panel"]

@@ -220,12 +220,27 @@ class LossLandscapePanel(Panel):
         return {f"{self.key}/{k}": v for k, v in arrays.items()}
 
     def draw(self, ax, history):
+        a, b = self._field(ax, history, "the path")
+        path = history.static[f"{self.key}/path"]
+        _mark_start(ax, path, a, b)
+        line, = ax.plot([], [], color=PREDICTION_COLOR, linewidth=1.6, animated=True)
+        head, = ax.plot([], [], color=PREDICTION_COLOR, markeredgecolor="white", animated=True,
+                        **{**CURRENT_MARK, "markersize": 7})
+
+        def update(i):
+            line.set_data(path[: i + 1, 0], path[: i + 1, 1])
+            head.set_data(path[i : i + 1, 0], path[i : i + 1, 1])
+            return [line, head]
+        return update
+
+    def _field(self, ax, history, whose: str) -> tuple[np.ndarray, np.ndarray]:
+        """The loss over the plane (filled contours, colour bar, axis labels, title); returns the grid axes."""
         key = self.key
         if f"{key}/loss" not in history.static:
-            raise ValueError(f"LossLandscapePanel needs its landscape ({key}), computed once after training: "
+            raise ValueError(f"{type(self).__name__} needs its landscape ({key}), computed once after training: "
                              "train with this layout")
         a, b = history.static[f"{key}/a"], history.static[f"{key}/b"]
-        grid, path = history.static[f"{key}/loss"], history.static[f"{key}/path"]
+        grid = history.static[f"{key}/loss"]
         found = finite_range(grid)
         lo, hi = found if found else (0.0, 1.0)
         log = lo > 0 and hi / lo > self.log_ratio
@@ -244,39 +259,75 @@ class LossLandscapePanel(Panel):
         cbar.ax.minorticks_off()
         label = history.info.loss_label or "loss"
         cbar.set_label(label + (" (log scale)" if log else ""), fontsize="x-small")
-        ax.plot(path[0, 0], path[0, 1], "o", color="white", markeredgecolor="black", markersize=6, zorder=3)
-        # Labelled on the side away from where the path sets off, so the word never sits on the path.
-        ahead = path[min(len(path) - 1, max(1, len(path) // 20))] - path[0]
-        span = np.array([a[-1] - a[0], b[-1] - b[0]])
-        away = -ahead / span if np.any(ahead) else np.array([1.0, 1.0])
-        away = away / (np.linalg.norm(away) or 1.0)
-        ax.annotate("start", (path[0, 0], path[0, 1]), xytext=tuple(9 * away), textcoords="offset points",
-                    ha="left" if away[0] >= 0 else "right", va="bottom" if away[1] >= 0 else "top",
-                    fontsize="x-small", color="black",
-                    path_effects=[patheffects.withStroke(linewidth=2.5, foreground="white")])
         ax.grid(False)
         if self.params is None:
             explained = history.static.get(f"{key}/explained", np.zeros(2))
-            ax.set_xlabel(f"1st principal direction ({100 * explained[0]:.0f} % of the path)")
+            ax.set_xlabel(f"1st principal direction ({100 * explained[0]:.0f} % of {whose})")
             ax.set_ylabel(f"2nd ({100 * explained[1]:.0f} %)")
-            ax.set_title(self.title or f"{label} over the plane of the path (PCA)")
+            ax.set_title(self.title or f"{label} over the plane of {whose} (PCA)")
         else:
             names = [self.labels[j] or scalar_key(*self.params[j]) for j in range(2)]
             ax.set_xlabel(names[0])
             ax.set_ylabel(names[1])
             where = "last step" if self.at_step is None else f"step {self.at_step:,}"
-            ax.set_title(self.title or f"{label} over ({names[0]}, {names[1]}), the rest at the {where}")
+            first = "first run's " if history.info.runs else ""
+            ax.set_title(self.title or f"{label} over ({names[0]}, {names[1]}), the rest at the {first}{where}")
         ax.tick_params(labelsize="x-small")
         ax.set_xlim(a[0], a[-1])
         ax.set_ylim(b[0], b[-1])
-        line, = ax.plot([], [], color=PREDICTION_COLOR, linewidth=1.6, animated=True)
-        head, = ax.plot([], [], color=PREDICTION_COLOR, markeredgecolor="white", animated=True,
-                        **{**CURRENT_MARK, "markersize": 7})
+        return a, b
+
+
+def _mark_start(ax, path: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
+    """A white dot where ``path`` starts, labelled on the side away from where it sets off, so the word never
+    sits on the path."""
+    ax.plot(path[0, 0], path[0, 1], "o", color="white", markeredgecolor="black", markersize=6, zorder=3)
+    ahead = path[min(len(path) - 1, max(1, len(path) // 20))] - path[0]
+    span = np.array([a[-1] - a[0], b[-1] - b[0]])
+    away = -ahead / span if np.all(np.isfinite(ahead)) and np.any(ahead) else np.array([1.0, 1.0])
+    away = away / (np.linalg.norm(away) or 1.0)
+    ax.annotate("start", (path[0, 0], path[0, 1]), xytext=tuple(9 * away), textcoords="offset points",
+                ha="left" if away[0] >= 0 else "right", va="bottom" if away[1] >= 0 else "top",
+                fontsize="x-small", color="black",
+                path_effects=[patheffects.withStroke(linewidth=2.5, foreground="white")])
+
+
+@dataclass
+class CompareLandscapePanel(LossLandscapePanel):
+    """A comparison's loss landscape: one plane for every run (the PCA plane of all their paths together, or
+    two named scalars with the rest held at the first run's step), each run's path in its legend colour."""
+
+    @property
+    def key(self) -> str:
+        return "compare-" + landscape_key(self.params, self.at_step)
+
+    def draw(self, ax, history):
+        from .curves import matplotlib_colors
+
+        a, b = self._field(ax, history, "every run's path")
+        paths = history.static[f"{self.key}/paths"]
+        starts = {tuple(np.round(p[0], 12)) for p in paths}
+        if len(starts) == 1:  # the same start (same seed): one dot, labelled
+            _mark_start(ax, paths[0], a, b)
+        else:
+            for p in paths:
+                ax.plot(p[0, 0], p[0, 1], "o", color="white", markeredgecolor="black", markersize=5, zorder=3)
+        artists = []
+        for path, color in zip(paths, matplotlib_colors(len(paths))):
+            line, = ax.plot([], [], color=color, linewidth=1.5, animated=True)
+            head, = ax.plot([], [], color=color, markeredgecolor="white", animated=True,
+                            **{**CURRENT_MARK, "markersize": 6})
+            artists.append((line, head, path))
 
         def update(i):
-            line.set_data(path[: i + 1, 0], path[: i + 1, 1])
-            head.set_data(path[i : i + 1, 0], path[i : i + 1, 1])
-            return [line, head]
+            out = []
+            for line, head, path in artists:
+                line.set_data(path[: i + 1, 0], path[: i + 1, 1])
+                done = np.flatnonzero(np.isfinite(path[: i + 1, 0]))  # a diverged run stays where it stopped
+                last = done[-1] if len(done) else 0
+                head.set_data(path[last : last + 1, 0], path[last : last + 1, 1])
+                out += [line, head]
+            return out
         return update
 
 
@@ -291,4 +342,4 @@ def _colorbar_ticks(lo: float, hi: float, log: bool) -> np.ndarray:
     return ticks[(ticks >= lo) & (ticks <= hi)]
 
 
-__all__ = ["ChainRulePanel", "LossLandscapePanel", "landscape_key"]
+__all__ = ["ChainRulePanel", "CompareLandscapePanel", "LossLandscapePanel", "landscape_key"]
