@@ -114,31 +114,3 @@ def test_gif_starts_and_ends_with_the_first_and_last_recorded_step(tmp_path, job
         assert np.abs(shown - renderer.draw(row)).mean() < 2, k  # 256 colours, dithered
         assert np.abs(shown - renderer.draw(25)).mean() > np.abs(shown - renderer.draw(row)).mean()
 
-
-@pytest.fixture
-def spawn_only():
-    """As on macOS or Windows: this program chose the spawn start method, so nothing is forked."""
-    import multiprocessing as mp
-
-    before = mp.get_start_method(allow_none=True)
-    mp.set_start_method("spawn", force=True)
-    yield
-    mp.set_start_method(before, force=True)
-
-
-def test_with_spawn_chunks_are_drawn_in_parallel_by_processes_that_build_their_own_figure(tmp_path, spawn_only):
-    # The product scene's surface panel calls a function of the scene file: it travels as the file's text.
-    scene = load_scene("product")
-    hist = train(scene, steps=60, every=1)  # 61 frames: two chunks
-    spawned = render(scene, hist, out=tmp_path / "spawn", size=(320, 180), jobs=2, format="mp4,gif,frames")
-    assert spawned.processes == 2
-    import multiprocessing as mp
-
-    mp.set_start_method("fork", force=True)
-    forked = render(scene, hist, out=tmp_path / "fork", size=(320, 180), jobs=2, format="mp4,gif,frames")
-    assert forked.processes == 2
-    for kind in ("mp4", "gif"):  # the same chunks, pixels and encoder settings: the same bytes
-        assert spawned[kind].read_bytes() == forked[kind].read_bytes(), kind
-    names = sorted(p.name for p in spawned["frames"].iterdir())
-    assert len(names) == 61 and names == sorted(p.name for p in forked["frames"].iterdir())
-    assert all((spawned["frames"] / n).read_bytes() == (forked["frames"] / n).read_bytes() for n in names)

@@ -133,11 +133,12 @@ def render_outputs(renderer: Renderer, rows: Sequence[int], outputs: list[Output
             if executor is not None:
                 raise
             chunks = plan_chunks(len(rows), 1)  # what cannot travel is drawn here, in one process
-    owned = local_pool(len(chunks)) if drawing is not None and executor is None else None
+    # A local pool's processes start, import and build their figures while the GIF's palette is made.
+    owned = local_pool(len(chunks), drawing) if drawing is not None and executor is None else None
     try:
         if owned is not None:
-            for _ in chunks:  # processes start, import and build their figures while the GIF's palette is made
-                owned.submit(_build, drawing)
+            for _ in chunks:
+                owned.submit(os.getpid)  # starts the processes now (the pool starts one per task queued)
         for output in outputs:
             output.begin(work, len(chunks))
             # Held frames repeat the last row. Drawn here, before any fork: the GIF's palette needs the whole clip.
@@ -197,16 +198,6 @@ def draw_piece(drawing: bytes, k: int, positions: range, rows: Sequence[int], ou
                 os._exit(0)
 
 
-def _build(drawing: bytes) -> None:
-    """Warm a fresh process up for :func:`draw_piece`: build the figure now (a failure is reported by the
-    chunk's own task)."""
-    with _DRAWING:
-        try:
-            _renderer_for(drawing)
-        except BaseException:  # noqa: BLE001 - the chunk's task meets it again and reports it
-            pass
-
-
 def _renderer_for(drawing: bytes) -> Renderer:
     if _CACHED and _CACHED[0][0] == drawing:
         return _CACHED[0][1]
@@ -221,9 +212,11 @@ def _renderer_for(drawing: bytes) -> Renderer:
     return renderer
 
 
-def _pool_worker(parent: int) -> None:
+def _pool_worker(parent: int, drawing: bytes | None, ready) -> None:
     """A local pool's process: Ctrl-C is the parent's to handle (it stops the pool); SIGTERM ends a task
-    cleanly (its writers abort, its temporary files go) and an idle process at once, without a traceback."""
+    cleanly (its writers abort, its temporary files go) and an idle process at once, without a traceback.
+    It builds the render's figure before taking a task, and waits until every process of the pool has (so
+    the chunks spread over all of them, however slowly each one starts)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def stop(signum: int, frame: object) -> None:
@@ -236,14 +229,28 @@ def _pool_worker(parent: int) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     _die_with_parent(parent, signal.SIGTERM)  # SIGTERM, not SIGKILL: the task still removes its files
+    if drawing is not None:
+        try:
+            with _DRAWING:
+                _renderer_for(drawing)
+        except Exception:  # noqa: BLE001 - the chunk's own task meets it again and reports it
+            pass
+    if ready is not None:
+        try:
+            ready.wait(timeout=60)
+        except threading.BrokenBarrierError:  # a process that never came: the others go on
+            pass
 
 
-def local_pool(jobs: int) -> Executor:
-    """A pool of ``jobs`` spawned processes (safe where fork is not) for :func:`draw_piece` tasks."""
+def local_pool(jobs: int, drawing: bytes | None = None) -> Executor:
+    """A pool of ``jobs`` spawned processes (safe where fork is not) for :func:`draw_piece` tasks of the
+    render ``drawing`` describes."""
     from concurrent.futures import ProcessPoolExecutor
 
-    return ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"), initializer=_pool_worker,
-                               initargs=(os.getpid(),))
+    ctx = mp.get_context("spawn")
+    ready = ctx.Barrier(jobs) if jobs > 1 else None
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_pool_worker,
+                               initargs=(os.getpid(), drawing, ready))
 
 
 def stop_pool(pool: Executor) -> None:

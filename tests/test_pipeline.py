@@ -1,0 +1,89 @@
+"""Drawing chunks in other processes: forked on Linux, spawned elsewhere (forced here), and stopped cleanly.
+
+The executor path's Dask tests are in test_compare.py (one real LocalCluster serves render and compare).
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from conftest import ROOT
+from test_signals import _gone
+from test_transaction import SMALL, wait_for
+from visualizer import load_scene, render, train
+
+
+@pytest.fixture
+def spawn_only():
+    """As on macOS or Windows: this program chose the spawn start method, so nothing is forked."""
+    import multiprocessing as mp
+
+    before = mp.get_start_method(allow_none=True)
+    mp.set_start_method("spawn", force=True)
+    yield
+    mp.set_start_method(before, force=True)
+
+
+def test_with_spawn_chunks_are_drawn_in_parallel_by_processes_that_build_their_own_figure(tmp_path, spawn_only):
+    # The product scene's surface panel calls a function of the scene file: it travels as the file's text.
+    scene = load_scene("product")
+    hist = train(scene, steps=60, every=1)  # 61 frames: two chunks
+    spawned = render(scene, hist, out=tmp_path / "spawn", size=(320, 180), jobs=2, format="mp4,gif,frames")
+    assert spawned.processes == 2
+    import multiprocessing as mp
+
+    mp.set_start_method("fork", force=True)
+    forked = render(scene, hist, out=tmp_path / "fork", size=(320, 180), jobs=2, format="mp4,gif,frames")
+    assert forked.processes == 2
+    for kind in ("mp4", "gif"):  # the same chunks, pixels and encoder settings: the same bytes
+        assert spawned[kind].read_bytes() == forked[kind].read_bytes(), kind
+    names = sorted(p.name for p in spawned["frames"].iterdir())
+    assert len(names) == 61 and names == sorted(p.name for p in forked["frames"].iterdir())
+    assert all((spawned["frames"] / n).read_bytes() == (forked["frames"] / n).read_bytes() for n in names)
+
+
+SPAWNED_CLI = textwrap.dedent("""\
+    import multiprocessing as mp, sys
+    from visualizer.cli import main
+
+    if __name__ == "__main__":
+        mp.set_start_method("spawn")  # as on macOS and Windows: nothing is forked
+        sys.exit(main(sys.argv[1:]))
+    """)
+
+
+def test_a_signal_while_spawned_processes_draw_stops_them_all_and_leaves_nothing(tmp_path):
+    """Ctrl-C at a terminal (SIGINT to the whole group: the pool's processes leave it to the parent) and
+    SIGTERM to the main process alone (it stops the pool), both while spawned processes draw."""
+    script = tmp_path / "spawned_cli.py"
+    script.write_text(SPAWNED_CLI)
+    cases = {}
+    for sig, how in ((signal.SIGINT, "group"), (signal.SIGTERM, "process")):
+        marker, tmp, out = (tmp_path / f"{sig.name}-{name}" for name in ("drawing", "tmp", "out"))
+        tmp.mkdir()
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(tmp), "VISUALIZER_TEST_PAUSE_SECONDS": "60",
+               "VISUALIZER_TEST_PAUSE": f"drawing:{marker}"}
+        proc = subprocess.Popen([sys.executable, str(script), "render", "softplus_fit", "--steps", "60", *SMALL,
+                                 "--jobs", "2", "--format", "mp4,gif,frames", "--out", str(out), "-q"],
+                                cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+        cases[sig] = (how, proc, marker, tmp, out)
+    for sig, (how, proc, marker, tmp, out) in cases.items():
+        wait_for(marker, proc)  # a spawned process is drawing its chunk (its piece's files are in TMPDIR)
+        assert list(tmp.iterdir())
+        (os.killpg if how == "group" else os.kill)(proc.pid, sig)
+    for sig, (how, proc, marker, tmp, out) in cases.items():
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 128 + sig and err.count("\n") == 1, err
+        head = "visualizer: interrupted" if sig == signal.SIGINT else "visualizer: stopped by SIGTERM"
+        assert err.startswith(f"{head} while drawing") and "nothing was published" in err, err
+        assert _gone(proc.pid), "processes of the render are still running"
+        assert not list(tmp.iterdir())  # every piece's temporary folder removed
+        folder = out / "softplus_fit"
+        assert not folder.exists() or not list(folder.iterdir())
