@@ -74,6 +74,12 @@ def test_three_runs_in_one_video_equal_single_runs(tiny, tmp_path):
     assert result["mp4"] == folder / "tiny_fit-compare-optimizer.mp4" and _frames(result["mp4"]) == 31
     joined = History.load(result["history"])
     assert joined.info.runs == ["sgd", "momentum", "adam lr=0.05"]
+    from visualizer import Renderer
+    from visualizer.panels.compare import comparison_layout
+
+    frame = Renderer(comparison_layout(tiny.layout, joined, 3), joined, size=(480, 270))
+    assert [t.get_text() for t in frame.axes["loss"].get_legend().get_texts()] == joined.info.runs
+    assert joined.static["compare-landscape/pca/paths"].shape == (3, 31, 2)  # the landscape of all three
     import dataclasses
 
     from visualizer.optim import get_optimizer
