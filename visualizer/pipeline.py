@@ -269,6 +269,9 @@ def _run_tasks(executor: Executor, drawing: bytes, chunks: list[range], rows: Se
                fps: float, hold_frames: int, report: Callable[[int], None]) -> int:
     settings = [output.travelling() for output in outputs]
     rows = list(rows)
+    client = getattr(executor, "_visualizer_client", None)
+    if client is not None:  # a Dask cluster: the history crosses the network once per worker, not per chunk
+        drawing = client.scatter(drawing, broadcast=True)
     futures = {executor.submit(draw_piece, drawing, k, positions, rows, settings, fps, hold_frames): k
                for k, positions in enumerate(chunks)}
     processes = set()
