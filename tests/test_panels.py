@@ -203,3 +203,16 @@ def test_a_classifiers_history_gets_class_regions_and_accuracy_by_default():
     assert type(layout.panels["main"]) is ClassRegionsPanel and layout.panels["main"].resolution == 12
     assert type(layout.panels["params"]) is AccuracyPanel
     Renderer(layout, history, size=(480, 270)).draw(len(history) - 1)
+
+
+def test_layouts_check_their_mosaic_nested_grids_included():
+    from visualizer import Layout, LossPanel
+
+    nested = Layout([[[["a", "b"]]], [[["c"]]]], {k: LossPanel() for k in "abc"})
+    assert set(nested.panels) == {"a", "b", "c"}
+    for mosaic, message in [([["a", "b"], ["c"]], "same number of cells"),
+                            ([[[["a", "."], ["b"]]]], "same number of cells"),
+                            ([[[["a", "b"]]], [[["d"]]]], "not defined: \\['d'\\]"),
+                            ([[[["a", "b"]]]], "not placed in the mosaic: \\['c'\\]")]:
+        with pytest.raises(ValueError, match=message):
+            Layout(mosaic, {k: LossPanel() for k in "abc"})

@@ -116,21 +116,35 @@ class Panel:
         return {}
 
 
+def _mosaic_keys(mosaic: list[list]) -> set[str]:
+    """The panel keys of a mosaic (nested ones included), checking every grid's rows are equally long."""
+    widths = {len(row) for row in mosaic}
+    if len(widths) != 1:
+        raise ValueError(f"every mosaic row needs the same number of cells, got rows of {sorted(widths)}")
+    keys: set[str] = set()
+    for row in mosaic:
+        for cell in row:
+            if isinstance(cell, str):
+                keys.update({cell} - {"."})
+            else:
+                keys |= _mosaic_keys(cell)
+    return keys
+
+
 @dataclass
 class Layout:
-    """Panels placed on a grid: ``mosaic`` rows of panel keys (repeat a key to span cells, '.' for a gap)."""
+    """Panels placed on a grid: ``mosaic`` rows of panel keys (repeat a key to span cells, '.' for a gap). A
+    cell may itself be a mosaic (a grid of its own, as matplotlib's ``subplot_mosaic`` nests them): its
+    panels' labels then widen only its own columns."""
 
-    mosaic: list[list[str]]
+    mosaic: list[list]
     panels: dict[str, Panel]
     height_ratios: list[float] | None = None
     width_ratios: list[float] | None = None
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        widths = {len(row) for row in self.mosaic}
-        if len(widths) != 1:
-            raise ValueError(f"every mosaic row needs the same number of cells, got rows of {sorted(widths)}")
-        keys = {k for row in self.mosaic for k in row if k != "."}
+        keys = _mosaic_keys(self.mosaic)
         missing, unused = keys - set(self.panels), set(self.panels) - keys
         if missing:
             raise ValueError(f"mosaic names panels that are not defined: {sorted(missing)}")

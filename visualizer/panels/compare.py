@@ -143,20 +143,21 @@ def comparison_layout(scene_layout: Layout, history, runs: int, landscape: Panel
         return Layout([bottom], panels)
     rows = -(-runs // cols)
     shared = SharedAxes(runs)
-    mosaic = []
+    grid = []
     for r in range(rows):
         row = []
         for c in range(cols):
             k = r * cols + c
             if k < runs:
                 panels[f"run{k}"] = RunPanel(inner=main, k=k, shared=shared,
-                                             colorbar=c == cols - 1 or k == runs - 1)
+                                             colorbar=c == cols - 1)  # a short last row: the bar above says it
                 row.append(f"run{k}")
             else:
                 row.append(".")
-        mosaic.append(row)
-    mosaic.append(bottom)
-    return Layout(mosaic, panels, height_ratios=[1] * rows + [max(0.8, 0.45 * rows) * (1.4 if landscape else 1)])
+        grid.append(row)
+    # Two grids of their own, one above the other: the bottom row's labels do not widen the columns above.
+    return Layout([[grid], [[bottom]]], panels,
+                  height_ratios=[rows, max(0.8, 0.45 * rows) * (1.4 if landscape else 1)])
 
 
 __all__ = ["CompareLossPanel", "RunPanel", "SharedAxes", "comparison_layout", "main_panel"]
