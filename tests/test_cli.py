@@ -341,7 +341,7 @@ def _on_a_terminal(*args: str) -> str:
 
 
 def test_progress_bars_name_every_stage_on_a_terminal_and_stay_out_of_logs(tmp_path, cli):
-    args = ("render", "softplus_fit", "--steps", "30", "--size", "320x180", "--out", str(tmp_path / "a"))
+    args = ("render", "softplus_fit", "--steps", "4", "--size", "320x180", "--out", str(tmp_path / "a"))
     shown = _on_a_terminal(*args)
     for stage in ("training", "drawing and encoding frames", "joining the video pieces", "GIF: palette and encoding",
                   "writing the player", "poster and contact sheet", "publishing"):
