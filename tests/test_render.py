@@ -10,13 +10,33 @@ from PIL import Image
 from conftest import ROOT
 from visualizer import Renderer, load_scene, render, train
 from visualizer.pipeline import plan_chunks
-from visualizer.renderer import STYLE
+from visualizer.renderer import STYLE, TickLabels, plain_tick_labels
 
 
 @pytest.fixture(scope="module")
 def scene_and_history():
     scene = load_scene(ROOT / "scenes" / "softplus_fit.py")
     return scene, train(scene, steps=12)
+
+
+def test_tick_numbers_are_plain_text_and_the_scale_label_stays_mathtext(scene_and_history):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    with matplotlib.rc_context(STYLE):
+        figure = Figure(figsize=(4, 3))
+        FigureCanvasAgg(figure)
+        ax = figure.subplots()
+        ax.plot([0, 1, 2], [0, 2e-4, -3e-4])
+        plain_tick_labels(figure)
+        figure.canvas.draw()
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert "−2" in labels and "0" in labels and not any("$" in label for label in labels), labels
+    assert ax.yaxis.get_offset_text().get_text() == "$\\times\\mathdefault{10^{−4}}\\mathdefault{}$"
+    scene, hist = scene_and_history
+    r = Renderer(scene.layout, hist, size=(426, 240), title=scene.title)
+    assert all(type(axis.get_major_formatter()) is TickLabels for ax in r.figure.axes for axis in (ax.xaxis, ax.yaxis)
+               if not isinstance(axis.get_major_formatter(), matplotlib.ticker.FuncFormatter))
 
 
 def test_frames_have_the_requested_size_and_differ_between_steps(scene_and_history):
