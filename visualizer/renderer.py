@@ -160,7 +160,7 @@ class Renderer:
     def _draw(self, i: int) -> None:
         self.canvas.restore_region(self._background)
         # What Figure.draw_artist does, with the canvas's renderer looked up once per frame, not per artist
-        # (the look-up measures the canvas each time: a tenth of a frame's drawing).
+        # (the look-up measures the canvas each time: a tenth of a frame's drawing under cProfile).
         renderer = self.canvas.get_renderer()
         for update in self._updates:
             for artist in update(i):
