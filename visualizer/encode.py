@@ -231,8 +231,15 @@ class MP4Writer(_PipeWriter):
         # about a fifth less CPU than veryfast's own, for files within 5 % of the size at the same quality.
         self._start(["-vf", convert, *tags, "-c:v", "libx264", "-preset", self.preset, "-crf", str(self.crf),
                      "-x264-params", "rc-lookahead=10:me=dia:subme=1",
-                     *(["-threads", str(self.threads)] if self.threads else []), "-pix_fmt", "yuv420p",
+                     *self._thread_args(), "-pix_fmt", "yuv420p",
                      "-profile:v", "high", "-movflags", "+faststart", "-f", "mp4"], ".mp4")
+
+    def _thread_args(self) -> list[str]:
+        if not self.threads:
+            return []
+        # The colour conversion's threads too: with one encoder thread per piece (a process per core already),
+        # ffmpeg's own filter threads only hand frames back and forth (a tenth more CPU, the same bytes).
+        return ["-threads", str(self.threads), "-filter_threads", str(self.threads)]
 
 
 def gif_keeps(index: int, fps: float, gif_fps: float, total: int | None = None) -> bool:
