@@ -1,4 +1,5 @@
-"""The real command line in a subprocess: outputs read back, stale frames gone, clear errors."""
+"""The command line: outputs read back, stale frames gone, clear errors. A real process where the process is
+the point (a first render, start-up, help, list, a terminal); in this process (``cli``) for the rest."""
 from __future__ import annotations
 
 import base64
@@ -74,22 +75,22 @@ def test_the_player_alone_makes_its_video_privately(tmp_path, cli):
     assert code == 2 and "last frame writes only the poster" in err
 
 
-def test_rerender_with_fewer_steps_leaves_no_stale_frames(rendered):
+def test_rerender_with_fewer_steps_leaves_no_stale_frames(rendered, cli):
     out, first = rendered
     assert first.returncode == 0, first.stderr
-    result = run_cli("render", "softplus_fit", "--steps", "3", "--size", "320x180", "--fps", "10",
-                     "--out", str(out), "--format", "frames,mp4", "--quiet")
-    assert result.returncode == 0, result.stderr
-    assert result.stdout == ""
+    code, stdout, err = cli("render", "softplus_fit", "--steps", "3", "--size", "320x180", "--fps", "10",
+                            "--out", str(out), "--format", "frames,mp4", "--quiet")
+    assert code == 0, err
+    assert stdout == ""
     folder = out / "softplus_fit"
     assert sorted(p.name for p in (folder / "frames").iterdir()) == [f"frame_{s:05d}.png" for s in range(4)]
     assert _mp4_info(folder / "softplus_fit.mp4")[1] == 4
 
 
-def test_every_k_names_frames_by_training_step(tmp_path):
-    result = run_cli("render", SOFTPLUS, "--steps", "10", "--every", "4", "--size", "320x180",
-                     "--format", "frames", "--out", str(tmp_path))
-    assert result.returncode == 0, result.stderr
+def test_every_k_names_frames_by_training_step(tmp_path, cli):
+    code, _, err = cli("render", SOFTPLUS, "--steps", "10", "--every", "4", "--size", "320x180",
+                       "--format", "frames", "--out", str(tmp_path))
+    assert code == 0, err
     names = sorted(p.name for p in (tmp_path / "softplus_fit" / "frames").iterdir())
     assert names == ["frame_00000.png", "frame_00004.png", "frame_00008.png", "frame_00010.png"]
 
@@ -157,22 +158,22 @@ def test_bad_lessons_are_one_clear_line_exit_2(cli, tmp_path, settings, message)
     assert not (tmp_path / "out").exists()
 
 
-def test_output_path_that_is_a_file_is_refused(tmp_path):
+def test_output_path_that_is_a_file_is_refused(tmp_path, cli):
     target = tmp_path / "taken"
     target.write_text("mine")
-    result = run_cli("render", "softplus_fit", "--steps", "2", "--out", str(target))
-    assert result.returncode == 2 and "is a file" in result.stderr
+    code, _, err = cli("render", "softplus_fit", "--steps", "2", "--out", str(target))
+    assert code == 2 and "is a file" in err
     assert target.read_text() == "mine"
 
 
-def test_scene_file_without_a_scene_is_explained(tmp_path):
+def test_scene_file_without_a_scene_is_explained(tmp_path, cli):
     path = _scene_file(tmp_path, NO_SCENE)
-    result = run_cli("render", str(path), "--out", str(tmp_path / "out"))
-    assert result.returncode == 2
-    assert "defines no scene" in result.stderr and "Traceback" not in result.stderr
+    code, _, err = cli("render", str(path), "--out", str(tmp_path / "out"))
+    assert code == 2
+    assert "defines no scene" in err and "Traceback" not in err
 
 
-def test_an_error_in_the_users_scene_code_shows_their_traceback(tmp_path):
+def test_an_error_in_the_users_scene_code_shows_their_traceback(tmp_path, cli):
     path = _scene_file(tmp_path, '''\
         """A scene whose network builder has a bug."""
         from visualizer import Layout, LossPanel, Scene
@@ -186,25 +187,25 @@ def test_an_error_in_the_users_scene_code_shows_their_traceback(tmp_path):
         scene = Scene(name="buggy", network=network, x=[0.0, 1.0], y=[0.0, 1.0], steps=2, seed=5,
                       layout=Layout([["loss"]], {"loss": LossPanel()}))
         ''')
-    result = run_cli("render", str(path), "--out", str(tmp_path / "out"))
-    assert result.returncode == 1
-    assert "your scene code raised an error" in result.stderr
-    assert f'File "{path}", line 7, in network' in result.stderr
-    assert "return weights[seed]" in result.stderr
-    assert result.stderr.strip().endswith("IndexError: list index out of range")
-    assert "visualizer/api.py" not in result.stderr  # their frames, not ours
+    code, _, err = cli("render", str(path), "--out", str(tmp_path / "out"))
+    assert code == 1
+    assert "your scene code raised an error" in err
+    assert f'File "{path}", line 7, in network' in err
+    assert "return weights[seed]" in err
+    assert err.strip().endswith("IndexError: list index out of range")
+    assert "visualizer/api.py" not in err  # their frames, not ours
     assert not (tmp_path / "out").exists()
 
 
-def test_a_file_that_is_not_valid_python_is_one_line_naming_file_and_line(tmp_path):
+def test_a_file_that_is_not_valid_python_is_one_line_naming_file_and_line(tmp_path, cli):
     path = _scene_file(tmp_path, '"""Broken."""\nscene = (\n')
-    result = run_cli("render", str(path), "--out", str(tmp_path / "out"))
-    assert result.returncode == 2
-    assert result.stderr == f"visualizer: error: {path} line 2 is not valid Python: '(' was never closed\n"
+    code, _, err = cli("render", str(path), "--out", str(tmp_path / "out"))
+    assert code == 2
+    assert err == f"visualizer: error: {path} line 2 is not valid Python: '(' was never closed\n"
     binary = tmp_path / "image.py"
     binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
-    result = run_cli("render", str(binary), "--out", str(tmp_path / "out"))
-    assert result.returncode == 2 and "is not valid Python" in result.stderr and result.stderr.count("\n") == 1
+    code, _, err = cli("render", str(binary), "--out", str(tmp_path / "out"))
+    assert code == 2 and "is not valid Python" in err and err.count("\n") == 1
     assert not (tmp_path / "out").exists()
 
 
@@ -221,10 +222,10 @@ def test_help_and_version():
     assert version.returncode == 0 and version.stdout.startswith("visualizer ")
 
 
-def test_a_two_input_scene_renders_end_to_end(tmp_path):
-    result = run_cli("render", "gender", "--steps", "40", "--size", "480x270", "--fps", "10",
-                     "--format", "mp4,frames", "--out", str(tmp_path))
-    assert result.returncode == 0, result.stderr
+def test_a_two_input_scene_renders_end_to_end(tmp_path, cli):
+    code, _, err = cli("render", "gender", "--steps", "40", "--size", "480x270", "--fps", "10",
+                       "--format", "mp4,frames", "--out", str(tmp_path))
+    assert code == 0, err
     meta, count = _mp4_info(tmp_path / "gender" / "gender.mp4")
     assert (meta["size"], count) == ((480, 270), 11)  # the scene's every=4: steps 0, 4, …, 40
     names = sorted(p.name for p in (tmp_path / "gender" / "frames").iterdir())
@@ -236,31 +237,31 @@ def test_list_shows_every_bundled_scene():
     assert listed == ["autoencoder", "gender", "moons", "overfit", "product", "softplus_fit", "spiral", "xor"]
 
 
-def test_rerender_from_history_without_training(rendered, tmp_path):
+def test_rerender_from_history_without_training(rendered, tmp_path, cli):
     out, first = rendered
     assert first.returncode == 0, first.stderr
     history = out / "softplus_fit" / "history.npz"
     with np.load(history) as z:
         rows = len(z["step"])
-    result = run_cli("render", "--from-history", str(history), "--quality", "low", "--format", "mp4",
-                     "--fps", "5", "--out", str(tmp_path))
-    assert result.returncode == 0, result.stderr
+    code, _, err = cli("render", "--from-history", str(history), "--quality", "low", "--format", "mp4",
+                       "--fps", "5", "--out", str(tmp_path))
+    assert code == 0, err
     meta, count = _mp4_info(tmp_path / "softplus_fit" / "softplus_fit.mp4")
     assert (meta["size"], meta["fps"], count) == ((854, 480), 5.0, rows)
-    assert "training" not in result.stderr
+    assert "training" not in err
     with np.load(tmp_path / "softplus_fit" / "history.npz") as a, np.load(history) as b:
         assert np.array_equal(a["param/hidden.weight"], b["param/hidden.weight"])
 
 
-def test_max_frames_hold_and_last_frame(tmp_path):
-    result = run_cli("render", "softplus_fit", "--steps", "100", "--max-frames", "10", "--hold", "1", "--fps", "10",
-                     "--size", "320x180", "--format", "mp4,frames", "--out", str(tmp_path))
-    assert result.returncode == 0, result.stderr
+def test_max_frames_hold_and_last_frame(tmp_path, cli):
+    code, _, err = cli("render", "softplus_fit", "--steps", "100", "--max-frames", "10", "--hold", "1", "--fps", "10",
+                       "--size", "320x180", "--format", "mp4,frames", "--out", str(tmp_path))
+    assert code == 0, err
     names = sorted(p.name for p in (tmp_path / "softplus_fit" / "frames").iterdir())
     assert len(names) == 10 and names[0] == "frame_00000.png" and names[-1] == "frame_00100.png"
     assert _mp4_info(tmp_path / "softplus_fit" / "softplus_fit.mp4")[1] == 10 + 10  # one second held at 10 fps
-    last = run_cli("render", "softplus_fit", "--steps", "5", "--last-frame", "--out", str(tmp_path / "poster"))
-    assert last.returncode == 0, last.stderr
+    code, _, err = cli("render", "softplus_fit", "--steps", "5", "--last-frame", "--out", str(tmp_path / "poster"))
+    assert code == 0, err
     assert sorted(p.name for p in (tmp_path / "poster" / "softplus_fit").iterdir()) == ["history.npz", "manifest.json",
                                                                                        "poster.png"]
     assert Image.open(tmp_path / "poster" / "softplus_fit" / "poster.png").size == (1280, 720)
@@ -339,11 +340,11 @@ def _on_a_terminal(*args: str) -> str:
     return out.decode("utf-8", "replace")
 
 
-def test_progress_bars_name_every_stage_on_a_terminal_and_stay_out_of_logs(tmp_path):
-    args = ("render", "softplus_fit", "--steps", "30", "--size", "320x180", "--out", str(tmp_path / "a"))
+def test_progress_bars_name_every_stage_on_a_terminal_and_stay_out_of_logs(tmp_path, cli):
+    args = ("render", "softplus_fit", "--steps", "4", "--size", "320x180", "--out", str(tmp_path / "a"))
     shown = _on_a_terminal(*args)
     for stage in ("training", "drawing and encoding frames", "joining the video pieces", "GIF: palette and encoding",
                   "writing the player", "poster and contact sheet", "publishing"):
         assert f"softplus_fit: {stage}" in shown, stage
-    logged = run_cli(*args[:-1], str(tmp_path / "b"))
-    assert logged.returncode == 0 and "softplus_fit: training" not in logged.stderr + logged.stdout
+    code, out, err = cli(*args[:-1], str(tmp_path / "b"))  # output captured: not a terminal
+    assert code == 0 and "softplus_fit: training" not in err + out

@@ -35,13 +35,13 @@ def test_the_readme_gif_is_small_and_present():
     assert "docs/softplus_fit.gif" in README and 0 < gif.stat().st_size < 1_500_000
 
 
-def test_the_scene_example_renders_through_the_cli(tmp_path):
+def test_the_scene_example_renders_through_the_cli(tmp_path, cli, monkeypatch):
     (tmp_path / "scenes").mkdir()
     (tmp_path / "scenes" / "damped_wave.py").write_text(SNIPPETS["scene"])
     assert len(SNIPPETS["scene"].splitlines()) <= 30  # "about twenty lines"
-    result = run_cli("render", "damped_wave", "--steps", "60", "--size", "320x180", "--format", "mp4",
-                     cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
+    monkeypatch.chdir(tmp_path)  # the user's folder, with their scenes/ in it
+    code, _, err = cli("render", "damped_wave", "--steps", "60", "--size", "320x180", "--format", "mp4")
+    assert code == 0, err
     assert (tmp_path / "output" / "damped_wave" / "damped_wave.mp4").stat().st_size > 0
     listed = run_cli("list", cwd=tmp_path).stdout
     assert re.search(r"^damped_wave +Eight tanh neurons fit a damped wave\.$", listed, re.M), listed

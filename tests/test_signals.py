@@ -24,7 +24,7 @@ from visualizer import History, load_scene, render
 from visualizer.errors import WorkerLost
 from visualizer.files import OutputFolder
 
-NEW_STEPS = 60  # 61 frames: two chunks, so "drawing" pauses in two worker processes, each with its ffmpeg
+NEW_STEPS = 47  # 48 frames: two chunks, so "drawing" pauses in two worker processes, each with its ffmpeg
 
 # (stage, signal, how): "group" sends it to the whole process group as a terminal does, "process" to the
 # main process only as `timeout` and `kill` do, "twice" sends SIGINT twice (the second during the clean-up),

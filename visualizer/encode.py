@@ -110,6 +110,7 @@ class _FFmpeg:
         self.args = _ffmpeg(*args)
         self.proc = subprocess.Popen(self.args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                      stderr=self._log)
+        _widen_pipe(self.proc.stdin)
 
     def write(self, data: bytes | memoryview) -> None:
         try:
@@ -143,6 +144,20 @@ class _FFmpeg:
         self._log.seek(0)
         lines = self._log.read().decode("utf-8", "replace").strip().splitlines()
         return lines[-1] if lines else ""
+
+
+PIPE_BYTES = 1 << 20  # Linux's default limit for an unprivileged process (/proc/sys/fs/pipe-max-size)
+
+
+def _widen_pipe(pipe) -> None:
+    """Where the system allows (Linux), give a pipe to ffmpeg 1 MiB of buffer instead of 64 KiB: a 720p frame
+    then crosses in 4 hand-overs instead of 57, and both processes spend less time in the kernel."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(pipe.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_BYTES)
+    except (ImportError, OSError, ValueError):
+        pass  # another system, or a lower limit: the default buffer works, a little slower
 
 
 def run_ffmpeg(args: list[str]) -> None:
@@ -216,8 +231,15 @@ class MP4Writer(_PipeWriter):
         # about a fifth less CPU than veryfast's own, for files within 5 % of the size at the same quality.
         self._start(["-vf", convert, *tags, "-c:v", "libx264", "-preset", self.preset, "-crf", str(self.crf),
                      "-x264-params", "rc-lookahead=10:me=dia:subme=1",
-                     *(["-threads", str(self.threads)] if self.threads else []), "-pix_fmt", "yuv420p",
+                     *self._thread_args(), "-pix_fmt", "yuv420p",
                      "-profile:v", "high", "-movflags", "+faststart", "-f", "mp4"], ".mp4")
+
+    def _thread_args(self) -> list[str]:
+        if not self.threads:
+            return []
+        # The colour conversion's threads too: with one encoder thread per piece (a process per core already),
+        # ffmpeg's own filter threads only hand frames back and forth (a tenth more CPU, the same bytes).
+        return ["-threads", str(self.threads), "-filter_threads", str(self.threads)]
 
 
 def gif_keeps(index: int, fps: float, gif_fps: float, total: int | None = None) -> bool:
