@@ -33,7 +33,7 @@ def spawn_only():
 def test_with_spawn_chunks_are_drawn_in_parallel_by_processes_that_build_their_own_figure(tmp_path, spawn_only):
     # The product scene's surface panel calls a function of the scene file: it travels as the file's text.
     scene = load_scene("product")
-    hist = train(scene, steps=60, every=1)  # 61 frames: two chunks
+    hist = train(scene, steps=47, every=1)  # 48 frames: two chunks
     spawned = render(scene, hist, out=tmp_path / "spawn", size=(320, 180), jobs=2, format="mp4,gif,frames")
     assert spawned.processes == 2
     import multiprocessing as mp
@@ -44,7 +44,7 @@ def test_with_spawn_chunks_are_drawn_in_parallel_by_processes_that_build_their_o
     for kind in ("mp4", "gif"):  # the same chunks, pixels and encoder settings: the same bytes
         assert spawned[kind].read_bytes() == forked[kind].read_bytes(), kind
     names = sorted(p.name for p in spawned["frames"].iterdir())
-    assert len(names) == 61 and names == sorted(p.name for p in forked["frames"].iterdir())
+    assert len(names) == 48 and names == sorted(p.name for p in forked["frames"].iterdir())
     assert all((spawned["frames"] / n).read_bytes() == (forked["frames"] / n).read_bytes() for n in names)
 
 
@@ -69,7 +69,7 @@ def test_a_signal_while_spawned_processes_draw_stops_them_all_and_leaves_nothing
         tmp.mkdir()
         env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(tmp), "VISUALIZER_TEST_PAUSE_SECONDS": "60",
                "VISUALIZER_TEST_PAUSE": f"drawing:{marker}"}
-        proc = subprocess.Popen([sys.executable, str(script), "render", "softplus_fit", "--steps", "60", *SMALL,
+        proc = subprocess.Popen([sys.executable, str(script), "render", "softplus_fit", "--steps", "47", *SMALL,
                                  "--jobs", "2", "--format", "mp4,gif,frames", "--out", str(out), "-q"],
                                 cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 start_new_session=True)

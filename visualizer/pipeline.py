@@ -382,6 +382,7 @@ def _run_workers(chunks: list[range], rows: Sequence[int], renderer: Renderer, o
     def work(k: int, positions: range) -> None:
         try:
             _worker_signals()
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a signal held since the fork arrives now
             _die_with_parent(parent)
             pending = 0
 
@@ -414,8 +415,14 @@ def _run_workers(chunks: list[range], rows: Sequence[int], renderer: Renderer, o
     procs = [ctx.Process(target=work, args=(k, positions), daemon=True) for k, positions in enumerate(chunks)]
     finished = False
     try:
-        for proc in procs:
-            proc.start()
+        # Signals wait while the workers start: one landing in a worker before its own handlers are in place
+        # would run the parent's handler there, in the middle of multiprocessing's start-up (a traceback).
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, HELD_SIGNALS)
+        try:
+            for proc in procs:
+                proc.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         done: set[int] = set()
 
         def handle(kind: str, k: int, payload: object) -> None:
