@@ -178,6 +178,15 @@ class _PipeWriter(Writer):
 
     _ff: _FFmpeg | None = None
 
+    threads: int | None = None  # ffmpeg's threads (encoder and filters); None: its own choice
+
+    def _thread_args(self) -> list[str]:
+        if not self.threads:
+            return []
+        # The filters' threads too: with one encoder thread per piece (a process per core already), ffmpeg's
+        # own filter threads only hand frames back and forth (a tenth more CPU, the same bytes).
+        return ["-threads", str(self.threads), "-filter_threads", str(self.threads)]
+
     def _start(self, args: list[str], suffix: str) -> None:
         self._tmp = temp_path(self.path, suffix)
         self._ff = _FFmpeg([*_raw_input(self.size, self._input_fps(), self.channels), *args, str(self._tmp)])
@@ -234,12 +243,6 @@ class MP4Writer(_PipeWriter):
                      *self._thread_args(), "-pix_fmt", "yuv420p",
                      "-profile:v", "high", "-movflags", "+faststart", "-f", "mp4"], ".mp4")
 
-    def _thread_args(self) -> list[str]:
-        if not self.threads:
-            return []
-        # The colour conversion's threads too: with one encoder thread per piece (a process per core already),
-        # ffmpeg's own filter threads only hand frames back and forth (a tenth more CPU, the same bytes).
-        return ["-threads", str(self.threads), "-filter_threads", str(self.threads)]
 
 
 def gif_keeps(index: int, fps: float, gif_fps: float, total: int | None = None) -> bool:
@@ -474,10 +477,10 @@ class GIFFramesWriter(_PipeWriter):
     """
 
     def __init__(self, path: str | os.PathLike, palette: Path, fps: float | None = None, width: int | None = None,
-                 start_index: int = 0, total: int | None = None) -> None:
+                 start_index: int = 0, total: int | None = None, threads: int | None = None) -> None:
         super().__init__(path)
         self.palette, self.gif_fps, self.gif_width, self.start_index = Path(palette), fps, width, start_index
-        self.total = total
+        self.total, self.threads = total, threads
         self.kept = 0
 
     def output_fps(self) -> float:
@@ -511,7 +514,8 @@ class GIFFramesWriter(_PipeWriter):
             # (whole centiseconds) is rounded as in one unbroken GIF.
             before = _kept_before(self.start_index, self.fps, self.output_fps())
             self._start(["-i", str(self.palette), "-lavfi",
-                         "paletteuse=dither=bayer:bayer_scale=5:diff_mode=rectangle", "-loop", "0", "-f", "gif"],
+                         "paletteuse=dither=bayer:bayer_scale=5:diff_mode=rectangle", *self._thread_args(),
+                         "-loop", "0", "-f", "gif"],
                         ".gif", ["-itsoffset", f"{before / self.output_fps():.6f}"])
         self._ff.write(memoryview(self._scale(frame)).cast("B"))
         self.kept += 1
@@ -895,7 +899,8 @@ class GIFFormat(Format):
 
     def piece(self, output, k, start_index):
         return GIFFramesWriter(output.piece_path(k), output.palette, output.gif_fps, output.gif_width,
-                               start_index=start_index, total=output.frame_count)
+                               start_index=start_index, total=output.frame_count,
+                               threads=1 if output.chunks > 1 else None)
 
     def join(self, output, pieces):
         return make_gif(pieces, output.path)
