@@ -79,7 +79,13 @@ def test_a_signal_while_spawned_processes_draw_stops_them_all_and_leaves_nothing
         assert list(tmp.iterdir())
         (os.killpg if how == "group" else os.kill)(proc.pid, sig)
     for sig, (how, proc, marker, tmp, out) in cases.items():
-        _, err = proc.communicate(timeout=60)
+        try:
+            _, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:  # say which process hung, then clean up
+            ps = subprocess.run(["ps", "-o", "pid,ppid,stat,etime,wchan:20,args", "-g", str(proc.pid)],
+                                capture_output=True, text=True).stdout
+            os.killpg(proc.pid, signal.SIGKILL)
+            pytest.fail(f"{sig.name}/{how}: the render did not end:\n{ps}")
         assert proc.returncode == 128 + sig and err.count("\n") == 1, err
         head = "visualizer: interrupted" if sig == signal.SIGINT else "visualizer: stopped by SIGTERM"
         assert err.startswith(f"{head} while drawing") and "nothing was published" in err, err

@@ -42,6 +42,9 @@ from .files import HELD_SIGNALS, pause_point
 from .renderer import Renderer
 
 MIN_CHUNK = 24  # below this many frames per worker, a process and an ffmpeg more cost more than they save
+# A task's pieces come back in memory (a chunk's PNG frames too): long renders on an executor are cut into
+# tasks of at most this many frames, so memory stays flat in the frame count (about 60 MB of PNGs at 720p).
+TASK_FRAMES = 600
 
 
 def available_cores() -> int:
@@ -129,15 +132,16 @@ def render_outputs(renderer: Renderer, rows: Sequence[int], outputs: list[Output
 
         try:
             drawing = portable.dumps(renderer.recipe)
+            chunks = plan_chunks(len(rows), max(jobs, -(-len(rows) // TASK_FRAMES)))
         except VisualizerError:
             if executor is not None:
                 raise
             chunks = plan_chunks(len(rows), 1)  # what cannot travel is drawn here, in one process
     # A local pool's processes start, import and build their figures while the GIF's palette is made.
-    owned = local_pool(len(chunks), drawing) if drawing is not None and executor is None else None
+    owned = local_pool(min(jobs, len(chunks)), drawing) if drawing is not None and executor is None else None
     try:
         if owned is not None:
-            for _ in chunks:
+            for _ in range(min(jobs, len(chunks))):
                 owned.submit(os.getpid)  # starts the processes now (the pool starts one per task queued)
         for output in outputs:
             output.begin(work, len(chunks))
@@ -254,15 +258,20 @@ def local_pool(jobs: int, drawing: bytes | None = None) -> Executor:
 
 
 def stop_pool(pool: Executor) -> None:
-    """Stop a local pool now: queued tasks are cancelled, running ones end (their files cleaned up)."""
-    processes = list(getattr(pool, "_processes", None) or {})  # pids; the pool offers no public way to stop
+    """Stop a local pool now: running tasks end (their files cleaned up), the processes are gone on return.
+
+    The processes are stopped first and the pool shut down after: waiting on the pool's own shutdown while
+    its processes are being stopped can hang (its manager thread and the processes wait on each other)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # the pool offers no public way
+    for process in processes:
+        process.terminate()  # SIGTERM: a task aborts its writers and removes its files, then the process ends
+    deadline = time.monotonic() + 5
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            process.kill()
+            process.join()
     pool.shutdown(wait=False, cancel_futures=True)
-    for pid in processes:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    pool.shutdown(wait=True)
 
 
 def _run_tasks(executor: Executor, drawing: bytes, chunks: list[range], rows: Sequence[int], outputs: list[Output],
