@@ -49,10 +49,13 @@ def test_with_spawn_chunks_are_drawn_in_parallel_by_processes_that_build_their_o
 
 
 SPAWNED_CLI = textwrap.dedent("""\
-    import multiprocessing as mp, sys
+    import multiprocessing as mp, signal, sys
     from visualizer.cli import main
 
     if __name__ == "__main__":
+        # As at a terminal: a test run started in the background (CI under nohup, 'cmd &') inherits SIGINT
+        # ignored, and the command line rightly keeps ignoring it then.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         mp.set_start_method("spawn")  # as on macOS and Windows: nothing is forked
         sys.exit(main(sys.argv[1:]))
     """)
