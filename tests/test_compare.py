@@ -206,3 +206,16 @@ def test_a_run_that_blows_up_leaves_the_shared_axes_instead_of_flattening_the_ot
 
     assert calm_union(np.array([[0.0, 3.0], [-0.5, 2.5], [-400.0, 900.0]])) == (-0.5, 3.0)
     assert calm_union(np.array([[0.0, 3.0], [-1.0, 5.0]])) == (-1.0, 5.0)  # alike: the plain union
+
+
+def test_the_users_error_in_one_run_is_their_traceback_and_nothing_is_written(tmp_path):
+    from visualizer.errors import UserCodeError
+
+    path = tmp_path / "tiny_fit.py"
+    path.write_text(textwrap.dedent(TINY).replace("    rng = np.random.default_rng(seed)\n", "    if seed == 3:\n"
+                                                  "        raise RuntimeError('no start from seed 3')\n"
+                                                  "    rng = np.random.default_rng(seed)\n"))
+    with pytest.raises(UserCodeError) as caught:  # raised in a training process, not in this one
+        compare(load_scene(path), {"seed": [0, 3]}, out=tmp_path / "out", format="mp4", size=(320, 180))
+    assert "tiny_fit.py" in str(caught.value) and "RuntimeError: no start from seed 3" in str(caught.value)
+    assert not (tmp_path / "out").exists()

@@ -126,12 +126,17 @@ def train_run(scene_file: str, scene_source: str | bytes, settings: dict[str, An
     from .api import train
     from .scene import import_source, scene_of
 
-    source = scene_source.encode() if isinstance(scene_source, str) else scene_source
-    stem = re.sub(r"[^0-9A-Za-z_]", "_", Path(scene_file).stem)
-    scene = scene_of(import_source(f"visualizer_scene_{stem}", scene_file, source), Path(scene_file))
-    for name, value in settings.items():
-        scene = SETTINGS[name][1](scene, value)
-    return train(scene, steps=steps, every=every, allow_divergence=True)
+    from .pipeline import _outcome
+
+    try:
+        source = scene_source.encode() if isinstance(scene_source, str) else scene_source
+        stem = re.sub(r"[^0-9A-Za-z_]", "_", Path(scene_file).stem)
+        scene = scene_of(import_source(f"visualizer_scene_{stem}", scene_file, source), Path(scene_file))
+        for name, value in settings.items():
+            scene = SETTINGS[name][1](scene, value)
+        return train(scene, steps=steps, every=every, allow_divergence=True)
+    except Exception as exc:  # noqa: BLE001 - classified as a render worker's are: the user's code, or ours
+        raise _outcome(0, exc)[2] from None
 
 
 def local_executor(runs: int) -> Executor:
@@ -325,6 +330,7 @@ def compare(scene, vary: dict[str, Any] | list[str], *, executor: Executor | str
             raise VisualizerError("seed is varied; do not also give one seed")
         scene = dataclasses.replace(scene, seed=seed)
     runs = combinations(vary)
+    variants = []
     for settings in runs:  # every run's settings are checked here, before any training
         s = scene
         for name, value in settings.items():
@@ -332,6 +338,14 @@ def compare(scene, vary: dict[str, Any] | list[str], *, executor: Executor | str
                 s = SETTINGS[name][1](s, value)
             except ValueError as exc:
                 raise VisualizerError(f"vary {name}={value}: {exc}") from None
+        variants.append(s)
+    # The first run is checked as render checks a scene (its network, data, loss and layout, on a dry run),
+    # so a mistake in the scene reads the same here, at once, not from inside a training process.
+    from .api import _preflight
+
+    first = variants[0]
+    _preflight(first, first.steps if steps is None else steps, first.every if every is None else every, first.seed,
+               first.layout)
     labels = [label(s) for s in runs]
     name = f"{scene.name}-compare-{'-'.join(vary)}"
     source = Path(scene.source).read_bytes()
