@@ -7,7 +7,6 @@ line's option names (see :mod:`visualizer.options`).
 from __future__ import annotations
 
 import base64
-import contextlib
 import copy
 import math
 import signal
@@ -444,24 +443,10 @@ def render(what: Scene | History, history: History | None = None, *, layout: Lay
         raise VisualizerError(f"output name {name!r} must be letters, digits, '_', '-' or '.', not starting with '.'")
     size = opts.frame_size(scene.size if scene else None)
     check_dpi(opts.dpi, size)
-    with _executor(executor) as pool:
+    from .pipeline import executor_for
+
+    with executor_for(executor) as pool:
         return _render(scene, history, layout, named, name, title, progress, opts, size, pool)
-
-
-@contextlib.contextmanager
-def _executor(executor: Executor | str | None):
-    """The executor to draw chunks on: the caller's, or a Dask cluster's by address (connected and checked
-    before anything runs; closed after)."""
-    if not isinstance(executor, str):
-        yield executor
-        return
-    from .compare import close_executor, dask_executor
-
-    pool = dask_executor(executor)
-    try:
-        yield pool
-    finally:
-        close_executor(pool)
 
 
 def _render(scene: Scene | None, history: History | None, layout: Layout | None, named: str | None, name: str,

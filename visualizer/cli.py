@@ -81,6 +81,13 @@ def _add_render_options(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(*names, dest=f.name, metavar=meta["metavar"], default=None, help=help_text, **kwargs)
 
 
+def _add_run_options(parser: argparse.ArgumentParser, scheduler_help: str) -> None:
+    """What render and compare share: --scheduler, every render option, --quiet."""
+    parser.add_argument("--scheduler", metavar="tcp://HOST:PORT", help=scheduler_help)
+    _add_render_options(parser)
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (public so the README's reference can be checked against it)."""
     parser = _Parser(prog="visualizer", description="Watch a tiny neural network learn: render its training "
@@ -106,11 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="with --from-history: take the layout (and name) from this scene file or name")
     render.add_argument("--name", metavar="NAME", help="with --from-history: the output folder's name "
                         "(default: the history's scene, else 'run')")
-    render.add_argument("--scheduler", metavar="tcp://HOST:PORT",
-                        help="draw the frames' chunks as tasks on this Dask cluster (pip install "
-                        "'backprop-visualizer[dask]'); the encoded pieces come back and are joined here")
-    _add_render_options(render)
-    render.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
+    _add_run_options(render, "draw the frames' chunks as tasks on this Dask cluster (pip install "
+                     "'backprop-visualizer[dask]'); the encoded pieces come back and are joined here")
 
     compare = sub.add_parser("compare", help="train a scene several ways and render the runs side by side",
                              epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -121,11 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--vary", action="append", required=True, metavar="SETTING=V1,V2,...",
                          help="a setting and its values: optimizer=sgd,momentum,adam (specs such as "
                          "adam:lr=0.01), lr=0.01,0.1,1, seed=0,1,2, batch_size=1,full; several make a grid")
-    compare.add_argument("--scheduler", metavar="tcp://HOST:PORT",
-                         help="train the runs and draw the video's chunks on this Dask cluster instead of "
-                         "local processes")
-    _add_render_options(compare)
-    compare.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
+    _add_run_options(compare, "train the runs and draw the video's chunks on this Dask cluster instead of "
+                     "local processes")
 
     sub.add_parser("list", help="list the scenes in scenes/ with their descriptions", epilog=EXAMPLES,
                    formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -18,6 +18,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .errors import VisualizerError
+from .pipeline import close_executor, dask_executor, executor_for  # noqa: F401 - dask_executor: public here too
 from .record import History, RunInfo
 
 MAX_RUNS = 16
@@ -151,76 +152,6 @@ def local_executor(runs: int) -> Executor:
                                mp_context=mp.get_context("fork" if can_fork() else "spawn"))
 
 
-def dask_executor(address: str) -> Executor:
-    """The executor of the Dask cluster at ``address`` (``tcp://HOST:PORT``), checked to answer within 10 s
-    and to have visualizer installed on its workers."""
-    try:
-        from distributed import Client
-    except ImportError:
-        raise VisualizerError("a scheduler address needs Dask: pip install 'backprop-visualizer[dask]'") from None
-    host, _, port = address.rpartition("://")[2].rpartition(":")
-    try:  # a closed port answers at once; Dask's own client would retry until its timeout
-        import socket
-
-        socket.create_connection((host or "127.0.0.1", int(port)), timeout=10).close()
-    except (OSError, ValueError) as exc:
-        raise VisualizerError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
-    try:
-        client = Client(address, timeout=10)
-    except (OSError, TimeoutError) as exc:
-        raise VisualizerError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
-    try:
-        versions = client.run(_version_probe())
-    except Exception as exc:  # noqa: BLE001 - any failure here means the workers cannot run our tasks
-        client.close()
-        raise VisualizerError(f"the Dask workers at {address} cannot run visualizer: {exc}") from None
-    from . import __version__
-
-    missing = [w for w, v in versions.items() if v is None]
-    if not versions or missing:
-        client.close()
-        raise VisualizerError(f"the Dask workers at {address} lack the visualizer package"
-                              + (f" ({', '.join(missing)})" if missing else " (no workers)")
-                              + ": install backprop-visualizer there")
-    other = {w: v for w, v in versions.items() if v != __version__}
-    if other:
-        client.close()
-        raise VisualizerError(f"the Dask workers run visualizer {sorted(set(other.values()))}, this is "
-                              f"{__version__}: install the same version there")
-    executor = client.get_executor()
-    executor._visualizer_client = client  # closed with the executor, see close_executor()
-    executor._visualizer_workers = len(versions)  # worker processes: render chunks run one at a time in each
-    return executor
-
-
-_PROBE = """
-def probe():
-    try:
-        import visualizer
-    except ImportError:
-        return None
-    return visualizer.__version__
-"""
-
-
-def _version_probe():
-    """A function reporting a worker's visualizer version (``None`` without it), made from source text so
-    it travels by value: a function of this package could not even be loaded where the package is missing."""
-    namespace: dict = {"__name__": "visualizer_probe"}
-    exec(_PROBE, namespace)  # noqa: S102 - our own constant text
-    return namespace["probe"]
-
-
-def close_executor(executor: Executor) -> None:
-    """Shut down an executor this package made (a local pool, or a Dask client's)."""
-    client = getattr(executor, "_visualizer_client", None)
-    if client is not None:
-        executor.shutdown(wait=True)
-        client.close()
-    else:
-        executor.shutdown(wait=True, cancel_futures=True)
-
-
 def _result(future, what: str) -> History:
     """A run's history; a worker that died (killed, out of memory) is one clear error, not a traceback."""
     from concurrent.futures.process import BrokenProcessPool
@@ -349,9 +280,7 @@ def compare(scene, vary: dict[str, Any] | list[str], *, executor: Executor | str
     labels = [label(s) for s in runs]
     name = f"{scene.name}-compare-{'-'.join(vary)}"
     source = Path(scene.source).read_bytes()
-    remote = isinstance(executor, str)
-    pool = local_executor(len(runs)) if executor is None else dask_executor(executor) if remote else executor
-    try:
+    with executor_for(executor, lambda: local_executor(len(runs))) as pool:
         base = {} if seed is None else {"seed": seed}
         futures = [pool.submit(train_run, str(scene.source), source, {**base, **s}, steps, every) for s in runs]
         histories = [_result(f, lab) for f, lab in zip(futures, labels)]
@@ -364,9 +293,6 @@ def compare(scene, vary: dict[str, Any] | list[str], *, executor: Executor | str
         result = render(joined, layout=layout, name=name, title=f"{scene.title or scene.name}: "
                         f"{' vs '.join(labels) if len(labels) <= 4 else 'varying ' + ', '.join(vary)}",
                         progress=progress, executor=None if executor is None else pool, **options)
-    finally:
-        if executor is None or remote:
-            close_executor(pool)
     # Each run's own history, in runs/: built aside and swapped in whole, so no run of an earlier comparison
     # stays beside this one's.
     import tempfile

@@ -29,7 +29,7 @@ import threading
 import time
 import traceback
 from concurrent.futures import Executor, as_completed
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -73,12 +73,96 @@ def spawn_hint() -> str:
 
 def executor_size(executor: Executor) -> int | None:
     """How many tasks ``executor`` runs at once, where it says: a process pool's workers, a Dask cluster's
-    worker processes (as :func:`visualizer.compare.dask_executor` notes them)."""
+    worker processes (as :func:`dask_executor` notes them)."""
     for name in ("_visualizer_workers", "_max_workers"):
         size = getattr(executor, name, None)
         if isinstance(size, int) and size > 0:
             return size
     return None
+
+
+def dask_executor(address: str) -> Executor:
+    """The executor of the Dask cluster at ``address`` (``tcp://HOST:PORT``), checked to answer within 10 s
+    and to have visualizer installed on its workers."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise VisualizerError("a scheduler address needs Dask: pip install 'backprop-visualizer[dask]'") from None
+    host, _, port = address.rpartition("://")[2].rpartition(":")
+    try:  # a closed port answers at once; Dask's own client would retry until its timeout
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=10).close()
+    except (OSError, ValueError) as exc:
+        raise VisualizerError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+    try:
+        client = Client(address, timeout=10)
+    except (OSError, TimeoutError) as exc:
+        raise VisualizerError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+    try:
+        versions = client.run(_version_probe())
+    except Exception as exc:  # noqa: BLE001 - any failure here means the workers cannot run our tasks
+        client.close()
+        raise VisualizerError(f"the Dask workers at {address} cannot run visualizer: {exc}") from None
+    from . import __version__
+
+    missing = [w for w, v in versions.items() if v is None]
+    if not versions or missing:
+        client.close()
+        raise VisualizerError(f"the Dask workers at {address} lack the visualizer package"
+                              + (f" ({', '.join(missing)})" if missing else " (no workers)")
+                              + ": install backprop-visualizer there")
+    other = {w: v for w, v in versions.items() if v != __version__}
+    if other:
+        client.close()
+        raise VisualizerError(f"the Dask workers run visualizer {sorted(set(other.values()))}, this is "
+                              f"{__version__}: install the same version there")
+    executor = client.get_executor()
+    executor._visualizer_client = client  # closed with the executor, see close_executor()
+    executor._visualizer_workers = len(versions)  # worker processes: render chunks run one at a time in each
+    return executor
+
+
+_PROBE = """
+def probe():
+    try:
+        import visualizer
+    except ImportError:
+        return None
+    return visualizer.__version__
+"""
+
+
+def _version_probe():
+    """A function reporting a worker's visualizer version (``None`` without it), made from source text so
+    it travels by value: a function of this package could not even be loaded where the package is missing."""
+    namespace: dict = {"__name__": "visualizer_probe"}
+    exec(_PROBE, namespace)  # noqa: S102 - our own constant text
+    return namespace["probe"]
+
+
+def close_executor(executor: Executor) -> None:
+    """Shut down an executor this package made (a local pool, or a Dask client's)."""
+    client = getattr(executor, "_visualizer_client", None)
+    if client is not None:
+        executor.shutdown(wait=True)
+        client.close()
+    else:
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
+@contextmanager
+def executor_for(spec: Executor | str | None, default: Callable[[], Executor] | None = None):
+    """The executor ``spec`` names: the caller's own (left open), a Dask cluster's by address
+    ``"tcp://HOST:PORT"`` (connected and checked first, closed after), or for ``None`` the one ``default``
+    makes (closed after; ``None`` without a default)."""
+    if spec is not None and not isinstance(spec, str):
+        yield spec
+        return
+    pool = dask_executor(spec) if isinstance(spec, str) else default() if default else None
+    try:
+        yield pool
+    finally:
+        if pool is not None:
+            close_executor(pool)
 
 
 def plan_chunks(n_frames: int, jobs: int) -> list[range]:

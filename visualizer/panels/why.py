@@ -317,15 +317,16 @@ class CompareLandscapePanel(LossLandscapePanel):
             line, = ax.plot([], [], color=color, linewidth=1.5, animated=True)
             head, = ax.plot([], [], color=color, markeredgecolor="white", animated=True,
                             **{**CURRENT_MARK, "markersize": 6})
-            artists.append((line, head, path))
+            # Each row's last finite point, found once: a diverged run's head stays where it stopped.
+            rows = np.arange(len(path))
+            last = np.maximum.accumulate(np.where(np.isfinite(path).all(axis=1), rows, 0))
+            artists.append((line, head, path, last))
 
         def update(i):
             out = []
-            for line, head, path in artists:
+            for line, head, path, last in artists:
                 line.set_data(path[: i + 1, 0], path[: i + 1, 1])
-                done = np.flatnonzero(np.isfinite(path[: i + 1, 0]))  # a diverged run stays where it stopped
-                last = done[-1] if len(done) else 0
-                head.set_data(path[last : last + 1, 0], path[last : last + 1, 1])
+                head.set_data(path[last[i] : last[i] + 1, 0], path[last[i] : last[i] + 1, 1])
                 out += [line, head]
             return out
         return update
