@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import struct
 import zlib
 
 import imageio.v2 as iio
@@ -9,8 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageSequence
 
-from visualizer.encode import (GIFFramesWriter, GIFScaler, GIFWriter, MP4Writer, NullWriter, PNGEncoder,
-                               PNGFramesWriter, fastest_deflate, gif_palette, gif_size, make_gif)
+from visualizer.encode import (GIFFramesWriter, GIFPalette, GIFScaler, GIFWriter, MP4Writer, NullWriter, PNGEncoder,
+                               PNGFramesWriter, fastest_deflate, gif_palette, gif_size, make_gif,
+                               run_ffmpeg)
 
 
 def _frames(n: int, w: int = 96, h: int = 64) -> list[np.ndarray]:
@@ -249,9 +251,99 @@ def test_gif_pieces_with_one_palette_join_into_the_gif_one_piece_makes(tmp_path)
     assert one_ms == two_ms  # each frame's delay rounded to centiseconds as in one unbroken GIF
 
 
+def _gif_case(tmp_path, n=24, channels=4, size=(160, 90), width=120):
+    """Plot-like frames, scaled as the GIF scales them, and one palette made from a sample of them."""
+    frames = _plot_like(n, *size, channels=channels)
+    scale = GIFScaler(size, gif_size(size, width), channels)
+    scaled = [np.ascontiguousarray(scale(f)) for f in frames]
+    return frames, scaled, gif_palette(scaled[::5], tmp_path / "palette.png")
+
+
+def test_gif_frames_decode_to_each_pixel_s_palette_colour_after_the_dither(tmp_path):
+    # Each frame of the GIF, as a decoder composes it (a whole first frame, then changed rectangles with
+    # transparent pixels over it), is exactly the palette's choice for every pixel of the scaled frame.
+    frames, scaled, palette = _gif_case(tmp_path)
+    path = _write_from(GIFFramesWriter(tmp_path / "clip.gif", palette, width=120), frames, fps=10, start=0)
+    colours = GIFPalette(palette)
+    h, w = scaled[0].shape[:2]
+    rows, cols = np.indices((h, w))
+    marks = ((rows + cols) % 2 == 0).astype(np.uint8)[..., None]
+    back, _ = _gif_frames(path)
+    assert len(back) == len(frames)
+    for got, want in zip(back, scaled):
+        words = np.ascontiguousarray(np.concatenate([want, marks], axis=2)).view(np.uint32)[..., 0]
+        np.testing.assert_array_equal(got, colours.colours[colours.indices(words)])
+    # The first frame is whole; later ones are the rectangle around what changed, drawn over it.
+    images = _gif_images(path.read_bytes())
+    assert images[0] == ((0, 0, w, h), False)
+    assert all(transparent and box[2] * box[3] < w * h for box, transparent in images[1:])
+
+
+def _gif_images(data: bytes) -> list[tuple[tuple[int, int, int, int], bool]]:
+    """Each image of a GIF file: its (left, top, width, height) and whether it has a transparent colour."""
+    flags = data[10]
+    pos, transparent, images = 13 + (3 * 2 ** ((flags & 7) + 1) if flags & 0x80 else 0), False, []
+    while data[pos] != 0x3B:
+        if data[pos] == 0x21:  # an extension: a graphic control says whether the next image has transparency
+            if data[pos + 1] == 0xF9:
+                transparent = bool(data[pos + 3] & 1)
+            pos += 2
+        else:  # an image: its descriptor, then the LZW code size, then data blocks
+            images.append((struct.unpack("<HHHH", data[pos + 1 : pos + 9]), transparent))
+            pos += 11
+        while data[pos]:
+            pos += data[pos] + 1
+        pos += 1
+    return images
+
+
+def test_gif_palette_keeps_its_own_colours_exact(tmp_path):
+    _, _, palette = _gif_case(tmp_path)
+    colours = GIFPalette(palette)
+    opaque = [i for i in range(256) if i != colours.transparent]
+    rgb = colours.colours[opaque].astype(np.uint32)
+    words = rgb[:, 0] | rgb[:, 1] << 8 | rgb[:, 2] << 16  # undithered (fourth byte 0), little-endian RGBX
+    np.testing.assert_array_equal(colours.colours[colours.indices(words.astype("<u4").view(np.uint32))],
+                                  colours.colours[opaque])
+
+
+def test_gif_looks_as_ffmpeg_paletteuse_makes_it(tmp_path):
+    # The same frames and palette through ffmpeg's own paletteuse (the way GIFs were made before): the
+    # pictures agree but for rare ties between two nearly equal palette colours.
+    frames, scaled, palette = _gif_case(tmp_path, channels=3)
+    ours = _write_from(GIFFramesWriter(tmp_path / "ours.gif", palette, width=120), frames, fps=10, start=0)
+    raw = tmp_path / "frames.rgb"
+    raw.write_bytes(b"".join(f.tobytes() for f in scaled))
+    h, w = scaled[0].shape[:2]
+    theirs = tmp_path / "ffmpeg.gif"
+    run_ffmpeg(["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-framerate", "10", "-i", str(raw),
+                "-i", str(palette), "-lavfi", "paletteuse=dither=bayer:bayer_scale=5:diff_mode=rectangle",
+                "-loop", "0", "-f", "gif", str(theirs)])
+    (a, a_ms), (b, b_ms) = _gif_frames(ours), _gif_frames(theirs)
+    assert len(a) == len(b) == len(frames) and a_ms == b_ms
+    for x, y in zip(a, b):
+        assert (np.abs(x - y).max(axis=2) > 0).mean() < 0.01
+        assert np.abs(x - y).mean() < 0.2
+
+
+def test_gif_held_frames_add_time_not_pictures(tmp_path):
+    frames, _, palette = _gif_case(tmp_path, n=4)
+    writer = GIFFramesWriter(tmp_path / "held.gif", palette, width=120)
+    with writer:
+        writer.setup((160, 90), 10, channels=4)
+        for i, frame in enumerate(frames):
+            writer.write(frame, i)
+        writer.hold(frames[-1], 3, 5)
+    back, ms = _gif_frames(writer.path)
+    assert len(back) == 9 and ms == [100] * 9
+    for held in back[4:]:
+        np.testing.assert_array_equal(held, back[3])
+    assert [box for box, _ in _gif_images(writer.path.read_bytes())[4:]] == [(0, 0, 1, 1)] * 5  # one clear pixel
+
+
 def _write_from(writer, frames, fps, start):
     with writer:
-        writer.setup((frames[0].shape[1], frames[0].shape[0]), fps)
+        writer.setup((frames[0].shape[1], frames[0].shape[0]), fps, channels=frames[0].shape[2])
         for i, frame in enumerate(frames):
             writer.write(frame, start + i)
     return writer.path

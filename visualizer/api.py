@@ -126,6 +126,8 @@ def train(scene: Scene, *, steps: int | None = None, every: int | None = None, s
                 bar.update(state.step - bar.n)
 
         trainer.add_hook("step", on_step)
+        from .pipeline import one_blas_thread
+
         try:
             # Overflow is how divergence starts; the divergence error says so in one line, so numpy need not.
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"), one_blas_thread():
@@ -140,19 +142,6 @@ def train(scene: Scene, *, steps: int | None = None, every: int | None = None, s
             history.info.diverged_at = exc.step
             return _analysed(history, evaluator)
     return _analysed(recorder.history(), evaluator)
-
-
-def one_blas_thread():
-    """A context in which numpy's BLAS uses one thread. The networks drawn here are small: a second BLAS
-    thread only adds hand-offs (on a busy 2-core machine a 3600x100 @ 100x3 product took 20 ms with two
-    threads against 0.3 ms with one, and the spiral scene trained twice as fast with one)."""
-    from contextlib import nullcontext
-
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - a declared dependency; without it, numpy's own threads
-        return nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _scene_layout(scene: Scene, layout: Layout | str | None) -> Layout:

@@ -372,6 +372,9 @@ class _Axis:
         return start // self.period * self.period, min(self.m, -(-stop // self.period) * self.period)
 
 
+_RGB_MASK = np.frombuffer(bytes([255, 255, 255, 0]), np.uint32)[0]  # the R, G, B bytes of an RGBX pixel
+
+
 class GIFScaler:
     """Frames of ``size`` scaled to ``to`` (Pillow's bilinear filter, RGB out), redoing only what changed.
 
@@ -379,19 +382,41 @@ class GIFScaler:
     filter's reach) are as they were keep their values, the boxes around the changes are scaled again,
     exactly as the whole frame would be. Bilinear differs from Lanczos by about one level on average on
     plot frames and costs half as much.
+
+    The scaled frame lives in an RGBX buffer (:attr:`rgbx`, one 32-bit word a pixel) whose fourth byte is
+    ``marks`` (0 unless given) and is never written by scaling: the GIF encoder keeps each pixel's dither
+    position there, so a pixel's word is its colour lookup key as it is. :attr:`changed` lists the boxes
+    (row0, row1, col0, col1), in output pixels, that the last call redid; nothing outside them changed.
     """
 
-    def __init__(self, size: tuple[int, int], to: tuple[int, int], channels: int = 3) -> None:
+    def __init__(self, size: tuple[int, int], to: tuple[int, int], channels: int = 3,
+                 marks: np.ndarray | None = None) -> None:
         self.size, self.to, self.channels = tuple(size), tuple(to), channels
         self._changes = _Changes(self.size, channels)
-        self._out = np.zeros((self.to[1], self.to[0], 3), np.uint8)
+        self.rgbx = np.zeros((self.to[1], self.to[0], 4), np.uint8)
+        if marks is not None:
+            self.rgbx[..., 3] = marks
+        self._marks = self.rgbx.copy().view(np.uint32)[..., 0]  # the fourth bytes alone, as words
+        self._words = self.rgbx.view(np.uint32)[..., 0]
+        self._out = self.rgbx[..., :3]
+        self.changed: list[tuple[int, int, int, int]] = []
         self._x, self._y = _Axis(self.size[0], self.to[0]), _Axis(self.size[1], self.to[1])
 
+    def _put(self, j0: int, j1: int, i0: int, i1: int, words: np.ndarray) -> None:
+        """Store RGBX ``words`` (their X bytes ignored) in output box [j0:j1, i0:i1], the marks kept."""
+        box = self._words[j0:j1, i0:i1]
+        np.bitwise_and(words, _RGB_MASK, out=box)
+        box |= self._marks[j0:j1, i0:i1]
+
     def __call__(self, frame: np.ndarray) -> np.ndarray:
-        """The scaled frame, (height, width, 3) RGB; the array is reused by the next call."""
+        """The scaled frame, (height, width, 3) RGB (a view of :attr:`rgbx`, reused by the next call)."""
         if self.size == self.to:
-            for r0, r1 in _runs(self._changes.rows(frame)):
-                self._out[r0:r1] = _rgb_rows(frame, r0, r1)
+            self.changed = [(r0, r1, 0, self.to[0]) for r0, r1 in _runs(self._changes.rows(frame))]
+            for r0, r1, _, _ in self.changed:
+                if frame.shape[2] == 4:
+                    self._put(r0, r1, 0, self.to[0], np.ascontiguousarray(frame[r0:r1]).view(np.uint32)[..., 0])
+                else:
+                    self._out[r0:r1] = frame[r0:r1]
             return self._out
         x, y = self._x, self._y
         boxes = [(*y.outputs(r0, r1), *x.outputs(c0, c1)) for r0, r1, c0, c1 in self._changes.boxes(frame)]
@@ -407,7 +432,10 @@ class GIFScaler:
             # would take the vertical pass first, and round the pixels in between differently.
             wide = source.resize((i1 - i0, s1 - s0), bilinear, box=(i0 * x.scale - t0, 0, i1 * x.scale - t0, s1 - s0))
             scaled = wide.resize((i1 - i0, j1 - j0), bilinear, box=(0, j0 * y.scale - s0, i1 - i0, j1 * y.scale - s0))
-            self._out[j0:j1, i0:i1] = np.asarray(scaled)
+            # Pillow keeps RGB pixels in four bytes: read out as they are, they are RGBX words already.
+            words = np.frombuffer(scaled.tobytes("raw", "RGBX"), np.uint32).reshape(j1 - j0, i1 - i0)
+            self._put(j0, j1, i0, i1, words)
+        self.changed = boxes
         return self._out
 
 
@@ -466,10 +494,92 @@ def sample_positions(kept: list[int], count: int = GIF_PALETTE_SAMPLE) -> list[i
     return [kept[i] for i in np.unique(np.round(np.linspace(0, len(kept) - 1, count)).astype(int))]
 
 
-class GIFFramesWriter(_PipeWriter):
+# Oklab (Björn Ottosson, 2020): the perceptual space ffmpeg's palettegen and paletteuse pick colours in.
+_OKLAB_LMS = np.array([[0.4122214708, 0.5363325363, 0.0514459929], [0.2119034982, 0.6806995451, 0.1073969566],
+                       [0.0883024619, 0.2817188376, 0.6299787005]])
+_OKLAB_LAB = np.array([[0.2104542553, 0.7936177850, -0.0040720468], [1.9779984951, -2.4285922050, 0.4505937099],
+                       [0.0259040371, 0.7827717662, -0.8086757660]])
+
+
+def _times(v: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """(n, 3) rows ``v`` times the transpose of (k, 3) ``m``, as three products summed: no BLAS call, whose
+    threads would spin on the other core after each of these small products."""
+    return v[:, 0:1] * m[:, 0] + v[:, 1:2] * m[:, 1] + v[:, 2:3] * m[:, 2]
+
+
+def oklab(rgb: np.ndarray) -> np.ndarray:
+    """(n, 3) sRGB colours, 0-255, in Oklab (L, a, b)."""
+    c = np.asarray(rgb, np.float64) / 255
+    linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    return _times(np.cbrt(_times(linear, _OKLAB_LMS)), _OKLAB_LAB)
+
+
+class GIFPalette:
+    """A GIF palette (a file from :func:`gif_palette`: up to 255 colours and one transparent entry) and the
+    colour each pixel of a frame takes in it.
+
+    A pixel is a 32-bit word, R, G, B and a fourth byte that is 1 where the ordered dither lowers it by one
+    level (half the pixels, in a checkerboard: ffmpeg's paletteuse ``dither=bayer:bayer_scale=5``). Its
+    palette entry is the nearest colour in Oklab to the dithered colour, as paletteuse picks it, looked up in
+    a table over all 2^25 words that fills in as new colours appear: plot frames hold a few thousand colours,
+    so after the first frames a lookup is one table read a pixel. The table's pages are the system's zero
+    pages until written, so it takes memory only where colours occur (32 MB at most).
+    """
+
+    def __init__(self, path: Path) -> None:
+        with _image().open(path) as image:
+            rgba = np.asarray(image.convert("RGBA")).reshape(-1, 4)[:256]
+        clear = np.flatnonzero(rgba[:, 3] == 0)
+        if len(clear) == 0:
+            raise EncodeError(f"GIF palette {path} has no transparent entry")
+        self.transparent = int(clear[0])
+        self.colours = np.zeros((256, 3), np.uint8)
+        self.colours[: len(rgba)] = rgba[:, :3]
+        self._opaque = np.flatnonzero(rgba[:, 3] == 255).astype(np.uint8)
+        self._lab = oklab(self.colours[self._opaque])
+        self._lab_sq = (self._lab**2).sum(axis=1)
+        # Entry XOR transparent index: 0, the zero page's value, is an entry no colour maps to (unknown).
+        self._table = np.zeros(1 << 25, np.uint8)
+
+    def _learn(self, words: np.ndarray) -> None:
+        new = np.unique(words)
+        rgbx = new.view(np.uint8).reshape(-1, 4).astype(np.int16)
+        dithered = np.clip(rgbx[:, :3] - rgbx[:, 3:], 0, 255)
+        for k in range(0, len(new), 1 << 14):  # nearest by |a - b|^2 = |a|^2 - 2ab + |b|^2, in slices
+            lab = oklab(dithered[k : k + (1 << 14)])
+            nearest = (self._lab_sq[None, :] - 2 * _times(lab, self._lab)).argmin(axis=1)
+            self._table[new[k : k + (1 << 14)]] = self._opaque[nearest] ^ self.transparent
+
+    def indices(self, words: np.ndarray) -> np.ndarray:
+        """The palette entries of pixel ``words`` (uint32, any shape), as uint8."""
+        found = self._table[words]
+        if not found.all():
+            self._learn(words[found == 0])
+            found = self._table[words]
+        found ^= self.transparent
+        return found
+
+
+def _dither_marks(size: tuple[int, int]) -> np.ndarray:
+    """(height, width) uint8: 1 where ffmpeg's bayer dither at scale 5 lowers a pixel by one level (x + y even)."""
+    rows, cols = np.indices((size[1], size[0]))
+    return ((rows + cols) % 2 == 0).astype(np.uint8)
+
+
+def _centiseconds(index: int, fps: float) -> int:
+    """When GIF frame ``index`` starts, in whole centiseconds (rounded half up, as ffmpeg's timestamps)."""
+    return math.floor(index * 100 / fps + 0.5)
+
+
+class GIFFramesWriter(Writer):
     """A looping GIF (or one chunk's piece of one) in a palette given beforehand: the frames it keeps at
-    ``fps``, scaled to ``width``, mapped to ``palette`` (a file from :func:`gif_palette`) by ffmpeg with
-    ordered dithering.
+    ``fps``, scaled to ``width``, mapped to ``palette`` (a file from :func:`gif_palette`).
+
+    The encoding is ffmpeg's, made here from what the scaler knows changed: each pixel takes the nearest
+    palette colour (Oklab) after the ordered dither of ``paletteuse=dither=bayer:bayer_scale=5``; a piece's
+    first frame is whole, every later one is the rectangle around the pixels that changed, the others in it
+    transparent, drawn over the previous frame (ffmpeg's ``gifflags=offsetting+transdiff``); Pillow's LZW
+    encoder packs the pixels. Only the changed boxes are mapped, so a frame costs what changed in it.
 
     ``start_index`` is the first frame's place in the whole video of ``total`` frames, for chunks (the video's
     last frame is always kept); pieces made with one palette join into one GIF with :func:`make_gif`. The file
@@ -477,17 +587,16 @@ class GIFFramesWriter(_PipeWriter):
     """
 
     def __init__(self, path: str | os.PathLike, palette: Path, fps: float | None = None, width: int | None = None,
-                 start_index: int = 0, total: int | None = None, threads: int | None = None) -> None:
+                 start_index: int = 0, total: int | None = None) -> None:
         super().__init__(path)
         self.palette, self.gif_fps, self.gif_width, self.start_index = Path(palette), fps, width, start_index
-        self.total, self.threads = total, threads
+        self.total = total
         self.kept = 0
+        self._file = None
 
     def output_fps(self) -> float:
         """The GIF's frame rate: ``fps`` capped at the video's rate."""
         return min(self.gif_fps or self.fps, self.fps)
-
-    _input_fps = output_fps  # only the kept frames reach ffmpeg, at the GIF's rate
 
     def output_size(self) -> tuple[int, int]:
         """The GIF's (width, height)."""
@@ -495,30 +604,88 @@ class GIFFramesWriter(_PipeWriter):
 
     def _setup(self) -> None:
         self._index = self.start_index
-        self._scale = GIFScaler(self.size, self.output_size(), self.channels)
-
-    def _start(self, args: list[str], suffix: str, input_args: list[str] = ()) -> None:
-        self._tmp = temp_path(self.path, suffix)
-        self._ff = _FFmpeg([*input_args, *_raw_input(self.output_size(), self.output_fps(), 3), *args,
-                            str(self._tmp)])
+        self._colours = GIFPalette(self.palette)
+        self._scale = GIFScaler(self.size, self.output_size(), self.channels, marks=_dither_marks(self.output_size()))
+        self._words = self._scale.rgbx.view(np.uint32)[..., 0]
+        self._shown: np.ndarray | None = None  # the palette entries on screen after the last frame
 
     def _write(self, frame: np.ndarray, step: int) -> None:
         keep = gif_keeps(self._index, self.fps, self.output_fps(), self.total)
         self._index += 1
         if not keep:
             return
-        if self._ff is None:  # started on the first kept frame, so a chunk that keeps none makes no file
-            # Bayer dithering keeps flat plot colours flat (smaller files than error diffusion), and
-            # rectangle diff mode maps only the part of each frame that changed.
-            # Timestamps continue from the frames the GIF kept before this piece, so each frame's delay
-            # (whole centiseconds) is rounded as in one unbroken GIF.
-            before = _kept_before(self.start_index, self.fps, self.output_fps())
-            self._start(["-i", str(self.palette), "-lavfi",
-                         "paletteuse=dither=bayer:bayer_scale=5:diff_mode=rectangle", *self._thread_args(),
-                         "-loop", "0", "-f", "gif"],
-                        ".gif", ["-itsoffset", f"{before / self.output_fps():.6f}"])
-        self._ff.write(memoryview(self._scale(frame)).cast("B"))
+        self._scale(frame)
+        if self._file is None:  # opened on the first kept frame, so a chunk that keeps none makes no file
+            self._tmp = temp_path(self.path, ".gif")
+            self._file = open(self._tmp, "wb")
+            self._file.write(self._head())
+        # Delays continue from the frames the GIF kept before this piece, so each one (whole centiseconds) is
+        # rounded as in one unbroken GIF.
+        g = _kept_before(self.start_index, self.fps, self.output_fps()) + self.kept
+        delay = _centiseconds(g + 1, self.output_fps()) - _centiseconds(g, self.output_fps())
+        self._file.write(self._frame(delay))
         self.kept += 1
+
+    def _head(self) -> bytes:
+        w, h = self.output_size()
+        # Logical screen with a global table of 256 colours (flags 0xF7), then the loop-forever extension.
+        return (b"GIF89a" + struct.pack("<HHBBB", w, h, 0xF7, 0, 0) + self._colours.colours.tobytes()
+                + b"\x21\xff\x0bNETSCAPE2.0\x03\x01\x00\x00\x00")
+
+    def _frame(self, delay: int) -> bytes:
+        """The next frame's blocks: what changed since the frame before it, or all of it for the first."""
+        clear = self._colours.transparent
+        if self._shown is None:
+            self._shown = self._colours.indices(self._words)
+            return _gif_image(self._shown, 0, 0, delay, None)
+        changes = []  # (box, its new entries, where they differ from the screen)
+        for j0, j1, i0, i1 in self._scale.changed:
+            entries = self._colours.indices(self._words[j0:j1, i0:i1])
+            differ = entries != self._shown[j0:j1, i0:i1]
+            if differ.any():
+                changes.append(((j0, j1, i0, i1), entries, differ))
+        if not changes:  # nothing moved: one transparent pixel holds the frame's delay
+            return _gif_image(np.full((1, 1), clear, np.uint8), 0, 0, delay, clear)
+        rows = [(j0 + int(r[0]), j0 + int(r[-1]) + 1) for (j0, _, _, _), _, d in changes
+                for r in [np.flatnonzero(d.any(axis=1))]]
+        cols = [(i0 + int(c[0]), i0 + int(c[-1]) + 1) for (_, _, i0, _), _, d in changes
+                for c in [np.flatnonzero(d.any(axis=0))]]
+        top, bottom = min(r[0] for r in rows), max(r[1] for r in rows)
+        left, right = min(c[0] for c in cols), max(c[1] for c in cols)
+        image = np.full((bottom - top, right - left), clear, np.uint8)
+        for (j0, j1, i0, i1), entries, differ in changes:
+            self._shown[j0:j1, i0:i1] = entries
+            r0, r1, c0, c1 = max(j0, top), min(j1, bottom), max(i0, left), min(i1, right)  # the box in it
+            inside = (slice(r0 - j0, r1 - j0), slice(c0 - i0, c1 - i0))
+            np.copyto(image[r0 - top : r1 - top, c0 - left : c1 - left], entries[inside], where=differ[inside])
+        return _gif_image(image, left, top, delay, clear)
+
+    def _finish(self) -> None:
+        if self._file is None:  # no frame kept
+            return
+        try:
+            self._file.write(b";")
+            self._file.close()
+            publish(self._tmp, self.path)
+        except BaseException:
+            self.abort()
+            raise
+
+    def abort(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._tmp.unlink(missing_ok=True)
+
+
+def _gif_image(entries: np.ndarray, left: int, top: int, delay: int, transparent: int | None) -> bytes:
+    """One GIF frame: its graphic control (``delay`` centiseconds, left in place for the next frame to draw
+    over, ``transparent`` the entry that shows what is below) and the image of palette ``entries`` at
+    (``left``, ``top``), LZW-packed by Pillow."""
+    h, w = entries.shape
+    flags = 1 << 2 | (transparent is not None)  # disposal 1: leave in place
+    control = b"\x21\xf9\x04" + struct.pack("<BHBB", flags, delay, transparent or 0, 0)
+    packed = _image().frombuffer("P", (w, h), np.ascontiguousarray(entries), "raw", "P", 0, 1).tobytes("gif", "P")
+    return control + b"\x2c" + struct.pack("<HHHHB", left, top, w, h, 0) + b"\x08" + packed + b"\x00"
 
 
 def concat_quote(path: str) -> str:
@@ -646,7 +813,7 @@ class GIFWriter(Writer):
             self._last = self._spare
 
     def _keep(self, frame: np.ndarray) -> None:
-        data = zlib.compress(self._scale(frame), 1)
+        data = zlib.compress(np.ascontiguousarray(self._scale(frame)), 1)
         self._store.write(struct.pack("<I", len(data)) + data)
 
     def _stored(self) -> Iterator[np.ndarray]:
@@ -899,8 +1066,7 @@ class GIFFormat(Format):
 
     def piece(self, output, k, start_index):
         return GIFFramesWriter(output.piece_path(k), output.palette, output.gif_fps, output.gif_width,
-                               start_index=start_index, total=output.frame_count,
-                               threads=1 if output.chunks > 1 else None)
+                               start_index=start_index, total=output.frame_count)
 
     def join(self, output, pieces):
         return make_gif(pieces, output.path)
