@@ -134,3 +134,19 @@ def test_gif_starts_and_ends_with_the_first_and_last_recorded_step(tmp_path, job
         assert np.abs(shown - renderer.draw(row)).mean() < 2, k  # 256 colours, dithered
         assert np.abs(shown - renderer.draw(25)).mean() > np.abs(shown - renderer.draw(row)).mean()
 
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_poster_and_contact_sheet_kept_by_the_chunks_equal_the_frames_drawn_again(tmp_path, jobs):
+    # The chunks keep the poster and the sheet's thumbnails as they draw (with explain frames among the rows,
+    # which the sheet leaves out); drawing those rows again gives the same pictures.
+    from visualizer.sheet import contact_sheet
+
+    scene = load_scene("softplus_fit")
+    history = train(scene, steps=47)
+    written = render(scene, history, explain=[15], format="mp4", size=(320, 180), fps=2, jobs=jobs, out=tmp_path)
+    assert written.processes == jobs
+    renderer = Renderer(scene.layout, history, size=(320, 180), title=scene.title)
+    again = contact_sheet(renderer, list(range(len(history))), tmp_path / "again.png")
+    np.testing.assert_array_equal(np.asarray(Image.open(written["contact_sheet"])), np.asarray(Image.open(again)))
+    np.testing.assert_array_equal(np.asarray(Image.open(written["poster"])), renderer.draw(len(history) - 1))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import copy
 import math
+import os
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -444,7 +445,8 @@ def _render(scene: Scene | None, history: History | None, layout: Layout | None,
     from .encode import WRITERS, Output
     from .files import OutputFolder, known_outputs, pause_point, sha256_file
     from .pipeline import available_cores, executor_size, render_outputs
-    from .sheet import contact_sheet, save_png
+    from .explain import ExplainFrame
+    from .sheet import compose_sheet, sheet_picks, thumbnail_size
 
     fps = opts.frame_rate(scene.fps if scene else None)
     formats = opts.formats
@@ -496,23 +498,27 @@ def _render(scene: Scene | None, history: History | None, layout: Layout | None,
                 outputs = [Output(fmt, folder.staged(files[fmt]) if fmt in formats else folder.work / files[fmt],
                                   digits=digits, gif_fps=opts.gif_rate(fps), gif_width=opts.gif_size_width(size))
                            for fmt in frame_formats]
+                # The poster and the contact sheet's thumbnails are kept by the chunks as they draw them.
+                at_row = [p for p, key in enumerate(frames) if not isinstance(key, ExplainFrame)]
+                picks = [] if opts.last_frame else sheet_picks(len(rows))
+                stills = Output("stills", folder.work / "stills", stills=dict(
+                    poster_at=at_row[-1], thumbs_at=[at_row[i] for i in picks], thumb_size=thumbnail_size(size)))
                 hold_frames = round(opts.hold * fps)
-                processes = 0
-                if outputs:
-                    with _tqdm()(total=len(frames), desc=f"{name}: drawing and encoding frames", unit="frame", disable=not progress,
-                                 leave=False, mininterval=0.2) as bar:
-                        jobs = opts.jobs or (executor and executor_size(executor)) or available_cores()
-                        processes = render_outputs(renderer, frames, outputs, folder.work, fps=fps, jobs=jobs,
-                                                   hold_frames=hold_frames, on_frames=bar.update, on_stage=at,
-                                                   executor=executor)
+                with _tqdm()(total=len(frames), desc=f"{name}: drawing and encoding frames", unit="frame",
+                             disable=not progress, leave=False, mininterval=0.2) as bar:
+                    jobs = opts.jobs or (executor and executor_size(executor)) or available_cores()
+                    processes = render_outputs(renderer, frames, [*outputs, stills], folder.work, fps=fps, jobs=jobs,
+                                               hold_frames=hold_frames, on_frames=bar.update, on_stage=at,
+                                               executor=executor)
                 if "html" in formats:
                     at("player")
                     _player(folder.staged(files["html"]), outputs[0].path, history, frames, fps, hold_frames,
                             title or name)
                 at("stills")
-                save_png(renderer.draw(rows[-1]), folder.staged(files["poster"]))
-                if not opts.last_frame:
-                    contact_sheet(renderer, rows, folder.staged(files["contact_sheet"]))
+                os.replace(stills.path / "poster.png", folder.staged(files["poster"]))
+                if picks:
+                    compose_sheet([(int(history.steps[rows[i]]), _png(stills.path / f"thumb_{at_row[i]:07d}.png"))
+                                   for i in picks], folder.staged(files["contact_sheet"]))
                 stage = "publishing"
                 stages.show(stage)
                 made = _made_options(opts, size, fps, history, rows, title)
@@ -539,6 +545,14 @@ def _render(scene: Scene | None, history: History | None, layout: Layout | None,
                                   "completes it")
         raise problem from None
     return result
+
+
+def _png(path: Path) -> np.ndarray:
+    """A PNG file as an RGB array."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
 
 
 class StageBar:

@@ -779,7 +779,8 @@ def join_mp4(pieces: list[Path], path: Path) -> Path:
 
 
 class GIFWriter(Writer):
-    """A looping GIF with one palette computed from all its frames (ffmpeg's palettegen and paletteuse).
+    """A looping GIF with one palette computed from all its frames (ffmpeg's palettegen, then
+    :class:`GIFFramesWriter`).
 
     The frames it keeps are scaled as they come and stored compressed (losslessly) in a temporary file, so
     memory stays flat however many there are; ``finish`` computes the palette from all of them, then maps
@@ -986,6 +987,40 @@ class NullWriter(Writer):
         pass
 
 
+class StillsWriter(Writer):
+    """Keeps what a render's stills need as its chunk draws them, so no frame is drawn again for them: the
+    frame at position ``poster_at`` of the whole video as ``poster.png``, and a thumbnail of ``thumb_size``
+    of each frame at ``thumbs_at`` as ``thumb_<position>.png``, in the folder ``path``."""
+
+    def __init__(self, path: str | os.PathLike, start_index: int = 0, poster_at: int | None = None,
+                 thumbs_at: Iterable[int] = (), thumb_size: tuple[int, int] = (480, 270)) -> None:
+        super().__init__(path)
+        self.start_index, self.poster_at, self.thumbs_at = start_index, poster_at, frozenset(thumbs_at)
+        self.thumb_size = tuple(thumb_size)
+
+    def _setup(self) -> None:
+        self._index = self.start_index
+
+    def _write(self, frame: np.ndarray, step: int) -> None:
+        position, self._index = self._index, self._index + 1
+        if position == self.poster_at:
+            (self.path / "poster.png").write_bytes(PNGEncoder(self.size, self.channels).encode(frame))
+        if position in self.thumbs_at:
+            from .sheet import thumbnail
+
+            thumb = thumbnail(frame, self.thumb_size)
+            (self.path / f"thumb_{position:07d}.png").write_bytes(PNGEncoder(self.thumb_size, 3).encode(thumb))
+
+    def hold(self, frame: np.ndarray, step: int, count: int) -> None:
+        """Held frames repeat the last one: nothing more to keep."""
+
+    def _finish(self) -> None:
+        pass  # the files are in the render's private work folder already
+
+    def abort(self) -> None:
+        pass  # the work folder goes with the render
+
+
 class Format:
     """How one output format is made: its file name, the writer each chunk uses, and how pieces are joined."""
 
@@ -1093,6 +1128,28 @@ class FramesFormat(Format):
             (output.work / "frames" / name).write_bytes(png)
 
 
+class StillsFormat(Format):
+    """The stills' parts (poster, thumbnails), kept by each chunk as it draws; the render composes them."""
+
+    name = "stills"
+
+    def filename(self, scene: str) -> str:
+        return "stills"
+
+    def piece(self, output, k, start_index):
+        return StillsWriter(output.work / "stills", start_index, **output.stills)
+
+    def join(self, output, pieces):
+        return output.work / "stills"
+
+    def pack(self, output, k):
+        return {p.name: p.read_bytes() for p in sorted((output.work / "stills").glob("*.png"))}
+
+    def unpack(self, output, k, data):
+        for name, png in data.items():
+            (output.work / "stills" / name).write_bytes(png)
+
+
 class NullFormat(Format):
     name = "null"
 
@@ -1106,7 +1163,8 @@ class NullFormat(Format):
         return output.path
 
 
-WRITERS: dict[str, Format] = {f.name: f for f in (MP4Format(), GIFFormat(), FramesFormat(), NullFormat())}
+WRITERS: dict[str, Format] = {f.name: f for f in (MP4Format(), GIFFormat(), FramesFormat(), StillsFormat(),
+                                                   NullFormat())}
 
 
 def register_format(fmt: Format) -> None:
@@ -1122,19 +1180,20 @@ class Output:
     """
 
     def __init__(self, kind: str, path: Path, *, digits: int = 5, gif_fps: float | None = None,
-                 gif_width: int | None = None) -> None:
+                 gif_width: int | None = None, stills: dict | None = None) -> None:
         if kind not in WRITERS:
             raise ValueError(f"unknown output kind {kind!r}; known: {', '.join(WRITERS)}")
         self.kind, self.format, self.path = kind, WRITERS[kind], Path(path)
         self.digits, self.gif_fps, self.gif_width = digits, gif_fps, gif_width
+        self.stills = stills  # the stills' StillsWriter settings: poster_at, thumbs_at, thumb_size
         self.palette: Path | None = None  # the GIF's, made by prepare()
         self.frame_count: int | None = None  # frames in the whole video, told to prepare()
 
     def begin(self, work: Path, chunks: int = 1) -> None:
         """Prepare the temporary places the pieces of ``chunks`` chunks go to."""
         self.work, self.chunks = work, chunks
-        if self.kind == "frames":
-            (work / "frames").mkdir()
+        if self.kind in ("frames", "stills"):
+            (work / self.kind).mkdir()
 
     def prepare(self, draw: Callable[[int], np.ndarray], n_frames: int, fps: float) -> None:
         """Before the chunks: let the format look at frames of the whole video (``draw(index)``), as the GIF
@@ -1153,7 +1212,7 @@ class Output:
         """What a chunk drawn in another process needs to make its piece of this output (after
         :meth:`prepare`); see :meth:`elsewhere`."""
         return {"kind": self.kind, "digits": self.digits, "gif_fps": self.gif_fps, "gif_width": self.gif_width,
-                "frame_count": self.frame_count, "chunks": self.chunks,
+                "stills": self.stills, "frame_count": self.frame_count, "chunks": self.chunks,
                 "palette": self.palette.read_bytes() if self.palette is not None else None}
 
     @classmethod
@@ -1161,7 +1220,7 @@ class Output:
         """In another process: the output :meth:`travelling` described, its pieces going to ``work``; a
         chunk's piece comes back with :meth:`pack`."""
         output = cls(settings["kind"], work / "output", digits=settings["digits"], gif_fps=settings["gif_fps"],
-                     gif_width=settings["gif_width"])
+                     gif_width=settings["gif_width"], stills=settings["stills"])
         output.begin(work, settings["chunks"])
         output.frame_count = settings["frame_count"]
         if settings["palette"] is not None:
