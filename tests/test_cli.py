@@ -127,6 +127,13 @@ def test_bad_input_is_one_clear_line_exit_2_and_writes_nothing(cli, tmp_path, ar
     assert not (tmp_path / "out").exists()
 
 
+def test_an_unknown_scene_name_says_there_is_no_scenes_folder_here(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = cli("render", "my_scene", "--out", str(tmp_path / "out"))
+    assert code == 2 and err.startswith("visualizer: error: unknown scene 'my_scene' (there is no ./scenes folder "
+                                        "here); known scenes: autoencoder, gender,")
+
+
 LESSON_SCENE = """
     import numpy as np
     from visualizer import Dense, Layout, LossPanel, Network, Scene
@@ -346,5 +353,7 @@ def test_progress_bars_name_every_stage_on_a_terminal_and_stay_out_of_logs(tmp_p
     for stage in ("training", "drawing and encoding frames", "joining the video pieces", "GIF: palette and encoding",
                   "writing the player", "poster and contact sheet", "publishing"):
         assert f"softplus_fit: {stage}" in shown, stage
+    counted = set(re.findall(r"stage (\d+)/(\S+)", shown))  # each stage once, in order, never past the total
+    assert counted == {(str(n), "5") for n in range(6)}, counted
     code, out, err = cli(*args[:-1], str(tmp_path / "b"))  # output captured: not a terminal
     assert code == 0 and "softplus_fit: training" not in err + out

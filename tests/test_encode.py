@@ -341,6 +341,20 @@ def test_gif_held_frames_add_time_not_pictures(tmp_path):
     assert [box for box, _ in _gif_images(writer.path.read_bytes())[4:]] == [(0, 0, 1, 1)] * 5  # one clear pixel
 
 
+def test_gif_rate_stays_at_most_50_so_players_keep_its_timing(tmp_path):
+    # Delays are whole centiseconds, and browsers show 0 or 1 as 10: a 120 fps video makes a 50 fps GIF.
+    frames, _, palette = _gif_case(tmp_path, n=12)
+    path = _write_from(GIFFramesWriter(tmp_path / "fast.gif", palette, width=120), frames, fps=120, start=0)
+    _, ms = _gif_frames(path)
+    assert len(ms) == 5 and set(ms) == {20}  # frames 0, 3 (tick 1: 2.4 > 2), 5, 8, and the last, 11
+
+
+def test_gif_delay_stays_within_its_16_bits(tmp_path):
+    frames, _, palette = _gif_case(tmp_path, n=2)
+    path = _write_from(GIFFramesWriter(tmp_path / "slow.gif", palette, fps=0.001, width=120), frames, fps=1, start=0)
+    assert _gif_frames(path)[1] == [655350]  # one frame kept, for 65535 centiseconds: the most a GIF can say
+
+
 def _write_from(writer, frames, fps, start):
     with writer:
         writer.setup((frames[0].shape[1], frames[0].shape[0]), fps, channels=frames[0].shape[2])

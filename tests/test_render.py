@@ -136,17 +136,34 @@ def test_gif_starts_and_ends_with_the_first_and_last_recorded_step(tmp_path, job
 
 
 
-@pytest.mark.parametrize("jobs", [1, 2])
-def test_poster_and_contact_sheet_kept_by_the_chunks_equal_the_frames_drawn_again(tmp_path, jobs):
+@pytest.mark.parametrize("jobs, max_frames", [(1, None), (2, None), (2, 10)])
+def test_poster_and_contact_sheet_kept_by_the_chunks_equal_the_frames_drawn_again(tmp_path, jobs, max_frames):
     # The chunks keep the poster and the sheet's thumbnails as they draw (with explain frames among the rows,
-    # which the sheet leaves out); drawing those rows again gives the same pictures.
+    # which the sheet leaves out, and with max_frames an explained step the selection skipped, drawn as a row
+    # of its own); drawing the selected rows again gives the same pictures.
+    from visualizer.api import select_rows
     from visualizer.sheet import contact_sheet
 
     scene = load_scene("softplus_fit")
     history = train(scene, steps=47)
-    written = render(scene, history, explain=[15], format="mp4", size=(320, 180), fps=2, jobs=jobs, out=tmp_path)
-    assert written.processes == jobs
+    written = render(scene, history, explain=[15], format="mp4", size=(320, 180), fps=2, jobs=jobs, out=tmp_path,
+                     max_frames=max_frames)
+    assert written.processes == (jobs if max_frames is None else 1)  # 10 rows and a step explained: one chunk
+    rows = select_rows(history, max_frames=max_frames)
+    assert (15 in rows) == (max_frames is None)
     renderer = Renderer(scene.layout, history, size=(320, 180), title=scene.title)
-    again = contact_sheet(renderer, list(range(len(history))), tmp_path / "again.png")
+    again = contact_sheet(renderer, rows, tmp_path / "again.png")
     np.testing.assert_array_equal(np.asarray(Image.open(written["contact_sheet"])), np.asarray(Image.open(again)))
     np.testing.assert_array_equal(np.asarray(Image.open(written["poster"])), renderer.draw(len(history) - 1))
+
+
+def test_a_poster_alone_is_drawn_here_not_sent_to_an_executor(tmp_path):
+    from concurrent.futures import Executor
+
+    class Refuses(Executor):
+        def submit(self, fn, /, *args, **kwargs):
+            raise AssertionError("a poster alone went to the executor")
+
+    written = render(load_scene("softplus_fit"), steps=3, last_frame=True, size=(320, 180), out=tmp_path,
+                     executor=Refuses())
+    assert set(written) == {"history", "poster"}

@@ -134,7 +134,7 @@ def test_an_error_in_the_users_code_shows_their_traceback_exit_1(tmp_path, cli, 
 
 
 INPUT_MISTAKES = {
-    "x columns": ("INPUTS = 2", "scene 'twist': the data has 1 input columns but the model's first layer 'line' "
+    "x columns": ("INPUTS = 2", "scene 'twist': the data has 1 input column but the model's first layer 'line' "
                   "takes 2"),
     "y columns": ("Y = np.ones((6, 2))", "scene 'twist': loss 'mse': targets must have shape (n, 1), one column "
                   "per output, got (6, 2)"),

@@ -498,18 +498,21 @@ def _render(scene: Scene | None, history: History | None, layout: Layout | None,
                 outputs = [Output(fmt, folder.staged(files[fmt]) if fmt in formats else folder.work / files[fmt],
                                   digits=digits, gif_fps=opts.gif_rate(fps), gif_width=opts.gif_size_width(size))
                            for fmt in frame_formats]
-                # The poster and the contact sheet's thumbnails are kept by the chunks as they draw them.
-                at_row = [p for p, key in enumerate(frames) if not isinstance(key, ExplainFrame)]
-                picks = [] if opts.last_frame else sheet_picks(len(rows))
+                # The poster and the contact sheet's thumbnails are kept by the chunks as they draw them. A
+                # row's place among the frames: explain frames come before their row, and an explained step
+                # the selection skipped comes in as a row of its own.
+                at_row = {int(key): p for p, key in enumerate(frames) if not isinstance(key, ExplainFrame)}
+                picks = [rows[i] for i in ([] if opts.last_frame else sheet_picks(len(rows)))]
                 stills = Output("stills", folder.work / "stills", stills=dict(
-                    poster_at=at_row[-1], thumbs_at=[at_row[i] for i in picks], thumb_size=thumbnail_size(size)))
+                    poster_at=at_row[rows[-1]], thumbs_at=[at_row[r] for r in picks], thumb_size=thumbnail_size(size)))
                 hold_frames = round(opts.hold * fps)
                 with _tqdm()(total=len(frames), desc=f"{name}: drawing and encoding frames", unit="frame",
                              disable=not progress, leave=False, mininterval=0.2) as bar:
                     jobs = opts.jobs or (executor and executor_size(executor)) or available_cores()
+                    # The poster alone (--last-frame) is drawn here, never sent to an executor.
                     processes = render_outputs(renderer, frames, [*outputs, stills], folder.work, fps=fps, jobs=jobs,
                                                hold_frames=hold_frames, on_frames=bar.update, on_stage=at,
-                                               executor=executor)
+                                               executor=executor if outputs else None)
                 if "html" in formats:
                     at("player")
                     _player(folder.staged(files["html"]), outputs[0].path, history, frames, fps, hold_frames,
@@ -517,8 +520,8 @@ def _render(scene: Scene | None, history: History | None, layout: Layout | None,
                 at("stills")
                 os.replace(stills.path / "poster.png", folder.staged(files["poster"]))
                 if picks:
-                    compose_sheet([(int(history.steps[rows[i]]), _png(stills.path / f"thumb_{at_row[i]:07d}.png"))
-                                   for i in picks], folder.staged(files["contact_sheet"]))
+                    compose_sheet([(int(history.steps[r]), _png(stills.path / f"thumb_{at_row[r]:07d}.png"))
+                                   for r in picks], folder.staged(files["contact_sheet"]))
                 stage = "publishing"
                 stages.show(stage)
                 made = _made_options(opts, size, fps, history, rows, title)

@@ -218,22 +218,23 @@ def _cmd_render(args: argparse.Namespace) -> int:
             extra = {"layout": layout, "name": args.name}
             what, history = (scene, history) if scene is not None else (history, None)
         try:
-            written = render(what, history, progress=progress, executor=args.scheduler, **extra, **options)
-        except DivergenceError as exc:
-            raise DivergenceError(str(exc).replace("or allow divergence to", "or pass --allow-divergence to"),
-                                  step=exc.step) from None
-        except HistoryTooLarge as exc:
-            raise VisualizerError(str(exc).replace(f"every={exc.every}", f"--every {exc.every}")) from None
+            try:
+                written = render(what, history, progress=progress, executor=args.scheduler, **extra, **options)
+            except DivergenceError as exc:
+                raise DivergenceError(str(exc).replace("or allow divergence to", "or pass --allow-divergence to"),
+                                      step=exc.step) from None
+            except HistoryTooLarge as exc:
+                raise VisualizerError(str(exc).replace(f"every={exc.every}", f"--every {exc.every}")) from None
+            finished.append(written.manifest.parent)
+            if not args.quiet:
+                for kind, path in written.items():
+                    print(_summary(kind, path))
+                print(_summary("manifest", written.manifest))
+                for name in written.retired:
+                    print(f"{'removed':>13}  {name} (made from an older history)")
         except KeyboardInterrupt as exc:
-            exc.finished = finished  # the scenes rendered before it are complete
+            exc.finished = finished  # the scenes rendered before it (or this one, its summary cut short) are complete
             raise
-        finished.append(written.manifest.parent)
-        if not args.quiet:
-            for kind, path in written.items():
-                print(_summary(kind, path))
-            print(_summary("manifest", written.manifest))
-            for name in written.retired:
-                print(f"{'removed':>13}  {name} (made from an older history)")
     return 0
 
 

@@ -265,6 +265,15 @@ def _kept_before(index: int, fps: float, gif_fps: float) -> int:
     return index if gif_fps >= fps else int((index - 1) * gif_fps / fps) + 1
 
 
+GIF_MAX_FPS = 50  # a GIF's delays are whole centiseconds, and players show delays under 2 as 10
+
+
+def gif_rate(gif_fps: float | None, fps: float) -> float:
+    """A GIF's frame rate: ``gif_fps`` (the video's rate if ``None``), at most the video's, and at most
+    :data:`GIF_MAX_FPS`: a faster GIF would need delays that browsers stretch to a tenth of a second."""
+    return min(gif_fps or fps, fps, GIF_MAX_FPS)
+
+
 def gif_size(size: tuple[int, int], width: int | None) -> tuple[int, int]:
     """The GIF's (width, height) for frames of ``size``: ``width`` (at most the frame's), the height in
     proportion and even, as ffmpeg's ``scale=W:-2`` made it."""
@@ -372,7 +381,9 @@ class _Axis:
         return start // self.period * self.period, min(self.m, -(-stop // self.period) * self.period)
 
 
-_RGB_MASK = np.frombuffer(bytes([255, 255, 255, 0]), np.uint32)[0]  # the R, G, B bytes of an RGBX pixel
+# RGBX pixels are read as little-endian 32-bit words (R the low byte, X the high one) on any machine.
+_WORD = np.dtype("<u4")
+_RGB_MASK = np.frombuffer(bytes([255, 255, 255, 0]), _WORD)[0]  # the R, G, B bytes of an RGBX pixel
 
 
 class GIFScaler:
@@ -396,8 +407,8 @@ class GIFScaler:
         self.rgbx = np.zeros((self.to[1], self.to[0], 4), np.uint8)
         if marks is not None:
             self.rgbx[..., 3] = marks
-        self._marks = self.rgbx.copy().view(np.uint32)[..., 0]  # the fourth bytes alone, as words
-        self._words = self.rgbx.view(np.uint32)[..., 0]
+        self._marks = self.rgbx.copy().view(_WORD)[..., 0]  # the fourth bytes alone, as words
+        self._words = self.rgbx.view(_WORD)[..., 0]
         self._out = self.rgbx[..., :3]
         self.changed: list[tuple[int, int, int, int]] = []
         self._x, self._y = _Axis(self.size[0], self.to[0]), _Axis(self.size[1], self.to[1])
@@ -414,7 +425,7 @@ class GIFScaler:
             self.changed = [(r0, r1, 0, self.to[0]) for r0, r1 in _runs(self._changes.rows(frame))]
             for r0, r1, _, _ in self.changed:
                 if frame.shape[2] == 4:
-                    self._put(r0, r1, 0, self.to[0], np.ascontiguousarray(frame[r0:r1]).view(np.uint32)[..., 0])
+                    self._put(r0, r1, 0, self.to[0], np.ascontiguousarray(frame[r0:r1]).view(_WORD)[..., 0])
                 else:
                     self._out[r0:r1] = frame[r0:r1]
             return self._out
@@ -433,7 +444,7 @@ class GIFScaler:
             wide = source.resize((i1 - i0, s1 - s0), bilinear, box=(i0 * x.scale - t0, 0, i1 * x.scale - t0, s1 - s0))
             scaled = wide.resize((i1 - i0, j1 - j0), bilinear, box=(0, j0 * y.scale - s0, i1 - i0, j1 * y.scale - s0))
             # Pillow keeps RGB pixels in four bytes: read out as they are, they are RGBX words already.
-            words = np.frombuffer(scaled.tobytes("raw", "RGBX"), np.uint32).reshape(j1 - j0, i1 - i0)
+            words = np.frombuffer(scaled.tobytes("raw", "RGBX"), _WORD).reshape(j1 - j0, i1 - i0)
             self._put(j0, j1, i0, i1, words)
         self.changed = boxes
         return self._out
@@ -543,7 +554,7 @@ class GIFPalette:
 
     def _learn(self, words: np.ndarray) -> None:
         new = np.unique(words)
-        rgbx = new.view(np.uint8).reshape(-1, 4).astype(np.int16)
+        rgbx = np.stack([(new >> shift) & 0xFF for shift in (0, 8, 16, 24)], axis=1).astype(np.int16)  # by value
         dithered = np.clip(rgbx[:, :3] - rgbx[:, 3:], 0, 255)
         for k in range(0, len(new), 1 << 14):  # nearest by |a - b|^2 = |a|^2 - 2ab + |b|^2, in slices
             lab = oklab(dithered[k : k + (1 << 14)])
@@ -551,7 +562,7 @@ class GIFPalette:
             self._table[new[k : k + (1 << 14)]] = self._opaque[nearest] ^ self.transparent
 
     def indices(self, words: np.ndarray) -> np.ndarray:
-        """The palette entries of pixel ``words`` (uint32, any shape), as uint8."""
+        """The palette entries of pixel ``words`` (RGBX words as :class:`GIFScaler` makes them), as uint8."""
         found = self._table[words]
         if not found.all():
             self._learn(words[found == 0])
@@ -595,8 +606,8 @@ class GIFFramesWriter(Writer):
         self._file = None
 
     def output_fps(self) -> float:
-        """The GIF's frame rate: ``fps`` capped at the video's rate."""
-        return min(self.gif_fps or self.fps, self.fps)
+        """The GIF's frame rate (:func:`gif_rate`)."""
+        return gif_rate(self.gif_fps, self.fps)
 
     def output_size(self) -> tuple[int, int]:
         """The GIF's (width, height)."""
@@ -606,7 +617,7 @@ class GIFFramesWriter(Writer):
         self._index = self.start_index
         self._colours = GIFPalette(self.palette)
         self._scale = GIFScaler(self.size, self.output_size(), self.channels, marks=_dither_marks(self.output_size()))
-        self._words = self._scale.rgbx.view(np.uint32)[..., 0]
+        self._words = self._scale.rgbx.view(_WORD)[..., 0]
         self._shown: np.ndarray | None = None  # the palette entries on screen after the last frame
 
     def _write(self, frame: np.ndarray, step: int) -> None:
@@ -622,7 +633,8 @@ class GIFFramesWriter(Writer):
         # Delays continue from the frames the GIF kept before this piece, so each one (whole centiseconds) is
         # rounded as in one unbroken GIF.
         g = _kept_before(self.start_index, self.fps, self.output_fps()) + self.kept
-        delay = _centiseconds(g + 1, self.output_fps()) - _centiseconds(g, self.output_fps())
+        # (At most 65535, the field's limit: a GIF slower than one frame in 11 minutes holds each that long.)
+        delay = min(_centiseconds(g + 1, self.output_fps()) - _centiseconds(g, self.output_fps()), 0xFFFF)
         self._file.write(self._frame(delay))
         self.kept += 1
 
@@ -794,7 +806,7 @@ class GIFWriter(Writer):
         self.gif_fps, self.gif_width = fps, width
 
     def _setup(self) -> None:
-        self._rate = min(self.gif_fps or self.fps, self.fps)
+        self._rate = gif_rate(self.gif_fps, self.fps)
         self._to = gif_size(self.size, self.gif_width)
         self._scale = GIFScaler(self.size, self._to, self.channels)
         self._index, self._last = 0, None
@@ -1081,7 +1093,7 @@ class GIFFormat(Format):
         # One palette for the whole clip, from a sample of its frames drawn before the chunks start: every
         # chunk then writes its part of the GIF at once, and the parts join by copying bytes.
         output.frame_count = n_frames
-        rate = min(output.gif_fps or fps, fps)
+        rate = gif_rate(output.gif_fps, fps)
         index = np.arange(n_frames)
         ticks = (index * rate / fps).astype(np.int64)  # as gif_keeps: float products, truncated
         keep = np.concatenate(([True], ticks[1:] != ticks[:-1])) if rate < fps else np.ones(n_frames, bool)

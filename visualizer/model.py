@@ -279,7 +279,8 @@ class Evaluator:
         self.layers = self.model.layers()
         setup = Setup(self.x, self.y, self.layers)
         if self.layers and self.x.shape[1] != self.layers[0].n_in:
-            raise ValueError(f"the data has {self.x.shape[1]} input columns but the model's first layer "
+            columns = "column" if self.x.shape[1] == 1 else "columns"
+            raise ValueError(f"the data has {self.x.shape[1]} input {columns} but the model's first layer "
                              f"{self.layers[0].name!r} takes {self.layers[0].n_in}")
         if self.layout is None:
             from .panels.defaults import default_needs

@@ -130,8 +130,8 @@ class RenderOptions:
     hold: float = _opt(0.0, "show the last frame this long at the end of the MP4 and GIF (default: 0)", "SECONDS",
                        _number(0, LIMITS["hold"], low_open=False), float)
     last_frame: bool = _opt(False, "write only the final frame, as poster.png", flag=True)
-    gif_fps: float | None = _opt(None, f"GIF frame rate, at most the video's (default: {DEFAULT_GIF_FPS:g})", "N",
-                                 _number(0, LIMITS["fps"]), float)
+    gif_fps: float | None = _opt(None, f"GIF frame rate, at most the video's and 50 (default: "
+                                 f"{DEFAULT_GIF_FPS:g})", "N", _number(0, LIMITS["fps"]), float)
     gif_width: int | None = _opt(None, f"GIF width in pixels, at most the frame width (default: the frame "
                                  f"width, capped at {DEFAULT_GIF_WIDTH} for the default size)", "PX",
                                  _whole(16, MAX_SIZE[0]), int)
@@ -193,8 +193,10 @@ class RenderOptions:
         return min(DEFAULT_GIF_WIDTH, size[0]) if tuple(size) == DEFAULT_SIZE else size[0]
 
     def gif_rate(self, fps: float) -> float:
-        """The GIF's frame rate: as given or the default, at most the video's."""
-        return min(self.gif_fps or DEFAULT_GIF_FPS, fps)
+        """The GIF's frame rate: as given or the default, at most the video's and 50."""
+        from .encode import gif_rate
+
+        return gif_rate(self.gif_fps or DEFAULT_GIF_FPS, fps)
 
 
 def check_size(size) -> tuple[int, int]:

@@ -260,8 +260,13 @@ def render_outputs(renderer: Renderer, rows: Sequence[int], outputs: list[Output
         raise
     if owned is not None:
         owned.shutdown()
-    for output in outputs:
-        (on_stage or pause_point)("gif" if output.kind == "gif" else "join")
+    # The pieces joined by copying first (videos, frame folders), the GIF last: one stage each, in that order.
+    joined = ""
+    for output in sorted(outputs, key=lambda o: o.kind == "gif"):
+        stage = "gif" if output.kind == "gif" else "join"
+        if output.kind != "stills" and stage != joined:
+            (on_stage or pause_point)(stage)
+            joined = stage
         output.join()
     return processes
 

@@ -212,7 +212,9 @@ def find_scene_file(spec: str, search: list[Path] | None = None) -> Path:
             return candidate
     names = sorted({p.stem for d in dirs for p in d.glob("*.py") if not p.name.startswith("_")})
     hint = f"; known scenes: {', '.join(names)}" if names else ""
-    raise SceneError(f"unknown scene {spec!r}{hint}")
+    # Bare names are looked up in ./scenes of the folder the command runs in: say so when there is none.
+    where = " (there is no ./scenes folder here)" if search is None and not (Path.cwd() / "scenes").is_dir() else ""
+    raise SceneError(f"unknown scene {spec!r}{where}{hint}")
 
 
 def scene_dirs() -> list[Path]:
