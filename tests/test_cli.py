@@ -357,3 +357,14 @@ def test_progress_bars_name_every_stage_on_a_terminal_and_stay_out_of_logs(tmp_p
     assert counted == {(str(n), "5") for n in range(6)}, counted
     code, out, err = cli(*args[:-1], str(tmp_path / "b"))  # output captured: not a terminal
     assert code == 0 and "softplus_fit: training" not in err + out
+
+
+def test_an_interrupted_first_render_says_its_folder_was_not_created(tmp_path):
+    from visualizer.api import RenderInterrupted
+    from visualizer.cli import _interrupted_message
+
+    fresh, kept = tmp_path / "never" / "softplus_fit", tmp_path
+    assert _interrupted_message(RenderInterrupted({}, ["mp4"], stage="training", folder=fresh)) == \
+        f"visualizer: interrupted while training; nothing was published ({fresh}/ was not created)"
+    assert _interrupted_message(RenderInterrupted({}, ["mp4"], stage="training", folder=kept)).endswith(
+        f"nothing was published: {kept}/ is as it was")

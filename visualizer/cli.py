@@ -360,6 +360,8 @@ def _interrupted_message(exc: KeyboardInterrupt) -> str:
     if published:
         names = ", ".join(Path(p).name for p in published.values())
         return f"{head} as the render finished; published in {folder}/: {names}, manifest.json{before}"
+    if not Path(folder).exists():  # a first render into it: the folder was never made
+        return f"{head} while {stage}; nothing was published ({folder}/ was not created){before}"
     return f"{head} while {stage}; nothing was published: {folder}/ is as it was{before}"
 
 
