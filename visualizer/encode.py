@@ -615,6 +615,7 @@ class GIFFramesWriter(Writer):
 
     def _setup(self) -> None:
         self._index = self.start_index
+        self._before = _kept_before(self.start_index, self.fps, self.output_fps())  # kept by earlier pieces
         self._colours = GIFPalette(self.palette)
         self._scale = GIFScaler(self.size, self.output_size(), self.channels, marks=_dither_marks(self.output_size()))
         self._words = self._scale.rgbx.view(_WORD)[..., 0]
@@ -632,7 +633,7 @@ class GIFFramesWriter(Writer):
             self._file.write(self._head())
         # Delays continue from the frames the GIF kept before this piece, so each one (whole centiseconds) is
         # rounded as in one unbroken GIF.
-        g = _kept_before(self.start_index, self.fps, self.output_fps()) + self.kept
+        g = self._before + self.kept
         # (At most 65535, the field's limit: a GIF slower than one frame in 11 minutes holds each that long.)
         delay = min(_centiseconds(g + 1, self.output_fps()) - _centiseconds(g, self.output_fps()), 0xFFFF)
         self._file.write(self._frame(delay))
@@ -1015,13 +1016,14 @@ class StillsWriter(Writer):
 
     def _write(self, frame: np.ndarray, step: int) -> None:
         position, self._index = self._index, self._index + 1
-        if position == self.poster_at:
-            (self.path / "poster.png").write_bytes(PNGEncoder(self.size, self.channels).encode(frame))
-        if position in self.thumbs_at:
-            from .sheet import thumbnail
+        if position != self.poster_at and position not in self.thumbs_at:
+            return
+        from .sheet import save_png, thumbnail
 
-            thumb = thumbnail(frame, self.thumb_size)
-            (self.path / f"thumb_{position:07d}.png").write_bytes(PNGEncoder(self.thumb_size, 3).encode(thumb))
+        if position == self.poster_at:
+            save_png(frame, self.path / "poster.png")
+        if position in self.thumbs_at:
+            save_png(thumbnail(frame, self.thumb_size), self.path / f"thumb_{position:07d}.png")
 
     def hold(self, frame: np.ndarray, step: int, count: int) -> None:
         """Held frames repeat the last one: nothing more to keep."""
@@ -1042,6 +1044,9 @@ class Format:
     def filename(self, scene: str) -> str:
         """The output's name in the scene's folder."""
         raise NotImplementedError
+
+    def begin(self, output: Output) -> None:
+        """Make the temporary places this output's pieces go to, under ``output.work``. Most need none."""
 
     def prepare(self, output: Output, draw: Callable[[int], np.ndarray], n_frames: int, fps: float) -> None:
         """Before any chunk starts: look at frames of the whole video (``draw(index)``, for ``index`` below
@@ -1119,28 +1124,39 @@ class GIFFormat(Format):
         return make_gif(pieces, output.path)
 
 
-class FramesFormat(Format):
+class _FolderFormat(Format):
+    """An output whose chunks write files into one folder of the work folder, named after the format; they
+    travel as {file name: bytes}."""
+
+    def folder(self, output: Output) -> Path:
+        return output.work / self.name
+
+    def begin(self, output: Output) -> None:
+        self.folder(output).mkdir()
+
+    def pack(self, output, k):
+        return {p.name: p.read_bytes() for p in sorted(self.folder(output).iterdir())}
+
+    def unpack(self, output, k, data):
+        for name, content in data.items():
+            (self.folder(output) / name).write_bytes(content)
+
+
+class FramesFormat(_FolderFormat):
     name = "frames"
 
     def filename(self, scene: str) -> str:
         return "frames"
 
     def piece(self, output, k, start_index):
-        return PNGFramesWriter(output.path, output.digits, into=output.work / "frames")
+        return PNGFramesWriter(output.path, output.digits, into=self.folder(output))
 
     def join(self, output, pieces):
-        swap_folder(output.work / "frames", output.path)
+        swap_folder(self.folder(output), output.path)
         return output.path
 
-    def pack(self, output, k):
-        return {p.name: p.read_bytes() for p in sorted((output.work / "frames").iterdir())}
 
-    def unpack(self, output, k, data):
-        for name, png in data.items():
-            (output.work / "frames" / name).write_bytes(png)
-
-
-class StillsFormat(Format):
+class StillsFormat(_FolderFormat):
     """The stills' parts (poster, thumbnails), kept by each chunk as it draws; the render composes them."""
 
     name = "stills"
@@ -1149,17 +1165,10 @@ class StillsFormat(Format):
         return "stills"
 
     def piece(self, output, k, start_index):
-        return StillsWriter(output.work / "stills", start_index, **output.stills)
+        return StillsWriter(self.folder(output), start_index, **output.stills)
 
     def join(self, output, pieces):
-        return output.work / "stills"
-
-    def pack(self, output, k):
-        return {p.name: p.read_bytes() for p in sorted((output.work / "stills").glob("*.png"))}
-
-    def unpack(self, output, k, data):
-        for name, png in data.items():
-            (output.work / "stills" / name).write_bytes(png)
+        return self.folder(output)
 
 
 class NullFormat(Format):
@@ -1204,8 +1213,7 @@ class Output:
     def begin(self, work: Path, chunks: int = 1) -> None:
         """Prepare the temporary places the pieces of ``chunks`` chunks go to."""
         self.work, self.chunks = work, chunks
-        if self.kind in ("frames", "stills"):
-            (work / self.kind).mkdir()
+        self.format.begin(self)
 
     def prepare(self, draw: Callable[[int], np.ndarray], n_frames: int, fps: float) -> None:
         """Before the chunks: let the format look at frames of the whole video (``draw(index)``), as the GIF
