@@ -71,6 +71,18 @@ def test_a_new_history_retires_the_outputs_of_the_older_one(tmp_path, cli):
     assert "softplus_fit.gif (made from an older history)" in out
 
 
+def test_the_summary_names_the_outputs_kept_from_an_earlier_render_of_the_same_history(tmp_path, cli):
+    args = ("render", "softplus_fit", "--steps", "4", *SMALL, "--out", str(tmp_path))
+    code, _, err = cli(*args, "--format", "mp4,frames")
+    assert code == 0, err
+    code, out, err = cli(*args, "--format", "gif")  # same scene, steps and seed: the same history
+    assert code == 0, err
+    kinds = [line.split()[0] for line in out.splitlines()]
+    assert kinds == ["history", "gif", "poster", "contact_sheet", "manifest", "kept"]
+    assert out.splitlines()[-1].split(None, 1)[1] == "softplus_fit.mp4, frames/ (made earlier from this same history)"
+    assert set(one_run(tmp_path / "softplus_fit")["outputs"]) >= {"mp4", "frames", "gif"}
+
+
 def test_outputs_of_unknown_origin_are_retired(tmp_path, scene):
     """A folder from before manifests, or a stray output the manifest does not list: not this run's."""
     render(scene, out=tmp_path, steps=3, size=(160, 90), format="mp4")

@@ -183,7 +183,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 def _cmd_render(args: argparse.Namespace) -> int:
     from .api import render
-    from .options import HistoryTooLarge, RenderOptions
+    from .options import FORMATS, HistoryTooLarge, RenderOptions
     from .scene import NAME_RE, load_scene
 
     options = {k: v for k, v in vars(args).items() if k not in RENDER_ONLY and v is not None}
@@ -230,6 +230,12 @@ def _cmd_render(args: argparse.Namespace) -> int:
                 for kind, path in written.items():
                     print(_summary(kind, path))
                 print(_summary("manifest", written.manifest))
+                if written.kept:  # left in place: the manifest vouches they were drawn from this same history
+                    order = [*FORMATS, "poster", "contact_sheet"]  # as the summary lists what it wrote
+                    kept = sorted(written.kept.items(), key=lambda item: order.index(item[0]) if item[0] in order
+                                  else len(order))
+                    names = ", ".join(path.name + ("/" if path.is_dir() else "") for _, path in kept)
+                    print(f"{'kept':>13}  {names} (made earlier from this same history)")
                 for name in written.retired:
                     print(f"{'removed':>13}  {name} (made from an older history)")
         except KeyboardInterrupt as exc:
