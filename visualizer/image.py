@@ -15,6 +15,8 @@ from matplotlib.image import AxesImage
 from PIL import Image
 
 _RESAMPLE = {"nearest": Image.NEAREST, "bilinear": Image.BILINEAR}
+_WORD = np.dtype("<u4")  # an RGBA pixel as one little-endian word: alpha is the high byte on any machine
+_OPAQUE = np.frombuffer(bytes([0, 0, 0, 255]), _WORD)[0]
 
 
 class FrameImage(AxesImage):
@@ -38,14 +40,26 @@ class FrameImage(AxesImage):
         if c1 <= c0 or r1 <= r0:
             return
         method = _RESAMPLE.get(self.get_interpolation(), Image.BILINEAR)
-        scaled = np.asarray(Image.fromarray(np.ascontiguousarray(rgba)).resize((c1 - c0, r1 - r0), method))
         # Clip to the axes (and the canvas), as matplotlib clips images to their axes.
         clip = self.axes.bbox if self.get_clip_on() else self.figure.bbox
         k0, k1 = max(c0, round(clip.x0), 0), min(c1, round(clip.x1), canvas.shape[1])
         q0, q1 = max(r0, round(height - clip.y1), 0), min(r1, round(height - clip.y0), height)
         if k1 <= k0 or q1 <= q0:
             return
-        part = scaled[q0 - r0 : q1 - r0, k0 - c0 : k1 - c0]
+        rows, cols = slice(q0 - r0, q1 - r0), slice(k0 - c0, k1 - c0)
+        if rgba[..., 3].min() == 255:
+            # Opaque (so the scaled map is too): scaled as RGB, as Pillow would scale RGBA only after
+            # multiplying each pixel by its alpha and before dividing it out again (two more passes over the
+            # scaled map, for the same colours), and written as whole pixels, alpha 255, a row at a time: a
+            # third of the time of scaling RGBA and copying its colour bytes in.
+            source = Image.frombuffer("RGB", (rgba.shape[1], rgba.shape[0]), np.ascontiguousarray(rgba), "raw",
+                                      "RGBX", 0, 1)
+            scaled = source.resize((c1 - c0, r1 - r0), method).tobytes("raw", "RGBX")  # the 4th byte unset
+            words = np.frombuffer(scaled, _WORD).reshape(r1 - r0, c1 - c0)[rows, cols]
+            np.bitwise_or(words, _OPAQUE, out=canvas.view(_WORD)[q0:q1, k0:k1, 0])
+            return
+        scaled = np.asarray(Image.fromarray(np.ascontiguousarray(rgba)).resize((c1 - c0, r1 - r0), method))
+        part = scaled[rows, cols]
         target = canvas[q0:q1, k0:k1]
         if part[..., 3].min() == 255:
             target[..., :3] = part[..., :3]
