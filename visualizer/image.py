@@ -54,7 +54,7 @@ class FrameImage(AxesImage):
             # half the time of scaling RGBA and copying its colour bytes in.
             source = Image.frombuffer("RGB", (rgba.shape[1], rgba.shape[0]), np.ascontiguousarray(rgba), "raw",
                                       "RGBX", 0, 1)
-            scaled = source.resize((c1 - c0, r1 - r0), method).tobytes("raw", "RGBX")  # the 4th byte unset
+            scaled = source.resize((c1 - c0, r1 - r0), method).tobytes("raw", "RGBX")  # 4th byte: Pillow's
             words = np.frombuffer(scaled, _WORD).reshape(r1 - r0, c1 - c0)[rows, cols]
             np.bitwise_or(words, _OPAQUE, out=canvas.view(_WORD)[q0:q1, k0:k1, 0])
             return
