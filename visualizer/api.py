@@ -442,11 +442,11 @@ def render(what: Scene | History, history: History | None = None, *, layout: Lay
 def _render(scene: Scene | None, history: History | None, layout: Layout | None, named: str | None, name: str,
             title: str | None, progress: bool, opts: RenderOptions, size: tuple[int, int],
             executor: Executor | None) -> RenderResult:
-    from .encode import WRITERS, Output
+    from .encode import WRITERS, Output, sample_positions
     from .files import OutputFolder, known_outputs, pause_point, sha256_file
     from .pipeline import available_cores, executor_size, render_outputs
     from .explain import ExplainFrame
-    from .sheet import compose_sheet, sheet_picks, thumbnail_size
+    from .sheet import SHEET_FRAMES, compose_sheet, thumbnail_size
 
     fps = opts.frame_rate(scene.fps if scene else None)
     formats = opts.formats
@@ -502,7 +502,7 @@ def _render(scene: Scene | None, history: History | None, layout: Layout | None,
                 # row's place among the frames: explain frames come before their row, and an explained step
                 # the selection skipped comes in as a row of its own.
                 at_row = {int(key): p for p, key in enumerate(frames) if not isinstance(key, ExplainFrame)}
-                picks = [rows[i] for i in ([] if opts.last_frame else sheet_picks(len(rows)))]
+                picks = [] if opts.last_frame else sample_positions(rows, SHEET_FRAMES)
                 stills = Output("stills", folder.work / "stills", stills=dict(
                     poster_at=at_row[rows[-1]], thumbs_at=[at_row[r] for r in picks], thumb_size=thumbnail_size(size)))
                 hold_frames = round(opts.hold * fps)

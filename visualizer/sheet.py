@@ -41,9 +41,7 @@ def thumbnail(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(image.convert("RGB").resize(size, Image.LANCZOS, reducing_gap=1.0))
 
 
-def sheet_picks(count_rows: int, count: int = 12) -> list[int]:
-    """Which of ``count_rows`` rows a contact sheet shows: ``count`` evenly spaced, the first and last included."""
-    return [int(i) for i in np.unique(np.round(np.linspace(0, count_rows - 1, min(count, count_rows))).astype(int))]
+SHEET_FRAMES = 12  # frames on a contact sheet: evenly spaced, the first and last included
 
 
 def compose_sheet(thumbs: list[tuple[int, np.ndarray]], path: Path, columns: int = 4) -> Path:
@@ -67,10 +65,13 @@ def compose_sheet(thumbs: list[tuple[int, np.ndarray]], path: Path, columns: int
     return save_png(np.asarray(sheet), path)
 
 
-def contact_sheet(renderer: Renderer, rows: list[int], path: Path, count: int = 12, columns: int = 4) -> Path:
+def contact_sheet(renderer: Renderer, rows: list[int], path: Path, count: int = SHEET_FRAMES,
+                  columns: int = 4) -> Path:
     """A grid of ``count`` evenly spaced frames drawn by ``renderer``, each labelled with its step (a render
     makes its sheet from thumbnails its chunks keep as they draw: :class:`visualizer.encode.StillsWriter`)."""
+    from .encode import sample_positions
+
     size = thumbnail_size(renderer.size)
-    thumbs = [(int(renderer.history.steps[rows[i]]), thumbnail(renderer.draw(rows[i]), size))
-              for i in sheet_picks(len(rows), count)]
+    thumbs = [(int(renderer.history.steps[row]), thumbnail(renderer.draw(row), size))
+              for row in sample_positions(rows, count)]
     return compose_sheet(thumbs, path, columns)
