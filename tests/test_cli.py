@@ -3,8 +3,11 @@ the point (a first render, start-up, help, list, a terminal); in this process (`
 from __future__ import annotations
 
 import base64
+import json
+import os
 import re
-
+import subprocess
+import sys
 import textwrap
 
 import imageio.v2 as iio
@@ -368,3 +371,33 @@ def test_an_interrupted_first_render_says_its_folder_was_not_created(tmp_path):
         f"visualizer: interrupted while training; nothing was published ({fresh}/ was not created)"
     assert _interrupted_message(RenderInterrupted({}, ["mp4"], stage="training", folder=kept)).endswith(
         f"nothing was published: {kept}/ is as it was")
+
+
+ARTIST_DOCS = """\
+import inspect, json, sys
+from visualizer import cli
+sys.argv = ["visualizer", "render", "no_such_scene_here"]
+status = cli.run() if {program} else cli.main()
+from matplotlib.lines import Line2D
+line = Line2D([0, 1], [0, 1])
+line.set(lw=3, color="red")
+print(json.dumps({{"status": status, "doc": Line2D.set.__doc__ or "",
+                  "signature": list(inspect.signature(Line2D.set).parameters),
+                  "width": line.get_linewidth(), "colour": line.get_color()}}))
+"""
+
+
+@pytest.mark.parametrize("program", [True, False])
+def test_the_program_skips_matplotlibs_artist_docstrings_and_a_python_session_keeps_them(tmp_path, program):
+    # In a process of its own: matplotlib writes those docstrings once, when it is first imported.
+    script = ARTIST_DOCS.format(program=program)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout.splitlines()[-1])
+    assert got["status"] == 2 and "no_such_scene_here" in proc.stderr  # the command ran, and failed as it should
+    listed = re.search(r"^\s+linewidth: float$", got["doc"], re.M)  # the property list: a Python session's alone
+    assert bool(listed) is not program
+    assert {"linewidth", "color", "data"} <= set(got["signature"])  # signatures and setters as they were
+    assert (got["width"], got["colour"]) == (3, "red")

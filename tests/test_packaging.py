@@ -89,7 +89,7 @@ def test_the_metadata_names_the_distribution_the_license_and_every_direct_depend
     assert re.search(r"^License-Expression: MIT$", metadata, re.M)
     required = set(re.findall(r"^Requires-Dist: ([A-Za-z0-9_.-]+)[^;\n]*$", metadata, re.M))
     assert {"numpy", "matplotlib", "contourpy", "pillow", "imageio-ffmpeg", "tqdm"} <= required
-    assert "visualizer = visualizer.cli:main" in wheel.read(
+    assert "visualizer = visualizer.cli:run" in wheel.read(
         next(n for n in wheel.namelist() if n.endswith(".dist-info/entry_points.txt"))).decode()
 
 
