@@ -378,10 +378,12 @@ import inspect, json, sys
 from visualizer import cli
 sys.argv = ["visualizer", "render", "no_such_scene_here"]
 status = cli.run() if {program} else cli.main()
+import gc
+collector = {{"enabled": gc.isenabled(), "frozen": gc.get_freeze_count()}}
 from matplotlib.lines import Line2D
 line = Line2D([0, 1], [0, 1])
 line.set(lw=3, color="red")
-print(json.dumps({{"status": status, "doc": Line2D.set.__doc__ or "",
+print(json.dumps({{"status": status, "doc": Line2D.set.__doc__ or "", **collector,
                   "signature": list(inspect.signature(Line2D.set).parameters),
                   "width": line.get_linewidth(), "colour": line.get_color()}}))
 """
@@ -389,7 +391,8 @@ print(json.dumps({{"status": status, "doc": Line2D.set.__doc__ or "",
 
 @pytest.mark.parametrize("program", [True, False])
 def test_the_program_skips_matplotlibs_artist_docstrings_and_a_python_session_keeps_them(tmp_path, program):
-    # In a process of its own: matplotlib writes those docstrings once, when it is first imported.
+    """And the program's objects are set aside from the collector (imports, and all at the end), a session's
+    not. In a process of its own: matplotlib writes those docstrings once, when it is first imported."""
     script = ARTIST_DOCS.format(program=program)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
@@ -401,3 +404,5 @@ def test_the_program_skips_matplotlibs_artist_docstrings_and_a_python_session_ke
     assert bool(listed) is not program
     assert {"linewidth", "color", "data"} <= set(got["signature"])  # signatures and setters as they were
     assert (got["width"], got["colour"]) == (3, "red")
+    assert got["enabled"]  # the collector is back on after the imports
+    assert (got["frozen"] > 10_000) is program  # matplotlib's objects and the rest; a session's none
