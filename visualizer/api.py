@@ -348,20 +348,17 @@ def _dry_draw(layout: Layout, history: History) -> None:
     record fails here."""
     from matplotlib.figure import Figure
 
-    figure = Figure()
-    try:
-        axes = figure.subplot_mosaic(layout.mosaic, empty_sentinel=".", height_ratios=layout.height_ratios,
-                                     width_ratios=layout.width_ratios)
-        from .panels import Panel
+    from .panels import Panel
 
-        for key, panel in layout.panels.items():
-            if type(panel).analyse is not Panel.analyse:
-                continue  # it draws what is computed after training (a landscape): checked then
-            update = panel.draw(axes[key], history)
-            update(0)
-            update(len(history) - 1)
-    finally:
-        figure.clear()
+    # Left to the collector afterwards, as the renderer's figure is (emptying it first only costs time).
+    axes = Figure().subplot_mosaic(layout.mosaic, empty_sentinel=".", height_ratios=layout.height_ratios,
+                                   width_ratios=layout.width_ratios)
+    for key, panel in layout.panels.items():
+        if type(panel).analyse is not Panel.analyse:
+            continue  # it draws what is computed after training (a landscape): checked then
+        update = panel.draw(axes[key], history)
+        update(0)
+        update(len(history) - 1)
 
 
 def _made_options(opts: RenderOptions, size: tuple[int, int], fps: float, history: History, rows: list[int],

@@ -353,6 +353,10 @@ class Explainer:
                 row.append((line, back, target, base, height / 2))
             self.curves.append(row)
 
+    def close(self) -> None:
+        """Let go of the saved background (see :meth:`visualizer.renderer.Renderer.close`)."""
+        self._background = None
+
     # ---- per frame
 
     def draw(self, key: ExplainFrame) -> None:

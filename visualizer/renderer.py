@@ -176,4 +176,4 @@ class Renderer:
         with ``Figure.clear`` took 30-40 ms a render, and twelve renderers in a row peaked 9 MB lower for it)."""
         self._background = None
         if self._explainer is not None:
-            self._explainer._background = None
+            self._explainer.close()
