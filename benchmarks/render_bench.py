@@ -31,7 +31,7 @@ Then, in this process (softplus_fit from its recorded history):
 1. visualizer's render, default jobs and ``--jobs 1`` (MP4 only);
 2. matplotlib ``FuncAnimation`` + ``FFMpegWriter``, the same panels, redrawn whole with autoscaled axes;
 3. the seed notebook's loop: a new figure and a ``savefig`` per frame (on a subset of frames);
-4. the encoder alone: the same frames, already in memory, piped straight to ffmpeg (the ceiling);
+4. the encoder alone: T2's floor (the same frames, drawn beforehand, encoded as a render encodes them; the ceiling);
 5. GIF: ours (one palette via ffmpeg) against imageio's default GIF writer on the same frames;
 6. peak memory of a long render against a short one (real CLI in a subprocess);
 7. per-sample SGD steps/s on a [2,6,6,1] network against the seed's pure-Python loop, and the same training
@@ -247,19 +247,23 @@ def peak_rss_mb(steps: int, out: Path) -> tuple[float, float]:
 
 # --- issue 15's targets: the real command line, ours and the commit before ---------------------------------
 
+def children_cpu() -> float:
+    """CPU seconds of every finished child process of this one (and theirs), so far."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
 def cli_run(tree: Path, *args: str) -> tuple[float, float]:
     """(wall seconds, CPU seconds of the process and all it started) of ``python -m visualizer ARGS`` run
     from ``tree`` (its code, its scenes)."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
+    cpu, start = children_cpu(), time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "visualizer", *args], cwd=tree, env=env, capture_output=True,
                           text=True)
     wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise RuntimeError(f"visualizer {' '.join(args)} failed in {tree}:\n{done.stderr}")
-    return wall, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return wall, children_cpu() - cpu
 
 
 def baseline_tree(where: Path) -> Path:
@@ -274,12 +278,6 @@ def baseline_tree(where: Path) -> Path:
 def best_of(runs: list[tuple[float, float]]) -> tuple[float, float]:
     """The fastest wall time and the smallest CPU time of several runs (a busy machine only adds)."""
     return min(r[0] for r in runs), min(r[1] for r in runs)
-
-
-def paired_ratio(runs: list[tuple[float, float]], against: list[tuple[float, float]]) -> tuple[float, float]:
-    """The median of the (wall, CPU) ratios of runs made one after the other: ``runs[k]`` ÷ ``against[k]``."""
-    pairs = [(a[0] / b[0], a[1] / b[1]) for a, b in zip(runs, against)]
-    return float(np.median([w for w, _ in pairs])), float(np.median([c for _, c in pairs]))
 
 
 def targets(args, row, ratios: dict[str, float], tmp: Path) -> None:
@@ -304,8 +302,9 @@ def targets(args, row, ratios: dict[str, float], tmp: Path) -> None:
         for version in trees:
             mp4, every = runs[(version, scene, "mp4")], runs[(version, scene, "all")]
             (mp4_wall, mp4_cpu), (all_wall, all_cpu) = best_of(mp4), best_of(every)
-            wall, cpu = paired_ratio(every, mp4)
-            each = "; ".join(f"{a[0] / b[0]:.2f}, {a[1] / b[1]:.2f}" for a, b in zip(every, mp4))
+            pairs = [(a[0] / b[0], a[1] / b[1]) for a, b in zip(every, mp4)]  # (wall, CPU) of each repeat
+            wall, cpu = (float(np.median(r)) for r in zip(*pairs))
+            each = "; ".join(f"{w:.2f}, {c:.2f}" for w, c in pairs)
             row(f"T1. {version}: {scene}, --format mp4", f"{mp4_wall:.2f} s wall", f"{mp4_cpu:.2f} s CPU (best of)")
             row(f"T1. {version}: {scene}, every output", f"{all_wall:.2f} s wall", f"{all_cpu:.2f} s CPU (best of)")
             row(f"T1. {version}: {scene}, every output / MP4", f"{wall:.2f}x wall, {cpu:.2f}x CPU",
@@ -329,8 +328,7 @@ def encoding_alone(frames: list[np.ndarray], tmp: Path) -> tuple[float, float]:
     ffmpeg, then the pieces joined. CPU counts the processes and their ffmpeg."""
     chunks = plan_chunks(len(frames), available_cores())
     pieces = [tmp / f"floor_{k}.mp4" for k in range(len(chunks))]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
+    cpu, start = children_cpu(), time.perf_counter()
     pids = []
     for piece, chunk in zip(pieces, chunks):
         pid = os.fork()
@@ -348,9 +346,7 @@ def encoding_alone(frames: list[np.ndarray], tmp: Path) -> tuple[float, float]:
     if any(os.waitpid(pid, 0)[1] for pid in pids):
         raise RuntimeError("encoding a piece failed")
     join_mp4(pieces, tmp / "floor.mp4")
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return time.perf_counter() - start, children_cpu() - cpu
 
 
 def main() -> None:
@@ -406,11 +402,11 @@ def main() -> None:
         renderer.close()
         floor = [encoding_alone(drawn, tmp) for _ in range(3)]
         del drawn
-        wall, cpu = best_of(floor)
-        row("T2 floor: the encoding alone, frames drawn before", f"{wall:.2f} s wall",
-            f"{cpu:.2f} s CPU (best of 3): {anim_all / 50 - wall:.2f} s left at 50x for start-up, training, "
+        floor_wall, cpu = best_of(floor)
+        row("T2 floor: the encoding alone, frames drawn before", f"{floor_wall:.2f} s wall",
+            f"{cpu:.2f} s CPU (best of 3): {anim_all / 50 - floor_wall:.2f} s left at 50x for start-up, training, "
             "set-up and drawing")
-        ratios["T2 floor: FuncAnimation / encoding alone"] = anim_all / wall
+        ratios["T2 floor: FuncAnimation / encoding alone"] = anim_all / floor_wall
         if args.only == "targets":
             _print_ratios(ratios)
             return
@@ -435,21 +431,15 @@ def main() -> None:
             f"{seed_frames} frames in {seconds:.1f} s")
         ratios["seed loop"] = best / seed_fps
 
-        # 4. the encoder alone, on the very frames we draw (held in memory first).
+        # 4. the encoder alone: T2's floor above, the very frames we draw encoded as a render encodes them.
+        enc_fps = n / floor_wall
+        row("4. encoder alone (T2's floor)", f"{enc_fps:.1f} frames/s", f"{floor_wall:.2f} s")
+        ratios["encoder alone"] = best / enc_fps
+
+        # 5 draws the frames again, as RGB (what imageio's writer takes).
         renderer = Renderer(scene.layout, hist, size=SIZE, title=scene.title)
         frames = [renderer.draw(i) for i in range(n)]
         renderer.close()
-
-        def encode_only():
-            with MP4Writer(tmp / "enc.mp4") as writer:
-                writer.setup(SIZE, FPS)
-                for i, frame in enumerate(frames):
-                    writer.write(frame, i)
-
-        seconds, _ = timed(encode_only)
-        enc_fps = n / seconds
-        row("4. encoder alone (frames piped to ffmpeg)", f"{enc_fps:.1f} frames/s", f"{seconds:.2f} s")
-        ratios["encoder alone"] = best / enc_fps
 
         # 5. GIF on the same frames: ours (full size and rate, as imageio gets them) and imageio's default.
         def our_gif():

@@ -415,30 +415,3 @@ def test_the_program_skips_matplotlibs_artist_docstrings_and_a_python_session_ke
     assert got["enabled"]  # the collector is on while the command runs
     assert (got["frozen"] > 10_000) is program  # matplotlib's objects and the rest; a session's none
 
-
-def test_ctrl_c_while_the_program_imports_matplotlib_is_one_line_exit_130(tmp_path):
-    """The program's imports (matplotlib and the render's modules) are most of its start-up: a Ctrl-C there is
-    the usual line, and the collector is left on."""
-    code = textwrap.dedent('''\
-        import gc, sys
-
-        class CtrlC:
-            def find_spec(self, name, path=None, target=None):
-                if name == "visualizer.api":
-                    raise KeyboardInterrupt
-                return None
-
-        sys.meta_path.insert(0, CtrlC())
-        sys.argv = ["visualizer", "render", "softplus_fit"]
-        from visualizer import cli
-        status = cli.run()
-        print(gc.isenabled())
-        sys.exit(status)
-        ''')
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=60)
-    assert proc.returncode == 130
-    assert proc.stderr == "visualizer: interrupted before anything was written\n"
-    assert proc.stdout == "True\n"
-    assert not list(tmp_path.iterdir())  # nothing written

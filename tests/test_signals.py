@@ -119,26 +119,45 @@ def test_a_signal_at_any_stage_leaves_one_complete_run_and_says_what_was_publish
     assert not failures, "\n".join(failures)
 
 
-def test_ctrl_c_while_python_imports_is_exit_130_without_a_traceback(tmp_path):
-    """A Ctrl-C that lands while ``python -m visualizer`` is still importing its modules."""
+def _ctrl_c_importing(module: str, then: str, cwd) -> subprocess.CompletedProcess:
+    """Run Python code ``then`` in a process of its own, where a Ctrl-C lands as ``module`` is imported."""
     code = textwrap.dedent('''\
-        import runpy, sys
+        import gc, runpy, sys
 
         class CtrlC:
             def find_spec(self, name, path=None, target=None):
-                if name == "visualizer.cli":
+                if name == %r:
                     raise KeyboardInterrupt
                 return None
 
         sys.meta_path.insert(0, CtrlC())
         sys.argv = ["visualizer", "render", "softplus_fit"]
-        runpy.run_module("visualizer", run_name="__main__", alter_sys=True)
-        ''')
+        ''') % module + textwrap.dedent(then)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
-                            timeout=60)
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_ctrl_c_while_python_imports_is_exit_130_without_a_traceback(tmp_path):
+    """A Ctrl-C that lands while ``python -m visualizer`` is still importing its modules."""
+    result = _ctrl_c_importing("visualizer.cli", 'runpy.run_module("visualizer", run_name="__main__", alter_sys=True)',
+                               tmp_path)
     assert result.returncode == 130
     assert result.stderr == "visualizer: interrupted before anything was written\n"
+
+
+def test_ctrl_c_while_the_program_imports_matplotlib_is_one_line_exit_130(tmp_path):
+    """The program's imports (matplotlib and the render's modules) are most of its start-up: a Ctrl-C there is
+    the usual line, and the collector is left on."""
+    proc = _ctrl_c_importing("visualizer.api", '''\
+        from visualizer import cli
+        status = cli.run()
+        print(gc.isenabled())
+        sys.exit(status)
+        ''', tmp_path)
+    assert proc.returncode == 130
+    assert proc.stderr == "visualizer: interrupted before anything was written\n"
+    assert proc.stdout == "True\n"
+    assert not list(tmp_path.iterdir())  # nothing written
 
 
 def test_ctrl_c_while_the_command_starts_is_one_line(cli, monkeypatch):

@@ -459,7 +459,7 @@ def main(argv: list[str] | None = None, *, program: bool = False) -> int:
         return 128 + getattr(exc, "signum", signal.SIGINT)
 
 
-def _main(argv: list[str] | None, program: bool = False) -> int:
+def _main(argv: list[str] | None, program: bool) -> int:
     try:
         parser = build_parser()
         argv = sys.argv[1:] if argv is None else argv
