@@ -40,7 +40,7 @@ def main() -> None:
         for k, spec in enumerate(OPTIMIZERS):  # one scene file per optimizer: what a user without compare does
             (tmp / "scenes" / f"{args.scene}_{k}.py").write_text(
                 source + "\n\n_base = scene\n\n\ndef scene():\n    import dataclasses\n"
-                "    from visualizer.optim import get_optimizer\n    s = _base() if callable(_base) else _base\n"
+                "    from visualizer.engine.optim import get_optimizer\n    s = _base() if callable(_base) else _base\n"
                 f"    return dataclasses.replace(s, name='{args.scene}_{k}', "
                 f"optimizer=get_optimizer({spec!r}, lr=s.optimizer.lr))\n")
         run(["render", f"{args.scene}_0", "--steps", "5", "--format", "mp4", "--out", str(tmp / "warm")], tmp)

@@ -64,8 +64,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from visualizer import SGD, Dense, Network, Renderer, Trainer, get_loss, load_scene, render, train  # noqa: E402
-from visualizer.encode import GIFWriter, MP4Writer, join_mp4  # noqa: E402
-from visualizer.pipeline import available_cores, plan_chunks  # noqa: E402
+from visualizer.outputs.gif import GIFWriter# noqa: E402
+from visualizer.outputs.mp4 import MP4Writer, join_mp4
+from visualizer.run.pipeline import available_cores, plan_chunks  # noqa: E402
 
 BASELINE_COMMIT = "38f1e71"  # main before issue 15's output and start-up work
 SIZE = (1280, 720)

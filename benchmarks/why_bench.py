@@ -24,9 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from visualizer import Layout, Renderer, load_scene, render, train  # noqa: E402
-from visualizer.explain import ExplainFrame, explain_analysis, explain_frames  # noqa: E402
-from visualizer.landscape import landscape_for  # noqa: E402
-from visualizer.model import NetworkModel, TrainingData  # noqa: E402
+from visualizer.draw.explain import ExplainFrame, explain_analysis, explain_frames  # noqa: E402
+from visualizer.record.landscape import landscape_for  # noqa: E402
+from visualizer.record.model import NetworkModel, TrainingData  # noqa: E402
 
 SIZE = (1280, 720)
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from visualizer import (SGD, ChainRulePanel, Dense, FitPanel, GradientPanel, Layout, LossLandscapePanel, LossPanel,
                         Network, NetworkDiagramPanel, Scene)
-from visualizer.panels import NEURON_COLORS
+from visualizer.draw.panels import NEURON_COLORS
 
 N_POINTS = 12
 X = np.array([(n + 1) / (N_POINTS / 2) for n in range(N_POINTS)])

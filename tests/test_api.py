@@ -47,7 +47,7 @@ def test_without_ipywidgets_the_plain_bar_is_used_so_nothing_warns():
 
     import tqdm.std
 
-    from visualizer.api import _tqdm_class
+    from visualizer.run.render import _tqdm_class
 
     saved = sys.modules.get("ipywidgets")
     sys.modules["ipywidgets"] = None  # as in a notebook without ipywidgets: importing it fails

@@ -7,10 +7,10 @@ import pytest
 
 from conftest import numeric_grad
 from visualizer import SGD, Dense, DenseModel, Evaluator, Layout, LossPanel, Network, NetworkModel, Probe, Scene, train
-from visualizer.backprop import (activation_functions, backward_pass, batched_outputs, chain_rule, layer_weight,
+from visualizer.record.backprop import (activation_functions, backward_pass, batched_outputs, chain_rule, layer_weight,
                                  node_names, parse_param)
-from visualizer.losses import get_loss
-from visualizer.model import LayerInfo
+from visualizer.engine.losses import get_loss
+from visualizer.record.model import LayerInfo
 
 CASES = [  # (sizes, activations, loss, bias)
     ([2, 3, 1], ["tanh", "identity"], "mse", True),
@@ -136,7 +136,7 @@ class _Probes(LossPanel):
     """A panel asking for every backward quantity (summed and per sample)."""
 
     def needs(self, setup):
-        from visualizer.model import Needs
+        from visualizer.record.model import Needs
 
         probes = [Probe("t/out_grad", setup.x, quantity="output_grad")]
         for lay in setup.layers:

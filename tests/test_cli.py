@@ -363,7 +363,7 @@ def test_progress_bars_name_every_stage_on_a_terminal_and_stay_out_of_logs(tmp_p
 
 
 def test_an_interrupted_first_render_says_its_folder_was_not_created(tmp_path):
-    from visualizer.api import RenderInterrupted
+    from visualizer.run.render import RenderInterrupted
     from visualizer.cli import _interrupted_message
 
     fresh, kept = tmp_path / "never" / "softplus_fit", tmp_path

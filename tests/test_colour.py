@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from visualizer.encode import MP4Writer, ffmpeg_exe, join_mp4, run_ffmpeg
+from visualizer.outputs.mp4 import MP4Writer, ffmpeg_exe, join_mp4, run_ffmpeg
 
 CELL, MARGIN = 30, 7  # flat patches, compared away from their edges where 4:2:0 chroma blurs across
 NOT_COLOUR = {"progressive", "top first", "bottom first", "top coded first (swapped)",

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from visualizer import History, load_scene, render, train
-from visualizer.compare import compare, join_histories, label, parse_vary, run_history, split_values
-from visualizer.errors import VisualizerError
+from visualizer.run.compare import compare, join_histories, label, parse_vary, run_history, split_values
+from visualizer.base.errors import VisualizerError
 
 TINY = '''
 """A tiny fit for comparisons."""
@@ -75,14 +75,14 @@ def test_three_runs_in_one_video_equal_single_runs(tiny, tmp_path):
     joined = History.load(result["history"])
     assert joined.info.runs == ["sgd", "momentum", "adam lr=0.05"]
     from visualizer import Renderer
-    from visualizer.panels.compare import comparison_layout
+    from visualizer.draw.panels.compare import comparison_layout
 
     frame = Renderer(comparison_layout(tiny.layout, joined, 3), joined, size=(480, 270))
     assert [t.get_text() for t in frame.axes["loss"].get_legend().get_texts()] == joined.info.runs
     assert joined.static["compare-landscape/pca/paths"].shape == (3, 31, 2)  # the landscape of all three
     import dataclasses
 
-    from visualizer.optim import get_optimizer
+    from visualizer.engine.optim import get_optimizer
 
     for k, spec in enumerate(["sgd", "momentum", "adam:lr=0.05"]):
         single = train(dataclasses.replace(tiny, optimizer=get_optimizer(spec, lr=0.2)))
@@ -202,14 +202,14 @@ def test_the_comparison_shows_every_run_on_one_landscape_that_agrees_with_their_
 
 
 def test_a_run_that_blows_up_leaves_the_shared_axes_instead_of_flattening_the_others():
-    from visualizer.panels.compare import calm_union
+    from visualizer.draw.panels.compare import calm_union
 
     assert calm_union(np.array([[0.0, 3.0], [-0.5, 2.5], [-400.0, 900.0]])) == (-0.5, 3.0)
     assert calm_union(np.array([[0.0, 3.0], [-1.0, 5.0]])) == (-1.0, 5.0)  # alike: the plain union
 
 
 def test_the_users_error_in_one_run_is_their_traceback_and_nothing_is_written(tmp_path):
-    from visualizer.errors import UserCodeError
+    from visualizer.base.errors import UserCodeError
 
     path = tmp_path / "tiny_fit.py"
     path.write_text(textwrap.dedent(TINY).replace("    rng = np.random.default_rng(seed)\n", "    if seed == 3:\n"

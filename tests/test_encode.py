@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageSequence
 
-from visualizer.encode import (GIFFramesWriter, GIFPalette, GIFScaler, GIFWriter, MP4Writer, NullWriter, PNGEncoder,
-                               PNGFramesWriter, fastest_deflate, gif_palette, gif_size, make_gif,
-                               run_ffmpeg)
+from visualizer.outputs.gif import GIFFramesWriter, GIFPalette, GIFScaler, GIFWriter, gif_palette, gif_size, make_gif
+from visualizer.outputs.mp4 import MP4Writer, run_ffmpeg
+from visualizer.outputs.png import PNGEncoder, PNGFramesWriter, fastest_deflate
+from visualizer.outputs.writer import NullWriter
 
 
 def _frames(n: int, w: int = 96, h: int = 64) -> list[np.ndarray]:

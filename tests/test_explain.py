@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from visualizer import History, Renderer, VisualizerError, load_scene, render, train
-from visualizer.explain import (ExplainFrame, FrameStep, explain_analysis, explain_frames, explain_rows, phases)
+from visualizer.draw.explain import (ExplainFrame, FrameStep, explain_analysis, explain_frames, explain_rows, phases)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from PIL import Image
 
-from visualizer.image import frame_imshow
+from visualizer.draw.image import frame_imshow
 
 SIZE = (200, 150)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from visualizer import SGD, Dense, Network, Trainer, get_loss, kernels, load_scene
+from visualizer import SGD, Dense, Network, Trainer, get_loss, load_scene
+from visualizer.engine import kernels
 
 needs_numba = pytest.mark.skipif(not kernels.available(), reason="numba is not installed (or VISUALIZER_NO_JIT)")
 PATHS = [pytest.param(False, id="numpy"), pytest.param(True, id="compiled", marks=needs_numba)]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import numeric_grad
-from visualizer.losses import LOSSES, Loss, bce, get_loss, hinge, mse, multiclass_hinge, softmax_ce
+from visualizer.engine.losses import LOSSES, Loss, bce, get_loss, hinge, mse, multiclass_hinge, softmax_ce
 
 N, K = 9, 3
 CLASSIFIERS = ["bce", "softmax_ce", "hinge", "multiclass_hinge"]

@@ -6,7 +6,7 @@ import pytest
 
 from conftest import numeric_grad
 from visualizer import Activation, Dense, Network, get_activation, get_loss
-from visualizer.nn import ACTIVATIONS
+from visualizer.engine.layers import ACTIVATIONS
 
 ACTIVATION_NAMES = sorted(ACTIVATIONS)
 

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from visualizer.optim import SGD, Adam, AdamW, LinearDecay, Optimizer, RMSprop, get_optimizer
+from visualizer.engine.optim import SGD, Adam, AdamW, LinearDecay, Optimizer, RMSprop, get_optimizer
 
 STEPS = 6
 TOL = dict(rtol=1e-12, atol=1e-12)

@@ -76,7 +76,7 @@ def _run(bin_dir: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 def test_the_wheel_carries_every_subpackage_the_scenes_and_the_license(dist):
     names = set(zipfile.ZipFile(_one(dist, "*.whl")).namelist())
-    assert "visualizer/panels/__init__.py" in names
+    assert "visualizer/draw/panels/__init__.py" in names
     assert {f"{p}/__init__.py" for p in SUBPACKAGES} <= names
     assert {f"visualizer/scenes/{s}" for s in SCENES} <= names
     assert any(re.fullmatch(r"[^/]+\.dist-info/licenses/LICENSE", n) for n in names)

@@ -10,7 +10,7 @@ from visualizer import (L2, SGD, AccuracyPanel, ActivationsPanel, ClassRegionsPa
                         FitPanel, GradientPanel, Layout, LossPanel, Network, NetworkDiagramPanel, OptimizerStatePanel,
                         ParameterPanel, Renderer, Scene, SurfacePanel, UnitMapPanel, VisualizerError,
                         WeightMatrixPanel, train)
-from visualizer.panels import CLASS_COLORS
+from visualizer.draw.panels import CLASS_COLORS
 
 
 def _plane_network(seed: int) -> Network:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import numeric_grad
-from visualizer.penalties import L1, L2, is_weight
+from visualizer.engine.penalties import L1, L2, is_weight
 
 
 def _params() -> dict[str, np.ndarray]:

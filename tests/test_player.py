@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from browser import Browser, find_chromium
-from visualizer.encode import MP4Writer
-from visualizer.player import write_player
+from visualizer.outputs.mp4 import MP4Writer
+from visualizer.outputs.player import write_player
 
 FPS = 10
 TABLE_STEPS = np.arange(0, 65, 5)  # recorded rows: steps 0, 5, …, 60

@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 from conftest import numeric_grad
 from visualizer import SGD, Dense, Evaluator, Network, NetworkModel, Probe, Recorder, Trainer, get_loss
-from visualizer.training import log_full_set
-from visualizer.nn import ACTIVATIONS
+from visualizer.engine.training import log_full_set
+from visualizer.engine.layers import ACTIVATIONS
 
 # relu's kink has no derivative, so a finite difference across it is meaningless: smooth ones only here.
 SMOOTH = ["sigmoid", "softplus", "tanh", "identity"]

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import ROOT, run_cli
 from visualizer.cli import build_parser
-from visualizer.scene import find_scene_file
+from visualizer.run.scene import find_scene_file
 
 README = (ROOT / "README.md").read_text()
 SNIPPETS = dict(re.findall(r"<!-- snippet: (\w+) -->\n```\w+\n(.*?)```", README, re.S))

@@ -10,7 +10,7 @@ import pytest
 from conftest import numeric_grad
 from visualizer import (SGD, Dense, DivergenceError, Evaluator, History, HistoryError, Network, NetworkModel, Probe,
                         Recorder, Trainer, get_loss)
-from visualizer.training import log_full_set
+from visualizer.engine.training import log_full_set
 
 DATA = Path(__file__).parent / "data"
 

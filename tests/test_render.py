@@ -9,8 +9,8 @@ from PIL import Image
 
 from conftest import ROOT
 from visualizer import Renderer, load_scene, render, train
-from visualizer.pipeline import plan_chunks
-from visualizer.renderer import STYLE, TickLabels, plain_tick_labels
+from visualizer.run.pipeline import plan_chunks
+from visualizer.draw.renderer import STYLE, TickLabels, plain_tick_labels
 
 
 @pytest.fixture(scope="module")
@@ -141,8 +141,9 @@ def test_poster_and_contact_sheet_kept_by_the_chunks_equal_the_frames_drawn_agai
     # The chunks keep the poster and the sheet's thumbnails as they draw (with explain frames among the rows,
     # which the sheet leaves out, and with max_frames an explained step the selection skipped, drawn as a row
     # of its own); drawing the selected rows again gives the same pictures.
-    from visualizer.api import select_rows
-    from visualizer.sheet import contact_sheet
+    from visualizer.run.render import select_rows
+    from visualizer.outputs.pixels import sample_positions
+    from visualizer.outputs.stills import compose_sheet, thumbnail, thumbnail_size
 
     scene = load_scene("softplus_fit")
     history = train(scene, steps=47)
@@ -152,7 +153,9 @@ def test_poster_and_contact_sheet_kept_by_the_chunks_equal_the_frames_drawn_agai
     rows = select_rows(history, max_frames=max_frames)
     assert (15 in rows) == (max_frames is None)
     renderer = Renderer(scene.layout, history, size=(320, 180), title=scene.title)
-    again = contact_sheet(renderer, rows, tmp_path / "again.png")
+    size = thumbnail_size(renderer.size)
+    again = compose_sheet([(int(history.steps[row]), thumbnail(renderer.draw(row), size))
+                           for row in sample_positions(rows, 12)], tmp_path / "again.png")
     np.testing.assert_array_equal(np.asarray(Image.open(written["contact_sheet"])), np.asarray(Image.open(again)))
     np.testing.assert_array_equal(np.asarray(Image.open(written["poster"])), renderer.draw(len(history) - 1))
 

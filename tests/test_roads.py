@@ -14,7 +14,7 @@ import pytest
 from conftest import ROOT
 from visualizer import (DecisionBoundaryPanel, FitPanel, History, Layout, LossPanel, NetworkDiagramPanel, Recorder,
                         load_scene, render, train)
-from visualizer.panels import default_layout
+from visualizer.draw.panels import default_layout
 
 README = (ROOT / "README.md").read_text()
 SNIPPETS = dict(re.findall(r"<!-- snippet: (\w+) -->\n```\w+\n(.*?)```", README, re.S))

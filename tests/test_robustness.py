@@ -149,9 +149,9 @@ INPUT_MISTAKES = {
 
 @pytest.mark.parametrize("mistake", list(INPUT_MISTAKES))
 def test_mistakes_in_data_and_settings_are_one_line_before_training(tmp_path, cli, monkeypatch, mistake):
-    import visualizer.api
+    import visualizer.run.render
 
-    monkeypatch.setattr(visualizer.api, "train", lambda *a, **k: pytest.fail("trained before checking"))
+    monkeypatch.setattr(visualizer.run.render, "train", lambda *a, **k: pytest.fail("trained before checking"))
     setup, message = INPUT_MISTAKES[mistake]
     code, _, err = cli("render", str(_scene(tmp_path, setup)), "--out", str(tmp_path / "out"))
     assert (code, err) == (2, f"visualizer: error: {message}\n")
@@ -228,7 +228,7 @@ def test_a_dpi_too_large_for_the_frame_is_refused(cli, tmp_path):
 
 @pytest.mark.parametrize("fps, gif_fps", [(30, 15), (24, 15), (240, 15), (60, 7.5), (10, 15)])
 def test_the_gif_keeps_the_first_and_the_last_frame_whatever_the_rates(fps, gif_fps):
-    from visualizer.encode import gif_keeps
+    from visualizer.outputs.gif import gif_keeps
 
     for total in range(1, 50):
         kept = [i for i in range(total) if gif_keeps(i, fps, gif_fps, total)]
@@ -259,7 +259,8 @@ def test_the_gif_ends_on_the_last_step(tmp_path, cli, args, frames):
 
 
 def test_concat_listings_quote_any_path():
-    from visualizer.encode import EncodeError, concat_quote
+    from visualizer.base.errors import EncodeError
+    from visualizer.outputs.mp4 import concat_quote
 
     assert concat_quote("/out/it's/a b.mp4") == "'/out/it'\\''s/a b.mp4'"
     with pytest.raises(EncodeError, match="line break"):

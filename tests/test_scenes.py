@@ -199,7 +199,7 @@ def test_moons_draws_weights_as_micrograd_does():
 
 @pytest.fixture(scope="module")
 def overfit_scene_module():
-    from visualizer.scene import find_scene_file, import_user_file
+    from visualizer.run.scene import find_scene_file, import_user_file
 
     return import_user_file(find_scene_file("overfit"))
 
@@ -236,7 +236,7 @@ def test_lesson_scene_docstrings_name_the_lesson_and_the_figure_reached(name, le
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in (ROOT / "scenes").glob("*.py") if not p.stem.startswith("_")))
 def test_every_bundled_scene_and_layout_passes_the_checks_a_render_makes_before_training(name):
-    from visualizer.api import _preflight
+    from visualizer.run.render import _preflight
 
     scene = load_scene(name)
     for layout in [scene.layout, *scene.layouts.values()]:

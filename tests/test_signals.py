@@ -21,8 +21,8 @@ import pytest
 from conftest import ROOT
 from test_transaction import SMALL, ForkedCLI, _tree, one_run, start, wait_for
 from visualizer import History, load_scene, render
-from visualizer.errors import WorkerLost
-from visualizer.files import OutputFolder
+from visualizer.base.errors import WorkerLost
+from visualizer.outputs.transaction import OutputFolder
 
 NEW_STEPS = 47  # 48 frames: two chunks, so "drawing" pauses in two worker processes, each with its ffmpeg
 
@@ -148,7 +148,7 @@ def test_ctrl_c_while_python_imports_is_exit_130_without_a_traceback(tmp_path):
 def test_ctrl_c_while_the_program_imports_matplotlib_is_one_line_exit_130(tmp_path):
     """The program's imports (matplotlib and the render's modules) are most of its start-up: a Ctrl-C there is
     the usual line, and the collector is left on."""
-    proc = _ctrl_c_importing("visualizer.api", '''\
+    proc = _ctrl_c_importing("visualizer.run.render", '''\
         from visualizer import cli
         status = cli.run()
         print(gc.isenabled())
@@ -161,12 +161,12 @@ def test_ctrl_c_while_the_program_imports_matplotlib_is_one_line_exit_130(tmp_pa
 
 
 def test_ctrl_c_while_the_command_starts_is_one_line(cli, monkeypatch):
-    import visualizer.options
+    import visualizer.run.options
 
     def ctrl_c():
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(visualizer.options, "option_fields", ctrl_c)
+    monkeypatch.setattr(visualizer.run.options, "option_fields", ctrl_c)
     code, _, err = cli("render", "softplus_fit")
     assert code == 130 and err == "visualizer: interrupted before anything was written\n"
 

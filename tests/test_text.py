@@ -6,7 +6,7 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from visualizer.text import FrameText
+from visualizer.draw.text import FrameText
 
 
 def _ink(draw_text) -> np.ndarray:
@@ -61,7 +61,7 @@ def test_background_box_and_colour():
 
 @pytest.mark.parametrize("ha, va", [("right", "baseline"), ("left", "top"), ("center", "center")])
 def test_a_text_group_draws_what_single_texts_draw(ha, va):
-    from visualizer.text import FrameTextGroup
+    from visualizer.draw.text import FrameTextGroup
 
     points = [(0.3, 0.7), (0.3, 0.3), (0.7, 0.5)]
     strings = ["-0.6682", "4.857", "1.2e-05"]
@@ -84,7 +84,7 @@ def test_a_text_group_draws_what_single_texts_draw(ha, va):
 def test_a_text_group_takes_one_string_per_point():
     from matplotlib.transforms import IdentityTransform
 
-    from visualizer.text import FrameTextGroup
+    from visualizer.draw.text import FrameTextGroup
 
     texts = FrameTextGroup([(0, 0), (1, 1)], transform=IdentityTransform())
     with pytest.raises(ValueError, match="has 2 points, got 1 strings"):

@@ -121,7 +121,7 @@ def test_per_sample_training_with_a_penalty_never_takes_the_fused_kernel():
 
 def test_log_full_set_records_penalty_test_loss_accuracy_and_optimizer_state():
     from visualizer import L2, Adam, Recorder
-    from visualizer.training import log_full_set
+    from visualizer.engine.training import log_full_set
 
     x, y = _three_classes()
     x_test, y_test = _three_classes(6)

@@ -14,8 +14,9 @@ import pytest
 
 from conftest import ROOT
 from visualizer import History, load_scene, render
-from visualizer.errors import BusyError
-from visualizer.files import MANIFEST, OutputFolder, read_manifest, recover, remove_leftovers, sha256_file
+from visualizer.base.errors import BusyError
+from visualizer.base.files import sha256_file
+from visualizer.outputs.transaction import MANIFEST, OutputFolder, read_manifest, recover, remove_leftovers
 
 SMALL = ("--size", "160x90", "--fps", "10")
 
@@ -95,9 +96,9 @@ def test_outputs_of_unknown_origin_are_retired(tmp_path, scene):
 
 
 def test_a_second_render_of_the_same_folder_is_refused_at_once(tmp_path, cli, monkeypatch):
-    import visualizer.api
+    import visualizer.run.render
 
-    monkeypatch.setattr(visualizer.api, "train", lambda *a, **k: pytest.fail("trained while refused"))
+    monkeypatch.setattr(visualizer.run.render, "train", lambda *a, **k: pytest.fail("trained while refused"))
     with OutputFolder(tmp_path / "softplus_fit", "softplus_fit"):
         code, _, err = cli("render", "softplus_fit", *SMALL, "--out", str(tmp_path))
         with pytest.raises(BusyError):
@@ -239,15 +240,15 @@ def test_a_full_disk_is_one_line_and_the_folder_stays_as_it_was(tmp_path, cli, m
 
 
 def test_a_read_only_folder_is_refused_before_training(tmp_path, cli, monkeypatch):
-    import visualizer.api
-    import visualizer.files
+    import visualizer.run.render
+    import visualizer.outputs.transaction
 
-    monkeypatch.setattr(visualizer.api, "train", lambda *a, **k: pytest.fail("trained into a read-only folder"))
+    monkeypatch.setattr(visualizer.run.render, "train", lambda *a, **k: pytest.fail("trained into a read-only folder"))
 
     def read_only(*args, **kwargs):
         raise OSError(errno.EROFS, "Read-only file system")
 
-    monkeypatch.setattr(visualizer.files.tempfile, "mkdtemp", read_only)
+    monkeypatch.setattr(visualizer.outputs.transaction.tempfile, "mkdtemp", read_only)
     code, _, err = cli("render", "softplus_fit", *SMALL, "--out", str(tmp_path / "out"))
     assert code == 2
     assert err == (f"visualizer: error: cannot write to {tmp_path / 'out' / 'softplus_fit'}: the file system is "
@@ -275,9 +276,9 @@ def test_an_output_folder_under_a_file_is_one_line(tmp_path, cli):
 
 
 def test_an_output_name_taken_by_a_folder_is_refused_before_training(tmp_path, cli, monkeypatch):
-    import visualizer.api
+    import visualizer.run.render
 
-    monkeypatch.setattr(visualizer.api, "train", lambda *a, **k: pytest.fail("trained for nothing"))
+    monkeypatch.setattr(visualizer.run.render, "train", lambda *a, **k: pytest.fail("trained for nothing"))
     (tmp_path / "softplus_fit" / "softplus_fit.gif").mkdir(parents=True)
     code, _, err = cli("render", "softplus_fit", *SMALL, "--out", str(tmp_path))
     assert code == 2
@@ -346,11 +347,11 @@ def test_a_history_naming_a_path_needs_a_name_for_its_folder(tmp_path, cli, scen
 
 
 def test_a_file_system_without_locks_still_renders(tmp_path, scene, monkeypatch):
-    import visualizer.files
+    import visualizer.outputs.transaction
 
     def no_locks(fd, operation):
         raise OSError(errno.ENOLCK, "No locks available")
 
-    monkeypatch.setattr(visualizer.files.fcntl, "flock", no_locks)
+    monkeypatch.setattr(visualizer.outputs.transaction.fcntl, "flock", no_locks)
     render(scene, out=tmp_path, steps=2, size=(160, 90), format="mp4")
     one_run(tmp_path / "softplus_fit")

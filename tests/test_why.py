@@ -7,8 +7,8 @@ import pytest
 
 from visualizer import (SGD, ChainRulePanel, Dense, Layout, LossLandscapePanel, LossPanel, Network,
                         NetworkDiagramPanel, Renderer, Scene, VisualizerError, load_scene, render, train)
-from visualizer.landscape import pca_plane
-from visualizer.panels.why import landscape_key
+from visualizer.record.landscape import pca_plane
+from visualizer.draw.panels.why import landscape_key
 
 
 def _line_scene(layout, steps=30) -> Scene:

@@ -8,31 +8,31 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.2.0"
+from .base import __version__
 
 # public name -> module that defines it
 _EXPORTS = {
-    "DivergenceError": "errors", "EncodeError": "errors", "HistoryError": "errors", "SceneError": "errors",
-    "VisualizerError": "errors",
-    "Loss": "losses", "get_loss": "losses", "half_ssr": "losses", "mse": "losses", "ssr": "losses",
-    "Activation": "nn", "Dense": "nn", "Network": "nn", "get_activation": "nn", "identity": "nn", "relu": "nn",
-    "sigmoid": "nn", "softplus": "nn", "tanh": "nn",
-    "SGD": "optim", "Adam": "optim", "AdamW": "optim", "RMSprop": "optim", "LinearDecay": "optim",
-    "Optimizer": "optim", "get_optimizer": "optim",
-    "L1": "penalties", "L2": "penalties",
-    "DenseModel": "model", "Evaluator": "model", "LayerInfo": "model", "Model": "model", "NetworkModel": "model",
-    "Probe": "model",
-    "AccuracyPanel": "panels", "ClassRegionsPanel": "panels", "OptimizerStatePanel": "panels",
-    "ActivationsPanel": "panels", "DecisionBoundaryPanel": "panels", "FitPanel": "panels", "GradientPanel": "panels",
-    "Layout": "panels", "LossPanel": "panels", "NetworkDiagramPanel": "panels", "Panel": "panels",
-    "ParameterPanel": "panels", "SurfacePanel": "panels", "UnitMapPanel": "panels", "WeightMatrixPanel": "panels",
-    "default_layout": "panels", "ChainRulePanel": "panels", "LossLandscapePanel": "panels",
-    "History": "record", "Recorder": "record", "RunInfo": "record",
-    "Renderer": "renderer",
-    "RenderOptions": "options",
-    "Scene": "scene", "load_scene": "scene",
-    "Trainer": "training", "TrainState": "training",
-    "RenderResult": "api", "render": "api", "train": "api",
+    "DivergenceError": "base.errors", "EncodeError": "base.errors", "HistoryError": "base.errors", "SceneError": "base.errors",
+    "VisualizerError": "base.errors",
+    "Loss": "engine.losses", "get_loss": "engine.losses", "half_ssr": "engine.losses", "mse": "engine.losses", "ssr": "engine.losses",
+    "Activation": "engine.layers", "Dense": "engine.layers", "Network": "engine.layers", "get_activation": "engine.layers", "identity": "engine.layers", "relu": "engine.layers",
+    "sigmoid": "engine.layers", "softplus": "engine.layers", "tanh": "engine.layers",
+    "SGD": "engine.optim", "Adam": "engine.optim", "AdamW": "engine.optim", "RMSprop": "engine.optim", "LinearDecay": "engine.optim",
+    "Optimizer": "engine.optim", "get_optimizer": "engine.optim",
+    "L1": "engine.penalties", "L2": "engine.penalties",
+    "DenseModel": "record.model", "Evaluator": "record.model", "LayerInfo": "record.model", "Model": "record.model", "NetworkModel": "record.model",
+    "Probe": "record.model",
+    "AccuracyPanel": "draw.panels", "ClassRegionsPanel": "draw.panels", "OptimizerStatePanel": "draw.panels",
+    "ActivationsPanel": "draw.panels", "DecisionBoundaryPanel": "draw.panels", "FitPanel": "draw.panels", "GradientPanel": "draw.panels",
+    "Layout": "draw.panels", "LossPanel": "draw.panels", "NetworkDiagramPanel": "draw.panels", "Panel": "draw.panels",
+    "ParameterPanel": "draw.panels", "SurfacePanel": "draw.panels", "UnitMapPanel": "draw.panels", "WeightMatrixPanel": "draw.panels",
+    "default_layout": "draw.panels", "ChainRulePanel": "draw.panels", "LossLandscapePanel": "draw.panels",
+    "History": "record.history", "Recorder": "record.history", "RunInfo": "record.history",
+    "Renderer": "draw.renderer",
+    "RenderOptions": "run.options",
+    "Scene": "run.scene", "load_scene": "run.scene",
+    "Trainer": "engine.training", "TrainState": "engine.training",
+    "RenderResult": "run.render", "render": "run.render", "train": "run.render",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
@@ -52,19 +52,19 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
-    from .api import RenderResult, render, train
-    from .errors import DivergenceError, EncodeError, HistoryError, SceneError, VisualizerError
-    from .losses import Loss, get_loss, half_ssr, mse, ssr
-    from .model import DenseModel, Evaluator, LayerInfo, Model, NetworkModel, Probe
-    from .nn import Activation, Dense, Network, get_activation, identity, relu, sigmoid, softplus, tanh
-    from .optim import SGD, Adam, AdamW, LinearDecay, Optimizer, RMSprop, get_optimizer
-    from .options import RenderOptions
-    from .panels import (AccuracyPanel, ActivationsPanel, ChainRulePanel, ClassRegionsPanel, DecisionBoundaryPanel,
+    from .run.render import RenderResult, render, train
+    from .base.errors import DivergenceError, EncodeError, HistoryError, SceneError, VisualizerError
+    from .engine.losses import Loss, get_loss, half_ssr, mse, ssr
+    from .record.model import DenseModel, Evaluator, LayerInfo, Model, NetworkModel, Probe
+    from .engine.layers import Activation, Dense, Network, get_activation, identity, relu, sigmoid, softplus, tanh
+    from .engine.optim import SGD, Adam, AdamW, LinearDecay, Optimizer, RMSprop, get_optimizer
+    from .run.options import RenderOptions
+    from .draw.panels import (AccuracyPanel, ActivationsPanel, ChainRulePanel, ClassRegionsPanel, DecisionBoundaryPanel,
                          FitPanel, GradientPanel, Layout, LossLandscapePanel, LossPanel, NetworkDiagramPanel,
                          OptimizerStatePanel, Panel, ParameterPanel, SurfacePanel, UnitMapPanel, WeightMatrixPanel,
                          default_layout)
-    from .penalties import L1, L2
-    from .record import History, Recorder, RunInfo
-    from .renderer import Renderer
-    from .scene import Scene, load_scene
-    from .training import Trainer, TrainState
+    from .engine.penalties import L1, L2
+    from .record.history import History, Recorder, RunInfo
+    from .draw.renderer import Renderer
+    from .run.scene import Scene, load_scene
+    from .engine.training import Trainer, TrainState

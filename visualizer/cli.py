@@ -18,8 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from . import __version__
-from .errors import (DivergenceError, InternalError, Interrupt, UserCodeError, VisualizerError, signal_name,
+from .base import __version__
+from .base.errors import (DivergenceError, InternalError, Interrupt, UserCodeError, VisualizerError, signal_name,
                      user_traceback)
 
 EXAMPLES = """\
@@ -63,7 +63,7 @@ def _cli_type(f):
 
 def _add_render_options(parser: argparse.ArgumentParser) -> None:
     """One argument per :class:`RenderOptions` field: same name, help and checks as the API's keyword."""
-    from .options import option_fields
+    from .run.options import option_fields
 
     for f in option_fields():
         meta = f.metadata
@@ -145,7 +145,7 @@ def _human(n: int) -> str:
 
 
 def _cmd_list() -> int:
-    from .scene import describe_scene_file, scene_dirs
+    from .run.scene import describe_scene_file, scene_dirs
 
     rows = []
     for d in scene_dirs():
@@ -165,9 +165,9 @@ RENDER_ONLY = ("from_history", "layout", "layout_scene", "name", "scenes", "quie
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from .compare import compare, parse_vary
-    from .options import RenderOptions
-    from .scene import load_scene
+    from .run.compare import compare, parse_vary
+    from .run.options import RenderOptions
+    from .run.scene import load_scene
 
     options = {k: v for k, v in vars(args).items() if k not in RENDER_ONLY and v is not None}
     RenderOptions(**options).checked()
@@ -182,9 +182,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
-    from .api import render
-    from .options import FORMATS, HistoryTooLarge, RenderOptions
-    from .scene import NAME_RE, load_scene
+    from .run.render import render
+    from .run.options import FORMATS, HistoryTooLarge, RenderOptions
+    from .run.scene import NAME_RE, load_scene
 
     options = {k: v for k, v in vars(args).items() if k not in RENDER_ONLY and v is not None}
     RenderOptions(**options).checked()  # every bad option fails here, before any scene runs
@@ -247,7 +247,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
 def _history_layout(args: argparse.Namespace, history):
     """(scene or None, layout or None) for --from-history. A path is never taken from the history itself:
     only a scene *name* it records, looked up among the user's scenes like a name on the command line."""
-    from .scene import NAME_RE, SceneError, find_scene_file, load_layout, load_scene
+    from .run.scene import NAME_RE, SceneError, find_scene_file, load_layout, load_scene
 
     if args.layout is not None and _is_file(args.layout):
         return None, load_layout(Path(args.layout), history)
@@ -281,13 +281,13 @@ def _is_file(layout: str) -> bool:
 
 
 def _layout_file(path: str):
-    from .scene import load_layout
+    from .run.scene import load_layout
 
     return load_layout(Path(path))
 
 
 def _load_history(path: Path):
-    from .record import History
+    from .record.history import History
 
     if not path.is_file():
         raise VisualizerError(f"no history file at {path}")
@@ -307,7 +307,7 @@ def _summary(kind: str, path: Path) -> str:
     size = path.stat().st_size
     what = _human(size)
     if kind == "mp4":
-        from .player import _mp4_video_track
+        from .outputs.player import _mp4_video_track
 
         w, h, n = _mp4_video_track(path)
         what += f", {w}x{h}, {n} frames" if w and h and n else ""
@@ -432,7 +432,7 @@ def _program_imports() -> None:
         try:
             # compare imports the pipeline; the pipeline, the renderer and the writers (api imports them
             # when a render starts).
-            from . import api, compare, pipeline  # noqa: F401 - imported for the command that follows
+            from .run import compare, pipeline, render  # noqa: F401 - imported for the command that follows
         except ImportError:
             pass  # the command's own import says so
     finally:

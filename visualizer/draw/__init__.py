@@ -1,0 +1,4 @@
+"""Drawing: the renderer (one figure, limits fixed from the whole run, blitting), the panels, the slow-motion
+explain figure, text and image helpers. Reads histories; knows nothing of files or processes."""
+
+MIN_SIZE = (160, 90)  # the smallest frame, in pixels, that holds a layout's titles and tick labels

@@ -1,0 +1,167 @@
+"""The panel contract, the grid layout, and helpers every panel shares (colours, fixed limits).
+
+A panel is its settings (a dataclass) and nothing else. It declares what it needs recorded (``needs``: static
+arrays and probes of the model, evaluated at every recorded step), and ``draw(ax, history)`` creates its
+artists once, with limits fixed from the whole history, returning the per-frame ``update(i)``: the per-render
+state lives in that closure, never on the panel, so one layout serves any number of renders.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+
+from ...record.model import Needs, Setup
+
+if TYPE_CHECKING:
+    from matplotlib.artist import Artist
+    from matplotlib.axes import Axes
+
+    from ...record.model import Model, TrainingData
+    from ...record.history import History
+
+Update = Callable[[int], "list[Artist]"]
+
+# Neuron colours follow the seed notebook (cyan for neuron 1, yellow for neuron 2), darkened to read on white.
+NEURON_COLORS = ["#0fa3b1", "#d4a20b", "#6a4c93", "#2a9d8f", "#e76f51", "#457b9d", "#8ab17d", "#b5838d"]
+PREDICTION_COLOR = "#c2187a"
+DATA_COLOR = "#111111"
+CURRENT_MARK = dict(marker="o", markersize=4, linestyle="none")
+
+
+# Axis limits never go past this: matplotlib's tick locators overflow near the float limit, and a curve out
+# there (a run on its way to diverging) is better shown leaving the panel.
+LIMIT = 1e100
+
+
+def finite_range(*arrays: np.ndarray | float) -> tuple[float, float] | None:
+    """The smallest and largest finite value over all ``arrays``, without copying them (None if none)."""
+    lo, hi = np.inf, -np.inf
+    for a in arrays:
+        a = np.asarray(a, dtype=float)
+        if a.size:
+            mask = np.isfinite(a)
+            lo = min(lo, float(a.min(where=mask, initial=np.inf)))
+            hi = max(hi, float(a.max(where=mask, initial=-np.inf)))
+    return (max(lo, -LIMIT), min(hi, LIMIT)) if lo <= hi else None
+
+
+def fixed_limits(*arrays: np.ndarray | float, pad: float = 0.06, symmetric: bool = False) -> tuple[float, float]:
+    """Axis limits covering every finite value of ``arrays`` with a margin; never a zero-width range.
+
+    Takes several arrays rather than one concatenation so a long history is never copied to find its range.
+    """
+    found = finite_range(*arrays)
+    if found is None:
+        return (-1.0, 1.0)
+    lo, hi = found
+    if symmetric:
+        m = max(abs(lo), abs(hi)) or 1.0
+        m = m * (1 + pad) if np.isfinite(m * (1 + pad)) else m
+        return (-m, m)
+    if hi - lo < 1e-12 * max(1.0, abs(hi)):
+        half = max(abs(hi) * 0.1, 1e-3)
+        return (lo - half, hi + half)
+    span = hi - lo
+    padded = (lo - pad * span, hi + pad * span)
+    # Values near the float limit (a run that nearly diverged) cannot take a margin without overflowing.
+    return padded if np.isfinite(padded).all() else (lo, hi)
+
+
+def class_probabilities(history, outputs: np.ndarray) -> np.ndarray:
+    """Class probabilities ``(..., classes)`` from recorded outputs ``(..., outputs)``, by the run's loss.
+
+    A classification loss (recorded in ``history.info``) gives its own link: sigmoid columns for one score,
+    softmax for K scores. A regression run with one output in [0, 1] (a sigmoid trained on squared error) is
+    read as the probability of class 1. Anything else raises ValueError.
+    """
+    from ...engine.losses import LOSSES, bce, softmax_ce
+
+    info = history.info
+    outputs = np.asarray(outputs, dtype=float)
+    lead, n_out = outputs.shape[:-1], outputs.shape[-1]
+    loss = LOSSES.get(info.loss)
+    if info.loss_kind and (loss is None or loss.kind != info.loss_kind):  # a loss of the user's own: the usual
+        loss = {"binary": bce, "multiclass": softmax_ce}.get(info.loss_kind)
+    if loss is not None and loss.kind != "regression":
+        flat = loss.probabilities(outputs.reshape(-1, n_out))
+        return flat.reshape(*lead, flat.shape[-1])
+    if n_out == 1:
+        found = finite_range(outputs)
+        if found is None or (found[0] >= 0 and found[1] <= 1):
+            p = np.clip(outputs, 0.0, 1.0)
+            return np.concatenate([1 - p, p], axis=-1)
+    raise ValueError(f"this run's loss {info.loss or '(unknown)'!r} is not a classification loss and its "
+                     f"{n_out} output(s) are not probabilities; train with softmax_ce, bce or hinge")
+
+
+class Panel:
+    """Base class: override ``needs`` (what to record) and ``draw`` (create artists, return the updater)."""
+
+    title: str = ""
+
+    def needs(self, setup: Setup) -> Needs:
+        """Static arrays and probes this panel needs recorded; keys should start with a prefix."""
+        return Needs({}, [])
+
+    def draw(self, ax: Axes, history: History) -> Update:
+        """Create every artist, with limits fixed from the whole history (changing ones ``animated``), and
+        return ``update(i)``, which sets them to history row ``i`` and returns the ones to redraw."""
+        raise NotImplementedError
+
+    def analyse(self, history: History, model: Model, data: TrainingData) -> dict[str, np.ndarray]:
+        """Once, after training, with the model at hand: static arrays to add to the history (a loss
+        landscape). Keys should start with a prefix; the model's parameters may be changed freely."""
+        return {}
+
+
+def _mosaic_keys(mosaic: list[list]) -> set[str]:
+    """The panel keys of a mosaic (nested ones included), checking every grid's rows are equally long."""
+    widths = {len(row) for row in mosaic}
+    if len(widths) != 1:
+        raise ValueError(f"every mosaic row needs the same number of cells, got rows of {sorted(widths)}")
+    keys: set[str] = set()
+    for row in mosaic:
+        for cell in row:
+            if isinstance(cell, str):
+                keys.update({cell} - {"."})
+            else:
+                keys |= _mosaic_keys(cell)
+    return keys
+
+
+@dataclass
+class Layout:
+    """Panels placed on a grid: ``mosaic`` rows of panel keys (repeat a key to span cells, '.' for a gap). A
+    cell may itself be a mosaic (a grid of its own, as matplotlib's ``subplot_mosaic`` nests them): its
+    panels' labels then widen only its own columns."""
+
+    mosaic: list[list]
+    panels: dict[str, Panel]
+    height_ratios: list[float] | None = None
+    width_ratios: list[float] | None = None
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        keys = _mosaic_keys(self.mosaic)
+        missing, unused = keys - set(self.panels), set(self.panels) - keys
+        if missing:
+            raise ValueError(f"mosaic names panels that are not defined: {sorted(missing)}")
+        if unused:
+            raise ValueError(f"panels defined but not placed in the mosaic: {sorted(unused)}")
+
+    def needs(self, setup: Setup) -> Needs:
+        """Every panel's needs, merged (same name = same quantity)."""
+        out = Needs({}, [])
+        for panel in self.panels.values():
+            out = out.merge(panel.needs(setup))
+        return out
+
+    def analyse(self, history: History, model: Model, data: TrainingData) -> dict[str, np.ndarray]:
+        """Every panel's post-training analysis, merged (same name = same quantity, computed once)."""
+        out: dict[str, np.ndarray] = {}
+        for panel in self.panels.values():
+            for key, value in panel.analyse(history, model, data).items():
+                out.setdefault(key, value)
+        return out

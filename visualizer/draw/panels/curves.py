@@ -1,0 +1,288 @@
+"""Panels that draw curves over steps or over a 1-D input: the fit, the loss, gradients, parameters."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+from ...record.probes import fit_needs
+from ..text import FrameText
+from .base import CURRENT_MARK, DATA_COLOR, NEURON_COLORS, PREDICTION_COLOR, Panel, finite_range, fixed_limits
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+
+def step_label(step: float, _pos: object = None) -> str:
+    """A short tick label for a step count: ``800``, ``4,000``, ``250k``, ``1M``, ``1.5M``."""
+    if abs(step) >= 1_000_000:
+        return f"{step / 1_000_000:g}M"
+    if abs(step) >= 100_000:
+        return f"{step / 1000:g}k"
+    return f"{step:,.0f}"
+
+
+def _grow(curves: list, steps: np.ndarray, i: int) -> list:
+    """Set each (line, head, values) of history lines to rows 0..i; return the artists to redraw."""
+    out = []
+    for line, head, values in curves:
+        line.set_data(steps[: i + 1], values[: i + 1])
+        head.set_data(steps[i : i + 1], values[i : i + 1])
+        out += [line, head]
+    return out
+
+
+def loss_scale(ax, series: list[np.ndarray], log_ratio: float) -> None:
+    """Fix a loss axis for the whole run: logarithmic when the losses span more than ``log_ratio``."""
+    found = finite_range(*series)
+    if found and found[0] > 0 and found[1] / found[0] > log_ratio:
+        ax.set_yscale("log")
+        ax.set_ylim(found[0] / 1.3, found[1] * 1.3)
+    else:
+        ax.set_ylim(*fixed_limits(*series, 0.0))
+
+
+def _history_line(ax: Axes, steps: np.ndarray, values: np.ndarray, color: str) -> tuple:
+    """A growing line plus a dot at its head, both animated, with x fixed to the whole run."""
+    line, = ax.plot([], [], color=color, linewidth=1.4, animated=True)
+    # Unclipped so the dot at x=0 shows whole; kept out of the layout, which would see its empty data.
+    head, = ax.plot([], [], color=color, animated=True, clip_on=False, **CURRENT_MARK)
+    head.set_in_layout(False)
+    last = int(steps[-1]) if len(steps) else 1
+    ax.set_xlim(0, max(last, 1))
+    ax.margins(x=0)
+    # Steps are counts: 4,000 and 250k read better than 0.4 ×10⁴ and 0.25 ×10⁶.
+    ax.xaxis.set_major_formatter(FuncFormatter(step_label))
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10], integer=True))
+    return line, head
+
+
+@dataclass
+class FitPanel(Panel):
+    """Data against the prediction for 1-D input and output, with each last-hidden neuron's contribution
+    (test points, when the run has them, hollow)."""
+
+    title: str = "actual vs predicted"
+    points: int = 200
+    show_contributions: bool = True
+
+    def needs(self, setup):
+        return fit_needs(setup, self.points, self.show_contributions)
+
+    def draw(self, ax, history):
+        grid = history.static["fit/x"]
+        x, y = history.static["data/x"][:, 0], history.static["data/y"][:, 0]
+        pred = history.extras["fit/prediction"]
+        contrib = _contributions(history)
+        ax.set_title(self.title)
+        test = "data/x_test" in history.static
+        ax.plot(x, y, "o", color=DATA_COLOR, markersize=5, label="training data" if test else "actual", zorder=3)
+        if test:
+            xt, yt = history.static["data/x_test"][:, 0], history.static["data/y_test"][:, 0]
+            ax.plot(xt, yt, "o", markerfacecolor="none", markeredgecolor=DATA_COLOR, markersize=5, label="test data",
+                    zorder=3)
+            y = np.concatenate([y, yt])
+        lines = []
+        everything = [y, pred]
+        if contrib is not None:
+            contrib_at, bounds = contrib
+            for j in range(contrib_at(0).shape[1]):
+                color = NEURON_COLORS[j % len(NEURON_COLORS)]
+                line, = ax.plot(grid, contrib_at(0)[:, j], color=color, linewidth=1.6, animated=True,
+                                label=f"neuron {j + 1}")
+                lines.append(line)
+            everything.extend(bounds)
+        pred_line, = ax.plot(grid, pred[0], color=PREDICTION_COLOR, linewidth=2.2, animated=True, label="predicted")
+        ax.set_xlim(grid[0], grid[-1])
+        ax.set_ylim(*fixed_limits(*everything))
+        ax.axhline(0, color="#999999", linewidth=0.6, zorder=0)
+        # Outside the axes: moving curves never pass under it, and it is drawn once with the background.
+        ax.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), frameon=False)
+        ax.set_xlabel("x")
+
+        def update(i):
+            if contrib is not None:
+                values = contrib_at(i)
+                for j, line in enumerate(lines):
+                    line.set_ydata(values[:, j])
+            pred_line.set_ydata(pred[i])
+            return [*lines, pred_line]
+        return update
+
+
+def _contributions(history):
+    """(row → (points, units) contributions, arrays bounding them) or None: each last-hidden unit's
+    output on the fit grid times its weight to the output (0.1.0 histories stored the product itself)."""
+    if "fit/contributions" in history.extras:
+        c = history.extras["fit/contributions"]
+        return (lambda i: c[i]), [c]
+    layers = history.info.layers
+    if len(layers) < 2 or f"fit/act/{layers[-2].name}" not in history.extras:
+        return None
+    acts = history.extras[f"fit/act/{layers[-2].name}"]  # (rows, points, units)
+    w = history.layer_weight(layers[-1])[:, :, 0]  # (rows, units)
+    # Bounds without building the (rows, points, units) product: per row and unit, the extremes of the
+    # activation times the weight.
+    lo, hi = acts.min(axis=1) * w, acts.max(axis=1) * w
+    return (lambda i: acts[i] * w[i]), [lo, hi]
+
+
+LOSS_COLORS = {"train": PREDICTION_COLOR, "test": "#1f6fb4", "penalty": "#7a7a7a"}
+
+
+def header_legend(ax: Axes, lines: list) -> None:
+    """A one-row legend of ``lines`` above the axes at the right, beside a title set with ``loc="left"``."""
+    ax.legend(handles=[matplotlib_line(line) for line in lines], loc="lower right", bbox_to_anchor=(1.0, 1.0),
+              ncol=len(lines), frameon=False, fontsize="small", handlelength=1.2, columnspacing=1.0,
+              borderaxespad=0.1, borderpad=0.1)
+
+
+@dataclass
+class LossPanel(Panel):
+    """Every recorded loss over training so far: the data loss on the training set, and the test loss and the
+    penalty when recorded (the objective the optimizer follows is train + penalty; train and test are the
+    same data loss on two sets, so they compare directly). Log scale when they span more than ``log_ratio``;
+    the current values written at the top, in a band no curve reaches when there are several."""
+
+    title: str = ""
+    color: str = PREDICTION_COLOR
+    log_ratio: float = 30.0
+
+    def draw(self, ax, history):
+        steps = history.steps
+        label = history.info.loss_label or "loss"
+        names = list(history.losses)
+        order = {"train": 0, "test": 1, "penalty": 2}  # data losses first, then what is added to them
+        names.sort(key=lambda n: (order.get(n, len(order)), n))
+        series = [history.losses[n] for n in names]
+        several = len(names) > 1
+        if several:  # the legend takes the right of the title's row
+            ax.set_title(self.title or label, loc="left")
+        else:
+            ax.set_title(self.title or f"{label} (whole training set)")
+        curves = []
+        for name, values in zip(names, series):
+            color = self.color if name == "train" else LOSS_COLORS.get(name, "#444444")
+            line, head = _history_line(ax, steps, values, color)
+            line.set_label(name)
+            curves.append((line, head, values))
+        found = finite_range(*series)
+        log = bool(found and found[0] > 0 and found[1] / found[0] > self.log_ratio)
+        if log:
+            ax.set_yscale("log")
+            lo, hi = found[0] / 1.3, found[1] * 1.3
+        else:
+            lo, hi = fixed_limits(*series, 0.0)
+        if several:
+            # A band at the top that no curve reaches, for the values: a test loss may rise to the end.
+            hi = hi * (hi / lo) ** 0.2 if log else hi + 0.2 * (hi - lo)
+        ax.set_ylim(lo, hi)
+        ax.set_xlabel("step")
+        if several:
+            header_legend(ax, [c[0] for c in curves])
+        text = FrameText(0.97, 0.92, "", transform=ax.transAxes, ha="right", va="top", background="white")
+        ax.add_artist(text)
+        prefix = [f"{n} " if several else f"{label} = " for n in names]
+
+        def update(i):
+            text.set_text("   ".join(f"{p}{v[i]:.4g}" for p, v in zip(prefix, series)))
+            return [*_grow(curves, steps, i), text]
+        return update
+
+
+@dataclass
+class GradientPanel(Panel):
+    """The history of one scalar gradient, d loss / d parameter, e.g. ``GradientPanel("hidden.bias", (0,), "b1")``."""
+
+    param: str = ""
+    index: tuple[int, ...] = ()
+    label: str = ""
+    color: str = NEURON_COLORS[0]
+    title: str = ""
+
+    def draw(self, ax, history):
+        steps = history.steps
+        values = history.scalar("grad", self.param, tuple(self.index))
+        loss_label = history.info.loss_label or "loss"
+        name = self.label or f"{self.param}{list(self.index)}"
+        ax.set_title(self.title or f"∂{loss_label} / ∂{name}")
+        ax.axhline(0, color="#999999", linewidth=0.6, zorder=0)
+        line, head = _history_line(ax, steps, values, self.color)
+        ax.set_ylim(*fixed_limits(values, 0.0))
+
+        def update(i):
+            line.set_data(steps[: i + 1], values[: i + 1])
+            head.set_data(steps[i : i + 1], values[i : i + 1])
+            return [line, head]
+        return update
+
+
+def scalar_names(history, kind: str = "param") -> list[tuple[str, tuple[int, ...]]]:
+    """Every scalar of the recorded parameters as (name, index), in layer order."""
+    table = history.params if kind == "param" else history.grads
+    return [(name, tuple(int(i) for i in idx)) for name, arr in table.items() for idx in np.ndindex(arr.shape[1:])]
+
+
+def scalar_key(name: str, index: tuple[int, ...]) -> str:
+    """``"hidden.weight[0,1]"``: how scenes name one scalar parameter."""
+    return f"{name}[{','.join(str(i) for i in index)}]"
+
+
+def scalar_label(name: str, index: tuple[int, ...], labels: dict[str, str]) -> str:
+    """``labels["hidden.weight[0,1]"]`` if given, else that key itself."""
+    key = scalar_key(name, index)
+    return labels.get(key, key)
+
+
+@dataclass
+class ParameterPanel(Panel):
+    """Every scalar parameter's value over the steps so far (for small networks), with a legend.
+
+    ``labels`` maps ``"layer.weight[i,j]"`` to a display name such as ``"w1"``.
+    """
+
+    title: str = "parameters"
+    labels: dict[str, str] = field(default_factory=dict)
+    max_lines: int = 24
+
+    def draw(self, ax, history):
+        names = scalar_names(history)
+        if self.labels:  # the scene's own order (w1, w2, …), then any parameter it did not name
+            order = list(self.labels)
+            names.sort(key=lambda n: order.index(scalar_key(*n)) if scalar_key(*n) in order else len(order))
+        if len(names) > self.max_lines:
+            raise ValueError(f"ParameterPanel draws at most {self.max_lines} parameters; the network has "
+                             f"{len(names)} (raise max_lines or show WeightMatrixPanel instead)")
+        steps = history.steps
+        series = [history.scalar("param", n, i) for n, i in names]
+        ax.set_title(self.title)
+        colors = matplotlib_colors(len(names))
+        lines = []
+        for (name, index), values, color in zip(names, series, colors):
+            line, head = _history_line(ax, steps, values, color)
+            line.set_label(scalar_label(name, index, self.labels))
+            lines.append((line, head, values))
+        ax.set_ylim(*fixed_limits(*series))
+        ax.set_xlabel("step")
+        ax.axhline(0, color="#999999", linewidth=0.6, zorder=0)
+        # The legend needs handles drawn with the background, so it gets static proxies of the same style.
+        proxies = [matplotlib_line(line) for line, _, _ in lines]
+        ax.legend(handles=proxies, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
+                  ncol=1 if len(names) <= 10 else 2, fontsize="small", handlelength=1.2)
+
+        return lambda i: _grow(lines, steps, i)
+
+
+def matplotlib_colors(n: int) -> list:
+    """``n`` distinct colours: tab10 up to ten, tab20 beyond."""
+    cmap = colormaps["tab10" if n <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
+def matplotlib_line(line):
+    """A static legend handle looking like ``line``."""
+    return Line2D([], [], color=line.get_color(), linewidth=line.get_linewidth(), label=line.get_label())

@@ -1,0 +1,322 @@
+"""Panels that draw heatmaps: the output over a 2-D input plane, hidden units, activations, weight matrices.
+
+Every colour scale is fixed from the whole history before the first frame, so colours mean the same value in
+every frame. Heatmaps are ``imshow`` images whose data is swapped per frame.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from contourpy import contour_generator
+from matplotlib import colormaps
+from matplotlib.collections import LineCollection
+from matplotlib.colors import Normalize, SymLogNorm
+
+from ..image import frame_imshow
+from ...record.probes import Needs, Probe, plane, plane_key, plane_needs
+from ..text import FrameText
+from .base import Panel, class_probabilities, finite_range, fixed_limits
+
+DIVERGING = "RdBu_r"
+SEQUENTIAL = "viridis"
+
+
+class _PlanePanel(Panel):
+    """Shared by panels that show a quantity over a 2-D input plane."""
+
+    inputs: tuple[int, int]
+    resolution: int
+
+    def _plane(self, setup):
+        return plane(setup, self.inputs, self.resolution, type(self).__name__)
+
+    def _heatmap(self, ax, history, values0: np.ndarray, cmap: str, vmin: float, vmax: float):
+        key = plane_key(self.inputs, self.resolution)
+        g0, g1 = history.static[f"{key}/x0"], history.static[f"{key}/x1"]
+        extent = (g0[0], g0[-1], g1[0], g1[-1])
+        image = frame_imshow(ax, values0, cmap=cmap, norm=Normalize(vmin, vmax), interpolation="bilinear",
+                             extent=extent, origin="lower")
+        ax.grid(False)  # a grid would show on a static map and be painted over on a changing one
+        labels = history.info.input_names or []
+        ax.set_xlabel(labels[self.inputs[0]] if len(labels) > self.inputs[0] else f"x{self.inputs[0]}")
+        ax.set_ylabel(labels[self.inputs[1]] if len(labels) > self.inputs[1] else f"x{self.inputs[1]}")
+        return image, (g0, g1)
+
+
+@dataclass
+class DecisionBoundaryPanel(_PlanePanel):
+    """The network's output over the input plane, the 0.5 contour, and the training points by label (test
+    points, when the run has them, hollow).
+
+    For a binary classifier trained on its logit (``bce``, ``hinge``) the map shows the probability of class
+    1, σ(output), not the raw score.
+    """
+
+    title: str = "output over the input plane"
+    inputs: tuple[int, int] = (0, 1)
+    output: int = 0
+    resolution: int = 80
+    names: list[str] = field(default_factory=list)
+    level: float = 0.5
+    colorbar: bool = True
+
+    def needs(self, setup):
+        return plane_needs(setup, self.inputs, self.resolution, self.output)
+
+    def draw(self, ax, history):
+        key = plane_key(self.inputs, self.resolution)
+        values = history.extras[f"{key}/output{self.output}"]
+        if history.info.loss_kind == "binary":
+            values = class_probabilities(history, values[..., None])[..., 1]
+        # Sigmoid outputs live in [0, 1]: keep that scale so 0.5 is the white middle of the colour map.
+        lo, hi = finite_range(values) or (0.0, 1.0)
+        vmin, vmax = (0.0, 1.0) if lo >= 0 and hi <= 1 else fixed_limits(values, pad=0.0)
+        image, (g0, g1) = self._heatmap(ax, history, values[0], DIVERGING, vmin, vmax)
+        grid = np.meshgrid(g0, g1)
+        contour = LineCollection([], colors="black", linewidths=1.4, animated=True)
+        ax.add_collection(contour)
+        # The heatmap is redrawn every frame, so whatever lies on it must be redrawn after it.
+        x, y = history.static["data/x"], history.static["data/y"]
+        px, py = x[:, self.inputs[0]], x[:, self.inputs[1]]
+        overlays = [ax.scatter(px, py, c=y[:, min(self.output, y.shape[1] - 1)], cmap=DIVERGING, vmin=vmin,
+                               vmax=vmax, edgecolors="black", s=60, zorder=3, linewidths=1.2, animated=True)]
+        if "data/x_test" in history.static:
+            xt, yt = history.static["data/x_test"], history.static["data/y_test"]
+            colors = colormaps[DIVERGING](Normalize(vmin, vmax)(yt[:, min(self.output, yt.shape[1] - 1)]))
+            overlays.append(ax.scatter(xt[:, self.inputs[0]], xt[:, self.inputs[1]], s=60, facecolors="none",
+                                       edgecolors=colors, linewidths=1.8, zorder=3, animated=True))
+        cx, cy = float(np.mean(g0)), float(np.mean(g1))
+        for name, qx, qy in zip(self.names, px, py):
+            # Labels lean towards the middle of the plane so points at its edges keep theirs inside.
+            dx, dy = (-8 if qx > cx else 8), (-8 if qy > cy else 8)
+            label = FrameText(qx, qy, name, transform=ax.transData, offset=(dx, dy), fontsize="small",
+                              ha="right" if dx < 0 else "left", va="top" if dy < 0 else "bottom",
+                              background="white", pad=0.15)
+            ax.add_artist(label)
+            overlays.append(label)
+        ax.set_title(self.title)
+        if self.colorbar:
+            ax.figure.colorbar(image, ax=ax, fraction=0.05, pad=0.02)
+
+        def update(i):
+            z = values[i]
+            image.set_data(z)
+            contour.set_segments(contour_generator(grid[0], grid[1], z).lines(self.level))
+            return [image, contour, *overlays]
+        return update
+
+
+@dataclass
+class SurfacePanel(_PlanePanel):
+    """``kind`` = ``"target"``, ``"prediction"`` or ``"error"`` (prediction − target) over the input plane.
+
+    ``target`` is the function being learnt, called on the grid's input rows (shape (n, inputs)).
+    """
+
+    kind: str = "prediction"
+    target: object = None
+    title: str = ""
+    inputs: tuple[int, int] = (0, 1)
+    resolution: int = 60
+    colorbar: bool = True
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("target", "prediction", "error"):
+            raise ValueError(f"SurfacePanel kind must be target, prediction or error, got {self.kind!r}")
+        if self.target is None and self.kind != "prediction":
+            raise ValueError("SurfacePanel needs target= (the function being learnt) to show the target or error")
+
+    def needs(self, setup):
+        key, static, rows = self._plane(setup)
+        n = self.resolution
+        if self.target is not None:
+            static[f"{key}/target"] = np.asarray(self.target(rows), dtype=float).reshape(n, n)
+        return Needs(static, [Probe(f"{key}/output0", rows, columns=0, shape=(n, n))])
+
+    def draw(self, ax, history):
+        key = plane_key(self.inputs, self.resolution)
+        pred = history.extras[f"{key}/output0"]
+        target = history.static.get(f"{key}/target")
+        norm = None
+        if self.kind == "error":
+            values = pred - target
+            lo, hi = fixed_limits(values, pad=0.0, symmetric=True)
+            cmap = DIVERGING
+            # Errors shrink by orders of magnitude; a symmetric log scale (fixed for the run) keeps the
+            # late, small ones visible where a linear scale would show white.
+            norm = SymLogNorm(linthresh=hi / 100, vmin=lo, vmax=hi)
+        else:
+            values = pred if self.kind == "prediction" else target[None]
+            # Target and prediction share one scale so their colours compare directly.
+            lo, hi = fixed_limits(pred, *([] if target is None else [target]), pad=0.0)
+            cmap = SEQUENTIAL
+        image, _ = self._heatmap(ax, history, values[0], cmap, lo, hi)
+        if norm is not None:
+            image.set_norm(norm)
+        image.set_animated(self.kind != "target")  # the target never changes: part of the background
+        ax.set_title(self.title or {"target": "target", "prediction": "prediction",
+                                    "error": "error (prediction − target), log scale"}[self.kind])
+        if self.colorbar:
+            ax.figure.colorbar(image, ax=ax, fraction=0.05, pad=0.02)
+
+        def update(i):
+            if self.kind == "target":
+                return []
+            image.set_data(values[i])
+            return [image]
+        return update
+
+
+@dataclass
+class UnitMapPanel(_PlanePanel):
+    """One hidden neuron's activation over the input plane: what that unit responds to."""
+
+    layer: str = ""
+    unit: int = 0
+    title: str = ""
+    inputs: tuple[int, int] = (0, 1)
+    resolution: int = 40
+    show_points: bool = True
+
+    def needs(self, setup):
+        key, static, rows = self._plane(setup)
+        layer = setup.layer(self.layer)
+        if not 0 <= self.unit < layer.n_out:
+            raise ValueError(f"layer {self.layer!r} has {layer.n_out} units, no unit {self.unit}")
+        n = self.resolution
+        # One probe per layer records every unit, so the panels of a layer's units share it.
+        return Needs(static, [Probe(f"{key}/{self.layer}", rows, layer=self.layer, shape=(n, n, layer.n_out))])
+
+    def draw(self, ax, history):
+        key = plane_key(self.inputs, self.resolution)
+        values = history.extras[f"{key}/{self.layer}"][..., self.unit]
+        lo, hi = fixed_limits(history.extras[f"{key}/{self.layer}"], pad=0.0)
+        image, _ = self._heatmap(ax, history, values[0], SEQUENTIAL, lo, hi)
+        overlays = []
+        if self.show_points:  # redrawn after the image, which is redrawn every frame
+            x = history.static["data/x"]
+            overlays.append(ax.scatter(x[:, self.inputs[0]], x[:, self.inputs[1]], s=14, facecolors="none",
+                                       edgecolors="white", linewidths=1.0, zorder=3, animated=True))
+        ax.set_title(self.title or f"{self.layer} unit {self.unit + 1}")
+        ax.tick_params(labelsize="x-small")
+        ax.set_xlabel("")
+        ax.set_ylabel("")
+
+        def update(i):
+            image.set_data(values[i])
+            return [image, *overlays]
+        return update
+
+
+def _annotate_cells(ax, shape: tuple[int, int], fontsize: str = "x-small") -> list:
+    texts = []
+    for r in range(shape[0]):
+        for c in range(shape[1]):
+            text = FrameText(c, r, "", transform=ax.transData, ha="center", va="center", fontsize=fontsize)
+            ax.add_artist(text)
+            texts.append(text)
+    return texts
+
+
+def cell_format(scale: float) -> str:
+    """Digits that fit a small cell: ``-12``, ``-4.6``, ``0.94``."""
+    return ".0f" if scale >= 10 else ".1f" if scale > 1 else ".2f"
+
+
+def _set_cell_texts(texts: list, values: np.ndarray, scale: float, fmt: str) -> None:
+    for text, v in zip(texts, values.ravel()):
+        text.set_text(format(v, fmt))
+        text.set_color("white" if abs(v) > 0.6 * scale else "black")
+
+
+@dataclass
+class ActivationsPanel(Panel):
+    """A layer's activations for every training example (one row each); ``layer=""`` shows the inputs.
+
+    Rows can be named (``row_names``); values are written in the cells when the matrix is small.
+    """
+
+    layer: str = ""
+    title: str = ""
+    row_names: list[str] = field(default_factory=list)
+    annotate_max: int = 24
+    cmap: str = SEQUENTIAL
+
+    def needs(self, setup):
+        if not self.layer:
+            return Needs({}, [])
+        setup.layer(self.layer)
+        return Needs({}, [Probe(f"act/{self.layer}", setup.x, layer=self.layer)])
+
+    def draw(self, ax, history):
+        if self.layer:
+            values = history.extras[f"act/{self.layer}"]
+        else:
+            values = history.static["data/x"][None]
+        lo, hi = fixed_limits(values, pad=0.0)
+        if lo >= 0 and hi <= 1:
+            lo, hi = 0.0, 1.0
+        scale = max(abs(lo), abs(hi))
+        fmt = cell_format(scale)
+        image = frame_imshow(ax, values[0], cmap=self.cmap, norm=Normalize(lo, hi), interpolation="nearest",
+                             animated=bool(self.layer))
+        rows, cols = values.shape[1:]
+        ax.set_title(self.title or (f"{self.layer} activations" if self.layer else "inputs"))
+        ax.set_yticks(range(rows), self.row_names or [str(r + 1) for r in range(rows)])
+        ax.set_xticks(range(cols), [str(c + 1) for c in range(cols)])
+        ax.grid(False)
+        texts = _annotate_cells(ax, (rows, cols)) if rows * cols <= self.annotate_max else []
+        if texts and not self.layer:  # the inputs never change: their numbers are drawn every frame
+            _set_cell_texts(texts, values[0], scale, fmt)
+
+        def update(i):
+            if not self.layer:
+                return texts  # FrameText is drawn per frame only, never into the background
+            image.set_data(values[i])
+            _set_cell_texts(texts, values[i], scale, fmt)
+            return [image, *texts]
+        return update
+
+
+@dataclass
+class WeightMatrixPanel(Panel):
+    """A weight matrix (rows: inputs, columns: units) on a symmetric colour scale fixed from the whole run.
+
+    Values are written in the cells when the matrix has at most ``annotate_max`` entries.
+    """
+
+    param: str = ""
+    title: str = ""
+    annotate_max: int = 24
+    colorbar: bool = False
+
+    def draw(self, ax, history):
+        if self.param not in history.params:
+            raise ValueError(f"no parameter {self.param!r}; recorded: {sorted(history.params)}")
+        values = history.params[self.param]
+        layer = next((lay for lay in history.info.layers if lay.weight == self.param), None)
+        if layer is not None:
+            values = history.layer_weight(layer)  # rows: inputs, columns: units, however it is stored
+        if values.ndim == 1:
+            values = values[:, None, None]
+        values = values if values.ndim == 3 else values[:, None, :]  # a bias vector as one row
+        lo, hi = fixed_limits(values, pad=0.0, symmetric=True)
+        scale, fmt = hi, cell_format(hi)
+        image = frame_imshow(ax, values[0], cmap=DIVERGING, norm=Normalize(lo, hi), interpolation="nearest")
+        rows, cols = values.shape[1:]
+        ax.set_title(self.title or self.param)
+        ax.set_yticks(range(rows), [str(r + 1) for r in range(rows)] if rows > 1 else [""])
+        ax.set_xticks(range(cols), [str(c + 1) for c in range(cols)])
+        ax.set_ylabel("from" if rows > 1 else "")
+        ax.set_xlabel("to unit")
+        ax.grid(False)
+        texts = _annotate_cells(ax, (rows, cols)) if rows * cols <= self.annotate_max else []
+        if self.colorbar:
+            ax.figure.colorbar(image, ax=ax, fraction=0.05, pad=0.02)
+
+        def update(i):
+            image.set_data(values[i])
+            _set_cell_texts(texts, values[i], scale, fmt)
+            return [image, *texts]
+        return update

@@ -1,0 +1,179 @@
+"""One figure, panels on a grid, axes fixed from the whole history; frames come out as uint8 pixel arrays.
+
+The figure is laid out and drawn once without its changing ("animated") artists; that picture is kept and,
+for every frame, restored and only the changing artists are drawn on top (blitting).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import matplotlib
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import ScalarFormatter
+from PIL import Image
+
+from .explain import ExplainFrame, Explainer, FrameStep
+from . import MIN_SIZE
+from .panels import Layout
+from ..record.history import History
+from .text import FrameText
+
+STYLE = {
+    "font.size": 10,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "legend.fontsize": 9,
+    "figure.titlesize": 13,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.25,
+    "grid.linewidth": 0.6,
+    "figure.facecolor": "white",
+    "axes.formatter.limits": (-3, 4),
+    "axes.formatter.use_mathtext": True,
+}
+
+
+class TickLabels(ScalarFormatter):
+    """Matplotlib's default tick labels, with numbers as plain text and only the offset and scale label
+    (``×10⁻³``, ``+1.5``) in mathtext.
+
+    With ``axes.formatter.use_mathtext`` every tick label is a mathtext expression (``$\\mathdefault{0.5}$``),
+    which reads the same as plain text but costs a fifth of a renderer's set-up to parse and lay out; the
+    scale label is where mathtext reads better than ``1e-3``, and it is drawn far less often."""
+
+    def __init__(self) -> None:
+        super().__init__(useMathText=True)
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        label = super().__call__(x, pos)
+        if label.startswith(_MATH_NUMBER[0]) and label.endswith(_MATH_NUMBER[1]):
+            return label[len(_MATH_NUMBER[0]):-len(_MATH_NUMBER[1])]
+        return label
+
+
+_MATH_NUMBER = ("$\\mathdefault{", "}$")
+
+
+def plain_tick_labels(figure: Figure) -> None:
+    """Give every axis of ``figure`` still on matplotlib's default formatter :class:`TickLabels` (a panel's
+    own formatter, or a log axis's, is left as it is). Call it within the style, after the panels are set up
+    and before the first draw."""
+    for ax in figure.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            if type(axis.get_major_formatter()) is ScalarFormatter:
+                axis.set_major_formatter(TickLabels())
+
+
+class Renderer:
+    """Draws frames of a :class:`History` with a :class:`Layout` at ``size`` = (width, height) pixels.
+
+    Frames are keyed by history row; with ``explain`` (recorded steps), an
+    :class:`~visualizer.draw.explain.ExplainFrame` key draws that step's slow-motion sequence instead, from the
+    per-sample arrays in ``history.static`` (see :func:`~visualizer.draw.explain.explain_analysis`; arrays not
+    stored there may come in ``explain_static``).
+    """
+
+    def __init__(self, layout: Layout, history: History, size: tuple[int, int] = (1280, 720),
+                 dpi: float | None = None, title: str = "", explain: Sequence[int] = (),
+                 explain_static: dict[str, np.ndarray] | None = None) -> None:
+        width, height = size
+        # The same picture at any size: text and lines scale with the frame (1280x720 = 100 dpi); the
+        # smaller ratio wins so a narrow or short frame still fits its text.
+        dpi = dpi or min(width / 12.8, height / 7.2)
+        if width < MIN_SIZE[0] or height < MIN_SIZE[1]:
+            raise ValueError(f"frame size {width}x{height} is too small; use at least {MIN_SIZE[0]}x{MIN_SIZE[1]}")
+        if len(history) == 0:
+            raise ValueError("the history has no recorded steps")
+        self.history = history
+        self.size = (int(width), int(height))
+        # What builds this same renderer in another process (see visualizer.run.pipeline.draw_piece).
+        self.recipe = (layout, history, self.size, dpi, title, tuple(explain), explain_static)
+        self.title = title
+        self._total = history.total_steps
+        diverged = history.info.diverged_at
+        self._counter_note = f" (diverged at {diverged:,})" if diverged is not None else ""
+        with matplotlib.rc_context(STYLE):
+            self.figure = Figure(figsize=(width / dpi, height / dpi), dpi=dpi, layout="constrained")
+            self.canvas = FigureCanvasAgg(self.figure)
+            self.axes = self.figure.subplot_mosaic(
+                layout.mosaic, empty_sentinel=".",
+                height_ratios=layout.height_ratios, width_ratios=layout.width_ratios)
+            # Panels are settings; what they draw per frame lives in the updaters they return.
+            self._updates = [panel.draw(self.axes[key], history) for key, panel in layout.panels.items()]
+            plain_tick_labels(self.figure)
+            # Only the step counter changes; the title is static and drawn once with the background. It also
+            # reserves the top band in the layout for the counter; with no title, a blank one does.
+            self.figure.suptitle(title or " ")
+            where = dict(x=0.995, ha="right") if title else dict(x=0.5, ha="center")
+            self._counter = FrameText(where["x"], 0.995, "", transform=self.figure.transFigure, ha=where["ha"],
+                                      va="top", fontsize=STYLE["figure.titlesize"])
+            self.figure.add_artist(self._counter)
+            self.canvas.draw()
+            # The layout is final: freeze it so nothing is re-measured per frame.
+            self.figure.set_layout_engine("none")
+            self._background = self.canvas.copy_from_bbox(self.figure.bbox)
+            # Draw the first and last rows once here: forked workers then inherit a warm glyph cache, and a
+            # panel that cannot draw fails now, in this process, with its own error.
+            for i in {0, len(history) - 1}:
+                self._draw(i)
+            self._explainer = Explainer(history, self.size, dpi, title, explain, STYLE, explain_static) \
+                if explain else None
+        for canvas in [self.canvas] + ([self._explainer.canvas] if self._explainer else []):
+            got = canvas.get_width_height()
+            if got != self.size:  # float figsize rounding; never seen at common sizes but cheap to guard
+                raise RuntimeError(f"canvas is {got[0]}x{got[1]}, expected {width}x{height}; try another dpi")
+
+    def _counter_text(self, step: int) -> str:
+        return f"step {step:,} / {self._total:,}{self._counter_note}"
+
+    def draw(self, i: int) -> np.ndarray:
+        """Render history row ``i`` (or an explain frame) and return it as a new (height, width, 3) uint8 array."""
+        canvas = self._draw_key(i)
+        # Pillow drops the alpha channel about twice as fast as a strided numpy copy.
+        rgba = Image.frombuffer("RGBA", self.size, canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
+        return np.asarray(rgba.convert("RGB"))
+
+    def draw_rgba(self, i: int) -> np.ndarray:
+        """Render row ``i`` (or an explain frame) and return the canvas itself as (height, width, 4) RGBA: no
+        copy, so it is valid only until the next draw."""
+        return np.asarray(self._draw_key(i).buffer_rgba())
+
+    def frame_step(self, key: int) -> int:
+        """The training step frame ``key`` shows, as writers name frames by it (an explain frame's step
+        names its PNG apart from the step's own frame)."""
+        step = int(self.history.steps[key])
+        return FrameStep(step, key.index) if isinstance(key, ExplainFrame) else step
+
+    def _draw_key(self, key: int) -> FigureCanvasAgg:
+        if isinstance(key, ExplainFrame):
+            if self._explainer is None or not self._explainer.explains(int(key)):
+                raise ValueError(f"frame {key!r} explains a step this renderer was not given in explain=")
+            self._explainer.draw(key)
+            return self._explainer.canvas
+        self._draw(key)
+        return self.canvas
+
+    def _draw(self, i: int) -> None:
+        self.canvas.restore_region(self._background)
+        # What Figure.draw_artist does, with the canvas's renderer looked up once per frame, not per artist
+        # (the look-up measures the canvas each time: a tenth of a frame's drawing under cProfile).
+        renderer = self.canvas.get_renderer()
+        for update in self._updates:
+            for artist in update(i):
+                artist.draw(renderer)
+        self._counter.set_text(self._counter_text(int(self.history.steps[i])))
+        self._counter.draw(renderer)
+
+    def close(self) -> None:
+        """Let go of the frames: the saved background at once, the figures with Python's next collection (a
+        figure is a web of objects that refer to each other, which only a collection frees: emptying it first
+        with ``Figure.clear`` took 30-40 ms a render, and twelve renderers in a row peaked 9 MB lower for it)."""
+        self._background = None
+        if self._explainer is not None:
+            self._explainer.close()

@@ -1,0 +1,278 @@
+"""The backward pass over a dense network's layer structure, for every sample at once.
+
+What "why it learns" panels show is what backpropagation computes on the training set: each layer's
+pre-activations ``z``, activations ``a``, slopes act′(z), error signals δ = ∂L/∂z, and ∂L/∂ŷ. They are
+computed here from parameter values and the layer structure (:class:`~visualizer.record.model.LayerInfo`) with the
+loss's own gradient, so any adapter's run gets them. For a batch, with weights stored (inputs, outputs)::
+
+    z_l = a_{l-1} W_l + b_l,        a_l = act_l(z_l),            a_0 = x
+    δ_L = ∂L/∂a_L ⊙ act_L′(z_L),    δ_l = (δ_{l+1} W_{l+1}ᵀ) ⊙ act_l′(z_l)
+    ∂L/∂W_l = a_{l-1}ᵀ δ_l,         ∂L/∂b_l = Σ_n δ_l
+
+The chain rule for one scalar parameter (:func:`chain_rule`) writes the same sums out path by path, as the
+seed notebooks do by hand: ∂SSR/∂iw1 = Σ_n ∂SSR/∂P · ∂P/∂y1 · ∂y1/∂x1 · ∂x1/∂iw1.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+from .probes import LayerInfo
+
+if TYPE_CHECKING:
+    from ..engine.losses import Loss
+    from ..engine.layers import Activation
+
+
+def layer_weight(layer: LayerInfo, params: dict[str, np.ndarray]) -> np.ndarray:
+    """The layer's weight as (inputs, outputs) (or (..., inputs, outputs) for stacked values), however stored."""
+    w = np.asarray(params[layer.weight], dtype=float)
+    return np.swapaxes(w, -1, -2) if layer.transposed else w
+
+
+def activation_functions(layers: Sequence[LayerInfo], model: object = None) -> dict[str, Activation]:
+    """Each layer's :class:`~visualizer.engine.layers.Activation` by layer name: the model's own objects where its
+    adapter offers them (``activation_functions()``, so user-defined activations work), else the built-in
+    one of that name."""
+    from ..engine.layers import get_activation
+
+    own = model.activation_functions() if hasattr(model, "activation_functions") else {}
+    out = {}
+    for lay in layers:
+        if lay.name in own:
+            out[lay.name] = own[lay.name]
+            continue
+        try:
+            out[lay.name] = get_activation(lay.activation)
+        except ValueError:
+            raise ValueError(f"layer {lay.name!r} uses the activation {lay.activation!r}, which is not built in; "
+                             "the backward pass needs its derivative: render with the scene (its network "
+                             "has the function), or use a built-in activation") from None
+    return out
+
+
+@dataclass
+class BackwardPass:
+    """One forward and backward pass on ``x``: per-sample arrays (samples, units) by layer name."""
+
+    x: np.ndarray
+    layers: list[LayerInfo]
+    z: dict[str, np.ndarray]
+    a: dict[str, np.ndarray]
+    slope: dict[str, np.ndarray]
+    delta: dict[str, np.ndarray]
+    output_grad: np.ndarray
+    loss: float
+
+    def inputs_of(self, name: str) -> np.ndarray:
+        """What layer ``name`` takes in: the previous layer's activations, or ``x`` for the first."""
+        names = [lay.name for lay in self.layers]
+        k = names.index(name)
+        return self.x if k == 0 else self.a[names[k - 1]]
+
+    def weight_grad(self, name: str) -> np.ndarray:
+        """∂L/∂W of layer ``name`` as (inputs, outputs)."""
+        return self.inputs_of(name).T @ self.delta[name]
+
+    def bias_grad(self, name: str) -> np.ndarray:
+        """∂L/∂b of layer ``name``: its δ summed over the samples."""
+        return self.delta[name].sum(axis=0)
+
+
+def backward_pass(layers: Sequence[LayerInfo], params: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray,
+                  loss: Loss, activations: dict[str, Activation] | None = None) -> BackwardPass:
+    """Forward and backward through ``layers`` at ``params`` on the samples ``(x, y)``."""
+    acts = activations or activation_functions(layers)
+    x = np.asarray(x, dtype=float)
+    z, a, slope, delta = {}, {}, {}, {}
+    prev = x
+    for lay in layers:
+        zl = prev @ layer_weight(lay, params)
+        if lay.bias is not None:
+            zl = zl + np.asarray(params[lay.bias], dtype=float)
+        al = acts[lay.name].fn(zl)
+        z[lay.name], a[lay.name] = zl, al
+        slope[lay.name] = np.broadcast_to(acts[lay.name].slope(zl, al), zl.shape)
+        prev = al
+    output_grad = np.asarray(loss.grad(prev, y), dtype=float).reshape(prev.shape)
+    g = output_grad
+    for k in range(len(layers) - 1, -1, -1):
+        lay = layers[k]
+        delta[lay.name] = g * slope[lay.name]
+        if k:
+            g = delta[lay.name] @ layer_weight(lay, params).T
+    return BackwardPass(x, list(layers), z, a, slope, delta, output_grad, float(loss.value(prev, y)))
+
+
+def batched_outputs(layers: Sequence[LayerInfo], params: dict[str, np.ndarray], x: np.ndarray,
+                    activations: dict[str, Activation]) -> np.ndarray:
+    """The network's outputs (points, samples, outputs) for a batch of parameter sets at once.
+
+    ``params`` holds every parameter with a leading axis of ``points`` parameter sets; each layer is one
+    batched matrix product, so a whole loss landscape is a handful of numpy calls.
+    """
+    a = np.asarray(x, dtype=float)[None]
+    for lay in layers:
+        a = np.matmul(a, layer_weight(lay, params))
+        if lay.bias is not None:
+            a = a + np.asarray(params[lay.bias], dtype=float)[:, None, :]
+        a = activations[lay.name].fn(a)
+    return a
+
+
+# ---- the chain rule for one scalar parameter, path by path
+
+@dataclass(frozen=True)
+class Factor:
+    """One factor of a chain-rule product: its name (``∂P/∂y1``), what it is, and where its value lives.
+
+    ``kind`` is ``"output_grad"`` (∂L/∂ŷ of output ``unit``), ``"slope"`` (act′(z) of ``layer``'s ``unit``),
+    ``"weight"`` (the weight ``index`` = (input, unit) of ``layer``, the same for every sample),
+    ``"input"`` (what ``layer`` takes in at position ``unit``) or ``"one"`` (∂z/∂b).
+    """
+
+    name: str
+    kind: str
+    layer: str
+    unit: int = 0
+    index: tuple[int, int] = (0, 0)
+
+
+@dataclass(frozen=True)
+class ChainRule:
+    """∂L/∂θ for one scalar θ as a sum over samples and paths of products of :class:`Factor` s."""
+
+    target: str
+    layer: LayerInfo
+    is_bias: bool
+    unit: int
+    source: int
+    paths: list[list[Factor]]
+
+    @property
+    def n_factors(self) -> int:
+        """Factors per path (every path from θ to the loss crosses the same layers)."""
+        return len(self.paths[0])
+
+    def values(self, output_grad: np.ndarray, slopes: dict[str, np.ndarray], weights: dict[str, np.ndarray],
+               inputs: np.ndarray | None) -> np.ndarray:
+        """Every factor's value as (paths, samples, factors), from per-sample ``output_grad`` (samples,
+        outputs), ``slopes`` by layer (samples, units), ``weights`` by layer as (inputs, outputs) and the
+        parameter's layer's ``inputs`` (samples, inputs; None for a bias). Each array may carry the same
+        leading axes (one per recorded row, say), which the result then leads with."""
+        lead = output_grad.shape[:-2]
+        n = output_grad.shape[-2]
+        out = np.empty((*lead, len(self.paths), n, self.n_factors))
+        for p, path in enumerate(self.paths):
+            for f, factor in enumerate(path):
+                if factor.kind == "output_grad":
+                    out[..., p, :, f] = output_grad[..., :, factor.unit]
+                elif factor.kind == "slope":
+                    out[..., p, :, f] = slopes[factor.layer][..., :, factor.unit]
+                elif factor.kind == "weight":
+                    out[..., p, :, f] = np.asarray(weights[factor.layer])[(..., *factor.index)][..., None]
+                elif factor.kind == "input":
+                    out[..., p, :, f] = inputs[..., :, factor.unit]
+                else:
+                    out[..., p, :, f] = 1.0
+        return out
+
+
+def node_names(layers: Sequence[LayerInfo], names: dict[str, tuple[str, str]] | None = None,
+               input_names: Sequence[str] = ()) -> tuple[list[str], dict[str, list[tuple[str, str]]]]:
+    """Display names: the inputs', and each layer's units' (pre-activation, activation) names.
+
+    ``names`` maps a layer name to its (pre-activation, activation) prefixes, e.g. ``{"hidden": ("x", "y"),
+    "output": ("P", "P")}`` for the seed's x1, y1 and P; a unit number is appended when the layer has more
+    than one unit. Defaults: ``z``/``a`` for hidden layers (with the layer number when there are several),
+    ``s``/``ŷ`` for the output layer.
+    """
+    names = names or {}
+    hidden = len(layers) - 1
+    out: dict[str, list[tuple[str, str]]] = {}
+    for k, lay in enumerate(layers):
+        if lay.name in names:
+            pre, post = names[lay.name]
+        elif k == len(layers) - 1:
+            pre, post = "s", "ŷ"
+        else:
+            tag = str(k + 1) if hidden > 1 else ""
+            pre, post = f"z{tag}", f"a{tag}"
+        sep = "_" if (pre[-1:].isdigit() or post[-1:].isdigit()) and lay.n_out > 1 else ""
+        unit = (lambda u: f"{sep}{u + 1}") if lay.n_out > 1 else (lambda u: "")
+        identity = lay.activation == "identity"
+        out[lay.name] = [((post if identity else pre) + unit(u), post + unit(u)) for u in range(lay.n_out)]
+    n_in = layers[0].n_in if layers else 0
+    inputs = [str(input_names[i]) if i < len(input_names) else f"x{i + 1}" if n_in > 1 else "x"
+              for i in range(n_in)]
+    return inputs, out
+
+
+def parse_param(layers: Sequence[LayerInfo], param: str, index: Sequence[int]) -> tuple[int, bool, int, int]:
+    """(layer position, is a bias, unit, input) of the scalar ``param[index]`` (stored index order)."""
+    for k, lay in enumerate(layers):
+        if param == lay.weight:
+            if len(index) != 2:
+                raise ValueError(f"{param} is a weight matrix: give a two-number index, got {tuple(index)}")
+            i, j = (int(index[1]), int(index[0])) if lay.transposed else (int(index[0]), int(index[1]))
+            if not (0 <= i < lay.n_in and 0 <= j < lay.n_out):
+                raise ValueError(f"{param}{list(index)} is outside the layer's {lay.n_in}×{lay.n_out} weights")
+            return k, False, j, i
+        if param == lay.bias:
+            if len(index) != 1 or not 0 <= int(index[0]) < lay.n_out:
+                raise ValueError(f"{param} is a bias of {lay.n_out} units: give one index below {lay.n_out}, "
+                                 f"got {tuple(index)}")
+            return k, True, int(index[0]), 0
+    known = [p for lay in layers for p in (lay.weight, lay.bias) if p]
+    raise ValueError(f"no parameter {param!r} among the layers' parameters {known}")
+
+
+def chain_rule(layers: Sequence[LayerInfo], param: str, index: Sequence[int], label: str = "", loss_name: str = "L",
+               names: dict[str, tuple[str, str]] | None = None, input_names: Sequence[str] = ()) -> ChainRule:
+    """The chain rule for ``param[index]`` through ``layers``: one path per route from its unit to an output.
+
+    Factors run from the loss back to the parameter, as the seed writes them; a layer without an activation
+    (identity) has no slope factor, its pre-activation and output being one node.
+    """
+    layers = list(layers)
+    k, is_bias, unit, source = parse_param(layers, param, index)
+    ins, units = node_names(layers, names, input_names)
+    target = label or f"{param}[{','.join(str(int(i)) for i in index)}]"
+    routes: list[list[int]] = [[unit]]
+    for lay in layers[k + 1:]:
+        routes = [r + [u] for r in routes for u in range(lay.n_out)]
+    paths = []
+    for route in routes:
+        path = []
+        last = layers[-1]
+        out_unit = route[-1]
+        path.append(Factor(f"∂{loss_name}/∂{units[last.name][out_unit][1]}", "output_grad", last.name, out_unit))
+        for m in range(len(layers) - 1, k - 1, -1):
+            lay, u = layers[m], route[m - k]
+            pre, post = units[lay.name][u]
+            if lay.activation != "identity":
+                path.append(Factor(f"∂{post}/∂{pre}", "slope", lay.name, u))
+            if m > k:
+                below = layers[m - 1]
+                v = route[m - 1 - k]
+                path.append(Factor(f"∂{pre}/∂{units[below.name][v][1]}", "weight", lay.name, u, (v, u)))
+        pre = units[layers[k].name][unit][0]
+        if is_bias:
+            path.append(Factor(f"∂{pre}/∂{target}", "one", layers[k].name, unit))
+        else:
+            path.append(Factor(f"∂{pre}/∂{target}", "input", layers[k].name, source))
+        paths.append(path)
+    return ChainRule(target, layers[k], is_bias, unit, source, paths)
+
+
+def input_name(layers: Sequence[LayerInfo], layer: str, unit: int, names=None, input_names: Sequence[str] = ()) -> str:
+    """The name of what ``layer`` takes in at position ``unit`` (an input, or the previous layer's unit)."""
+    ins, units = node_names(layers, names, input_names)
+    k = [lay.name for lay in layers].index(layer)
+    return ins[unit] if k == 0 else units[layers[k - 1].name][unit][1]
+
+
+__all__ = ["BackwardPass", "ChainRule", "Factor", "activation_functions", "backward_pass", "batched_outputs",
+           "chain_rule", "input_name", "layer_weight", "node_names", "parse_param"]

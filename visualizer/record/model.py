@@ -1,0 +1,288 @@
+"""The model adapter: what the recorder's evaluator and the panels may ask of any model.
+
+A model, whatever computes it (our :class:`~visualizer.engine.layers.Network`, a PyTorch module, a user's own numpy
+arrays), is seen through the small :class:`Model` protocol: parameters by name, forward on any inputs,
+activations by layer name, and the layer structure (for diagrams). Panels never touch a model: they declare
+:class:`Probe` s ("layer L's outputs on these inputs"), and one :class:`Evaluator` computes every probe from
+the adapter at each recorded step. A probe may also ask for what the backward pass computes on the training
+set (pre-activations, slopes, error signals δ = ∂L/∂z, ∂L/∂ŷ): the evaluator then needs the loss.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from .probes import BACKWARD, LayerInfo, Needs, Probe, Setup, default_needs
+
+if TYPE_CHECKING:
+    from ..engine.losses import Loss
+    from ..engine.layers import Activation, Network
+
+
+@runtime_checkable
+class Model(Protocol):
+    """What the evaluator needs from a model. Arrays are numpy, float64, inputs of shape (batch, inputs)."""
+
+    def layers(self) -> list[LayerInfo]:
+        """The dense layers, input side first."""
+
+    def parameters(self) -> dict[str, np.ndarray]:
+        """Current parameter values by name (may be live arrays: copy to keep)."""
+
+    def set_parameters(self, values: dict[str, np.ndarray]) -> None:
+        """Load parameter values by name (for evaluating at recorded or hypothetical points)."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """The model's output for inputs ``x``."""
+
+    def activations(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """Every layer's output (after its activation) for inputs ``x``, by layer name, input side first."""
+
+
+class NetworkModel:
+    """The adapter for our own :class:`~visualizer.engine.layers.Network` (the live network: no copies)."""
+
+    def __init__(self, network: Network) -> None:
+        self.network = network
+
+    def layers(self) -> list[LayerInfo]:
+        return [LayerInfo(lay.name, lay.n_in, lay.n_out, lay.activation.name, f"{lay.name}.weight",
+                          f"{lay.name}.bias" if lay.bias is not None else None) for lay in self.network.layers]
+
+    def parameters(self) -> dict[str, np.ndarray]:
+        return self.network.parameters()
+
+    def set_parameters(self, values: dict[str, np.ndarray]) -> None:
+        live = self.network.parameters()
+        for name, value in values.items():
+            if live.get(name) is not value:  # the live arrays themselves need no copy
+                self.network.set_parameters({name: value})
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return self.network.forward(np.asarray(x, dtype=float))
+
+    def activation_functions(self) -> dict[str, Activation]:
+        """Each layer's activation object (with its derivative), by layer name: for the backward pass."""
+        return {lay.name: lay.activation for lay in self.network.layers}
+
+    def activations(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        outs = self.network.activations(np.asarray(x, dtype=float))
+        return {lay.name: a for lay, a in zip(self.network.layers, outs)}
+
+    def __repr__(self) -> str:
+        return f"NetworkModel({self.network!r})"
+
+
+class DenseModel:
+    """A dense network described by the names of its weights, for a from-scratch loop's own arrays.
+
+    ``DenseModel([("syn0", "sigmoid"), ("syn1", "sigmoid")])`` is ``sigmoid(sigmoid(x @ syn0) @ syn1)``; a
+    layer may name a bias too: ``("w1", "relu", "b1")``. Layer names default to ``layer1``, ``layer2``, …
+    or are given as a fourth item. Values come from the recorded parameters (:meth:`set_parameters`), so the
+    evaluator can compute what panels need from any logged step.
+    """
+
+    def __init__(self, layers: Sequence[tuple], *, input_names: Sequence[str] = ()) -> None:
+        from ..engine.layers import get_activation
+
+        if not layers:
+            raise ValueError("DenseModel needs at least one layer, e.g. [('w0', 'sigmoid'), ('w1', 'identity')]")
+        self._spec = []
+        for k, item in enumerate(layers, 1):
+            if not 2 <= len(item) <= 4:
+                raise ValueError(f"layer {k}: give (weight name, activation[, bias name[, layer name]]), got {item!r}")
+            weight, act = item[0], get_activation(item[1])
+            bias = item[2] if len(item) > 2 else None
+            name = item[3] if len(item) > 3 else f"layer{k}"
+            self._spec.append((name, weight, act, bias))
+        self._values: dict[str, np.ndarray] = {}
+
+    def layers(self) -> list[LayerInfo]:
+        out = []
+        for name, weight, act, bias in self._spec:
+            if weight not in self._values:
+                raise ValueError(f"DenseModel: no values for weight {weight!r} yet; log it first")
+            n_in, n_out = np.shape(self._values[weight])
+            out.append(LayerInfo(name, int(n_in), int(n_out), act.name, weight, bias))
+        return out
+
+    def parameters(self) -> dict[str, np.ndarray]:
+        return dict(self._values)
+
+    def set_parameters(self, values: dict[str, np.ndarray]) -> None:
+        for _, weight, _, bias in self._spec:
+            for pname in (weight, bias):
+                if pname is None:
+                    continue
+                if pname not in values:
+                    raise ValueError(f"DenseModel: parameter {pname!r} was not logged; logged: {sorted(values)}")
+                value = np.asarray(values[pname], dtype=float)
+                if pname == weight and value.ndim != 2:
+                    raise ValueError(f"DenseModel: weight {pname!r} must be 2-D (inputs, outputs), got {value.shape}")
+                self._values[pname] = value
+
+    def activations(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        a = np.asarray(x, dtype=float)
+        outs = {}
+        for name, weight, act, bias in self._spec:
+            z = a @ self._values[weight]
+            if bias is not None:
+                z = z + self._values[bias]
+            a = act.fn(z)
+            outs[name] = a
+        return outs
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return list(self.activations(x).values())[-1]
+
+    def activation_functions(self) -> dict[str, Activation]:
+        """Each layer's activation object (with its derivative), by layer name: for the backward pass."""
+        return {name: act for name, _, act, _ in self._spec}
+
+    def __repr__(self) -> str:
+        return "DenseModel([" + ", ".join(f"{w}: {a.name}" for _, w, a, _ in self._spec) + "])"
+
+
+class Evaluator:
+    """Computes what panels need from a model at each recorded step: one forward pass per distinct input set.
+
+    ``Evaluator(model, x, y, layout=None, probes=(), loss=None)``: the layout's panels declare their probes
+    (without a layout, the probes of the default layout: the fit curve for one input and one output, the
+    output over the input plane for two or more inputs); ``probes`` adds your own. Probes of the backward pass
+    (δ's, slopes, ∂L/∂ŷ) need the training ``loss`` (a :class:`~visualizer.engine.losses.Loss` or its name). The
+    needs are worked out at the first call, when the parameters (and so the layer sizes) are known. Each call
+    loads the logged parameters into the model first (free for live arrays), so it works alike for a live
+    network and for a from-scratch loop's arrays seen through :class:`DenseModel`. After training,
+    :meth:`analyse` runs the layout's post-training analyses (a loss landscape) with the model at hand.
+    """
+
+    def __init__(self, model: Model, x: np.ndarray, y: np.ndarray, layout=None,
+                 probes: Sequence[Probe] = (), loss: Loss | str | None = None) -> None:
+        self.model = model
+        self.extra_probes = list(probes)
+        self.x = _as_rows(x, "x")
+        self.y = _as_rows(y, "y")
+        if len(self.x) != len(self.y):
+            raise ValueError(f"x and y need the same number of rows, got {len(self.x)} and {len(self.y)}")
+        self.layout = layout
+        if isinstance(loss, str):
+            from ..engine.losses import get_loss
+
+            loss = get_loss(loss)
+        self.loss = loss
+        self.probes: list[Probe] | None = None
+        self.static: dict[str, np.ndarray] = {}
+        self.layers: list[LayerInfo] = []
+
+    def prepare(self) -> None:
+        """Work out the probes from the model's current layer structure (done once, at the first call)."""
+        self.layers = self.model.layers()
+        setup = Setup(self.x, self.y, self.layers)
+        if self.layers and self.x.shape[1] != self.layers[0].n_in:
+            columns = "column" if self.x.shape[1] == 1 else "columns"
+            raise ValueError(f"the data has {self.x.shape[1]} input {columns} but the model's first layer "
+                             f"{self.layers[0].name!r} takes {self.layers[0].n_in}")
+        if self.layout is None:
+            needs = default_needs(setup)
+        else:
+            needs = self.layout.needs(setup)
+        self.static = {"data/x": self.x, "data/y": self.y, **needs.static}
+        probes = needs.merge(Needs({}, self.extra_probes)).probes
+        backward = [p for p in probes if p.quantity in BACKWARD]
+        for p in backward:
+            if p.inputs is not self.x and not np.array_equal(p.inputs, self.x):
+                raise ValueError(f"probe {p.key!r} asks for the backward pass ({p.quantity}), which is computed "
+                                 "on the training data: give the setup's x as its inputs")
+            if p.layer is not None:
+                setup.layer(p.layer)
+        if backward and self.loss is None:
+            raise ValueError(f"the panels need the backward pass ({backward[0].key}), which needs the training "
+                             "loss: give the evaluator loss=... (the loss your loop minimises)")
+        self._backward = backward
+        self._activations = None
+        if backward:
+            from .backprop import activation_functions
+
+            self._activations = activation_functions(self.layers, self.model)
+        groups: dict[int, list[Probe]] = {}
+        for probe in probes:
+            if probe.quantity not in BACKWARD:
+                groups.setdefault(id(probe.inputs), []).append(probe)
+        self._groups = [(g[0].inputs, g) for g in groups.values()]
+        self.probes = probes
+
+    def __call__(self, params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        self.model.set_parameters(params)
+        if self.probes is None:
+            self.prepare()
+        return self.evaluate()
+
+    def evaluate(self) -> dict[str, np.ndarray]:
+        """Every probe at the model's current parameters."""
+        out: dict[str, np.ndarray] = {}
+        for inputs, probes in self._groups:
+            acts = self.model.activations(inputs) if any(p.layer is not None for p in probes) else None
+            output = self.model.forward(inputs) if any(p.layer is None for p in probes) else None
+            for p in probes:
+                out[p.key] = _shaped(p, output if p.layer is None else acts[p.layer])
+        if self._backward:
+            from .backprop import backward_pass
+
+            bp = backward_pass(self.layers, self.model.parameters(), self.x, self.y, self.loss, self._activations)
+            table = {"preactivation": bp.z, "slope": bp.slope, "delta": bp.delta}
+            for p in self._backward:
+                out[p.key] = _shaped(p, bp.output_grad if p.quantity == "output_grad" else table[p.quantity][p.layer])
+        return out
+
+    def detached(self, params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Evaluate at ``params`` and put the model's own parameters back afterwards."""
+        keep = {k: np.array(v, copy=True) for k, v in self.model.parameters().items()}
+        try:
+            return self(params)
+        finally:
+            self.model.set_parameters(keep)
+
+    def analyse(self, history: Any) -> dict[str, np.ndarray]:
+        """Run the layout's post-training analyses on ``history`` (each panel's ``analyse``) with this model
+        and data; returns the static arrays to add to the history. The model's parameters are restored."""
+        if self.layout is None or not hasattr(self.layout, "analyse"):
+            return {}
+        if self.probes is None:
+            self.prepare()
+        keep = {k: np.array(v, copy=True) for k, v in self.model.parameters().items()}
+        try:
+            return self.layout.analyse(history, self.model, TrainingData(self.x, self.y, self.loss))
+        finally:
+            self.model.set_parameters(keep)
+
+
+@dataclass
+class TrainingData:
+    """What a post-training analysis evaluates the model on: the training set and the loss minimised."""
+
+    x: np.ndarray
+    y: np.ndarray
+    loss: Loss | None
+
+
+def _shaped(p: Probe, value) -> np.ndarray:
+    value = np.asarray(value, dtype=float)
+    if p.columns is not None:
+        value = value[:, p.columns]
+    if p.reduce == "sum":
+        value = value.sum(axis=0)
+    return value.reshape(p.shape) if p.shape is not None else value
+
+
+def _as_rows(a, what: str) -> np.ndarray:
+    a = np.asarray(a, dtype=float)
+    if a.ndim == 1:
+        a = a[:, None]
+    if a.ndim != 2 or len(a) == 0:
+        raise ValueError(f"{what} must be a non-empty (rows, columns) array, got shape {a.shape}")
+    return a
+
+
+__all__ = ["DenseModel", "Evaluator", "LayerInfo", "Model", "Needs", "NetworkModel", "Probe", "Setup", "TrainingData"]

@@ -1,0 +1,270 @@
+"""Every render option once: its default, how it is checked, and its help text (the CLI and the API share it).
+
+An option left at ``None`` is "not given": the scene's own setting applies, then the default written here.
+The API's keyword names are the command line's option names (``format=`` is ``--format``, ``gif_fps=`` is
+``--gif-fps``).
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable
+
+from ..base.errors import VisualizerError
+from ..draw import MIN_SIZE
+
+FORMATS = ("mp4", "gif", "frames", "html")
+QUALITY = {"low": (854, 480), "medium": (1280, 720), "high": (1920, 1080)}
+DEFAULT_SIZE = (1280, 720)
+DEFAULT_FPS = 30.0
+DEFAULT_GIF_FPS = 15.0
+DEFAULT_GIF_WIDTH = 960  # the cap for the default frame size; other sizes keep their width
+MAX_SIZE = (7680, 4320)
+LIMITS = {"fps": 240.0, "hold": 600.0, "dpi": 1200.0, "steps": 100_000_000, "max_frames": 1_000_000}
+MAX_HISTORY_BYTES = 4 * 1024**3  # the recorded history is held in memory whole
+MIN_FIGURE_INCHES = (2.0, 1.0)  # a smaller figure cannot hold its titles and tick labels
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"1280x720"`` → (1280, 720)."""
+    m = re.fullmatch(r"\s*(\d+)\s*[x×X]\s*(\d+)\s*", str(text))
+    if not m:
+        raise ValueError(f"expected WIDTHxHEIGHT such as 1280x720, got {text!r}")
+    return int(m.group(1)), int(m.group(2))
+
+
+def parse_formats(formats: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """``"mp4,gif"`` or ``["mp4", "gif"]`` or ``"all"`` → known format names, in canonical order."""
+    items = formats.split(",") if isinstance(formats, str) else list(formats)
+    items = [str(f).strip().lower() for f in items if str(f).strip()]
+    if "all" in items:
+        return FORMATS
+    unknown = [f for f in items if f not in FORMATS]
+    if unknown or not items:
+        raise VisualizerError(f"unknown format {', '.join(unknown) or '(none)'}; use any of {', '.join(FORMATS)} "
+                              "(comma-separated) or all")
+    return tuple(f for f in FORMATS if f in items)
+
+
+def parse_steps(text: str | int | list | tuple) -> tuple[int, ...]:
+    """``"300,600"`` (or 300, or [300, 600]) → (300, 600): steps to explain, in order, each once."""
+    items = list(text) if isinstance(text, (list, tuple)) else str(text).split(",")
+    steps = []
+    for item in items:
+        if isinstance(item, bool) or not str(item).strip().lstrip("+").isdigit():
+            raise ValueError(f"expected recorded steps such as 300 or 0,300 (whole numbers, comma-separated), "
+                             f"got {text!r}")
+        steps.append(int(str(item).strip()))
+    if not steps:
+        raise ValueError("give at least one step to explain, such as 300")
+    return tuple(sorted(set(steps)))
+
+
+def _steps(v) -> str | None:
+    try:
+        parse_steps(v)
+    except (ValueError, TypeError) as exc:
+        return f"must be {exc}" if "expected" not in str(exc) else str(exc).replace("expected", "must be", 1)
+    return None
+
+
+def _whole(low: int, high: float = math.inf) -> Callable[[Any], str | None]:
+    def check(v):
+        if isinstance(v, bool) or not isinstance(v, int) and not (isinstance(v, float) and v.is_integer()):
+            return f"must be a whole number, got {v!r}"
+        if not low <= v <= high:
+            return f"must be between {low:,} and {high:,}, got {v:,}" if high < math.inf else \
+                f"must be at least {low}, got {v}"
+        return None
+    return check
+
+
+def _number(low: float, high: float, low_open: bool = True) -> Callable[[Any], str | None]:
+    def check(v):
+        try:
+            v = float(v)
+        except (TypeError, ValueError):
+            return f"must be a number, got {v!r}"
+        if not math.isfinite(v) or (v <= low if low_open else v < low) or v > high:
+            lo = f"above {low:g}" if low_open else f"at least {low:g}"
+            return f"must be {lo} and at most {high:g}, got {v:g}"
+        return None
+    return check
+
+
+def _seed(v) -> str | None:
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 2**32:
+        return f"must be a whole number from 0 to {2**32 - 1}, got {v!r}"
+    return None
+
+
+def _opt(default: Any, help: str, metavar: str | None = None, check=None, parse=None, flag: bool = False,
+         short: str | None = None, choices=None) -> Any:
+    return field(default=default, metadata=dict(help=help, metavar=metavar, check=check, parse=parse, flag=flag,
+                                                short=short, choices=choices))
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """The options of a render; ``None`` means "not given" (the scene's setting, then the default)."""
+
+    out: str = _opt("output", "output folder; files go to OUT/<scene>/", "DIR")
+    format: str = _opt("all", "comma-separated: mp4, gif, frames, html (the step-by-step player); or all", "LIST")
+    steps: int | None = _opt(None, "training steps (default: the scene's)", "N", _whole(1, LIMITS["steps"]), int)
+    every: int | None = _opt(None, "record and draw every K-th step, plus the last (default: the scene's)", "K",
+                             _whole(1), int)
+    max_frames: int | None = _opt(None, "at most M frames, evenly spaced over the run, always the first and "
+                                  "the last", "M", _whole(2, LIMITS["max_frames"]), int)
+    seed: int | None = _opt(None, "initialisation seed (default: the scene's)", "S", _seed, int)
+    size: tuple[int, int] | None = _opt(None, f"frame size in pixels (default: {DEFAULT_SIZE[0]}x{DEFAULT_SIZE[1]})",
+                                        "WxH", None, parse_size)
+    quality: str | None = _opt(None, "size preset: " + ", ".join(f"{k} {w}x{h}" for k, (w, h) in QUALITY.items()),
+                               None, None, None, choices=list(QUALITY))
+    fps: float | None = _opt(None, f"video frame rate (default: {DEFAULT_FPS:g})", "N",
+                             _number(0, LIMITS["fps"]), float)
+    dpi: float | None = _opt(None, "text and line scale: larger makes them bigger at the same pixel size "
+                             "(default: 100 at 1280x720, scaled with the frame so every size looks alike)", "N",
+                             _number(0, LIMITS["dpi"]), float)
+    hold: float = _opt(0.0, "show the last frame this long at the end of the MP4 and GIF (default: 0)", "SECONDS",
+                       _number(0, LIMITS["hold"], low_open=False), float)
+    last_frame: bool = _opt(False, "write only the final frame, as poster.png", flag=True)
+    gif_fps: float | None = _opt(None, f"GIF frame rate, at most the video's and 50 (default: "
+                                 f"{DEFAULT_GIF_FPS:g})", "N", _number(0, LIMITS["fps"]), float)
+    gif_width: int | None = _opt(None, f"GIF width in pixels, at most the frame width (default: the frame "
+                                 f"width, capped at {DEFAULT_GIF_WIDTH} for the default size)", "PX",
+                                 _whole(16, MAX_SIZE[0]), int)
+    jobs: int | None = _opt(None, "worker processes drawing and encoding frames at once (default: every core)",
+                            "N", _whole(1, 256), int)
+    allow_divergence: bool = _opt(False, "if training diverges, render the steps before it instead of stopping",
+                                  flag=True)
+    explain: tuple[int, ...] | None = _opt(None, "before each of these recorded steps, show that step in slow "
+                                           "motion on the network diagram: forward pass, loss, backward pass, "
+                                           "update (about 4 s each)", "STEP[,STEP]", _steps, parse_steps)
+
+    def checked(self) -> RenderOptions:
+        """Validate every option; raise :class:`VisualizerError` naming the first bad one."""
+        for f in fields(self):
+            value, check = getattr(self, f.name), f.metadata["check"]
+            if value is not None and check is not None:
+                problem = check(value)
+                if problem:
+                    raise VisualizerError(f"{f.name.replace('_', ' ')} {problem}")
+        if self.quality is not None and self.quality not in QUALITY:
+            raise VisualizerError(f"unknown quality {self.quality!r}; use one of {', '.join(QUALITY)}")
+        if self.size is not None and self.quality is not None:
+            raise VisualizerError("give a size or a quality, not both")
+        if self.size is not None:
+            check_size(self.size)
+        if self.dpi is not None and (self.size is not None or self.quality is not None):
+            check_dpi(self.dpi, self.frame_size())
+        parse_formats(self.format)
+        if self.last_frame and self.explain is not None:
+            raise VisualizerError("last frame writes only the poster; explain shows steps in the videos: give one")
+        if self.last_frame and self.format != "all":
+            raise VisualizerError("last frame writes only the poster; leave the format out (the player and "
+                                  "videos need every frame)")
+        return self
+
+    @property
+    def explain_steps(self) -> tuple[int, ...]:
+        """The steps to explain, sorted (none if not given)."""
+        return () if self.explain is None else parse_steps(self.explain)
+
+    @property
+    def formats(self) -> tuple[str, ...]:
+        """The requested formats as a tuple of names (none for ``last_frame``)."""
+        return () if self.last_frame else parse_formats(self.format)
+
+    def frame_size(self, scene_size: tuple[int, int] | None = None) -> tuple[int, int]:
+        """The size given, or the quality preset, or the scene's, or the default."""
+        size = tuple(self.size or (QUALITY[self.quality] if self.quality else None) or scene_size or DEFAULT_SIZE)
+        return check_size(size)
+
+    def frame_rate(self, scene_fps: float | None = None) -> float:
+        """The fps given, or the scene's, or the default."""
+        return float(self.fps or scene_fps or DEFAULT_FPS)
+
+    def gif_size_width(self, size: tuple[int, int]) -> int:
+        """The GIF's width: as given (at most the frame's), else the frame's, capped for the default size."""
+        if self.gif_width:
+            return min(self.gif_width, size[0])
+        return min(DEFAULT_GIF_WIDTH, size[0]) if tuple(size) == DEFAULT_SIZE else size[0]
+
+    def gif_rate(self, fps: float) -> float:
+        """The GIF's frame rate: as given or the default, at most the video's and 50."""
+        from ..outputs.gif import gif_rate
+
+        return gif_rate(self.gif_fps or DEFAULT_GIF_FPS, fps)
+
+
+def check_size(size) -> tuple[int, int]:
+    """A (width, height) inside the supported range, or :class:`VisualizerError` saying the range."""
+    try:
+        w, h = (int(v) for v in size)
+    except (TypeError, ValueError):
+        raise VisualizerError(f"size must be two whole numbers (width, height), got {size!r}") from None
+    if not (MIN_SIZE[0] <= w <= MAX_SIZE[0] and MIN_SIZE[1] <= h <= MAX_SIZE[1]):
+        raise VisualizerError(f"frame size {w}x{h} is outside {MIN_SIZE[0]}x{MIN_SIZE[1]} … "
+                              f"{MAX_SIZE[0]}x{MAX_SIZE[1]}")
+    return w, h
+
+
+def check_dpi(dpi: float | None, size: tuple[int, int]) -> None:
+    """Refuse a dpi that makes the figure smaller than 2x1 inches at this frame size: its text would not fit."""
+    if dpi is None:
+        return
+    w, h = size
+    if w / dpi < MIN_FIGURE_INCHES[0] or h / dpi < MIN_FIGURE_INCHES[1]:
+        most = min(w / MIN_FIGURE_INCHES[0], h / MIN_FIGURE_INCHES[1])
+        raise VisualizerError(f"dpi {dpi:g} makes a {w}x{h} frame {w / dpi:.2g}x{h / dpi:.2g} inches, too small "
+                              f"for its text; use a dpi of at most {most:g} at this size")
+
+
+class HistoryTooLarge(VisualizerError):
+    """The history a run would record does not fit the memory limit; ``every`` is a recording interval that
+    would fit."""
+
+    def __init__(self, message: str, every: int) -> None:
+        super().__init__(message)
+        self.every = every
+
+    def __reduce__(self):
+        return (type(self), (str(self), self.every))
+
+
+def recorded_rows(total_steps: int, every: int) -> int:
+    """Rows a run of ``total_steps`` recorded every ``every`` steps holds: steps 0, k, 2k, … and the last."""
+    return total_steps // every + 1 + (total_steps % every != 0)
+
+
+def check_history_size(total_steps: int, every: int, values_per_row: int,
+                       limit: int = MAX_HISTORY_BYTES) -> int:
+    """The bytes a run's history will take (8 per recorded value); :class:`HistoryTooLarge` past ``limit``,
+    saying how often to record instead. Checked before training: a run must not fail at its end."""
+    values_per_row = max(1, int(values_per_row))
+    size = recorded_rows(total_steps, every) * values_per_row * 8
+    if size <= limit:
+        return size
+    max_rows = limit // (values_per_row * 8)
+    gb = 1024**3
+    if max_rows < 2:  # not even the first and the last step fit
+        raise HistoryTooLarge(f"one recorded step holds {values_per_row:,} numbers ({values_per_row * 8 / gb:.1f} "
+                              f"GB): too large to record within the {limit / gb:g} GB limit", every=total_steps)
+    fits = max(every, math.ceil(total_steps / max(1, max_rows - 2)))
+    while fits > every and recorded_rows(total_steps, fits - 1) <= max_rows:  # the smallest that fits
+        fits -= 1
+    raise HistoryTooLarge(f"recording {recorded_rows(total_steps, every):,} steps of {values_per_row:,} numbers "
+                          f"each takes {size / gb:.1f} GB, more than the {limit / gb:g} GB limit; record less "
+                          f"often: every={fits} fits", every=fits)
+
+
+def option_fields():
+    """The options with their metadata, in order (for the command line)."""
+    return fields(RenderOptions)
+
+
+__all__ = ["DEFAULT_FPS", "DEFAULT_SIZE", "FORMATS", "HistoryTooLarge", "MAX_HISTORY_BYTES", "QUALITY",
+           "RenderOptions", "check_dpi", "check_history_size", "check_size", "option_fields", "parse_formats",
+           "parse_size", "parse_steps", "recorded_rows"]

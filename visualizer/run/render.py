@@ -1,0 +1,622 @@
+"""The Python API: ``train(scene) -> History`` and ``render(scene or history, ...) -> RenderResult``.
+
+These are what the CLI calls and what a notebook uses. They raise :class:`VisualizerError` for bad input and
+never print, except for tqdm progress bars on stderr when ``progress=True``. Keyword options are the command
+line's option names (see :mod:`visualizer.run.options`).
+"""
+from __future__ import annotations
+
+import base64
+import copy
+import math
+import os
+import signal
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..base.errors import DivergenceError, Interrupt, OutputError, VisualizerError, output_problem, user_traceback
+from ..outputs.transaction import MANIFEST
+from ..record.model import Evaluator, NetworkModel
+from ..engine.optim import Optimizer
+from .options import RenderOptions
+from ..draw.panels import Layout, default_layout
+from ..record.history import History, Recorder, RunInfo
+from .scene import NAME_RE, Scene, SceneError
+from ..engine.training import Trainer, TrainState, log_full_set
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
+
+class _NoBar:
+    """What a progress bar that is not shown needs to do: nothing (and tqdm is not even imported)."""
+
+    n = 0
+
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+
+def _tqdm():
+    def bar(*args, disable: bool = False, **kwargs):
+        if disable:
+            return _NoBar()
+        return _tqdm_class()(*args, **kwargs)
+
+    return bar
+
+
+def _tqdm_class():
+    # tqdm.auto warns on import in a notebook without ipywidgets; the plain bar works everywhere.
+    try:
+        import ipywidgets  # noqa: F401
+        from tqdm.auto import tqdm
+    except ImportError:
+        from tqdm import tqdm
+    # Forked render workers must not inherit a half-held lock from tqdm's monitor thread: don't start one.
+    tqdm.monitor_interval = 0
+    return tqdm
+
+
+def train(scene: Scene, *, steps: int | None = None, every: int | None = None, seed: int | None = None,
+          progress: bool = False, allow_divergence: bool = False, layout: Layout | str | None = None) -> History:
+    """Train the scene's network from its seed and return the recorded :class:`History`.
+
+    The recorder is the public :class:`Recorder`; at every recorded step the data loss and the objective's
+    gradient on the whole training set are logged into it (with the penalty, the test loss, accuracies and
+    the optimizer's state when the scene has them: see :func:`~visualizer.engine.training.log_full_set`), and an
+    :class:`Evaluator` records what the layout's panels need (the scene's layout, or ``layout``: a
+    :class:`Layout` or the name of one of the scene's ``layouts``); after training, the layout's analyses (a
+    loss landscape) run once and go into ``history.static``. The scene's optimizer is copied first, so a
+    scene trains from the same start every time. A non-finite loss, parameter or gradient stops training
+    with :class:`DivergenceError`, or with ``allow_divergence`` ends it there and returns the rows recorded
+    before it (``info.diverged_at``).
+    """
+    from ..base import __version__
+
+    steps = scene.steps if steps is None else steps
+    every = scene.every if every is None else every
+    seed = scene.seed if seed is None else seed
+    for name, value, low in (("steps", steps, 1), ("every", every, 1), ("seed", seed, 0)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise VisualizerError(f"{name} must be a whole number of at least {low}, got {value!r}")
+    network = scene.network(seed)
+    optimizer = copy.deepcopy(scene.optimizer)
+    _check_objective(scene, network, optimizer, steps)
+    model = NetworkModel(network)
+    evaluator = Evaluator(model, scene.x, scene.y, _scene_layout(scene, layout), loss=scene.loss)
+    info = RunInfo(scene=scene.name, title=scene.title, loss=scene.loss.name, loss_label=scene.loss.label,
+                   loss_kind=scene.loss.kind, classes=scene.loss.n_classes(network.n_out),
+                   penalty=" + ".join(p.describe() for p in scene.penalty),
+                   total_steps=int(steps), every=int(every), seed=int(seed), optimizer=repr(optimizer),
+                   batch_size=scene.batch_size, layers=model.layers(), input_names=list(scene.input_names),
+                   source="scene", version=__version__)
+    static = {} if scene.test is None else {"data/x_test": scene.test[0], "data/y_test": scene.test[1]}
+    recorder = Recorder(every=every, total_steps=steps, evaluator=evaluator, info=info, static=static)
+    try:
+        evaluator(network.parameters())  # panels declare their needs now: a misfit fails before training
+    except (ValueError, KeyError) as exc:
+        raise VisualizerError(f"scene {scene.name!r}: {exc}") from None
+    trainer = Trainer(network, scene.x, scene.y, scene.loss, optimizer, steps,
+                      batch_size=scene.batch_size, shuffle=scene.shuffle, sampler=scene.sampler,
+                      rng=np.random.default_rng(seed), hook_every=every, penalties=scene.penalty)
+    lr = getattr(optimizer, "lr", None)
+    lr_hint = f"; try a smaller learning rate than {lr:g}" if isinstance(lr, (int, float)) else \
+        "; try a smaller learning rate"
+
+    test = scene.test
+    trainer.add_hook("start", lambda state: log_full_set(recorder, state, test))
+    with _tqdm()(total=steps, desc=f"{scene.name}: training", unit="step", disable=not progress,
+                 leave=False, mininterval=0.2) as bar:
+        # One hook per step, doing almost nothing on steps that are not recorded: per-sample training runs a
+        # million steps, and every call counts.
+        def on_step(state: TrainState) -> None:
+            if not math.isfinite(state.batch_loss):
+                raise DivergenceError(f"training diverged at step {state.step - 1}: the loss became "
+                                      f"{state.batch_loss}", step=state.step - 1)
+            log_full_set(recorder, state, test)
+            if progress:
+                bar.update(state.step - bar.n)
+
+        trainer.add_hook("step", on_step)
+        from .pipeline import one_blas_thread
+
+        try:
+            # Overflow is how divergence starts; the divergence error says so in one line, so numpy need not.
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"), one_blas_thread():
+                trainer.run()
+        except DivergenceError as exc:
+            if not allow_divergence:
+                raise DivergenceError(f"{exc}{lr_hint}, or allow divergence to render the steps before it",
+                                      step=exc.step) from None
+            if not len(recorder):
+                raise DivergenceError(f"{exc}; nothing finite is left to render", step=exc.step) from None
+            history = recorder.history()
+            history.info.diverged_at = exc.step
+            return _analysed(history, evaluator)
+    return _analysed(recorder.history(), evaluator)
+
+
+def _scene_layout(scene: Scene, layout: Layout | str | None) -> Layout:
+    """``layout`` itself, or the scene's layout of that name, or the scene's own."""
+    if isinstance(layout, str):
+        try:
+            return scene.layout_named(layout)
+        except SceneError as exc:
+            raise VisualizerError(str(exc)) from None
+    return layout or scene.layout
+
+
+def _analysed(history: History, evaluator: Evaluator) -> History:
+    """The layout's post-training analyses (a loss landscape), run once with the model at hand."""
+    try:
+        history.static.update(evaluator.analyse(history))
+    except (ValueError, KeyError) as exc:
+        raise VisualizerError(f"scene {history.info.scene!r}: after training: {exc}") from None
+    return history
+
+
+def _check_objective(scene: Scene, network, optimizer, steps: int) -> None:
+    """Refuse, before training, what would fail during it: targets that do not suit the loss on this
+    network, penalties naming parameters it lacks, a learning-rate schedule with a bad value."""
+    try:
+        scene.loss.check_targets(scene.y, network.n_out)
+        if scene.test is not None:
+            try:
+                scene.loss.check_targets(scene.test[1], network.n_out)
+            except ValueError as exc:
+                raise ValueError(f"test data: {exc}") from None
+        params = network.parameters()
+        for penalty in scene.penalty:
+            penalty.names(params)
+        if isinstance(optimizer, Optimizer) and callable(optimizer.lr):
+            for k in range(optimizer.steps_taken, optimizer.steps_taken + steps):
+                optimizer.lr_at(k)  # a schedule is a cheap function of the step: check every value now
+    except ValueError as exc:
+        raise SceneError(f"scene {scene.name!r}: {exc}") from None
+
+
+def output_dir(out: str | Path, name: str) -> Path:
+    """``out/<name>``, refusing an ``out`` that is a file."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise VisualizerError(f"output folder {out} is a file; give a folder path")
+    target = out / name
+    if target.exists() and not target.is_dir():
+        raise VisualizerError(f"{target} is a file; remove it or choose another output folder")
+    return target
+
+
+def select_rows(history: History, *, every: int | None = None, max_frames: int | None = None) -> list[int]:
+    """History rows to draw: rows whose step is a multiple of ``every`` (plus the last), then at most
+    ``max_frames`` of those, evenly spaced, always keeping the first and the last."""
+    rows = np.arange(len(history))
+    if every:
+        keep = (history.steps % every == 0)
+        keep[-1] = True
+        rows = rows[keep]
+    if max_frames and len(rows) > max_frames:
+        picks = np.unique(np.round(np.linspace(0, len(rows) - 1, max_frames)).astype(int))
+        rows = rows[picks]
+    return [int(r) for r in rows]
+
+
+class RenderResult(dict):
+    """The files a render wrote, by kind (``history``, ``mp4``, ``gif``, ``frames``, ``html``, ``poster``,
+    ``contact_sheet``). In Jupyter it shows the player (or the video, the GIF, the poster) inline, up to
+    ``embed_limit`` bytes (beyond it, a link to the file), with the poster as a PNG for front ends that
+    drop HTML. ``kept`` (kind → path) are outputs of the same history left from an earlier render,
+    ``retired`` the names of outputs of an older history this render removed, ``manifest`` the folder's
+    manifest."""
+
+    embed_limit = 20 * 1024 * 1024  # as matplotlib's animation.embed_limit: 20 MB
+    kept: dict[str, Path] = {}
+    retired: list[str] = []
+    manifest: Path | None = None
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        bundle = {"text/plain": "\n".join(f"{k}: {v}" for k, v in self.items())}
+        shown = {**self.kept, **self}
+        if "poster" in shown and Path(shown["poster"]).is_file():
+            bundle["image/png"] = base64.b64encode(Path(shown["poster"]).read_bytes()).decode()
+        html = self._repr_html_()
+        if html:
+            bundle["text/html"] = html
+        return bundle
+
+    def _repr_html_(self) -> str:
+        import html as html_lib
+
+        shown = {**self.kept, **self}
+        for kind in ("html", "mp4", "gif", "poster"):
+            path = Path(shown[kind]) if kind in shown else None
+            if path is None or not path.is_file():
+                continue
+            size = path.stat().st_size * (1 if kind == "html" else 4 / 3)
+            if size > self.embed_limit:
+                return (f'<p>{kind.upper()} of {size / 2**20:.1f} MB is over the inline limit of '
+                        f'{self.embed_limit / 2**20:.0f} MB (RenderResult.embed_limit): <a href="{path}" '
+                        f'target="_blank">{html_lib.escape(str(path))}</a></p>')
+            if kind == "html":
+                page = html_lib.escape(path.read_text(encoding="utf-8"), quote=True)
+                return (f'<iframe srcdoc="{page}" style="width:100%;height:640px;border:0" '
+                        'sandbox="allow-scripts"></iframe>')
+            data = base64.b64encode(path.read_bytes()).decode()
+            if kind == "mp4":
+                return f'<video controls loop autoplay muted style="max-width:100%" src="data:video/mp4;base64,{data}">'
+            mime = "image/gif" if kind == "gif" else "image/png"
+            return f'<img style="max-width:100%" src="data:{mime};base64,{data}">'
+        return ""
+
+
+def _player(path: Path, video: Path, history: History, rows: list[int], fps: float, hold_frames: int,
+            title: str) -> Path:
+    from ..outputs.player import write_player
+
+    steps = [int(history.steps[r]) for r in rows]
+    return write_player(path, video=video, title=title, fps=fps, frame_steps=steps + steps[-1:] * hold_frames,
+                        table_steps=history.steps, losses=history.losses, params=history.params,
+                        grads=history.grads, total_steps=history.total_steps)
+
+
+def _explained(history: History, scene: Scene | None, rows: list[int], steps: tuple[int, ...],
+               fps: float) -> list[int]:
+    """The frame keys: ``rows``, with the slow-motion sequence of each of ``steps`` before its row. What the
+    sequences show for every sample is computed from the recorded parameters (with the scene's own
+    activation functions and loss when there is a scene) and kept in ``history.static``."""
+    if not steps:
+        return rows
+    from ..draw.explain import explain_analysis, explain_frames, missing_steps
+
+    missing = missing_steps(history, steps)
+    if missing:
+        model = NetworkModel(scene.network(history.info.seed if history.info.seed is not None else scene.seed)) \
+            if scene is not None else None
+        history.static.update(explain_analysis(history, missing, model, scene.loss if scene else None))
+    return explain_frames(history, rows, steps, fps)
+
+
+class RenderInterrupted(Interrupt):
+    """A signal (Ctrl-C, SIGTERM, SIGHUP) stopped a render. A render publishes all its outputs or none:
+    ``published`` (kind → path) holds them all if the signal came as they were being published, else it is
+    empty and ``folder`` is as it was. ``missing`` lists the outputs not published, ``stage`` what the render
+    was doing, ``signum`` the signal. (``written`` is ``published``, its name before 0.3.)"""
+
+    def __init__(self, published: dict[str, Path], missing: list[str], *, stage: str = "",
+                 folder: Path | None = None, signum: int = signal.SIGINT) -> None:
+        super().__init__(signum)
+        self.published, self.missing, self.stage, self.folder = published, missing, stage, folder
+        self.written = published
+
+    def __reduce__(self):
+        return (type(self), (self.published, self.missing), {"stage": self.stage, "folder": self.folder,
+                                                              "signum": self.signum})
+
+
+def _preflight(scene: Scene, steps: int, every: int, seed: int, layout: Layout) -> None:
+    """Everything about a scene that can fail, checked before training: the data against the network and
+    the loss, the layout against what is recorded (a dry run of the renderer on step 0), and the memory the
+    history will take. The scene's own code raising propagates as it is (the user's traceback)."""
+    from .options import check_history_size
+
+    for what, value, low in (("steps", steps, 1), ("every", every, 1), ("seed", seed, 0)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise VisualizerError(f"{what} must be a whole number of at least {low}, got {value!r}")
+    network = scene.network(seed)
+    model = NetworkModel(network)
+    layers = model.layers()
+    try:
+        if layers:
+            scene.loss.check_targets(scene.y, layers[-1].n_out)
+        evaluator = Evaluator(model, scene.x, scene.y, layout, loss=scene.loss)
+        evaluator.prepare()  # the data against the first layer, and what the panels ask for
+        recorder = Recorder(every=1, total_steps=1, evaluator=evaluator,
+                            info=RunInfo(scene=scene.name, loss=scene.loss.name, loss_label=scene.loss.label,
+                                         total_steps=1, layers=layers, input_names=list(scene.input_names)))
+        # Two rows logged exactly as training logs them (penalty, test loss, accuracy, optimizer state),
+        # so every panel is checked against what the run will really record.
+        state = TrainState(0, 1, network, scene.loss, scene.x, scene.y, penalties=tuple(scene.penalty),
+                           optimizer=copy.deepcopy(scene.optimizer))
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for step in (0, 1):
+                state.step = step
+                log_full_set(recorder, state, scene.test)
+    except DivergenceError:
+        return  # non-finite from the start: training says so, with its hint
+    except (ValueError, KeyError) as exc:
+        raise _input_error(exc, f"scene {scene.name!r}: ") from None
+    history = recorder.history()
+    values = sum(v[0].size for table in (history.params, history.grads, history.extras) for v in table.values())
+    check_history_size(steps, every, values + len(history.losses))
+    try:
+        _dry_draw(layout, history)
+    except (ValueError, KeyError) as exc:
+        raise _input_error(exc, f"scene {scene.name!r}: its layout does not fit what the run records: ") from None
+
+
+def _dry_draw(layout: Layout, history: History) -> None:
+    """Have every panel set itself up on the history and update for its first and last rows, on a figure
+    never drawn (the layout engine is what costs): a panel naming a parameter or layer the run does not
+    record fails here."""
+    from matplotlib.figure import Figure
+
+    from ..draw.panels import Panel
+
+    # Left to the collector afterwards, as the renderer's figure is (emptying it first only costs time).
+    axes = Figure().subplot_mosaic(layout.mosaic, empty_sentinel=".", height_ratios=layout.height_ratios,
+                                   width_ratios=layout.width_ratios)
+    for key, panel in layout.panels.items():
+        if type(panel).analyse is not Panel.analyse:
+            continue  # it draws what is computed after training (a landscape): checked then
+        update = panel.draw(axes[key], history)
+        update(0)
+        update(len(history) - 1)
+
+
+def _made_options(opts: RenderOptions, size: tuple[int, int], fps: float, history: History, rows: list[int],
+                  title: str) -> dict[str, dict]:
+    """What each kind of output was made with, for the manifest."""
+    frames = {"size": list(size), "dpi": opts.dpi, "title": title, "every": opts.every,
+              "max_frames": opts.max_frames, "frames": len(rows), "first_step": int(history.steps[rows[0]]),
+              "last_step": int(history.steps[rows[-1]])}
+    video = {**frames, "fps": fps, "hold": opts.hold}
+    return {"history": {"scene": history.info.scene, "steps": history.total_steps, "every": history.info.every,
+                        "seed": history.info.seed, "rows": len(history)},
+            "mp4": video, "html": video, "frames": frames,
+            "gif": {**video, "gif_fps": opts.gif_rate(fps), "gif_width": opts.gif_size_width(size)},
+            "poster": {"size": list(size), "dpi": opts.dpi, "title": title, "step": int(history.steps[rows[-1]])},
+            "contact_sheet": frames}
+
+
+def render(what: Scene | History, history: History | None = None, *, layout: Layout | str | None = None,
+           name: str | None = None, title: str | None = None, progress: bool = False,
+           executor: Executor | str | None = None, **options) -> RenderResult:
+    """Write a run's outputs under ``out/<name>/``: train a scene first, or draw a given history.
+
+    ``render(scene)`` trains and renders; ``render(scene, history)`` draws a history with the scene's layout;
+    ``render(history)`` draws a history on its own, with ``layout`` or a default chosen from what it holds.
+    ``layout`` may name one of the scene's layouts (``layout="why"``). ``name`` (default: the scene's, with
+    ``-<layout>`` for a named layout, else ``run``) names the output folder. ``explain=[300]`` shows those
+    recorded steps in slow motion before their frames. The other keyword options are the
+    command line's (``format="mp4,gif"``, ``size=(1280, 720)``, ``fps``, ``every``, ``max_frames``, ``hold``,
+    ``last_frame``, ``gif_fps``, ``gif_width``, ``jobs``, ...; see :class:`RenderOptions`). Options left as
+    ``None`` fall back to the scene's own settings, then to the defaults. Every render also writes
+    ``poster.png`` (the last frame) and ``contact_sheet.png`` (evenly spaced frames labelled with their step).
+
+    A render is one transaction (see :mod:`visualizer.outputs.transaction`): everything, the history included, is built in
+    a private staging folder and published together only when complete, so the folder holds one run's
+    outputs; ``manifest.json`` says which history and options made each. The same history rendered in
+    another format keeps the other outputs; a new history retires them. Another render of the same folder at
+    the same time is refused (:class:`~visualizer.base.errors.BusyError`); a signal raises
+    :class:`RenderInterrupted` saying what was published (everything, or nothing).
+
+    Frames are drawn in ``jobs`` chunks at once (default: one per core): by forked processes on Linux, by
+    spawned ones elsewhere. ``executor`` (a :class:`concurrent.futures.Executor`, or a Dask scheduler's
+    address ``"tcp://HOST:PORT"``) draws every chunk as a task there instead; the encoded pieces come back
+    and are joined here. ``result.processes`` says how many processes drew frames.
+    """
+    from .options import check_dpi
+
+    if "formats" in options:  # the keyword before 0.2 (the CLI's name is --format)
+        options["format"] = options.pop("formats")
+    try:
+        opts = RenderOptions(**options).checked()
+    except TypeError as exc:
+        raise VisualizerError(f"render() got an unknown option: {exc}") from None
+    scene = what if isinstance(what, Scene) else None
+    if scene is None:
+        if not isinstance(what, History):
+            raise VisualizerError(f"render() takes a Scene or a History, got {type(what).__name__}")
+        if history is not None:
+            raise VisualizerError("give render() one history")
+        history = what
+    if history is not None and (opts.steps is not None or opts.seed is not None):
+        raise VisualizerError("steps and seed change training; a history is already trained")
+    named = layout if isinstance(layout, str) and layout != "default" else None
+    if isinstance(layout, str):
+        if scene is None:
+            raise VisualizerError(f"layout {layout!r} is a scene's layout by name: give the scene too")
+        layout = _scene_layout(scene, layout)
+    name = name or (scene.name + (f"-{named}" if named else "") if scene else history.info.scene) or "run"
+    if not NAME_RE.match(name):
+        raise VisualizerError(f"output name {name!r} must be letters, digits, '_', '-' or '.', not starting with '.'")
+    size = opts.frame_size(scene.size if scene else None)
+    check_dpi(opts.dpi, size)
+    from .pipeline import executor_for
+
+    with executor_for(executor) as pool:
+        return _render(scene, history, layout, named, name, title, progress, opts, size, pool)
+
+
+def _render(scene: Scene | None, history: History | None, layout: Layout | None, named: str | None, name: str,
+            title: str | None, progress: bool, opts: RenderOptions, size: tuple[int, int],
+            executor: Executor | None) -> RenderResult:
+    from ..outputs.formats import WRITERS, Output
+    from ..outputs.pixels import sample_positions
+    from ..base.files import sha256_file
+    from ..outputs.transaction import OutputFolder, known_outputs, pause_point
+    from .pipeline import available_cores, executor_size, render_outputs
+    from ..draw.explain import ExplainFrame
+    from ..outputs.stills import SHEET_FRAMES, compose_sheet, thumbnail_size
+
+    fps = opts.frame_rate(scene.fps if scene else None)
+    formats = opts.formats
+    target = output_dir(opts.out, name)
+    title = title if title is not None else (scene.title if scene else history.info.title)
+    files = known_outputs(name)
+    kinds = ["history", *(f for f in formats), "poster", *([] if opts.last_frame else ["contact_sheet"])]
+    renderer = None
+    explain = opts.explain_steps
+    if history is None:
+        layout = layout or scene.layout
+        _preflight(scene, scene.steps if opts.steps is None else opts.steps,
+                   scene.every if opts.every is None else opts.every, scene.seed if opts.seed is None else opts.seed,
+                   layout)
+    else:
+        layout = layout or (scene.layout if scene else default_layout(history))
+        rows = select_rows(history, every=opts.every, max_frames=opts.max_frames)
+        frames = _frames(history, scene, rows, explain, fps, opts.last_frame)
+        renderer = _renderer(layout, history, size, opts.dpi, title, name, explain)
+    folder = OutputFolder(target, name)
+    stage = "starting"
+    stages = StageBar(name, progress)
+
+    def at(now: str) -> None:
+        nonlocal stage
+        stage = now
+        stages.show(now)
+        pause_point(now)
+
+    try:
+        try:
+            with folder:
+                folder.check_names([files[k] for k in kinds])
+                if history is None:
+                    at("training")
+                    history = train(scene, steps=opts.steps, every=opts.every, seed=opts.seed, progress=progress,
+                                    allow_divergence=opts.allow_divergence, layout=layout)
+                    rows = select_rows(history, max_frames=opts.max_frames)
+                    frames = _frames(history, scene, rows, explain, fps, opts.last_frame)
+                    renderer = _renderer(layout, history, size, opts.dpi, title, name, explain)
+                if opts.last_frame:
+                    rows = rows[-1:]
+                stage = "drawing"
+                history.save(folder.staged(files["history"]))
+                digits = max(5, len(str(int(history.steps[-1]))))
+                frame_formats = [f for f in formats if f in WRITERS]
+                if "html" in formats and "mp4" not in frame_formats:
+                    frame_formats.insert(0, "mp4")  # the player embeds the video: make one, privately
+                outputs = [Output(fmt, folder.staged(files[fmt]) if fmt in formats else folder.work / files[fmt],
+                                  digits=digits, gif_fps=opts.gif_rate(fps), gif_width=opts.gif_size_width(size))
+                           for fmt in frame_formats]
+                # The poster and the contact sheet's thumbnails are kept by the chunks as they draw them. A
+                # row's place among the frames: explain frames come before their row, and an explained step
+                # the selection skipped comes in as a row of its own.
+                at_row = {int(key): p for p, key in enumerate(frames) if not isinstance(key, ExplainFrame)}
+                picks = [] if opts.last_frame else sample_positions(rows, SHEET_FRAMES)
+                stills = Output("stills", folder.work / "stills", stills=dict(
+                    poster_at=at_row[rows[-1]], thumbs_at=[at_row[r] for r in picks], thumb_size=thumbnail_size(size)))
+                hold_frames = round(opts.hold * fps)
+                with _tqdm()(total=len(frames), desc=f"{name}: drawing and encoding frames", unit="frame",
+                             disable=not progress, leave=False, mininterval=0.2) as bar:
+                    jobs = opts.jobs or (executor and executor_size(executor)) or available_cores()
+                    # The poster alone (--last-frame) is drawn here, never sent to an executor.
+                    processes = render_outputs(renderer, frames, [*outputs, stills], folder.work, fps=fps, jobs=jobs,
+                                               hold_frames=hold_frames, on_frames=bar.update, on_stage=at,
+                                               executor=executor if outputs else None)
+                if "html" in formats:
+                    at("player")
+                    _player(folder.staged(files["html"]), outputs[0].path, history, frames, fps, hold_frames,
+                            title or name)
+                at("stills")
+                os.replace(stills.path / "poster.png", folder.staged(files["poster"]))
+                if picks:
+                    compose_sheet([(int(history.steps[r]), _png(stills.path / f"thumb_{at_row[r]:07d}.png"))
+                                   for r in picks], folder.staged(files["contact_sheet"]))
+                stage = "publishing"
+                stages.show(stage)
+                made = _made_options(opts, size, fps, history, rows, title)
+                published = folder.commit({k: (files[k], made[k]) for k in kinds},
+                                          sha256_file(folder.staged(files["history"])))
+                stages.close()
+        finally:
+            stages.close()
+            if renderer is not None:
+                renderer.close()
+        result = RenderResult(published.written)
+        result.kept, result.retired, result.manifest = published.kept, published.retired, target / MANIFEST
+        result.processes = processes
+    except KeyboardInterrupt as exc:
+        done = folder.result.written if folder.published else {}
+        raise RenderInterrupted(done, [k for k in kinds if k not in done], stage=stage, folder=target,
+                                signum=getattr(exc, "signum", signal.SIGINT)) from None
+    except OSError as exc:
+        problem = output_problem(exc, target)
+        if problem is None:
+            raise
+        if folder.committed and not folder.published:
+            problem = OutputError(f"{problem}; the publish stopped half-way: the next render into this folder "
+                                  "completes it")
+        raise problem from None
+    return result
+
+
+def _png(path: Path) -> np.ndarray:
+    """A PNG file as an RGB array."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+class StageBar:
+    """On a terminal, after the frames' own bar: a bar naming each later stage of a render (joining the
+    video pieces, the GIF, the player, the stills, publishing) as it starts, so nothing sits silently at
+    100 %."""
+
+    NAMES = {"join": "joining the video pieces", "gif": "GIF: palette and encoding", "player": "writing the player",
+             "stills": "poster and contact sheet", "publishing": "publishing"}
+
+    def __init__(self, name: str, progress: bool) -> None:
+        self.name, self.progress, self.bar = name, progress, None
+
+    def show(self, stage: str) -> None:
+        """``stage`` has started (training and drawing have bars of their own)."""
+        if not self.progress or stage not in self.NAMES:
+            return
+        if self.bar is None:
+            self.bar = _tqdm()(total=len(self.NAMES), leave=False, mininterval=0,
+                               bar_format="{desc}: stage {n_fmt}/{total_fmt} |{bar}| {elapsed}")
+        self.bar.set_description_str(f"{self.name}: {self.NAMES[stage]}", refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        """The render is published."""
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _frames(history: History, scene: Scene | None, rows: list[int], explain: tuple[int, ...], fps: float,
+            last_frame: bool) -> list[int]:
+    """The frame keys to draw: the rows, with slow-motion sequences before the explained steps."""
+    if last_frame:
+        return rows[-1:]
+    try:
+        return _explained(history, scene, rows, explain, fps)
+    except (ValueError, KeyError) as exc:
+        raise _input_error(exc, "cannot explain: ") from None
+
+
+def _renderer(layout: Layout, history: History, size: tuple[int, int], dpi: float | None, title: str, name: str,
+              explain: tuple[int, ...] = ()):
+    from ..draw.renderer import Renderer
+
+    for key, values in history.losses.items():
+        if np.ndim(values) != 1:  # a foreign file: panels read one number per recorded step
+            raise VisualizerError(f"cannot draw {name!r} from this history: its loss {key!r} has shape "
+                                  f"{np.shape(values)}, not one number per recorded step")
+    try:
+        return Renderer(layout, history, size=size, dpi=dpi, title=title, explain=explain)
+    except (ValueError, KeyError) as exc:
+        raise _input_error(exc, f"cannot draw {name!r} from this history: ") from None
+
+
+def _input_error(exc: Exception, prefix: str) -> VisualizerError:
+    """A ValueError or KeyError met while checking the user's input, as one line; raised by the user's own
+    code (a panel, an activation), it stays as it is, so they see their traceback."""
+    if user_traceback(exc) is not None:
+        raise exc
+    reason = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)  # no KeyError quotes
+    return VisualizerError(prefix + reason)
+
+
+__all__ = ["RenderInterrupted", "RenderResult", "render", "select_rows", "train"]
