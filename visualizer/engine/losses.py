@@ -36,12 +36,21 @@ class Loss:
     grad: Callable[[np.ndarray, np.ndarray], np.ndarray]
     kind: str = "regression"
     link: Callable[[np.ndarray], np.ndarray] | None = None
+    # Optional: the value for a stack of output sets at once, (points, n, outputs) -> (points,); see values().
+    stacked: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"loss {self.name!r}: kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
         if (self.link is None) != (self.kind == "regression"):
             raise ValueError(f"loss {self.name!r}: a classification loss needs a link, a regression loss has none")
+
+    def values(self, outputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        """The loss of each of a stack of output sets ``(points, n, outputs)`` against the same ``targets``
+        (a loss landscape's grid): one vectorised expression where the loss has one, else point by point."""
+        if self.stacked is not None:
+            return self.stacked(outputs, targets)
+        return np.array([self.value(p, targets) for p in outputs])
 
     def n_classes(self, n_outputs: int) -> int | None:
         """How many classes a network with ``n_outputs`` outputs tells apart (None for regression)."""
@@ -153,6 +162,21 @@ def _mse_grad(p: np.ndarray, t: np.ndarray) -> np.ndarray:
     return 2.0 * (p - t) / p.size
 
 
+# The same three over stacked outputs (points, n, outputs): one einsum for every point of a landscape.
+
+def _stacked_ssr(p: np.ndarray, t: np.ndarray) -> np.ndarray:
+    r = p - t[None]
+    return np.einsum("gno,gno->g", r, r)
+
+
+def _stacked_half_ssr(p: np.ndarray, t: np.ndarray) -> np.ndarray:
+    return 0.5 * _stacked_ssr(p, t)
+
+
+def _stacked_mse(p: np.ndarray, t: np.ndarray) -> np.ndarray:
+    return _stacked_ssr(p, t) / p[0].size
+
+
 # ---- classification helpers
 
 def _one_score(s: np.ndarray, name: str) -> None:
@@ -259,9 +283,9 @@ def _multiclass_hinge_grad(s: np.ndarray, t: np.ndarray) -> np.ndarray:
     return g / len(s)
 
 
-ssr = Loss("ssr", "SSR", _ssr, _ssr_grad)
-half_ssr = Loss("half_ssr", "½·SSR", _half_ssr, _half_ssr_grad)
-mse = Loss("mse", "MSE", _mse, _mse_grad)
+ssr = Loss("ssr", "SSR", _ssr, _ssr_grad, stacked=_stacked_ssr)
+half_ssr = Loss("half_ssr", "½·SSR", _half_ssr, _half_ssr_grad, stacked=_stacked_half_ssr)
+mse = Loss("mse", "MSE", _mse, _mse_grad, stacked=_stacked_mse)
 bce = Loss("bce", "cross-entropy", _bce, _bce_grad, "binary", _two_columns)
 softmax_ce = Loss("softmax_ce", "cross-entropy", _softmax_ce, _softmax_ce_grad, "multiclass", _softmax)
 hinge = Loss("hinge", "hinge", _hinge, _hinge_grad, "binary", _two_columns)

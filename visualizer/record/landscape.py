@@ -4,7 +4,9 @@ The plane is spanned either by two named scalar parameters (every other paramete
 chosen step) or by the first two principal directions of the parameter trajectory relative to its final
 point, as in Li et al., "Visualizing the Loss Landscape of Neural Nets" (NeurIPS 2018). Every grid point's
 loss comes from batched matrix products over the layer structure (:func:`~visualizer.record.backprop.
-batched_outputs`): a 60×60 grid is a few numpy calls, not 3,600 forward passes.
+batched_outputs`): a 60×60 grid is a few numpy calls, not 3,600 forward passes. The value at each point is
+the training objective's data loss (:meth:`~visualizer.engine.objective.Objective.data_losses`), without any
+penalty: the loss the evaluator was given.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from ..engine.objective import Objective
 from .backprop import activation_functions, batched_outputs, parse_param
 
 if TYPE_CHECKING:
@@ -119,6 +122,7 @@ def parameter_plane(history: History, params: Sequence[tuple[str, Sequence[int]]
 def plane_losses(plane: Plane, coords: np.ndarray, layers: Sequence[LayerInfo], x: np.ndarray, y: np.ndarray,
                  loss: Loss, activations) -> np.ndarray:
     """The loss at each of ``coords`` (points, 2) on ``plane``, in batches of grid points."""
+    objective = Objective(loss)
     coords = np.asarray(coords, dtype=float)
     width = max([lay.n_out for lay in layers] + [1])
     per_point = max(1, len(x) * width)
@@ -128,21 +132,8 @@ def plane_losses(plane: Plane, coords: np.ndarray, layers: Sequence[LayerInfo], 
     for start in range(0, len(coords), batch):
         params = plane.unflatten(plane.points(coords[start : start + batch]))
         preds = batched_outputs(layers, params, x, activations)
-        out[start : start + len(preds)] = _losses(loss, preds, y)
+        out[start : start + len(preds)] = objective.data_losses(preds, y)
     return out
-
-
-def _losses(loss: Loss, preds: np.ndarray, y: np.ndarray) -> np.ndarray:
-    # The regression losses are sums or means of squares: one vectorised expression for every point. Others
-    # (cross-entropies, hinges) go through the loss itself, point by point, which is still milliseconds.
-    r = preds - y[None]
-    if loss.name == "ssr":
-        return np.einsum("gno,gno->g", r, r)
-    if loss.name == "half_ssr":
-        return 0.5 * np.einsum("gno,gno->g", r, r)
-    if loss.name == "mse":
-        return np.einsum("gno,gno->g", r, r) / r[0].size
-    return np.array([loss.value(p, y) for p in preds])
 
 
 def compute_landscape(history: History, layers: Sequence[LayerInfo], x: np.ndarray, y: np.ndarray, loss: Loss,
