@@ -130,3 +130,124 @@ def test_network_checks_shapes_and_names(rng):
 def test_repr_is_readable(rng):
     net = Network([Dense(2, 6, "sigmoid", name="hidden", rng=rng), Dense(6, 1, bias=False, name="output", rng=rng)])
     assert repr(net) == "Network([Dense(hidden: 2→6, sigmoid), Dense(output: 6→1, identity, no bias)])"
+
+
+# ---- the single definitions: each activation's and the dense layer's forward beside its backward
+
+@pytest.mark.parametrize("name", ACTIVATION_NAMES)
+def test_activation_backward_matches_finite_differences(name, rng):
+    act = get_activation(name)
+    z = rng.normal(0, 3, size=(6, 4))
+    if name == "relu":
+        z[np.abs(z) < 1e-3] = 0.5  # the kink has no derivative
+    upstream = rng.normal(size=z.shape)
+    grad = act.backward(upstream, z, act.forward(z))
+    np.testing.assert_allclose(grad, numeric_grad(lambda: float(np.sum(upstream * act.forward(z))), z),
+                               rtol=1e-5, atol=1e-8)
+    # A slope already computed gives the same bits as one computed here.
+    assert np.array_equal(act.backward(upstream, z, act.fn(z), act.slope(z, act.fn(z))), grad)
+
+
+def test_the_identity_hands_the_gradient_back_untouched(rng):
+    g = rng.normal(size=(3, 2))
+    assert get_activation("identity").backward(g, g, g) is g
+
+
+@pytest.mark.parametrize("activation", ACTIVATION_NAMES)
+@pytest.mark.parametrize("bias", [True, False])
+def test_dense_definitions_match_finite_differences(activation, bias, rng):
+    from visualizer.engine.layers import bias_grad, dense_backward, dense_forward, weight_grad
+
+    act = get_activation(activation)
+    w, b = rng.normal(size=(3, 4)), rng.normal(size=4) if bias else None
+    x, upstream = rng.normal(size=(5, 3)), rng.normal(size=(5, 4))
+
+    def value() -> float:
+        return float(np.sum(upstream * dense_forward(x, w, b, act).a))
+
+    cache = dense_forward(x, w, b, act)
+    np.testing.assert_array_equal(cache.z, x @ w + (b if bias else 0.0))
+    np.testing.assert_array_equal(cache.a, act.fn(cache.z))
+    grads = {"weight": np.empty_like(w), **({"bias": np.empty_like(b)} if bias else {})}
+    delta, grad_x = dense_backward(upstream, cache, w, grads=grads)
+    np.testing.assert_allclose(grads["weight"], numeric_grad(value, w), rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(weight_grad(x, delta), grads["weight"])
+    if bias:
+        np.testing.assert_allclose(grads["bias"], numeric_grad(value, b), rtol=1e-5, atol=1e-7)
+        np.testing.assert_array_equal(bias_grad(delta), grads["bias"])
+    np.testing.assert_allclose(grad_x, numeric_grad(value, x), rtol=1e-5, atol=1e-7)
+    assert dense_backward(upstream, cache, w, input_grad=False)[1] is None
+
+
+def test_dense_forward_on_stacked_parameter_sets_is_one_forward_per_set(rng):
+    from visualizer.engine.layers import dense_forward
+
+    act = get_activation("tanh")
+    x = rng.normal(size=(7, 3))
+    ws, bs = rng.normal(size=(5, 3, 2)), rng.normal(size=(5, 2))
+    stacked = dense_forward(x[None], ws, bs, act)
+    assert stacked.a.shape == (5, 7, 2)
+    for k in range(5):
+        np.testing.assert_allclose(stacked.a[k], dense_forward(x, ws[k], bs[k], act).a, rtol=1e-13, atol=1e-15)
+    # A second stacked layer takes the first one's (points, samples, inputs) outputs.
+    second = dense_forward(stacked.a, rng.normal(size=(5, 2, 1)), None, act)
+    assert second.a.shape == (5, 7, 1)
+
+
+def test_the_dense_layer_is_its_definitions(rng):
+    from visualizer.engine.layers import dense_backward, dense_forward
+
+    layer = Dense(3, 2, "sigmoid", name="d", rng=rng, bias_init=rng.normal(size=2))
+    x, upstream = rng.normal(size=(4, 3)), rng.normal(size=(4, 2))
+    out = layer.forward(x)
+    grad_x = layer.backward(upstream)
+    cache = dense_forward(x, layer.weight, layer.bias, layer.activation)
+    grads = {k: np.empty_like(v) for k, v in layer.params().items()}
+    _, expected_x = dense_backward(upstream, cache, layer.weight, grads=grads)
+    assert np.array_equal(out, cache.a) and np.array_equal(grad_x, expected_x)
+    for name in grads:
+        assert np.array_equal(layer.grads[name], grads[name])
+    assert repr(cache) == "DenseCache(sigmoid, x (4, 3) → a (4, 2))"
+    with pytest.raises(RuntimeError, match="backward\\(\\) called before forward\\(\\)"):
+        Dense(1, 1, name="fresh", weight=[[1.0]]).backward(np.ones((1, 1)))
+
+
+# ---- the objective: data loss plus penalties, in one place
+
+def test_the_objective_is_the_data_loss_plus_the_penalties_and_its_gradient_is_theirs(rng):
+    from visualizer import L1, L2
+    from visualizer.engine.objective import Objective
+
+    net = Network([Dense(2, 4, "tanh", name="h", rng=rng), Dense(4, 1, "identity", name="o", rng=rng)])
+    x, y = rng.normal(size=(6, 2)), rng.normal(size=(6, 1))
+    objective = Objective("mse", [L2(0.1, half=True), L1(0.01, params="all")])
+    params = net.parameters()
+
+    def value() -> float:
+        return objective.value(net.forward(x), y, params)
+
+    evaluation = objective.evaluate(net, x, y)
+    assert evaluation.data_loss == get_loss("mse").value(net.forward(x), y)
+    assert value() == pytest.approx(evaluation.data_loss + 0.05 * sum(float((params[k] ** 2).sum())
+                                                                       for k in ("h.weight", "o.weight"))
+                                    + 0.01 * sum(float(np.abs(p).sum()) for p in params.values()), rel=1e-12)
+    grads = {k: v.copy() for k, v in evaluation.grads.items()}
+    for name, p in params.items():
+        np.testing.assert_allclose(grads[name], numeric_grad(value, p), rtol=1e-5, atol=1e-8)
+    assert repr(objective) == "Objective(mse + L2(0.1, half=True) + L1(0.01, params='all'))"
+    assert Objective(get_loss("ssr")).penalty(params) == 0.0
+
+
+def test_the_objective_evaluates_stacked_outputs_point_by_point(rng):
+    from visualizer.engine.objective import Objective
+
+    y = rng.normal(size=(5, 2))
+    stacked = rng.normal(size=(4, 5, 2))
+    for name in ("ssr", "half_ssr", "mse"):
+        objective = Objective(name)
+        np.testing.assert_allclose(objective.data_losses(stacked, y), [objective.data_loss(p, y) for p in stacked],
+                                   rtol=1e-13)
+    labels = rng.integers(0, 2, size=(5, 1)).astype(float)
+    bce = Objective("bce")
+    assert np.array_equal(bce.data_losses(stacked[:, :, :1], labels),
+                          [bce.data_loss(p, labels) for p in stacked[:, :, :1]])

@@ -1,4 +1,19 @@
-"""Layers and activations: each forward pass sits beside its derivative, so they can be checked together."""
+"""Layers and activations: each forward pass sits beside its backward pass, once, for every caller.
+
+These are the only definitions of what a layer computes. The engine's :class:`Network` trains through them;
+the recorder's adapters, the backward pass that panels draw (δ's, slopes), the explained steps and the loss
+landscape evaluate through them too (``visualizer.record``). The compiled per-sample kernels
+(:mod:`~visualizer.engine.kernels`) are the one other copy, written out for speed and checked against these in
+the tests.
+
+For a dense layer with weights stored (inputs, outputs)::
+
+    forward:   z = x @ W + b,    a = act(z)
+    backward:  δ = ∂L/∂a ⊙ act′(z),    ∂L/∂W = xᵀ δ,    ∂L/∂b = Σ_n δ,    ∂L/∂x = δ Wᵀ
+
+:func:`dense_forward` works on a batch ``x`` (samples, inputs), and on stacked parameter sets (a leading axis of
+points on ``W`` and ``b``, as a loss landscape evaluates thousands of points at once).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -22,11 +37,26 @@ class Activation:
     def __call__(self, z: np.ndarray) -> np.ndarray:
         return self.fn(z)
 
+    def forward(self, z: np.ndarray) -> np.ndarray:
+        """The activation ``a = fn(z)``."""
+        return self.fn(z)
+
     def slope(self, z: np.ndarray, a: np.ndarray) -> np.ndarray:
         """The derivative at ``z``, given ``a = fn(z)`` already computed."""
         if self.deriv_from_output is not None:
             return self.deriv_from_output(a)
         return self.deriv(z)
+
+    def backward(self, grad_a: np.ndarray, z: np.ndarray, a: np.ndarray,
+                 slope: np.ndarray | None = None) -> np.ndarray:
+        """∂L/∂z = ∂L/∂a ⊙ act′(z), with ``slope`` = act′(z) if it was already computed.
+
+        The built-in identity hands ``grad_a`` back as it is: its slope is 1, and a multiply by ones is wasted
+        work in a per-sample loop.
+        """
+        if self is identity:
+            return grad_a
+        return grad_a * (self.slope(z, a) if slope is None else slope)
 
     def __repr__(self) -> str:
         return f"Activation({self.name})"
@@ -83,6 +113,69 @@ def get_activation(spec: str | Activation) -> Activation:
         raise ValueError(f"unknown activation {spec!r}; use one of {known} or an Activation(name, fn, deriv)") from None
 
 
+# ---- the dense layer: forward beside backward, as functions of the parameters ----
+
+class DenseCache:
+    """What a dense layer's forward pass keeps for its backward pass: its input ``x``, pre-activation ``z``
+    and output ``a``, and the slope act′(z) once something has asked for it (:attr:`slope`)."""
+
+    __slots__ = ("x", "z", "a", "activation", "_slope")
+
+    def __init__(self, x: np.ndarray, z: np.ndarray, a: np.ndarray, activation: Activation) -> None:
+        self.x, self.z, self.a, self.activation = x, z, a, activation
+        self._slope: np.ndarray | None = None
+
+    @property
+    def slope(self) -> np.ndarray:
+        """act′(z), computed on first use and kept for the backward pass."""
+        if self._slope is None:
+            self._slope = self.activation.slope(self.z, self.a)
+        return self._slope
+
+    def __repr__(self) -> str:
+        return f"DenseCache({self.activation.name}, x {self.x.shape} → a {np.shape(self.a)})"
+
+
+def dense_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
+                  activation: Activation) -> DenseCache:
+    """``z = x @ weight + bias``, ``a = activation(z)``, for a batch ``x`` (samples, inputs).
+
+    ``weight`` is (inputs, outputs) and ``bias`` (outputs,) or None. For stacked parameter sets, ``weight`` is
+    (points, inputs, outputs) and ``bias`` (points, outputs); ``x`` is then (samples, inputs) broadcast to every
+    point, or (points, samples, inputs), and ``z`` and ``a`` are (points, samples, outputs).
+    """
+    z = x @ weight
+    if bias is not None:
+        z = z + (bias[..., None, :] if weight.ndim > 2 else bias)
+    return DenseCache(x, z, activation.fn(z), activation)
+
+
+def dense_backward(grad_a: np.ndarray, cache: DenseCache, weight: np.ndarray, *,
+                   grads: dict[str, np.ndarray] | None = None,
+                   input_grad: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """Backward through a dense layer from ∂L/∂a: returns (δ = ∂L/∂z, ∂L/∂x, or None unless ``input_grad``).
+
+    With ``grads`` (arrays named ``weight`` and, for a layer with a bias, ``bias``), ∂L/∂W and ∂L/∂b are
+    written into them: a training loop keeps one fixed set of gradient arrays.
+    """
+    delta = cache.activation.backward(grad_a, cache.z, cache.a, cache._slope)
+    if grads is not None:
+        weight_grad(cache.x, delta, out=grads["weight"])
+        if "bias" in grads:
+            bias_grad(delta, out=grads["bias"])
+    return delta, (delta @ weight.T if input_grad else None)
+
+
+def weight_grad(x: np.ndarray, delta: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """∂L/∂W = xᵀ δ, (inputs, outputs), from a layer's input ``x`` and its δ (samples, outputs)."""
+    return np.matmul(x.T, delta, out=out)
+
+
+def bias_grad(delta: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """∂L/∂b = δ summed over the samples."""
+    return delta.sum(axis=0, out=out)
+
+
 class Dense:
     """A fully connected layer ``a = act(x @ weight + bias)`` with ``weight`` of shape (inputs, outputs)."""
 
@@ -114,9 +207,7 @@ class Dense:
             self.bias = np.zeros(n_out) if bias_init is None else np.array(bias_init, dtype=float).reshape(n_out)
         elif bias_init is not None:
             raise ValueError(f"layer {name!r} has bias=False but was given bias_init")
-        self._x: np.ndarray | None = None
-        self._z: np.ndarray | None = None
-        self._a: np.ndarray | None = None
+        self._cache: DenseCache | None = None
         self.grads: dict[str, np.ndarray] = {k: np.zeros_like(v) for k, v in self.params().items()}
 
     def params(self) -> dict[str, np.ndarray]:
@@ -128,26 +219,15 @@ class Dense:
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Compute the layer's output for a batch ``x`` of shape (batch, inputs), keeping what backward needs."""
-        z = x @ self.weight
-        if self.bias is not None:
-            z = z + self.bias
-        a = self.activation.fn(z)
-        self._x, self._z, self._a = x, z, a
-        return a
+        self._cache = dense_forward(x, self.weight, self.bias, self.activation)
+        return self._cache.a
 
     def backward(self, grad_a: np.ndarray) -> np.ndarray:
         """Given dL/d(output), store dL/d(param) in ``grads`` and return dL/d(input)."""
-        if self._x is None:
+        if self._cache is None:
             raise RuntimeError(f"layer {self.name!r}: backward() called before forward()")
-        if self.activation is identity:  # slope 1: skip a multiply by ones
-            grad_z = grad_a
-        else:
-            grad_z = grad_a * self.activation.slope(self._z, self._a)
         # Written into the same arrays every time, so Network.gradients() can hand out one fixed mapping.
-        np.matmul(self._x.T, grad_z, out=self.grads["weight"])
-        if self.bias is not None:
-            grad_z.sum(axis=0, out=self.grads["bias"])
-        return grad_z @ self.weight.T
+        return dense_backward(grad_a, self._cache, self.weight, grads=self.grads)[1]
 
     def __repr__(self) -> str:
         extra = "" if self.bias is not None else ", no bias"

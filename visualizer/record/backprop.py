@@ -9,8 +9,11 @@ loss's own gradient, so any adapter's run gets them. For a batch, with weights s
     δ_L = ∂L/∂a_L ⊙ act_L′(z_L),    δ_l = (δ_{l+1} W_{l+1}ᵀ) ⊙ act_l′(z_l)
     ∂L/∂W_l = a_{l-1}ᵀ δ_l,         ∂L/∂b_l = Σ_n δ_l
 
-The chain rule for one scalar parameter (:func:`chain_rule`) writes the same sums out path by path, as the
-seed notebooks do by hand: ∂SSR/∂iw1 = Σ_n ∂SSR/∂P · ∂P/∂y1 · ∂y1/∂x1 · ∂x1/∂iw1.
+Each layer is evaluated by the engine's own definitions (:func:`~visualizer.engine.layers.dense_forward`,
+:func:`~visualizer.engine.layers.dense_backward`) and the loss by the training objective
+(:class:`~visualizer.engine.objective.Objective`): what is drawn is what trained. The chain rule for one scalar
+parameter (:func:`chain_rule`) writes the same sums out path by path, as the seed notebooks do by hand:
+∂SSR/∂iw1 = Σ_n ∂SSR/∂P · ∂P/∂y1 · ∂y1/∂x1 · ∂x1/∂iw1.
 """
 from __future__ import annotations
 
@@ -19,6 +22,8 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from ..engine.layers import bias_grad, dense_backward, dense_forward, weight_grad
+from ..engine.objective import Objective
 from .probes import LayerInfo
 
 if TYPE_CHECKING:
@@ -74,36 +79,40 @@ class BackwardPass:
 
     def weight_grad(self, name: str) -> np.ndarray:
         """∂L/∂W of layer ``name`` as (inputs, outputs)."""
-        return self.inputs_of(name).T @ self.delta[name]
+        return weight_grad(self.inputs_of(name), self.delta[name])
 
     def bias_grad(self, name: str) -> np.ndarray:
         """∂L/∂b of layer ``name``: its δ summed over the samples."""
-        return self.delta[name].sum(axis=0)
+        return bias_grad(self.delta[name])
+
+    def __repr__(self) -> str:
+        shape = "→".join([str(self.x.shape[-1])] + [str(lay.n_out) for lay in self.layers])
+        return f"BackwardPass({shape}, {len(self.x)} samples, loss={self.loss:g})"
+
+
+def _bias(layer: LayerInfo, params: dict[str, np.ndarray]) -> np.ndarray | None:
+    return None if layer.bias is None else np.asarray(params[layer.bias], dtype=float)
 
 
 def backward_pass(layers: Sequence[LayerInfo], params: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray,
                   loss: Loss, activations: dict[str, Activation] | None = None) -> BackwardPass:
     """Forward and backward through ``layers`` at ``params`` on the samples ``(x, y)``."""
     acts = activations or activation_functions(layers)
+    objective = Objective(loss)
     x = np.asarray(x, dtype=float)
-    z, a, slope, delta = {}, {}, {}, {}
+    z, a, slope, delta, caches = {}, {}, {}, {}, {}
     prev = x
     for lay in layers:
-        zl = prev @ layer_weight(lay, params)
-        if lay.bias is not None:
-            zl = zl + np.asarray(params[lay.bias], dtype=float)
-        al = acts[lay.name].fn(zl)
-        z[lay.name], a[lay.name] = zl, al
-        slope[lay.name] = np.broadcast_to(acts[lay.name].slope(zl, al), zl.shape)
-        prev = al
-    output_grad = np.asarray(loss.grad(prev, y), dtype=float).reshape(prev.shape)
+        cache = caches[lay.name] = dense_forward(prev, layer_weight(lay, params), _bias(lay, params), acts[lay.name])
+        z[lay.name], a[lay.name] = cache.z, cache.a
+        slope[lay.name] = np.broadcast_to(cache.slope, cache.z.shape)
+        prev = cache.a
+    output_grad = np.asarray(objective.output_grad(prev, y), dtype=float).reshape(prev.shape)
     g = output_grad
     for k in range(len(layers) - 1, -1, -1):
         lay = layers[k]
-        delta[lay.name] = g * slope[lay.name]
-        if k:
-            g = delta[lay.name] @ layer_weight(lay, params).T
-    return BackwardPass(x, list(layers), z, a, slope, delta, output_grad, float(loss.value(prev, y)))
+        delta[lay.name], g = dense_backward(g, caches[lay.name], layer_weight(lay, params), input_grad=k > 0)
+    return BackwardPass(x, list(layers), z, a, slope, delta, output_grad, float(objective.data_loss(prev, y)))
 
 
 def batched_outputs(layers: Sequence[LayerInfo], params: dict[str, np.ndarray], x: np.ndarray,
@@ -115,10 +124,7 @@ def batched_outputs(layers: Sequence[LayerInfo], params: dict[str, np.ndarray], 
     """
     a = np.asarray(x, dtype=float)[None]
     for lay in layers:
-        a = np.matmul(a, layer_weight(lay, params))
-        if lay.bias is not None:
-            a = a + np.asarray(params[lay.bias], dtype=float)[:, None, :]
-        a = activations[lay.name].fn(a)
+        a = dense_forward(a, layer_weight(lay, params), _bias(lay, params), activations[lay.name]).a
     return a
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
+from ..engine.layers import dense_forward
 from .probes import BACKWARD, LayerInfo, Needs, Probe, Setup, default_needs
 
 if TYPE_CHECKING:
@@ -127,10 +128,7 @@ class DenseModel:
         a = np.asarray(x, dtype=float)
         outs = {}
         for name, weight, act, bias in self._spec:
-            z = a @ self._values[weight]
-            if bias is not None:
-                z = z + self._values[bias]
-            a = act.fn(z)
+            a = dense_forward(a, self._values[weight], None if bias is None else self._values[bias], act).a
             outs[name] = a
         return outs
 
