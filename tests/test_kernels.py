@@ -189,3 +189,114 @@ def test_rejects_what_it_cannot_train():
         sgd.run(np.zeros((4, 3)), np.zeros((4, 3)))
     with pytest.raises(ValueError, match="losses must be"):
         sgd.run(np.zeros((4, 2)), np.zeros((4, 3)), losses=np.zeros(3))
+
+
+# ---- held to the single definitions of the layers and losses
+
+def _definitions_step(weights, biases, acts, x, y, lr, loss_name):
+    """One per-sample SGD step written from the engine's definitions (dense_forward, dense_backward, the
+    loss's value and gradient): the reference both kernels must reproduce. Returns the loss before it."""
+    from visualizer.engine.layers import dense_backward, dense_forward, get_activation
+
+    loss = get_loss(loss_name)
+    caches, a = [], x
+    for w, b, act in zip(weights, biases, acts):
+        caches.append(dense_forward(a, w, b, get_activation(act)))
+        a = caches[-1].a
+    value = loss.value(a, y)
+    g = loss.grad(a, y)
+    grads = []
+    for k in range(len(weights) - 1, -1, -1):
+        out = {"weight": np.empty_like(weights[k])}
+        if biases[k] is not None:
+            out["bias"] = np.empty_like(biases[k])
+        _, g = dense_backward(g, caches[k], weights[k], grads=out)
+        grads.append(out)
+    for w, b, out in zip(weights, biases, reversed(grads)):
+        w -= lr * out["weight"]
+        if b is not None:
+            b -= lr * out["bias"]
+    return value
+
+
+@pytest.mark.parametrize("jit", PATHS)
+@pytest.mark.parametrize("name, make, lr, loss", CASES, ids=[c[0] for c in CASES])
+def test_each_step_is_the_layer_and_loss_definitions(name, make, lr, loss, jit):
+    net, xs, ys = make(5)
+    ref, _, _ = make(5)
+    weights = [layer.weight for layer in ref.layers]
+    biases = [layer.bias for layer in ref.layers]
+    acts = [layer.activation.name for layer in ref.layers]
+    n = 300
+    expected = np.array([_definitions_step(weights, biases, acts, xs[s : s + 1], ys[s : s + 1], lr, loss)
+                         for s in range(n)])
+    losses = np.empty(n)
+    assert _sgd(net, lr, loss, jit).run(xs[:n], ys[:n], losses=losses) == n
+    tolerance = {"rtol": 1e-12, "atol": 1e-14} if jit else {"rtol": 0, "atol": 0}  # the numpy loop: bit for bit
+    np.testing.assert_allclose(losses, expected, **tolerance)
+    for key, value in net.parameters().items():
+        np.testing.assert_allclose(value, ref.parameters()[key], **tolerance, err_msg=key)
+
+
+def test_the_numpy_loop_ends_exactly_where_the_engine_ends(engine_runs):
+    # The engine's per-step loop trains through the layer definitions; the fused numpy loop uses the same
+    # ufuncs in the same order, so thousands of steps later not one bit differs.
+    for name, make, lr, loss in CASES:
+        net, xs, ys = make(0)
+        losses = np.empty(len(xs))
+        _sgd(net, lr, loss, jit=False).run(xs, ys, losses=losses)
+        params, engine_losses = engine_runs[name]
+        assert np.array_equal(losses, engine_losses), name
+        for key, value in net.parameters().items():
+            assert np.array_equal(value, params[key]), (name, key)
+
+
+# ---- which runs the kernels take: the plan
+
+def _plain(loss="mse", acts=("tanh", "identity")) -> Network:
+    return _network(0, [2, 3, 1], list(acts), True)
+
+
+def test_a_plain_per_sample_sgd_run_gets_a_plan_that_counts_its_steps():
+    opt = SGD(0.1)
+    plan = kernels.plan_for(_plain(), get_loss("mse"), opt, batch_size=1, steps=100)
+    assert isinstance(plan, kernels.KernelPlan) and not plan.kernel.jit  # too short to compile
+    assert repr(plan) == "KernelPlan(PerSampleSGD(2→3→1, tanh, identity, mse, lr=0.1, numpy))"
+    rng = np.random.default_rng(0)
+    assert plan.run(rng.normal(size=(7, 2)), rng.normal(size=(7, 1))) == 7
+    assert opt.steps_taken == 7
+
+
+@pytest.mark.parametrize("why, kwargs", [
+    ("mini-batches", {"batch_size": 4}),
+    ("full batch", {"batch_size": None}),
+    ("a penalty", {"penalties": ["L2"]}),
+    ("momentum", {"optimizer": SGD(0.1, momentum=0.9)}),
+    ("weight decay", {"optimizer": SGD(0.1, weight_decay=0.01)}),
+    ("a schedule", {"optimizer": SGD(lambda step: 0.1)}),
+    ("another optimizer", {"optimizer": "adam"}),
+    ("a classification loss", {"loss": get_loss("bce")}),
+    ("a user's loss", {"loss": "custom"}),
+    ("a user's activation", {"network": "custom-activation"}),
+    ("not a Network", {"network": "other"}),
+])
+def test_runs_the_kernels_do_not_know_get_no_plan(why, kwargs):
+    from visualizer import L2, Activation, Adam
+    from visualizer.engine.losses import Loss
+
+    mse = get_loss("mse")
+    args = {"network": _plain(), "loss": mse, "optimizer": SGD(0.1), "penalties": (), "batch_size": 1}
+    args.update(kwargs)
+    if args["penalties"]:
+        args["penalties"] = [L2(0.1)]
+    if args["optimizer"] == "adam":
+        args["optimizer"] = Adam(0.1)
+    if args["loss"] == "custom":
+        args["loss"] = Loss("mse", "MSE", mse.value, mse.grad)  # named like a built-in, but not it
+    if args["network"] == "custom-activation":
+        args["network"] = Network([Dense(2, 1, Activation("tanh", np.tanh, lambda z: 1 - np.tanh(z) ** 2),
+                                         name="l0", weight=np.ones((2, 1)))])
+    elif args["network"] == "other":
+        args["network"] = object()
+    assert kernels.plan_for(args.pop("network"), args.pop("loss"), args.pop("optimizer"), args.pop("penalties"),
+                            steps=100, **args) is None, why

@@ -1,13 +1,16 @@
 """Per-sample SGD on a small dense network, a whole chunk of samples in one call.
 
-The built-in engine (``nn``, ``losses``, ``optim``) pays Python and numpy call overhead on every step, which
+The built-in engine (``layers``, ``losses``, ``optim``) pays Python and numpy call overhead on every step, which
 dominates when a step is one sample through a [2,6,6,1] network. :class:`PerSampleSGD` does the same updates,
-in the same order, for many samples at once:
+in the same order, for many samples at once, and :func:`plan_for` says when a training run is one it can do:
 
 * compiled with numba when it is installed (:func:`available`): plain loops over samples, layers and units,
   about 20× the engine's speed on the product scene;
 * otherwise a fused numpy loop: the engine's own ufuncs in its order, written into buffers made once, so the
   same numbers as the engine's at about 1.3× its speed.
+
+Both are written out by hand, the one copy of the layers' arithmetic outside :mod:`~visualizer.engine.layers`
+and :mod:`~visualizer.engine.losses`; the tests hold both to those definitions (tests/test_kernels.py).
 
 The compiled loop agrees with the engine to about 1e-14 after 100,000 steps (its ``exp``, ``log1p`` and
 ``tanh`` are the C library's, numpy's may differ in the last bit, and it sums in plain order where numpy calls
@@ -23,8 +26,13 @@ import importlib
 import importlib.util
 import math
 import os
+from typing import Sequence
 
 import numpy as np
+
+from . import layers as engine_layers
+from . import losses as engine_losses
+from .optim import SGD
 
 # The index of each name is its code inside the compiled kernel.
 ACTIVATIONS = ("identity", "sigmoid", "softplus", "tanh", "relu")
@@ -58,6 +66,53 @@ def use_jit(steps: int) -> bool:
     is long enough to pay for compiling. Decided by the step count alone, so a run's numbers never depend on
     whether an earlier run in the same process happened to compile the kernel."""
     return steps >= JIT_MIN_STEPS and available()
+
+
+def plan_for(network: object, loss: object, optimizer: object, penalties: Sequence[object] = (), *,
+             batch_size: int | None, steps: int) -> KernelPlan | None:
+    """The kernel for a training run it reproduces update for update, prepared on the live arrays; None when
+    the run is not one it knows.
+
+    It knows one sample per step (``batch_size=1``) through a :class:`~visualizer.engine.layers.Network` of
+    :class:`~visualizer.engine.layers.Dense` layers with built-in activations, a built-in squared-error loss
+    (``ssr``, ``half_ssr``, ``mse``) and no penalty, updated by plain :class:`~visualizer.engine.optim.SGD`:
+    a fixed rate, no momentum, no weight decay. ``steps``, the run's length, decides whether compiling pays
+    (:func:`use_jit`).
+    """
+    if batch_size != 1 or penalties:
+        return None
+    if (type(optimizer) is not SGD or optimizer.momentum or optimizer.weight_decay or callable(optimizer.lr)):
+        return None
+    name = getattr(loss, "name", None)
+    if name not in LOSSES or engine_losses.LOSSES.get(name) is not loss:
+        return None
+    if not isinstance(network, engine_layers.Network):
+        return None
+    built_in = engine_layers.ACTIVATIONS
+    layers = network.layers
+    if any(type(lay) is not engine_layers.Dense or built_in.get(lay.activation.name) is not lay.activation
+           for lay in layers):
+        return None
+    kernel = PerSampleSGD([lay.weight for lay in layers], [lay.bias for lay in layers],
+                          [lay.activation.name for lay in layers], float(optimizer.lr), name, jit=use_jit(steps))
+    return KernelPlan(kernel, optimizer)
+
+
+class KernelPlan:
+    """A kernel prepared for one training run: runs its updates chunk by chunk, and counts them on the
+    optimizer as if it had made them itself."""
+
+    def __init__(self, kernel: PerSampleSGD, optimizer: SGD) -> None:
+        self.kernel, self.optimizer = kernel, optimizer
+
+    def run(self, xs: np.ndarray, ys: np.ndarray, *, losses: np.ndarray | None = None) -> int:
+        """:meth:`PerSampleSGD.run` on the next chunk of samples; returns the number of updates made."""
+        done = self.kernel.run(xs, ys, losses=losses)
+        self.optimizer.steps_taken += done
+        return done
+
+    def __repr__(self) -> str:
+        return f"KernelPlan({self.kernel!r})"
 
 
 def per_sample_sgd(weights: list[np.ndarray], biases: list[np.ndarray | None], activations: list[str],

@@ -1,8 +1,11 @@
 """The built-in training loop: one update per step, hooks called by event name.
 
-The objective is the data loss plus any penalties (L1, L2) on the parameters; the optimizer sees the
-gradient of that sum. The loop knows nothing of what hooks do; recording is one of them
-(:func:`log_full_set`), logging into the same public :meth:`Recorder.log` that anyone's own loop uses.
+The objective is the data loss plus any penalties (L1, L2) on the parameters
+(:class:`~visualizer.engine.objective.Objective`); the optimizer sees the gradient of that sum. The loop trains
+any model the objective can differentiate (forward, backward, parameters, gradients), and runs a compiled
+kernel instead where :func:`~visualizer.engine.kernels.plan_for` offers one. It knows nothing of what hooks do;
+recording is one of them (:func:`log_full_set`), logging into the same public :meth:`Recorder.log` that
+anyone's own loop uses.
 """
 from __future__ import annotations
 
@@ -11,10 +14,11 @@ from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 import numpy as np
 
-from .losses import Loss
-from .layers import Network
+from .objective import Differentiable, Objective
 
 if TYPE_CHECKING:
+    from .kernels import KernelPlan
+    from .losses import Loss
     from .penalties import Penalty
     from ..record.history import Recorder
 
@@ -34,7 +38,7 @@ class TrainState:
 
     step: int
     total_steps: int
-    network: Network
+    network: Differentiable
     loss: Loss
     x: np.ndarray
     y: np.ndarray
@@ -42,26 +46,24 @@ class TrainState:
     penalties: tuple[Penalty, ...] = ()
     optimizer: object = None
 
+    @property
+    def objective(self) -> Objective:
+        """The objective being minimised: ``loss`` plus ``penalties``."""
+        return Objective(self.loss, self.penalties)
 
-def penalty_value(penalties: Sequence[Penalty], params: dict[str, np.ndarray]) -> float:
-    """The sum of the penalties' values at ``params`` (0 for none)."""
-    return float(sum(p.value(params) for p in penalties))
-
-
-def add_penalty_grads(penalties: Sequence[Penalty], params: dict[str, np.ndarray],
-                      grads: dict[str, np.ndarray]) -> None:
-    """Add each penalty's gradient to ``grads`` in place: the data loss's gradient becomes the objective's."""
-    for penalty in penalties:
-        for name, g in penalty.grad(params).items():
-            grads[name] += g
+    def __repr__(self) -> str:
+        return (f"TrainState(step {self.step}/{self.total_steps}, batch_loss={self.batch_loss:g}, "
+                f"{self.objective!r}, {self.network!r})")
 
 
 @dataclass
 class Trainer:
     """Runs ``steps`` updates of ``network`` on ``(x, y)`` with ``optimizer``, calling hooks after each one.
 
-    The objective is ``loss`` plus the ``penalties`` (L1/L2 on named parameters, see
-    :mod:`visualizer.engine.penalties`); the optimizer gets the gradient of that sum.
+    ``network`` is any model with ``forward``, ``backward``, ``parameters`` and ``gradients``
+    (:class:`~visualizer.engine.objective.Differentiable`; the engine's ``Network`` is one). The objective is
+    ``loss`` plus the ``penalties`` (L1/L2 on named parameters, see :mod:`visualizer.engine.penalties`); the
+    optimizer gets the gradient of that sum.
 
     ``batch_size=None`` is full-batch; ``1`` is per-sample; anything else is mini-batch, walking the data in
     order (or shuffled every epoch with ``rng`` when ``shuffle``). With a ``sampler``, every step takes a
@@ -69,7 +71,7 @@ class Trainer:
     time) and ``(x, y)`` serve only as the evaluation set hooks see.
     """
 
-    network: Network
+    network: Differentiable
     x: np.ndarray
     y: np.ndarray
     loss: Loss
@@ -84,6 +86,12 @@ class Trainer:
     # finite: per-sample SGD then runs the steps between in one fused (or compiled) call.
     hook_every: int | None = None
     penalties: Sequence[Penalty] = ()
+
+    def __repr__(self) -> str:
+        batch = {None: "full batch", 1: "per sample"}.get(self.batch_size, f"batches of {self.batch_size}")
+        source = "sampled" if self.sampler is not None else f"{len(self.x)} samples"
+        return (f"Trainer({self.network!r}, {Objective(self.loss, tuple(self.penalties))!r}, {self.optimizer!r}, "
+                f"{self.steps} steps, {batch}, {source})")
 
     def add_hook(self, event: str, hook: Hook) -> None:
         """Call ``hook(state)`` on ``event``: ``start`` (step 0), ``step`` (after each update) or ``end``."""
@@ -122,45 +130,31 @@ class Trainer:
         state = TrainState(0, self.steps, self.network, self.loss, self.x, self.y, penalties=penalties,
                            optimizer=self.optimizer)
         self._emit("start", state)
-        kernel = self._kernel()
-        if kernel is not None:
-            return self._run_fused(state, kernel)
+        plan = self.plan()
+        if plan is not None:
+            return self._run_fused(state, plan)
+        objective = Objective(self.loss, penalties)
         params = self.network.parameters()
         batches = self._batches()
         for step in range(1, self.steps + 1):
             xb, yb = next(batches)
-            pred = self.network.forward(xb)
-            state.batch_loss = self.loss.value(pred, yb)
-            self.network.backward(self.loss.grad(pred, yb))
-            grads = self.network.gradients()
-            if penalties:
-                add_penalty_grads(penalties, params, grads)
-            self.optimizer.step(params, grads)
+            evaluation = objective.evaluate(self.network, xb, yb, params)
+            state.batch_loss = evaluation.data_loss
+            self.optimizer.step(params, evaluation.grads)
             state.step = step
             self._emit("step", state)
         self._emit("end", state)
         return state
 
-    def _kernel(self):
-        """The fused per-sample kernel, when this run is one it reproduces: one sample per step, plain SGD
-        with a fixed rate, built-in activations and squared-error loss, no penalty, and hooks that need few
-        steps."""
-        from . import kernels
-        from .losses import LOSSES
-        from .layers import ACTIVATIONS
-        from .optim import SGD
+    def plan(self) -> KernelPlan | None:
+        """The compiled (or fused numpy) kernel this run will use instead of the loop, if any: only when hooks
+        need few steps (``hook_every``), and the kernels know the run (:func:`~visualizer.engine.kernels.plan_for`)."""
+        if self.hook_every is None:
+            return None
+        from .kernels import plan_for
 
-        opt = self.optimizer
-        if (self.hook_every is None or self.batch_size != 1 or self.penalties or type(opt) is not SGD
-                or opt.momentum or opt.weight_decay or callable(opt.lr) or LOSSES.get(self.loss.name) is not self.loss
-                or self.loss.name not in kernels.LOSSES):
-            return None
-        layers = self.network.layers
-        if any(ACTIVATIONS.get(lay.activation.name) is not lay.activation for lay in layers):
-            return None
-        return kernels.PerSampleSGD([lay.weight for lay in layers], [lay.bias for lay in layers],
-                                    [lay.activation.name for lay in layers], float(opt.lr), self.loss.name,
-                                    jit=kernels.use_jit(self.steps))
+        return plan_for(self.network, self.loss, self.optimizer, self.penalties, batch_size=self.batch_size,
+                        steps=self.steps)
 
     def _samples(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """The per-sample stream as blocks of rows, in the order :meth:`_batches` yields them one by one."""
@@ -175,7 +169,7 @@ class Trainer:
             order = self.rng.permutation(len(self.x)) if self.shuffle else np.arange(len(self.x))
             yield self.x[order], self.y[order]
 
-    def _run_fused(self, state: TrainState, kernel) -> TrainState:
+    def _run_fused(self, state: TrainState, plan: KernelPlan) -> TrainState:
         losses = np.empty(SAMPLE_BLOCK if self.sampler is not None else len(self.x))
         for xs, ys in self._samples():
             start = 0
@@ -183,9 +177,7 @@ class Trainer:
                 # Up to the next step a hook needs, the end of this block, or the end of the run.
                 k = self.hook_every
                 n = min(k - state.step % k, self.steps - state.step, len(xs) - start)
-                done = kernel.run(xs[start : start + n], ys[start : start + n], losses=losses[:n])
-                if hasattr(self.optimizer, "steps_taken"):
-                    self.optimizer.steps_taken += done
+                done = plan.run(xs[start : start + n], ys[start : start + n], losses=losses[:n])
                 state.step += done
                 start += done
                 if done < n:  # the next sample's loss is not finite: hooks see that step fail, as per step
@@ -216,26 +208,23 @@ def log_full_set(recorder: Recorder, state: TrainState,
     """
     if not recorder.due(state.step):
         return False
-    net, objective = state.network, state.loss
+    net, objective = state.network, state.objective
     params = net.parameters()
-    pred = net.forward(state.x)
-    loss = objective.value(pred, state.y)
-    net.backward(objective.grad(pred, state.y))
-    grads = net.gradients()
+    evaluation = objective.evaluate(net, state.x, state.y, params)
+    pred = evaluation.outputs
     losses: dict[str, float] = {}
     extras: dict[str, object] = {}
-    if state.penalties:
-        losses["penalty"] = penalty_value(state.penalties, params)
-        add_penalty_grads(state.penalties, params, grads)
-    classifier = objective.kind != "regression"
+    if objective.penalties:
+        losses["penalty"] = objective.penalty(params)
+    classifier = objective.loss.kind != "regression"
     if classifier:
-        extras["accuracy/train"] = objective.accuracy(pred, state.y)
+        extras["accuracy/train"] = objective.loss.accuracy(pred, state.y)
     if test is not None:
         test_pred = net.forward(test[0])
-        losses["test"] = objective.value(test_pred, test[1])
+        losses["test"] = objective.data_loss(test_pred, test[1])
         if classifier:
-            extras["accuracy/test"] = objective.accuracy(test_pred, test[1])
+            extras["accuracy/test"] = objective.loss.accuracy(test_pred, test[1])
     opt_state = getattr(state.optimizer, "state", None)
     if callable(opt_state):
         extras.update({f"optim/{name}": value for name, value in opt_state(params).items()})
-    return recorder.log(state.step, params, grads, loss, losses=losses, extras=extras)
+    return recorder.log(state.step, params, evaluation.grads, evaluation.data_loss, losses=losses, extras=extras)
