@@ -233,3 +233,19 @@ def test_default_node_names():
     assert inputs == ["x1", "x2"]
     assert units["a"] == [("z1_1", "a1_1"), ("z1_2", "a1_2")]
     assert units["c"] == [("ŷ", "ŷ")]
+
+
+def test_the_backward_pass_chain_rule_and_plane_read_well(rng):
+    from visualizer.record.landscape import pca_plane
+
+    net = _network([2, 3, 1], ["tanh", "identity"], True, rng)
+    layers = NetworkModel(net).layers()
+    x, y = _data([2, 3, 1], "mse", rng)
+    bp = backward_pass(layers, net.parameters(), x, y, get_loss("mse"))
+    assert repr(bp) == f"BackwardPass(2→3→1, 5 samples, loss={bp.loss:g})"
+    assert repr(chain_rule(layers, "l0.weight", (1, 2), "w")) == "ChainRule(w in layer 'l0': 1 path of 4 factors)"
+    assert repr(chain_rule(layers, "l1.bias", (0,))) == "ChainRule(l1.bias[0] in layer 'l1': 1 path of 2 factors)"
+    history = train(_tiny_scene(Layout([["loss"]], {"loss": LossPanel()})))
+    plane = pca_plane(history)
+    assert repr(plane).startswith("Plane(13 parameters in hidden.weight, hidden.bias, output.weight, output.bias, "
+                                  "explained ")

@@ -214,3 +214,26 @@ def test_unknown_future_schema_and_foreign_files_are_clear_errors(tmp_path):
 def test_recorder_rejects_bad_every():
     with pytest.raises(ValueError):
         Recorder(every=0)
+
+
+def test_what_a_reader_meets_reads_well():
+    from visualizer.record.model import Needs, Setup, TrainingData
+
+    rng = np.random.default_rng(0)
+    net = _net(rng)
+    x, y = np.linspace(0, 1, 6)[:, None], np.zeros((6, 1))
+    rec = Recorder(every=2, total_steps=4)
+    assert repr(rec) == "Recorder(every=2, total_steps=4, 0 rows)"
+    rec.log(0, net.parameters(), net.parameters(), 1.0)
+    assert repr(rec) == "Recorder(every=2, total_steps=4, 1 rows)"
+    evaluator = Evaluator(NetworkModel(net), x, y, loss="ssr")
+    assert repr(evaluator) == ("Evaluator(NetworkModel(Network([Dense(hidden: 1→3, softplus), Dense(output: 3→1, "
+                               "identity)])), 6 samples, loss=ssr, probes not worked out yet)")
+    evaluator.prepare()
+    assert repr(evaluator).endswith("6 samples, loss=ssr, 2 probes)")
+    assert repr(TrainingData(x, y, None)) == "TrainingData(6 samples, no loss)"
+    probe = Probe("d/hidden", x, "hidden", quantity="delta", reduce="sum")
+    assert repr(probe) == "Probe('d/hidden': delta of layer 'hidden' on 6×1 inputs, reduce='sum')"
+    assert repr(Probe("g", x, quantity="output_grad", columns=0)) == "Probe('g': ∂L/∂ŷ on 6×1 inputs, columns=0)"
+    assert repr(Needs({"fit/x": x}, [probe])) == "Needs(static ['fit/x'], probes ['d/hidden'])"
+    assert repr(Setup(x, y, NetworkModel(net).layers())) == "Setup(6 samples, 1→3→1)"

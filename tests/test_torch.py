@@ -108,3 +108,87 @@ def test_modules_that_are_not_dense_networks_are_refused():
         TorchModel(torch.nn.Sequential(torch.nn.Conv1d(1, 1, 3), torch.nn.Linear(3, 1)))
     with pytest.raises(ValueError, match="no torch.nn.Linear"):
         TorchModel(torch.nn.PReLU())
+
+
+# ---- the engine's single definitions against PyTorch's: activations, the dense layer, losses, penalties
+
+@pytest.mark.parametrize("name", sorted(TORCH_ACT))
+def test_each_activation_and_its_backward_match_torch(name):
+    from visualizer import get_activation
+
+    act = get_activation(name)
+    rng = np.random.default_rng(1)
+    z = rng.normal(0, 4, size=(8, 3))
+    upstream = rng.normal(size=z.shape)
+    zt = torch.tensor(z, requires_grad=True)
+    out = TORCH_ACT[name]()(zt)
+    (out * torch.tensor(upstream)).sum().backward()
+    np.testing.assert_allclose(act.forward(z), out.detach().numpy(), rtol=1e-14, atol=1e-300)
+    np.testing.assert_allclose(act.backward(upstream, z, act.forward(z)), zt.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", sorted(TORCH_ACT))
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "no-bias"])
+def test_the_dense_definitions_match_torch_linear(name, bias):
+    from visualizer import get_activation
+    from visualizer.engine.layers import dense_backward, dense_forward
+
+    torch.manual_seed(2)
+    linear = torch.nn.Linear(3, 4, bias=bias).double()
+    rng = np.random.default_rng(2)
+    x, upstream = rng.normal(size=(6, 3)), rng.normal(size=(6, 4))
+    xt = torch.tensor(x, requires_grad=True)
+    out = TORCH_ACT[name]()(linear(xt))
+    (out * torch.tensor(upstream)).sum().backward()
+    w = linear.weight.detach().numpy().T.copy()  # ours is (inputs, outputs)
+    b = linear.bias.detach().numpy().copy() if bias else None
+    cache = dense_forward(x, w, b, get_activation(name))
+    np.testing.assert_allclose(cache.a, out.detach().numpy(), rtol=1e-13, atol=1e-15)
+    grads = {"weight": np.empty_like(w), **({"bias": np.empty_like(b)} if bias else {})}
+    _, grad_x = dense_backward(upstream, cache, w, grads=grads)
+    np.testing.assert_allclose(grads["weight"], linear.weight.grad.numpy().T, rtol=1e-12, atol=1e-14)
+    if bias:
+        np.testing.assert_allclose(grads["bias"], linear.bias.grad.numpy(), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(grad_x, xt.grad.numpy(), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("name, torch_loss", [
+    ("ssr", lambda p, t: torch.nn.functional.mse_loss(p, t, reduction="sum")),
+    ("half_ssr", lambda p, t: 0.5 * torch.nn.functional.mse_loss(p, t, reduction="sum")),
+    ("mse", lambda p, t: torch.nn.functional.mse_loss(p, t)),
+])
+def test_the_regression_losses_match_torch(name, torch_loss):
+    rng = np.random.default_rng(3)
+    p, t = rng.normal(size=(7, 2)), rng.normal(size=(7, 2))
+    pt = torch.tensor(p, requires_grad=True)
+    value = torch_loss(pt, torch.tensor(t))
+    value.backward()
+    loss = get_loss(name)
+    assert loss.value(p, t) == pytest.approx(value.item(), rel=1e-13)
+    np.testing.assert_allclose(loss.grad(p, t), pt.grad.numpy(), rtol=1e-13, atol=1e-15)
+    stacked = np.stack([p, p + 1.0])
+    np.testing.assert_allclose(loss.values(stacked, t), [loss.value(s, t) for s in stacked], rtol=1e-13)
+
+
+def test_an_l2_half_penalty_is_torch_weight_decay():
+    # PyTorch's weight_decay=λ adds λ·θ to every gradient: the objective mse + L2(λ, half=True, params="all").
+    from visualizer import L2, SGD, Trainer
+
+    module, net = _pair([(2, 3, "tanh"), (3, 1, "identity")], seed=4)
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(10, 2)), rng.normal(size=(10, 1))
+    opt = torch.optim.SGD(module.parameters(), lr=0.1, weight_decay=0.05)
+    for _ in range(3):
+        opt.zero_grad()
+        torch.nn.functional.mse_loss(module(torch.tensor(x)), torch.tensor(y)).backward()
+        opt.step()
+    Trainer(net, x, y, get_loss("mse"), SGD(0.1), 3, penalties=[L2(0.05, half=True, params="all")]).run()
+    for name, p in module.named_parameters():
+        theirs = p.detach().numpy().T if name.endswith("weight") else p.detach().numpy()
+        np.testing.assert_allclose(net.parameters()[name], theirs, rtol=1e-12, atol=1e-14)
+
+
+def test_torch_recorder_reads_well():
+    module, _ = _pair(ARCHITECTURES[0], seed=0)
+    assert repr(TorchRecorder(module, every=5)) == \
+        "TorchRecorder(TorchModel([0: 1→2 softplus, 2: 2→1 identity]), every=5, 0 rows)"

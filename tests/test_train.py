@@ -146,3 +146,72 @@ def test_log_full_set_records_penalty_test_loss_accuracy_and_optimizer_state():
             state = h.extras[f"optim/{kind}/{name}"]
             assert state.shape == p.shape  # the same names and shapes from step 0
             assert not state[0].any() and state[-1].any()
+
+
+# ---- any model that the objective can differentiate trains; the kernels are chosen beside the kernels
+
+class _Line:
+    """A model that is not a Network: y = w·x + b by hand, with forward, backward, parameters, gradients."""
+
+    def __init__(self) -> None:
+        self.w, self.b = np.array([[0.5]]), np.array([0.0])
+        self.gw, self.gb = np.zeros_like(self.w), np.zeros_like(self.b)
+
+    def parameters(self):
+        return {"lin.weight": self.w, "lin.bias": self.b}
+
+    def forward(self, x):
+        self.x = x
+        return x @ self.w + self.b
+
+    def backward(self, grad_out):
+        self.gw[...] = self.x.T @ grad_out
+        self.gb[...] = grad_out.sum(axis=0)
+        return grad_out @ self.w.T
+
+    def gradients(self):
+        return {"lin.weight": self.gw, "lin.bias": self.gb}
+
+
+@pytest.mark.parametrize("batch_size, hook_every", [(None, None), (1, None), (1, 2)])
+def test_a_model_of_ones_own_trains_exactly_as_the_same_network(batch_size, hook_every):
+    from visualizer import L2
+    from visualizer.engine.objective import Differentiable
+
+    x = np.linspace(-1, 1, 5)[:, None]
+    y = 3 * x - 1
+    mine, net = _Line(), _linear(None)
+    assert isinstance(mine, Differentiable)
+    runs = []
+    for model in (mine, net):
+        trainer = Trainer(model, x, y, get_loss("ssr"), SGD(0.05), 7, batch_size=batch_size, hook_every=hook_every,
+                          penalties=[L2(0.01)] if batch_size is None else ())
+        seen = {}
+        trainer.add_hook("step", lambda s: seen.__setitem__(s.step, s.batch_loss))
+        trainer.run()
+        runs.append(seen)
+    # With hook_every, the network's run takes the fused kernel and its hooks see only the steps they need;
+    # a model of one's own has no kernel and goes step by step: the same numbers either way.
+    assert Trainer(mine, x, y, get_loss("ssr"), SGD(0.05), 7, batch_size=1, hook_every=2).plan() is None
+    assert runs[1] == {step: runs[0][step] for step in runs[1]} and 7 in runs[1]
+    for name, value in mine.parameters().items():
+        np.testing.assert_array_equal(value, net.parameters()[name])
+
+
+def test_the_trainer_asks_the_kernels_for_a_plan_only_when_hooks_need_few_steps():
+    net = _linear(None)
+    x, y = np.ones((3, 1)), np.ones((3, 1))
+    assert Trainer(net, x, y, get_loss("mse"), SGD(0.1), 5, batch_size=1).plan() is None  # every step hooked
+    plan = Trainer(net, x, y, get_loss("mse"), SGD(0.1), 5, batch_size=1, hook_every=2).plan()
+    assert repr(plan) == "KernelPlan(PerSampleSGD(1→1, identity, mse, lr=0.1, numpy))"
+
+
+def test_trainer_and_state_read_well():
+    from visualizer import L2
+
+    trainer = Trainer(_linear(None), np.ones((3, 1)), np.ones((3, 1)), get_loss("mse"), SGD(0.1), 5, batch_size=1,
+                      penalties=[L2(0.1)])
+    assert repr(trainer) == ("Trainer(Network([Dense(lin: 1→1, identity)]), Objective(mse + L2(0.1)), SGD(lr=0.1), "
+                             "5 steps, per sample, 3 samples)")
+    assert repr(trainer.run()) == ("TrainState(step 5/5, batch_loss=0.00850628, Objective(mse + L2(0.1)), "
+                                   "Network([Dense(lin: 1→1, identity)]))")

@@ -133,7 +133,7 @@ class DenseCache:
         return self._slope
 
     def __repr__(self) -> str:
-        return f"DenseCache({self.activation.name}, x {self.x.shape} → a {np.shape(self.a)})"
+        return f"DenseCache({self.activation.name}, x {np.shape(self.x)} → a {np.shape(self.a)})"
 
 
 def dense_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,

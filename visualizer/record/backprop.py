@@ -157,6 +157,10 @@ class ChainRule:
     source: int
     paths: list[list[Factor]]
 
+    def __repr__(self) -> str:
+        paths = "1 path" if len(self.paths) == 1 else f"{len(self.paths)} paths"
+        return f"ChainRule({self.target} in layer {self.layer.name!r}: {paths} of {self.n_factors} factors)"
+
     @property
     def n_factors(self) -> int:
         """Factors per path (every path from θ to the loss crosses the same layers)."""

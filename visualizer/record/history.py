@@ -283,6 +283,10 @@ class Recorder:
         self._tables: dict[str, dict[str, np.ndarray]] = {"loss": {}, "param": {}, "grad": {}, "extra": {}}
         self._pending: tuple | None = None
 
+    def __repr__(self) -> str:
+        end = "" if self.total_steps is None else f", total_steps={self.total_steps}"
+        return f"Recorder(every={self.every}{end}, {len(self)} rows)"
+
     def due(self, step: int) -> bool:
         """Whether ``step`` is on the grid of kept steps (or the announced last one)."""
         return step % self.every == 0 or step == self.total_steps

@@ -36,6 +36,11 @@ class Plane:
     shapes: list[tuple[int, ...]]
     explained: np.ndarray | None = None
 
+    def __repr__(self) -> str:
+        explained = "" if self.explained is None else \
+            ", explained " + " + ".join(f"{100 * float(e):.1f}%" for e in self.explained)
+        return f"Plane({self.origin.size} parameters in {', '.join(self.names)}{explained})"
+
     def points(self, coords: np.ndarray) -> np.ndarray:
         """Flat parameter vectors (points, P) at plane coordinates ``coords`` (points, 2)."""
         return self.origin + np.asarray(coords, dtype=float) @ self.directions

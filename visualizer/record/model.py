@@ -82,7 +82,8 @@ class DenseModel:
     ``DenseModel([("syn0", "sigmoid"), ("syn1", "sigmoid")])`` is ``sigmoid(sigmoid(x @ syn0) @ syn1)``; a
     layer may name a bias too: ``("w1", "relu", "b1")``. Layer names default to ``layer1``, ``layer2``, …
     or are given as a fourth item. Values come from the recorded parameters (:meth:`set_parameters`), so the
-    evaluator can compute what panels need from any logged step.
+    evaluator can compute what panels need from any logged step; each layer is the engine's own
+    (:func:`~visualizer.engine.layers.dense_forward`).
     """
 
     def __init__(self, layers: Sequence[tuple], *, input_names: Sequence[str] = ()) -> None:
@@ -174,6 +175,11 @@ class Evaluator:
         self.static: dict[str, np.ndarray] = {}
         self.layers: list[LayerInfo] = []
 
+    def __repr__(self) -> str:
+        loss = "no loss" if self.loss is None else f"loss={getattr(self.loss, 'name', self.loss)}"
+        probes = "probes not worked out yet" if self.probes is None else f"{len(self.probes)} probes"
+        return f"Evaluator({self.model!r}, {len(self.x)} samples, {loss}, {probes})"
+
     def prepare(self) -> None:
         """Work out the probes from the model's current layer structure (done once, at the first call)."""
         self.layers = self.model.layers()
@@ -263,6 +269,10 @@ class TrainingData:
     x: np.ndarray
     y: np.ndarray
     loss: Loss | None
+
+    def __repr__(self) -> str:
+        loss = "no loss" if self.loss is None else f"loss={getattr(self.loss, 'name', self.loss)}"
+        return f"TrainingData({len(self.x)} samples, {loss})"
 
 
 def _shaped(p: Probe, value) -> np.ndarray:

@@ -72,6 +72,14 @@ class Probe:
             raise ValueError(f"probe {self.key!r}: {self.quantity} needs " +
                              ("layer=None" if self.quantity == "output_grad" else "a layer"))
 
+    def __repr__(self) -> str:
+        where = "the output" if self.layer is None else f"layer {self.layer!r}"
+        what = "∂L/∂ŷ" if self.quantity == "output_grad" else f"{self.quantity} of {where}"
+        inputs = "×".join(str(n) for n in np.shape(self.inputs))
+        extra = "".join(f", {k}={v!r}" for k, v in (("columns", self.columns), ("shape", self.shape),
+                                                      ("reduce", self.reduce)) if v is not None)
+        return f"Probe({self.key!r}: {what} on {inputs} inputs{extra})"
+
 
 @dataclass
 class Needs:
@@ -85,6 +93,9 @@ class Needs:
         static = {**other.static, **self.static}
         keys = {p.key for p in self.probes}
         return Needs(static, self.probes + [p for p in other.probes if p.key not in keys])
+
+    def __repr__(self) -> str:
+        return f"Needs(static {list(self.static)}, probes {[p.key for p in self.probes]})"
 
 
 @dataclass
@@ -111,6 +122,10 @@ class Setup:
             if lay.name == name:
                 return lay
         raise ValueError(f"no layer {name!r}; the model's layers are {[lay.name for lay in self.layers]}")
+
+    def __repr__(self) -> str:
+        sizes = "→".join([str(self.n_in)] + [str(lay.n_out) for lay in self.layers])
+        return f"Setup({len(self.x)} samples, {sizes})"
 
 
 def plane_grid(x: np.ndarray, inputs: tuple[int, int], resolution: int, pad: float = 0.08

@@ -177,6 +177,9 @@ class TorchRecorder:
         return rec.log(step, params, grads, _scalar(loss), losses={k: _scalar(v) for k, v in (losses or {}).items()},
                        extras=extras)
 
+    def __repr__(self) -> str:
+        return f"TorchRecorder({self.model!r}, every={self.recorder.every}, {len(self.recorder)} rows)"
+
     def _skip(self, step: int) -> bool:
         # Off the grid with the end known: the recorder only checks the step order and reads nothing.
         return self.recorder.log(step, {"_": None}, loss=None)
