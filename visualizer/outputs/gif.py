@@ -12,8 +12,8 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from ..base.errors import EncodeError
-from ..base.files import publish, temp_path
-from .mp4 import _FFmpeg, _publish_from, _raw_input
+from ..base.files import publish, temp_path, written
+from .mp4 import _FFmpeg, _raw_input
 from .pixels import _Changes, _image, _runs
 from .writer import Writer
 
@@ -421,18 +421,15 @@ def make_gif(pieces: list[Path], path: Path) -> Path:
         publish(pieces[0], path)
         return path
     head, _ = _gif_blocks(pieces[0].read_bytes(), pieces[0].name)
-
-    def write(tmp: Path) -> None:
-        with open(tmp, "wb") as out:
-            out.write(head)
-            for piece in pieces:
-                piece_head, frames = _gif_blocks(piece.read_bytes(), piece.name)
-                if piece_head != head:
-                    raise EncodeError(f"GIF piece {piece.name} has another palette or size than the first")
-                out.write(frames)
-            out.write(b";")
-
-    return _publish_from(path, ".gif", write)
+    with written(path, ".gif") as tmp, open(tmp, "wb") as out:
+        out.write(head)
+        for piece in pieces:
+            piece_head, frames = _gif_blocks(piece.read_bytes(), piece.name)
+            if piece_head != head:
+                raise EncodeError(f"GIF piece {piece.name} has another palette or size than the first")
+            out.write(frames)
+        out.write(b";")
+    return path
 
 
 class GIFWriter(Writer):

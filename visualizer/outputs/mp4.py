@@ -12,7 +12,7 @@ from typing import Iterator
 import numpy as np
 
 from ..base.errors import EncodeError
-from ..base.files import publish, temp_path
+from ..base.files import publish, temp_path, written
 from .writer import Writer
 
 
@@ -197,23 +197,11 @@ def _concat_input(pieces: list[Path], final: Path) -> Iterator[list[str]]:
         listing.unlink(missing_ok=True)
 
 
-def _publish_from(path: Path, suffix: str, make) -> Path:
-    """Run ``make(tmp)`` to build a file under a temporary name, then publish it at ``path``."""
-    tmp = temp_path(path, suffix)
-    try:
-        make(tmp)
-        publish(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
-
-
 def join_mp4(pieces: list[Path], path: Path) -> Path:
     """Join MP4 pieces of identical encoding (in order) into ``path`` without re-encoding."""
     if len(pieces) == 1:
         publish(pieces[0], path)
         return path
-    with _concat_input(pieces, path) as source:
-        return _publish_from(path, ".mp4", lambda tmp: run_ffmpeg(
-            [*source, "-c", "copy", "-movflags", "+faststart", "-f", "mp4", str(tmp)]))
+    with _concat_input(pieces, path) as source, written(path, ".mp4") as tmp:
+        run_ffmpeg([*source, "-c", "copy", "-movflags", "+faststart", "-f", "mp4", str(tmp)])
+    return path

@@ -18,7 +18,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from ..base.files import publish, temp_path
+from ..base.files import written
 
 _CHUNK = 3 * (1 << 16)  # a multiple of 3, so base64 of consecutive chunks concatenates without padding
 _NON_FINITE = {"nan": '"NaN"', "inf": '"Infinity"', "-inf": '"-Infinity"'}  # JS's Number() reads these back
@@ -59,17 +59,11 @@ def write_player(path: str | Path, *, video: str | Path, title: str, fps: float,
     head = head.replace("@SIZE@", size).replace("@RATIO@", ratio).replace("@TITLE@", html.escape(title))
     tail = tail.replace("@DATA@", data)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(path, ".html")
-    try:
-        with open(tmp, "w", encoding="utf-8") as out:
-            out.write(head)
-            for chunk in _base64_chunks(video):
-                out.write(chunk)
-            out.write(tail)
-        publish(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with written(path, ".html") as tmp, open(tmp, "w", encoding="utf-8") as out:
+        out.write(head)
+        for chunk in _base64_chunks(video):
+            out.write(chunk)
+        out.write(tail)
     return path
 
 

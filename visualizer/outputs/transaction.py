@@ -60,7 +60,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..base.errors import BusyError, OutputError, output_problem
-from ..base.files import publish, sha256_file, temp_path
+from ..base.files import sha256_file, written
 
 try:
     import fcntl
@@ -135,13 +135,8 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = temp_path(path, ".json")
-    try:
+    with written(path, ".json") as tmp:
         tmp.write_text(json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
-        publish(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 # ---- signals held while the outputs are swapped
