@@ -307,9 +307,9 @@ def _summary(kind: str, path: Path) -> str:
     size = path.stat().st_size
     what = _human(size)
     if kind == "mp4":
-        from .outputs.player import _mp4_video_track
+        from .outputs.player import mp4_video_track
 
-        w, h, n = _mp4_video_track(path)
+        w, h, n = mp4_video_track(path)
         what += f", {w}x{h}, {n} frames" if w and h and n else ""
     elif kind == "gif":
         from PIL import Image

@@ -13,8 +13,8 @@ import numpy as np
 
 from ..base.errors import EncodeError
 from ..base.files import publish, temp_path, written
-from .mp4 import _FFmpeg, _raw_input
-from .pixels import _Changes, _image, _runs
+from .mp4 import FFmpeg, raw_input
+from .pixels import Changes, pil_image, runs
 from .writer import Writer
 
 
@@ -101,7 +101,7 @@ class GIFScaler:
     def __init__(self, size: tuple[int, int], to: tuple[int, int], channels: int = 3,
                  marks: np.ndarray | None = None) -> None:
         self.size, self.to, self.channels = tuple(size), tuple(to), channels
-        self._changes = _Changes(self.size, channels)
+        self._changes = Changes(self.size, channels)
         self.rgbx = np.zeros((self.to[1], self.to[0], 4), np.uint8)
         if marks is not None:
             self.rgbx[..., 3] = marks
@@ -120,7 +120,7 @@ class GIFScaler:
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         """The scaled frame, (height, width, 3) RGB (a view of :attr:`rgbx`, reused by the next call)."""
         if self.size == self.to:
-            self.changed = [(r0, r1, 0, self.to[0]) for r0, r1 in _runs(self._changes.rows(frame))]
+            self.changed = [(r0, r1, 0, self.to[0]) for r0, r1 in runs(self._changes.rows(frame))]
             for r0, r1, _, _ in self.changed:
                 if frame.shape[2] == 4:
                     self._put(r0, r1, 0, self.to[0], np.ascontiguousarray(frame[r0:r1]).view(_WORD)[..., 0])
@@ -132,10 +132,10 @@ class GIFScaler:
         # Changes scattered all over (many boxes) cost less as one box around them all than box by box.
         boxes = _merged(boxes) if len(boxes) <= 32 else _merged([_hull(boxes)])
         raw = "RGB" if frame.shape[2] == 3 else "RGBX"
-        bilinear = _image().BILINEAR
+        bilinear = pil_image().BILINEAR
         for j0, j1, i0, i1 in boxes:
             s0, s1, t0, t1 = int(y.lo[j0]), int(y.hi[j1 - 1]), int(x.lo[i0]), int(x.hi[i1 - 1])
-            source = _image().frombytes("RGB", (t1 - t0, s1 - s0), np.ascontiguousarray(frame[s0:s1, t0:t1]),
+            source = pil_image().frombytes("RGB", (t1 - t0, s1 - s0), np.ascontiguousarray(frame[s0:s1, t0:t1]),
                                         "raw", raw)
             # The two passes one after the other, as Pillow makes them for a wide frame: on a narrow box it
             # would take the vertical pass first, and round the pixels in between differently.
@@ -183,7 +183,7 @@ def gif_palette(frames: Iterable[np.ndarray], path: Path) -> Path:
             if ff is None:
                 h, w = frame.shape[:2]
                 # stats_mode=full: colours weighted by the area they cover in all frames together.
-                ff = _FFmpeg([*_raw_input((w, h), 1, 3), "-vf", "palettegen=max_colors=256:stats_mode=full",
+                ff = FFmpeg([*raw_input((w, h), 1, 3), "-vf", "palettegen=max_colors=256:stats_mode=full",
                               "-update", "1", "-frames:v", "1", "-f", "image2", str(path)])
             ff.write(memoryview(np.ascontiguousarray(frame)).cast("B"))
         if ff is None:
@@ -231,7 +231,7 @@ class GIFPalette:
     """
 
     def __init__(self, path: Path) -> None:
-        with _image().open(path) as image:
+        with pil_image().open(path) as image:
             rgba = np.asarray(image.convert("RGBA")).reshape(-1, 4)[:256]
         clear = np.flatnonzero(rgba[:, 3] == 0)
         if len(clear) == 0:
@@ -390,7 +390,7 @@ def _gif_image(entries: np.ndarray, left: int, top: int, delay: int, transparent
     h, w = entries.shape
     flags = 1 << 2 | (transparent is not None)  # disposal 1: leave in place
     control = b"\x21\xf9\x04" + struct.pack("<BHBB", flags, delay, transparent or 0, 0)
-    packed = _image().frombuffer("P", (w, h), np.ascontiguousarray(entries), "raw", "P", 0, 1).tobytes("gif", "P")
+    packed = pil_image().frombuffer("P", (w, h), np.ascontiguousarray(entries), "raw", "P", 0, 1).tobytes("gif", "P")
     return control + b"\x2c" + struct.pack("<HHHHB", left, top, w, h, 0) + b"\x08" + packed + b"\x00"
 
 

@@ -46,7 +46,7 @@ def write_player(path: str | Path, *, video: str | Path, title: str, fps: float,
     shown = [int(s) for s in np.asarray(table_steps)[rows]]
     if total_steps < shown[-1]:
         raise ValueError(f"total_steps ({total_steps}) is smaller than the last shown step ({shown[-1]})")
-    width, height, samples = _mp4_video_track(video)
+    width, height, samples = mp4_video_track(video)
     if samples is not None and samples != len(frames):
         raise ValueError(f"{video} has {samples} frames but frame_steps names {len(frames)}; "
                          "give one step per video frame")
@@ -183,7 +183,7 @@ def _moov(video: Path) -> bytes:
     return b""
 
 
-def _mp4_video_track(video: Path) -> tuple[int | None, int | None, int | None]:
+def mp4_video_track(video: Path) -> tuple[int | None, int | None, int | None]:
     """(width, height, frame count) of the MP4's video track, ``None`` where the file does not say.
 
     Raises a ``ValueError`` for a file that is not an MP4 at all, so a wrong path fails here, not in a browser.
