@@ -5,9 +5,8 @@ from __future__ import annotations
 import math
 import os
 import struct
-import zlib
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
 import numpy as np
 
@@ -430,75 +429,3 @@ def make_gif(pieces: list[Path], path: Path) -> Path:
             out.write(frames)
         out.write(b";")
     return path
-
-
-class GIFWriter(Writer):
-    """A looping GIF with one palette computed from all its frames (ffmpeg's palettegen, then
-    :class:`GIFFramesWriter`).
-
-    The frames it keeps are scaled as they come and stored compressed (losslessly) in a temporary file, so
-    memory stays flat however many there are; ``finish`` computes the palette from all of them, then maps
-    them to it. Rendering in chunks uses :class:`GIFFramesWriter` with a palette made beforehand instead.
-    ``fps`` and ``width`` left as ``None`` keep the video's rate and the frames' width (the render's GIF
-    defaults live in :mod:`visualizer.run.options`).
-    """
-
-    def __init__(self, path: str | os.PathLike, fps: float | None = None, width: int | None = None) -> None:
-        super().__init__(path)
-        self.gif_fps, self.gif_width = fps, width
-
-    def _setup(self) -> None:
-        self._rate = gif_rate(self.gif_fps, self.fps)
-        self._to = gif_size(self.size, self.gif_width)
-        self._scale = GIFScaler(self.size, self._to, self.channels)
-        self._index, self._last = 0, None
-        self._store_path = temp_path(self.path, ".frames")
-        self._store = open(self._store_path, "wb")
-
-    def _write(self, frame: np.ndarray, step: int) -> None:
-        keep = gif_keeps(self._index, self.fps, self._rate)
-        self._index += 1
-        if keep:
-            self._keep(frame)
-            self._last = None
-        else:  # kept aside: if it is the video's last frame, the GIF ends with it
-            if getattr(self, "_spare", None) is None:
-                self._spare = np.empty_like(frame)
-            np.copyto(self._spare, frame)
-            self._last = self._spare
-
-    def _keep(self, frame: np.ndarray) -> None:
-        data = zlib.compress(np.ascontiguousarray(self._scale(frame)), 1)
-        self._store.write(struct.pack("<I", len(data)) + data)
-
-    def _stored(self) -> Iterator[np.ndarray]:
-        shape = (self._to[1], self._to[0], 3)
-        with open(self._store_path, "rb") as store:
-            while head := store.read(4):
-                data = store.read(struct.unpack("<I", head)[0])
-                yield np.frombuffer(zlib.decompress(data), np.uint8).reshape(shape)
-
-    def _finish(self) -> None:
-        palette = temp_path(self.path, ".png")
-        try:
-            if self._last is not None:
-                self._keep(self._last)
-            self._store.close()
-            gif_palette(self._stored(), palette)
-            # The stored frames are the GIF's already: at its rate and size, all kept.
-            frames = GIFFramesWriter(self.path, palette, fps=self._rate, width=self._to[0])
-            with frames:
-                frames.setup(self._to, self._rate)
-                for frame in self._stored():
-                    frames.write(frame, 0)
-        except BaseException:
-            self.abort()
-            raise
-        finally:
-            palette.unlink(missing_ok=True)
-            self._store_path.unlink(missing_ok=True)
-
-    def abort(self) -> None:
-        if hasattr(self, "_store"):
-            self._store.close()
-            self._store_path.unlink(missing_ok=True)

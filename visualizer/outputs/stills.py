@@ -19,6 +19,14 @@ def save_png(frame: np.ndarray, path: Path) -> Path:
     return path
 
 
+def read_png(path: Path) -> np.ndarray:
+    """A PNG file as an RGB array."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
 def thumbnail_size(size: tuple[int, int]) -> tuple[int, int]:
     """The (width, height) of a contact sheet's thumbnail of frames of ``size``: at most 480 px wide, half the
     frame for smaller ones, the height in proportion."""
