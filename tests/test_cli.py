@@ -318,7 +318,9 @@ def test_a_gif_too_big_for_slides_gets_a_hint(tmp_path, monkeypatch):
 
     Image.new("RGB", (40, 30), "white").save(gif)
     assert "warning" not in cli_module._summary("gif", gif)
-    monkeypatch.setattr(cli_module, "GIF_WARN_BYTES", 10)
+    from visualizer.outputs.formats import GIFFormat
+
+    monkeypatch.setattr(GIFFormat, "warn_bytes", 10)
     line = cli_module._summary("gif", gif)
     assert "40x30, 1 frames" in line and "too big for a README" in line and "--gif-width" in line
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 import struct
 import zlib
 
@@ -10,8 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageSequence
 
-from visualizer.outputs.gif import GIFFramesWriter, GIFPalette, GIFScaler, GIFWriter, gif_palette, gif_size, make_gif
+from visualizer.outputs.formats import get_format
+from visualizer.outputs.gif import GIFFramesWriter, GIFPalette, GIFScaler, gif_palette, gif_size, make_gif
 from visualizer.outputs.mp4 import MP4Writer, run_ffmpeg
+from visualizer.outputs.output import Output
 from visualizer.outputs.png import PNGEncoder, PNGFramesWriter, fastest_deflate
 from visualizer.outputs.writer import NullWriter
 
@@ -32,6 +35,30 @@ def _write(writer, frames, fps=10):
         for step, frame in enumerate(frames):
             writer.write(frame, step * 5)
     return writer.path
+
+
+def _gif(path, frames, fps, gif_fps=None, width=None):
+    """A GIF of ``frames`` made the way a render makes one: a palette from a sample of the whole clip, then
+    the GIF's writer in that palette (one chunk), joined into ``path``; its scratch folder removed after."""
+    output = Output(get_format("gif"), path, {"gif_fps": gif_fps, "gif_width": width})
+    work = path.parent / ".work"
+    work.mkdir()
+    try:
+        output.begin(work)
+        output.prepare(lambda i: frames[min(i, len(frames) - 1)], len(frames), fps)
+        _write(output.piece(0, 0), frames, fps=fps)
+        return output.join()
+    finally:
+        shutil.rmtree(work)
+
+
+def _gif_writer(path):
+    """The GIF's writer, in a palette made once beside the test's files (before anything is compared)."""
+    palette = path.parent / "palette" / "palette.png"
+    if not palette.exists():
+        palette.parent.mkdir()
+        gif_palette([np.ascontiguousarray(f) for f in _frames(3)], palette)
+    return GIFFramesWriter(path, palette)
 
 
 def _read_mp4(path):
@@ -67,7 +94,7 @@ def test_mp4_with_odd_size_is_padded_to_even(tmp_path):
 
 def test_gif_loops_with_one_palette_and_every_frame(tmp_path):
     frames = _frames(10)
-    path = _write(GIFWriter(tmp_path / "clip.gif", fps=15, width=960), frames, fps=10)
+    path = _gif(tmp_path / "clip.gif", frames, fps=10, gif_fps=15, width=960)
     img = Image.open(path)
     assert img.info["loop"] == 0
     assert img.n_frames == 10 and img.size == (96, 64)
@@ -79,7 +106,7 @@ def test_gif_loops_with_one_palette_and_every_frame(tmp_path):
 
 
 def test_gif_is_scaled_to_its_width_and_rate(tmp_path):
-    path = _write(GIFWriter(tmp_path / "small.gif", fps=5, width=48), _frames(20), fps=10)
+    path = _gif(tmp_path / "small.gif", _frames(20), fps=10, gif_fps=5, width=48)
     img = Image.open(path)
     assert img.size == (48, 32) and img.n_frames == 11  # every other frame, and the last
 
@@ -99,7 +126,7 @@ def test_png_frames_replace_a_longer_earlier_set(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["frames"]
 
 
-@pytest.mark.parametrize("make", [lambda d: MP4Writer(d / "out.mp4"), lambda d: GIFWriter(d / "out.gif"),
+@pytest.mark.parametrize("make", [lambda d: MP4Writer(d / "out.mp4"), lambda d: _gif_writer(d / "out.gif"),
                                   lambda d: PNGFramesWriter(d / "frames")], ids=["mp4", "gif", "frames"])
 def test_an_interrupted_write_keeps_the_previous_output_and_leaves_no_temporaries(tmp_path, make):
     first = _write(make(tmp_path), _frames(3))
@@ -215,7 +242,7 @@ def _gif_frames(path) -> tuple[list[np.ndarray], list[int]]:
 ])
 def test_gif_frame_count_size_and_timing(tmp_path, fps, gif_fps, width, count, size):
     frames = _plot_like(30)
-    path = _write(GIFWriter(tmp_path / "clip.gif", fps=gif_fps, width=width), frames, fps=fps)
+    path = _gif(tmp_path / "clip.gif", frames, fps=fps, gif_fps=gif_fps, width=width)
     img = Image.open(path)
     assert (img.n_frames, img.size) == (count, size)
     rate = min(gif_fps or fps, fps)
@@ -227,7 +254,7 @@ def test_gif_shows_the_first_and_the_last_frame(tmp_path):
     frames = _plot_like(20)
     frames[0][:] = (250, 20, 20)  # red first, blue last: both must be in the GIF as they are
     frames[-1][:] = (20, 20, 250)
-    path = _write(GIFWriter(tmp_path / "clip.gif", fps=3, width=80), frames, fps=10)
+    path = _gif(tmp_path / "clip.gif", frames, fps=10, gif_fps=3, width=80)
     back, _ = _gif_frames(path)
     assert np.abs(back[0] - (250, 20, 20)).mean() < 3
     assert np.abs(back[-1] - (20, 20, 250)).mean() < 3

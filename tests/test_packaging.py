@@ -77,6 +77,7 @@ def _run(bin_dir: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
 def test_the_wheel_carries_every_subpackage_the_scenes_and_the_license(dist):
     names = set(zipfile.ZipFile(_one(dist, "*.whl")).namelist())
     assert "visualizer/draw/panels/__init__.py" in names
+    assert "visualizer/outputs/player.html" in names
     assert {f"{p}/__init__.py" for p in SUBPACKAGES} <= names
     assert {f"visualizer/scenes/{s}" for s in SCENES} <= names
     assert any(re.fullmatch(r"[^/]+\.dist-info/licenses/LICENSE", n) for n in names)
@@ -96,7 +97,7 @@ def test_the_metadata_names_the_distribution_the_license_and_every_direct_depend
 def test_the_sdist_carries_the_license_and_the_scenes(dist):
     with tarfile.open(_one(dist, "*.tar.gz")) as sdist:
         names = {n.split("/", 1)[1] for n in sdist.getnames() if "/" in n}
-    assert {"LICENSE", "pyproject.toml", *(f"scenes/{s}" for s in SCENES)} <= names
+    assert {"LICENSE", "pyproject.toml", "visualizer/outputs/player.html", *(f"scenes/{s}" for s in SCENES)} <= names
 
 
 def test_the_installed_command_uses_the_wheel_not_the_source_tree(installed, tmp_path):
@@ -113,6 +114,14 @@ def test_the_installed_command_lists_and_renders_bundled_scenes_from_any_folder(
                   "--size", "320x180", "-q", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "output" / "softplus_fit" / "softplus_fit.mp4").stat().st_size > 0
+
+
+def test_the_installed_package_writes_the_player_from_its_page_data(installed, tmp_path):
+    result = _run(installed, "visualizer", "render", "softplus_fit", "--steps", "3", "--format", "html",
+                  "--size", "320x180", "-q", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    page = (tmp_path / "output" / "softplus_fit" / "softplus_fit.html").read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and "data:video/mp4;base64," in page
 
 
 def test_a_scene_in_the_working_folder_comes_before_the_bundled_one(installed, tmp_path):

@@ -63,12 +63,12 @@ def _cli_type(f):
 
 def _add_render_options(parser: argparse.ArgumentParser) -> None:
     """One argument per :class:`RenderOptions` field: same name, help and checks as the API's keyword."""
-    from .run.options import option_fields
+    from .run.options import option_fields, option_help
 
     for f in option_fields():
         meta = f.metadata
         flag = "--" + f.name.replace("_", "-")
-        help_text = meta["help"]
+        help_text = option_help(f)
         if f.default not in (None, False) and "default" not in help_text:
             help_text += f" (default: {f.default})"
         names = [flag] + ([meta["short"]] if meta["short"] else [])
@@ -135,15 +135,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _human(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
-
-
 def _cmd_list() -> int:
     from .run.scene import describe_scene_file, scene_dirs
 
@@ -182,8 +173,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
+    from .outputs.formats import output_order
+    from .run.options import HistoryTooLarge, RenderOptions
     from .run.render import render
-    from .run.options import FORMATS, HistoryTooLarge, RenderOptions
     from .run.scene import NAME_RE, load_scene
 
     options = {k: v for k, v in vars(args).items() if k not in RENDER_ONLY and v is not None}
@@ -231,7 +223,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
                     print(_summary(kind, path))
                 print(_summary("manifest", written.manifest))
                 if written.kept:  # left in place: the manifest vouches they were drawn from this same history
-                    order = [*FORMATS, "poster", "contact_sheet"]  # as the summary lists what it wrote
+                    order = output_order()  # as the summary lists what it wrote
                     kept = sorted(written.kept.items(), key=lambda item: order.index(item[0]) if item[0] in order
                                   else len(order))
                     names = ", ".join(path.name + ("/" if path.is_dir() else "") for _, path in kept)
@@ -294,33 +286,12 @@ def _load_history(path: Path):
     return History.load(path)
 
 
-GIF_WARN_BYTES = 10 * 1024 * 1024
-
-
 def _summary(kind: str, path: Path) -> str:
-    """One line per written output: its path, size, and a video's dimensions (a GIF too big for slides and
-    READMEs gets a hint on a second line)."""
-    if path.is_dir():
-        files = list(path.glob("*.png"))
-        size = sum(f.stat().st_size for f in files)
-        return f"{kind:>13}  {path}/ ({len(files)} PNG files, {_human(size)})"
-    size = path.stat().st_size
-    what = _human(size)
-    if kind == "mp4":
-        from .outputs.player import _mp4_video_track
+    """One line per written output, as its format describes it: its path, size, and a video's dimensions (a
+    GIF too big for slides and READMEs gets a hint on a second line)."""
+    from .outputs.formats import summary
 
-        w, h, n = _mp4_video_track(path)
-        what += f", {w}x{h}, {n} frames" if w and h and n else ""
-    elif kind == "gif":
-        from PIL import Image
-
-        with Image.open(path) as gif:
-            what += f", {gif.width}x{gif.height}, {gif.n_frames} frames"
-    line = f"{kind:>13}  {path} ({what})"
-    if kind == "gif" and size > GIF_WARN_BYTES:
-        line += (f"\n{'':>13}  warning: a GIF over {_human(GIF_WARN_BYTES)} is too big for a README or many "
-                 "slide tools; try --gif-width 640, --gif-fps 10 or --max-frames 150")
-    return line
+    return summary(kind, path)
 
 
 def _report_exception(exc: BaseException) -> int:
@@ -345,11 +316,6 @@ def _report_exception(exc: BaseException) -> int:
     return 1
 
 
-STAGES = {"starting": "starting", "training": "training", "drawing": "drawing frames", "join": "joining the video",
-          "gif": "making the GIF", "player": "making the player", "stills": "drawing the poster and contact sheet",
-          "publishing": "publishing"}
-
-
 def _interrupted_message(exc: KeyboardInterrupt) -> str:
     """One line: which signal, what the render was doing, and exactly what was published."""
     signum = getattr(exc, "signum", signal.SIGINT)
@@ -361,8 +327,10 @@ def _interrupted_message(exc: KeyboardInterrupt) -> str:
         if finished:
             return f"{head}{before}"
         return f"{head} before anything was written"
+    from .run.render import stage_doing  # a render raised this: imported already
+
     published = getattr(exc, "published", None) or {}
-    stage = STAGES.get(getattr(exc, "stage", ""), getattr(exc, "stage", ""))
+    stage = stage_doing(getattr(exc, "stage", ""))
     if published:
         names = ", ".join(Path(p).name for p in published.values())
         return f"{head} as the render finished; published in {folder}/: {names}, manifest.json{before}"

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 
 def _umask() -> int:
@@ -15,6 +17,7 @@ def _umask() -> int:
 
 
 _UMASK = _umask()
+
 
 def publish(tmp: Path, final: Path) -> None:
     """Give a finished temporary file or folder normal permissions and move it to ``final`` in one rename."""
@@ -35,6 +38,19 @@ def temp_path(final: Path, suffix: str) -> Path:
     return Path(name)
 
 
+@contextmanager
+def written(final: Path, suffix: str) -> Iterator[Path]:
+    """Write ``final`` whole: the block writes the temporary path it is given (:func:`temp_path`), which is
+    published at ``final`` when the block ends and removed if it raises (Ctrl-C included)."""
+    tmp = temp_path(final, suffix)
+    try:
+        yield tmp
+        publish(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def sha256_file(path: Path) -> str:
     """The file's SHA-256 as hex."""
     digest = hashlib.sha256()
@@ -43,4 +59,5 @@ def sha256_file(path: Path) -> str:
             digest.update(block)
     return digest.hexdigest()
 
-__all__ = ["publish", "sha256_file", "temp_path", "temp_prefix"]
+
+__all__ = ["publish", "sha256_file", "temp_path", "temp_prefix", "written"]

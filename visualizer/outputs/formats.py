@@ -1,242 +1,447 @@
-"""The output formats by name (:data:`WRITERS`) and :class:`Output`, one final output built from pieces
-that chunks write independently."""
+"""The output formats this package ships, and the registry of every format (:func:`register_format`).
+
+The render, the options (``format=`` and ``--format``), the manifest, the command line's summary, the
+progress stages and the notebook view all read the registry; what one format declares is in
+:class:`~visualizer.outputs.output.Format`. Imports nothing heavy (the writers are imported as a format is
+used), so ``--help`` lists the formats at once.
+"""
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any
 
-import numpy as np
-
-from .gif import GIF_PALETTE_SAMPLE, GIFFramesWriter, GIFScaler, gif_palette, gif_rate, gif_size, make_gif
-from .mp4 import MP4Writer, ffmpeg_exe, join_mp4
-from .pixels import sample_positions
-from .png import PNGFramesWriter, swap_folder
-from .stills import StillsWriter
-from .writer import NullWriter, Writer
+from .output import (GIF, JOIN, PLAYER, STILLS, FolderFormat, Format, Job, Output, Stage, encoded,  # noqa: F401
+                     human_size, summary_line, too_big, total_size)
 
 
-class Format:
-    """How one output format is made: its file name, the writer each chunk uses, and how pieces are joined."""
+# ---- the formats this package ships
 
-    name = ""
-    piece_suffix = ".mkv"
+class HistoryFormat(Format):
+    """The recorded run itself, written before any frame: what every other output was drawn from."""
 
-    def filename(self, scene: str) -> str:
-        """The output's name in the scene's folder."""
-        raise NotImplementedError
+    name, choosable, always, draws, first = "history", False, True, False, True
 
-    def begin(self, output: Output) -> None:
-        """Make the temporary places this output's pieces go to, under ``output.work``. Most need none."""
+    def filename(self, name: str) -> str:
+        """Always history.npz."""
+        return "history.npz"
 
-    def prepare(self, output: Output, draw: Callable[[int], np.ndarray], n_frames: int, fps: float) -> None:
-        """Before any chunk starts: look at frames of the whole video (``draw(index)``, for ``index`` below
-        ``n_frames``) if the format needs to. Most need nothing."""
+    def make(self, output: Output, job: Job, made: dict[str, Output]) -> None:
+        """Save the history."""
+        job.history.save(output.path)
 
-    def piece(self, output: Output, k: int, start_index: int) -> Writer:
-        """The writer chunk ``k`` uses; its first frame is frame ``start_index`` of the whole video."""
-        raise NotImplementedError
-
-    def join(self, output: Output, pieces: list[Path]) -> Path:
-        """Combine the chunks' pieces (in order) into ``output.path``."""
-        raise NotImplementedError
-
-    def pack(self, output: Output, k: int) -> object:
-        """Chunk ``k``'s finished piece as data that can travel to another process or machine."""
-        path = output.piece_path(k)
-        return path.read_bytes() if path.exists() else None
-
-    def unpack(self, output: Output, k: int, data: object) -> None:
-        """Put a piece :meth:`pack` made elsewhere where chunk ``k``'s piece goes here."""
-        if data is not None:
-            output.piece_path(k).write_bytes(data)
+    def manifest(self, kind: str, job: Job) -> dict[str, Any]:
+        """Which run it is."""
+        h = job.history
+        return {"scene": h.info.scene, "steps": h.total_steps, "every": h.info.every, "seed": h.info.seed,
+                "rows": len(h)}
 
 
 class MP4Format(Format):
-    name, piece_suffix = "mp4", ".mp4"
+    """H.264 in MP4, pieces joined without re-encoding."""
 
-    def filename(self, scene: str) -> str:
-        return f"{scene}.mp4"
+    name, piece_suffix, stage, view = "mp4", ".mp4", JOIN, 1
+
+    def filename(self, name: str) -> str:
+        """<name>.mp4"""
+        return f"{name}.mp4"
 
     def prepare(self, output, draw, n_frames, fps):
+        """Find ffmpeg."""
+        from .mp4 import ffmpeg_exe
+
         ffmpeg_exe()  # found once here, before the workers fork (finding it runs ffmpeg), not once in each
 
     def piece(self, output, k, start_index):
+        """An MP4 of the chunk's frames."""
+        from .mp4 import MP4Writer
+
         # Chunks already keep every core busy; one x264 thread each wastes less on coordination.
         return MP4Writer(output.piece_path(k), threads=1 if output.chunks > 1 else None)
 
     def join(self, output, pieces):
+        """Concatenated by ffmpeg, stream copied."""
+        from .mp4 import join_mp4
+
         return join_mp4(pieces, output.path)
+
+    def manifest(self, kind, job):
+        """The frames', with the frame rate and the hold."""
+        return job.video()
+
+    def summary(self, kind, path):
+        """Its size, frame size and frame count."""
+        from .player import mp4_video_track
+
+        w, h, n = mp4_video_track(path)
+        return summary_line(kind, path, human_size(path.stat().st_size) + (f", {w}x{h}, {n} frames"
+                                                                           if w and h and n else ""))
+
+    def notebook(self, kind, path, limit):
+        """A looping video."""
+        return too_big(kind, path, limit) or ('<video controls loop autoplay muted style="max-width:100%" '
+                                              f'src="data:video/mp4;base64,{encoded(path)}">')
 
 
 class GIFFormat(Format):
-    name, piece_suffix = "gif", ".gif"
+    """A looping GIF in one palette made from a sample of the whole clip before the chunks start."""
 
-    def filename(self, scene: str) -> str:
-        return f"{scene}.gif"
+    name, piece_suffix, stage, view = "gif", ".gif", GIF, 2
+    warn_bytes = 10 * 1024 * 1024  # a GIF past this is too big for a README or many slide tools
+
+    def filename(self, name: str) -> str:
+        """<name>.gif"""
+        return f"{name}.gif"
+
+    def settings(self, job):
+        """Its frame rate and width."""
+        return {"gif_fps": job.gif_fps, "gif_width": job.gif_width}
 
     def prepare(self, output, draw, n_frames, fps):
+        """The palette, from frames spread over the clip."""
+        import numpy as np
+
+        from .gif import GIF_PALETTE_SAMPLE, GIFScaler, gif_palette, gif_rate, gif_size
+        from .pixels import sample_positions
+
         # One palette for the whole clip, from a sample of its frames drawn before the chunks start: every
         # chunk then writes its part of the GIF at once, and the parts join by copying bytes.
-        output.frame_count = n_frames
-        rate = gif_rate(output.gif_fps, fps)
+        rate = gif_rate(output.settings["gif_fps"], fps)
         index = np.arange(n_frames)
         ticks = (index * rate / fps).astype(np.int64)  # as gif_keeps: float products, truncated
         keep = np.concatenate(([True], ticks[1:] != ticks[:-1])) if rate < fps else np.ones(n_frames, bool)
         keep[-1] = True
         kept = [int(i) for i in index[keep]]
 
-        def sample() -> Iterator[np.ndarray]:
+        def sample():
             scale = None
             for i in sample_positions(kept, GIF_PALETTE_SAMPLE):
                 frame = draw(i)
                 if scale is None:
                     size = (frame.shape[1], frame.shape[0])
-                    scale = GIFScaler(size, gif_size(size, output.gif_width), frame.shape[2])
+                    scale = GIFScaler(size, gif_size(size, output.settings["gif_width"]), frame.shape[2])
                 yield scale(frame)
 
-        output.palette = gif_palette(sample(), output.work / "gif_palette.png")
+        palette = gif_palette(sample(), self._palette(output))
+        output.state = {"frames": n_frames, "palette": palette.read_bytes()}
+
+    def _palette(self, output: Output) -> Path:
+        return output.work / "gif_palette.png"
 
     def piece(self, output, k, start_index):
-        return GIFFramesWriter(output.piece_path(k), output.palette, output.gif_fps, output.gif_width,
-                               start_index=start_index, total=output.frame_count)
+        """The chunk's part of the GIF, in the clip's palette."""
+        from .gif import GIFFramesWriter
+
+        palette = self._palette(output)
+        if not palette.exists():  # a chunk drawn in another process: the palette came with the settings
+            palette.write_bytes(output.state["palette"])
+        return GIFFramesWriter(output.piece_path(k), palette, output.settings["gif_fps"],
+                               output.settings["gif_width"], start_index=start_index, total=output.state["frames"])
 
     def join(self, output, pieces):
+        """The parts' frames copied one after the other."""
+        from .gif import make_gif
+
         return make_gif(pieces, output.path)
 
+    def manifest(self, kind, job):
+        """The video's, with the GIF's own rate and width."""
+        return {**job.video(), "gif_fps": job.gif_fps, "gif_width": job.gif_width}
 
-class _FolderFormat(Format):
-    """An output whose chunks write files into one folder of the work folder, named after the format; they
-    travel as {file name: bytes}."""
+    def summary(self, kind, path):
+        """Its size, frame size and frame count; a hint when it is too big to share."""
+        from PIL import Image
 
-    def folder(self, output: Output) -> Path:
-        return output.work / self.name
+        size = path.stat().st_size
+        with Image.open(path) as gif:
+            line = summary_line(kind, path, f"{human_size(size)}, {gif.width}x{gif.height}, {gif.n_frames} frames")
+        if size > self.warn_bytes:
+            line += (f"\n{'':>13}  warning: a GIF over {human_size(self.warn_bytes)} is too big for a README or "
+                     "many slide tools; try --gif-width 640, --gif-fps 10 or --max-frames 150")
+        return line
 
-    def begin(self, output: Output) -> None:
-        self.folder(output).mkdir()
-
-    def pack(self, output, k):
-        return {p.name: p.read_bytes() for p in sorted(self.folder(output).iterdir())}
-
-    def unpack(self, output, k, data):
-        for name, content in data.items():
-            (self.folder(output) / name).write_bytes(content)
+    def notebook(self, kind, path, limit):
+        """The GIF itself."""
+        return too_big(kind, path, limit) or f'<img style="max-width:100%" src="data:image/gif;base64,{encoded(path)}">'
 
 
-class FramesFormat(_FolderFormat):
-    name = "frames"
+class FramesFormat(FolderFormat):
+    """One lossless PNG per frame, named by its step, in frames/."""
 
-    def filename(self, scene: str) -> str:
+    name, stage = "frames", JOIN
+
+    def filename(self, name: str) -> str:
+        """frames (a folder)"""
         return "frames"
 
-    def piece(self, output, k, start_index):
-        return PNGFramesWriter(output.path, output.digits, into=self.folder(output))
-
-    def join(self, output, pieces):
-        swap_folder(self.folder(output), output.path)
-        return output.path
-
-
-class StillsFormat(_FolderFormat):
-    """The stills' parts (poster, thumbnails), kept by each chunk as it draws; the render composes them."""
-
-    name = "stills"
-
-    def filename(self, scene: str) -> str:
-        return "stills"
+    def settings(self, job):
+        """Digits enough for the last step, at least five."""
+        return {"digits": max(5, len(str(int(job.history.steps[-1]))))}
 
     def piece(self, output, k, start_index):
-        return StillsWriter(self.folder(output), start_index, **output.stills)
+        """PNGs straight into the chunks' folder."""
+        from .png import PNGFramesWriter
+
+        return PNGFramesWriter(output.path, output.settings["digits"], into=self.folder(output))
+
+    def summary(self, kind, path):
+        """How many PNG files, and their size."""
+        files = list(path.glob("*.png"))
+        return summary_line(kind, f"{path}/", f"{len(files)} PNG files, {human_size(total_size(files))}")
+
+
+class PlayerFormat(Format):
+    """The step-by-step player: one offline HTML page holding the MP4 and the numbers each step shows."""
+
+    name, help, needs, draws, stage, view = "html", "the step-by-step player", ("mp4",), False, PLAYER, 0
+
+    def filename(self, name: str) -> str:
+        """<name>.html"""
+        return f"{name}.html"
+
+    def make(self, output, job, made):
+        """The page, around the MP4 made for it (or asked for)."""
+        from .player import write_player
+
+        h = job.history
+        steps = job.frame_steps
+        write_player(output.path, video=made["mp4"].path, title=job.title or job.name, fps=job.fps,
+                     frame_steps=steps + steps[-1:] * job.hold_frames, table_steps=h.steps, losses=h.losses,
+                     params=h.params, grads=h.grads, total_steps=h.total_steps)
+
+    def manifest(self, kind, job):
+        """The video's."""
+        return job.video()
+
+    def notebook(self, kind, path, limit):
+        """The page in a sandboxed frame."""
+        import html
+
+        page = too_big(kind, path, limit, factor=1) or html.escape(path.read_text(encoding="utf-8"), quote=True)
+        if page.startswith("<p>"):  # over the limit: the link
+            return page
+        return f'<iframe srcdoc="{page}" style="width:100%;height:640px;border:0" sandbox="allow-scripts"></iframe>'
+
+
+class StillsFormat(FolderFormat):
+    """The poster (the last frame) and the contact sheet (frames evenly spaced, labelled with their step):
+    the chunks keep their parts as they draw them, and the render composes them."""
+
+    name, choosable, always, stage, view = "stills", False, True, STILLS, 3
+    outputs = ("poster", "contact_sheet")
+
+    def files(self, name: str) -> dict[str, str]:
+        """poster.png and contact_sheet.png"""
+        return {"poster": "poster.png", "contact_sheet": "contact_sheet.png"}
+
+    def is_folder(self, kind: str) -> bool:
+        """Two pictures."""
+        return False
+
+    def kinds(self, job):
+        """The poster alone for the last frame."""
+        return ["poster"] if job.last_frame else ["poster", "contact_sheet"]
+
+    def settings(self, job):
+        """Which frames the poster and the sheet's thumbnails are, and the thumbnails' size."""
+        from .pixels import sample_positions
+        from .stills import SHEET_FRAMES, thumbnail_size
+
+        picks = [] if job.last_frame else sample_positions(job.row_positions, SHEET_FRAMES)
+        return {"poster_at": job.row_positions[-1], "thumbs_at": picks, "thumb_size": thumbnail_size(job.size)}
+
+    def piece(self, output, k, start_index):
+        """A writer keeping the poster's frame and the thumbnails."""
+        from .stills import StillsWriter
+
+        return StillsWriter(self.folder(output), start_index, **output.settings)
 
     def join(self, output, pieces):
+        """The parts stay where the chunks left them."""
         return self.folder(output)
 
+    def make(self, output, job, made):
+        """The poster moved into place, the sheet composed of the thumbnails."""
+        from .stills import compose_sheet, read_png
 
-class NullFormat(Format):
-    name = "null"
+        parts = self.folder(output)
+        os.replace(parts / "poster.png", output.files["poster"])
+        picks = output.settings["thumbs_at"]
+        if picks:
+            compose_sheet([(job.frame_steps[p], read_png(parts / f"thumb_{p:07d}.png")) for p in picks],
+                          output.files["contact_sheet"])
 
-    def filename(self, scene: str) -> str:
-        return "null"
+    def manifest(self, kind, job):
+        """The poster: the frames' size and its step; the sheet: the frames'."""
+        if kind == "poster":
+            return {"size": list(job.size), "dpi": job.dpi, "title": job.title,
+                    "step": job.frame_steps[job.row_positions[-1]]}
+        return job.drawn()
 
-    def piece(self, output, k, start_index):
-        return NullWriter(output.path)
+    def notebook(self, kind, path, limit):
+        """The poster as a picture."""
+        if kind != "poster":
+            return None
+        return too_big(kind, path, limit) or f'<img style="max-width:100%" src="data:image/png;base64,{encoded(path)}">'
 
-    def join(self, output, pieces):
-        return output.path
-
-
-WRITERS: dict[str, Format] = {f.name: f for f in (MP4Format(), GIFFormat(), FramesFormat(), StillsFormat(),
-                                                   NullFormat())}
-
-
-def register_format(fmt: Format) -> None:
-    """Add (or replace) an output format by its name."""
-    WRITERS[fmt.name] = fmt
+    def picture(self, kind, path):
+        """The poster."""
+        return path.read_bytes() if kind == "poster" else None
 
 
-class Output:
-    """One final output (an MP4, a GIF or a PNG folder) built from pieces that chunks write independently.
+# ---- the registry
 
-    In the main process: ``begin(work)`` → the chunks each use ``piece(k, start)`` → ``join()`` puts the
-    result at ``path`` atomically. ``work`` is a private temporary folder beside the outputs.
-    """
+_REGISTRY: dict[str, Format] = {}
 
-    def __init__(self, kind: str, path: Path, *, digits: int = 5, gif_fps: float | None = None,
-                 gif_width: int | None = None, stills: dict | None = None) -> None:
-        if kind not in WRITERS:
-            raise ValueError(f"unknown output kind {kind!r}; known: {', '.join(WRITERS)}")
-        self.kind, self.format, self.path = kind, WRITERS[kind], Path(path)
-        self.digits, self.gif_fps, self.gif_width = digits, gif_fps, gif_width
-        self.stills = stills  # the stills' StillsWriter settings: poster_at, thumbs_at, thumb_size
-        self.palette: Path | None = None  # the GIF's, made by prepare()
-        self.frame_count: int | None = None  # frames in the whole video, told to prepare()
 
-    def begin(self, work: Path, chunks: int = 1) -> None:
-        """Prepare the temporary places the pieces of ``chunks`` chunks go to."""
-        self.work, self.chunks = work, chunks
-        self.format.begin(self)
+def register_format(fmt: Format) -> Format:
+    """Add an output format (or replace the one of its name); returns it. Registered in every process that
+    renders: formats travel to worker processes by their class, so a format defined in an importable module
+    works everywhere, one defined in ``__main__`` or a notebook only where chunks are forked (Linux)."""
+    if not isinstance(fmt, Format) or not fmt.name:
+        raise TypeError(f"register_format takes a Format instance with a name, got {fmt!r}")
+    for other in _REGISTRY.values():
+        clash = set(other.outputs) & set(fmt.outputs)
+        if other.name != fmt.name and clash:
+            raise ValueError(f"format {fmt.name!r} publishes {', '.join(sorted(clash))}, which format "
+                             f"{other.name!r} publishes already")
+    missing = [n for n in fmt.needs if n not in _REGISTRY and n != fmt.name]
+    if missing:
+        raise ValueError(f"format {fmt.name!r} needs {', '.join(missing)}: register that first")
+    _REGISTRY[fmt.name] = fmt
+    return fmt
 
-    def prepare(self, draw: Callable[[int], np.ndarray], n_frames: int, fps: float) -> None:
-        """Before the chunks: let the format look at frames of the whole video (``draw(index)``), as the GIF
-        does for its palette."""
-        self.format.prepare(self, draw, n_frames, fps)
 
-    def piece_path(self, k: int) -> Path:
-        """Where chunk ``k``'s piece goes."""
-        return self.work / f"{self.kind}_{k:04d}{self.format.piece_suffix}"
+def unregister_format(name: str) -> Format:
+    """Remove a registered format; returns it."""
+    needed = [f.name for f in _REGISTRY.values() if name in f.needs]
+    if needed:
+        raise ValueError(f"format {name!r} is needed by {', '.join(needed)}")
+    try:
+        return _REGISTRY.pop(name)
+    except KeyError:
+        raise KeyError(f"no format {name!r} is registered") from None
 
-    def piece(self, k: int, start_index: int) -> Writer:
-        """The writer chunk ``k`` uses; its first frame is frame ``start_index`` of the whole video."""
-        return self.format.piece(self, k, start_index)
 
-    def travelling(self) -> dict:
-        """What a chunk drawn in another process needs to make its piece of this output (after
-        :meth:`prepare`); see :meth:`elsewhere`."""
-        return {"kind": self.kind, "digits": self.digits, "gif_fps": self.gif_fps, "gif_width": self.gif_width,
-                "stills": self.stills, "frame_count": self.frame_count, "chunks": self.chunks,
-                "palette": self.palette.read_bytes() if self.palette is not None else None}
+def formats() -> list[Format]:
+    """Every registered format, in the order they were registered (the order outputs are listed in)."""
+    return list(_REGISTRY.values())
 
-    @classmethod
-    def elsewhere(cls, settings: dict, work: Path) -> Output:
-        """In another process: the output :meth:`travelling` described, its pieces going to ``work``; a
-        chunk's piece comes back with :meth:`pack`."""
-        output = cls(settings["kind"], work / "output", digits=settings["digits"], gif_fps=settings["gif_fps"],
-                     gif_width=settings["gif_width"], stills=settings["stills"])
-        output.begin(work, settings["chunks"])
-        output.frame_count = settings["frame_count"]
-        if settings["palette"] is not None:
-            output.palette = work / "gif_palette.png"
-            output.palette.write_bytes(settings["palette"])
-        return output
 
-    def pack(self, k: int) -> object:
-        """Chunk ``k``'s finished piece as data (bytes, or a folder's files) to send back."""
-        return self.format.pack(self, k)
+def get_format(name: str) -> Format:
+    """The registered format of that name."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown output format {name!r}; known: {', '.join(_REGISTRY)}") from None
 
-    def unpack(self, k: int, data: object) -> None:
-        """Chunk ``k``'s piece, made elsewhere, put where :meth:`join` finds it."""
-        self.format.unpack(self, k, data)
 
-    def join(self) -> Path:
-        """Combine the pieces into the final output."""
-        pieces = [p for p in (self.piece_path(k) for k in range(self.chunks)) if p.exists()]
-        return self.format.join(self, pieces)
+def choosable() -> tuple[str, ...]:
+    """The formats the user may ask for by name, in order."""
+    return tuple(f.name for f in _REGISTRY.values() if f.choosable)
+
+
+def format_help() -> str:
+    """The --format option's help: the formats the user may ask for, and "all"."""
+    named = [f.name + (f" ({f.help})" if f.help else "") for f in _REGISTRY.values() if f.choosable]
+    return f"comma-separated: {', '.join(named)}; or all"
+
+
+def making(requested: tuple[str, ...] | list[str]) -> list[tuple[Format, bool]]:
+    """The formats a render asking for ``requested`` makes, in registry order, each with whether it is
+    published: those asked for and those every render makes, plus (unpublished) what they need."""
+    wanted = {f.name for f in _REGISTRY.values() if f.always} | {get_format(n).name for n in requested}
+    needed, todo = set(), list(wanted)
+    while todo:
+        for dep in get_format(todo.pop()).needs:
+            if dep not in wanted | needed:
+                needed.add(dep)
+                todo.append(dep)
+    return [(f, f.name in wanted) for f in _REGISTRY.values() if f.name in wanted | needed]
+
+
+def finishing(outputs: list[Output]) -> list[Output]:
+    """``outputs`` in the order a render finishes them: stage by stage (in registry order within one), each
+    after the outputs it needs; a format without a stage of its own comes with the last of what it needs."""
+    def order(fmt: Format) -> int:
+        if fmt.stage is not None:
+            return fmt.stage.order
+        return max((order(get_format(n)) for n in fmt.needs), default=0)
+
+    by_name = {o.kind: o for o in outputs}
+    done: list[Output] = []
+
+    def visit(output: Output) -> None:
+        if output not in done:
+            for need in output.format.needs:
+                if need in by_name:
+                    visit(by_name[need])
+            done.append(output)
+
+    for output in sorted(outputs, key=lambda o: order(o.format)):
+        visit(output)
+    return done
+
+
+def known_outputs(name: str) -> dict[str, str]:
+    """The file name of every output a render named ``name`` can publish, by kind."""
+    return {kind: file for f in _REGISTRY.values() for kind, file in f.files(name).items()}
+
+
+def folder_outputs(name: str) -> set[str]:
+    """The file names of the outputs that are folders, for a render named ``name``."""
+    return {file for f in _REGISTRY.values() for kind, file in f.files(name).items() if f.is_folder(kind)}
+
+
+def owner(kind: str) -> Format | None:
+    """The format that publishes outputs of ``kind``, if one does."""
+    return next((f for f in _REGISTRY.values() if kind in f.outputs), None)
+
+
+def output_order() -> list[str]:
+    """Every output kind, in the order a summary lists them."""
+    return [kind for f in _REGISTRY.values() for kind in f.outputs]
+
+
+def stages() -> list[Stage]:
+    """The stages of the registered formats, in order."""
+    return sorted({f.stage for f in _REGISTRY.values() if f.stage is not None}, key=lambda s: s.order)
+
+
+def summary(kind: str, path: Path) -> str:
+    """The command line's line for output ``kind`` at ``path`` (a manifest, a run's history: plain)."""
+    return (owner(kind) or Format()).summary(kind, Path(path))
+
+
+def notebook_view(shown: dict[str, Path], limit: float) -> str:
+    """How a notebook shows a render's outputs (kind → path): the first a format can show, by its view."""
+    for fmt in sorted((f for f in _REGISTRY.values() if f.view is not None), key=lambda f: f.view):
+        for kind in fmt.outputs:
+            path = Path(shown[kind]) if kind in shown else None
+            if path is not None and path.is_file():
+                view = fmt.notebook(kind, path, limit)
+                if view:
+                    return view
+    return ""
+
+
+def picture(shown: dict[str, Path]) -> bytes | None:
+    """A PNG standing for a render's outputs (kind → path), for front ends that drop HTML, if one has one."""
+    for fmt in _REGISTRY.values():
+        for kind in fmt.outputs:
+            if kind in shown and Path(shown[kind]).is_file():
+                png = fmt.picture(kind, Path(shown[kind]))
+                if png:
+                    return png
+    return None
+
+
+for _builtin in (HistoryFormat(), MP4Format(), GIFFormat(), FramesFormat(), PlayerFormat(), StillsFormat()):
+    register_format(_builtin)
+del _builtin
+
+
+__all__ = ["FolderFormat", "Format", "FramesFormat", "GIFFormat", "HistoryFormat", "MP4Format", "Output",
+           "PlayerFormat", "Stage", "StillsFormat", "choosable", "format_help", "formats", "get_format",
+           "finishing", "folder_outputs", "known_outputs", "making", "notebook_view", "output_order", "owner", "picture", "register_format",
+           "stages", "summary", "unregister_format"]

@@ -5,16 +5,15 @@ from __future__ import annotations
 import math
 import os
 import struct
-import zlib
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
 import numpy as np
 
 from ..base.errors import EncodeError
-from ..base.files import publish, temp_path
-from .mp4 import _FFmpeg, _publish_from, _raw_input
-from .pixels import _Changes, _image, _runs
+from ..base.files import publish, temp_path, written
+from .mp4 import FFmpeg, raw_input
+from .pixels import Changes, pil_image, runs
 from .writer import Writer
 
 
@@ -101,7 +100,7 @@ class GIFScaler:
     def __init__(self, size: tuple[int, int], to: tuple[int, int], channels: int = 3,
                  marks: np.ndarray | None = None) -> None:
         self.size, self.to, self.channels = tuple(size), tuple(to), channels
-        self._changes = _Changes(self.size, channels)
+        self._changes = Changes(self.size, channels)
         self.rgbx = np.zeros((self.to[1], self.to[0], 4), np.uint8)
         if marks is not None:
             self.rgbx[..., 3] = marks
@@ -120,7 +119,7 @@ class GIFScaler:
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         """The scaled frame, (height, width, 3) RGB (a view of :attr:`rgbx`, reused by the next call)."""
         if self.size == self.to:
-            self.changed = [(r0, r1, 0, self.to[0]) for r0, r1 in _runs(self._changes.rows(frame))]
+            self.changed = [(r0, r1, 0, self.to[0]) for r0, r1 in runs(self._changes.rows(frame))]
             for r0, r1, _, _ in self.changed:
                 if frame.shape[2] == 4:
                     self._put(r0, r1, 0, self.to[0], np.ascontiguousarray(frame[r0:r1]).view(_WORD)[..., 0])
@@ -132,10 +131,10 @@ class GIFScaler:
         # Changes scattered all over (many boxes) cost less as one box around them all than box by box.
         boxes = _merged(boxes) if len(boxes) <= 32 else _merged([_hull(boxes)])
         raw = "RGB" if frame.shape[2] == 3 else "RGBX"
-        bilinear = _image().BILINEAR
+        bilinear = pil_image().BILINEAR
         for j0, j1, i0, i1 in boxes:
             s0, s1, t0, t1 = int(y.lo[j0]), int(y.hi[j1 - 1]), int(x.lo[i0]), int(x.hi[i1 - 1])
-            source = _image().frombytes("RGB", (t1 - t0, s1 - s0), np.ascontiguousarray(frame[s0:s1, t0:t1]),
+            source = pil_image().frombytes("RGB", (t1 - t0, s1 - s0), np.ascontiguousarray(frame[s0:s1, t0:t1]),
                                         "raw", raw)
             # The two passes one after the other, as Pillow makes them for a wide frame: on a narrow box it
             # would take the vertical pass first, and round the pixels in between differently.
@@ -183,7 +182,7 @@ def gif_palette(frames: Iterable[np.ndarray], path: Path) -> Path:
             if ff is None:
                 h, w = frame.shape[:2]
                 # stats_mode=full: colours weighted by the area they cover in all frames together.
-                ff = _FFmpeg([*_raw_input((w, h), 1, 3), "-vf", "palettegen=max_colors=256:stats_mode=full",
+                ff = FFmpeg([*raw_input((w, h), 1, 3), "-vf", "palettegen=max_colors=256:stats_mode=full",
                               "-update", "1", "-frames:v", "1", "-f", "image2", str(path)])
             ff.write(memoryview(np.ascontiguousarray(frame)).cast("B"))
         if ff is None:
@@ -231,7 +230,7 @@ class GIFPalette:
     """
 
     def __init__(self, path: Path) -> None:
-        with _image().open(path) as image:
+        with pil_image().open(path) as image:
             rgba = np.asarray(image.convert("RGBA")).reshape(-1, 4)[:256]
         clear = np.flatnonzero(rgba[:, 3] == 0)
         if len(clear) == 0:
@@ -390,7 +389,7 @@ def _gif_image(entries: np.ndarray, left: int, top: int, delay: int, transparent
     h, w = entries.shape
     flags = 1 << 2 | (transparent is not None)  # disposal 1: leave in place
     control = b"\x21\xf9\x04" + struct.pack("<BHBB", flags, delay, transparent or 0, 0)
-    packed = _image().frombuffer("P", (w, h), np.ascontiguousarray(entries), "raw", "P", 0, 1).tobytes("gif", "P")
+    packed = pil_image().frombuffer("P", (w, h), np.ascontiguousarray(entries), "raw", "P", 0, 1).tobytes("gif", "P")
     return control + b"\x2c" + struct.pack("<HHHHB", left, top, w, h, 0) + b"\x08" + packed + b"\x00"
 
 
@@ -421,87 +420,12 @@ def make_gif(pieces: list[Path], path: Path) -> Path:
         publish(pieces[0], path)
         return path
     head, _ = _gif_blocks(pieces[0].read_bytes(), pieces[0].name)
-
-    def write(tmp: Path) -> None:
-        with open(tmp, "wb") as out:
-            out.write(head)
-            for piece in pieces:
-                piece_head, frames = _gif_blocks(piece.read_bytes(), piece.name)
-                if piece_head != head:
-                    raise EncodeError(f"GIF piece {piece.name} has another palette or size than the first")
-                out.write(frames)
-            out.write(b";")
-
-    return _publish_from(path, ".gif", write)
-
-
-class GIFWriter(Writer):
-    """A looping GIF with one palette computed from all its frames (ffmpeg's palettegen, then
-    :class:`GIFFramesWriter`).
-
-    The frames it keeps are scaled as they come and stored compressed (losslessly) in a temporary file, so
-    memory stays flat however many there are; ``finish`` computes the palette from all of them, then maps
-    them to it. Rendering in chunks uses :class:`GIFFramesWriter` with a palette made beforehand instead.
-    ``fps`` and ``width`` left as ``None`` keep the video's rate and the frames' width (the render's GIF
-    defaults live in :mod:`visualizer.run.options`).
-    """
-
-    def __init__(self, path: str | os.PathLike, fps: float | None = None, width: int | None = None) -> None:
-        super().__init__(path)
-        self.gif_fps, self.gif_width = fps, width
-
-    def _setup(self) -> None:
-        self._rate = gif_rate(self.gif_fps, self.fps)
-        self._to = gif_size(self.size, self.gif_width)
-        self._scale = GIFScaler(self.size, self._to, self.channels)
-        self._index, self._last = 0, None
-        self._store_path = temp_path(self.path, ".frames")
-        self._store = open(self._store_path, "wb")
-
-    def _write(self, frame: np.ndarray, step: int) -> None:
-        keep = gif_keeps(self._index, self.fps, self._rate)
-        self._index += 1
-        if keep:
-            self._keep(frame)
-            self._last = None
-        else:  # kept aside: if it is the video's last frame, the GIF ends with it
-            if getattr(self, "_spare", None) is None:
-                self._spare = np.empty_like(frame)
-            np.copyto(self._spare, frame)
-            self._last = self._spare
-
-    def _keep(self, frame: np.ndarray) -> None:
-        data = zlib.compress(np.ascontiguousarray(self._scale(frame)), 1)
-        self._store.write(struct.pack("<I", len(data)) + data)
-
-    def _stored(self) -> Iterator[np.ndarray]:
-        shape = (self._to[1], self._to[0], 3)
-        with open(self._store_path, "rb") as store:
-            while head := store.read(4):
-                data = store.read(struct.unpack("<I", head)[0])
-                yield np.frombuffer(zlib.decompress(data), np.uint8).reshape(shape)
-
-    def _finish(self) -> None:
-        palette = temp_path(self.path, ".png")
-        try:
-            if self._last is not None:
-                self._keep(self._last)
-            self._store.close()
-            gif_palette(self._stored(), palette)
-            # The stored frames are the GIF's already: at its rate and size, all kept.
-            frames = GIFFramesWriter(self.path, palette, fps=self._rate, width=self._to[0])
-            with frames:
-                frames.setup(self._to, self._rate)
-                for frame in self._stored():
-                    frames.write(frame, 0)
-        except BaseException:
-            self.abort()
-            raise
-        finally:
-            palette.unlink(missing_ok=True)
-            self._store_path.unlink(missing_ok=True)
-
-    def abort(self) -> None:
-        if hasattr(self, "_store"):
-            self._store.close()
-            self._store_path.unlink(missing_ok=True)
+    with written(path, ".gif") as tmp, open(tmp, "wb") as out:
+        out.write(head)
+        for piece in pieces:
+            piece_head, frames = _gif_blocks(piece.read_bytes(), piece.name)
+            if piece_head != head:
+                raise EncodeError(f"GIF piece {piece.name} has another palette or size than the first")
+            out.write(frames)
+        out.write(b";")
+    return path

@@ -12,7 +12,7 @@ from typing import Iterator
 import numpy as np
 
 from ..base.errors import EncodeError
-from ..base.files import publish, temp_path
+from ..base.files import publish, temp_path, written
 from .writer import Writer
 
 
@@ -28,7 +28,7 @@ def _ffmpeg(*args: str) -> list[str]:
     return [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y", *args]
 
 
-class _FFmpeg:
+class FFmpeg:
     """An ffmpeg process reading raw RGB frames on stdin; its log goes to a temp file, not a pipe that fills."""
 
     def __init__(self, args: list[str]) -> None:
@@ -94,7 +94,7 @@ def run_ffmpeg(args: list[str]) -> None:
         raise EncodeError(f"ffmpeg failed (exit {proc.returncode}): {message[-1] if message else 'no message'}")
 
 
-def _raw_input(size: tuple[int, int], fps: float, channels: int) -> list[str]:
+def raw_input(size: tuple[int, int], fps: float, channels: int) -> list[str]:
     pix_fmt = "rgb24" if channels == 3 else "rgba"
     return ["-f", "rawvideo", "-pix_fmt", pix_fmt, "-s", f"{size[0]}x{size[1]}", "-framerate", f"{fps:g}", "-i", "-"]
 
@@ -102,7 +102,7 @@ def _raw_input(size: tuple[int, int], fps: float, channels: int) -> list[str]:
 class _PipeWriter(Writer):
     """A writer whose frames go down a pipe to one ffmpeg process writing a temporary file, published whole."""
 
-    _ff: _FFmpeg | None = None
+    _ff: FFmpeg | None = None
 
     threads: int | None = None  # ffmpeg's threads (encoder and filters); None: its own choice
 
@@ -115,7 +115,7 @@ class _PipeWriter(Writer):
 
     def _start(self, args: list[str], suffix: str) -> None:
         self._tmp = temp_path(self.path, suffix)
-        self._ff = _FFmpeg([*_raw_input(self.size, self._input_fps(), self.channels), *args, str(self._tmp)])
+        self._ff = FFmpeg([*raw_input(self.size, self._input_fps(), self.channels), *args, str(self._tmp)])
 
     def _input_fps(self) -> float:
         return self.fps
@@ -197,23 +197,11 @@ def _concat_input(pieces: list[Path], final: Path) -> Iterator[list[str]]:
         listing.unlink(missing_ok=True)
 
 
-def _publish_from(path: Path, suffix: str, make) -> Path:
-    """Run ``make(tmp)`` to build a file under a temporary name, then publish it at ``path``."""
-    tmp = temp_path(path, suffix)
-    try:
-        make(tmp)
-        publish(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
-
-
 def join_mp4(pieces: list[Path], path: Path) -> Path:
     """Join MP4 pieces of identical encoding (in order) into ``path`` without re-encoding."""
     if len(pieces) == 1:
         publish(pieces[0], path)
         return path
-    with _concat_input(pieces, path) as source:
-        return _publish_from(path, ".mp4", lambda tmp: run_ffmpeg(
-            [*source, "-c", "copy", "-movflags", "+faststart", "-f", "mp4", str(tmp)]))
+    with _concat_input(pieces, path) as source, written(path, ".mp4") as tmp:
+        run_ffmpeg([*source, "-c", "copy", "-movflags", "+faststart", "-f", "mp4", str(tmp)])
+    return path

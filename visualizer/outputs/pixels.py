@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-class _Changes:
+
+class Changes:
     """Where a frame differs from the previous frame given: rows, or boxes (the whole frame for the first)."""
 
     GAP = 48  # pixels: changes further apart than this in a run of rows make separate boxes
@@ -27,7 +28,7 @@ class _Changes:
 
     def _remember(self, frame: np.ndarray, rows: np.ndarray) -> None:
         words = frame.reshape(self._shape).view(self._dtype)
-        for r0, r1 in _runs(rows):
+        for r0, r1 in runs(rows):
             self._previous[r0:r1] = words[r0:r1]
 
     def rows(self, frame: np.ndarray) -> np.ndarray:
@@ -47,7 +48,7 @@ class _Changes:
         changed = diff.any(axis=1)
         per_word = self._dtype.itemsize
         boxes = []
-        for r0, r1 in _runs(changed):
+        for r0, r1 in runs(changed):
             words = np.flatnonzero(diff[r0:r1].any(axis=0))
             splits = np.flatnonzero(np.diff(words) * per_word > self.GAP * self._channels)
             for w0, w1 in zip(words[np.concatenate(([0], splits + 1))], words[np.concatenate((splits, [-1]))]):
@@ -58,24 +59,25 @@ class _Changes:
         return boxes
 
 
-def _rgb_rows(frame: np.ndarray, r0: int, r1: int) -> np.ndarray:
+def rgb_rows(frame: np.ndarray, r0: int, r1: int) -> np.ndarray:
     """Rows ``r0:r1`` of an RGB or RGBA frame as (rows, width, 3) RGB."""
     if frame.shape[2] == 3:
         return frame[r0:r1]
     # Pillow reads the rows where they are and packs them as RGB in one pass, twice as fast as unpacking
     # them into an image first and five times as fast as a strided numpy copy.
-    rows = _image().frombuffer("RGBA", (frame.shape[1], r1 - r0), np.ascontiguousarray(frame[r0:r1]), "raw", "RGBA",
+    rows = pil_image().frombuffer("RGBA", (frame.shape[1], r1 - r0), np.ascontiguousarray(frame[r0:r1]), "raw", "RGBA",
                                0, 1)
     return np.frombuffer(rows.tobytes("raw", "RGB"), np.uint8).reshape(r1 - r0, frame.shape[1], 3)
 
 
-def _image():
+def pil_image():
+    """Pillow's Image module."""
     from PIL import Image  # Pillow is a matplotlib dependency, so always present; imported when first used
 
     return Image
 
 
-def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
+def runs(flags: np.ndarray) -> list[tuple[int, int]]:
     """[start, stop) of each run of True in a 1-D boolean array."""
     edges = np.flatnonzero(np.diff(np.concatenate(([False], flags, [False])).astype(np.int8)))
     return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..base.errors import EncodeError
 from ..base.files import publish, temp_prefix
-from .pixels import _Changes, _rgb_rows, _runs
+from .pixels import Changes, rgb_rows, runs
 from .writer import Writer
 
 
@@ -61,7 +61,7 @@ class PNGEncoder:
         width, height = self.size
         self._head = b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
         self._tail = _png_chunk(b"IEND", b"")
-        self._changes = _Changes(self.size, channels)
+        self._changes = Changes(self.size, channels)
         self._rows = np.zeros((height, 1 + 3 * width), np.uint8)  # each row: filter type 0 (none), then RGB
         self._bands: list[tuple[bytes, int, int]] = [(b"", 1, 0)] * -(-height // band)
 
@@ -72,9 +72,9 @@ class PNGEncoder:
         padded = np.zeros(len(self._bands) * self.band, bool)
         padded[:height] = changed
         z = self._zlib
-        for b0, b1 in _runs(padded.reshape(-1, self.band).any(axis=1)):
+        for b0, b1 in runs(padded.reshape(-1, self.band).any(axis=1)):
             r0, r1 = b0 * self.band, min(height, b1 * self.band)
-            self._rows[r0:r1, 1:] = _rgb_rows(frame, r0, r1).reshape(r1 - r0, -1)
+            self._rows[r0:r1, 1:] = rgb_rows(frame, r0, r1).reshape(r1 - r0, -1)
             for k in range(b0, b1):
                 rows = self._rows[k * self.band : min(height, (k + 1) * self.band)]
                 deflate = z.compressobj(self.level, z.DEFLATED, -15)  # raw deflate: the zlib frame is ours

@@ -7,21 +7,24 @@ from typing import Iterable
 
 import numpy as np
 
-from ..base.files import publish, temp_path
+from ..base.files import written
 from .png import PNGEncoder
 from .writer import Writer
 
 
 def save_png(frame: np.ndarray, path: Path) -> Path:
     """Write one frame (RGB or RGBA, stored as RGB) as a PNG, atomically, with the frames' fast encoder."""
-    tmp = temp_path(path, ".png")
-    try:
+    with written(path, ".png") as tmp:
         tmp.write_bytes(PNGEncoder((frame.shape[1], frame.shape[0]), frame.shape[2]).encode(frame))
-        publish(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return path
+
+
+def read_png(path: Path) -> np.ndarray:
+    """A PNG file as an RGB array."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
 
 
 def thumbnail_size(size: tuple[int, int]) -> tuple[int, int]:

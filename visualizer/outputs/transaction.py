@@ -60,7 +60,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..base.errors import BusyError, OutputError, output_problem
-from ..base.files import publish, sha256_file, temp_path
+from ..base.files import sha256_file, written
+from .formats import folder_outputs, known_outputs
 
 try:
     import fcntl
@@ -135,13 +136,8 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = temp_path(path, ".json")
-    try:
+    with written(path, ".json") as tmp:
         tmp.write_text(json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
-        publish(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 # ---- signals held while the outputs are swapped
@@ -322,12 +318,6 @@ class Published:
     retired: list[str] = field(default_factory=list)
 
 
-def known_outputs(name: str) -> dict[str, str]:
-    """The file name of every output kind a render names ``name`` can write into its folder."""
-    return {"history": "history.npz", "mp4": f"{name}.mp4", "gif": f"{name}.gif", "html": f"{name}.html",
-            "frames": "frames", "poster": "poster.png", "contact_sheet": "contact_sheet.png"}
-
-
 class OutputFolder:
     """A scene's output folder held by one render: locked, recovered, with a private staging folder.
 
@@ -404,12 +394,13 @@ class OutputFolder:
 
     def check_names(self, files: list[str]) -> None:
         """Refuse (before any work) a published name taken by the wrong kind of thing: a folder where a file
-        goes, or a file where the frames folder goes."""
+        goes, or a file where a folder (frames) goes."""
+        folders = folder_outputs(self.name)
         for file in [*files, MANIFEST]:
             final = self._abs / file
-            if file == "frames":
+            if file in folders:
                 if os.path.lexists(final) and not final.is_dir():
-                    raise OutputError(f"{self.path / file} is a file, where the frames folder goes; move it "
+                    raise OutputError(f"{self.path / file} is a file, where the {file} folder goes; move it "
                                       "away or choose another output folder")
             elif final.is_dir():
                 raise OutputError(f"{self.path / file} is a folder, where the {file} file goes; move it away "

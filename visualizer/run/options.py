@@ -9,13 +9,12 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 from typing import Any, Callable
 
 from ..base.errors import VisualizerError
 from ..draw import MIN_SIZE
+from ..outputs.formats import choosable, format_help
 
-FORMATS = ("mp4", "gif", "frames", "html")
 QUALITY = {"low": (854, 480), "medium": (1280, 720), "high": (1920, 1080)}
 DEFAULT_SIZE = (1280, 720)
 DEFAULT_FPS = 30.0
@@ -36,16 +35,18 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def parse_formats(formats: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    """``"mp4,gif"`` or ``["mp4", "gif"]`` or ``"all"`` → known format names, in canonical order."""
+    """``"mp4,gif"`` or ``["mp4", "gif"]`` or ``"all"`` → names of formats the user may ask for (the
+    registry's: :mod:`visualizer.outputs.formats`), in the registry's order."""
+    known = choosable()
     items = formats.split(",") if isinstance(formats, str) else list(formats)
     items = [str(f).strip().lower() for f in items if str(f).strip()]
     if "all" in items:
-        return FORMATS
-    unknown = [f for f in items if f not in FORMATS]
+        return known
+    unknown = [f for f in items if f not in known]
     if unknown or not items:
-        raise VisualizerError(f"unknown format {', '.join(unknown) or '(none)'}; use any of {', '.join(FORMATS)} "
+        raise VisualizerError(f"unknown format {', '.join(unknown) or '(none)'}; use any of {', '.join(known)} "
                               "(comma-separated) or all")
-    return tuple(f for f in FORMATS if f in items)
+    return tuple(f for f in known if f in items)
 
 
 def parse_steps(text: str | int | list | tuple) -> tuple[int, ...]:
@@ -100,7 +101,7 @@ def _seed(v) -> str | None:
     return None
 
 
-def _opt(default: Any, help: str, metavar: str | None = None, check=None, parse=None, flag: bool = False,
+def _opt(default: Any, help: str | Callable[[], str], metavar: str | None = None, check=None, parse=None, flag: bool = False,
          short: str | None = None, choices=None) -> Any:
     return field(default=default, metadata=dict(help=help, metavar=metavar, check=check, parse=parse, flag=flag,
                                                 short=short, choices=choices))
@@ -111,7 +112,7 @@ class RenderOptions:
     """The options of a render; ``None`` means "not given" (the scene's setting, then the default)."""
 
     out: str = _opt("output", "output folder; files go to OUT/<scene>/", "DIR")
-    format: str = _opt("all", "comma-separated: mp4, gif, frames, html (the step-by-step player); or all", "LIST")
+    format: str = _opt("all", format_help, "LIST")  # the help names the formats registered when it is shown
     steps: int | None = _opt(None, "training steps (default: the scene's)", "N", _whole(1, LIMITS["steps"]), int)
     every: int | None = _opt(None, "record and draw every K-th step, plus the last (default: the scene's)", "K",
                              _whole(1), int)
@@ -260,11 +261,17 @@ def check_history_size(total_steps: int, every: int, values_per_row: int,
                           f"often: every={fits} fits", every=fits)
 
 
+def option_help(f) -> str:
+    """An option's help text as of now: the format option's names the formats registered now."""
+    text = f.metadata["help"]
+    return text() if callable(text) else text
+
+
 def option_fields():
     """The options with their metadata, in order (for the command line)."""
     return fields(RenderOptions)
 
 
-__all__ = ["DEFAULT_FPS", "DEFAULT_SIZE", "FORMATS", "HistoryTooLarge", "MAX_HISTORY_BYTES", "QUALITY",
-           "RenderOptions", "check_dpi", "check_history_size", "check_size", "option_fields", "parse_formats",
+__all__ = ["DEFAULT_FPS", "DEFAULT_SIZE", "HistoryTooLarge", "MAX_HISTORY_BYTES", "QUALITY", "RenderOptions",
+           "check_dpi", "check_history_size", "check_size", "option_fields", "option_help", "parse_formats",
            "parse_size", "parse_steps", "recorded_rows"]

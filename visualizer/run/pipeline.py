@@ -1,4 +1,5 @@
-"""Frames to outputs: drawn in one process, or in contiguous chunks by other processes, then joined.
+"""Frames to outputs' pieces: drawn in one process, or in contiguous chunks by other processes (the render
+then finishes each output: its pieces joined).
 
 Three ways to draw chunks, all giving the same frames:
 
@@ -35,7 +36,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..outputs.formats import Output
+from ..outputs.output import Output
 from ..base.errors import (InternalError, Interrupt, UserCodeError, VisualizerError, WorkerLost, signal_name,
                      user_traceback)
 from ..outputs.transaction import HELD_SIGNALS, pause_point
@@ -213,15 +214,15 @@ def _render_chunk(k: int, positions: range, rows: Sequence[int], renderer: Rende
 
 def render_outputs(renderer: Renderer, rows: Sequence[int], outputs: list[Output], work: Path, *, fps: float,
                    jobs: int = 1, hold_frames: int = 0, on_frames: Callable[[int], None] | None = None,
-                   on_stage: Callable[[str], None] | None = None, executor: Executor | None = None) -> int:
-    """Draw the given history rows once, in order, and build each output from them; returns how many
-    processes drew frames.
+                   executor: Executor | None = None) -> int:
+    """Draw the given history rows once, in order, into the pieces of each output (the caller then finishes
+    each: :meth:`Output.finish`); returns how many processes drew frames.
 
     With ``jobs > 1`` contiguous chunks are drawn and encoded at once, then joined without re-encoding: by
     forked workers on Linux (they inherit the caller's finished renderer), else as :func:`draw_piece` tasks
     on a local pool of spawned processes. With ``executor``, every chunk is a task on it (a Dask cluster's,
     say). The frames are the same every way. The last frame is shown ``hold_frames`` more times at the end of
-    videos. ``on_stage`` hears ``"join"`` or ``"gif"`` as each output is joined from its pieces.
+    videos.
     """
     report = on_frames or (lambda n: None)
     chunks = plan_chunks(len(rows), jobs)
@@ -260,14 +261,6 @@ def render_outputs(renderer: Renderer, rows: Sequence[int], outputs: list[Output
         raise
     if owned is not None:
         owned.shutdown()
-    # The pieces joined by copying first (videos, frame folders), the GIF last: one stage each, in that order.
-    joined = ""
-    for output in sorted(outputs, key=lambda o: o.kind == "gif"):
-        stage = "gif" if output.kind == "gif" else "join"
-        if output.kind != "stills" and stage != joined:
-            (on_stage or pause_point)(stage)
-            joined = stage
-        output.join()
     return processes
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import copy
 import math
-import os
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -223,48 +222,21 @@ class RenderResult(dict):
     manifest: Path | None = None
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        from ..outputs.formats import picture
+
         bundle = {"text/plain": "\n".join(f"{k}: {v}" for k, v in self.items())}
-        shown = {**self.kept, **self}
-        if "poster" in shown and Path(shown["poster"]).is_file():
-            bundle["image/png"] = base64.b64encode(Path(shown["poster"]).read_bytes()).decode()
+        png = picture({**self.kept, **self})
+        if png:
+            bundle["image/png"] = base64.b64encode(png).decode()
         html = self._repr_html_()
         if html:
             bundle["text/html"] = html
         return bundle
 
     def _repr_html_(self) -> str:
-        import html as html_lib
+        from ..outputs.formats import notebook_view
 
-        shown = {**self.kept, **self}
-        for kind in ("html", "mp4", "gif", "poster"):
-            path = Path(shown[kind]) if kind in shown else None
-            if path is None or not path.is_file():
-                continue
-            size = path.stat().st_size * (1 if kind == "html" else 4 / 3)
-            if size > self.embed_limit:
-                return (f'<p>{kind.upper()} of {size / 2**20:.1f} MB is over the inline limit of '
-                        f'{self.embed_limit / 2**20:.0f} MB (RenderResult.embed_limit): <a href="{path}" '
-                        f'target="_blank">{html_lib.escape(str(path))}</a></p>')
-            if kind == "html":
-                page = html_lib.escape(path.read_text(encoding="utf-8"), quote=True)
-                return (f'<iframe srcdoc="{page}" style="width:100%;height:640px;border:0" '
-                        'sandbox="allow-scripts"></iframe>')
-            data = base64.b64encode(path.read_bytes()).decode()
-            if kind == "mp4":
-                return f'<video controls loop autoplay muted style="max-width:100%" src="data:video/mp4;base64,{data}">'
-            mime = "image/gif" if kind == "gif" else "image/png"
-            return f'<img style="max-width:100%" src="data:{mime};base64,{data}">'
-        return ""
-
-
-def _player(path: Path, video: Path, history: History, rows: list[int], fps: float, hold_frames: int,
-            title: str) -> Path:
-    from ..outputs.player import write_player
-
-    steps = [int(history.steps[r]) for r in rows]
-    return write_player(path, video=video, title=title, fps=fps, frame_steps=steps + steps[-1:] * hold_frames,
-                        table_steps=history.steps, losses=history.losses, params=history.params,
-                        grads=history.grads, total_steps=history.total_steps)
+        return notebook_view({**self.kept, **self}, self.embed_limit)
 
 
 def _explained(history: History, scene: Scene | None, rows: list[int], steps: tuple[int, ...],
@@ -361,21 +333,6 @@ def _dry_draw(layout: Layout, history: History) -> None:
         update(len(history) - 1)
 
 
-def _made_options(opts: RenderOptions, size: tuple[int, int], fps: float, history: History, rows: list[int],
-                  title: str) -> dict[str, dict]:
-    """What each kind of output was made with, for the manifest."""
-    frames = {"size": list(size), "dpi": opts.dpi, "title": title, "every": opts.every,
-              "max_frames": opts.max_frames, "frames": len(rows), "first_step": int(history.steps[rows[0]]),
-              "last_step": int(history.steps[rows[-1]])}
-    video = {**frames, "fps": fps, "hold": opts.hold}
-    return {"history": {"scene": history.info.scene, "steps": history.total_steps, "every": history.info.every,
-                        "seed": history.info.seed, "rows": len(history)},
-            "mp4": video, "html": video, "frames": frames,
-            "gif": {**video, "gif_fps": opts.gif_rate(fps), "gif_width": opts.gif_size_width(size)},
-            "poster": {"size": list(size), "dpi": opts.dpi, "title": title, "step": int(history.steps[rows[-1]])},
-            "contact_sheet": frames}
-
-
 def render(what: Scene | History, history: History | None = None, *, layout: Layout | str | None = None,
            name: str | None = None, title: str | None = None, progress: bool = False,
            executor: Executor | str | None = None, **options) -> RenderResult:
@@ -439,20 +396,23 @@ def render(what: Scene | History, history: History | None = None, *, layout: Lay
 def _render(scene: Scene | None, history: History | None, layout: Layout | None, named: str | None, name: str,
             title: str | None, progress: bool, opts: RenderOptions, size: tuple[int, int],
             executor: Executor | None) -> RenderResult:
-    from ..outputs.formats import WRITERS, Output
-    from ..outputs.pixels import sample_positions
     from ..base.files import sha256_file
-    from ..outputs.transaction import OutputFolder, known_outputs, pause_point
-    from .pipeline import available_cores, executor_size, render_outputs
     from ..draw.explain import ExplainFrame
-    from ..outputs.stills import SHEET_FRAMES, compose_sheet, thumbnail_size
+    from ..outputs.formats import finishing, known_outputs, making
+    from ..outputs.output import Job, Output
+    from ..outputs.transaction import OutputFolder, pause_point
+    from .pipeline import available_cores, executor_size, render_outputs
 
     fps = opts.frame_rate(scene.fps if scene else None)
-    formats = opts.formats
     target = output_dir(opts.out, name)
     title = title if title is not None else (scene.title if scene else history.info.title)
     files = known_outputs(name)
-    kinds = ["history", *(f for f in formats), "poster", *([] if opts.last_frame else ["contact_sheet"])]
+    plan = making(opts.formats)  # (format, published): what was asked for, what every render makes, what they need
+    # What the frames will show is known once the history is: filled in then.
+    job = Job(name=name, title=title, size=size, dpi=opts.dpi, fps=fps, hold=opts.hold,
+              hold_frames=round(opts.hold * fps), every=opts.every, max_frames=opts.max_frames,
+              gif_fps=opts.gif_rate(fps), gif_width=opts.gif_size_width(size), last_frame=opts.last_frame)
+    kinds = [kind for fmt, public in plan if public for kind in fmt.kinds(job)]
     renderer = None
     explain = opts.explain_steps
     if history is None:
@@ -467,7 +427,7 @@ def _render(scene: Scene | None, history: History | None, layout: Layout | None,
         renderer = _renderer(layout, history, size, opts.dpi, title, name, explain)
     folder = OutputFolder(target, name)
     stage = "starting"
-    stages = StageBar(name, progress)
+    stages = StageBar(name, progress, [fmt.stage for fmt, _ in plan if fmt.stage is not None])
 
     def at(now: str) -> None:
         nonlocal stage
@@ -489,43 +449,37 @@ def _render(scene: Scene | None, history: History | None, layout: Layout | None,
                 if opts.last_frame:
                     rows = rows[-1:]
                 stage = "drawing"
-                history.save(folder.staged(files["history"]))
-                digits = max(5, len(str(int(history.steps[-1]))))
-                frame_formats = [f for f in formats if f in WRITERS]
-                if "html" in formats and "mp4" not in frame_formats:
-                    frame_formats.insert(0, "mp4")  # the player embeds the video: make one, privately
-                outputs = [Output(fmt, folder.staged(files[fmt]) if fmt in formats else folder.work / files[fmt],
-                                  digits=digits, gif_fps=opts.gif_rate(fps), gif_width=opts.gif_size_width(size))
-                           for fmt in frame_formats]
-                # The poster and the contact sheet's thumbnails are kept by the chunks as they draw them. A
-                # row's place among the frames: explain frames come before their row, and an explained step
+                # A row's place among the frames: explain frames come before their row, and an explained step
                 # the selection skipped comes in as a row of its own.
                 at_row = {int(key): p for p, key in enumerate(frames) if not isinstance(key, ExplainFrame)}
-                picks = [] if opts.last_frame else sample_positions(rows, SHEET_FRAMES)
-                stills = Output("stills", folder.work / "stills", stills=dict(
-                    poster_at=at_row[rows[-1]], thumbs_at=[at_row[r] for r in picks], thumb_size=thumbnail_size(size)))
-                hold_frames = round(opts.hold * fps)
+                job.history, job.frame_steps = history, [int(history.steps[key]) for key in frames]
+                job.row_positions = [at_row[r] for r in rows]
+                outputs: dict[str, Output] = {}
+                for fmt, public in plan:  # unpublished (the player's video when no MP4 was asked for): in work/
+                    paths = {kind: folder.staged(file) if public else folder.work / file
+                             for kind, file in fmt.files(name).items()}
+                    outputs[fmt.name] = Output(fmt, paths.get(fmt.name, folder.work / fmt.name), fmt.settings(job),
+                                               paths)
+                for output in outputs.values():
+                    if output.format.first:  # the history: written before any frame
+                        output.finish(job, outputs)
                 with _tqdm()(total=len(frames), desc=f"{name}: drawing and encoding frames", unit="frame",
                              disable=not progress, leave=False, mininterval=0.2) as bar:
                     jobs = opts.jobs or (executor and executor_size(executor)) or available_cores()
                     # The poster alone (--last-frame) is drawn here, never sent to an executor.
-                    processes = render_outputs(renderer, frames, [*outputs, stills], folder.work, fps=fps, jobs=jobs,
-                                               hold_frames=hold_frames, on_frames=bar.update, on_stage=at,
-                                               executor=executor if outputs else None)
-                if "html" in formats:
-                    at("player")
-                    _player(folder.staged(files["html"]), outputs[0].path, history, frames, fps, hold_frames,
-                            title or name)
-                at("stills")
-                os.replace(stills.path / "poster.png", folder.staged(files["poster"]))
-                if picks:
-                    compose_sheet([(int(history.steps[r]), _png(stills.path / f"thumb_{at_row[r]:07d}.png"))
-                                   for r in picks], folder.staged(files["contact_sheet"]))
+                    processes = render_outputs(renderer, frames, [o for o in outputs.values() if o.format.draws],
+                                               folder.work, fps=fps, jobs=jobs, hold_frames=job.hold_frames,
+                                               on_frames=bar.update,
+                                               executor=None if opts.last_frame else executor)
+                for output in finishing([o for o in outputs.values() if not o.format.first]):
+                    if output.format.stage is not None and output.format.stage.name != stage:
+                        at(output.format.stage.name)
+                    output.finish(job, outputs)
                 stage = "publishing"
                 stages.show(stage)
-                made = _made_options(opts, size, fps, history, rows, title)
-                published = folder.commit({k: (files[k], made[k]) for k in kinds},
-                                          sha256_file(folder.staged(files["history"])))
+                made = {kind: (files[kind], fmt.manifest(kind, job)) for fmt, public in plan if public
+                        for kind in fmt.kinds(job)}
+                published = folder.commit(made, sha256_file(folder.staged(files["history"])))
                 stages.close()
         finally:
             stages.close()
@@ -549,33 +503,35 @@ def _render(scene: Scene | None, history: History | None, layout: Layout | None,
     return result
 
 
-def _png(path: Path) -> np.ndarray:
-    """A PNG file as an RGB array."""
-    from PIL import Image
+RENDER_STAGES = {"starting": "starting", "training": "training", "drawing": "drawing frames",
+                 "publishing": "publishing"}  # a render's own stages, around its formats' (what each is doing)
 
-    with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"))
+
+def stage_doing(stage: str) -> str:
+    """What a render at ``stage`` is doing, as "interrupted while ..." says it."""
+    from ..outputs.formats import stages
+
+    return {**RENDER_STAGES, **{s.name: s.doing for s in stages()}}.get(stage, stage)
 
 
 class StageBar:
-    """On a terminal, after the frames' own bar: a bar naming each later stage of a render (joining the
-    video pieces, the GIF, the player, the stills, publishing) as it starts, so nothing sits silently at
-    100 %."""
+    """On a terminal, after the frames' own bar: a bar naming each later stage of a render (its formats'
+    stages, such as joining the video pieces, the GIF, the player, the stills; then publishing) as it starts,
+    so nothing sits silently at 100 %."""
 
-    NAMES = {"join": "joining the video pieces", "gif": "GIF: palette and encoding", "player": "writing the player",
-             "stills": "poster and contact sheet", "publishing": "publishing"}
-
-    def __init__(self, name: str, progress: bool) -> None:
+    def __init__(self, name: str, progress: bool, stages: list = ()) -> None:
+        ordered = sorted(set(stages), key=lambda s: s.order)
+        self.names = {**{s.name: s.shown for s in ordered}, "publishing": "publishing"}
         self.name, self.progress, self.bar = name, progress, None
 
     def show(self, stage: str) -> None:
         """``stage`` has started (training and drawing have bars of their own)."""
-        if not self.progress or stage not in self.NAMES:
+        if not self.progress or stage not in self.names:
             return
         if self.bar is None:
-            self.bar = _tqdm()(total=len(self.NAMES), leave=False, mininterval=0,
+            self.bar = _tqdm()(total=len(self.names), leave=False, mininterval=0,
                                bar_format="{desc}: stage {n_fmt}/{total_fmt} |{bar}| {elapsed}")
-        self.bar.set_description_str(f"{self.name}: {self.NAMES[stage]}", refresh=False)
+        self.bar.set_description_str(f"{self.name}: {self.names[stage]}", refresh=False)
         self.bar.update(1)
 
     def close(self) -> None:
