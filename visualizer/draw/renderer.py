@@ -1,7 +1,8 @@
 """One figure, panels on a grid, axes fixed from the whole history; frames come out as uint8 pixel arrays.
 
 The figure is laid out and drawn once without its changing ("animated") artists; that picture is kept and,
-for every frame, restored and only the changing artists are drawn on top (blitting).
+for every frame, restored and only the changing artists are drawn on top (blitting). Explained steps
+(``--explain``) are drawn the same way from a second layout, the slow-motion one, on a figure of their own.
 """
 from __future__ import annotations
 
@@ -17,8 +18,7 @@ from PIL import Image
 
 from . import MIN_SIZE
 from .explain import ExplainFrame, FrameStep, explain_rows, phases
-from .panels import Layout
-from .panels.explain import explain_layout
+from .panels import Layout, explain_layout
 from ..record.history import History
 from .text import FrameText
 
@@ -137,7 +137,7 @@ class Renderer:
         self._total = history.total_steps
         diverged = history.info.diverged_at
         self._counter_note = f" (diverged at {diverged:,})" if diverged is not None else ""
-        self._explained: _Sheet | None = None  # the explain layout's, with explain=
+        self._explain_sheet: _Sheet | None = None  # the explain layout's figure, with explain=
         self._explained_rows: set[int] = set()
         with matplotlib.rc_context(STYLE):
             self._sheet = _Sheet(layout, history, self.size, dpi, title)
@@ -157,13 +157,13 @@ class Renderer:
                 rows = explain_rows(history, explain)
                 self._explained_rows = set(rows)
                 # The explain panels read the history; arrays given apart join its own (which win).
-                seen = replace(history, static={**explain_static, **history.static}) if explain_static else history
-                self._explained = _Sheet(explain_layout(explain), seen, self.size, dpi, title)
-                self._explained.freeze()
+                read = replace(history, static={**explain_static, **history.static}) if explain_static else history
+                self._explain_sheet = _Sheet(explain_layout(explain), read, self.size, dpi, title)
+                self._explain_sheet.freeze()
                 # Every phase of the first explained step once: a problem shows now, in this process.
                 for p in range(len(phases(len(history.info.layers), rows[0] + 1 < len(history)))):
-                    self._explained.draw(ExplainFrame(rows[0], p, 1.0, 0))
-        for sheet in [self._sheet] + ([self._explained] if self._explained else []):
+                    self._explain_sheet.draw(ExplainFrame(rows[0], p, 1.0, 0))
+        for sheet in [self._sheet] + ([self._explain_sheet] if self._explain_sheet else []):
             got = sheet.canvas.get_width_height()
             if got != self.size:  # float figsize rounding; never seen at common sizes but cheap to guard
                 raise RuntimeError(f"canvas is {got[0]}x{got[1]}, expected {width}x{height}; try another dpi")
@@ -192,14 +192,14 @@ class Renderer:
 
     def _draw_key(self, key: int) -> FigureCanvasAgg:
         if isinstance(key, ExplainFrame):
-            if self._explained is None or int(key) not in self._explained_rows:
+            if self._explain_sheet is None or int(key) not in self._explained_rows:
                 raise ValueError(f"frame {key!r} explains a step this renderer was not given in explain=")
-            return self._explained.draw(key)
+            return self._explain_sheet.draw(key)
         return self._sheet.draw(key)
 
     def close(self) -> None:
         """Let go of the frames: the saved backgrounds at once, the figures with Python's next collection (a
         figure is a web of objects that refer to each other, which only a collection frees: emptying it first
         with ``Figure.clear`` took 30-40 ms a render, and twelve renderers in a row peaked 9 MB lower for it)."""
-        for sheet in [self._sheet] + ([self._explained] if self._explained else []):
+        for sheet in [self._sheet] + ([self._explain_sheet] if self._explain_sheet else []):
             sheet.background = None

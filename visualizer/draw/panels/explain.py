@@ -2,9 +2,9 @@
 and a column of notes (the phases, a caption, the loss or the update). Their ``update`` takes an
 :class:`~visualizer.draw.explain.ExplainFrame` key: the row it explains and the phase it shows.
 
-Both read what the frames show from the history: the per-sample arrays :func:`~visualizer.draw.explain.
-explain_analysis` keeps in ``history.static`` and the recorded parameters. The renderer draws
-:func:`explain_layout` on a figure of its own for explain keys.
+Both read what they show from the history: the recorded parameters, and the per-sample arrays that
+:func:`~visualizer.draw.explain.explain_analysis` keeps in ``history.static``. The renderer draws
+:func:`explain_layout` for explain keys, on a figure of its own.
 """
 from __future__ import annotations
 
@@ -237,7 +237,6 @@ class _NeuronValues:
             self.value_texts.append(row_v)
             self.total_texts.append(row_t)
         self.curves: list[list] = []
-        self._scale: tuple | None = None
 
     def _place_curves(self) -> None:
         """Make the small curves, sized in points and so placed from the axes' pixel scale, which is final
