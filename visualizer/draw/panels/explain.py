@@ -434,6 +434,8 @@ def _largest_changes(layers: list[LayerInfo], d: ExplainedStep, count: int = 4) 
 def explain_layout(steps: Sequence[int]) -> Layout:
     """The slow-motion figure of the recorded ``steps``: the diagram and, beside it, the notes."""
     steps = tuple(int(s) for s in steps)
+    # Panels draw in this order: the notes go last, so a long name running past the diagram's axes (labels,
+    # the phase heading) lies under them rather than over the captions.
     return Layout([["diagram", "notes"]], {"diagram": ExplainDiagramPanel(steps), "notes": ExplainNotesPanel(steps)},
                   width_ratios=[1.9, 1.1])
 
