@@ -134,3 +134,23 @@ def test_cli_explains_and_takes_a_layout_by_name_for_a_saved_history(cli, tmp_pa
                        "why", "--format", "frames", "--size", "320x180", "--out", str(tmp_path / "again"), "-q")
     assert code == 0, err
     assert len(list((tmp_path / "again" / "softplus_fit-why" / "frames").iterdir())) == 3
+
+
+def test_the_slow_motion_figure_is_a_layout_of_panels_reading_the_history(xor_history):
+    from visualizer.draw.panels import ExplainDiagramPanel, ExplainNotesPanel, Panel, explain_layout
+
+    scene, history = xor_history
+    layout = explain_layout([100, 200])
+    assert [type(p) for p in layout.panels.values()] == [ExplainDiagramPanel, ExplainNotesPanel]
+    assert all(isinstance(p, Panel) and p.steps == (100, 200) for p in layout.panels.values())
+    # Arrays not in the history's static may be given apart, and draw the same frames.
+    copy = History.from_arrays(history.arrays())
+    static = explain_analysis(copy, [100])
+    with pytest.raises(ValueError, match=r"no slow-motion data for step 100 \(static explain/100/…\)"):
+        Renderer(scene.layout_named("why"), copy, size=(320, 180), explain=[100])
+    apart = Renderer(scene.layout_named("why"), copy, size=(320, 180), explain=[100], explain_static=static)
+    assert "explain/100/loss" not in copy.static
+    copy.static.update(static)
+    stored = Renderer(scene.layout_named("why"), copy, size=(320, 180), explain=[100])
+    for key in explain_frames(copy, [2], [100], fps=3):
+        np.testing.assert_array_equal(apart.draw(key), stored.draw(key))

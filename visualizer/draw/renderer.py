@@ -1,10 +1,12 @@
 """One figure, panels on a grid, axes fixed from the whole history; frames come out as uint8 pixel arrays.
 
 The figure is laid out and drawn once without its changing ("animated") artists; that picture is kept and,
-for every frame, restored and only the changing artists are drawn on top (blitting).
+for every frame, restored and only the changing artists are drawn on top (blitting). Explained steps
+(``--explain``) are drawn the same way from a second layout, the slow-motion one, on a figure of their own.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Sequence
 
 import matplotlib
@@ -14,9 +16,9 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import ScalarFormatter
 from PIL import Image
 
-from .explain import ExplainFrame, Explainer, FrameStep
 from . import MIN_SIZE
-from .panels import Layout
+from .explain import ExplainFrame, FrameStep, explain_rows, phases
+from .panels import Layout, explain_layout
 from ..record.history import History
 from .text import FrameText
 
@@ -70,13 +72,50 @@ def plain_tick_labels(figure: Figure) -> None:
                 axis.set_major_formatter(TickLabels())
 
 
+class _Sheet:
+    """One layout's figure at ``size`` pixels, laid out once: its canvas, the picture without the changing
+    artists (the background) and the panels' updaters, which draw a frame on it by blitting."""
+
+    def __init__(self, layout: Layout, history: History, size: tuple[int, int], dpi: float, title: str) -> None:
+        self.figure = Figure(figsize=(size[0] / dpi, size[1] / dpi), dpi=dpi, layout="constrained")
+        self.canvas = FigureCanvasAgg(self.figure)
+        self.axes = self.figure.subplot_mosaic(
+            layout.mosaic, empty_sentinel=".", height_ratios=layout.height_ratios, width_ratios=layout.width_ratios)
+        # Panels are settings; what they draw per frame lives in the updaters they return.
+        self.updates = [panel.draw(self.axes[key], history) for key, panel in layout.panels.items()]
+        plain_tick_labels(self.figure)
+        # The title is static and drawn once with the background. It also reserves the top band in the layout
+        # (for the renderer's step counter); with no title, a blank one does.
+        self.figure.suptitle(title or " ")
+        self.background = None
+
+    def freeze(self) -> None:
+        """Lay the figure out and draw its background; the layout is final from here, so nothing is
+        re-measured per frame (and updaters may measure the axes in pixels)."""
+        self.canvas.draw()
+        self.figure.set_layout_engine("none")
+        self.background = self.canvas.copy_from_bbox(self.figure.bbox)
+
+    def draw(self, key: int) -> FigureCanvasAgg:
+        """Draw frame ``key`` (every updater's artists on the background) and return the canvas."""
+        self.canvas.restore_region(self.background)
+        # What Figure.draw_artist does, with the canvas's renderer looked up once per frame, not per artist
+        # (the look-up measures the canvas each time: a tenth of a frame's drawing under cProfile).
+        renderer = self.canvas.get_renderer()
+        for update in self.updates:
+            for artist in update(key):
+                artist.draw(renderer)
+        return self.canvas
+
+
 class Renderer:
     """Draws frames of a :class:`History` with a :class:`Layout` at ``size`` = (width, height) pixels.
 
     Frames are keyed by history row; with ``explain`` (recorded steps), an
-    :class:`~visualizer.draw.explain.ExplainFrame` key draws that step's slow-motion sequence instead, from the
-    per-sample arrays in ``history.static`` (see :func:`~visualizer.draw.explain.explain_analysis`; arrays not
-    stored there may come in ``explain_static``).
+    :class:`~visualizer.draw.explain.ExplainFrame` key draws that step's slow-motion sequence instead: the
+    explain layout (:func:`~visualizer.draw.panels.explain.explain_layout`) on a second figure of the same size,
+    from the per-sample arrays in ``history.static`` (see :func:`~visualizer.draw.explain.explain_analysis`;
+    arrays not stored there may come in ``explain_static``).
     """
 
     def __init__(self, layout: Layout, history: History, size: tuple[int, int] = (1280, 720),
@@ -98,39 +137,40 @@ class Renderer:
         self._total = history.total_steps
         diverged = history.info.diverged_at
         self._counter_note = f" (diverged at {diverged:,})" if diverged is not None else ""
+        self._explain_sheet: _Sheet | None = None  # the explain layout's figure, with explain=
+        self._explained_rows: set[int] = set()
         with matplotlib.rc_context(STYLE):
-            self.figure = Figure(figsize=(width / dpi, height / dpi), dpi=dpi, layout="constrained")
-            self.canvas = FigureCanvasAgg(self.figure)
-            self.axes = self.figure.subplot_mosaic(
-                layout.mosaic, empty_sentinel=".",
-                height_ratios=layout.height_ratios, width_ratios=layout.width_ratios)
-            # Panels are settings; what they draw per frame lives in the updaters they return.
-            self._updates = [panel.draw(self.axes[key], history) for key, panel in layout.panels.items()]
-            plain_tick_labels(self.figure)
-            # Only the step counter changes; the title is static and drawn once with the background. It also
-            # reserves the top band in the layout for the counter; with no title, a blank one does.
-            self.figure.suptitle(title or " ")
+            self._sheet = _Sheet(layout, history, self.size, dpi, title)
+            self.figure, self.canvas, self.axes = self._sheet.figure, self._sheet.canvas, self._sheet.axes
+            # Only the step counter changes at the top; it is drawn after the panels, in the title's band.
             where = dict(x=0.995, ha="right") if title else dict(x=0.5, ha="center")
             self._counter = FrameText(where["x"], 0.995, "", transform=self.figure.transFigure, ha=where["ha"],
                                       va="top", fontsize=STYLE["figure.titlesize"])
             self.figure.add_artist(self._counter)
-            self.canvas.draw()
-            # The layout is final: freeze it so nothing is re-measured per frame.
-            self.figure.set_layout_engine("none")
-            self._background = self.canvas.copy_from_bbox(self.figure.bbox)
+            self._sheet.updates.append(self._count)
+            self._sheet.freeze()
             # Draw the first and last rows once here: forked workers then inherit a warm glyph cache, and a
             # panel that cannot draw fails now, in this process, with its own error.
             for i in {0, len(history) - 1}:
-                self._draw(i)
-            self._explainer = Explainer(history, self.size, dpi, title, explain, STYLE, explain_static) \
-                if explain else None
-        for canvas in [self.canvas] + ([self._explainer.canvas] if self._explainer else []):
-            got = canvas.get_width_height()
+                self._sheet.draw(i)
+            if explain:
+                rows = explain_rows(history, explain)
+                self._explained_rows = set(rows)
+                # The explain panels read the history; arrays given apart join its own (which win).
+                read = replace(history, static={**explain_static, **history.static}) if explain_static else history
+                self._explain_sheet = _Sheet(explain_layout(explain), read, self.size, dpi, title)
+                self._explain_sheet.freeze()
+                # Every phase of the first explained step once: a problem shows now, in this process.
+                for p in range(len(phases(len(history.info.layers), rows[0] + 1 < len(history)))):
+                    self._explain_sheet.draw(ExplainFrame(rows[0], p, 1.0, 0))
+        for sheet in [self._sheet] + ([self._explain_sheet] if self._explain_sheet else []):
+            got = sheet.canvas.get_width_height()
             if got != self.size:  # float figsize rounding; never seen at common sizes but cheap to guard
                 raise RuntimeError(f"canvas is {got[0]}x{got[1]}, expected {width}x{height}; try another dpi")
 
-    def _counter_text(self, step: int) -> str:
-        return f"step {step:,} / {self._total:,}{self._counter_note}"
+    def _count(self, i: int) -> list[FrameText]:
+        self._counter.set_text(f"step {int(self.history.steps[i]):,} / {self._total:,}{self._counter_note}")
+        return [self._counter]
 
     def draw(self, i: int) -> np.ndarray:
         """Render history row ``i`` (or an explain frame) and return it as a new (height, width, 3) uint8 array."""
@@ -152,28 +192,14 @@ class Renderer:
 
     def _draw_key(self, key: int) -> FigureCanvasAgg:
         if isinstance(key, ExplainFrame):
-            if self._explainer is None or not self._explainer.explains(int(key)):
+            if self._explain_sheet is None or int(key) not in self._explained_rows:
                 raise ValueError(f"frame {key!r} explains a step this renderer was not given in explain=")
-            self._explainer.draw(key)
-            return self._explainer.canvas
-        self._draw(key)
-        return self.canvas
-
-    def _draw(self, i: int) -> None:
-        self.canvas.restore_region(self._background)
-        # What Figure.draw_artist does, with the canvas's renderer looked up once per frame, not per artist
-        # (the look-up measures the canvas each time: a tenth of a frame's drawing under cProfile).
-        renderer = self.canvas.get_renderer()
-        for update in self._updates:
-            for artist in update(i):
-                artist.draw(renderer)
-        self._counter.set_text(self._counter_text(int(self.history.steps[i])))
-        self._counter.draw(renderer)
+            return self._explain_sheet.draw(key)
+        return self._sheet.draw(key)
 
     def close(self) -> None:
-        """Let go of the frames: the saved background at once, the figures with Python's next collection (a
+        """Let go of the frames: the saved backgrounds at once, the figures with Python's next collection (a
         figure is a web of objects that refer to each other, which only a collection frees: emptying it first
         with ``Figure.clear`` took 30-40 ms a render, and twelve renderers in a row peaked 9 MB lower for it)."""
-        self._background = None
-        if self._explainer is not None:
-            self._explainer.close()
+        for sheet in [self._sheet] + ([self._explain_sheet] if self._explain_sheet else []):
+            sheet.background = None

@@ -3,11 +3,12 @@
 A panel is its settings (a dataclass) and nothing else. It declares what it needs recorded (``needs``: static
 arrays and probes of the model, evaluated at every recorded step), and ``draw(ax, history)`` creates its
 artists once, with limits fixed from the whole history, returning the per-frame ``update(i)``: the per-render
-state lives in that closure, never on the panel, so one layout serves any number of renders.
+state lives in that closure, never on the panel, so one layout serves any number of renders. The renderer
+calls ``update`` only once the figure is laid out for good, so an update may measure its axes in pixels.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
@@ -141,7 +142,6 @@ class Layout:
     panels: dict[str, Panel]
     height_ratios: list[float] | None = None
     width_ratios: list[float] | None = None
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         keys = _mosaic_keys(self.mosaic)

@@ -1,0 +1,443 @@
+"""The slow-motion figure of ``--explain STEP`` as panels: a large network diagram with every sample's values
+and a column of notes (the phases, a caption, the loss or the update). Their ``update`` takes an
+:class:`~visualizer.draw.explain.ExplainFrame` key: the row it explains and the phase it shows.
+
+Both read what they show from the history: the recorded parameters, and the per-sample arrays that
+:func:`~visualizer.draw.explain.explain_analysis` keeps in ``history.static``. The renderer draws
+:func:`explain_layout` for explain keys, on a figure of its own.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.collections import LineCollection
+from matplotlib.colors import to_rgba_array
+from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
+
+from ...record.backprop import layer_weight, node_names
+from ..explain import ExplainFrame, Phase, explain_rows, phases
+from ..text import FrameText
+from .base import PREDICTION_COLOR, Layout, Panel
+from .diagram import (DELTA_CMAP, GRAD_NEGATIVE, GRAD_POSITIVE, NEGATIVE, POSITIVE, column_positions, edge_segments,
+                      magnitude_scale, marker_size, signed_norm)
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from ...record.history import History
+    from ...record.probes import LayerInfo
+    from .base import Update
+
+MAX_LISTED_SAMPLES = 4  # beside a neuron: the numbers up to this many samples, a small curve up to MAX_CURVE
+MAX_CURVE_SAMPLES = 64
+MAX_LABELLED_NEURONS = 24
+CURVE_POINTS = (60, 18)  # width and height of a per-sample curve under a neuron, in points
+REACHED = "#ffe9a8"  # a neuron the forward pass has been through
+LOSS_FORMULAS = {"ssr": "Σ (ŷ − y)²", "half_ssr": "½ Σ (ŷ − y)²", "mse": "mean of (ŷ − y)²",
+                 "bce": "mean of −[y log σ(ŷ) + (1 − y) log(1 − σ(ŷ))]", "softmax_ce": "mean of −log softmax(ŷ)_y",
+                 "hinge": "mean of max(0, 1 − y·ŷ)", "multiclass_hinge": "mean of Σ_j max(0, ŷ_j − ŷ_y + 1)"}
+PHASE_KINDS = ("forward", "loss", "backward", "update")
+
+
+def short(v: float) -> str:
+    """A value beside a neuron: three significant digits, or one with an exponent."""
+    if v == 0:
+        return "0"
+    if not np.isfinite(v):
+        return f"{v:g}"
+    return f"{v:.3g}" if 1e-2 <= abs(v) < 1e3 else f"{v:.1e}"
+
+
+@dataclass(frozen=True)
+class ExplainedStep:
+    """What the slow-motion frames of one recorded step show. Lists run over the diagram's columns (``a``:
+    the inputs, then each layer's activations, samples by units) or over the layers (the rest); ``after`` and
+    ``biases``' second values are the next recorded row's, or this row's at the last one (``next`` None);
+    ``plan`` the phases its frames go through."""
+
+    step: int
+    row: int
+    next: int | None
+    next_step: int | None
+    a: list[np.ndarray]
+    delta: list[np.ndarray]
+    grads: list[np.ndarray]
+    weights: list[np.ndarray]
+    after: list[np.ndarray]
+    biases: list[tuple[np.ndarray, np.ndarray] | None]
+    y: np.ndarray
+    loss: float
+    plan: list[Phase]
+
+    def phase(self, key: ExplainFrame) -> Phase:
+        """The phase explain frame ``key`` shows."""
+        return self.plan[key.phase]
+
+
+def explained_steps(history: History, steps: Sequence[int]) -> dict[int, ExplainedStep]:
+    """Each explained step's :class:`ExplainedStep`, by history row, from ``history.static`` (ValueError
+    naming a step whose arrays are not there)."""
+    out = {}
+    for step, row in zip(steps, explain_rows(history, steps)):
+        out[row] = _explained_step(history, row, int(step))
+    return out
+
+
+def _explained_step(history: History, row: int, step: int) -> ExplainedStep:
+    static, layers, params = history.static, history.info.layers, history.params
+    key = f"explain/{step}"
+    if f"{key}/loss" not in static:
+        raise ValueError(f"no slow-motion data for step {step} (static {key}/…): compute it with "
+                         "explain_analysis (render does)")
+    nxt = row + 1 if row + 1 < len(history) else None
+    weights = [layer_weight(lay, {lay.weight: params[lay.weight][row]}) for lay in layers]
+    after = [layer_weight(lay, {lay.weight: params[lay.weight][nxt]}) for lay in layers] if nxt else weights
+    a = [static["data/x"]] + [static[f"{key}/a/{lay.name}"] for lay in layers]
+    delta = [static[f"{key}/delta/{lay.name}"] for lay in layers]
+    grads = [d_in.T @ d for d_in, d in zip(a[:-1], delta)]  # ∂L/∂W = Σ_n input · δ
+    biases = [(params[lay.bias][row], params[lay.bias][nxt] if nxt else params[lay.bias][row]) if lay.bias else None
+              for lay in layers]
+    return ExplainedStep(step=step, row=row, next=nxt, next_step=int(history.steps[nxt]) if nxt else None, a=a,
+                         delta=delta, grads=grads, weights=weights, after=after, biases=biases, y=static["data/y"],
+                         loss=float(static[f"{key}/loss"]), plan=phases(len(layers), nxt is not None))
+
+
+@dataclass
+class ExplainDiagramPanel(Panel):
+    """The network of an explained step, large: edges by weight (or, in the backward pass, by ∂L/∂w),
+    neurons lit as each pass reaches them, and beside each neuron its value for every sample (numbers up to
+    four samples, a small curve up to 64, else the mean) and the δ's sum."""
+
+    steps: Sequence[int] = ()
+
+    def draw(self, ax: Axes, history: History) -> Update:
+        layers = list(history.info.layers)
+        data = explained_steps(history, self.steps)
+        sizes = [layers[0].n_in] + [lay.n_out for lay in layers]
+        pos = column_positions(sizes)
+        edges = LineCollection(edge_segments(pos), animated=True, capstyle="round", zorder=1)
+        ax.add_collection(edges)
+        centres = np.concatenate([np.array(p) for p in pos])
+        neurons = ax.scatter(centres[:, 0], centres[:, 1], s=1.6 * marker_size(sizes), facecolor="white",
+                             edgecolor="black", linewidths=1.4, zorder=2, animated=True)
+        info = history.info
+        inputs, units = node_names(layers, None, info.input_names)
+        names = [inputs] + [[post for _, post in units[lay.name]] for lay in layers]
+        if info.output_names and len(info.output_names) == sizes[-1]:
+            names[-1] = list(info.output_names)
+        radius = np.sqrt(1.6 * marker_size(sizes)) / 2
+        # Drawn every frame, after the edges, on a white box: a name never disappears under an edge.
+        labels = []
+        for column, column_names in zip(pos, names):
+            for (x, y), name in zip(column, column_names):
+                text = FrameText(x, y, name, transform=ax.transData, ha="center", va="bottom", fontsize="small",
+                                 offset=(0, radius + 1), background="white", background_alpha=0.85, pad=0.1)
+                ax.add_artist(text)
+                labels.append(text)
+        ax.set_xlim(-0.6, len(sizes) - 0.35)
+        half = (max(sizes) - 1) / 2
+        ax.set_ylim(-half - 0.75, half + 0.55)
+        ax.set_axis_off()
+        heading = FrameText(0.5, 1.0, "", transform=ax.transAxes, ha="center", va="top", fontsize="large")
+        ax.add_artist(heading)
+        n_samples = len(history.static["data/x"])
+        show_values = sum(sizes) <= MAX_LABELLED_NEURONS
+        mode = "numbers" if n_samples <= MAX_LISTED_SAMPLES else "curve" if n_samples <= MAX_CURVE_SAMPLES else "mean"
+        values = _NeuronValues(ax, pos, radius, n_samples, mode if show_values else "")
+        if show_values:
+            what = {"numbers": "numbers under a neuron: its value for each sample, in the data's order",
+                    "curve": "curve under a neuron: its value for each sample, in the data's order",
+                    "mean": "under a neuron: its mean over the samples"}[mode]
+            ax.text(0.5, 0.0, what, transform=ax.transAxes, ha="center", va="bottom", fontsize="x-small",
+                    color="#555555")
+        pos_w, neg_w, pos_g, neg_g = to_rgba_array([POSITIVE, NEGATIVE, GRAD_POSITIVE, GRAD_NEGATIVE])
+        cmap = colormaps[DELTA_CMAP]
+        n_layers = len(layers)
+        # What stays the same through a step's frames, once per step.
+        scales = {}
+        for row, d in data.items():
+            sums = [d.delta[l].sum(axis=0) for l in range(n_layers)]
+            w_scale = max(float(np.abs(w).max()) for w in d.weights + d.after) or 1.0
+            scales[row] = (w_scale, magnitude_scale(*d.grads)[0], sums, signed_norm(*sums))
+
+        def update(key: ExplainFrame) -> list:
+            d = data[int(key)]
+            phase = d.phase(key)
+            w_scale, grad_width, sums, norm = scales[int(key)]
+            # Edges: one block per layer, in edge_segments' order.
+            if phase.kind == "update":
+                weights = [(1 - key.t) * w + key.t * w2 for w, w2 in zip(d.weights, d.after)]
+            else:
+                weights = d.weights
+            rgba, widths = [], []
+            for l in range(1, n_layers + 1):
+                w, g = weights[l - 1].ravel(), d.grads[l - 1].ravel()
+                if phase.kind == "backward" and l >= phase.layer:
+                    colour = np.where((g >= 0)[:, None], pos_g, neg_g)
+                    width = 0.4 + 6.0 * grad_width(g)
+                else:
+                    colour = np.where((w >= 0)[:, None], pos_w, neg_w)
+                    width = 0.4 + 6.0 * np.abs(w) / w_scale
+                alpha = 1.0
+                if phase.kind == "forward" and l > phase.layer:
+                    alpha = 0.12
+                elif phase.kind == "backward" and l < phase.layer:
+                    alpha = 0.25
+                colour = colour.copy()
+                colour[:, 3] = alpha
+                rgba.append(colour)
+                widths.append(width)
+            edges.set_color(np.concatenate(rgba))
+            edges.set_linewidth(np.concatenate(widths))
+            fills = []
+            for c, column in enumerate(pos):
+                for u in range(len(column)):
+                    if phase.kind == "forward":
+                        colour = "#ffc94d" if c == phase.layer else REACHED if c < phase.layer else "white"
+                    elif phase.kind == "loss":
+                        colour = "#f7a8cf" if c == n_layers else REACHED
+                    elif phase.kind == "backward" and c >= phase.layer and c > 0:
+                        colour = cmap(norm(sums[c - 1][u]))
+                    elif phase.kind == "update":
+                        colour = "white"
+                    else:
+                        colour = REACHED
+                    fills.append(colour)
+            neurons.set_facecolor(to_rgba_array(fills))
+            heading.set_text(_heading(layers, phase))
+            return [edges, neurons, *labels, *values.update(d, phase, n_layers), heading]
+        return update
+
+
+class _NeuronValues:
+    """The texts (and, for 5 to 64 samples, small curves) under each neuron of the explain diagram; ``mode``
+    numbers, curve or mean, or empty to show none."""
+
+    def __init__(self, ax: Axes, pos: list[list[tuple[float, float]]], radius: float, n_samples: int,
+                 mode: str) -> None:
+        self.ax, self.pos, self.radius, self.n_samples, self.mode = ax, pos, radius, n_samples, mode
+        # Beside each neuron: a line of values (or a small curve) and below it a line for a total.
+        self.value_texts, self.total_texts = [], []
+        below = CURVE_POINTS[1] + 6 if mode == "curve" else 13
+        for column in pos:
+            row_v, row_t = [], []
+            for x, y in column:
+                v = FrameText(x, y, "", transform=ax.transData, ha="center", va="top", fontsize="x-small",
+                              offset=(0, -radius - 2), background="white", background_alpha=0.85, pad=0.15)
+                t = FrameText(x, y, "", transform=ax.transData, ha="center", va="top", fontsize="x-small",
+                              offset=(0, -radius - below), background="white", background_alpha=0.85, pad=0.15)
+                ax.add_artist(v)
+                ax.add_artist(t)
+                row_v.append(v)
+                row_t.append(t)
+            self.value_texts.append(row_v)
+            self.total_texts.append(row_t)
+        self.curves: list[list] = []
+
+    def _place_curves(self) -> None:
+        """Make the small curves, sized in points and so placed from the axes' pixel scale, which is final
+        only once the renderer has laid the figure out: hence here, at the first update, not in ``draw``."""
+        ax = self.ax
+        px = ax.transData.transform([(0, 0), (1, 1)])
+        per_x, per_y = px[1] - px[0]
+        dpi_scale = ax.figure.dpi / 72  # sizes in points, as the texts' offsets
+        width, height = CURVE_POINTS[0] * dpi_scale / per_x, CURVE_POINTS[1] * dpi_scale / per_y
+        gap = (self.radius + 3) * dpi_scale / per_y
+        for column in self.pos:
+            row = []
+            for x, y in column:
+                xs = np.linspace(x - width / 2, x + width / 2, self.n_samples)
+                base = y - gap - height / 2
+                line = Line2D(xs, np.full_like(xs, base), color="#333333", linewidth=1.1, marker="o",
+                              markersize=1.6, animated=True, zorder=4)
+                pad_x, pad_y = 3 * dpi_scale / per_x, 2 * dpi_scale / per_y
+                back = Rectangle((x - width / 2 - pad_x, base - height / 2 - pad_y), width + 2 * pad_x,
+                                 height + 2 * pad_y, facecolor="white", edgecolor="#cccccc", linewidth=0.5,
+                                 alpha=0.9, animated=True, zorder=3)
+                target = Line2D(xs, np.full_like(xs, base), color=PREDICTION_COLOR, linestyle="none", marker="o",
+                                markersize=2.2, animated=True, zorder=5)
+                ax.add_patch(back)
+                ax.add_line(line)
+                ax.add_line(target)
+                row.append((line, back, target, base, height / 2))
+            self.curves.append(row)
+
+    def update(self, d: ExplainedStep, phase: Phase, n_layers: int) -> list:
+        """Per-sample values (numbers, a curve or the mean) and a total beside the neurons, as the phase asks."""
+        if self.mode == "curve" and not self.curves:
+            self._place_curves()
+        out = []
+        for c, column in enumerate(self.pos):
+            values, grey, total, targets = None, False, None, None
+            if phase.kind == "forward" and c <= phase.layer:
+                values = d.a[c]
+            elif phase.kind == "loss":
+                values = d.a[c]
+                if c == n_layers:
+                    targets = d.y
+            elif phase.kind == "backward":
+                if c >= phase.layer and c > 0:
+                    values = d.delta[c - 1]
+                    total = [f"Σδ = {short(float(v))}" for v in d.delta[c - 1].sum(axis=0)]
+                else:
+                    values, grey = d.a[c], True
+            for u in range(len(column)):
+                v_text, t_text = self.value_texts[c][u], self.total_texts[c][u]
+                v_text.set_text("")
+                t_text.set_text("")
+                out += [v_text, t_text]
+                if values is None or not self.mode:
+                    continue
+                mine = values[:, u]
+                colour = "#888888" if grey else "black"
+                target = targets[:, u] if targets is not None and targets.shape[1] == values.shape[1] else None
+                if self.mode == "curve":
+                    line, back, dots, base, half = self.curves[c][u]
+                    both = [mine] if target is None else [mine, target]
+                    scale = max(float(np.abs(v).max()) for v in both) or 1.0
+                    line.set_ydata(base + half * mine / scale)
+                    line.set_color(colour)
+                    out += [back, line]
+                    if target is not None:
+                        dots.set_ydata(base + half * target / scale)
+                        out.append(dots)
+                    t_text.set_text(total[u] if total else f"{short(float(mine.min()))} … {short(float(mine.max()))}")
+                    t_text.set_color(colour)
+                    if target is not None:
+                        t_text.set_text("line: ŷ, dots: y")
+                        t_text.set_color(PREDICTION_COLOR)
+                    continue
+                if self.mode == "numbers":
+                    v_text.set_text("  ".join(short(float(v)) for v in mine))
+                    if target is not None:
+                        t_text.set_text("y  " + "  ".join(short(float(v)) for v in target))
+                        t_text.set_color(PREDICTION_COLOR)
+                elif not total:  # the mean of the δ's says less than their sum, written below
+                    v_text.set_text(f"mean {short(float(mine.mean()))}")
+                v_text.set_color(colour)
+                if total:
+                    t_text.set_text(total[u])
+                    t_text.set_color("black")
+        return out
+
+
+def _heading(layers: list[LayerInfo], phase: Phase) -> str:
+    if phase.kind == "forward":
+        if phase.layer == 0:
+            return "forward pass: the inputs"
+        lay = layers[phase.layer - 1]
+        return f"forward pass: layer {phase.layer} ({lay.name})"
+    if phase.kind == "loss":
+        return "the loss: how far the outputs are from the targets"
+    if phase.kind == "backward":
+        lay = layers[phase.layer - 1]
+        return f"backward pass: layer {phase.layer} ({lay.name})"
+    return "the update: every weight steps down its gradient"
+
+
+@dataclass
+class ExplainNotesPanel(Panel):
+    """The notes beside the explain diagram: which step, the four phases with the current one lit, a caption
+    for the phase (the formula, the loss's value, the largest moves of the update) and the edges' legend."""
+
+    steps: Sequence[int] = ()
+
+    def draw(self, ax: Axes, history: History) -> Update:
+        data = explained_steps(history, self.steps)
+        layers = list(history.info.layers)
+        n_samples = len(history.static["data/x"])
+        ax.set_axis_off()
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        labels = ["1  forward pass", "2  loss", "3  backward pass", "4  update"]
+        phase_texts = [ax.text(0.02, 0.93 - 0.075 * k, label, ha="left", va="top", fontsize="medium", animated=True)
+                       for k, label in enumerate(labels)]
+        body = ax.text(0.02, 0.6, "", ha="left", va="top", fontsize="medium", animated=True, linespacing=1.5,
+                       wrap=False)
+        title = ax.text(0.02, 1.0, "", ha="left", va="top", fontsize="large", animated=True)
+        handles = [Line2D([], [], color=POSITIVE, lw=2, label="weight > 0"),
+                   Line2D([], [], color=NEGATIVE, lw=2, label="weight < 0"),
+                   Line2D([], [], color=GRAD_POSITIVE, lw=2, label="∂L/∂w > 0"),
+                   Line2D([], [], color=GRAD_NEGATIVE, lw=2, label="∂L/∂w < 0")]
+        ax.legend(handles=handles, loc="lower left", ncol=2, frameon=False, fontsize="x-small", handlelength=1.4,
+                  columnspacing=1.0)
+
+        def update(key: ExplainFrame) -> list:
+            d = data[int(key)]
+            phase = d.phase(key)
+            for k, text in enumerate(phase_texts):
+                current = PHASE_KINDS[k] == phase.kind
+                text.set_color(PREDICTION_COLOR if current else ("#999999" if k == 3 and d.next is None else "black"))
+                text.set_fontweight("bold" if current else "normal")
+            title.set_text(f"step {d.step:,} in slow motion")
+            body.set_text(_caption(history, layers, n_samples, d, phase))
+            return [*phase_texts, title, body]
+        return update
+
+
+def _caption(history: History, layers: list[LayerInfo], n: int, d: ExplainedStep, phase: Phase) -> str:
+    info = history.info
+    loss = info.loss_label if info.loss_label and info.loss_label.isalnum() else "L"
+    if phase.kind == "forward":
+        if phase.layer == 0:
+            return f"All {n} training samples go in at once:\nthe whole set is one batch for the\n" \
+                   "loss and its gradient."
+        lay = layers[phase.layer - 1]
+        act = lay.activation
+        z = "z = Σ w · input" + (" + b" if lay.bias else "")
+        a = "a = z" if act == "identity" else f"a = {act}(z)"
+        return f"For every sample, each neuron of\n{lay.name} computes\n    {z}\n    {a}\nfrom the layer before."
+    if phase.kind == "loss":
+        formula = LOSS_FORMULAS.get(info.loss, info.loss_label or "the loss")
+        return f"{info.loss_label or 'loss'} = {formula}\n      = {d.loss:.6g}\n\nŷ: the outputs, y: the targets."
+    if phase.kind == "backward":
+        lay = layers[phase.layer - 1]
+        slope = "" if lay.activation == "identity" else f" · {lay.activation}′(z)"
+        if phase.layer == len(layers):
+            first = f"δ = ∂{loss}/∂z = ∂{loss}/∂ŷ{slope}"
+        else:
+            first = f"δ = (Σ w · δ of the next layer){slope}"
+        total = f"Σδ under a neuron is ∂{loss}/∂b." if lay.bias else "Σδ: the δ's summed over the samples."
+        return f"{first}\nfor every sample: the error signal.\n∂{loss}/∂w = Σ over samples of input · δ\n" \
+               f"colours and widths the edges;\n{total}"
+    lines = [f"w ← w − η · ∂{loss}/∂w", f"with {info.optimizer}" if info.optimizer else ""]
+    gap = d.next_step - d.step if d.next_step is not None else 0
+    if gap > 1:
+        lines.append(f"to the next recorded step, {d.next_step:,}\n({gap:,} updates later)")
+    else:
+        lines.append(f"to step {d.next_step:,}")
+    if info.batch_size and info.batch_size < n:
+        lines.append(f"(this run updates on {info.batch_size} sample{'s' if info.batch_size > 1 else ''}\n"
+                     "at a time; shown: the whole set's gradient)")
+    changes = _largest_changes(layers, d)
+    if changes:
+        lines += ["", "the largest moves:"] + changes
+    return "\n".join(lines)
+
+
+def _largest_changes(layers: list[LayerInfo], d: ExplainedStep, count: int = 4) -> list[str]:
+    moves = []
+    for lay, w, w2, b in zip(layers, d.weights, d.after, d.biases):
+        for (i, j), v in np.ndenumerate(w):
+            moves.append((abs(w2[i, j] - v), f"{lay.weight}[{i},{j}]", v, w2[i, j]))
+        if b is not None:
+            for j, (v, v2) in enumerate(zip(*b)):
+                moves.append((abs(v2 - v), f"{lay.bias}[{j}]", v, v2))
+    moves.sort(key=lambda m: -m[0])
+    return [f"{name}: {v:.4g} → {v2:.4g} (Δ {v2 - v:+.2g})" for size, name, v, v2 in moves[:count] if size > 0]
+
+
+def explain_layout(steps: Sequence[int]) -> Layout:
+    """The slow-motion figure of the recorded ``steps``: the diagram and, beside it, the notes."""
+    steps = tuple(int(s) for s in steps)
+    # Panels draw in this order: the notes go last, so a long name running past the diagram's axes (labels,
+    # the phase heading) lies under them rather than over the captions.
+    return Layout([["diagram", "notes"]], {"diagram": ExplainDiagramPanel(steps), "notes": ExplainNotesPanel(steps)},
+                  width_ratios=[1.9, 1.1])
+
+
+__all__ = ["ExplainDiagramPanel", "ExplainNotesPanel", "ExplainedStep", "explain_layout", "explained_steps", "short"]
