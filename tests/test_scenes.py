@@ -236,8 +236,8 @@ def test_lesson_scene_docstrings_name_the_lesson_and_the_figure_reached(name, le
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in (ROOT / "scenes").glob("*.py") if not p.stem.startswith("_")))
 def test_every_bundled_scene_and_layout_passes_the_checks_a_render_makes_before_training(name):
-    from visualizer.run.render import _preflight
+    from visualizer.run.render import preflight
 
     scene = load_scene(name)
     for layout in [scene.layout, *scene.layouts.values()]:
-        _preflight(scene, scene.steps, scene.every, scene.seed, layout)
+        preflight(scene, scene.steps, scene.every, scene.seed, layout)

@@ -381,7 +381,7 @@ class Recorder:
             computed = ev(row["param"])
             row["extra"] = {**{k: np.asarray(v, dtype=float) for k, v in computed.items()}, **row["extra"]}
         if self._n == self._cap:
-            self._grow(row)
+            self.grow(row)
         r = self._n
         self._steps[r] = step
         for table, values in row.items():
@@ -394,7 +394,7 @@ class Recorder:
                 store[name][r] = value
         self._n += 1
 
-    def _grow(self, row: dict) -> None:
+    def grow(self, row: dict) -> None:
         # Rows are allocated up front when the step count is known, so recording a long run never holds a
         # list of small arrays and a stacked copy at once; otherwise the capacity doubles.
         known = self.rows_for(self.total_steps) if self.total_steps is not None else 0

@@ -127,7 +127,7 @@ def train_run(scene_file: str, scene_source: str | bytes, settings: dict[str, An
     from .render import train
     from .scene import import_source, scene_of
 
-    from .pipeline import _outcome
+    from .pipeline import worker_outcome
 
     try:
         source = scene_source.encode() if isinstance(scene_source, str) else scene_source
@@ -137,7 +137,7 @@ def train_run(scene_file: str, scene_source: str | bytes, settings: dict[str, An
             scene = SETTINGS[name][1](scene, value)
         return train(scene, steps=steps, every=every, allow_divergence=True)
     except Exception as exc:  # noqa: BLE001 - classified as a render worker's are: the user's code, or ours
-        raise _outcome(0, exc)[2] from None
+        raise worker_outcome(0, exc)[2] from None
 
 
 def local_executor(runs: int) -> Executor:
@@ -179,11 +179,11 @@ def landscape_panel(scene):
 
 def _with_landscape(scene, joined: History, layout) -> History:
     """The comparison's post-training analyses (its landscape), with the scene's model and training data."""
-    from .render import _analysed
+    from .render import analysed
     from ..record.model import Evaluator, NetworkModel
 
     evaluator = Evaluator(NetworkModel(scene.network(scene.seed)), scene.x, scene.y, layout, loss=scene.loss)
-    return _analysed(joined, evaluator)
+    return analysed(joined, evaluator)
 
 
 def compare(scene, vary: dict[str, Any] | list[str], *, executor: Executor | str | None = None,
@@ -223,10 +223,10 @@ def compare(scene, vary: dict[str, Any] | list[str], *, executor: Executor | str
         variants.append(s)
     # The first run is checked as render checks a scene (its network, data, loss and layout, on a dry run),
     # so a mistake in the scene reads the same here, at once, not from inside a training process.
-    from .render import _preflight
+    from .render import preflight
 
     first = variants[0]
-    _preflight(first, first.steps if steps is None else steps, first.every if every is None else every, first.seed,
+    preflight(first, first.steps if steps is None else steps, first.every if every is None else every, first.seed,
                first.layout)
     labels = [label(s) for s in runs]
     name = f"{scene.name}-compare-{'-'.join(vary)}"

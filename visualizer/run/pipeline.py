@@ -289,7 +289,7 @@ def draw_piece(drawing: bytes, k: int, positions: range, rows: Sequence[int], ou
                 _render_chunk(k, positions, rows, renderer, made, fps, hold_frames, lambda n: None)
                 return {"pieces": {o.kind: o.pack(k) for o in made}, "process": (socket.gethostname(), os.getpid())}
         except BaseException as exc:  # noqa: BLE001 - classified, so it travels back and reads as in a fork
-            kind, _, payload = _outcome(k, exc)
+            kind, _, payload = worker_outcome(k, exc)
             if kind == "interrupted":
                 raise Interrupt(payload) from None
             raise payload from None
@@ -418,7 +418,7 @@ class WorkerError(InternalError):
     :class:`~visualizer.base.errors.InternalError` is the general name)."""
 
 
-def _outcome(k: int, exc: BaseException) -> tuple[str, int, object]:
+def worker_outcome(k: int, exc: BaseException) -> tuple[str, int, object]:
     """How a worker's exception goes back to the parent, classified by origin."""
     if isinstance(exc, Interrupt):
         return "interrupted", k, exc.signum
@@ -504,7 +504,7 @@ def _run_workers(chunks: list[range], rows: Sequence[int], renderer: Renderer, o
                 messages.put(("frames", k, pending))
                 outcome = ("done", k, None)
             except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent
-                outcome = _outcome(k, exc)
+                outcome = worker_outcome(k, exc)
         except KeyboardInterrupt as stop:  # a signal before the worker's own handlers, or while it classified
             outcome = ("interrupted", k, getattr(stop, "signum", int(signal.SIGINT)))
         except BaseException as exc:  # noqa: BLE001 - classifying failed: a fault of ours, said as text

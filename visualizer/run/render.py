@@ -140,8 +140,8 @@ def train(scene: Scene, *, steps: int | None = None, every: int | None = None, s
                 raise DivergenceError(f"{exc}; nothing finite is left to render", step=exc.step) from None
             history = recorder.history()
             history.info.diverged_at = exc.step
-            return _analysed(history, evaluator)
-    return _analysed(recorder.history(), evaluator)
+            return analysed(history, evaluator)
+    return analysed(recorder.history(), evaluator)
 
 
 def _scene_layout(scene: Scene, layout: Layout | str | None) -> Layout:
@@ -154,7 +154,7 @@ def _scene_layout(scene: Scene, layout: Layout | str | None) -> Layout:
     return layout or scene.layout
 
 
-def _analysed(history: History, evaluator: Evaluator) -> History:
+def analysed(history: History, evaluator: Evaluator) -> History:
     """The layout's post-training analyses (a loss landscape), run once with the model at hand."""
     try:
         history.static.update(evaluator.analyse(history))
@@ -273,7 +273,7 @@ class RenderInterrupted(Interrupt):
                                                               "signum": self.signum})
 
 
-def _preflight(scene: Scene, steps: int, every: int, seed: int, layout: Layout) -> None:
+def preflight(scene: Scene, steps: int, every: int, seed: int, layout: Layout) -> None:
     """Everything about a scene that can fail, checked before training: the data against the network and
     the loss, the layout against what is recorded (a dry run of the renderer on step 0), and the memory the
     history will take. The scene's own code raising propagates as it is (the user's traceback)."""
@@ -417,7 +417,7 @@ def _render(scene: Scene | None, history: History | None, layout: Layout | None,
     explain = opts.explain_steps
     if history is None:
         layout = layout or scene.layout
-        _preflight(scene, scene.steps if opts.steps is None else opts.steps,
+        preflight(scene, scene.steps if opts.steps is None else opts.steps,
                    scene.every if opts.every is None else opts.every, scene.seed if opts.seed is None else opts.seed,
                    layout)
     else:

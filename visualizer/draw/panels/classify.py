@@ -17,7 +17,7 @@ from matplotlib.ticker import FuncFormatter, PercentFormatter
 from ...record.probes import Needs, Probe
 from ..text import FrameText
 from .base import PREDICTION_COLOR, Panel, class_probabilities, finite_range
-from .curves import LOSS_COLORS, _grow, _history_line, header_legend
+from .curves import LOSS_COLORS, grow, history_line, header_legend
 from ...record.probes import plane_key
 from .maps import _PlanePanel
 
@@ -123,7 +123,7 @@ class AccuracyPanel(Panel):
         steps = history.steps
         curves = []
         for name, values in series:
-            line, head = _history_line(ax, steps, 100 * values, PREDICTION_COLOR if name == "train"
+            line, head = history_line(ax, steps, 100 * values, PREDICTION_COLOR if name == "train"
                                        else LOSS_COLORS["test"])
             line.set_label(name)
             curves.append((line, head, 100 * values))
@@ -144,7 +144,7 @@ class AccuracyPanel(Panel):
 
         def update(i):
             text.set_text("   ".join(f"{name} {_percent(v[i])}" for name, v in series))
-            return [*_grow(curves, steps, i), text]
+            return [*grow(curves, steps, i), text]
         return update
 
 
@@ -204,7 +204,7 @@ class OptimizerStatePanel(Panel):
             for name, values in params.items():
                 flat = values.reshape(len(values), -1)
                 rms = np.sqrt(np.abs(flat).mean(axis=1)) if kind == "v" else np.sqrt((flat * flat).mean(axis=1))
-                line, head = _history_line(sub, steps, rms, colors[name])
+                line, head = history_line(sub, steps, rms, colors[name])
                 line.set_linestyle(styles[name])
                 line.set_label(name)
                 curves.append((line, head, rms))
@@ -223,7 +223,7 @@ class OptimizerStatePanel(Panel):
                         handlelength=2.0, borderaxespad=0.0)
 
         def update(i):
-            return _grow(curves, steps, i)
+            return grow(curves, steps, i)
         return update
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .base import Layout, Panel
-from .curves import _grow, _history_line, loss_scale, matplotlib_colors, matplotlib_line
+from .curves import grow, history_line, loss_scale, matplotlib_colors, matplotlib_line
 from .maps import SurfacePanel
 
 # Which of a scene's panels is its "main" one, in order of preference (class names, so panels defined in
@@ -30,7 +30,7 @@ class CompareLossPanel(Panel):
                 values = history.losses.get(f"run{k}/{kind}")
                 if values is None:
                     continue
-                line, head = _history_line(ax, steps, values, color)
+                line, head = history_line(ax, steps, values, color)
                 line.set_linestyle(style)
                 if kind == "train":
                     diverged = history.info.run_diverged[k] if history.info.run_diverged else None
@@ -46,7 +46,7 @@ class CompareLossPanel(Panel):
         # Inside, where falling losses leave room: outside, it would widen its column in every row above.
         ax.legend(handles=handles, loc="upper right", framealpha=0.85, fontsize="small", handlelength=1.6,
                   ncols=1 if len(handles) <= 6 else 2)
-        return lambda i: _grow(curves, steps, i)
+        return lambda i: grow(curves, steps, i)
 
 
 RUNAWAY = 10.0  # a panel whose range is this many times the typical one does not set the shared limits

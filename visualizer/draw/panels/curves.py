@@ -26,7 +26,7 @@ def step_label(step: float, _pos: object = None) -> str:
     return f"{step:,.0f}"
 
 
-def _grow(curves: list, steps: np.ndarray, i: int) -> list:
+def grow(curves: list, steps: np.ndarray, i: int) -> list:
     """Set each (line, head, values) of history lines to rows 0..i; return the artists to redraw."""
     out = []
     for line, head, values in curves:
@@ -46,7 +46,7 @@ def loss_scale(ax, series: list[np.ndarray], log_ratio: float) -> None:
         ax.set_ylim(*fixed_limits(*series, 0.0))
 
 
-def _history_line(ax: Axes, steps: np.ndarray, values: np.ndarray, color: str) -> tuple:
+def history_line(ax: Axes, steps: np.ndarray, values: np.ndarray, color: str) -> tuple:
     """A growing line plus a dot at its head, both animated, with x fixed to the whole run."""
     line, = ax.plot([], [], color=color, linewidth=1.4, animated=True)
     # Unclipped so the dot at x=0 shows whole; kept out of the layout, which would see its empty data.
@@ -167,7 +167,7 @@ class LossPanel(Panel):
         curves = []
         for name, values in zip(names, series):
             color = self.color if name == "train" else LOSS_COLORS.get(name, "#444444")
-            line, head = _history_line(ax, steps, values, color)
+            line, head = history_line(ax, steps, values, color)
             line.set_label(name)
             curves.append((line, head, values))
         found = finite_range(*series)
@@ -190,7 +190,7 @@ class LossPanel(Panel):
 
         def update(i):
             text.set_text("   ".join(f"{p}{v[i]:.4g}" for p, v in zip(prefix, series)))
-            return [*_grow(curves, steps, i), text]
+            return [*grow(curves, steps, i), text]
         return update
 
 
@@ -211,7 +211,7 @@ class GradientPanel(Panel):
         name = self.label or f"{self.param}{list(self.index)}"
         ax.set_title(self.title or f"∂{loss_label} / ∂{name}")
         ax.axhline(0, color="#999999", linewidth=0.6, zorder=0)
-        line, head = _history_line(ax, steps, values, self.color)
+        line, head = history_line(ax, steps, values, self.color)
         ax.set_ylim(*fixed_limits(values, 0.0))
 
         def update(i):
@@ -263,7 +263,7 @@ class ParameterPanel(Panel):
         colors = matplotlib_colors(len(names))
         lines = []
         for (name, index), values, color in zip(names, series, colors):
-            line, head = _history_line(ax, steps, values, color)
+            line, head = history_line(ax, steps, values, color)
             line.set_label(scalar_label(name, index, self.labels))
             lines.append((line, head, values))
         ax.set_ylim(*fixed_limits(*series))
@@ -274,7 +274,7 @@ class ParameterPanel(Panel):
         ax.legend(handles=proxies, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
                   ncol=1 if len(names) <= 10 else 2, fontsize="small", handlelength=1.2)
 
-        return lambda i: _grow(lines, steps, i)
+        return lambda i: grow(lines, steps, i)
 
 
 def matplotlib_colors(n: int) -> list:

@@ -200,7 +200,7 @@ class NetworkDiagramPanel(Panel):
                                   offset=(0, -radius - 2), background="white", background_alpha=0.8, pad=0.1)
                 ax.add_artist(label)
                 labels.append(label)
-        loss = _short_loss(history.info.loss_label)
+        loss = short_loss(history.info.loss_label)
         ax.set_title(self.title or f"backward pass: ∂{loss}/∂w and δ = ∂{loss}/∂z")
         fill = f"fill: Σδ = ∂{loss}/∂b" if all(lay.bias for lay in layers) else "fill: Σδ over the samples"
         handles = [Line2D([], [], color=GRAD_POSITIVE, lw=2, label=f"∂{loss}/∂w > 0"),
@@ -234,6 +234,6 @@ class NetworkDiagramPanel(Panel):
             ax.text(x + offset, y, name, ha=side, va="center", fontsize="small")
 
 
-def _short_loss(label: str) -> str:
+def short_loss(label: str) -> str:
     """The loss's label if it is one word (SSR, MSE), else L: ∂½·SSR/∂w does not read."""
     return label if label and label.isalnum() else "L"

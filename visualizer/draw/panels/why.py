@@ -19,7 +19,7 @@ from ...record.probes import Needs, Probe
 from ..text import FrameText, FrameTextGroup
 from .base import CURRENT_MARK, PREDICTION_COLOR, Panel, finite_range
 from .curves import scalar_key
-from .diagram import _short_loss
+from .diagram import short_loss
 
 
 def _row_label(n: int, names: list[str]) -> str:
@@ -56,7 +56,7 @@ class ChainRulePanel(Panel):
     max_rows: int = 12
 
     def _rule(self, layers, loss_label: str, input_names):
-        return chain_rule(layers, self.param, tuple(self.index), self.label, _short_loss(loss_label), self.names,
+        return chain_rule(layers, self.param, tuple(self.index), self.label, short_loss(loss_label), self.names,
                           input_names)
 
     def needs(self, setup):
@@ -97,7 +97,7 @@ class ChainRulePanel(Panel):
         if not layers:
             raise ValueError("ChainRulePanel needs the model's layer structure in the history")
         rule = self._rule(layers, history.info.loss_label, history.info.input_names)
-        loss = _short_loss(history.info.loss_label)
+        loss = short_loss(history.info.loss_label)
         n = len(history.static["data/x"])
         if self.param not in history.grads:
             raise ValueError(f"ChainRulePanel needs the recorded gradient of {self.param!r}")
