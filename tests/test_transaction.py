@@ -404,20 +404,20 @@ def test_an_output_that_is_a_link_is_refused_before_training(tmp_path, cli, no_t
 
 
 def test_a_manifest_naming_a_users_file_never_gets_it_deleted(tmp_path, scene):
-    render(scene, out=tmp_path, steps=3, size=(160, 90), format="mp4")
+    render(scene, out=tmp_path, steps=3, size=(160, 90), format="mp4", jobs=1)
     folder = tmp_path / "softplus_fit"
     (folder / "notes.txt").write_text("my lecture notes")
     manifest = json.loads((folder / MANIFEST).read_text())
     manifest["outputs"]["notes"] = {"file": "notes.txt", "history": "an older history", "options": None}
     (folder / MANIFEST).write_text(json.dumps(manifest))
-    result = render(scene, out=tmp_path, steps=4, size=(160, 90), format="mp4")  # a new history
+    result = render(scene, out=tmp_path, steps=4, size=(160, 90), format="mp4", jobs=1)  # a new history
     assert "notes.txt" not in result.retired
     assert (folder / "notes.txt").read_text() == "my lecture notes"
     assert "notes" not in read_manifest(folder)["outputs"]  # nor carried into the new manifest
 
 
 def test_a_leftover_journal_never_moves_or_deletes_anything_outside_the_folder(tmp_path, scene):
-    render(scene, out=tmp_path, steps=3, size=(160, 90), format="mp4")
+    render(scene, out=tmp_path, steps=3, size=(160, 90), format="mp4", jobs=1)
     folder = tmp_path / "softplus_fit"
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -428,7 +428,7 @@ def test_a_leftover_journal_never_moves_or_deletes_anything_outside_the_folder(t
     (stage / "journal.json").write_text(json.dumps({"retire": ["softplus_fit.mp4"], "publish": []}))
     before = _tree(folder)
     with pytest.raises(OutputError, match=r"retired is a symbolic link: the leftover render \.staging-1-abc cannot"):
-        render(scene, out=tmp_path, steps=4, size=(160, 90), format="mp4")
+        render(scene, out=tmp_path, steps=4, size=(160, 90), format="mp4", jobs=1)
     assert [p.name for p in elsewhere.iterdir()] == ["softplus_fit.mp4"]
     assert (elsewhere / "softplus_fit.mp4").read_bytes() == b"someone's video"
     assert _tree(folder) == before  # the old outputs stayed where they were
