@@ -305,7 +305,7 @@ def test_from_history_that_is_not_a_history(cli, tmp_path):
     bogus = tmp_path / "history.npz"
     bogus.write_text("not a zip")
     code, _, err = cli("render", "--from-history", str(bogus), "--out", str(tmp_path / "out"))
-    assert code == 2 and "is not a readable history.npz" in err and err.count("\n") == 1
+    assert code == 2 and "is not a visualizer history (not an npz archive)" in err and err.count("\n") == 1
     code, _, err = cli("render", "--from-history", str(tmp_path / "nope.npz"))
     assert code == 2 and "no history file at" in err
 

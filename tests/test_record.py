@@ -207,7 +207,7 @@ def test_unknown_future_schema_and_foreign_files_are_clear_errors(tmp_path):
     with pytest.raises(HistoryError, match="param/hidden.weight has 1 rows for 3 steps"):
         History.load(tmp_path / "short.npz")
     (tmp_path / "text.npz").write_text("hello")
-    with pytest.raises(HistoryError, match="not a readable history"):
+    with pytest.raises(HistoryError, match=r"text.npz is not a visualizer history \(not an npz archive\)"):
         History.load(tmp_path / "text.npz")
 
 

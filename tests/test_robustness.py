@@ -5,12 +5,14 @@ from __future__ import annotations
 import ast
 import re
 import textwrap
+import zipfile
 
 import numpy as np
 import pytest
 
 from conftest import ROOT
-from visualizer import Dense, DivergenceError, Network, SceneError, VisualizerError, load_scene, render, train
+from visualizer import Dense, DivergenceError, History, Network, SceneError, VisualizerError, load_scene, render, train
+from visualizer.base.errors import HistoryError
 
 
 DIVERGING = '''\
@@ -168,11 +170,11 @@ def _foreign(tmp_path, change):
 
 
 FOREIGN = {
-    "truncated": (lambda p: p.write_bytes(p.read_bytes()[:500]), "is not a readable history.npz"),
+    "truncated": (lambda p: p.write_bytes(p.read_bytes()[:500]), "is not a visualizer history (not an npz archive)"),
     "no steps": (lambda d: d.pop("step"), "is not a visualizer history (it has no 'step' array)"),
     "rows": (lambda d: d.update({"param/hidden.bias": np.zeros((2, 2))}), "param/hidden.bias has 2 rows for 4 steps"),
     "loss per row": (lambda d: d.update({"loss/train": np.zeros((4, 3))}), "its loss 'train' has shape (4, 3)"),
-    "objects": (lambda d: d.update({"param/x": np.array([None] * 4, dtype=object)}), "Object arrays cannot be loaded"),
+    "objects": (lambda d: d.update({"param/x": np.array([None] * 4, dtype=object)}), "'param/x' holds object values, not numbers"),
     "information": (lambda d: d.update({"info": np.array("{not json")}), "has broken run information"),
 }
 
@@ -265,3 +267,89 @@ def test_concat_listings_quote_any_path():
     assert concat_quote("/out/it's/a b.mp4") == "'/out/it'\\''s/a b.mp4'"
     with pytest.raises(EncodeError, match="line break"):
         concat_quote("/out/two\nlines.mp4")
+
+
+# ---- bounded reads of a history file
+
+def _npz_with_a_zero_member(path, key, nbytes, *, compress=zipfile.ZIP_DEFLATED):
+    """A real npz whose member ``key`` is ``nbytes`` of zeros, written through zipfile's streaming writer (a
+    few MB on disk, little memory), beside a real history's members."""
+    history = train(load_scene("softplus_fit"), steps=2)
+    with zipfile.ZipFile(path, "w", compression=compress, compresslevel=1) as zf:
+        for name, value in history.arrays().items():
+            with zf.open(f"{name}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asarray(value), allow_pickle=False)
+        with zf.open(f"{key}.npy", "w", force_zip64=True) as member:
+            count = nbytes // 8
+            np.lib.format.write_array_header_1_0(member, {"descr": "<f8", "fortran_order": False,
+                                                          "shape": (count,)})
+            zeros = bytes(16 << 20)
+            for start in range(0, count * 8, len(zeros)):
+                member.write(zeros[: min(len(zeros), count * 8 - start)])
+    return path
+
+
+def test_a_deflate_bomb_is_refused_before_anything_is_decompressed(tmp_path, cli):
+    path = _npz_with_a_zero_member(tmp_path / "bomb.npz", "extra/fit", 96 * 1024**2)
+    assert path.stat().st_size < 1024**2  # 96 MB of zeros in under 1 MB
+    code, _, err = cli("render", "--from-history", str(path), "--format", "mp4", "--out", str(tmp_path / "out"))
+    assert code == 2 and err.count("\n") == 1, err
+    assert "is not a visualizer history: its 'extra/fit' would unpack from" in err and "to 96.0 MB" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_history_declaring_more_than_the_limit_is_refused_from_its_directory(tmp_path):
+    from visualizer.record.history import MAX_LOAD_BYTES
+
+    path = _npz_with_a_zero_member(tmp_path / "big.npz", "static/grid", 8 * 1024**2, compress=zipfile.ZIP_STORED)
+    assert MAX_LOAD_BYTES == 4 * 1024**3
+    # The check the 4 GB default makes, on a small file: the zip's directory alone decides.
+    with pytest.raises(HistoryError, match=r"declares 8\.\d MB of arrays, more than the 4\.0 MB a history may hold"):
+        History.load(path, limit=4 * 1024**2)
+    assert len(History.load(path, limit=16 * 1024**2).static["grid"]) == 1024**2
+
+
+def test_an_npy_header_that_lies_about_its_size_is_refused(tmp_path):
+    path = tmp_path / "lie.npz"
+    with zipfile.ZipFile(path, "w") as zf:
+        with zf.open("step.npy", "w") as member:  # declares a billion steps, holds three
+            np.lib.format.write_array_header_1_0(member, {"descr": "<i8", "fortran_order": False,
+                                                          "shape": (10**9,)})
+            member.write(np.arange(3).tobytes())
+    with pytest.raises(HistoryError, match=r"'step' declares 8,000,000,000 bytes of data but holds 24"):
+        History.load(path)
+
+
+def test_random_bytes_are_not_a_visualizer_history(tmp_path, cli):
+    path = tmp_path / "noise.npz"
+    path.write_bytes(np.random.default_rng(0).bytes(4096))
+    code, _, err = cli("render", "--from-history", str(path), "--out", str(tmp_path / "out"))
+    assert (code, err) == (2, f"visualizer: error: {path} is not a visualizer history (not an npz archive)\n")
+
+
+def test_members_outside_the_schema_are_never_read_nor_copied(tmp_path):
+    history = train(load_scene("softplus_fit"), steps=2)
+    path = tmp_path / "extra.npz"
+    np.savez(path, **history.arrays(), stowaway=np.arange(5.0))
+    with zipfile.ZipFile(path, "a") as zf:
+        zf.writestr("readme.txt", "not an array")
+    loaded = History.load(path)
+    out = loaded.save(tmp_path / "again.npz")
+    assert sorted(zipfile.ZipFile(out).namelist()) == sorted(f"{k}.npy" for k in history.arrays())
+    assert np.array_equal(loaded.params["hidden.weight"], history.params["hidden.weight"])
+
+
+def test_the_same_history_rendered_twice_with_two_workers_gives_the_same_bytes(tmp_path):
+    """PNG frames, poster, contact sheet, MP4, GIF, player: digest for digest (README, "Reliability")."""
+    import hashlib
+
+    history = train(load_scene("softplus_fit"), steps=40)
+    digests = []
+    for n in range(2):
+        result = render(history, out=tmp_path / f"run{n}", size=(320, 180), format="all", jobs=2)
+        folder = result["history"].parent
+        digests.append({p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+                        for p in sorted(folder.rglob("*")) if p.is_file()})
+    assert {"softplus_fit.mp4", "softplus_fit.gif", "softplus_fit.html", "poster.png", "contact_sheet.png",
+            "frames/frame_00040.png"} <= set(digests[0])
+    assert digests[0] == digests[1]

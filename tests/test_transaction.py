@@ -14,7 +14,7 @@ import pytest
 
 from conftest import ROOT
 from visualizer import History, load_scene, render
-from visualizer.base.errors import BusyError
+from visualizer.base.errors import BusyError, OutputError
 from visualizer.base.files import sha256_file
 from visualizer.outputs.transaction import MANIFEST, OutputFolder, read_manifest, recover, remove_leftovers
 
@@ -355,3 +355,121 @@ def test_a_file_system_without_locks_still_renders(tmp_path, scene, monkeypatch)
     monkeypatch.setattr(visualizer.outputs.transaction.fcntl, "flock", no_locks)
     render(scene, out=tmp_path, steps=2, size=(160, 90), format="mp4")
     one_run(tmp_path / "softplus_fit")
+
+
+# ---- the output folder is a closed world: links and special files in it lead nowhere
+
+def _refused(cli, tmp_path, *extra):
+    """Render softplus_fit into tmp_path/out (training must not start); (exit status, stderr)."""
+    code, _, err = cli("render", "softplus_fit", "--steps", "3", *SMALL, "--format", "mp4", *extra,
+                       "--out", str(tmp_path / "out"))
+    return code, err
+
+
+@pytest.fixture()
+def no_training(monkeypatch):
+    import visualizer.run.render
+
+    monkeypatch.setattr(visualizer.run.render, "train", lambda *a, **k: pytest.fail("trained for nothing"))
+
+
+@pytest.mark.parametrize("entry", [".lock", MANIFEST])
+def test_a_lock_or_manifest_that_is_a_link_is_refused_and_its_target_untouched(tmp_path, cli, no_training, entry):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("mine")
+    folder = tmp_path / "out" / "softplus_fit"
+    folder.mkdir(parents=True)
+    (folder / entry).symlink_to(victim)
+    code, err = _refused(cli, tmp_path)
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"{folder / entry} is a symbolic link" in err and "Traceback" not in err
+    assert victim.read_text() == "mine"
+    assert sorted(p.name for p in folder.iterdir()) == [entry]  # nothing published, nothing removed
+
+
+def test_an_output_that_is_a_link_is_refused_before_training(tmp_path, cli, no_training):
+    """frames/ as a link to another disk: following it would publish half the run (the rename fails across
+    file systems) and the old frames there would be retired; the render refuses it up front."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "frame_00000.png").write_bytes(b"someone's frame")
+    folder = tmp_path / "out" / "softplus_fit"
+    folder.mkdir(parents=True)
+    (folder / "frames").symlink_to(elsewhere, target_is_directory=True)
+    code, err = _refused(cli, tmp_path)  # frames is not even asked for: the folder's own names are checked
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"{folder / 'frames'} is a symbolic link" in err
+    assert [p.name for p in elsewhere.iterdir()] == ["frame_00000.png"]
+    assert (folder / "frames").is_symlink()
+
+
+def test_a_manifest_naming_a_users_file_never_gets_it_deleted(tmp_path, scene):
+    render(scene, out=tmp_path, steps=3, size=(160, 90), format="mp4", jobs=1)
+    folder = tmp_path / "softplus_fit"
+    (folder / "notes.txt").write_text("my lecture notes")
+    manifest = json.loads((folder / MANIFEST).read_text())
+    manifest["outputs"]["notes"] = {"file": "notes.txt", "history": "an older history", "options": None}
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+    result = render(scene, out=tmp_path, steps=4, size=(160, 90), format="mp4", jobs=1)  # a new history
+    assert "notes.txt" not in result.retired
+    assert (folder / "notes.txt").read_text() == "my lecture notes"
+    assert "notes" not in read_manifest(folder)["outputs"]  # nor carried into the new manifest
+
+
+def test_a_leftover_journal_never_moves_or_deletes_anything_outside_the_folder(tmp_path, scene):
+    render(scene, out=tmp_path, steps=3, size=(160, 90), format="mp4", jobs=1)
+    folder = tmp_path / "softplus_fit"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "softplus_fit.mp4").write_bytes(b"someone's video")
+    stage = folder / ".staging-1-abc"
+    stage.mkdir()
+    (stage / "retired").symlink_to(elsewhere, target_is_directory=True)
+    (stage / "journal.json").write_text(json.dumps({"retire": ["softplus_fit.mp4"], "publish": []}))
+    before = _tree(folder)
+    with pytest.raises(OutputError, match=r"retired is a symbolic link: the leftover render \.staging-1-abc cannot"):
+        render(scene, out=tmp_path, steps=4, size=(160, 90), format="mp4", jobs=1)
+    assert [p.name for p in elsewhere.iterdir()] == ["softplus_fit.mp4"]
+    assert (elsewhere / "softplus_fit.mp4").read_bytes() == b"someone's video"
+    assert _tree(folder) == before  # the old outputs stayed where they were
+    # A journal that is itself a link is refused too, its target unread and untouched.
+    (stage / "retired").unlink()
+    (stage / "journal.json").unlink()
+    (stage / "journal.json").symlink_to(elsewhere / "softplus_fit.mp4")
+    with pytest.raises(OutputError, match=r"journal.json is a symbolic link"):
+        recover(folder)
+    assert (elsewhere / "softplus_fit.mp4").read_bytes() == b"someone's video"
+
+
+def _in_a_process(*args, cwd=ROOT):
+    """The real command line in a process of its own; the timeout only guards the suite against a hang."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    try:
+        done = subprocess.run([sys.executable, "-m", "visualizer", *args], cwd=cwd, env=env, capture_output=True,
+                              text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"visualizer {' '.join(args)} hung")
+    return done.returncode, done.stderr
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_named_pipes_never_block_a_render(tmp_path):
+    """A FIFO as the manifest, as the lock, as the history or as the scene file: one line, at once."""
+    pipe_scene = tmp_path / "piped.py"
+    os.mkfifo(pipe_scene)
+    code, err = _in_a_process("render", str(pipe_scene), "--out", str(tmp_path / "out"))
+    assert code == 2 and err == f"visualizer: error: {pipe_scene} is not a regular file; give a scene file such as " \
+                                "scenes/softplus_fit.py\n", err
+    pipe_history = tmp_path / "history.npz"
+    os.mkfifo(pipe_history)
+    code, err = _in_a_process("render", "--from-history", str(pipe_history), "--out", str(tmp_path / "out"))
+    assert code == 2 and err.count("\n") == 1 and "is a named pipe (FIFO), not a regular file" in err, err
+    folder = tmp_path / "out" / "softplus_fit"
+    folder.mkdir(parents=True)
+    for entry in (MANIFEST, ".lock"):
+        os.mkfifo(folder / entry)
+        code, err = _in_a_process("render", "softplus_fit", "--steps", "3", *SMALL, "--format", "mp4",
+                                  "--out", str(tmp_path / "out"))
+        assert code == 2 and err.count("\n") == 1, err
+        assert f"{folder / entry} is a named pipe (FIFO)" in err
+        (folder / entry).unlink()

@@ -281,9 +281,9 @@ def _layout_file(path: str):
 def _load_history(path: Path):
     from .record.history import History
 
-    if not path.is_file():
+    if not (path.exists() or path.is_symlink()):
         raise VisualizerError(f"no history file at {path}")
-    return History.load(path)
+    return History.load(path)  # which refuses a folder, a named pipe or a device in one line
 
 
 def _summary(kind: str, path: Path) -> str:

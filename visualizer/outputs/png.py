@@ -34,7 +34,9 @@ def _adler32_combine(first: int, second: int, second_length: int) -> int:
 def fastest_deflate():
     """The fastest zlib-compatible module here: ``isal.isal_zlib`` (Intel's ISA-L: deflate about five times as
     fast at its level 1, for files the same size) where the optional ``isal`` package is installed, else
-    the standard library's ``zlib``. Either makes ordinary PNG files."""
+    the standard library's ``zlib``. Either makes ordinary PNG files, but ISA-L's bytes are not reproducible:
+    the same band of pixels compressed in two render workers came out different (same length, one match
+    coded differently), so the frames use zlib unless given this."""
     try:
         from isal import isal_zlib
     except ImportError:
@@ -48,15 +50,16 @@ class PNGEncoder:
     Pillow's PNG writer tries every row filter on every row: about 20 ms for a 1280x720 plot frame, and
     hardly smaller files than no filter at all. Here rows go unfiltered into zlib (``level``) in bands of
     ``band`` rows, each compressed on its own (no match reaches into another band), so a band that is as it
-    was in the previous frame keeps its compressed bytes. The bytes depend only on the pixels (and the
-    ``deflate`` module, :func:`fastest_deflate` unless given): the same frame gives the same file whatever
-    came before it. ISA-L's levels stop at 3; a higher ``level`` means its highest there.
+    was in the previous frame keeps its compressed bytes. With the default ``deflate`` (the standard
+    library's ``zlib``, deterministic by design) the bytes depend only on the pixels: the same frame gives the
+    same file whatever came before it, in whichever process. ``deflate=fastest_deflate()`` is three to six times
+    as fast but not byte-reproducible; ISA-L's levels stop at 3, so a higher ``level`` means its highest there.
     """
 
     def __init__(self, size: tuple[int, int], channels: int = 3, level: int = 1, band: int = 32,
                  deflate=None) -> None:
         self.size, self.channels, self.band = (int(size[0]), int(size[1])), channels, band
-        self._zlib = deflate or fastest_deflate()
+        self._zlib = deflate or zlib
         self.level = min(level, 3) if self._zlib is not zlib else level
         width, height = self.size
         self._head = b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))

@@ -51,6 +51,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import tempfile
 import threading
 import time
@@ -60,7 +61,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..base.errors import BusyError, OutputError, output_problem
-from ..base.files import sha256_file, written
+from ..base.files import NotAFile, open_regular, read_regular, sha256_file, what_is, written
 from .formats import folder_outputs, known_outputs
 
 try:
@@ -123,16 +124,32 @@ def _plain(name: Any) -> str:
 
 def read_manifest(folder: Path) -> dict[str, Any] | None:
     """The folder's manifest (``{"history": sha256, "outputs": {kind: {"file", "history", "options"}}}``), or
-    ``None`` if there is none or it cannot be read (then the folder's outputs count as of unknown origin)."""
+    ``None`` if there is none or it cannot be read (then the folder's outputs count as of unknown origin).
+
+    The manifest is read without following a symbolic link and never from a named pipe: either is refused
+    with :class:`OutputError`. Only entries naming one of the formats' own outputs for this folder
+    (:func:`known_outputs` of the folder's name) are returned: a manifest listing any other file (a user's
+    ``notes.txt``) cannot make a render retire it.
+    """
+    folder = Path(folder)
     try:
-        data = json.loads((Path(folder) / MANIFEST).read_text(encoding="utf-8"))
+        data = json.loads(read_regular(folder / MANIFEST, follow=False).decode("utf-8"))
+        own = set(known_outputs(folder.name).values())
         outputs = {}
         for kind, entry in data["outputs"].items():
-            outputs[str(kind)] = {"file": _plain(entry["file"]), "history": str(entry["history"]),
-                                  "options": entry.get("options")}
+            if _plain(entry["file"]) in own:
+                outputs[str(kind)] = {"file": entry["file"], "history": str(entry["history"]),
+                                      "options": entry.get("options")}
         return {"history": str(data["history"]), "outputs": outputs}
+    except NotAFile as exc:
+        raise OutputError(_refusal(exc)) from None
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
+
+
+def _refusal(exc: NotAFile) -> str:
+    return (f"{exc}: the render keeps to files it made itself inside its output folder").replace(
+        "; remove it or give another path", "; remove it")
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -195,6 +212,7 @@ def pause_point(stage: str) -> None:
 def _roll_forward(folder: Path, stage: Path, journal: dict) -> None:
     """Carry out a committed journal (idempotent: a step is done while its source exists)."""
     retired = stage / "retired"
+    _check_stage(stage, journal)
     for name in journal["retire"]:
         old = folder / _plain(name)
         if os.path.lexists(old):
@@ -214,14 +232,36 @@ def _roll_forward(folder: Path, stage: Path, journal: dict) -> None:
             pause_point("publish")
 
 
+def _check_stage(stage: Path, journal: dict) -> None:
+    """Refuse a staging folder whose journal would reach outside the output folder: its ``retired`` folder
+    or an output it publishes being a symbolic link or a special file."""
+    entries = [("retired", True)] + [(name, None) for name in journal["publish"]]
+    for name, folder_only in entries:
+        try:
+            mode = os.lstat(stage / name).st_mode
+        except FileNotFoundError:
+            continue
+        if stat.S_ISDIR(mode) or (stat.S_ISREG(mode) and not folder_only):
+            continue
+        raise OutputError(f"{stage / name} is {what_is(mode)}: the leftover render {stage.name} cannot be "
+                          f"completed inside its folder; remove {stage} and render again")
+
+
 def _read_journal(stage: Path) -> dict | None:
+    """The committed journal of a staging folder, ``None`` if it has none (or one that is not ours)."""
+    own = set(known_outputs(stage.parent.name).values()) | {MANIFEST}
     try:
-        data = json.loads((stage / _JOURNAL).read_text(encoding="utf-8"))
-        return {"retire": [_plain(n) for n in data["retire"]], "publish": [_plain(n) for n in data["publish"]]}
+        data = json.loads(read_regular(stage / _JOURNAL, follow=False).decode("utf-8"))
+        journal = {"retire": [_plain(n) for n in data["retire"]], "publish": [_plain(n) for n in data["publish"]]}
     except FileNotFoundError:
         return None
+    except NotAFile as exc:
+        raise OutputError(_refusal(exc)) from None
     except (OSError, ValueError, KeyError, TypeError):
         return None  # not a journal of ours: the stage is deleted unread
+    if not set(journal["retire"]) | set(journal["publish"]) <= own:
+        return None  # names that are not this folder's outputs: not a journal of ours
+    return journal
 
 
 def recover(folder: Path) -> list[str]:
@@ -264,7 +304,10 @@ class _Lock:
         if fcntl is None:
             return
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+            try:
+                fd = open_regular(self.path, os.O_RDWR | os.O_CREAT, follow=False)
+            except NotAFile as exc:
+                raise OutputError(_refusal(exc)) from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -394,17 +437,32 @@ class OutputFolder:
 
     def check_names(self, files: list[str]) -> None:
         """Refuse (before any work) a published name taken by the wrong kind of thing: a folder where a file
-        goes, or a file where a folder (frames) goes."""
-        folders = folder_outputs(self.name)
-        for file in [*files, MANIFEST]:
-            final = self._abs / file
-            if file in folders:
-                if os.path.lexists(final) and not final.is_dir():
-                    raise OutputError(f"{self.path / file} is a file, where the {file} folder goes; move it "
-                                      "away or choose another output folder")
-            elif final.is_dir():
-                raise OutputError(f"{self.path / file} is a folder, where the {file} file goes; move it away "
-                                  "or choose another output folder")
+        goes, a file where a folder (frames) goes, and anywhere among the render's own names (``files``, every
+        output a render of this name can publish, the manifest) a symbolic link or a special file (a named
+        pipe, a socket, a device). A link is never followed: replacing or retiring what it points to would
+        reach outside the output folder."""
+        folders, wanted = folder_outputs(self.name), {*files, MANIFEST}
+        for file in dict.fromkeys([*wanted, *known_outputs(self.name).values()]):
+            try:
+                mode = os.lstat(self._abs / file).st_mode
+            except FileNotFoundError:
+                continue
+            here = self.path / file
+            if stat.S_ISLNK(mode):
+                raise OutputError(f"{here} is a symbolic link; the render replaces only what it made itself "
+                                  "inside its output folder and does not follow links: remove the link, or "
+                                  "choose another output folder")
+            if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+                raise OutputError(f"{here} is {what_is(mode)}, where the render's {file} goes; remove it or "
+                                  "choose another output folder")
+            if file not in wanted:
+                continue
+            if file in folders and not stat.S_ISDIR(mode):
+                raise OutputError(f"{here} is a file, where the {file} folder goes; move it away or choose "
+                                  "another output folder")
+            if file not in folders and stat.S_ISDIR(mode):
+                raise OutputError(f"{here} is a folder, where the {file} file goes; move it away or choose "
+                                  "another output folder")
 
     def commit(self, made: dict[str, tuple[str, Any]], history: str) -> Published:
         """Publish the staged outputs together: ``made`` maps each output kind to (file name, the options that

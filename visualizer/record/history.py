@@ -18,11 +18,19 @@ from typing import Any, Callable
 import numpy as np
 
 from ..base.errors import DivergenceError, HistoryError
-from ..base.files import publish, temp_path
+from ..base.files import NotAFile, open_regular, publish, temp_path
 from .model import LayerInfo
 
 SCHEMA = 2
 TABLES = ("param", "grad", "extra")
+
+# A history file is untrusted data: what loading it may unpack is bounded before anything is decompressed.
+MAX_LOAD_BYTES = 4 * 1024**3  # all its arrays together, as declared; the same 4 GB a recorded run may take
+MAX_EXPANSION = 50  # a compressed member may unpack to at most this many times its packed size ...
+EXPANSION_FREE = 64 * 1024**2  # ... once it is larger than this (float arrays barely compress: about 8 %)
+_KEYS = ("schema", "step", "info", "meta", "loss")  # the plain keys of schemas 1 and 2
+_PREFIXES = ("loss", *TABLES, "static")  # and the tables, "<prefix>/<name>"
+_CHUNK = 16 * 1024**2
 
 
 @dataclass
@@ -177,18 +185,36 @@ class History:
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> History:
+    def load(cls, path: str | os.PathLike, *, limit: int | None = None) -> History:
         """Read a history written by :meth:`save`, by 0.1.0 (schema 1), or any npz with the same keys.
 
         Raises :class:`HistoryError` for a file that is not a history, is truncated, or comes from a newer
         schema than this version reads.
+
+        Reading is bounded (see the README's trust model): every member's size is checked from the zip's
+        directory and its npy header before anything is decompressed, against :data:`MAX_LOAD_BYTES` in all
+        (or ``limit`` bytes) in all and :data:`MAX_EXPANSION` for a compressed member, so a small file cannot
+        unpack into gigabytes.
+        Members that are not part of the schema are not read at all (and so never reach a new output); a
+        named pipe is refused, not waited on.
         """
+        where = str(path)
         try:
-            with np.load(path, allow_pickle=False) as z:
-                data = {k: z[k] for k in z.files}
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-            raise HistoryError(f"{path} is not a readable history.npz ({exc.__class__.__name__}: {exc})") from None
-        return cls.from_arrays(data, str(path))
+            fd = open_regular(path)
+        except NotAFile as exc:
+            raise HistoryError(str(exc).replace("give another path", "give a history.npz")) from None
+        except OSError as exc:
+            raise HistoryError(f"cannot read {where}: {exc.strerror or exc}") from None
+        with os.fdopen(fd, "rb") as fh:
+            try:
+                data = _read_members(fh, where, MAX_LOAD_BYTES if limit is None else limit)
+            except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as exc:
+                raise HistoryError(f"{where} is not a visualizer history: it is not a complete npz archive "
+                                   f"({exc})") from None
+            except (OSError, ValueError) as exc:
+                raise HistoryError(f"{where} is not a readable history.npz ({exc.__class__.__name__}: {exc})") \
+                    from None
+        return cls.from_arrays(data, where)
 
     @classmethod
     def from_arrays(cls, data: dict[str, np.ndarray], where: str = "history") -> History:
@@ -224,6 +250,69 @@ class History:
                                        f"{len(steps)} steps (a truncated or foreign file?)")
         return cls(steps.astype(int), {k: v.astype(float) for k, v in tables["loss"].items()},
                    tables["param"], tables["grad"], tables["extra"], tables["static"], info)
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024**3:.1f} GB" if n >= 1024**3 else f"{n / 1024**2:.1f} MB"
+
+
+def _read_members(fh, where: str, limit: int) -> dict[str, np.ndarray]:
+    """The schema's arrays in the npz open as ``fh``, each checked for size before it is decompressed."""
+    try:
+        zf = zipfile.ZipFile(fh)
+    except zipfile.BadZipFile:
+        raise HistoryError(f"{where} is not a visualizer history (not an npz archive)") from None
+    with zf:
+        members: dict[str, zipfile.ZipInfo] = {}
+        for info in zf.infolist():
+            key = info.filename[:-4] if info.filename.endswith(".npy") else ""
+            prefix, _, name = key.partition("/")
+            if key in _KEYS or (prefix in _PREFIXES and name):
+                if key in members:
+                    raise HistoryError(f"{where} is not a visualizer history: it holds {key!r} twice")
+                members[key] = info
+        total = sum(info.file_size for info in members.values())
+        if total > limit:
+            raise HistoryError(f"{where} declares {_size(total)} of arrays, more than the {_size(limit)} a history "
+                               "may hold; visualizer does not load it")
+        for key, info in members.items():
+            if info.compress_type != zipfile.ZIP_STORED and info.file_size > EXPANSION_FREE and \
+                    info.file_size > MAX_EXPANSION * max(1, info.compress_size):
+                raise HistoryError(f"{where} is not a visualizer history: its {key!r} would unpack from "
+                                   f"{_size(info.compress_size)} to {_size(info.file_size)} (more than "
+                                   f"{MAX_EXPANSION}x); visualizer does not load it")
+        return {key: _read_npy(zf, info, f"{where}: {key!r}") for key, info in members.items()}
+
+
+def _read_npy(zf: zipfile.ZipFile, info: zipfile.ZipInfo, what: str) -> np.ndarray:
+    """One npy member: its header read first, its declared size checked against the zip's, then the data."""
+    fmt = np.lib.format
+    with zf.open(info) as member:
+        try:
+            version = fmt.read_magic(member)
+            read_header = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}.get(version)
+            if read_header is None:
+                raise ValueError(f"npy format version {version}")
+            shape, fortran, dtype = read_header(member)
+        except ValueError as exc:
+            raise HistoryError(f"{what} is not a plain numpy array ({exc})") from None
+        if dtype.hasobject or dtype.fields is not None or dtype.kind not in "biufU":
+            raise HistoryError(f"{what} holds {dtype} values, not numbers; a history holds plain numbers")
+        count = math.prod(shape)
+        declared = count * dtype.itemsize
+        if member.tell() + declared != info.file_size:
+            raise HistoryError(f"{what} declares {declared:,} bytes of data but holds "
+                               f"{info.file_size - member.tell():,} (a truncated or foreign file?)")
+        array = np.empty(count, dtype)
+        view = memoryview(array).cast("B") if declared else memoryview(b"")
+        done = 0
+        while done < declared:  # in chunks: no second copy of a large array
+            chunk = member.read(min(_CHUNK, declared - done))
+            if not chunk:
+                raise HistoryError(f"{what} ends early (a truncated file?)")
+            view[done:done + len(chunk)] = chunk
+            done += len(chunk)
+    return array.reshape(shape, order="F" if fortran else "C")
 
 
 def _as_array(name: str, value: Any) -> np.ndarray:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from ..base.errors import SceneError
+from ..base.files import NotAFile, read_regular
 
 if TYPE_CHECKING:
     import numpy as np
@@ -202,6 +203,8 @@ def find_scene_file(spec: str, search: list[Path] | None = None) -> Path:
             raise SceneError(f"no scene file at {spec}; check the path, or run 'python -m visualizer list'")
         if path.is_dir():
             raise SceneError(f"{spec} is a folder; give a scene file such as scenes/softplus_fit.py")
+        if not path.is_file():  # a named pipe would block the import forever; a device is no scene either
+            raise SceneError(f"{spec} is not a regular file; give a scene file such as scenes/softplus_fit.py")
         if path.suffix != ".py":
             raise SceneError(f"{spec} is not a Python file; a scene is a .py module that defines 'scene'")
         return path
@@ -234,7 +237,9 @@ def import_user_file(path: Path, prefix: str = "visualizer_scene_"):
     files in one line. Exceptions raised by the file's own code propagate unchanged (the user's traceback)."""
     path = Path(path).resolve()
     try:
-        source = path.read_bytes()
+        source = read_regular(path)
+    except NotAFile as exc:
+        raise SceneError(str(exc)) from None
     except OSError as exc:
         raise SceneError(f"cannot read {path}: {exc.strerror or exc}") from None
     return _import(f"{prefix}{re.sub(r'[^0-9A-Za-z_]', '_', path.stem)}", path, source, path)
