@@ -128,12 +128,13 @@ def test_frame_step_names_sort_before_the_steps_own_frame():
 
 def test_render_writes_explain_frames_apart_and_a_history_that_re_renders_them(tmp_path):
     scene = load_scene("gender")
-    written = render(scene, steps=40, every=4, explain=[8], format="frames", size=(320, 180), fps=4, out=tmp_path,
-                     jobs=2)
+    written = render(scene, steps=40, every=4, explain=[8], explain_seconds=1.5, format="frames", size=(320, 180),
+                     fps=4, out=tmp_path, jobs=2)
+    assert written["frames"].parent.name == "gender-explain"
     names = sorted(p.name for p in written["frames"].iterdir())
     explained = [n for n in names if ".e" in n]
-    assert len(names) == 11 + len(explained) and len(explained) == sum(max(1, round(p.seconds * 4)) +
-                                                                       round(p.hold * 4) for p in phases(2))
+    slow = sum(max(1, round(p.seconds * 4)) + round(p.hold * 4) for p in phases(2, seconds=1.5))
+    assert len(names) == 11 + len(explained) and len(explained) == slow
     assert all(n.startswith("frame_00008.e") for n in explained)
     assert names.index("frame_00008.png") == names.index(explained[-1]) + 1
     # The step's own frame is a layout frame, not a slow-motion one (they are drawn by separate processes).
@@ -144,7 +145,9 @@ def test_render_writes_explain_frames_apart_and_a_history_that_re_renders_them(t
     # The saved history holds the slow-motion arrays: it re-renders them without the scene.
     saved = History.load(written["history"])
     assert "explain/8/delta/hidden" in saved.static
-    again = render(saved, explain=[8], format="frames", size=(320, 180), fps=4, out=tmp_path / "again", jobs=1)
+    again = render(saved, explain=[8], explain_seconds=1.5, format="frames", size=(320, 180), fps=4,
+                   out=tmp_path / "again", jobs=1)
+    assert again["frames"].parent.name == "gender-explain"  # the name the history gives, and -explain
     assert sorted(p.name for p in again["frames"].iterdir()) == names
 
 
