@@ -108,6 +108,9 @@ def test_explain_frames_differ_by_phase_and_keep_the_frame_size(xor_history):
     pictures = [renderer.draw(k) for k in one_per_phase.values()] + [renderer.draw(frames[-1])]
     assert all(p.shape == (360, 640, 3) for p in pictures)
     assert len({p.tobytes() for p in pictures}) == len(pictures)  # every phase looks different
+    # A held picture is drawn once and shown again, never in place of another phase's.
+    again = [renderer.draw(k) for k in reversed(list(one_per_phase.values()))]
+    assert [p.tobytes() for p in reversed(again)] == [p.tobytes() for p in pictures[:-1]]
     update = [k for k in frames if k.__class__ is ExplainFrame and k.phase == len(phases(2)) - 1]
     moving, held = [k for k in update if k.t < 1] + update[-1:], [k for k in update if k.t == 1]
     assert len({renderer.draw(k).tobytes() for k in moving}) == len(moving)  # the edges move
