@@ -109,7 +109,7 @@ NO_SCENE = '"""Defines nothing useful."""\nvalue = 3\n'
 
 @pytest.mark.parametrize("args, message", [
     (["render", "scenes/nope.py"], "no scene file at scenes/nope.py"),
-    (["render", "no_such_scene"], "unknown scene 'no_such_scene'; known scenes: autoencoder, gender, moons, overfit, product, softplus_fit, spiral, xor"),
+    (["render", "no_such_scene"], "unknown scene 'no_such_scene'; known scenes: autoencoder, gender, moons, overfit, product, softplus_fit, softplus_notebook, spiral, xor"),
     (["render", "pyproject.toml"], "pyproject.toml is not a Python file"),
     (["render", "softplus_fit", "--size", "12x"], "WIDTHxHEIGHT"),
     (["render", "softplus_fit", "--size", "10x10"], "outside 160x90"),
@@ -244,7 +244,8 @@ def test_a_two_input_scene_renders_end_to_end(tmp_path, cli):
 
 def test_list_shows_every_bundled_scene():
     listed = [line.split()[0] for line in run_cli("list").stdout.splitlines()]
-    assert listed == ["autoencoder", "gender", "moons", "overfit", "product", "softplus_fit", "spiral", "xor"]
+    assert listed == ["autoencoder", "gender", "moons", "overfit", "product", "softplus_fit", "softplus_notebook",
+                      "spiral", "xor"]
 
 
 def test_rerender_from_history_without_training(rendered, tmp_path, cli):
@@ -293,6 +294,9 @@ def test_max_frames_hold_and_last_frame(tmp_path, cli):
     (["--explain", "1.5"], "argument --explain: expected recorded steps such as 300"),
     (["--explain", "0", "--last-frame"], "last frame writes only the poster; explain shows steps"),
     (["--steps", "10", "--every", "5", "--explain", "7"], "step 7 was not recorded, so it cannot be explained"),
+    (["--explain", "0", "--explain-seconds", "0"], "--explain-seconds: must be above 0 and at most 600, got 0"),
+    (["--explain-seconds", "2"], "explain seconds goes with explain: give the steps to show in slow motion"),
+    (["--steps", "2", "--explain", "0", "--explain-seconds", "600"], "frames for one explained step, more than"),
 ])
 def test_bad_render_options_are_one_line(cli, tmp_path, args, message):
     code, _, err = cli("render", "softplus_fit", *args, "--out", str(tmp_path / "out"))

@@ -61,7 +61,8 @@ def test_vary_specs_are_parsed_and_checked():
 def test_bad_compare_input_is_one_line(cli, tmp_path):
     for args, message in [(["--vary", "optimizer=sgd,nadam"], "unknown optimizer 'nadam'"),
                           (["--vary", "seed=0,1,2,3,4", "--vary", "lr=1,2,3,4"], "at most 16"),
-                          (["--vary", "lr=0.1,0.2", "--scheduler", "tcp://127.0.0.1:9"], "cannot reach")]:
+                          (["--vary", "lr=0.1,0.2", "--scheduler", "tcp://127.0.0.1:9"], "cannot reach"),
+                          (["--vary", "lr=0.1,0.2", "--explain", "2"], "render the scene with it, not a comparison")]:
         code, _, err = cli("compare", "softplus_fit", *args, "--out", str(tmp_path / "o"))
         assert code == 2 and err.count("\n") == 1 and message in err, err
         assert not (tmp_path / "o").exists()

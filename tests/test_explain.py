@@ -6,7 +6,8 @@ import pytest
 from PIL import Image
 
 from visualizer import History, Renderer, VisualizerError, load_scene, render, train
-from visualizer.draw.explain import (ExplainFrame, FrameStep, explain_analysis, explain_frames, explain_rows, phases)
+from visualizer.draw.explain import (STAGE_SECONDS, STAGES, ExplainFrame, FrameStep, explain_analysis, explain_frames,
+                                     explain_rows, phases)
 
 
 @pytest.fixture(scope="module")
@@ -15,20 +16,55 @@ def xor_history():
     return scene, train(scene, steps=300, layout="why")
 
 
-def test_the_sequence_goes_before_its_step_and_lasts_about_four_seconds(xor_history):
+def _stage_lengths(frames, plan):
+    """Frames per stage, and how many frames of each stage's last phase show its final picture (t = 1)."""
+    explain = [k for k in frames if isinstance(k, ExplainFrame)]
+    lengths = {kind: sum(plan[k.phase].kind == kind for k in explain) for kind in STAGES}
+    holds = {}
+    for kind in STAGES:
+        mine = [k for k in explain if plan[k.phase].kind == kind]
+        last = mine[-1] if mine else None
+        holds[kind] = sum(1 for k in mine if k.phase == last.phase and k.t == 1.0) if mine else 0
+    return lengths, holds
+
+
+def test_the_sequence_goes_before_its_step_and_each_stage_lasts_three_seconds_ending_held(xor_history):
     _, history = xor_history
     rows = [0, 2, 4, 6]
     frames = explain_frames(history, rows, [100], fps=30)
     explain = [k for k in frames if isinstance(k, ExplainFrame)]
-    assert 3.0 <= len(explain) / 30 <= 4.5
+    plan = phases(2)
+    lengths, holds = _stage_lengths(frames, plan)
+    # At talking speed: every stage at least the default 3 s, each ending on a second held still.
+    assert STAGE_SECONDS == 3.0
+    for kind in STAGES:
+        assert lengths[kind] >= 3.0 * 30, kind
+        assert holds[kind] >= 1.0 * 30, kind
+    assert len(explain) == pytest.approx(4 * 3.0 * 30, abs=4)
     first = frames.index(explain[0])
     # The step's own frame follows its sequence; its row (2, step 100) was among the rows already.
     assert frames[first + len(explain)] == 2 and type(frames[first + len(explain)]) is int
     assert [int(k) for k in explain] == [2] * len(explain)
     assert [k.index for k in explain] == list(range(len(explain)))
-    plan = phases(2)
     assert [p.kind for p in plan] == ["forward"] * 3 + ["loss", "backward", "backward", "update"]
+    assert [p.hold > 0 for p in plan] == [False, False, True, True, False, True, True]  # each stage's last
     assert sorted({k.phase for k in explain}) == list(range(len(plan)))
+    # Within a phase the picture moves (t rises) before the hold.
+    forward = [k.t for k in explain if k.phase == 0]
+    assert forward == sorted(forward) and forward[0] == 0.0
+
+
+def test_the_seconds_per_stage_set_the_sequences_length(xor_history):
+    _, history = xor_history
+    for seconds in (1.5, 6.0):
+        lengths, holds = _stage_lengths(explain_frames(history, [2], [100], fps=20, seconds=seconds), phases(2))
+        for kind in STAGES:
+            assert lengths[kind] == pytest.approx(seconds * 20, abs=2), (seconds, kind)
+            # The last moving frame reaches t = 1; the hold repeats it for the stage's last third.
+            assert holds[kind] == 1 + round(seconds * 20 / 3), (seconds, kind)
+    with pytest.raises(ValueError, match=r"600 s per stage at 30 frames/s makes 72,0\d\d frames for one explained "
+                                         r"step, more than 10,000"):
+        explain_frames(history, [2], [100], fps=30, seconds=600)
 
 
 def test_an_explained_step_the_selection_skipped_gets_its_frame(xor_history):
@@ -72,29 +108,36 @@ def test_explain_frames_differ_by_phase_and_keep_the_frame_size(xor_history):
     pictures = [renderer.draw(k) for k in one_per_phase.values()] + [renderer.draw(frames[-1])]
     assert all(p.shape == (360, 640, 3) for p in pictures)
     assert len({p.tobytes() for p in pictures}) == len(pictures)  # every phase looks different
+    # A held picture is drawn once and shown again, never in place of another phase's.
+    again = [renderer.draw(k) for k in reversed(list(one_per_phase.values()))]
+    assert [p.tobytes() for p in reversed(again)] == [p.tobytes() for p in pictures[:-1]]
     update = [k for k in frames if k.__class__ is ExplainFrame and k.phase == len(phases(2)) - 1]
-    assert len({renderer.draw(k).tobytes() for k in update}) == len(update)  # the edges move
-    assert renderer.frame_step(frames[0]) == 100 and f"{renderer.frame_step(frames[3]):05d}" == "00100.e003"
+    moving, held = [k for k in update if k.t < 1] + update[-1:], [k for k in update if k.t == 1]
+    assert len({renderer.draw(k).tobytes() for k in moving}) == len(moving)  # the edges move
+    assert len({renderer.draw(k).tobytes() for k in held}) == 1 < len(held)  # then hold still
+    assert renderer.frame_step(frames[0]) == 100 and f"{renderer.frame_step(frames[3]):05d}" == "00100.e0003"
     assert renderer.frame_step(frames[-1]) == 100 and f"{renderer.frame_step(frames[-1]):05d}" == "00100"
     with pytest.raises(ValueError, match="explains a step this renderer was not given"):
         renderer.draw(ExplainFrame(4, 0, 0.0, 0))
 
 
 def test_frame_step_names_sort_before_the_steps_own_frame():
-    names = sorted(f"frame_{s:05d}.png" for s in [300, FrameStep(300, 0), FrameStep(300, 12), 299, 301])
-    assert names == ["frame_00299.png", "frame_00300.e000.png", "frame_00300.e012.png", "frame_00300.png",
-                     "frame_00301.png"]
+    names = sorted(f"frame_{s:05d}.png" for s in [300, FrameStep(300, 0), FrameStep(300, 12), FrameStep(300, 9999),
+                                                  FrameStep(300, 1000), 299, 301])
+    assert names == ["frame_00299.png", "frame_00300.e0000.png", "frame_00300.e0012.png", "frame_00300.e1000.png",
+                     "frame_00300.e9999.png", "frame_00300.png", "frame_00301.png"]
     assert int(FrameStep(300, 4)) == 300
 
 
 def test_render_writes_explain_frames_apart_and_a_history_that_re_renders_them(tmp_path):
     scene = load_scene("gender")
-    written = render(scene, steps=40, every=4, explain=[8], format="frames", size=(320, 180), fps=4, out=tmp_path,
-                     jobs=2)
+    written = render(scene, steps=40, every=4, explain=[8], explain_seconds=1.5, format="frames", size=(320, 180),
+                     fps=4, out=tmp_path, jobs=2)
+    assert written["frames"].parent.name == "gender-explain"
     names = sorted(p.name for p in written["frames"].iterdir())
     explained = [n for n in names if ".e" in n]
-    assert len(names) == 11 + len(explained) and len(explained) == sum(max(1, round(p.seconds * 4))
-                                                                       for p in phases(2))
+    slow = sum(max(1, round(p.seconds * 4)) + round(p.hold * 4) for p in phases(2, seconds=1.5))
+    assert len(names) == 11 + len(explained) and len(explained) == slow
     assert all(n.startswith("frame_00008.e") for n in explained)
     assert names.index("frame_00008.png") == names.index(explained[-1]) + 1
     # The step's own frame is a layout frame, not a slow-motion one (they are drawn by separate processes).
@@ -105,7 +148,9 @@ def test_render_writes_explain_frames_apart_and_a_history_that_re_renders_them(t
     # The saved history holds the slow-motion arrays: it re-renders them without the scene.
     saved = History.load(written["history"])
     assert "explain/8/delta/hidden" in saved.static
-    again = render(saved, explain=[8], format="frames", size=(320, 180), fps=4, out=tmp_path / "again", jobs=1)
+    again = render(saved, explain=[8], explain_seconds=1.5, format="frames", size=(320, 180), fps=4,
+                   out=tmp_path / "again", jobs=1)
+    assert again["frames"].parent.name == "gender-explain"  # the name the history gives, and -explain
     assert sorted(p.name for p in again["frames"].iterdir()) == names
 
 
@@ -128,12 +173,46 @@ def test_cli_explains_and_takes_a_layout_by_name_for_a_saved_history(cli, tmp_pa
     code, _, err = cli("render", "softplus_fit", "--layout", "why", "--steps", "20", "--every", "10", "--explain",
                        "10", "--format", "frames", "--size", "320x180", "--fps", "2", "--out", str(tmp_path), "-q")
     assert code == 0, err
-    frames = sorted(p.name for p in (tmp_path / "softplus_fit-why" / "frames").iterdir())
-    assert frames[0] == "frame_00000.png" and "frame_00010.e000.png" in frames
-    code, _, err = cli("render", "--from-history", str(tmp_path / "softplus_fit-why" / "history.npz"), "--layout",
-                       "why", "--format", "frames", "--size", "320x180", "--out", str(tmp_path / "again"), "-q")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["softplus_fit-why-explain"]  # a folder of its own
+    frames = sorted(p.name for p in (tmp_path / "softplus_fit-why-explain" / "frames").iterdir())
+    assert frames[0] == "frame_00000.png" and "frame_00010.e0000.png" in frames
+    code, _, err = cli("render", "--from-history", str(tmp_path / "softplus_fit-why-explain" / "history.npz"),
+                       "--layout", "why", "--format", "frames", "--size", "320x180", "--out", str(tmp_path / "again"),
+                       "-q")
     assert code == 0, err
     assert len(list((tmp_path / "again" / "softplus_fit-why" / "frames").iterdir())) == 3
+
+
+def _mp4_frames(path):
+    import imageio.v2 as iio
+
+    reader = iio.get_reader(path, format="ffmpeg")
+    try:
+        return reader.count_frames()
+    finally:
+        reader.close()
+
+
+def test_an_explained_render_leaves_the_plain_render_alone_and_lasts_its_seconds(cli, tmp_path):
+    common = ("--steps", "4", "--size", "320x180", "--fps", "4", "--format", "mp4,gif,html", "--out", str(tmp_path),
+              "-q")
+    code, _, err = cli("render", "softplus_fit", *common)
+    assert code == 0, err
+    plain = tmp_path / "softplus_fit"
+    before = {p.name: p.read_bytes() for p in plain.iterdir() if p.is_file()}
+    assert {"softplus_fit.mp4", "softplus_fit.gif", "softplus_fit.html"} <= set(before)
+    code, _, err = cli("render", "softplus_fit", *common, "--explain", "2", "--explain-seconds", "1.5")
+    assert code == 0, err
+    # The plain render's folder is exactly as it was; the explained one has its own video, GIF and player.
+    assert {p.name: p.read_bytes() for p in plain.iterdir() if p.is_file()} == before
+    explained = tmp_path / "softplus_fit-explain"
+    assert {"softplus_fit-explain.mp4", "softplus_fit-explain.gif", "softplus_fit-explain.html"} <= \
+        {p.name for p in explained.iterdir()}
+    # Five steps' frames, then four stages of 1.5 s at 4 frames/s (each ending on its held picture).
+    slow = sum(max(1, round(p.seconds * 4)) + round(p.hold * 4) for p in phases(1 + 1, seconds=1.5))
+    assert slow == pytest.approx(4 * 1.5 * 4, abs=2)
+    assert _mp4_frames(plain / "softplus_fit.mp4") == 5
+    assert _mp4_frames(explained / "softplus_fit-explain.mp4") == 5 + slow
 
 
 def test_the_slow_motion_figure_is_a_layout_of_panels_reading_the_history(xor_history):

@@ -94,12 +94,25 @@ def test_a_layout_file_chooses_the_panels(tmp_path, cli):
     assert code == 2 and "'layout' must be a visualizer.Layout" in err
 
 
-@pytest.mark.parametrize("name", ["softplus_fit", "xor"])
-def test_histories_written_by_0_1_0_still_render(tmp_path, name):
+# softplus_fit's run in 0.1.0 was the notebook's exact one (no output bias): the scene softplus_notebook now.
+@pytest.mark.parametrize("name, scene", [("softplus_fit", "softplus_notebook"), ("xor", "xor")])
+def test_histories_written_by_0_1_0_still_render(tmp_path, name, scene):
     h = History.load(DATA / f"history_v1_{name}.npz")
-    with_scene = render(load_scene(name), h, out=tmp_path / "a", format="mp4", size=(320, 180))
+    with_scene = render(load_scene(scene), h, out=tmp_path / "a", format="mp4", size=(320, 180))
     alone = render(h, out=tmp_path / "b", format="mp4", size=(320, 180))
     assert _frames(with_scene["mp4"]) == _frames(alone["mp4"]) == len(h)
+
+
+def test_an_old_softplus_fit_history_is_refused_by_the_new_scene_in_one_line(tmp_path, cli):
+    path = DATA / "history_v1_softplus_fit.npz"
+    code, _, err = cli("render", "--from-history", str(path), "--size", "320x180", "--last-frame",
+                       "--out", str(tmp_path / "out"))
+    assert code == 2 and err.count("\n") == 1 and "no grad 'output.bias' in history" in err, err
+    assert not (tmp_path / "out").exists()
+    code, _, err = cli("render", "--from-history", str(path), "--scene", "softplus_notebook", "--size", "320x180",
+                       "--last-frame", "--out", str(tmp_path / "out"))
+    assert code == 0, err
+    assert (tmp_path / "out" / "softplus_notebook" / "poster.png").is_file()
 
 
 def test_from_history_never_imports_a_path_named_in_the_file(tmp_path, cli):

@@ -213,7 +213,7 @@ def test_library_messages_do_not_name_command_line_flags():
 def test_a_history_too_large_for_memory_is_refused_before_training(cli, tmp_path):
     code, _, err = cli("render", "softplus_fit", "--steps", "10000000", "--out", str(tmp_path / "out"))
     assert code == 2
-    assert err == ("visualizer: error: recording 10,000,001 steps of 613 numbers each takes 45.7 GB, more than the "
+    assert err == ("visualizer: error: recording 10,000,001 steps of 615 numbers each takes 45.8 GB, more than the "
                    "4 GB limit; record less often: --every 12 fits\n")
     with pytest.raises(VisualizerError, match=r"record less often: every=12 fits$"):
         render(load_scene("softplus_fit"), steps=10_000_000, out=tmp_path / "out")

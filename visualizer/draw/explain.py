@@ -10,18 +10,20 @@ and kept in ``history.static``, so a saved history re-renders its explained step
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from . import STAGE_SECONDS
 from ..record.backprop import activation_functions, backward_pass
 
 if TYPE_CHECKING:
     from ..engine.losses import Loss
     from ..record.history import History
 
-SECONDS = {"forward": 1.3, "loss": 0.5, "backward": 1.2, "update": 0.8}  # about 3.8 s per explained step
+STAGES = ("forward", "loss", "backward", "update")  # the stages of an explained step, in order
+HOLD_SHARE = 1 / 3  # the last third of each stage holds its final picture still
 
 
 class ExplainFrame(int):
@@ -44,9 +46,12 @@ class ExplainFrame(int):
         return ExplainFrame, (int(self), self.phase, self.t, self.index)
 
 
+MAX_EXPLAIN_FRAMES = 10_000  # per explained step: the frame names' four digits
+
+
 class FrameStep(int):
     """The step an explain frame shows, for writers: the explained step as an ``int``, formatted with its
-    frame number (``frame_00300.e017.png``) so explain frames never overwrite the step's own frame and sort
+    frame number (``frame_00300.e0017.png``) so explain frames never overwrite the step's own frame and sort
     just before it."""
 
     index: int
@@ -58,27 +63,32 @@ class FrameStep(int):
 
     def __format__(self, spec: str) -> str:
         text = int.__format__(int(self), spec)
-        return f"{text}.e{self.index:03d}" if spec.endswith("d") else text
+        return f"{text}.e{self.index:04d}" if spec.endswith("d") else text
 
 
 @dataclass(frozen=True)
 class Phase:
-    """One part of the sequence: ``kind`` forward/loss/backward/update; ``layer`` the column being computed
-    (forward: 0 = the inputs, 1… = layers; backward: the layer whose δ's appear; else -1)."""
+    """One part of the sequence: ``kind`` its stage, one of :data:`STAGES`; ``layer`` the column being computed
+    (forward: 0 = the inputs, 1… = layers; backward: the layer whose δ's appear; else -1); ``seconds`` it
+    moves for, then ``hold`` seconds its last picture stays (the last phase of each stage holds)."""
 
     kind: str
     layer: int
     seconds: float
+    hold: float = 0.0
 
 
-def phases(n_layers: int, update: bool = True) -> list[Phase]:
-    """The sequence for a network of ``n_layers`` layers (without the update for the last recorded step)."""
-    out = [Phase("forward", k, SECONDS["forward"] / (n_layers + 1)) for k in range(n_layers + 1)]
-    out.append(Phase("loss", -1, SECONDS["loss"]))
-    out += [Phase("backward", k, SECONDS["backward"] / n_layers) for k in range(n_layers, 0, -1)]
+def phases(n_layers: int, update: bool = True, seconds: float = STAGE_SECONDS) -> list[Phase]:
+    """The sequence for a network of ``n_layers`` layers (without the update for the last recorded step):
+    each stage lasts ``seconds``, moving for the first two thirds (shared by its phases, one per layer in the
+    forward and backward passes) and holding its last picture for the rest."""
+    moving, hold = seconds * (1 - HOLD_SHARE), seconds * HOLD_SHARE
+    stages = [[Phase("forward", k, moving / (n_layers + 1)) for k in range(n_layers + 1)],
+              [Phase("loss", -1, moving)],
+              [Phase("backward", k, moving / n_layers) for k in range(n_layers, 0, -1)]]
     if update:
-        out.append(Phase("update", -1, SECONDS["update"]))
-    return out
+        stages.append([Phase("update", -1, moving)])
+    return [replace(phase, hold=hold) if phase is stage[-1] else phase for stage in stages for phase in stage]
 
 
 def explain_rows(history: History, steps: Sequence[int]) -> list[int]:
@@ -96,9 +106,11 @@ def explain_rows(history: History, steps: Sequence[int]) -> list[int]:
     return rows
 
 
-def explain_frames(history: History, rows: Sequence[int], steps: Sequence[int], fps: float) -> list[int]:
+def explain_frames(history: History, rows: Sequence[int], steps: Sequence[int], fps: float,
+                   seconds: float = STAGE_SECONDS) -> list[int]:
     """``rows`` with each explained step's sequence inserted before its row (the row is added if the frame
-    selection skipped it): about 3.8 s of :class:`ExplainFrame` keys at ``fps``."""
+    selection skipped it): ``seconds`` of :class:`ExplainFrame` keys at ``fps`` per stage (see :func:`phases`),
+    each stage ending on frames that hold its last picture (``t`` = 1)."""
     if not steps:
         return list(rows)
     n_layers = len(history.info.layers)
@@ -109,11 +121,17 @@ def explain_frames(history: History, rows: Sequence[int], steps: Sequence[int], 
     frames: list[int] = []
     for row in out:
         if row in targets:
+            plan = phases(n_layers, row + 1 < len(history), seconds)
+            total = sum(max(1, round(phase.seconds * fps)) + round(phase.hold * fps) for phase in plan)
+            if total > MAX_EXPLAIN_FRAMES:
+                raise ValueError(f"{seconds:g} s per stage at {fps:g} frames/s makes {total:,} frames for one "
+                                 f"explained step, more than {MAX_EXPLAIN_FRAMES:,}: give fewer seconds per stage "
+                                 "or a lower frame rate")
             index = 0
-            for p, phase in enumerate(phases(n_layers, row + 1 < len(history))):
+            for p, phase in enumerate(plan):
                 n = max(1, round(phase.seconds * fps))
-                for j in range(n):
-                    t = j / (n - 1) if n > 1 else 1.0
+                ts = [j / (n - 1) if n > 1 else 1.0 for j in range(n)] + [1.0] * round(phase.hold * fps)
+                for t in ts:
                     frames.append(ExplainFrame(row, p, t, index))
                     index += 1
         frames.append(row)
@@ -155,5 +173,5 @@ def missing_steps(history: History, steps: Sequence[int]) -> list[int]:
     return [int(s) for s in steps if f"explain/{int(s)}/loss" not in history.static]
 
 
-__all__ = ["ExplainFrame", "FrameStep", "Phase", "explain_analysis", "explain_frames", "explain_rows", "missing_steps",
-           "phases"]
+__all__ = ["MAX_EXPLAIN_FRAMES", "STAGES", "STAGE_SECONDS", "ExplainFrame", "FrameStep", "Phase", "explain_analysis",
+           "explain_frames", "explain_rows", "missing_steps", "phases"]

@@ -139,6 +139,7 @@ class Renderer:
         self._counter_note = f" (diverged at {diverged:,})" if diverged is not None else ""
         self._explain_sheet: _Sheet | None = None  # the explain layout's figure, with explain=
         self._explained_rows: set[int] = set()
+        self._explain_shown: tuple | None = None  # (row, phase, t) of the picture on the explain canvas
         with matplotlib.rc_context(STYLE):
             self._sheet = _Sheet(layout, history, self.size, dpi, title)
             self.figure, self.canvas, self.axes = self._sheet.figure, self._sheet.canvas, self._sheet.axes
@@ -194,7 +195,11 @@ class Renderer:
         if isinstance(key, ExplainFrame):
             if self._explain_sheet is None or int(key) not in self._explained_rows:
                 raise ValueError(f"frame {key!r} explains a step this renderer was not given in explain=")
-            return self._explain_sheet.draw(key)
+            shown = (int(key), key.phase, key.t)  # all an explain frame's picture depends on
+            if shown != self._explain_shown:  # a stage's held picture is drawn once, then shown again
+                self._explain_sheet.draw(key)
+                self._explain_shown = shown
+            return self._explain_sheet.canvas
         return self._sheet.draw(key)
 
     def close(self) -> None:

@@ -206,6 +206,9 @@ def compare(scene, vary: dict[str, Any] | list[str], *, executor: Executor | str
     if scene.source is None:
         raise VisualizerError("compare() needs a scene loaded from a file (load_scene), so runs can load it "
                               "in other processes")
+    if options.get("explain") is not None:
+        raise VisualizerError("explain shows one run's step in slow motion: render the scene with it, not a "
+                              "comparison")
     vary = parse_vary(vary)
     if seed is not None:
         if "seed" in vary:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Callable
 
 from ..base.errors import VisualizerError
-from ..draw import MIN_SIZE
+from ..draw import MIN_SIZE, STAGE_SECONDS
 from ..outputs.formats import choosable, format_help
 
 QUALITY = {"low": (854, 480), "medium": (1280, 720), "high": (1920, 1080)}
@@ -21,7 +21,8 @@ DEFAULT_FPS = 30.0
 DEFAULT_GIF_FPS = 15.0
 DEFAULT_GIF_WIDTH = 960  # the cap for the default frame size; other sizes keep their width
 MAX_SIZE = (7680, 4320)
-LIMITS = {"fps": 240.0, "hold": 600.0, "dpi": 1200.0, "steps": 100_000_000, "max_frames": 1_000_000}
+LIMITS = {"fps": 240.0, "hold": 600.0, "explain_seconds": 600.0, "dpi": 1200.0, "steps": 100_000_000,
+          "max_frames": 1_000_000}
 MAX_HISTORY_BYTES = 4 * 1024**3  # the recorded history is held in memory whole
 MIN_FIGURE_INCHES = (2.0, 1.0)  # a smaller figure cannot hold its titles and tick labels
 
@@ -142,7 +143,11 @@ class RenderOptions:
                                   flag=True)
     explain: tuple[int, ...] | None = _opt(None, "before each of these recorded steps, show that step in slow "
                                            "motion on the network diagram: forward pass, loss, backward pass, "
-                                           "update (about 4 s each)", "STEP[,STEP]", _steps, parse_steps)
+                                           "update; the outputs go to OUT/<scene>-explain/", "STEP[,STEP]", _steps,
+                                           parse_steps)
+    explain_seconds: float | None = _opt(None, "with --explain: how long each of the four stages lasts, its last "
+                                         f"third held still (default: {STAGE_SECONDS:g})", "SECONDS",
+                                         _number(0, LIMITS["explain_seconds"]), float)
 
     def checked(self) -> RenderOptions:
         """Validate every option; raise :class:`VisualizerError` naming the first bad one."""
@@ -163,6 +168,8 @@ class RenderOptions:
         parse_formats(self.format)
         if self.last_frame and self.explain is not None:
             raise VisualizerError("last frame writes only the poster; explain shows steps in the videos: give one")
+        if self.explain_seconds is not None and self.explain is None:
+            raise VisualizerError("explain seconds goes with explain: give the steps to show in slow motion")
         if self.last_frame and self.format != "all":
             raise VisualizerError("last frame writes only the poster; leave the format out (the player and "
                                   "videos need every frame)")
@@ -172,6 +179,11 @@ class RenderOptions:
     def explain_steps(self) -> tuple[int, ...]:
         """The steps to explain, sorted (none if not given)."""
         return () if self.explain is None else parse_steps(self.explain)
+
+    @property
+    def stage_seconds(self) -> float:
+        """How long each stage of an explained step lasts."""
+        return STAGE_SECONDS if self.explain_seconds is None else float(self.explain_seconds)
 
     @property
     def formats(self) -> tuple[str, ...]:

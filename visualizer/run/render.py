@@ -240,7 +240,7 @@ class RenderResult(dict):
 
 
 def _explained(history: History, scene: Scene | None, rows: list[int], steps: tuple[int, ...],
-               fps: float) -> list[int]:
+               fps: float, seconds: float) -> list[int]:
     """The frame keys: ``rows``, with the slow-motion sequence of each of ``steps`` before its row. What the
     sequences show for every sample is computed from the recorded parameters (with the scene's own
     activation functions and loss when there is a scene) and kept in ``history.static``."""
@@ -253,7 +253,7 @@ def _explained(history: History, scene: Scene | None, rows: list[int], steps: tu
         model = NetworkModel(scene.network(history.info.seed if history.info.seed is not None else scene.seed)) \
             if scene is not None else None
         history.static.update(explain_analysis(history, missing, model, scene.loss if scene else None))
-    return explain_frames(history, rows, steps, fps)
+    return explain_frames(history, rows, steps, fps, seconds)
 
 
 class RenderInterrupted(Interrupt):
@@ -341,9 +341,10 @@ def render(what: Scene | History, history: History | None = None, *, layout: Lay
     ``render(scene)`` trains and renders; ``render(scene, history)`` draws a history with the scene's layout;
     ``render(history)`` draws a history on its own, with ``layout`` or a default chosen from what it holds.
     ``layout`` may name one of the scene's layouts (``layout="why"``). ``name`` (default: the scene's, with
-    ``-<layout>`` for a named layout, else ``run``) names the output folder. ``explain=[300]`` shows those
-    recorded steps in slow motion before their frames. The other keyword options are the
-    command line's (``format="mp4,gif"``, ``size=(1280, 720)``, ``fps``, ``every``, ``max_frames``, ``hold``,
+    ``-<layout>`` for a named layout, else ``run``; see :func:`output_name`) names the output folder.
+    ``explain=[300]`` shows those recorded steps in slow motion before their frames (``explain_seconds`` per
+    stage), in a folder of its own: ``<scene>-explain``, ``<scene>-why-explain`` with ``layout="why"``. The
+    other keyword options are the command line's (``format="mp4,gif"``, ``size=(1280, 720)``, ``fps``, ``every``, ``max_frames``, ``hold``,
     ``last_frame``, ``gif_fps``, ``gif_width``, ``jobs``, ...; see :class:`RenderOptions`). Options left as
     ``None`` fall back to the scene's own settings, then to the defaults. Every render also writes
     ``poster.png`` (the last frame) and ``contact_sheet.png`` (evenly spaced frames labelled with their step).
@@ -382,7 +383,7 @@ def render(what: Scene | History, history: History | None = None, *, layout: Lay
         if scene is None:
             raise VisualizerError(f"layout {layout!r} is a scene's layout by name: give the scene too")
         layout = _scene_layout(scene, layout)
-    name = name or (scene.name + (f"-{named}" if named else "") if scene else history.info.scene) or "run"
+    name = name or output_name(scene, history, named, bool(opts.explain_steps))
     if not NAME_RE.match(name):
         raise VisualizerError(f"output name {name!r} must be letters, digits, '_', '-' or '.', not starting with '.'")
     size = opts.frame_size(scene.size if scene else None)
@@ -391,6 +392,14 @@ def render(what: Scene | History, history: History | None = None, *, layout: Lay
 
     with executor_for(executor) as pool:
         return _render(scene, history, layout, named, name, title, progress, opts, size, pool)
+
+
+def output_name(scene: Scene | None, history: History | None, layout: str | None, explain: bool) -> str:
+    """The output folder's name when none is given: the scene's (else the one its history names, else
+    ``run``), then ``-<layout>`` for a layout by name and ``-explain`` when steps are explained, so
+    ``softplus_fit-why-explain`` never touches the plain render's ``softplus_fit``."""
+    base = (scene.name + (f"-{layout}" if layout else "")) if scene else (history.info.scene or "run")
+    return base + ("-explain" if explain else "")
 
 
 def _render(scene: Scene | None, history: History | None, layout: Layout | None, named: str | None, name: str,
@@ -423,7 +432,7 @@ def _render(scene: Scene | None, history: History | None, layout: Layout | None,
     else:
         layout = layout or (scene.layout if scene else default_layout(history))
         rows = select_rows(history, every=opts.every, max_frames=opts.max_frames)
-        frames = _frames(history, scene, rows, explain, fps, opts.last_frame)
+        frames = _frames(history, scene, rows, explain, fps, opts.last_frame, opts.stage_seconds)
         renderer = _renderer(layout, history, size, opts.dpi, title, name, explain)
     folder = OutputFolder(target, name)
     stage = "starting"
@@ -444,7 +453,7 @@ def _render(scene: Scene | None, history: History | None, layout: Layout | None,
                     history = train(scene, steps=opts.steps, every=opts.every, seed=opts.seed, progress=progress,
                                     allow_divergence=opts.allow_divergence, layout=layout)
                     rows = select_rows(history, max_frames=opts.max_frames)
-                    frames = _frames(history, scene, rows, explain, fps, opts.last_frame)
+                    frames = _frames(history, scene, rows, explain, fps, opts.last_frame, opts.stage_seconds)
                     renderer = _renderer(layout, history, size, opts.dpi, title, name, explain)
                 if opts.last_frame:
                     rows = rows[-1:]
@@ -542,12 +551,12 @@ class StageBar:
 
 
 def _frames(history: History, scene: Scene | None, rows: list[int], explain: tuple[int, ...], fps: float,
-            last_frame: bool) -> list[int]:
+            last_frame: bool, seconds: float) -> list[int]:
     """The frame keys to draw: the rows, with slow-motion sequences before the explained steps."""
     if last_frame:
         return rows[-1:]
     try:
-        return _explained(history, scene, rows, explain, fps)
+        return _explained(history, scene, rows, explain, fps, seconds)
     except (ValueError, KeyError) as exc:
         raise _input_error(exc, "cannot explain: ") from None
 
