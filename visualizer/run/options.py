@@ -14,6 +14,8 @@ from typing import Any, Callable
 from ..base.errors import VisualizerError
 from ..draw import MIN_SIZE
 from ..outputs.formats import choosable, format_help
+from ..record.pace import PACES
+from ..record.schedule import RecordSchedule
 
 QUALITY = {"low": (854, 480), "medium": (1280, 720), "high": (1920, 1080)}
 DEFAULT_SIZE = (1280, 720)
@@ -118,6 +120,10 @@ class RenderOptions:
                              _whole(1), int)
     max_frames: int | None = _opt(None, "at most M frames, evenly spaced over the run, always the first and "
                                   "the last", "M", _whole(2, LIMITS["max_frames"]), int)
+    pace: str = _opt("change", "which steps become frames: change (evenly along how much the network and its "
+                     "losses change, so fast learning gets many frames and a still network few), log (evenly in "
+                     "log steps) or steps (evenly in steps); the built-in trainer records extra early steps for "
+                     "change and log", None, None, None, choices=list(PACES))
     seed: int | None = _opt(None, "initialisation seed (default: the scene's)", "S", _seed, int)
     size: tuple[int, int] | None = _opt(None, f"frame size in pixels (default: {DEFAULT_SIZE[0]}x{DEFAULT_SIZE[1]})",
                                         "WxH", None, parse_size)
@@ -152,6 +158,8 @@ class RenderOptions:
                 problem = check(value)
                 if problem:
                     raise VisualizerError(f"{f.name.replace('_', ' ')} {problem}")
+        if self.pace not in PACES:
+            raise VisualizerError(f"unknown pace {self.pace!r}; use one of {', '.join(PACES)}")
         if self.quality is not None and self.quality not in QUALITY:
             raise VisualizerError(f"unknown quality {self.quality!r}; use one of {', '.join(QUALITY)}")
         if self.size is not None and self.quality is not None:
@@ -235,17 +243,25 @@ class HistoryTooLarge(VisualizerError):
         return (type(self), (str(self), self.every))
 
 
-def recorded_rows(total_steps: int, every: int) -> int:
-    """Rows a run of ``total_steps`` recorded every ``every`` steps holds: steps 0, k, 2k, … and the last."""
-    return total_steps // every + 1 + (total_steps % every != 0)
+def record_schedule(total_steps: int, every: int, pace: str = "steps") -> RecordSchedule:
+    """The steps the built-in trainer records for a render paced by ``pace``: the grid of ``every``, with
+    log-spaced early steps for ``change`` and ``log`` (:meth:`RecordSchedule.paced`)."""
+    return RecordSchedule.paced(every, total_steps, dense=pace != "steps")
+
+
+def recorded_rows(total_steps: int, every: int, pace: str = "steps") -> int:
+    """Rows a run of ``total_steps`` recorded every ``every`` steps holds: steps 0, k, 2k, … and the last,
+    and for ``pace`` change or log the log-spaced steps of :func:`record_schedule`."""
+    return record_schedule(total_steps, every, pace).rows()
 
 
 def check_history_size(total_steps: int, every: int, values_per_row: int,
-                       limit: int = MAX_HISTORY_BYTES) -> int:
+                       limit: int = MAX_HISTORY_BYTES, pace: str = "steps") -> int:
     """The bytes a run's history will take (8 per recorded value); :class:`HistoryTooLarge` past ``limit``,
     saying how often to record instead. Checked before training: a run must not fail at its end."""
     values_per_row = max(1, int(values_per_row))
-    size = recorded_rows(total_steps, every) * values_per_row * 8
+    rows = lambda k: recorded_rows(total_steps, k, pace)  # noqa: E731
+    size = rows(every) * values_per_row * 8
     if size <= limit:
         return size
     max_rows = limit // (values_per_row * 8)
@@ -253,12 +269,13 @@ def check_history_size(total_steps: int, every: int, values_per_row: int,
     if max_rows < 2:  # not even the first and the last step fit
         raise HistoryTooLarge(f"one recorded step holds {values_per_row:,} numbers ({values_per_row * 8 / gb:.1f} "
                               f"GB): too large to record within the {limit / gb:g} GB limit", every=total_steps)
-    fits = max(every, math.ceil(total_steps / max(1, max_rows - 2)))
-    while fits > every and recorded_rows(total_steps, fits - 1) <= max_rows:  # the smallest that fits
-        fits -= 1
-    raise HistoryTooLarge(f"recording {recorded_rows(total_steps, every):,} steps of {values_per_row:,} numbers "
+    low, high = every, max(every, total_steps)  # the smallest interval that fits: rows fall as it grows
+    while low < high:
+        mid = (low + high) // 2
+        low, high = (low, mid) if rows(mid) <= max_rows else (mid + 1, high)
+    raise HistoryTooLarge(f"recording {rows(every):,} steps of {values_per_row:,} numbers "
                           f"each takes {size / gb:.1f} GB, more than the {limit / gb:g} GB limit; record less "
-                          f"often: every={fits} fits", every=fits)
+                          f"often: every={low} fits", every=low)
 
 
 def option_help(f) -> str:
@@ -274,4 +291,4 @@ def option_fields():
 
 __all__ = ["DEFAULT_FPS", "DEFAULT_SIZE", "HistoryTooLarge", "MAX_HISTORY_BYTES", "QUALITY", "RenderOptions",
            "check_dpi", "check_history_size", "check_size", "option_fields", "option_help", "parse_formats",
-           "parse_size", "parse_steps", "recorded_rows"]
+           "parse_size", "parse_steps", "record_schedule", "recorded_rows"]
