@@ -80,6 +80,19 @@ def timing(names: list[str], repeat: int) -> bool:
             print(f"{name:14s} default render 640x360, training included: steps {best['steps']:.2f} s, change "
                   f"{best['change']:.2f} s, ratio {ratio:.2f} (target at most {TIME_TARGET:.2f}): "
                   f"{'pass' if ratio <= TIME_TARGET else 'FAIL'}")
+            # What pacing itself costs, apart from drawing fewer frames: the denser record and the selection.
+            trained = {}
+            for pace in ("steps", "change"):
+                start = time.perf_counter()
+                history = train(scene, pace=pace)
+                trained[pace] = time.perf_counter() - start
+            start = time.perf_counter()
+            select_rows(history, pace="change")
+            chosen = time.perf_counter() - start
+            extra = trained["change"] - trained["steps"] + chosen
+            print(f"{'':14s} of which pacing's own cost: training {trained['steps']:.2f} s -> {trained['change']:.2f} s "
+                  f"({len(history)} rows), selection {chosen * 1000:.0f} ms: {extra / best['steps']:+.1%} of the "
+                  "baseline render")
     return ok
 
 

@@ -138,17 +138,22 @@ def test_a_recorder_keeps_the_scheduled_steps_and_allocates_for_them():
         Recorder(schedule=schedule, total_steps=200)
 
 
-def test_the_history_size_check_counts_the_schedule_and_its_hint_fits():
+def test_the_history_size_check_counts_the_schedule_which_never_makes_a_run_too_large():
     values = 1000
     steps_rows, paced_rows = recorded_rows(100_000, 10), recorded_rows(100_000, 10, "change")
     assert paced_rows == RecordSchedule.paced(10, 100_000).rows() and steps_rows < paced_rows <= 2 * steps_rows
-    limit = steps_rows * values * 8  # today's rows fit exactly; the paced ones do not
-    assert check_history_size(100_000, 10, values, limit=limit) == limit
+    roomy = 10 * paced_rows * values * 8
+    assert check_history_size(100_000, 10, values, limit=roomy, pace="change") == paced_rows * values * 8
+    # With room for the grid and 100 rows more, the log-spaced steps shrink to fit: no refusal.
+    limit = (steps_rows + 100) * values * 8
+    size = check_history_size(100_000, 10, values, limit=limit, pace="change")
+    assert steps_rows * values * 8 < size <= limit
+    assert size == recorded_rows(100_000, 10, "change", values, limit) * values * 8
+    # Past the limit with the grid alone: refused as before pacing, with an interval that fits.
     with pytest.raises(HistoryTooLarge) as caught:
-        check_history_size(100_000, 10, values, limit=limit, pace="change")
+        check_history_size(100_000, 10, values, limit=steps_rows * values * 8 // 3, pace="change")
     hint = caught.value.every
-    assert recorded_rows(100_000, hint, "change") * values * 8 <= limit < \
-        recorded_rows(100_000, hint - 1, "change") * values * 8
+    assert recorded_rows(100_000, hint) * values * 8 <= steps_rows * values * 8 // 3
     assert f"every={hint} fits" in str(caught.value)
 
 

@@ -6,7 +6,7 @@ rush through what a teacher wants to talk over. The run's **path** measures chan
 its range over the run (so a large weight and a small bias count alike), plus the losses in log (so a loss
 falling from 1 to 0.1 counts as much as from 0.1 to 0.01), and the distance between consecutive rows.
 ``pace="change"`` spaces frames evenly along that path, ``"log"`` evenly in log(step), ``"steps"`` evenly in
-steps (before 0.5, the only way). Frames keep their training step: only which steps are drawn changes.
+steps (the only way before pacing). Frames keep their training step: only which steps are drawn changes.
 """
 from __future__ import annotations
 

@@ -11,8 +11,9 @@ import bisect
 
 import numpy as np
 
-# Log-spaced rows added on top of the grid of ``every``: as many as the grid has, at most this many. So a
-# paced run holds at most twice today's rows, and enough early rows for frames spaced by change to pick from.
+# Log-spaced rows added on top of the grid of ``every``: as many as the grid has, at most this many (and
+# only as many as fit the memory limit). So a paced run holds at most twice the grid's rows, and enough
+# early rows for frames spaced by change to pick from.
 MAX_LOG_ROWS = 2000
 
 
@@ -39,11 +40,13 @@ class RecordSchedule:
         self._extra = frozenset(extra)
 
     @classmethod
-    def paced(cls, every: int, total_steps: int, dense: bool = True) -> RecordSchedule:
+    def paced(cls, every: int, total_steps: int, dense: bool = True, max_rows: int | None = None) -> RecordSchedule:
         """The grid of ``every``, with (``dense``) as many log-spaced steps as the grid has rows (at most
-        :data:`MAX_LOG_ROWS`): what the built-in trainer records for frames paced by change or in log steps."""
+        :data:`MAX_LOG_ROWS`, and no more than make ``max_rows`` in all): what the built-in trainer records
+        for frames paced by change or in log steps."""
         grid = grid_rows(total_steps, every)
-        return cls(every, total_steps, min(grid, MAX_LOG_ROWS) if dense else 0)
+        room = MAX_LOG_ROWS if max_rows is None else max(0, max_rows - grid)
+        return cls(every, total_steps, min(grid, MAX_LOG_ROWS, room) if dense else 0)
 
     def __repr__(self) -> str:
         end = "" if self.total_steps is None else f", total_steps={self.total_steps}"

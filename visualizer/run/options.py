@@ -116,10 +116,11 @@ class RenderOptions:
     out: str = _opt("output", "output folder; files go to OUT/<scene>/", "DIR")
     format: str = _opt("all", format_help, "LIST")  # the help names the formats registered when it is shown
     steps: int | None = _opt(None, "training steps (default: the scene's)", "N", _whole(1, LIMITS["steps"]), int)
-    every: int | None = _opt(None, "record and draw every K-th step, plus the last (default: the scene's)", "K",
+    every: int | None = _opt(None, "record every K-th step, plus the last, and draw at most as many frames "
+                             "as that makes (default: the scene's)", "K",
                              _whole(1), int)
-    max_frames: int | None = _opt(None, "at most M frames, evenly spaced over the run, always the first and "
-                                  "the last", "M", _whole(2, LIMITS["max_frames"]), int)
+    max_frames: int | None = _opt(None, "at most M frames, spaced by the pace, always the first and the last",
+                                  "M", _whole(2, LIMITS["max_frames"]), int)
     pace: str = _opt("change", "which steps become frames: change (evenly along how much the network and its "
                      "losses change, so fast learning gets many frames and a still network few), log (evenly in "
                      "log steps) or steps (evenly in steps); the built-in trainer records extra early steps for "
@@ -243,39 +244,43 @@ class HistoryTooLarge(VisualizerError):
         return (type(self), (str(self), self.every))
 
 
-def record_schedule(total_steps: int, every: int, pace: str = "steps") -> RecordSchedule:
+def record_schedule(total_steps: int, every: int, pace: str = "steps", values_per_row: int | None = None,
+                    limit: int = MAX_HISTORY_BYTES) -> RecordSchedule:
     """The steps the built-in trainer records for a render paced by ``pace``: the grid of ``every``, with
-    log-spaced early steps for ``change`` and ``log`` (:meth:`RecordSchedule.paced`)."""
-    return RecordSchedule.paced(every, total_steps, dense=pace != "steps")
+    log-spaced early steps for ``change`` and ``log`` (:meth:`RecordSchedule.paced`), as many as fit the
+    memory ``limit`` beside the grid at ``values_per_row`` numbers a row: pacing never makes a run too large
+    that fits without it."""
+    max_rows = None if values_per_row is None else limit // (max(1, int(values_per_row)) * 8)
+    return RecordSchedule.paced(every, total_steps, dense=pace != "steps", max_rows=max_rows)
 
 
-def recorded_rows(total_steps: int, every: int, pace: str = "steps") -> int:
+def recorded_rows(total_steps: int, every: int, pace: str = "steps", values_per_row: int | None = None,
+                  limit: int = MAX_HISTORY_BYTES) -> int:
     """Rows a run of ``total_steps`` recorded every ``every`` steps holds: steps 0, k, 2k, … and the last,
     and for ``pace`` change or log the log-spaced steps of :func:`record_schedule`."""
-    return record_schedule(total_steps, every, pace).rows()
+    return record_schedule(total_steps, every, pace, values_per_row, limit).rows()
 
 
 def check_history_size(total_steps: int, every: int, values_per_row: int,
                        limit: int = MAX_HISTORY_BYTES, pace: str = "steps") -> int:
-    """The bytes a run's history will take (8 per recorded value); :class:`HistoryTooLarge` past ``limit``,
-    saying how often to record instead. Checked before training: a run must not fail at its end."""
+    """The bytes a run's history will take (8 per recorded value; with ``pace``'s log-spaced steps, which
+    shrink to fit); :class:`HistoryTooLarge` when the grid of ``every`` alone is past ``limit``, saying how
+    often to record instead. Checked before training: a run must not fail at its end."""
     values_per_row = max(1, int(values_per_row))
-    rows = lambda k: recorded_rows(total_steps, k, pace)  # noqa: E731
-    size = rows(every) * values_per_row * 8
+    size = recorded_rows(total_steps, every) * values_per_row * 8
     if size <= limit:
-        return size
+        return recorded_rows(total_steps, every, pace, values_per_row, limit) * values_per_row * 8
     max_rows = limit // (values_per_row * 8)
     gb = 1024**3
     if max_rows < 2:  # not even the first and the last step fit
         raise HistoryTooLarge(f"one recorded step holds {values_per_row:,} numbers ({values_per_row * 8 / gb:.1f} "
                               f"GB): too large to record within the {limit / gb:g} GB limit", every=total_steps)
-    low, high = every, max(every, total_steps)  # the smallest interval that fits: rows fall as it grows
-    while low < high:
-        mid = (low + high) // 2
-        low, high = (low, mid) if rows(mid) <= max_rows else (mid + 1, high)
-    raise HistoryTooLarge(f"recording {rows(every):,} steps of {values_per_row:,} numbers "
+    fits = max(every, math.ceil(total_steps / max(1, max_rows - 2)))
+    while fits > every and recorded_rows(total_steps, fits - 1) <= max_rows:  # the smallest that fits
+        fits -= 1
+    raise HistoryTooLarge(f"recording {recorded_rows(total_steps, every):,} steps of {values_per_row:,} numbers "
                           f"each takes {size / gb:.1f} GB, more than the {limit / gb:g} GB limit; record less "
-                          f"often: every={low} fits", every=low)
+                          f"often: every={fits} fits", every=fits)
 
 
 def option_help(f) -> str:

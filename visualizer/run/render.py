@@ -93,7 +93,7 @@ def train(scene: Scene, *, steps: int | None = None, every: int | None = None, s
     for name, value, low in (("steps", steps, 1), ("every", every, 1), ("seed", seed, 0)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise VisualizerError(f"{name} must be a whole number of at least {low}, got {value!r}")
-    schedule = record_schedule(int(steps), int(every), _pace(pace))
+    pace = _pace(pace)
     network = scene.network(seed)
     optimizer = copy.deepcopy(scene.optimizer)
     _check_objective(scene, network, optimizer, steps)
@@ -106,11 +106,14 @@ def train(scene: Scene, *, steps: int | None = None, every: int | None = None, s
                    batch_size=scene.batch_size, layers=model.layers(), input_names=list(scene.input_names),
                    source="scene", version=__version__)
     static = {} if scene.test is None else {"data/x_test": scene.test[0], "data/y_test": scene.test[1]}
-    recorder = Recorder(schedule=schedule, total_steps=steps, evaluator=evaluator, info=info, static=static)
     try:
-        evaluator(network.parameters())  # panels declare their needs now: a misfit fails before training
+        computed = evaluator(network.parameters())  # panels declare their needs now: a misfit fails before training
     except (ValueError, KeyError) as exc:
         raise VisualizerError(f"scene {scene.name!r}: {exc}") from None
+    # The log-spaced steps take only the memory left beside the grid: pacing never makes a run too large.
+    schedule = record_schedule(int(steps), int(every), pace, _values_per_row(network.parameters(), computed,
+                                                                              optimizer))
+    recorder = Recorder(schedule=schedule, total_steps=steps, evaluator=evaluator, info=info, static=static)
     trainer = Trainer(network, scene.x, scene.y, scene.loss, optimizer, steps,
                       batch_size=scene.batch_size, shuffle=scene.shuffle, sampler=scene.sampler,
                       rng=np.random.default_rng(seed), hook_every=every, penalties=scene.penalty,
@@ -150,6 +153,15 @@ def train(scene: Scene, *, steps: int | None = None, every: int | None = None, s
             history.info.diverged_at = exc.step
             return analysed(history, evaluator)
     return analysed(recorder.history(), evaluator)
+
+
+def _values_per_row(params: dict[str, np.ndarray], computed: dict[str, np.ndarray], optimizer) -> int:
+    """About how many numbers a row of the history holds: the parameters and their gradients, what the panels
+    asked for, the optimizer's state, and a few losses and accuracies."""
+    state = getattr(optimizer, "state", None)
+    kept = state(params) if callable(state) else {}
+    return (2 * sum(np.size(p) for p in params.values()) + sum(np.size(v) for v in computed.values())
+            + sum(np.size(v) for v in kept.values()) + 8)
 
 
 def _scene_layout(scene: Scene, layout: Layout | str | None) -> Layout:
