@@ -18,8 +18,9 @@ MAX_LOG_ROWS = 2000
 
 
 class RecordSchedule:
-    """The steps a run of ``total_steps`` records: 0, ``every``, 2·``every``, …, the last, and ``log`` steps
-    spaced evenly in log(step) between 1 and the last (fewer once rounded to whole steps off the grid).
+    """The steps a run of ``total_steps`` records: 0, ``every``, 2·``every``, …, the last, and of ``log`` steps
+    spaced evenly in log(step) between 1 and the last, those (rounded to whole steps) where they are closer
+    together than the grid and not beside a grid step.
 
     ``log=0`` is the plain grid (a :class:`~visualizer.record.history.Recorder` given only ``every``).
     """
@@ -33,9 +34,15 @@ class RecordSchedule:
             raise ValueError("log-spaced recording needs the run's length (total_steps)")
         self.every, self.total_steps = int(every), total_steps
         extra: list[int] = []
-        if log and total_steps and total_steps > 1:
+        if log > 1 and total_steps and total_steps > 1:
             points = np.unique(np.round(np.geomspace(1, total_steps, int(log))).astype(np.int64))
-            extra = [int(s) for s in points if s % self.every and s != total_steps]
+            ratio = total_steps ** (1 / (int(log) - 1)) - 1
+            for s in points.tolist():
+                # Only where log spacing is finer than the grid, and not next to a grid step (two rows a step
+                # apart would make two frames of the same picture).
+                gap, off = s * ratio, min(s % self.every, self.every - s % self.every)
+                if off and s != total_steps and gap < self.every and off >= gap / 2:
+                    extra.append(s)
         self.extra = extra  # the log-spaced steps off the grid, sorted
         self._extra = frozenset(extra)
 
