@@ -26,6 +26,9 @@ LOSS_WEIGHT = 0.25
 # first half of the path takes at least 30 % of them (a fifth and a half, were they perfectly even); where
 # the record cannot space that many frames so, fewer are drawn.
 EVEN = (0.2, 0.06, 0.3)
+# But never fewer than a quarter of the frames wanted, nor than ten: a short run keeps its frames, and a run
+# whose path is one jump (a divergence) still shows how it got there.
+FEWEST = (0.25, 10)
 
 
 def scaled(values: np.ndarray) -> np.ndarray:
@@ -93,11 +96,12 @@ def spread(position: np.ndarray, count: int) -> np.ndarray:
 def even_frames(position: np.ndarray, count: int) -> np.ndarray:
     """:func:`spread` for ``count`` frames, or for fewer where the rows cannot space that many evenly: the
     most frames (by tenths) whose slowest fifth still carries 6 % of the path and whose first 30 % reach at
-    most half of it (:data:`EVEN`). A network that is still for most of the run draws fewer frames of
+    most half of it (:data:`EVEN`), and at least a quarter of ``count`` or ten (:data:`FEWEST`). A network that is still for most of the run draws fewer frames of
     standing still, not more of the same picture."""
+    fewest = min(count, max(FEWEST[1], int(np.ceil(FEWEST[0] * count))))
     rows = spread(position, count)
-    while len(rows) > 2 and not _even(position[rows]):
-        count = max(2, int(count * 0.9))
+    while len(rows) > fewest and not _even(position[rows]):
+        count = max(fewest, int(count * 0.9))
         rows = spread(position, count)
     return rows
 
@@ -163,4 +167,4 @@ def _with_kept(history: History, rows: list[int], position: np.ndarray, keep: It
     return sorted(chosen)
 
 
-__all__ = ["EVEN", "LOSS_WEIGHT", "PACES", "even_frames", "parameter_path", "path", "scaled", "select_rows", "spread"]
+__all__ = ["EVEN", "FEWEST", "LOSS_WEIGHT", "PACES", "even_frames", "parameter_path", "path", "scaled", "select_rows", "spread"]
