@@ -92,7 +92,7 @@ def test_rerender_with_fewer_steps_leaves_no_stale_frames(rendered, cli):
 
 def test_every_k_names_frames_by_training_step(tmp_path, cli):
     code, _, err = cli("render", SOFTPLUS, "--steps", "10", "--every", "4", "--size", "320x180",
-                       "--format", "frames", "--out", str(tmp_path))
+                       "--format", "frames", "--out", str(tmp_path), "--pace", "steps")
     assert code == 0, err
     names = sorted(p.name for p in (tmp_path / "softplus_fit" / "frames").iterdir())
     assert names == ["frame_00000.png", "frame_00004.png", "frame_00008.png", "frame_00010.png"]
@@ -234,7 +234,7 @@ def test_help_and_version():
 
 def test_a_two_input_scene_renders_end_to_end(tmp_path, cli):
     code, _, err = cli("render", "gender", "--steps", "40", "--size", "480x270", "--fps", "10",
-                       "--format", "mp4,frames", "--out", str(tmp_path))
+                       "--format", "mp4,frames", "--out", str(tmp_path), "--pace", "steps")
     assert code == 0, err
     meta, count = _mp4_info(tmp_path / "gender" / "gender.mp4")
     assert (meta["size"], count) == ((480, 270), 11)  # the scene's every=4: steps 0, 4, …, 40

@@ -9,6 +9,7 @@ import pytest
 
 from visualizer import History, load_scene, render, train
 from visualizer.run.compare import compare, join_histories, label, parse_vary, run_history, split_values
+from visualizer.run.render import select_rows
 from visualizer.base.errors import VisualizerError
 
 TINY = '''
@@ -72,8 +73,11 @@ def test_three_runs_in_one_video_equal_single_runs(tiny, tmp_path):
     result = compare(tiny, {"optimizer": ["sgd", "momentum", "adam:lr=0.05"]}, out=tmp_path, format="mp4",
                      size=(480, 270))
     folder = tmp_path / "tiny_fit-compare-optimizer"
-    assert result["mp4"] == folder / "tiny_fit-compare-optimizer.mp4" and _frames(result["mp4"]) == 31
     joined = History.load(result["history"])
+    # All 31 recorded steps, of which the frames paced by the runs' change (the default pace) are drawn.
+    assert len(joined) == 31 and 2 < len(select_rows(joined)) < 31
+    assert result["mp4"] == folder / "tiny_fit-compare-optimizer.mp4"
+    assert _frames(result["mp4"]) == len(select_rows(joined))
     assert joined.info.runs == ["sgd", "momentum", "adam lr=0.05"]
     from visualizer import Renderer
     from visualizer.draw.panels.compare import comparison_layout
@@ -112,7 +116,8 @@ def test_a_killed_worker_is_one_clear_error_and_writes_nothing(tiny, tmp_path, m
 def test_a_real_dask_cluster_gives_the_same_outputs_as_local_processes(tiny, tmp_path):
     distributed = pytest.importorskip("distributed")
     options = dict(format="mp4,gif,frames", size=(320, 180), jobs=2)
-    history = train(tiny, steps=60)  # 61 frames: two chunks
+    history = train(tiny, steps=60)  # 61 frames evenly in steps: two chunks
+    options["pace"] = "steps"
     local = compare(tiny, {"lr": [0.1, 0.3]}, out=tmp_path / "local", **options)
     local_render = render(tiny, history, out=tmp_path / "local", **options)
     assert local_render.processes == 2

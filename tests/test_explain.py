@@ -13,7 +13,7 @@ from visualizer.draw.explain import (STAGE_SECONDS, STAGES, ExplainFrame, FrameS
 @pytest.fixture(scope="module")
 def xor_history():
     scene = load_scene("xor")
-    return scene, train(scene, steps=300, layout="why")
+    return scene, train(scene, steps=300, layout="why", pace="steps")  # rows every 50 steps
 
 
 def _stage_lengths(frames, plan):
@@ -132,7 +132,7 @@ def test_frame_step_names_sort_before_the_steps_own_frame():
 def test_render_writes_explain_frames_apart_and_a_history_that_re_renders_them(tmp_path):
     scene = load_scene("gender")
     written = render(scene, steps=40, every=4, explain=[8], explain_seconds=1.5, format="frames", size=(320, 180),
-                     fps=4, out=tmp_path, jobs=2)
+                     fps=4, out=tmp_path, jobs=2, pace="steps")
     assert written["frames"].parent.name == "gender-explain"
     names = sorted(p.name for p in written["frames"].iterdir())
     explained = [n for n in names if ".e" in n]
@@ -142,21 +142,21 @@ def test_render_writes_explain_frames_apart_and_a_history_that_re_renders_them(t
     assert names.index("frame_00008.png") == names.index(explained[-1]) + 1
     # The step's own frame is a layout frame, not a slow-motion one (they are drawn by separate processes).
     poster_like = render(scene, steps=40, every=4, format="frames", size=(320, 180), out=tmp_path / "plain",
-                         jobs=1)["frames"] / "frame_00008.png"
+                         jobs=1, pace="steps")["frames"] / "frame_00008.png"
     assert np.array_equal(np.asarray(Image.open(written["frames"] / "frame_00008.png")),
                           np.asarray(Image.open(poster_like)))
     # The saved history holds the slow-motion arrays: it re-renders them without the scene.
     saved = History.load(written["history"])
     assert "explain/8/delta/hidden" in saved.static
     again = render(saved, explain=[8], explain_seconds=1.5, format="frames", size=(320, 180), fps=4,
-                   out=tmp_path / "again", jobs=1)
+                   out=tmp_path / "again", jobs=1, pace="steps")
     assert again["frames"].parent.name == "gender-explain"  # the name the history gives, and -explain
     assert sorted(p.name for p in again["frames"].iterdir()) == names
 
 
 def test_render_refuses_unrecorded_steps_before_writing(tmp_path):
     with pytest.raises(VisualizerError, match="step 3 was not recorded"):
-        render(load_scene("gender"), steps=8, every=4, explain=[3], format="frames", out=tmp_path)
+        render(load_scene("gender"), steps=8, every=4, explain=[3], format="frames", out=tmp_path, pace="steps")
     assert not (tmp_path / "gender").exists()
 
 

@@ -34,12 +34,14 @@ def test_with_spawn_chunks_are_drawn_in_parallel_by_processes_that_build_their_o
     # The product scene's surface panel calls a function of the scene file: it travels as the file's text.
     scene = load_scene("product")
     hist = train(scene, steps=47, every=1)  # 48 frames: two chunks
-    spawned = render(scene, hist, out=tmp_path / "spawn", size=(320, 180), jobs=2, format="mp4,gif,frames")
+    spawned = render(scene, hist, out=tmp_path / "spawn", size=(320, 180), jobs=2, format="mp4,gif,frames",
+                     pace="steps")
     assert spawned.processes == 2
     import multiprocessing as mp
 
     mp.set_start_method("fork", force=True)
-    forked = render(scene, hist, out=tmp_path / "fork", size=(320, 180), jobs=2, format="mp4,gif,frames")
+    forked = render(scene, hist, out=tmp_path / "fork", size=(320, 180), jobs=2, format="mp4,gif,frames",
+                    pace="steps")
     assert forked.processes == 2
     for kind in ("mp4", "gif"):  # the same chunks, pixels and encoder settings: the same bytes
         assert spawned[kind].read_bytes() == forked[kind].read_bytes(), kind
@@ -73,7 +75,7 @@ def test_a_signal_while_spawned_processes_draw_stops_them_all_and_leaves_nothing
         env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(tmp), "VISUALIZER_TEST_PAUSE_SECONDS": "60",
                "VISUALIZER_TEST_PAUSE": f"drawing:{marker}"}
         proc = subprocess.Popen([sys.executable, str(script), "render", "softplus_fit", "--steps", "47", *SMALL,
-                                 "--jobs", "2", "--format", "mp4,gif,frames", "--out", str(out), "-q"],
+                                 "--jobs", "2", "--format", "mp4,gif,frames", "--out", str(out), "-q", "--pace", "steps"],
                                 cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 start_new_session=True)
         cases[sig] = (how, proc, marker, tmp, out)

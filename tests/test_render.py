@@ -92,11 +92,12 @@ def test_renderer_rejects_tiny_frames(scene_and_history):
 
 def test_parallel_render_gives_the_same_frames_as_one_process(tmp_path):
     scene = load_scene(ROOT / "scenes" / "softplus_fit.py")
-    hist = train(scene, steps=47)  # 48 frames: just enough for two chunks (MIN_CHUNK frames each)
+    hist = train(scene, steps=47, pace="steps")  # 48 frames: just enough for two chunks (MIN_CHUNK frames each)
     results = {}
     for jobs in (1, 2):
         out = tmp_path / f"jobs{jobs}"
-        results[jobs] = render(scene, hist, out=out, size=(320, 180), fps=10, jobs=jobs, format="frames,mp4,gif")
+        results[jobs] = render(scene, hist, out=out, size=(320, 180), fps=10, jobs=jobs, format="frames,mp4,gif",
+                               pace="steps")
     one, two = results[1], results[2]
     names = sorted(p.name for p in one["frames"].iterdir())
     assert len(names) == 48 and names == sorted(p.name for p in two["frames"].iterdir())
@@ -124,7 +125,7 @@ def test_parallel_render_gives_the_same_frames_as_one_process(tmp_path):
 def test_gif_starts_and_ends_with_the_first_and_last_recorded_step(tmp_path, jobs):
     scene = load_scene(ROOT / "scenes" / "softplus_fit.py")
     hist = train(scene, steps=49)  # 50 frames at 30 fps: the GIF (15 fps) keeps every other one, and the last
-    paths = render(scene, hist, out=tmp_path, size=(320, 180), format="gif", jobs=jobs)
+    paths = render(scene, hist, out=tmp_path, size=(320, 180), format="gif", jobs=jobs, pace="steps")
     gif = Image.open(paths["gif"])
     assert (gif.n_frames, gif.size) == (26, (320, 180))
     renderer = Renderer(scene.layout, hist, size=(320, 180), title=scene.title)
@@ -148,9 +149,9 @@ def test_poster_and_contact_sheet_kept_by_the_chunks_equal_the_frames_drawn_agai
     scene = load_scene("softplus_fit")
     history = train(scene, steps=47)
     written = render(scene, history, explain=[15], format="mp4", size=(320, 180), fps=2, jobs=jobs, out=tmp_path,
-                     max_frames=max_frames)
+                     max_frames=max_frames, pace="steps")
     assert written.processes == jobs
-    rows = select_rows(history, max_frames=max_frames)
+    rows = select_rows(history, max_frames=max_frames, pace="steps")
     assert (15 in rows) == (max_frames is None)
     renderer = Renderer(scene.layout, history, size=(320, 180), title=scene.title)
     size = thumbnail_size(renderer.size)

@@ -9,6 +9,8 @@ import pytest
 
 from conftest import ROOT
 from visualizer import load_scene, train
+from visualizer.record.schedule import RecordSchedule
+from visualizer.run.render import select_rows
 
 
 @pytest.fixture(scope="module")
@@ -188,7 +190,9 @@ def _network_at(scene, history, row):
 def test_xor_is_the_seeds_own_computation():
     scene = load_scene("xor")
     history = train(scene)
-    assert history.steps[-1] == 10_000 and len(history) == 201  # a frame every 50 steps
+    # A row every 50 steps, and log-spaced ones between where the run is fast (frames are paced by change).
+    assert history.steps[-1] == 10_000 and set(range(0, 10_001, 50)) < set(history.steps.tolist())
+    assert len(history) == RecordSchedule.paced(50, 10_000).rows()
     expected = {0: 0.4964100319, 1000: 0.0429846478, 9000: 0.0091295242}
     for step, value in expected.items():
         row = int(np.flatnonzero(history.steps == step)[0])
@@ -208,7 +212,8 @@ def test_xor_weights_are_the_seeds_draws():
 def test_gender_ends_with_every_prediction_within_005_of_its_label():
     scene = load_scene("gender")
     history = train(scene)
-    assert len(history) == 1001  # a frame per epoch of four per-sample steps
+    assert len(select_rows(history, pace="steps")) == 1001  # a row per epoch of four per-sample steps, and more
+    assert len(history) == RecordSchedule.paced(4, 4000).rows()
     pred = _network_at(scene, history, -1).forward(scene.x)
     assert np.all(np.abs(pred - scene.y) < 0.05), pred.ravel()
     assert set(history.params) == {"hidden.weight", "hidden.bias", "output.weight", "output.bias"}

@@ -209,7 +209,7 @@ def test_a_killed_worker_is_noticed_while_the_others_keep_drawing(tmp_path):
     # Worker 2 of 2 is killed outright at step 100; worker 1 keeps drawing and reporting all the while.
     scene = _trap(tmp_path, "os.kill(os.getpid(), signal.SIGKILL)")
     with pytest.raises(WorkerLost) as caught:
-        render(scene, out=tmp_path / "out", size=(160, 90), format="mp4", jobs=2)
+        render(scene, out=tmp_path / "out", size=(160, 90), format="mp4", jobs=2, pace="steps")
     assert str(caught.value) == ("render worker 2 of 2 (frames 61-121) was killed by SIGKILL (out of memory, or "
                                  "killed by someone); the render stopped")
     assert caught.value.exit_status == 1
@@ -221,7 +221,8 @@ def test_an_error_in_a_panel_in_a_worker_shows_the_users_traceback_once(tmp_path
 
     _trap(tmp_path, "raise ValueError('the trap went off')")
     monkeypatch.chdir(ROOT)
-    code = main(["render", str(tmp_path / "trap_scene.py"), *SMALL, "--jobs", "2", "--out", str(tmp_path / "out")])
+    code = main(["render", str(tmp_path / "trap_scene.py"), *SMALL, "--jobs", "2", "--out", str(tmp_path / "out"),
+                 "--pace", "steps"])
     err = capfd.readouterr().err
     assert code == 1
     assert err.startswith("visualizer: your scene code raised an error:\nTraceback (most recent call last):\n"

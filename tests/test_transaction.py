@@ -296,7 +296,7 @@ def test_an_output_folder_with_quotes_and_a_protocol_like_name_works_end_to_end(
     monkeypatch.chdir(tmp_path)
     out = "concat:it's"  # relative: ffmpeg must never see it as a protocol, nor the quote end a token
     code, _, err = cli("render", "softplus_fit", "--steps", "60", *SMALL, "--jobs", "2", "--format", "mp4,gif",
-                       "--out", out)
+                       "--out", out, "--pace", "steps")
     assert code == 0, err
     folder = tmp_path / out / "softplus_fit"
     one_run(folder)

@@ -28,6 +28,7 @@ _EXPORTS = {
     "ParameterPanel": "draw.panels", "SurfacePanel": "draw.panels", "UnitMapPanel": "draw.panels", "WeightMatrixPanel": "draw.panels",
     "default_layout": "draw.panels", "ChainRulePanel": "draw.panels", "LossLandscapePanel": "draw.panels",
     "History": "record.history", "Recorder": "record.history", "RunInfo": "record.history",
+    "RecordSchedule": "record.schedule",
     "Renderer": "draw.renderer",
     "RenderOptions": "run.options",
     "Scene": "run.scene", "load_scene": "run.scene",
@@ -65,6 +66,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
                          default_layout)
     from .engine.penalties import L1, L2
     from .record.history import History, Recorder, RunInfo
+    from .record.schedule import RecordSchedule
     from .draw.renderer import Renderer
     from .run.scene import Scene, load_scene
     from .engine.training import Trainer, TrainState

@@ -86,6 +86,8 @@ class Trainer:
     # finite: per-sample SGD then runs the steps between in one fused (or compiled) call.
     hook_every: int | None = None
     penalties: Sequence[Penalty] = ()
+    # Or, for uneven steps (a log-spaced record): hook_due(s) is the first step after s that hooks need.
+    hook_due: Callable[[int], int] | None = None
 
     def __repr__(self) -> str:
         batch = {None: "full batch", 1: "per sample"}.get(self.batch_size, f"batches of {self.batch_size}")
@@ -148,8 +150,9 @@ class Trainer:
 
     def plan(self) -> KernelPlan | None:
         """The compiled (or fused numpy) kernel this run will use instead of the loop, if any: only when hooks
-        need few steps (``hook_every``), and the kernels know the run (:func:`~visualizer.engine.kernels.plan_for`)."""
-        if self.hook_every is None:
+        need few steps (``hook_every`` or ``hook_due``), and the kernels know the run
+        (:func:`~visualizer.engine.kernels.plan_for`)."""
+        if self.hook_every is None and self.hook_due is None:
             return None
         from .kernels import plan_for
 
@@ -169,14 +172,19 @@ class Trainer:
             order = self.rng.permutation(len(self.x)) if self.shuffle else np.arange(len(self.x))
             yield self.x[order], self.y[order]
 
+    def _to_next_hook(self, step: int) -> int:
+        """Steps from ``step`` to the next one a hook needs."""
+        if self.hook_due is not None:
+            return max(1, self.hook_due(step) - step)
+        return self.hook_every - step % self.hook_every
+
     def _run_fused(self, state: TrainState, plan: KernelPlan) -> TrainState:
         losses = np.empty(SAMPLE_BLOCK if self.sampler is not None else len(self.x))
         for xs, ys in self._samples():
             start = 0
             while start < len(xs) and state.step < self.steps:
                 # Up to the next step a hook needs, the end of this block, or the end of the run.
-                k = self.hook_every
-                n = min(k - state.step % k, self.steps - state.step, len(xs) - start)
+                n = min(self._to_next_hook(state.step), self.steps - state.step, len(xs) - start)
                 done = plan.run(xs[start : start + n], ys[start : start + n], losses=losses[:n])
                 state.step += done
                 start += done

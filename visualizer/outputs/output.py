@@ -79,6 +79,7 @@ class Job:
     gif_fps: float
     gif_width: int
     last_frame: bool  # only the final frame is drawn, for the poster
+    pace: str = "steps"  # which recorded steps became frames: change, log or steps (visualizer.record.pace)
     # Known once the run is trained and its frames chosen (a render fills them in before drawing):
     frame_steps: list[int] = field(default_factory=list)  # the step each drawn frame shows (explain frames too)
     row_positions: list[int] = field(default_factory=list)  # each selected row's place among the frames
@@ -88,7 +89,7 @@ class Job:
         """What the frames were drawn with and which steps they show (a manifest entry)."""
         shown = [self.frame_steps[p] for p in self.row_positions]
         return {"size": list(self.size), "dpi": self.dpi, "title": self.title, "every": self.every,
-                "max_frames": self.max_frames, "frames": len(self.row_positions), "first_step": shown[0],
+                "max_frames": self.max_frames, "pace": self.pace, "frames": len(self.row_positions), "first_step": shown[0],
                 "last_step": shown[-1]}
 
     def video(self) -> dict[str, Any]:

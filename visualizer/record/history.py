@@ -20,6 +20,7 @@ import numpy as np
 from ..base.errors import DivergenceError, HistoryError
 from ..base.files import NotAFile, open_regular, publish, temp_path
 from .model import LayerInfo
+from .schedule import RecordSchedule, grid_rows
 
 SCHEMA = 2
 TABLES = ("param", "grad", "extra")
@@ -345,6 +346,8 @@ class Recorder:
 
     The last step logged is always kept, even off the grid of ``every``: give ``total_steps`` when it is
     known and steps off the grid cost nothing; without it, the latest one is copied in case it is the last.
+    ``schedule`` (a :class:`~visualizer.record.schedule.RecordSchedule`, instead of ``every``) keeps uneven
+    steps, such as log-spaced ones that make the record dense where learning is fast.
 
     ``evaluator`` (an :class:`~visualizer.record.model.Evaluator`) computes, at every kept step, what the panels
     need from the model (outputs over a grid, activations); its static arrays and the model's layers go into
@@ -353,12 +356,16 @@ class Recorder:
     """
 
     def __init__(self, every: int = 1, *, total_steps: int | None = None, evaluator: Evaluate | None = None,
-                 info: RunInfo | None = None, static: dict[str, np.ndarray] | None = None) -> None:
-        if not isinstance(every, (int, np.integer)) or every < 1:
-            raise ValueError(f"every must be a whole number of at least 1, got {every!r}")
-        if total_steps is not None and total_steps < 0:
-            raise ValueError(f"total_steps must be 0 or more, got {total_steps}")
-        self.every = int(every)
+                 info: RunInfo | None = None, static: dict[str, np.ndarray] | None = None,
+                 schedule: RecordSchedule | None = None) -> None:
+        if schedule is None:
+            schedule = RecordSchedule(every, total_steps)
+        elif total_steps is None:
+            total_steps = schedule.total_steps
+        elif schedule.total_steps not in (None, total_steps):
+            raise ValueError(f"the schedule is for {schedule.total_steps} steps, not total_steps={total_steps}")
+        self.schedule = schedule
+        self.every = schedule.every
         self.total_steps = total_steps
         self.evaluator = evaluator
         self.info = info or RunInfo()
@@ -377,8 +384,8 @@ class Recorder:
         return f"Recorder(every={self.every}{end}, {len(self)} rows)"
 
     def due(self, step: int) -> bool:
-        """Whether ``step`` is on the grid of kept steps (or the announced last one)."""
-        return step % self.every == 0 or step == self.total_steps
+        """Whether ``step`` is on the schedule of kept steps (or the announced last one)."""
+        return self.schedule.due(step) or step == self.total_steps
 
     def log(self, step: int, params: dict[str, Any], grads: dict[str, Any] | None = None, loss: Any = None, *,
             losses: dict[str, Any] | None = None, extras: dict[str, Any] | None = None) -> bool:
@@ -499,8 +506,11 @@ class Recorder:
         self._cap = cap
 
     def rows_for(self, total_steps: int) -> int:
-        """How many rows a run of ``total_steps`` records: steps 0, k, 2k, … and the last."""
-        return total_steps // self.every + 1 + (total_steps % self.every != 0)
+        """How many rows a run of ``total_steps`` records: steps 0, k, 2k, … and the last (and the schedule's
+        log-spaced steps)."""
+        if self.schedule.extra:
+            return self.schedule.rows(total_steps)
+        return grid_rows(total_steps, self.every)
 
     def __len__(self) -> int:
         return self._n + (self._pending is not None)

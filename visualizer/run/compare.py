@@ -118,7 +118,7 @@ def label(settings: dict[str, Any]) -> str:
 
 
 def train_run(scene_file: str, scene_source: str | bytes, settings: dict[str, Any], steps: int | None,
-              every: int | None) -> History:
+              every: int | None, pace: str = "change") -> History:
     """One run of a comparison, as a task: load the scene (from its source text, so a worker on another
     machine needs only the package), apply the settings, train. Returns the history (divergence allowed:
     a diverged run is drawn up to where it stopped)."""
@@ -135,7 +135,7 @@ def train_run(scene_file: str, scene_source: str | bytes, settings: dict[str, An
         scene = scene_of(import_source(f"visualizer_scene_{stem}", scene_file, source), Path(scene_file))
         for name, value in settings.items():
             scene = SETTINGS[name][1](scene, value)
-        return train(scene, steps=steps, every=every, allow_divergence=True)
+        return train(scene, steps=steps, every=every, allow_divergence=True, pace=pace)
     except Exception as exc:  # noqa: BLE001 - classified as a render worker's are: the user's code, or ours
         raise worker_outcome(0, exc)[2] from None
 
@@ -230,13 +230,14 @@ def compare(scene, vary: dict[str, Any] | list[str], *, executor: Executor | str
 
     first = variants[0]
     preflight(first, first.steps if steps is None else steps, first.every if every is None else every, first.seed,
-               first.layout)
+               first.layout, options.get("pace") or "change")
     labels = [label(s) for s in runs]
     name = f"{scene.name}-compare-{'-'.join(vary)}"
     source = Path(scene.source).read_bytes()
     with executor_for(executor, lambda: local_executor(len(runs))) as pool:
         base = {} if seed is None else {"seed": seed}
-        futures = [pool.submit(train_run, str(scene.source), source, {**base, **s}, steps, every) for s in runs]
+        futures = [pool.submit(train_run, str(scene.source), source, {**base, **s}, steps, every,
+                               options.get("pace") or "change") for s in runs]
         histories = [_result(f, lab) for f, lab in zip(futures, labels)]
         if executor is None:  # the local pool trained; the render draws its own way (forked on Linux)
             close_executor(pool)

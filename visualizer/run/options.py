@@ -14,6 +14,8 @@ from typing import Any, Callable
 from ..base.errors import VisualizerError
 from ..draw import MIN_SIZE, STAGE_SECONDS
 from ..outputs.formats import choosable, format_help
+from ..record.pace import PACES
+from ..record.schedule import RecordSchedule
 
 QUALITY = {"low": (854, 480), "medium": (1280, 720), "high": (1920, 1080)}
 DEFAULT_SIZE = (1280, 720)
@@ -115,10 +117,15 @@ class RenderOptions:
     out: str = _opt("output", "output folder; files go to OUT/<scene>/", "DIR")
     format: str = _opt("all", format_help, "LIST")  # the help names the formats registered when it is shown
     steps: int | None = _opt(None, "training steps (default: the scene's)", "N", _whole(1, LIMITS["steps"]), int)
-    every: int | None = _opt(None, "record and draw every K-th step, plus the last (default: the scene's)", "K",
+    every: int | None = _opt(None, "record every K-th step, plus the last, and draw at most as many frames "
+                             "as that makes (default: the scene's)", "K",
                              _whole(1), int)
-    max_frames: int | None = _opt(None, "at most M frames, evenly spaced over the run, always the first and "
-                                  "the last", "M", _whole(2, LIMITS["max_frames"]), int)
+    max_frames: int | None = _opt(None, "at most M frames, spaced by the pace, always the first and the last",
+                                  "M", _whole(2, LIMITS["max_frames"]), int)
+    pace: str = _opt("change", "which steps become frames: change (evenly along how much the network and its "
+                     "losses change, so fast learning gets many frames and a still network few), log (evenly in "
+                     "log steps) or steps (evenly in steps); the built-in trainer records extra early steps for "
+                     "change and log", None, None, None, choices=list(PACES))
     seed: int | None = _opt(None, "initialisation seed (default: the scene's)", "S", _seed, int)
     size: tuple[int, int] | None = _opt(None, f"frame size in pixels (default: {DEFAULT_SIZE[0]}x{DEFAULT_SIZE[1]})",
                                         "WxH", None, parse_size)
@@ -157,6 +164,8 @@ class RenderOptions:
                 problem = check(value)
                 if problem:
                     raise VisualizerError(f"{f.name.replace('_', ' ')} {problem}")
+        if self.pace not in PACES:
+            raise VisualizerError(f"unknown pace {self.pace!r}; use one of {', '.join(PACES)}")
         if self.quality is not None and self.quality not in QUALITY:
             raise VisualizerError(f"unknown quality {self.quality!r}; use one of {', '.join(QUALITY)}")
         if self.size is not None and self.quality is not None:
@@ -247,19 +256,32 @@ class HistoryTooLarge(VisualizerError):
         return (type(self), (str(self), self.every))
 
 
-def recorded_rows(total_steps: int, every: int) -> int:
-    """Rows a run of ``total_steps`` recorded every ``every`` steps holds: steps 0, k, 2k, … and the last."""
-    return total_steps // every + 1 + (total_steps % every != 0)
+def record_schedule(total_steps: int, every: int, pace: str = "steps", values_per_row: int | None = None,
+                    limit: int = MAX_HISTORY_BYTES) -> RecordSchedule:
+    """The steps the built-in trainer records for a render paced by ``pace``: the grid of ``every``, with
+    log-spaced early steps for ``change`` and ``log`` (:meth:`RecordSchedule.paced`), as many as fit the
+    memory ``limit`` beside the grid at ``values_per_row`` numbers a row: pacing never makes a run too large
+    that fits without it."""
+    max_rows = None if values_per_row is None else limit // (max(1, int(values_per_row)) * 8)
+    return RecordSchedule.paced(every, total_steps, dense=pace != "steps", max_rows=max_rows)
+
+
+def recorded_rows(total_steps: int, every: int, pace: str = "steps", values_per_row: int | None = None,
+                  limit: int = MAX_HISTORY_BYTES) -> int:
+    """Rows a run of ``total_steps`` recorded every ``every`` steps holds: steps 0, k, 2k, … and the last,
+    and for ``pace`` change or log the log-spaced steps of :func:`record_schedule`."""
+    return record_schedule(total_steps, every, pace, values_per_row, limit).rows()
 
 
 def check_history_size(total_steps: int, every: int, values_per_row: int,
-                       limit: int = MAX_HISTORY_BYTES) -> int:
-    """The bytes a run's history will take (8 per recorded value); :class:`HistoryTooLarge` past ``limit``,
-    saying how often to record instead. Checked before training: a run must not fail at its end."""
+                       limit: int = MAX_HISTORY_BYTES, pace: str = "steps") -> int:
+    """The bytes a run's history will take (8 per recorded value; with ``pace``'s log-spaced steps, which
+    shrink to fit); :class:`HistoryTooLarge` when the grid of ``every`` alone is past ``limit``, saying how
+    often to record instead. Checked before training: a run must not fail at its end."""
     values_per_row = max(1, int(values_per_row))
     size = recorded_rows(total_steps, every) * values_per_row * 8
     if size <= limit:
-        return size
+        return recorded_rows(total_steps, every, pace, values_per_row, limit) * values_per_row * 8
     max_rows = limit // (values_per_row * 8)
     gb = 1024**3
     if max_rows < 2:  # not even the first and the last step fit
@@ -286,4 +308,4 @@ def option_fields():
 
 __all__ = ["DEFAULT_FPS", "DEFAULT_SIZE", "HistoryTooLarge", "MAX_HISTORY_BYTES", "QUALITY", "RenderOptions",
            "check_dpi", "check_history_size", "check_size", "option_fields", "option_help", "parse_formats",
-           "parse_size", "parse_steps", "recorded_rows"]
+           "parse_size", "parse_steps", "record_schedule", "recorded_rows"]

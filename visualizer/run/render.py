@@ -11,7 +11,7 @@ import copy
 import math
 import signal
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 
@@ -66,7 +66,8 @@ def _tqdm_class():
 
 
 def train(scene: Scene, *, steps: int | None = None, every: int | None = None, seed: int | None = None,
-          progress: bool = False, allow_divergence: bool = False, layout: Layout | str | None = None) -> History:
+          progress: bool = False, allow_divergence: bool = False, layout: Layout | str | None = None,
+          pace: str = "change") -> History:
     """Train the scene's network from its seed and return the recorded :class:`History`.
 
     The recorder is the public :class:`Recorder`; at every recorded step the data loss and the objective's
@@ -78,8 +79,13 @@ def train(scene: Scene, *, steps: int | None = None, every: int | None = None, s
     scene trains from the same start every time. A non-finite loss, parameter or gradient stops training
     with :class:`DivergenceError`, or with ``allow_divergence`` ends it there and returns the rows recorded
     before it (``info.diverged_at``).
+
+    Steps 0, ``every``, 2·``every``, … and the last are recorded; for ``pace`` ``"change"`` or ``"log"`` (the
+    frames a render will pick, see :mod:`visualizer.record.pace`) also as many log-spaced steps, so the first,
+    fast steps of learning have rows for frames to be spaced by (:func:`~visualizer.run.options.record_schedule`).
     """
     from ..base import __version__
+    from .options import record_schedule
 
     steps = scene.steps if steps is None else steps
     every = scene.every if every is None else every
@@ -87,6 +93,7 @@ def train(scene: Scene, *, steps: int | None = None, every: int | None = None, s
     for name, value, low in (("steps", steps, 1), ("every", every, 1), ("seed", seed, 0)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise VisualizerError(f"{name} must be a whole number of at least {low}, got {value!r}")
+    pace = _pace(pace)
     network = scene.network(seed)
     optimizer = copy.deepcopy(scene.optimizer)
     _check_objective(scene, network, optimizer, steps)
@@ -99,14 +106,18 @@ def train(scene: Scene, *, steps: int | None = None, every: int | None = None, s
                    batch_size=scene.batch_size, layers=model.layers(), input_names=list(scene.input_names),
                    source="scene", version=__version__)
     static = {} if scene.test is None else {"data/x_test": scene.test[0], "data/y_test": scene.test[1]}
-    recorder = Recorder(every=every, total_steps=steps, evaluator=evaluator, info=info, static=static)
     try:
-        evaluator(network.parameters())  # panels declare their needs now: a misfit fails before training
+        computed = evaluator(network.parameters())  # panels declare their needs now: a misfit fails before training
     except (ValueError, KeyError) as exc:
         raise VisualizerError(f"scene {scene.name!r}: {exc}") from None
+    # The log-spaced steps take only the memory left beside the grid: pacing never makes a run too large.
+    schedule = record_schedule(int(steps), int(every), pace, _values_per_row(network.parameters(), computed,
+                                                                              optimizer))
+    recorder = Recorder(schedule=schedule, total_steps=steps, evaluator=evaluator, info=info, static=static)
     trainer = Trainer(network, scene.x, scene.y, scene.loss, optimizer, steps,
                       batch_size=scene.batch_size, shuffle=scene.shuffle, sampler=scene.sampler,
-                      rng=np.random.default_rng(seed), hook_every=every, penalties=scene.penalty)
+                      rng=np.random.default_rng(seed), hook_every=every, penalties=scene.penalty,
+                      hook_due=schedule.next_due if schedule.extra else None)
     lr = getattr(optimizer, "lr", None)
     lr_hint = f"; try a smaller learning rate than {lr:g}" if isinstance(lr, (int, float)) else \
         "; try a smaller learning rate"
@@ -142,6 +153,15 @@ def train(scene: Scene, *, steps: int | None = None, every: int | None = None, s
             history.info.diverged_at = exc.step
             return analysed(history, evaluator)
     return analysed(recorder.history(), evaluator)
+
+
+def _values_per_row(params: dict[str, np.ndarray], computed: dict[str, np.ndarray], optimizer) -> int:
+    """About how many numbers a row of the history holds: the parameters and their gradients, what the panels
+    asked for, the optimizer's state, and a few losses and accuracies."""
+    state = getattr(optimizer, "state", None)
+    kept = state(params) if callable(state) else {}
+    return (2 * sum(np.size(p) for p in params.values()) + sum(np.size(v) for v in computed.values())
+            + sum(np.size(v) for v in kept.values()) + 8)
 
 
 def _scene_layout(scene: Scene, layout: Layout | str | None) -> Layout:
@@ -194,18 +214,23 @@ def output_dir(out: str | Path, name: str) -> Path:
     return target
 
 
-def select_rows(history: History, *, every: int | None = None, max_frames: int | None = None) -> list[int]:
-    """History rows to draw: rows whose step is a multiple of ``every`` (plus the last), then at most
-    ``max_frames`` of those, evenly spaced, always keeping the first and the last."""
-    rows = np.arange(len(history))
-    if every:
-        keep = (history.steps % every == 0)
-        keep[-1] = True
-        rows = rows[keep]
-    if max_frames and len(rows) > max_frames:
-        picks = np.unique(np.round(np.linspace(0, len(rows) - 1, max_frames)).astype(int))
-        rows = rows[picks]
-    return [int(r) for r in rows]
+def select_rows(history: History, *, every: int | None = None, max_frames: int | None = None,
+                pace: str = "change", keep: Iterable[int] = ()) -> list[int]:
+    """History rows to draw: as many as the rows on the grid of ``every`` (default: the run's recording
+    interval), at most ``max_frames``, always the first and the last and the rows of the ``keep`` steps;
+    spaced by ``pace``: along how much the run changes, in log steps, or evenly in steps
+    (:func:`visualizer.record.pace.select_rows`)."""
+    from ..record.pace import select_rows as paced
+
+    return paced(history, pace=_pace(pace), every=every, max_frames=max_frames, keep=keep)
+
+
+def _pace(pace: str) -> str:
+    from ..record.pace import PACES
+
+    if pace not in PACES:
+        raise VisualizerError(f"unknown pace {pace!r}; use one of {', '.join(PACES)}")
+    return pace
 
 
 class RenderResult(dict):
@@ -273,7 +298,7 @@ class RenderInterrupted(Interrupt):
                                                               "signum": self.signum})
 
 
-def preflight(scene: Scene, steps: int, every: int, seed: int, layout: Layout) -> None:
+def preflight(scene: Scene, steps: int, every: int, seed: int, layout: Layout, pace: str = "change") -> None:
     """Everything about a scene that can fail, checked before training: the data against the network and
     the loss, the layout against what is recorded (a dry run of the renderer on step 0), and the memory the
     history will take. The scene's own code raising propagates as it is (the user's traceback)."""
@@ -307,7 +332,7 @@ def preflight(scene: Scene, steps: int, every: int, seed: int, layout: Layout) -
         raise _input_error(exc, f"scene {scene.name!r}: ") from None
     history = recorder.history()
     values = sum(v[0].size for table in (history.params, history.grads, history.extras) for v in table.values())
-    check_history_size(steps, every, values + len(history.losses))
+    check_history_size(steps, every, values + len(history.losses), pace=_pace(pace))
     try:
         _dry_draw(layout, history)
     except (ValueError, KeyError) as exc:
@@ -420,7 +445,8 @@ def _render(scene: Scene | None, history: History | None, layout: Layout | None,
     # What the frames will show is known once the history is: filled in then.
     job = Job(name=name, title=title, size=size, dpi=opts.dpi, fps=fps, hold=opts.hold,
               hold_frames=round(opts.hold * fps), every=opts.every, max_frames=opts.max_frames,
-              gif_fps=opts.gif_rate(fps), gif_width=opts.gif_size_width(size), last_frame=opts.last_frame)
+              gif_fps=opts.gif_rate(fps), gif_width=opts.gif_size_width(size), last_frame=opts.last_frame,
+              pace=opts.pace)
     kinds = [kind for fmt, public in plan if public for kind in fmt.kinds(job)]
     renderer = None
     explain = opts.explain_steps
@@ -428,10 +454,10 @@ def _render(scene: Scene | None, history: History | None, layout: Layout | None,
         layout = layout or scene.layout
         preflight(scene, scene.steps if opts.steps is None else opts.steps,
                    scene.every if opts.every is None else opts.every, scene.seed if opts.seed is None else opts.seed,
-                   layout)
+                   layout, opts.pace)
     else:
         layout = layout or (scene.layout if scene else default_layout(history))
-        rows = select_rows(history, every=opts.every, max_frames=opts.max_frames)
+        rows = select_rows(history, every=opts.every, max_frames=opts.max_frames, pace=opts.pace)
         frames = _frames(history, scene, rows, explain, fps, opts.last_frame, opts.stage_seconds)
         renderer = _renderer(layout, history, size, opts.dpi, title, name, explain)
     folder = OutputFolder(target, name)
@@ -451,8 +477,8 @@ def _render(scene: Scene | None, history: History | None, layout: Layout | None,
                 if history is None:
                     at("training")
                     history = train(scene, steps=opts.steps, every=opts.every, seed=opts.seed, progress=progress,
-                                    allow_divergence=opts.allow_divergence, layout=layout)
-                    rows = select_rows(history, max_frames=opts.max_frames)
+                                    allow_divergence=opts.allow_divergence, layout=layout, pace=opts.pace)
+                    rows = select_rows(history, max_frames=opts.max_frames, pace=opts.pace)
                     frames = _frames(history, scene, rows, explain, fps, opts.last_frame, opts.stage_seconds)
                     renderer = _renderer(layout, history, size, opts.dpi, title, name, explain)
                 if opts.last_frame:
