@@ -220,6 +220,7 @@ class RenderResult(dict):
     kept: dict[str, Path] = {}
     retired: list[str] = []
     manifest: Path | None = None
+    notes: list[str] = []  # what the render changed of what was asked (a moment moved to a recorded step)
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
         from ..outputs.formats import picture
@@ -415,6 +416,8 @@ def _render(scene: Scene | None, history: History | None, layout: Layout | None,
     kinds = [kind for fmt, public in plan if public for kind in fmt.kinds(job)]
     renderer = None
     explain = opts.explain_steps
+    moments = {} if opts.last_frame else opts.moments(scene.moments if scene else None)
+    notes: list[str] = []
     if history is None:
         layout = layout or scene.layout
         preflight(scene, scene.steps if opts.steps is None else opts.steps,
@@ -423,8 +426,9 @@ def _render(scene: Scene | None, history: History | None, layout: Layout | None,
     else:
         layout = layout or (scene.layout if scene else default_layout(history))
         rows = select_rows(history, every=opts.every, max_frames=opts.max_frames)
-        frames = _frames(history, scene, rows, explain, fps, opts.last_frame)
-        renderer = _renderer(layout, history, size, opts.dpi, title, name, explain)
+        rows, frames, marks, notes = _timeline(history, scene, rows, explain, fps, opts, moments)
+        renderer = _renderer(layout, history, size, opts.dpi, title, name, explain,
+                             _burned(history, frames, marks, job, opts))
     folder = OutputFolder(target, name)
     stage = "starting"
     stages = StageBar(name, progress, [fmt.stage for fmt, _ in plan if fmt.stage is not None])
@@ -444,14 +448,18 @@ def _render(scene: Scene | None, history: History | None, layout: Layout | None,
                     history = train(scene, steps=opts.steps, every=opts.every, seed=opts.seed, progress=progress,
                                     allow_divergence=opts.allow_divergence, layout=layout)
                     rows = select_rows(history, max_frames=opts.max_frames)
-                    frames = _frames(history, scene, rows, explain, fps, opts.last_frame)
-                    renderer = _renderer(layout, history, size, opts.dpi, title, name, explain)
+                    rows, frames, marks, notes = _timeline(history, scene, rows, explain, fps, opts, moments)
+                    renderer = _renderer(layout, history, size, opts.dpi, title, name, explain,
+                                         _burned(history, frames, marks, job, opts))
                 if opts.last_frame:
                     rows = rows[-1:]
                 stage = "drawing"
                 # A row's place among the frames: explain frames come before their row, and an explained step
                 # the selection skipped comes in as a row of its own.
-                at_row = {int(key): p for p, key in enumerate(frames) if not isinstance(key, ExplainFrame)}
+                at_row: dict[int, int] = {}
+                for p, key in enumerate(frames):
+                    if not isinstance(key, ExplainFrame):
+                        at_row.setdefault(int(key), p)  # a held row: its first frame
                 job.history, job.frame_steps = history, [int(history.steps[key]) for key in frames]
                 job.row_positions = [at_row[r] for r in rows]
                 outputs: dict[str, Output] = {}
@@ -488,6 +496,7 @@ def _render(scene: Scene | None, history: History | None, layout: Layout | None,
         result = RenderResult(published.written)
         result.kept, result.retired, result.manifest = published.kept, published.retired, target / MANIFEST
         result.processes = processes
+        result.notes = notes
     except KeyboardInterrupt as exc:
         done = folder.result.written if folder.published else {}
         raise RenderInterrupted(done, [k for k in kinds if k not in done], stage=stage, folder=target,
@@ -552,8 +561,50 @@ def _frames(history: History, scene: Scene | None, rows: list[int], explain: tup
         raise _input_error(exc, "cannot explain: ") from None
 
 
+def _timeline(history: History, scene: Scene | None, rows: list[int], explain: tuple[int, ...], fps: float,
+              opts: RenderOptions, moments: dict[int, str]) -> tuple[list[int], list[int], dict[int, str], list[str]]:
+    """(rows, frame keys, moment rows → caption, notes): the rows slowed down around the moments, the
+    explained steps' sequences, the moments held (see :mod:`visualizer.run.moments`)."""
+    from .moments import held, moment_rows, slowed
+
+    if opts.last_frame or not moments:
+        return rows, _frames(history, scene, rows, explain, fps, opts.last_frame), {}, []
+    marks, notes = moment_rows(history.steps, moments)
+    rows = slowed(rows, history.steps, marks)
+    frames = held(_frames(history, scene, rows, explain, fps, False), marks, round(opts.moment_hold * fps))
+    return rows, frames, marks, notes
+
+
+STAGE_NAMES = {"forward": "forward pass", "loss": "loss", "backward": "backward pass", "update": "update"}
+
+
+def _captions(history: History, frames: list[int], marks: dict[int, str], job, opts: RenderOptions) -> list:
+    """The cues of the video: the moments' captions and the explained steps' stage names."""
+    from ..draw.explain import phases
+    from .moments import cues, stage_cues
+
+    steps = [int(history.steps[key]) for key in frames]
+    kinds = phases(len(history.info.layers)) if opts.explain_steps else []
+    stages = stage_cues(frames, steps, lambda key: STAGE_NAMES.get(kinds[key.phase].kind, kinds[key.phase].kind))
+    return cues(frames, marks, job.fps, round(opts.moment_hold * job.fps), len(frames) + job.hold_frames, stages)
+
+
+def _burned(history: History, frames: list[int], marks: dict[int, str], job, opts: RenderOptions) -> dict:
+    """The render's captions on its ``job`` (:attr:`Job.moments`, :attr:`Job.cues`), and what the frames
+    show of them with ``burn_captions``: frame identity (row, explain frame index) → caption."""
+    job.moments = [(int(history.steps[row]), text) for row, text in marks.items()]
+    job.cues = [] if opts.last_frame else _captions(history, frames, marks, job, opts)
+    if not opts.burn_captions:
+        return {}
+    shown = {}
+    for cue in job.cues:
+        for key in frames[cue.start:cue.end]:
+            shown.setdefault((int(key), getattr(key, "index", -1)), cue.text)
+    return shown
+
+
 def _renderer(layout: Layout, history: History, size: tuple[int, int], dpi: float | None, title: str, name: str,
-              explain: tuple[int, ...] = ()):
+              explain: tuple[int, ...] = (), captions: dict | None = None):
     from ..draw.renderer import Renderer
 
     for key, values in history.losses.items():
@@ -561,7 +612,7 @@ def _renderer(layout: Layout, history: History, size: tuple[int, int], dpi: floa
             raise VisualizerError(f"cannot draw {name!r} from this history: its loss {key!r} has shape "
                                   f"{np.shape(values)}, not one number per recorded step")
     try:
-        return Renderer(layout, history, size=size, dpi=dpi, title=title, explain=explain)
+        return Renderer(layout, history, size=size, dpi=dpi, title=title, explain=explain, captions=captions)
     except (ValueError, KeyError) as exc:
         raise _input_error(exc, f"cannot draw {name!r} from this history: ") from None
 
