@@ -124,8 +124,10 @@ def test_moments_parse_and_combine(tmp_path):
 
 def test_nearest_rows_slowing_and_holding():
     steps = np.arange(0, 101, 5)  # 21 recorded rows
-    rows, notes = moment_rows(steps, {52: "a", 50: "b"})
-    assert rows == {10: "a / b"} and notes == ["moment at step 52 is shown at step 50, the nearest recorded step"]
+    rows, notes = moment_rows(steps, {52: "a", 50: "b", 101: "c"})
+    assert rows == {10: "a / b"} and notes == [
+        "moment at step 52 is shown at step 50, the nearest recorded step",
+        "moment at step 101 is left out: this run recorded steps 0 to 100"]
     chosen = list(range(0, 21, 4))  # every fourth row: 0, 4, …, 20
     dense = slowed(chosen, steps, [10])
     assert 10 in dense and set(chosen) <= set(dense) and dense == sorted(set(dense))
@@ -163,3 +165,14 @@ def test_burned_captions_are_drawn_under_the_panels_on_the_captioned_frames(cli,
     assert box_pixels(15) > 500  # a box behind the text
     assert box_pixels(14) < 50  # the frame before the moment: no caption (a few grey pixels of text at most)
     assert box_pixels(16) > 500  # after it, for the hold and two seconds more
+
+
+def test_a_video_made_again_without_captions_takes_its_old_captions_away(cli, tmp_path):
+    args = ("--size", "320x180", "--fps", "10", "--format", "mp4", "--out", str(tmp_path), "-q")
+    assert cli("render", SOFTPLUS, "--steps", "4", "--moment", "2: here", *args)[0] == 0
+    folder = tmp_path / "softplus_fit"
+    assert (folder / "softplus_fit.vtt").is_file()
+    code, _, err = cli("render", "--from-history", str(folder / "history.npz"), *args)
+    assert code == 0, err
+    assert not (folder / "softplus_fit.vtt").exists()
+    assert "vtt" not in (folder / "manifest.json").read_text()

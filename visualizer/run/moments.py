@@ -6,7 +6,7 @@ burned-in captions.
 Moments come from a scene's ``moments`` (step → caption), ``--moment STEP:TEXT`` (repeatable) and a
 captions file (``--captions FILE``): one moment per line, ``STEP: text`` or ``STEP  text``, blank lines and
 lines starting with ``#`` ignored. A step the run did not record is moved to the nearest recorded step,
-with a note saying so.
+with a note saying so; one outside the recorded steps is left out, with a note.
 
 The steps of a render's frames, in order: the rows chosen (:func:`~visualizer.run.render.select_rows`), then
 :func:`slowed` (more recorded rows near each moment), the explained steps' sequences, then :func:`held` (the
@@ -85,11 +85,16 @@ def gather(scene_moments: Mapping[int, str] | None, given: Iterable | Mapping | 
 
 def moment_rows(steps: np.ndarray, moments: Mapping[int, str]) -> tuple[dict[int, str], list[str]]:
     """The history row of each moment (row → caption; the nearest recorded step for one the run did not
-    record) and a note for each moved."""
+    record) and a note for each moved; a moment outside the recorded steps (a shorter run than the scene's)
+    is left out, with a note."""
     rows: dict[int, str] = {}
     notes = []
     steps = np.asarray(steps)
     for step, text in moments.items():
+        if not steps[0] <= step <= steps[-1]:
+            notes.append(f"moment at step {step:,} is left out: this run recorded steps {int(steps[0]):,} to "
+                         f"{int(steps[-1]):,}")
+            continue
         row = int(np.argmin(np.abs(steps - step)))
         if int(steps[row]) != step:
             notes.append(f"moment at step {step:,} is shown at step {int(steps[row]):,}, the nearest recorded step")
