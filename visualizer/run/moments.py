@@ -70,7 +70,7 @@ def gather(scene_moments: Mapping[int, str] | None, given: Iterable | Mapping | 
         moments.update([parse_moment(f"{step}: {text}", f"scene moment at step {step}")])
     if captions is not None:
         moments.update(read_captions(captions))
-    items = given.items() if isinstance(given, Mapping) else (given or ())
+    items = given.items() if isinstance(given, Mapping) else [given] if isinstance(given, str) else (given or ())
     for item in items:
         if isinstance(item, str):
             moments.update([parse_moment(item, f"moment {item!r}")])

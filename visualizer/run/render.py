@@ -214,7 +214,8 @@ class RenderResult(dict):
     ``embed_limit`` bytes (beyond it, a link to the file), with the poster as a PNG for front ends that
     drop HTML. ``kept`` (kind → path) are outputs of the same history left from an earlier render,
     ``retired`` the names of outputs of an older history this render removed, ``manifest`` the folder's
-    manifest."""
+    manifest, ``notes`` what the render changed of what was asked (a moment moved to the nearest recorded
+    step, or left out)."""
 
     embed_limit = 20 * 1024 * 1024  # as matplotlib's animation.embed_limit: 20 MB
     kept: dict[str, Path] = {}
@@ -343,7 +344,11 @@ def render(what: Scene | History, history: History | None = None, *, layout: Lay
     ``render(history)`` draws a history on its own, with ``layout`` or a default chosen from what it holds.
     ``layout`` may name one of the scene's layouts (``layout="why"``). ``name`` (default: the scene's, with
     ``-<layout>`` for a named layout, else ``run``) names the output folder. ``explain=[300]`` shows those
-    recorded steps in slow motion before their frames. The other keyword options are the
+    recorded steps in slow motion before their frames. ``moment=["250: it separates"]`` (or ``{250: "..."}``,
+    with the scene's ``moments`` and a ``captions`` file) slows the video down around those steps, holds there
+    ``moment_hold`` seconds and captions them (``<name>.vtt``, a subtitle track in the MP4, the player's
+    captions and chapters; ``burn_captions=True`` draws them into the frames); ``result.notes`` says which
+    moments moved to the nearest recorded step or were left out. The other keyword options are the
     command line's (``format="mp4,gif"``, ``size=(1280, 720)``, ``fps``, ``every``, ``max_frames``, ``hold``,
     ``last_frame``, ``gif_fps``, ``gif_width``, ``jobs``, ...; see :class:`RenderOptions`). Options left as
     ``None`` fall back to the scene's own settings, then to the defaults. Every render also writes
