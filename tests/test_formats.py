@@ -155,7 +155,8 @@ def test_without_registrations_the_format_option_is_the_built_in_one(cli):
 
 def test_every_output_has_one_format_and_one_file_name():
     files = known_outputs("scene")
-    assert files == {"history": "history.npz", "mp4": "scene.mp4", "gif": "scene.gif", "frames": "frames",
+    assert files == {"history": "history.npz", "mp4": "scene.mp4", "vtt": "scene.vtt", "gif": "scene.gif",
+                     "frames": "frames",
                      "html": "scene.html", "poster": "poster.png", "contact_sheet": "contact_sheet.png"}
     with pytest.raises(ValueError, match="publishes poster, which format 'stills' publishes already"):
         register_format(type("Posters", (Format,), {"name": "posters", "outputs": ("poster",)})())

@@ -338,3 +338,43 @@ def test_a_file_that_is_not_an_mp4_is_refused(tmp_path):
         write_player(tmp_path / "out.html", video=fake, title="t", fps=FPS, frame_steps=[0],
                      table_steps=np.array([0]), total_steps=0, losses={"loss": np.ones(1)}, params={}, grads={})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
+
+
+CAPTION = "the <b>loss</b> turns & \"up\" 'here'"
+
+
+@pytest.fixture(scope="module")
+def captioned(tmp_path_factory) -> dict:
+    """A player whose video holds step 20 for three frames, with a caption there and a chapter at step 40."""
+    folder = tmp_path_factory.mktemp("captioned")
+    steps = [0, 10, 20, 20, 20, 30, 40, 50]
+    video = _mp4(folder / "run.mp4", steps)
+    table = _table(len(TABLE_STEPS))
+    cues = [(2, 6, CAPTION, CAPTION), (6, 7, "Step 40: forward pass", "Step 40 in slow motion")]
+    path = write_player(folder / "run.html", video=video, title="Captions", fps=FPS, frame_steps=steps,
+                        table_steps=TABLE_STEPS, total_steps=TOTAL, cues=cues, **table)
+    return {"url": path.as_uri(), "cues": cues}
+
+
+CAPTION_STATE = """({
+  step: document.getElementById("step").textContent,
+  caption: document.getElementById("caption").textContent,
+  markup: document.getElementById("caption").children.length,
+  marks: Array.from(document.querySelectorAll("#chapters button"), b => b.title),
+  chapters: Array.from(document.querySelectorAll("#chapter-list button"), b => b.textContent),
+})"""
+
+
+def test_the_caption_of_a_step_shows_as_text_and_a_chapter_mark_jumps(browser, captioned):
+    browser.open(f"{captioned['url']}#step=20")
+    state = browser.evaluate(CAPTION_STATE)
+    assert state["step"] == "20" and state["caption"] == CAPTION and state["markup"] == 0
+    assert state["marks"] == state["chapters"] == [CAPTION, "Step 40 in slow motion"]
+    browser.press("ArrowLeft")  # step 10: before any cue
+    assert browser.evaluate(CAPTION_STATE)["caption"] == ""
+    browser.evaluate('document.querySelectorAll("#chapters button")[1].click()')
+    state = browser.evaluate(CAPTION_STATE)
+    assert (state["step"], state["caption"]) == ("40", "Step 40: forward pass")
+    browser.evaluate('document.querySelectorAll("#chapter-list button")[0].click()')
+    state = browser.evaluate(CAPTION_STATE)
+    assert (state["step"], state["caption"]) == ("20", CAPTION)

@@ -30,6 +30,8 @@ examples:
   python -m visualizer render --from-history output/softplus_fit/history.npz --size 1920x1080 --format gif
   python -m visualizer render --from-history run.npz --layout my_layout.py
   python -m visualizer render softplus_fit --layout why --explain 0,300
+  python -m visualizer render xor --moment "400: the hidden units split the plane" --burn-captions
+  python -m visualizer render overfit --captions lecture3.txt --moment-hold 5
   python -m visualizer render product --last-frame
   python -m visualizer compare softplus_fit --vary optimizer=sgd,momentum,adam
   python -m visualizer compare xor --vary lr=0.5,1,2 --format mp4
@@ -72,7 +74,10 @@ def _add_render_options(parser: argparse.ArgumentParser) -> None:
         if f.default not in (None, False) and "default" not in help_text:
             help_text += f" (default: {f.default})"
         names = [flag] + ([meta["short"]] if meta["short"] else [])
-        if meta["flag"]:
+        if meta["many"]:
+            parser.add_argument(*names, dest=f.name, action="append", type=_cli_type(f), metavar=meta["metavar"],
+                                default=None, help=help_text)
+        elif meta["flag"]:
             parser.add_argument(*names, dest=f.name, action="store_true", default=None, help=help_text)
         elif meta["choices"]:
             parser.add_argument(*names, dest=f.name, choices=meta["choices"], default=None, help=help_text)
@@ -218,6 +223,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
             except HistoryTooLarge as exc:
                 raise VisualizerError(str(exc).replace(f"every={exc.every}", f"--every {exc.every}")) from None
             finished.append(written.manifest.parent)
+            for note in written.notes:  # what the render changed of what was asked: said even when quiet
+                sys.stderr.write(f"visualizer: note: {note}\n")
             if not args.quiet:
                 for kind, path in written.items():
                     print(_summary(kind, path))

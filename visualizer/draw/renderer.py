@@ -108,6 +108,81 @@ class _Sheet:
         return self.canvas
 
 
+class CaptionBand:
+    """Burned-in captions: a band under the panels, reserved in the layout (so no panel's text is covered),
+    where the caption of each frame that has one is drawn in white on a dark box, large enough for the back
+    row; a long caption is wrapped onto a second line. ``captions``: frame identity (row, explain frame
+    index or -1) → text."""
+
+    POINTS = 16  # at 100 dpi (1280x720): 22 px, 3 % of the frame's height
+    MAX_LINES = 2
+
+    def __init__(self, captions: dict[tuple[int, int], str], size: tuple[int, int], dpi: float) -> None:
+        from matplotlib.backends.backend_agg import RendererAgg
+        from matplotlib.font_manager import FontProperties
+
+        self.captions = captions
+        self.fontsize = self.POINTS  # points: the figure's dpi scales them with the frame
+        measure = RendererAgg(*size, dpi)
+        prop = FontProperties(size=self.fontsize)
+
+        def fits(line: str) -> bool:  # within 94 % of the frame's width, the box's padding included
+            return measure.get_text_width_height_descent(line, prop, ismath=False)[0] <= 0.94 * size[0] - \
+                0.6 * self.fontsize * dpi / 72
+
+        wrapped: dict[str, list[str]] = {}
+        self.lines = {}
+        for key, text in captions.items():
+            if text not in wrapped:
+                lines: list[str] = []
+                for word in text.split():
+                    if lines and fits(f"{lines[-1]} {word}"):
+                        lines[-1] += f" {word}"
+                    else:
+                        lines.append(word)
+                lines = lines or [""]
+                if len(lines) > self.MAX_LINES:
+                    lines = lines[:self.MAX_LINES]
+                    while lines[-1] and not fits(lines[-1] + "…"):
+                        lines[-1] = lines[-1][:-1]
+                    lines[-1] = lines[-1].rstrip() + "…"
+                wrapped[text] = lines
+            self.lines[key] = wrapped[text]
+        self.n_lines = max((len(v) for v in self.lines.values()), default=0)
+
+    def reserve(self, sheet: _Sheet) -> None:
+        """Reserve the band at the bottom of ``sheet``'s figure and add the captions' artists to it."""
+        if not self.n_lines:
+            return
+        figure = sheet.figure
+        # A blank x label of the figure takes the band's height in the constrained layout, as the title does;
+        # its lines are a little taller than the captions' boxes.
+        band = figure.supxlabel("\n".join(["Ág"] * self.n_lines), fontsize=self.fontsize * 1.3, color="none",
+                                linespacing=1.25)
+        texts = [FrameText(0.5, 0.0, "", transform=figure.transFigure, ha="center", va="center",
+                           fontsize=self.fontsize, color="white", background="#1f2023", background_alpha=0.88,
+                           pad=0.3) for _ in range(self.n_lines)]
+        for text in texts:
+            figure.add_artist(text)
+        placed = []
+
+        def update(key: int) -> list[FrameText]:
+            lines = self.lines.get((int(key), getattr(key, "index", -1)))
+            if not lines:
+                return []
+            if not placed:  # the layout is final once the first frame is drawn: the lines split the band
+                box = band.get_window_extent().transformed(figure.transFigure.inverted())
+                for k, text in enumerate(texts):
+                    text.set_position(0.5, box.y1 - (k + 0.5) * box.height / self.n_lines)
+                placed.append(True)
+            first = self.n_lines - len(lines)  # a one-line caption sits on the band's bottom line
+            for k, text in enumerate(texts):
+                text.set_text(lines[k - first] if k >= first else "")
+            return texts[first:]
+
+        sheet.updates.append(update)
+
+
 class Renderer:
     """Draws frames of a :class:`History` with a :class:`Layout` at ``size`` = (width, height) pixels.
 
@@ -120,7 +195,8 @@ class Renderer:
 
     def __init__(self, layout: Layout, history: History, size: tuple[int, int] = (1280, 720),
                  dpi: float | None = None, title: str = "", explain: Sequence[int] = (),
-                 explain_static: dict[str, np.ndarray] | None = None) -> None:
+                 explain_static: dict[str, np.ndarray] | None = None,
+                 captions: dict[tuple[int, int], str] | None = None) -> None:
         width, height = size
         # The same picture at any size: text and lines scale with the frame (1280x720 = 100 dpi); the
         # smaller ratio wins so a narrow or short frame still fits its text.
@@ -132,7 +208,7 @@ class Renderer:
         self.history = history
         self.size = (int(width), int(height))
         # What builds this same renderer in another process (see visualizer.run.pipeline.draw_piece).
-        self.recipe = (layout, history, self.size, dpi, title, tuple(explain), explain_static)
+        self.recipe = (layout, history, self.size, dpi, title, tuple(explain), explain_static, captions)
         self.title = title
         self._total = history.total_steps
         diverged = history.info.diverged_at
@@ -149,6 +225,8 @@ class Renderer:
                                       va="top", fontsize=STYLE["figure.titlesize"])
             self.figure.add_artist(self._counter)
             self._sheet.updates.append(self._count)
+            self._band = CaptionBand(captions or {}, self.size, dpi)
+            self._band.reserve(self._sheet)
             self._sheet.freeze()
             # Draw the first and last rows once here: forked workers then inherit a warm glyph cache, and a
             # panel that cannot draw fails now, in this process, with its own error.
@@ -160,6 +238,7 @@ class Renderer:
                 # The explain panels read the history; arrays given apart join its own (which win).
                 read = replace(history, static={**explain_static, **history.static}) if explain_static else history
                 self._explain_sheet = _Sheet(explain_layout(explain), read, self.size, dpi, title)
+                self._band.reserve(self._explain_sheet)
                 self._explain_sheet.freeze()
                 # Every phase of the first explained step once: a problem shows now, in this process.
                 for p in range(len(phases(len(history.info.layers), rows[0] + 1 < len(history)))):
@@ -195,7 +274,8 @@ class Renderer:
         if isinstance(key, ExplainFrame):
             if self._explain_sheet is None or int(key) not in self._explained_rows:
                 raise ValueError(f"frame {key!r} explains a step this renderer was not given in explain=")
-            shown = (int(key), key.phase, key.t)  # all an explain frame's picture depends on
+            # All an explain frame's picture depends on: its step, phase and time, and a burned caption.
+            shown = (int(key), key.phase, key.t, self._band.lines.get((int(key), key.index)))
             if shown != self._explain_shown:  # a stage's held picture is drawn once, then shown again
                 self._explain_sheet.draw(key)
                 self._explain_shown = shown

@@ -97,6 +97,10 @@ class FrameText(Artist):
         """The current string."""
         return self._text
 
+    def set_position(self, x: float, y: float) -> None:
+        """Move its anchor to ``(x, y)`` in its transform's coordinates."""
+        self._xy = (x, y)
+
     def set_color(self, color: str) -> None:
         """Change the colour."""
         self._rgb = np.array(mcolors.to_rgb(color)) * 255

@@ -38,13 +38,23 @@ class HistoryFormat(Format):
 
 
 class MP4Format(Format):
-    """H.264 in MP4, pieces joined without re-encoding."""
+    """H.264 in MP4, pieces joined without re-encoding; with captions, ``<name>.vtt`` beside it and the same
+    cues muxed into it as a soft subtitle track."""
 
     name, piece_suffix, stage, view = "mp4", ".mp4", JOIN, 1
+    outputs = ("mp4", "vtt")
 
-    def filename(self, name: str) -> str:
-        """<name>.mp4"""
-        return f"{name}.mp4"
+    def files(self, name: str) -> dict[str, str]:
+        """<name>.mp4 and <name>.vtt"""
+        return {"mp4": f"{name}.mp4", "vtt": f"{name}.vtt"}
+
+    def kinds(self, job):
+        """The video, and its captions when it has any."""
+        return ["mp4", "vtt"] if job.cues else ["mp4"]
+
+    def settings(self, job):
+        """The captions (muxed in as the pieces join) and the frame rate that times them."""
+        return {"cues": list(job.cues), "fps": job.fps}
 
     def prepare(self, output, draw, n_frames, fps):
         """Find ffmpeg."""
@@ -60,18 +70,26 @@ class MP4Format(Format):
         return MP4Writer(output.piece_path(k), threads=1 if output.chunks > 1 else None)
 
     def join(self, output, pieces):
-        """Concatenated by ffmpeg, stream copied."""
+        """Concatenated by ffmpeg, stream copied; the captions written first and muxed in the same pass."""
+        from .captions import LANGUAGE, TRACK_TITLE, write_vtt
         from .mp4 import join_mp4
 
-        return join_mp4(pieces, output.path)
+        cues = output.settings.get("cues")
+        subtitles = write_vtt(output.files["vtt"], cues, output.settings["fps"]) if cues else None
+        return join_mp4(pieces, output.path, subtitles, language=LANGUAGE, title=TRACK_TITLE)
 
     def manifest(self, kind, job):
-        """The frames', with the frame rate and the hold."""
-        return job.video()
+        """The frames', with the frame rate and the hold (the captions: their count too)."""
+        return {**job.video(), "cues": len(job.cues)} if kind == "vtt" else job.video()
 
     def summary(self, kind, path):
-        """Its size, frame size and frame count."""
+        """Its size, frame size and frame count (the captions: how many)."""
         from .player import mp4_video_track
+
+        if kind == "vtt":
+            from .captions import cue_count
+
+            return summary_line(kind, path, f"{human_size(path.stat().st_size)}, {cue_count(path)} captions")
 
         w, h, n = mp4_video_track(path)
         return summary_line(kind, path, human_size(path.stat().st_size) + (f", {w}x{h}, {n} frames"
@@ -207,7 +225,8 @@ class PlayerFormat(Format):
         steps = job.frame_steps
         write_player(output.path, video=made["mp4"].path, title=job.title or job.name, fps=job.fps,
                      frame_steps=steps + steps[-1:] * job.hold_frames, table_steps=h.steps, losses=h.losses,
-                     params=h.params, grads=h.grads, total_steps=h.total_steps)
+                     params=h.params, grads=h.grads, total_steps=h.total_steps,
+                     cues=[(c.start, c.end, c.text, c.chapter) for c in job.cues])
 
     def manifest(self, kind, job):
         """The video's."""

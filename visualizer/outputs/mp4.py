@@ -197,11 +197,19 @@ def _concat_input(pieces: list[Path], final: Path) -> Iterator[list[str]]:
         listing.unlink(missing_ok=True)
 
 
-def join_mp4(pieces: list[Path], path: Path) -> Path:
-    """Join MP4 pieces of identical encoding (in order) into ``path`` without re-encoding."""
-    if len(pieces) == 1:
+def join_mp4(pieces: list[Path], path: Path, subtitles: Path | None = None, *, language: str = "eng",
+             title: str = "Captions") -> Path:
+    """Join MP4 pieces of identical encoding (in order) into ``path`` without re-encoding; with
+    ``subtitles`` (a WebVTT file), muxed in the same pass as a soft subtitle track (``mov_text``, the one
+    MP4 players read) tagged with ``language`` and ``title``."""
+    if len(pieces) == 1 and subtitles is None:
         publish(pieces[0], path)
         return path
+    track = [] if subtitles is None else [
+        "-i", str(Path(subtitles).absolute()), "-map", "0:v", "-map", "1:s", "-c:s", "mov_text",
+        "-metadata:s:s:0", f"language={language}", "-metadata:s:s:0", f"title={title}",
+        "-metadata:s:s:0", f"handler_name={title}",
+        "-disposition:s:0", "default"]
     with _concat_input(pieces, path) as source, written(path, ".mp4") as tmp:
-        run_ffmpeg([*source, "-c", "copy", "-movflags", "+faststart", "-f", "mp4", str(tmp)])
+        run_ffmpeg([*source, *track, "-c:v", "copy", "-movflags", "+faststart", "-f", "mp4", str(tmp)])
     return path

@@ -84,6 +84,8 @@ class Job:
     frame_steps: list[int] = field(default_factory=list)  # the step each drawn frame shows (explain frames too)
     row_positions: list[int] = field(default_factory=list)  # each selected row's place among the frames
     history: RecordedRun | None = None
+    moments: list[tuple[int, str]] = field(default_factory=list)  # (training step, caption) the video holds at
+    cues: list[Any] = field(default_factory=list)  # captions.Cue: text by video frame (moments, explain stages)
 
     def drawn(self) -> dict[str, Any]:
         """What the frames were drawn with and which steps they show (a manifest entry)."""
@@ -93,8 +95,9 @@ class Job:
                 "last_step": shown[-1]}
 
     def video(self) -> dict[str, Any]:
-        """:meth:`drawn`, with the video's frame rate and hold."""
-        return {**self.drawn(), "fps": self.fps, "hold": self.hold}
+        """:meth:`drawn`, with the video's frame rate and hold (and its moments, when it has some)."""
+        moments = {"moments": [[step, text] for step, text in self.moments]} if self.moments else {}
+        return {**self.drawn(), "fps": self.fps, "hold": self.hold, **moments}
 
 
 class Format:

@@ -26,13 +26,17 @@ _NON_FINITE = {"nan": '"NaN"', "inf": '"Infinity"', "-inf": '"-Infinity"'}  # JS
 
 def write_player(path: str | Path, *, video: str | Path, title: str, fps: float, frame_steps: Sequence[int],
                  table_steps: np.ndarray, losses: dict[str, np.ndarray], params: dict[str, np.ndarray],
-                 grads: dict[str, np.ndarray], total_steps: int) -> Path:
+                 grads: dict[str, np.ndarray], total_steps: int,
+                 cues: Sequence[tuple[int, int, str, str]] = ()) -> Path:
     """Write the player for ``video`` (an H.264 MP4) to ``path`` atomically; returns ``path``.
 
     ``frame_steps[i]`` is the training step video frame ``i`` shows (non-decreasing; a held last frame repeats
     its step). ``table_steps`` are the recorded steps, one per row of ``losses[name]``, ``params[name]`` and
     ``grads[name]`` (row first). Only the rows some frame shows are embedded, rounded to 6 significant digits.
     ``total_steps`` is the length of the run, for the readout and for telling "outside the run" apart.
+    ``cues`` are the captions, (first frame, frame after the last, text, chapter): the page shows the one
+    covering the current frame under the video, and marks each cue with a chapter name on the slider (a
+    click goes there). Their text is shown as text, never read as markup.
     Inconsistent arrays, or a video that is not an MP4 or has another number of frames, raise ``ValueError``.
     """
     path, video = Path(path), Path(video)
@@ -51,7 +55,8 @@ def write_player(path: str | Path, *, video: str | Path, title: str, fps: float,
         raise ValueError(f"{video} has {samples} frames but frame_steps names {len(frames)}; "
                          "give one step per video frame")
     data = _data_json(fps=fps, total=int(total_steps), steps=shown, first_frames=first_frames,
-                      n_frames=len(frames), losses=losses, params=params, grads=grads, rows=rows)
+                      n_frames=len(frames), losses=losses, params=params, grads=grads, rows=rows,
+                      cues=[[int(a), int(b), str(text), str(chapter)] for a, b, text, chapter in cues])
     head, tail = page_template().split("@VIDEO@")
     size = f' width="{width}" height="{height}"' if width and height else ""
     ratio = f"{width} / {height}" if width and height else "16 / 9"
@@ -125,7 +130,7 @@ def _numbers(values: np.ndarray) -> str:
 
 def _data_json(*, fps: float, total: int, steps: list[int], first_frames: list[int], n_frames: int,
                losses: dict[str, np.ndarray], params: dict[str, np.ndarray], grads: dict[str, np.ndarray],
-               rows: np.ndarray) -> str:
+               rows: np.ndarray, cues: list | None = None) -> str:
     """The JSON island: strings through json.dumps, numbers formatted here, ``<>&`` escaped for a script."""
     meta = [{"name": str(name), "shape": [int(d) for d in np.shape(values)[1:]], "grad": name in grads}
             for name, values in params.items()]
@@ -137,7 +142,8 @@ def _data_json(*, fps: float, total: int, steps: list[int], first_frames: list[i
                               for r in rows.tolist()) + "]"
 
     head = json.dumps({"fps": fps, "total": total, "steps": steps, "firstFrames": first_frames,
-                       "nFrames": n_frames, "lossNames": [str(k) for k in losses], "params": meta},
+                       "nFrames": n_frames, "lossNames": [str(k) for k in losses], "params": meta,
+                       "cues": cues or []},
                       ensure_ascii=False, separators=(",", ":"))
     loss_rows = "[" + ",".join(_numbers(np.asarray(v)[rows]) for v in losses.values()) + "]"
     body = (f'{head[:-1]},"losses":{loss_rows},"values":{per_row(params)},"grads":{per_row(grads)}}}')

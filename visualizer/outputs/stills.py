@@ -95,7 +95,8 @@ class StillsWriter(Writer):
             save_png(thumbnail(frame, self.thumb_size), self.path / f"thumb_{position:07d}.png")
 
     def hold(self, frame: np.ndarray, step: int, count: int) -> None:
-        """Held frames repeat the last one: nothing more to keep."""
+        """Held frames repeat the last one: nothing more to keep, but they take places in the video."""
+        self._index += count
 
     def _finish(self) -> None:
         pass  # the files are in the render's private work folder already

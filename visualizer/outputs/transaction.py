@@ -62,7 +62,7 @@ from typing import Any, Iterator
 
 from ..base.errors import BusyError, OutputError, output_problem
 from ..base.files import NotAFile, open_regular, read_regular, sha256_file, what_is, written
-from .formats import folder_outputs, known_outputs
+from .formats import folder_outputs, known_outputs, owner
 
 try:
     import fcntl
@@ -473,7 +473,10 @@ class OutputFolder:
         for kind, entry in self._old_outputs().items():
             if kind in made or entry["file"] in new_files or not os.path.lexists(self._abs / entry["file"]):
                 continue
-            if entry["history"] == history:
+            # An output its format made again without it (a video's captions, when the new video has none)
+            # no longer belongs to what is published.
+            fmt = owner(kind)
+            if entry["history"] == history and not (fmt and any(k in made for k in fmt.outputs)):
                 kept[kind] = entry
             else:
                 retire.append(entry["file"])

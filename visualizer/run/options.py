@@ -104,10 +104,22 @@ def _seed(v) -> str | None:
     return None
 
 
+def _moment(v) -> str | None:
+    from .moments import parse_moment
+
+    try:
+        for item in [v] if isinstance(v, str) else v:
+            if isinstance(item, str):
+                parse_moment(item, repr(item if len(item) <= 40 else item[:37] + "..."))
+    except VisualizerError as exc:
+        return str(exc)
+    return None
+
+
 def _opt(default: Any, help: str | Callable[[], str], metavar: str | None = None, check=None, parse=None, flag: bool = False,
-         short: str | None = None, choices=None) -> Any:
+         short: str | None = None, choices=None, many: bool = False) -> Any:
     return field(default=default, metadata=dict(help=help, metavar=metavar, check=check, parse=parse, flag=flag,
-                                                short=short, choices=choices))
+                                                short=short, choices=choices, many=many))
 
 
 @dataclass(frozen=True)
@@ -155,6 +167,15 @@ class RenderOptions:
     explain_seconds: float | None = _opt(None, "with --explain: how long each of the four stages lasts, its last "
                                          f"third held still (default: {STAGE_SECONDS:g})", "SECONDS",
                                          _number(0, LIMITS["explain_seconds"]), float)
+    moment: tuple | None = _opt(None, "a moment to talk over: the video slows down around STEP, holds there and "
+                                "shows TEXT as a caption (repeatable; adds to the scene's moments)", "STEP:TEXT",
+                                _moment, str, many=True)
+    captions: str | None = _opt(None, "a captions file: one moment per line, 'STEP: text'; '#' starts a "
+                                "comment line", "FILE", None, str)
+    moment_hold: float = _opt(3.0, "seconds the video holds on each moment's frame", "SECONDS",
+                              _number(0, LIMITS["hold"], low_open=False), float)
+    burn_captions: bool = _opt(False, "draw the captions into the frames (and so into the GIF and PNGs) in a "
+                               "band under the panels", flag=True)
 
     def checked(self) -> RenderOptions:
         """Validate every option; raise :class:`VisualizerError` naming the first bad one."""
@@ -175,6 +196,7 @@ class RenderOptions:
         if self.dpi is not None and (self.size is not None or self.quality is not None):
             check_dpi(self.dpi, self.frame_size())
         parse_formats(self.format)
+        self.moments({})  # a bad --moment or captions file line fails here, before training
         if self.last_frame and self.explain is not None:
             raise VisualizerError("last frame writes only the poster; explain shows steps in the videos: give one")
         if self.explain_seconds is not None and self.explain is None:
@@ -188,6 +210,12 @@ class RenderOptions:
     def explain_steps(self) -> tuple[int, ...]:
         """The steps to explain, sorted (none if not given)."""
         return () if self.explain is None else parse_steps(self.explain)
+
+    def moments(self, scene_moments: dict[int, str] | None) -> dict[int, str]:
+        """Every moment by step: the scene's, the captions file's, then the ``moment`` option's."""
+        from .moments import gather
+
+        return gather(scene_moments, self.moment, self.captions)
 
     @property
     def stage_seconds(self) -> float:

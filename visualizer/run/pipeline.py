@@ -200,6 +200,11 @@ def _render_chunk(k: int, positions: range, rows: Sequence[int], renderer: Rende
         steps = renderer.history.steps
         frame = None
         for p in positions:
+            if frame is not None and same_frame(rows[p], rows[p - 1]):
+                for writer in writers:  # a held frame: shown again by the videos, one PNG in a folder of frames
+                    writer.hold(frame, step, 1)
+                report(1)
+                continue
             frame = renderer.draw_rgba(rows[p])
             step = renderer.frame_step(rows[p])  # an explain frame's step names its PNG apart
             for writer in writers:
@@ -210,6 +215,12 @@ def _render_chunk(k: int, positions: range, rows: Sequence[int], renderer: Rende
         if hold_frames and positions.stop == len(rows) and frame is not None:
             for writer in writers:
                 writer.hold(frame, int(steps[rows[-1]]), hold_frames)
+
+
+def same_frame(a: int, b: int) -> bool:
+    """Whether frame keys ``a`` and ``b`` are the same picture (a frame held: a moment's): the same row, or
+    the same frame of an explained step's sequence (an ``int`` subclass equal to its row)."""
+    return type(a) is type(b) and a == b and getattr(a, "index", None) == getattr(b, "index", None)
 
 
 def render_outputs(renderer: Renderer, rows: Sequence[int], outputs: list[Output], work: Path, *, fps: float,
@@ -306,9 +317,9 @@ def _renderer_for(drawing: bytes) -> Renderer:
 
     while _CACHED:
         _CACHED.pop()[1].close()
-    layout, history, size, dpi, title, explain, explain_static = portable.loads(drawing)
+    layout, history, size, dpi, title, explain, explain_static, captions = portable.loads(drawing)
     renderer = Renderer(layout, history, size=size, dpi=dpi, title=title, explain=explain,
-                        explain_static=explain_static)
+                        explain_static=explain_static, captions=captions)
     _CACHED.append((drawing, renderer))
     return renderer
 

@@ -239,12 +239,14 @@ class RenderResult(dict):
     ``embed_limit`` bytes (beyond it, a link to the file), with the poster as a PNG for front ends that
     drop HTML. ``kept`` (kind → path) are outputs of the same history left from an earlier render,
     ``retired`` the names of outputs of an older history this render removed, ``manifest`` the folder's
-    manifest."""
+    manifest, ``notes`` what the render changed of what was asked (a moment moved to the nearest recorded
+    step, or left out)."""
 
     embed_limit = 20 * 1024 * 1024  # as matplotlib's animation.embed_limit: 20 MB
     kept: dict[str, Path] = {}
     retired: list[str] = []
     manifest: Path | None = None
+    notes: list[str] = []  # what the render changed of what was asked (a moment moved to a recorded step)
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
         from ..outputs.formats import picture
@@ -368,8 +370,13 @@ def render(what: Scene | History, history: History | None = None, *, layout: Lay
     ``layout`` may name one of the scene's layouts (``layout="why"``). ``name`` (default: the scene's, with
     ``-<layout>`` for a named layout, else ``run``; see :func:`output_name`) names the output folder.
     ``explain=[300]`` shows those recorded steps in slow motion before their frames (``explain_seconds`` per
-    stage), in a folder of its own: ``<scene>-explain``, ``<scene>-why-explain`` with ``layout="why"``. The
-    other keyword options are the command line's (``format="mp4,gif"``, ``size=(1280, 720)``, ``fps``, ``every``, ``max_frames``, ``hold``,
+    stage), in a folder of its own: ``<scene>-explain``, ``<scene>-why-explain`` with ``layout="why"``.
+    ``moment=["250: it separates"]`` (or ``{250: "..."}``, with the scene's ``moments`` and a ``captions``
+    file) slows the video down around those steps, holds there ``moment_hold`` seconds and captions them
+    (``<name>.vtt``, a subtitle track in the MP4, the player's captions and chapters; ``burn_captions=True``
+    draws them into the frames); ``result.notes`` says which moments moved to the nearest recorded step or
+    were left out. The other keyword options are the command line's (``format="mp4,gif"``, ``size=(1280,
+    720)``, ``fps``, ``every``, ``max_frames``, ``pace``, ``hold``,
     ``last_frame``, ``gif_fps``, ``gif_width``, ``jobs``, ...; see :class:`RenderOptions`). Options left as
     ``None`` fall back to the scene's own settings, then to the defaults. Every render also writes
     ``poster.png`` (the last frame) and ``contact_sheet.png`` (evenly spaced frames labelled with their step).
@@ -450,6 +457,8 @@ def _render(scene: Scene | None, history: History | None, layout: Layout | None,
     kinds = [kind for fmt, public in plan if public for kind in fmt.kinds(job)]
     renderer = None
     explain = opts.explain_steps
+    moments = {} if opts.last_frame else opts.moments(scene.moments if scene else None)
+    notes: list[str] = []
     if history is None:
         layout = layout or scene.layout
         preflight(scene, scene.steps if opts.steps is None else opts.steps,
@@ -457,9 +466,10 @@ def _render(scene: Scene | None, history: History | None, layout: Layout | None,
                    layout, opts.pace)
     else:
         layout = layout or (scene.layout if scene else default_layout(history))
-        rows = select_rows(history, every=opts.every, max_frames=opts.max_frames, pace=opts.pace)
-        frames = _frames(history, scene, rows, explain, fps, opts.last_frame, opts.stage_seconds)
-        renderer = _renderer(layout, history, size, opts.dpi, title, name, explain)
+        rows = select_rows(history, every=opts.every, max_frames=opts.max_frames, pace=opts.pace, keep=moments)
+        rows, frames, marks, notes = _timeline(history, scene, rows, explain, fps, opts, moments)
+        renderer = _renderer(layout, history, size, opts.dpi, title, name, explain,
+                             _burned(history, frames, marks, job, opts))
     folder = OutputFolder(target, name)
     stage = "starting"
     stages = StageBar(name, progress, [fmt.stage for fmt, _ in plan if fmt.stage is not None])
@@ -478,15 +488,19 @@ def _render(scene: Scene | None, history: History | None, layout: Layout | None,
                     at("training")
                     history = train(scene, steps=opts.steps, every=opts.every, seed=opts.seed, progress=progress,
                                     allow_divergence=opts.allow_divergence, layout=layout, pace=opts.pace)
-                    rows = select_rows(history, max_frames=opts.max_frames, pace=opts.pace)
-                    frames = _frames(history, scene, rows, explain, fps, opts.last_frame, opts.stage_seconds)
-                    renderer = _renderer(layout, history, size, opts.dpi, title, name, explain)
+                    rows = select_rows(history, max_frames=opts.max_frames, pace=opts.pace, keep=moments)
+                    rows, frames, marks, notes = _timeline(history, scene, rows, explain, fps, opts, moments)
+                    renderer = _renderer(layout, history, size, opts.dpi, title, name, explain,
+                                         _burned(history, frames, marks, job, opts))
                 if opts.last_frame:
                     rows = rows[-1:]
                 stage = "drawing"
                 # A row's place among the frames: explain frames come before their row, and an explained step
                 # the selection skipped comes in as a row of its own.
-                at_row = {int(key): p for p, key in enumerate(frames) if not isinstance(key, ExplainFrame)}
+                at_row: dict[int, int] = {}
+                for p, key in enumerate(frames):
+                    if not isinstance(key, ExplainFrame):
+                        at_row.setdefault(int(key), p)  # a held row: its first frame
                 job.history, job.frame_steps = history, [int(history.steps[key]) for key in frames]
                 job.row_positions = [at_row[r] for r in rows]
                 outputs: dict[str, Output] = {}
@@ -523,6 +537,7 @@ def _render(scene: Scene | None, history: History | None, layout: Layout | None,
         result = RenderResult(published.written)
         result.kept, result.retired, result.manifest = published.kept, published.retired, target / MANIFEST
         result.processes = processes
+        result.notes = notes
     except KeyboardInterrupt as exc:
         done = folder.result.written if folder.published else {}
         raise RenderInterrupted(done, [k for k in kinds if k not in done], stage=stage, folder=target,
@@ -587,8 +602,51 @@ def _frames(history: History, scene: Scene | None, rows: list[int], explain: tup
         raise _input_error(exc, "cannot explain: ") from None
 
 
+def _timeline(history: History, scene: Scene | None, rows: list[int], explain: tuple[int, ...], fps: float,
+              opts: RenderOptions, moments: dict[int, str]) -> tuple[list[int], list[int], dict[int, str], list[str]]:
+    """(rows, frame keys, moment rows → caption, notes): the rows slowed down around the moments, the
+    explained steps' sequences, the moments held (see :mod:`visualizer.run.moments`)."""
+    from .moments import held, moment_rows, slowed
+
+    if opts.last_frame or not moments:
+        return rows, _frames(history, scene, rows, explain, fps, opts.last_frame, opts.stage_seconds), {}, []
+    marks, notes = moment_rows(history.steps, moments)
+    rows = slowed(rows, history.steps, marks)
+    frames = held(_frames(history, scene, rows, explain, fps, False, opts.stage_seconds), marks,
+                  round(opts.moment_hold * fps))
+    return rows, frames, marks, notes
+
+
+STAGE_NAMES = {"forward": "forward pass", "loss": "loss", "backward": "backward pass", "update": "update"}
+
+
+def _captions(history: History, frames: list[int], marks: dict[int, str], job, opts: RenderOptions) -> list:
+    """The cues of the video: the moments' captions and the explained steps' stage names."""
+    from ..draw.explain import phases
+    from .moments import cues, stage_cues
+
+    steps = [int(history.steps[key]) for key in frames]
+    kinds = phases(len(history.info.layers)) if opts.explain_steps else []
+    stages = stage_cues(frames, steps, lambda key: STAGE_NAMES.get(kinds[key.phase].kind, kinds[key.phase].kind))
+    return cues(frames, marks, job.fps, round(opts.moment_hold * job.fps), len(frames) + job.hold_frames, stages)
+
+
+def _burned(history: History, frames: list[int], marks: dict[int, str], job, opts: RenderOptions) -> dict:
+    """The render's captions on its ``job`` (:attr:`Job.moments`, :attr:`Job.cues`), and what the frames
+    show of them with ``burn_captions``: frame identity (row, explain frame index) → caption."""
+    job.moments = [(int(history.steps[row]), text) for row, text in marks.items()]
+    job.cues = [] if opts.last_frame else _captions(history, frames, marks, job, opts)
+    if not opts.burn_captions:
+        return {}
+    shown = {}
+    for cue in job.cues:
+        for key in frames[cue.start:cue.end]:
+            shown.setdefault((int(key), getattr(key, "index", -1)), cue.text)
+    return shown
+
+
 def _renderer(layout: Layout, history: History, size: tuple[int, int], dpi: float | None, title: str, name: str,
-              explain: tuple[int, ...] = ()):
+              explain: tuple[int, ...] = (), captions: dict | None = None):
     from ..draw.renderer import Renderer
 
     for key, values in history.losses.items():
@@ -596,7 +654,7 @@ def _renderer(layout: Layout, history: History, size: tuple[int, int], dpi: floa
             raise VisualizerError(f"cannot draw {name!r} from this history: its loss {key!r} has shape "
                                   f"{np.shape(values)}, not one number per recorded step")
     try:
-        return Renderer(layout, history, size=size, dpi=dpi, title=title, explain=explain)
+        return Renderer(layout, history, size=size, dpi=dpi, title=title, explain=explain, captions=captions)
     except (ValueError, KeyError) as exc:
         raise _input_error(exc, f"cannot draw {name!r} from this history: ") from None
 

@@ -80,6 +80,8 @@ class Scene:
     penalty: Penalty | list[Penalty] | tuple[Penalty, ...] | None = None
     test: tuple[np.ndarray, np.ndarray] | None = None
     test_fraction: float | None = None
+    # Steps a teacher talks over, with their captions: the video slows down and holds there (see run/moments.py).
+    moments: dict[int, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         import numpy as np  # here, not at the top: `visualizer list` reads scene files without numpy
@@ -97,10 +99,22 @@ class Scene:
         self.optimizer = self._optimizer(self.optimizer)
         self.penalty = self._penalties(self.penalty)
         self._hold_out_test_data()
+        self._check_moments()
         if self.steps < 1:
             raise SceneError(f"scene {self.name!r}: steps must be at least 1, got {self.steps}")
         if self.batch_size is not None and self.batch_size < 1:
             raise SceneError(f"scene {self.name!r}: batch_size must be at least 1 or None, got {self.batch_size}")
+
+    def _check_moments(self) -> None:
+        from ..base.errors import VisualizerError
+        from .moments import gather
+
+        if not isinstance(self.moments, dict):
+            raise SceneError(f"scene {self.name!r}: moments must be a dict of step → caption, got {self.moments!r}")
+        try:
+            self.moments = gather(self.moments)
+        except VisualizerError as exc:
+            raise SceneError(f"scene {self.name!r}: {exc}") from None
 
     def _data(self, x, y, what: str) -> tuple[np.ndarray, np.ndarray]:
         """``x``, ``y`` as float (rows, columns) arrays of the same, non-zero length, every value finite."""
