@@ -23,6 +23,7 @@ from test_transaction import SMALL, ForkedCLI, _tree, one_run, start, wait_for
 from visualizer import History, load_scene, render
 from visualizer.base.errors import WorkerLost
 from visualizer.outputs.transaction import OutputFolder
+from visualizer.run.render import select_rows
 
 NEW_STEPS = 47  # 48 frames: two chunks, so "drawing" pauses in two worker processes, each with its ffmpeg
 
@@ -109,9 +110,10 @@ def test_a_signal_at_any_stage_leaves_one_complete_run_and_says_what_was_publish
         if published:
             try:
                 manifest = one_run(folder)
-                assert History.load(folder / "history.npz").steps[-1] == 10
+                history = History.load(folder / "history.npz")
+                assert history.steps[-1] == 10
                 assert set(manifest["outputs"]) == {"history", "mp4", "gif", "frames", "poster", "contact_sheet"}
-                assert len(list((folder / "frames").iterdir())) == 11
+                assert len(list((folder / "frames").iterdir())) == len(select_rows(history)) >= 10  # paced
             except AssertionError as exc:
                 failures.append(f"{case}: the new run is not whole: {exc}")
         elif _tree(folder) != before or [p.name for p in folder.iterdir() if p.name.startswith(".")]:
