@@ -13,6 +13,7 @@ from typing import Any
 
 from .output import (GIF, JOIN, PLAYER, STILLS, FolderFormat, Format, Job, Output, Stage, encoded,  # noqa: F401
                      human_size, summary_line, too_big, total_size)
+from .handout import HandoutFormat
 
 
 # ---- the formats this package ships
@@ -341,6 +342,11 @@ def choosable() -> tuple[str, ...]:
     return tuple(f.name for f in _REGISTRY.values() if f.choosable)
 
 
+def in_all() -> tuple[str, ...]:
+    """The formats "all" asks for, in order: those the user may ask for, less the ones asked for by name only."""
+    return tuple(f.name for f in _REGISTRY.values() if f.choosable and f.in_all)
+
+
 def format_help() -> str:
     """The --format option's help: the formats the user may ask for, and "all"."""
     named = [f.name + (f" ({f.help})" if f.help else "") for f in _REGISTRY.values() if f.choosable]
@@ -436,12 +442,13 @@ def picture(shown: dict[str, Path]) -> bytes | None:
     return None
 
 
-for _builtin in (HistoryFormat(), MP4Format(), GIFFormat(), FramesFormat(), PlayerFormat(), StillsFormat()):
+for _builtin in (HistoryFormat(), MP4Format(), GIFFormat(), FramesFormat(), PlayerFormat(), StillsFormat(),
+                 HandoutFormat()):
     register_format(_builtin)
 del _builtin
 
 
-__all__ = ["FolderFormat", "Format", "FramesFormat", "GIFFormat", "HistoryFormat", "MP4Format", "Output",
-           "PlayerFormat", "Stage", "StillsFormat", "choosable", "format_help", "formats", "get_format",
-           "finishing", "folder_outputs", "known_outputs", "making", "notebook_view", "output_order", "owner", "picture", "register_format",
+__all__ = ["FolderFormat", "Format", "FramesFormat", "GIFFormat", "HandoutFormat", "HistoryFormat", "MP4Format",
+           "Output", "PlayerFormat", "Stage", "StillsFormat", "choosable", "format_help", "formats", "get_format",
+           "finishing", "folder_outputs", "in_all", "known_outputs", "making", "notebook_view", "output_order", "owner", "picture", "register_format",
            "stages", "summary", "unregister_format"]

@@ -45,6 +45,7 @@ JOIN = Stage("join", "joining the video pieces", "joining the video", 10)
 GIF = Stage("gif", "GIF: palette and encoding", "making the GIF", 20)
 PLAYER = Stage("player", "writing the player", "making the player", 30)
 STILLS = Stage("stills", "poster and contact sheet", "drawing the poster and contact sheet", 40)
+HANDOUT = Stage("handout", "the handout's pages", "drawing the handout", 50)
 
 
 class RecordedRun(Protocol):
@@ -79,6 +80,11 @@ class Job:
     gif_fps: float
     gif_width: int
     last_frame: bool  # only the final frame is drawn, for the poster
+    pages: int = 6  # the handout's pages (the moments may add more)
+    moments: list[tuple[int, str]] = field(default_factory=list)  # (training step, caption) a teacher talks over
+    # Draws the handout's pages, (training step, caption) each, as a vector PDF at the path: given by the
+    # render, as outputs draw no figures themselves.
+    handout: Callable[[list[tuple[int, str]], Path], None] | None = None
     # Known once the run is trained and its frames chosen (a render fills them in before drawing):
     frame_steps: list[int] = field(default_factory=list)  # the step each drawn frame shows (explain frames too)
     row_positions: list[int] = field(default_factory=list)  # each selected row's place among the frames
@@ -107,7 +113,8 @@ class Format:
 
     name = ""  # the registry's key, the --format name, and the output's kind when it publishes one file
     help = ""  # a few words after its name in --format's help, if the name does not say enough
-    choosable = True  # the user may ask for it with --format (and "all" includes it)
+    choosable = True  # the user may ask for it with --format
+    in_all = True  # "all" includes it (if choosable); a slow or rarely wanted one is asked for by name
     always = False  # every render makes it, asked for or not
     needs: tuple[str, ...] = ()  # formats it is made from: made privately (never published) when not asked for
     draws = True  # chunks write frames to it
@@ -348,5 +355,5 @@ class Output:
         self.format.make(self, job, made)
 
 
-__all__ = ["FolderFormat", "Format", "GIF", "JOIN", "Job", "Output", "PLAYER", "RecordedRun", "STILLS", "Stage",
+__all__ = ["FolderFormat", "Format", "GIF", "HANDOUT", "JOIN", "Job", "Output", "PLAYER", "RecordedRun", "STILLS", "Stage",
            "encoded", "human_size", "summary_line", "too_big", "total_size"]

@@ -13,7 +13,8 @@ from typing import Any, Callable
 
 from ..base.errors import VisualizerError
 from ..draw import MIN_SIZE
-from ..outputs.formats import choosable, format_help
+from ..outputs.formats import choosable, format_help, in_all
+from ..outputs.handout import HANDOUT_PAGES
 
 QUALITY = {"low": (854, 480), "medium": (1280, 720), "high": (1920, 1080)}
 DEFAULT_SIZE = (1280, 720)
@@ -36,12 +37,13 @@ def parse_size(text: str) -> tuple[int, int]:
 
 def parse_formats(formats: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
     """``"mp4,gif"`` or ``["mp4", "gif"]`` or ``"all"`` → names of formats the user may ask for (the
-    registry's: :mod:`visualizer.outputs.formats`), in the registry's order."""
+    registry's: :mod:`visualizer.outputs.formats`), in the registry's order. ``"all"`` is every format but
+    those asked for by name only (the handout): ``"all,pdf"`` adds it."""
     known = choosable()
     items = formats.split(",") if isinstance(formats, str) else list(formats)
     items = [str(f).strip().lower() for f in items if str(f).strip()]
     if "all" in items:
-        return known
+        items = [f for f in items if f != "all"] + list(in_all())
     unknown = [f for f in items if f not in known]
     if unknown or not items:
         raise VisualizerError(f"unknown format {', '.join(unknown) or '(none)'}; use any of {', '.join(known)} "
@@ -143,6 +145,9 @@ class RenderOptions:
     explain: tuple[int, ...] | None = _opt(None, "before each of these recorded steps, show that step in slow "
                                            "motion on the network diagram: forward pass, loss, backward pass, "
                                            "update (about 4 s each)", "STEP[,STEP]", _steps, parse_steps)
+    pages: int | None = _opt(None, f"the handout's pages (--format pdf): the first frame, the moments, and "
+                             f"frames evenly spaced, {HANDOUT_PAGES} in all by default (moments beyond that add "
+                             "pages)", "N", _whole(1, 500), int)
 
     def checked(self) -> RenderOptions:
         """Validate every option; raise :class:`VisualizerError` naming the first bad one."""
@@ -163,6 +168,9 @@ class RenderOptions:
         parse_formats(self.format)
         if self.last_frame and self.explain is not None:
             raise VisualizerError("last frame writes only the poster; explain shows steps in the videos: give one")
+        if self.pages is not None and "pdf" not in self.formats:
+            raise VisualizerError("pages sets the handout's length; ask for the handout with --format pdf "
+                                  "(all leaves it out)")
         if self.last_frame and self.format != "all":
             raise VisualizerError("last frame writes only the poster; leave the format out (the player and "
                                   "videos need every frame)")

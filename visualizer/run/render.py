@@ -399,6 +399,7 @@ def _render(scene: Scene | None, history: History | None, layout: Layout | None,
     from ..base.files import sha256_file
     from ..draw.explain import ExplainFrame
     from ..outputs.formats import finishing, known_outputs, making
+    from ..outputs.handout import HANDOUT_PAGES
     from ..outputs.output import Job, Output
     from ..outputs.transaction import OutputFolder, pause_point
     from .pipeline import available_cores, executor_size, render_outputs
@@ -411,7 +412,8 @@ def _render(scene: Scene | None, history: History | None, layout: Layout | None,
     # What the frames will show is known once the history is: filled in then.
     job = Job(name=name, title=title, size=size, dpi=opts.dpi, fps=fps, hold=opts.hold,
               hold_frames=round(opts.hold * fps), every=opts.every, max_frames=opts.max_frames,
-              gif_fps=opts.gif_rate(fps), gif_width=opts.gif_size_width(size), last_frame=opts.last_frame)
+              gif_fps=opts.gif_rate(fps), gif_width=opts.gif_size_width(size), last_frame=opts.last_frame,
+              pages=opts.pages or HANDOUT_PAGES)
     kinds = [kind for fmt, public in plan if public for kind in fmt.kinds(job)]
     renderer = None
     explain = opts.explain_steps
@@ -454,6 +456,7 @@ def _render(scene: Scene | None, history: History | None, layout: Layout | None,
                 at_row = {int(key): p for p, key in enumerate(frames) if not isinstance(key, ExplainFrame)}
                 job.history, job.frame_steps = history, [int(history.steps[key]) for key in frames]
                 job.row_positions = [at_row[r] for r in rows]
+                job.handout = handout_drawer(renderer, history, name)
                 outputs: dict[str, Output] = {}
                 for fmt, public in plan:  # unpublished (the player's video when no MP4 was asked for): in work/
                     paths = {kind: folder.staged(file) if public else folder.work / file
@@ -550,6 +553,18 @@ def _frames(history: History, scene: Scene | None, rows: list[int], explain: tup
         return _explained(history, scene, rows, explain, fps)
     except (ValueError, KeyError) as exc:
         raise _input_error(exc, "cannot explain: ") from None
+
+
+def handout_drawer(renderer, history: History, name: str):
+    """What draws a render's handout for its format (outputs draw no figures): pages given as (recorded
+    step, caption), drawn as vector pages by :func:`visualizer.draw.handout.write_handout`."""
+    def draw(pages: list[tuple[int, str]], path: Path) -> None:
+        from ..draw.handout import write_handout
+
+        rows = np.searchsorted(history.steps, [step for step, _ in pages])
+        write_handout(renderer, [(int(row), caption) for row, (_, caption) in zip(rows, pages)], path, footer=name)
+
+    return draw
 
 
 def _renderer(layout: Layout, history: History, size: tuple[int, int], dpi: float | None, title: str, name: str,
