@@ -5,8 +5,9 @@ stay vector; a heat map stays the image it is) on a landscape page of 11 × 8.27
 US Letter and the height of A4), which prints at actual size on both papers. Above the frame: the title and the
 step; below it, the page's caption and a footer. The frame keeps the video's proportions: it is drawn at the
 page's width with every text scaled as the frame is (:data:`PAGE_FRAME_WIDTH` over the frame's own width in
-inches), so a page looks like the frame the room saw, and the text is Type 42 TrueType (``pdf.fonttype`` 42):
-selectable and searchable in a PDF reader.
+inches; at least enough that the smallest text prints 2 mm tall, :data:`MIN_TEXT_PT`), so a page looks like
+the frame the room saw, and the text is Type 42 TrueType (``pdf.fonttype`` 42): selectable and searchable in
+a PDF reader.
 """
 from __future__ import annotations
 
@@ -15,7 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 import matplotlib
+from matplotlib.artist import Artist
 from matplotlib.figure import Figure
+from matplotlib.font_manager import font_scalings
+from matplotlib.ticker import FixedFormatter, FixedLocator
 
 if TYPE_CHECKING:
     from .renderer import Renderer
@@ -25,6 +29,7 @@ MARGIN = 0.45  # inches around everything (printers leave about a quarter inch u
 HEADER = 0.55  # inches above the frame: the title and the step
 PAGE_FRAME_WIDTH = PAPER[0] - 2 * MARGIN  # inches: the frame at the page's width
 HEADING_SIZE, CAPTION_SIZE, FOOTER_SIZE = 15.0, 14.0, 8.0  # points
+MIN_TEXT_PT = 2.0 / 25.4 * 72  # the smallest text a page prints: 2 mm (5.67 pt)
 SCALED = ("font.size", "axes.titlesize", "axes.labelsize", "xtick.labelsize", "ytick.labelsize", "legend.fontsize",
           "figure.titlesize")  # the style's sizes that scale with the frame on the page
 
@@ -41,7 +46,9 @@ def write_handout(renderer: Renderer, pages: Sequence[tuple[int, str]], path: st
     frame_in = (size[0] / dpi, size[1] / dpi)
     room = PAPER[1] - 2 * MARGIN - HEADER - 1.1  # inches left for the frame above the caption's lines
     width = min(PAGE_FRAME_WIDTH, room * frame_in[0] / frame_in[1])
-    scale = width / frame_in[0]
+    # The text scales with the frame, but never below 2 mm printed: the panels' smallest is "x-small".
+    smallest = min(min(STYLE[k] for k in SCALED), STYLE["font.size"] * font_scalings["x-small"])
+    scale = max(width / frame_in[0], MIN_TEXT_PT / smallest)
     # A title's height fixed above its axes (not moved clear of tick labels on top, which no panel has): its
     # place is then not measured again on every page.
     style = {**STYLE, **{k: STYLE[k] * scale for k in SCALED}, "pdf.fonttype": 42, "axes.titley": 1.0}
@@ -72,21 +79,16 @@ def write_handout(renderer: Renderer, pages: Sequence[tuple[int, str]], path: st
         figure.draw_without_rendering()
         figure.set_layout_engine("none")  # the layout is final: every page has the same frame
         fix_ticks(figure)
-        # Each panel's changing artists are drawn by blitting in the video; on paper they are ordinary ones.
-        for artist in figure.findobj(lambda a: a.get_animated()):
-            artist.set_animated(False)
-        in_figure = set(figure.findobj())
+        # What changes per frame is drawn last, in the updaters' order, as the video blits it on its picture.
+        changing = Changing()
+        figure.add_artist(changing)
         chars = int(width * 72 / (CAPTION_SIZE * 0.55))  # DejaVu Sans averages about 0.55 em a character
         total = history.total_steps
         metadata = {"Title": title or history.info.scene or "handout", "Creator": "backprop-visualizer",
                     "CreationDate": None}  # no date: the same render writes the same file
         with PdfPages(path, metadata=metadata) as pdf:
             for n, (row, text) in enumerate(pages):
-                for update in updates:
-                    for artist in update(row):
-                        if artist not in in_figure:  # drawn by hand in the video: put it on the page
-                            frame.add_artist(artist)
-                            in_figure.add(artist)
+                changing.artists = [artist for update in updates for artist in update(row)]
                 step_text.set_text(f"step {int(history.steps[row]):,} of {total:,}")
                 caption.set_text("\n".join(textwrap.wrap(text, chars, max_lines=3, placeholder=" …")))
                 foot.set_text(f"{footer}    page {n + 1} of {len(pages)}".strip())
@@ -94,19 +96,38 @@ def write_handout(renderer: Renderer, pages: Sequence[tuple[int, str]], path: st
     return path
 
 
-def fix_ticks(figure: Figure) -> None:
-    """Keep every axis's ticks and label where they are now: the limits are fixed for the whole run, so the
-    pages need not find them again (a third of a page's drawing); the tick labels are still formatted as
-    before."""
-    from matplotlib.ticker import FixedLocator
+class Changing(Artist):
+    """The frame's changing ("animated") artists, drawn on top of the figure in the order given (a PDF page
+    has no picture to blit them on)."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.artists: list[Artist] = []
+        self.set_zorder(float("inf"))
+        self.set_in_layout(False)
+
+    def draw(self, renderer) -> None:
+        for artist in self.artists:
+            artist.draw(renderer)
+
+
+def fix_ticks(figure: Figure) -> None:
+    """Keep every axis's ticks, tick labels (with the offset or scale label) and label as they are now: the
+    limits are fixed for the whole run, so the pages need not find, format and place them again."""
     for ax in figure.axes:
         for axis in (ax.xaxis, ax.yaxis):
             axis.set_major_locator(FixedLocator(axis.get_majorticklocs()))
+            axis.set_major_formatter(_fixed(axis.get_majorticklabels(), axis.get_offset_text().get_text()))
             axis.set_minor_locator(FixedLocator(axis.get_minorticklocs()))
-            if axis.label.get_text():  # its place, clear of the tick labels, is found once
-                where = axis.label.get_transform().transform(axis.label.get_position())
-                axis.set_label_coords(*ax.transAxes.inverted().transform(where))
+            axis.set_minor_formatter(_fixed(axis.get_minorticklabels()))
+            where = axis.label.get_transform().transform(axis.label.get_position())
+            axis.set_label_coords(*ax.transAxes.inverted().transform(where))
+
+
+def _fixed(labels: list, offset: str = "") -> FixedFormatter:
+    fixed = FixedFormatter([label.get_text() for label in labels])
+    fixed.set_offset_string(offset)
+    return fixed
 
 
 __all__ = ["PAPER", "write_handout"]
