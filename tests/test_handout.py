@@ -109,6 +109,9 @@ def test_the_command_line_writes_a_vector_handout_of_the_chosen_pages(handout):
     data = pdf.read_bytes()
     assert data.startswith(b"%PDF-") and data.rstrip().endswith(b"%%EOF")
     assert pdf_pages(pdf) == len(re.findall(rb"/Type /Page[^s]", data)) == 4
+    # Every page fits both A4 (595.28 x 841.89 pt) and US Letter (612 x 792 pt), landscape.
+    boxes = {tuple(float(v) for v in box.split()) for box in re.findall(rb"/MediaBox \[ ([\d. ]+) \]", data)}
+    assert len(boxes) == 1 and (box := boxes.pop())[:2] == (0, 0) and box[2] <= 792.0 and 590 < box[3] <= 595.28
     assert re.search(r"softplus_fit\.pdf \([\d.]+ KB, 4 pages\)", result.stdout), result.stdout
     # Text stays text: every page's step and the title, in a TrueType (Type 42) font.
     text = pdf_text(pdf)

@@ -1,7 +1,7 @@
 """The handout: a vector PDF, one printed page per chosen step, drawn with the renderer's own layout.
 
 Each page is the frame's layout drawn afresh by matplotlib's PDF backend (no pixels: lines, text and markers
-stay vector; a heat map stays the image it is) on a landscape page of 11 × 8.27 in (279.4 × 210 mm: the width of
+stay vector; a heat map stays the image it is) on a landscape page of 279.4 × 210 mm (11 × 8.27 in: the width of
 US Letter and the height of A4), which prints at actual size on both papers. Above the frame: the title and the
 step; below it, the page's caption and a footer. The frame keeps the video's proportions: it is drawn at the
 page's width with every text scaled as the frame is (:data:`PAGE_FRAME_WIDTH` over the frame's own width in
@@ -24,7 +24,7 @@ from matplotlib.ticker import FixedFormatter, FixedLocator
 if TYPE_CHECKING:
     from .renderer import Renderer
 
-PAPER = (11.0, 8.27)  # inches, landscape: Letter's width, A4's height
+PAPER = (11.0, 210 / 25.4)  # inches, landscape: Letter's width, A4's height (279.4 x 210 mm)
 MARGIN = 0.45  # inches around everything (printers leave about a quarter inch unprinted)
 HEADER = 0.55  # inches above the frame: the title and the step
 PAGE_FRAME_WIDTH = PAPER[0] - 2 * MARGIN  # inches: the frame at the page's width

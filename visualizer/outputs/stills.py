@@ -49,7 +49,7 @@ def thumbnail(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 SHEET_FRAMES = 8  # frames on a contact sheet: evenly spaced, the first and last included
 SHEET_COLUMNS = 2  # two thumbnails across: a sheet of eight fits a portrait A4 or Letter page
 A4_WIDTH_MM = 210.0
-SHEET_LABEL_MM = 3.5  # the step labels' font size printed at A4 width: their digits stand 2.55 mm tall
+SHEET_LABEL_MM = 3.5  # the step labels' least font size printed at A4 width: digits at least 2.55 mm tall
 
 
 def sheet_label_px(sheet_width: int) -> int:
