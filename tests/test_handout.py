@@ -143,7 +143,7 @@ def test_captions_are_written_as_text_under_their_frames(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--pages", "3"], "pages sets the handout's length; ask for the handout with --format pdf (all leaves it out)"),
+    (["--pages", "3"], "pages sets the handout's length; ask for the handout: format pdf (all leaves it out)"),
     (["--format", "mp4", "--pages", "3"], "pages sets the handout's length"),
     (["--format", "pdf", "--pages", "0"], "argument --pages: must be between 1 and 500, got 0"),
     (["--format", "pdf", "--last-frame"], "last frame writes only the poster"),

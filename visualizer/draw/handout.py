@@ -51,7 +51,8 @@ def write_handout(renderer: Renderer, pages: Sequence[tuple[int, str]], path: st
     scale = max(width / frame_in[0], MIN_TEXT_PT / smallest)
     # A title's height fixed above its axes (not moved clear of tick labels on top, which no panel has): its
     # place is then not measured again on every page.
-    style = {**STYLE, **{k: STYLE[k] * scale for k in SCALED}, "pdf.fonttype": 42, "axes.titley": 1.0}
+    style = {**STYLE, **{k: STYLE[k] * scale for k in SCALED}, "pdf.fonttype": 42, "axes.titley": 1.0,
+             "figure.autolayout": False, "figure.constrained_layout.use": False}
     path = Path(path)
     with matplotlib.rc_context(style):
         figure = Figure(figsize=PAPER, layout="constrained")
@@ -77,7 +78,9 @@ def write_handout(renderer: Renderer, pages: Sequence[tuple[int, str]], path: st
         for text in (heading, step_text, caption, foot):
             text.set_in_layout(False)
         figure.draw_without_rendering()
-        figure.set_layout_engine("none")  # the layout is final: every page has the same frame
+        # The layout is final: every page has the same frame. (None, not "none": with a layout engine of any
+        # kind, savefig draws every page twice, once to lay it out.)
+        figure.set_layout_engine(None)
         fix_ticks(figure)
         # What changes per frame is drawn last, in the updaters' order, as the video blits it on its picture.
         changing = Changing()

@@ -169,8 +169,8 @@ class RenderOptions:
         if self.last_frame and self.explain is not None:
             raise VisualizerError("last frame writes only the poster; explain shows steps in the videos: give one")
         if self.pages is not None and "pdf" not in self.formats:
-            raise VisualizerError("pages sets the handout's length; ask for the handout with --format pdf "
-                                  "(all leaves it out)")
+            raise VisualizerError("pages sets the handout's length; ask for the handout: format pdf (all leaves "
+                                  "it out)")
         if self.last_frame and self.format != "all":
             raise VisualizerError("last frame writes only the poster; leave the format out (the player and "
                                   "videos need every frame)")
