@@ -77,7 +77,7 @@ def write_handout(renderer: Renderer, pages: Sequence[tuple[int, str]], path: st
                            color="#555555")
         for text in (heading, step_text, caption, foot):
             text.set_in_layout(False)
-        figure.draw_without_rendering()
+        figure.get_layout_engine().execute(figure)  # measures every axis: places its label too
         # The layout is final: every page has the same frame. (None, not "none": with a layout engine of any
         # kind, savefig draws every page twice, once to lay it out.)
         figure.set_layout_engine(None)
@@ -120,7 +120,7 @@ def fix_ticks(figure: Figure) -> None:
     for ax in figure.axes:
         for axis in (ax.xaxis, ax.yaxis):
             axis.set_major_locator(FixedLocator(axis.get_majorticklocs()))
-            axis.set_major_formatter(_fixed(axis.get_majorticklabels(), axis.get_offset_text().get_text()))
+            axis.set_major_formatter(_fixed(axis.get_majorticklabels(), axis.major.formatter.get_offset()))
             axis.set_minor_locator(FixedLocator(axis.get_minorticklocs()))
             axis.set_minor_formatter(_fixed(axis.get_minorticklabels()))
             where = axis.label.get_transform().transform(axis.label.get_position())
