@@ -209,7 +209,7 @@ def select_rows(history: History, *, every: int | None = None, max_frames: int |
 
 
 class RenderResult(dict):
-    """The files a render wrote, by kind (``history``, ``mp4``, ``gif``, ``frames``, ``html``, ``poster``,
+    """The files a render wrote, by kind (``history``, ``mp4``, ``gif``, ``frames``, ``html``, ``pdf``, ``poster``,
     ``contact_sheet``). In Jupyter it shows the player (or the video, the GIF, the poster) inline, up to
     ``embed_limit`` bytes (beyond it, a link to the file), with the poster as a PNG for front ends that
     drop HTML. ``kept`` (kind → path) are outputs of the same history left from an earlier render,
