@@ -251,6 +251,10 @@ class StillsFormat(FolderFormat):
         picks = [] if job.last_frame else sample_positions(job.row_positions, SHEET_FRAMES)
         return {"poster_at": job.row_positions[-1], "thumbs_at": picks, "thumb_size": thumbnail_size(job.size)}
 
+    def positions(self, output):
+        """The poster's and the thumbnails' frames only."""
+        return sorted({output.settings["poster_at"], *output.settings["thumbs_at"]})
+
     def piece(self, output, k, start_index):
         """A writer keeping the poster's frame and the thumbnails."""
         from .stills import StillsWriter

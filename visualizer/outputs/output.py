@@ -161,6 +161,12 @@ class Format:
         """The writer chunk ``k`` uses; its first frame is frame ``start_index`` of the whole video."""
         raise NotImplementedError(f"format {self.name!r} draws no frames")
 
+    def positions(self, output: Output) -> list[int] | None:
+        """The positions among the frames of the only frames it keeps, or ``None``: it needs every frame. When
+        no output of a render needs every frame, only those kept are drawn, and ``output.settings["drawn_at"]``
+        says where each frame its writers get sits among the whole."""
+        return None
+
     def join(self, output: Output, pieces: list[Path]) -> Path:
         """Combine the chunks' pieces (in order) into ``output.path``."""
         raise NotImplementedError(f"format {self.name!r} draws no frames")

@@ -90,19 +90,22 @@ def compose_sheet(thumbs: list[tuple[int, np.ndarray]], path: Path, columns: int
 class StillsWriter(Writer):
     """Keeps what a render's stills need as its chunk draws them, so no frame is drawn again for them: the
     frame at position ``poster_at`` of the whole video as ``poster.png``, and a thumbnail of ``thumb_size``
-    of each frame at ``thumbs_at`` as ``thumb_<position>.png``, in the folder ``path``."""
+    of each frame at ``thumbs_at`` as ``thumb_<position>.png``, in the folder ``path``. With ``drawn_at``, the
+    frames it gets are only those, at these positions among the whole."""
 
     def __init__(self, path: str | os.PathLike, start_index: int = 0, poster_at: int | None = None,
-                 thumbs_at: Iterable[int] = (), thumb_size: tuple[int, int] = (480, 270)) -> None:
+                 thumbs_at: Iterable[int] = (), thumb_size: tuple[int, int] = (480, 270),
+                 drawn_at: list[int] | None = None) -> None:
         super().__init__(path)
         self.start_index, self.poster_at, self.thumbs_at = start_index, poster_at, frozenset(thumbs_at)
-        self.thumb_size = tuple(thumb_size)
+        self.thumb_size, self.drawn_at = tuple(thumb_size), drawn_at
 
     def _setup(self) -> None:
         self._index = self.start_index
 
     def _write(self, frame: np.ndarray, step: int) -> None:
-        position, self._index = self._index, self._index + 1
+        position = self.drawn_at[self._index] if self.drawn_at is not None else self._index
+        self._index += 1
         if position != self.poster_at and position not in self.thumbs_at:
             return
         from .stills import save_png, thumbnail

@@ -466,13 +466,16 @@ def _render(scene: Scene | None, history: History | None, layout: Layout | None,
                 for output in outputs.values():
                     if output.format.first:  # the history: written before any frame
                         output.finish(job, outputs)
-                with _tqdm()(total=len(frames), desc=f"{name}: drawing and encoding frames", unit="frame",
+                drawing = [o for o in outputs.values() if o.format.draws]
+                drawn, hold = only_needed(drawing, frames), job.hold_frames
+                if drawn is not frames:  # no video: only the frames the stills keep, no hold
+                    hold = 0
+                with _tqdm()(total=len(drawn), desc=f"{name}: drawing and encoding frames", unit="frame",
                              disable=not progress, leave=False, mininterval=0.2) as bar:
                     jobs = opts.jobs or (executor and executor_size(executor)) or available_cores()
                     # The poster alone (--last-frame) is drawn here, never sent to an executor.
-                    processes = render_outputs(renderer, frames, [o for o in outputs.values() if o.format.draws],
-                                               folder.work, fps=fps, jobs=jobs, hold_frames=job.hold_frames,
-                                               on_frames=bar.update,
+                    processes = render_outputs(renderer, drawn, drawing, folder.work, fps=fps, jobs=jobs,
+                                               hold_frames=hold, on_frames=bar.update,
                                                executor=None if opts.last_frame else executor)
                 for output in finishing([o for o in outputs.values() if not o.format.first]):
                     if output.format.stage is not None and output.format.stage.name != stage:
@@ -553,6 +556,19 @@ def _frames(history: History, scene: Scene | None, rows: list[int], explain: tup
         return _explained(history, scene, rows, explain, fps)
     except (ValueError, KeyError) as exc:
         raise _input_error(exc, "cannot explain: ") from None
+
+
+def only_needed(drawing: list, frames: list) -> list:
+    """The frames to draw for the ``drawing`` outputs: ``frames`` itself when one of them needs every frame
+    (a video, the PNG frames), else only those they need (a handout with the stills alone), each output told
+    where its frames sit in the whole (``settings["drawn_at"]``)."""
+    wanted = [output.format.positions(output) for output in drawing]
+    if not drawing or any(w is None for w in wanted):
+        return frames
+    shown = sorted(set().union(*wanted))
+    for output in drawing:
+        output.settings["drawn_at"] = shown
+    return [frames[p] for p in shown]
 
 
 def handout_drawer(renderer, history: History, name: str):
