@@ -170,16 +170,15 @@ def test_the_contact_sheet_labels_print_at_least_2_mm_tall_on_a4(tmp_path):
     assert digit_mm >= 2.0, digit_mm
 
 
-@pytest.mark.parametrize("jobs", [1, 2])
-def test_without_a_video_only_the_stills_frames_are_drawn_and_they_are_the_same(tmp_path, jobs):
+def test_without_a_video_only_the_stills_frames_are_drawn_and_they_are_the_same(tmp_path):
     from visualizer import render
     from visualizer.run.render import train
     from visualizer.run.scene import load_scene
 
     scene = load_scene("softplus_fit")
     history = train(scene, steps=47)
-    sparse = render(scene, history, format="pdf", pages=2, size=(320, 180), jobs=jobs, out=tmp_path / "pdf")
-    every = render(scene, history, format="frames", size=(320, 180), jobs=jobs, out=tmp_path / "frames")
+    sparse = render(scene, history, format="pdf", pages=2, size=(320, 180), jobs=2, out=tmp_path / "pdf")
+    every = render(scene, history, format="frames", size=(320, 180), jobs=2, out=tmp_path / "frames")
     assert pdf_pages(sparse["pdf"]) == 2
     for kind in ("poster", "contact_sheet"):
         assert sparse[kind].read_bytes() == every[kind].read_bytes(), kind
