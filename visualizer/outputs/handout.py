@@ -15,10 +15,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .output import HANDOUT, Format, Job, Output, human_size, summary_line
+from .output import HANDOUT, HANDOUT_PAGES, Format, Job, Output, human_size, summary_line
 from .pixels import sample_positions
 
-HANDOUT_PAGES = 6  # pages by default: the first frame, the moments, the rest evenly spaced
 PAPER = "279.4 x 210 mm landscape (Letter's width, A4's height: actual size on both)"
 
 

@@ -48,6 +48,9 @@ STILLS = Stage("stills", "poster and contact sheet", "drawing the poster and con
 HANDOUT = Stage("handout", "the handout's pages", "drawing the handout", 50)
 
 
+HANDOUT_PAGES = 6  # a handout's pages by default: the first frame, the moments, the rest evenly spaced
+
+
 class RecordedRun(Protocol):
     """What formats read of the recorded run (a :class:`visualizer.record.history.History` is one)."""
 
@@ -80,7 +83,7 @@ class Job:
     gif_fps: float
     gif_width: int
     last_frame: bool  # only the final frame is drawn, for the poster
-    pages: int = 6  # the handout's pages (the moments may add more)
+    pages: int = HANDOUT_PAGES  # the handout's pages (the moments may add more)
     moments: list[tuple[int, str]] = field(default_factory=list)  # (training step, caption) a teacher talks over
     # Draws the handout's pages, (training step, caption) each, as a vector PDF at the path: given by the
     # render, as outputs draw no figures themselves.
@@ -361,5 +364,5 @@ class Output:
         self.format.make(self, job, made)
 
 
-__all__ = ["FolderFormat", "Format", "GIF", "HANDOUT", "JOIN", "Job", "Output", "PLAYER", "RecordedRun", "STILLS", "Stage",
-           "encoded", "human_size", "summary_line", "too_big", "total_size"]
+__all__ = ["FolderFormat", "Format", "GIF", "HANDOUT", "HANDOUT_PAGES", "JOIN", "Job", "Output", "PLAYER",
+           "RecordedRun", "STILLS", "Stage", "encoded", "human_size", "summary_line", "too_big", "total_size"]
