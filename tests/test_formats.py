@@ -134,30 +134,32 @@ def test_a_format_made_from_another_gets_it_privately(tmp_path, scene):
 
 
 def test_the_format_option_lists_the_registry(cli, npy):
-    assert choosable() == ("mp4", "gif", "frames", "html", "npy")
-    assert parse_formats("all") == choosable()
+    assert choosable() == ("mp4", "gif", "frames", "html", "pdf", "npy")
+    assert parse_formats("all") == ("mp4", "gif", "frames", "html", "npy")  # the handout is asked for by name
+    assert parse_formats("all,pdf") == choosable()
     assert RenderOptions(format="npy,mp4").checked().formats == ("mp4", "npy")
     help_text = next(a.help for a in _render_parser()._actions if a.dest == "format")
     assert help_text.startswith(format_help()) and "npy (numbered NumPy frames)" in help_text
     code, _, err = cli("render", "softplus_fit", "--format", "webm")
-    assert code == 2 and "use any of mp4, gif, frames, html, npy (comma-separated) or all" in err
+    assert code == 2 and "use any of mp4, gif, frames, html, pdf, npy (comma-separated) or all" in err
 
 
 def test_without_registrations_the_format_option_is_the_built_in_one(cli):
-    assert choosable() == tuple(f.name for f in formats() if f.choosable) == ("mp4", "gif", "frames", "html")
+    assert choosable() == tuple(f.name for f in formats() if f.choosable) == ("mp4", "gif", "frames", "html",
+                                                                                 "pdf")
     help_text = next(a.help for a in _render_parser()._actions if a.dest == "format")
-    assert help_text == ("comma-separated: mp4, gif, frames, html (the step-by-step player); or all "
-                         "(default: all)")
+    assert help_text == ("comma-separated: mp4, gif, frames, html (the step-by-step player), pdf (a printable "
+                         "handout, not in all); or all (default: all)")
     code, _, err = cli("render", "softplus_fit", "--format", "npy")
-    assert code == 2 and err == ("visualizer: error: unknown format npy; use any of mp4, gif, frames, html "
+    assert code == 2 and err == ("visualizer: error: unknown format npy; use any of mp4, gif, frames, html, pdf "
                                  "(comma-separated) or all\n")
 
 
 def test_every_output_has_one_format_and_one_file_name():
     files = known_outputs("scene")
     assert files == {"history": "history.npz", "mp4": "scene.mp4", "vtt": "scene.vtt", "gif": "scene.gif",
-                     "frames": "frames",
-                     "html": "scene.html", "poster": "poster.png", "contact_sheet": "contact_sheet.png"}
+                     "frames": "frames", "html": "scene.html", "poster": "poster.png",
+                     "contact_sheet": "contact_sheet.png", "pdf": "scene.pdf"}
     with pytest.raises(ValueError, match="publishes poster, which format 'stills' publishes already"):
         register_format(type("Posters", (Format,), {"name": "posters", "outputs": ("poster",)})())
     with pytest.raises(ValueError, match="needs webm: register that first"):

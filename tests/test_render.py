@@ -144,7 +144,7 @@ def test_poster_and_contact_sheet_kept_by_the_chunks_equal_the_frames_drawn_agai
     # of its own); drawing the selected rows again gives the same pictures.
     from visualizer.run.render import select_rows
     from visualizer.outputs.pixels import sample_positions
-    from visualizer.outputs.stills import compose_sheet, thumbnail, thumbnail_size
+    from visualizer.outputs.stills import SHEET_FRAMES, compose_sheet, thumbnail, thumbnail_size
 
     scene = load_scene("softplus_fit")
     history = train(scene, steps=47)
@@ -156,7 +156,7 @@ def test_poster_and_contact_sheet_kept_by_the_chunks_equal_the_frames_drawn_agai
     renderer = Renderer(scene.layout, history, size=(320, 180), title=scene.title)
     size = thumbnail_size(renderer.size)
     again = compose_sheet([(int(history.steps[row]), thumbnail(renderer.draw(row), size))
-                           for row in sample_positions(rows, 12)], tmp_path / "again.png")
+                           for row in sample_positions(rows, SHEET_FRAMES)], tmp_path / "again.png")
     np.testing.assert_array_equal(np.asarray(Image.open(written["contact_sheet"])), np.asarray(Image.open(again)))
     np.testing.assert_array_equal(np.asarray(Image.open(written["poster"])), renderer.draw(len(history) - 1))
 

@@ -25,6 +25,9 @@ class FrameImage(AxesImage):
     def draw(self, renderer) -> None:
         if not self.get_visible() or self.get_array() is None:
             return
+        if not hasattr(renderer, "buffer_rgba"):  # a vector canvas (a PDF page): matplotlib's own image
+            super().draw(renderer)
+            return
         rgba = self.to_rgba(self.get_array(), bytes=True)
         left, right, bottom, top = self.get_extent()
         (x_left, y_bottom), (x_right, y_top) = self.get_transform().transform([(left, bottom), (right, top)])

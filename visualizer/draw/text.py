@@ -71,7 +71,8 @@ def _line_metrics(prop: FontProperties, dpi: float) -> tuple[float, float]:
 class FrameText(Artist):
     """A one-line text at ``(x, y)`` in ``transform`` coordinates (plus ``offset`` pixels), aligned by
     ``ha`` (left/center/right) and ``va`` (top/center/baseline/bottom), optionally on a box of
-    ``background`` colour at ``background_alpha``. Draws only on an Agg canvas."""
+    ``background`` colour at ``background_alpha``. Draws from cached glyphs on an Agg canvas; on a vector one
+    (a PDF handout) as matplotlib text, so the words stay words."""
 
     def __init__(self, x: float, y: float, text: str = "", *, transform: Transform, ha: str = "left",
                  va: str = "baseline", fontsize: float | str = "medium", color: str = "black",
@@ -108,6 +109,13 @@ class FrameText(Artist):
     def draw(self, renderer) -> None:
         if not self.get_visible() or not self._text:
             return
+        if not hasattr(renderer, "buffer_rgba"):
+            box = None if self._background is None else dict(
+                boxstyle=f"square,pad={self._pad}", facecolor=self._background / 255, alpha=self._background_alpha,
+                edgecolor="none")
+            vector_text(self, self._xy, self._text, self._ha, self._va, self._prop, self._rgb, self._offset,
+                        renderer, box)
+            return
         dpi = renderer.dpi
         glyphs = [_glyph(self._prop, dpi, ch) for ch in self._text]
         width = sum(g[3] for g in glyphs)
@@ -142,6 +150,22 @@ class FrameText(Artist):
         a = mask[y0 - top : y1 - top, x0 - left : x1 - left, None] * (alpha / 255.0)
         region = canvas[y0:y1, x0:x1, :3]
         region[...] = (region * (1.0 - a) + rgb * a + 0.5).astype(np.uint8)
+
+
+def vector_text(artist: Artist, xy, text: str, ha: str, va: str, prop: FontProperties, rgb: np.ndarray,
+                offset: tuple[float, float], renderer, box: dict | None = None) -> None:
+    """Draw ``text`` as matplotlib text where ``artist`` (a :class:`FrameText` or group) would put its glyphs,
+    on a renderer without pixels (a PDF page): the words stay selectable, searchable text."""
+    from matplotlib.text import Text
+    from matplotlib.transforms import offset_copy
+
+    transform = artist.get_transform()
+    if offset != (0.0, 0.0):
+        transform = offset_copy(transform, fig=artist.figure, x=offset[0], y=offset[1], units="points")
+    label = Text(xy[0], xy[1], text, color=rgb / 255, ha=ha, va=va, fontproperties=prop, transform=transform,
+                 bbox=box)
+    label.set_figure(artist.figure)
+    label.draw(renderer)
 
 
 class FrameTextGroup(Artist):
@@ -180,6 +204,11 @@ class FrameTextGroup(Artist):
 
     def draw(self, renderer) -> None:
         if not self.get_visible() or not any(self._texts):
+            return
+        if not hasattr(renderer, "buffer_rgba"):  # a vector canvas: matplotlib text, one per string
+            for text, xy in zip(self._texts, self._points):
+                if text:
+                    vector_text(self, xy, text, self._ha, self._va, self._prop, self._rgb, (0.0, 0.0), renderer)
             return
         dpi = renderer.dpi
         ascent, descent = _line_metrics(self._prop, dpi)

@@ -13,6 +13,7 @@ from typing import Any
 
 from .output import (GIF, JOIN, PLAYER, STILLS, FolderFormat, Format, Job, Output, Stage, encoded,  # noqa: F401
                      human_size, summary_line, too_big, total_size)
+from .handout import HandoutFormat
 
 
 # ---- the formats this package ships
@@ -269,6 +270,10 @@ class StillsFormat(FolderFormat):
         picks = [] if job.last_frame else sample_positions(job.row_positions, SHEET_FRAMES)
         return {"poster_at": job.row_positions[-1], "thumbs_at": picks, "thumb_size": thumbnail_size(job.size)}
 
+    def positions(self, output):
+        """The poster's and the thumbnails' frames only."""
+        return sorted({output.settings["poster_at"], *output.settings["thumbs_at"]})
+
     def piece(self, output, k, start_index):
         """A writer keeping the poster's frame and the thumbnails."""
         from .stills import StillsWriter
@@ -358,6 +363,11 @@ def get_format(name: str) -> Format:
 def choosable() -> tuple[str, ...]:
     """The formats the user may ask for by name, in order."""
     return tuple(f.name for f in _REGISTRY.values() if f.choosable)
+
+
+def in_all() -> tuple[str, ...]:
+    """The formats "all" asks for, in order: those the user may ask for, less the ones asked for by name only."""
+    return tuple(f.name for f in _REGISTRY.values() if f.choosable and f.in_all)
 
 
 def format_help() -> str:
@@ -455,12 +465,13 @@ def picture(shown: dict[str, Path]) -> bytes | None:
     return None
 
 
-for _builtin in (HistoryFormat(), MP4Format(), GIFFormat(), FramesFormat(), PlayerFormat(), StillsFormat()):
+for _builtin in (HistoryFormat(), MP4Format(), GIFFormat(), FramesFormat(), PlayerFormat(), StillsFormat(),
+                 HandoutFormat()):
     register_format(_builtin)
 del _builtin
 
 
-__all__ = ["FolderFormat", "Format", "FramesFormat", "GIFFormat", "HistoryFormat", "MP4Format", "Output",
-           "PlayerFormat", "Stage", "StillsFormat", "choosable", "format_help", "formats", "get_format",
-           "finishing", "folder_outputs", "known_outputs", "making", "notebook_view", "output_order", "owner", "picture", "register_format",
+__all__ = ["FolderFormat", "Format", "FramesFormat", "GIFFormat", "HandoutFormat", "HistoryFormat", "MP4Format",
+           "Output", "PlayerFormat", "Stage", "StillsFormat", "choosable", "format_help", "formats", "get_format",
+           "finishing", "folder_outputs", "in_all", "known_outputs", "making", "notebook_view", "output_order", "owner", "picture", "register_format",
            "stages", "summary", "unregister_format"]

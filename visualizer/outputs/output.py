@@ -45,6 +45,10 @@ JOIN = Stage("join", "joining the video pieces", "joining the video", 10)
 GIF = Stage("gif", "GIF: palette and encoding", "making the GIF", 20)
 PLAYER = Stage("player", "writing the player", "making the player", 30)
 STILLS = Stage("stills", "poster and contact sheet", "drawing the poster and contact sheet", 40)
+HANDOUT = Stage("handout", "the handout's pages", "drawing the handout", 50)
+
+
+HANDOUT_PAGES = 6  # a handout's pages by default: the first frame, the moments, the rest evenly spaced
 
 
 class RecordedRun(Protocol):
@@ -80,6 +84,10 @@ class Job:
     gif_width: int
     last_frame: bool  # only the final frame is drawn, for the poster
     pace: str = "steps"  # which recorded steps became frames: change, log or steps (visualizer.record.pace)
+    pages: int = HANDOUT_PAGES  # the handout's pages (the moments may add more)
+    # Draws the handout's pages, (training step, caption) each, as a vector PDF at the path: given by the
+    # render, as outputs draw no figures themselves.
+    handout: Callable[[list[tuple[int, str]], Path], None] | None = None
     # Known once the run is trained and its frames chosen (a render fills them in before drawing):
     frame_steps: list[int] = field(default_factory=list)  # the step each drawn frame shows (explain frames too)
     row_positions: list[int] = field(default_factory=list)  # each selected row's place among the frames
@@ -111,7 +119,8 @@ class Format:
 
     name = ""  # the registry's key, the --format name, and the output's kind when it publishes one file
     help = ""  # a few words after its name in --format's help, if the name does not say enough
-    choosable = True  # the user may ask for it with --format (and "all" includes it)
+    choosable = True  # the user may ask for it with --format
+    in_all = True  # "all" includes it (if choosable); a slow or rarely wanted one is asked for by name
     always = False  # every render makes it, asked for or not
     needs: tuple[str, ...] = ()  # formats it is made from: made privately (never published) when not asked for
     draws = True  # chunks write frames to it
@@ -157,6 +166,12 @@ class Format:
     def piece(self, output: Output, k: int, start_index: int) -> Writer:
         """The writer chunk ``k`` uses; its first frame is frame ``start_index`` of the whole video."""
         raise NotImplementedError(f"format {self.name!r} draws no frames")
+
+    def positions(self, output: Output) -> list[int] | None:
+        """The positions among the frames of the only frames it keeps, or ``None``: it needs every frame. When
+        no output of a render needs every frame, only those kept are drawn, and ``output.settings["drawn_at"]``
+        says where each frame its writers get sits among the whole."""
+        return None
 
     def join(self, output: Output, pieces: list[Path]) -> Path:
         """Combine the chunks' pieces (in order) into ``output.path``."""
@@ -352,5 +367,5 @@ class Output:
         self.format.make(self, job, made)
 
 
-__all__ = ["FolderFormat", "Format", "GIF", "JOIN", "Job", "Output", "PLAYER", "RecordedRun", "STILLS", "Stage",
-           "encoded", "human_size", "summary_line", "too_big", "total_size"]
+__all__ = ["FolderFormat", "Format", "GIF", "HANDOUT", "HANDOUT_PAGES", "JOIN", "Job", "Output", "PLAYER",
+           "RecordedRun", "STILLS", "Stage", "encoded", "human_size", "summary_line", "too_big", "total_size"]

@@ -13,7 +13,8 @@ from typing import Any, Callable
 
 from ..base.errors import VisualizerError
 from ..draw import MIN_SIZE, STAGE_SECONDS
-from ..outputs.formats import choosable, format_help
+from ..outputs.formats import choosable, format_help, in_all
+from ..outputs.handout import HANDOUT_PAGES
 from ..record.pace import PACES
 from ..record.schedule import RecordSchedule
 
@@ -39,12 +40,13 @@ def parse_size(text: str) -> tuple[int, int]:
 
 def parse_formats(formats: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
     """``"mp4,gif"`` or ``["mp4", "gif"]`` or ``"all"`` → names of formats the user may ask for (the
-    registry's: :mod:`visualizer.outputs.formats`), in the registry's order."""
+    registry's: :mod:`visualizer.outputs.formats`), in the registry's order. ``"all"`` is every format but
+    those asked for by name only (the handout): ``"all,pdf"`` adds it."""
     known = choosable()
     items = formats.split(",") if isinstance(formats, str) else list(formats)
     items = [str(f).strip().lower() for f in items if str(f).strip()]
     if "all" in items:
-        return known
+        items = [f for f in items if f != "all"] + list(in_all())
     unknown = [f for f in items if f not in known]
     if unknown or not items:
         raise VisualizerError(f"unknown format {', '.join(unknown) or '(none)'}; use any of {', '.join(known)} "
@@ -176,6 +178,9 @@ class RenderOptions:
                               _number(0, LIMITS["hold"], low_open=False), float)
     burn_captions: bool = _opt(False, "draw the captions into the frames (and so into the GIF and PNGs) in a "
                                "band under the panels", flag=True)
+    pages: int | None = _opt(None, f"the handout's pages (--format pdf): the first frame, the moments, and "
+                             f"frames evenly spaced, {HANDOUT_PAGES} in all by default (moments beyond that add "
+                             "pages)", "N", _whole(1, 500), int)
 
     def checked(self) -> RenderOptions:
         """Validate every option; raise :class:`VisualizerError` naming the first bad one."""
@@ -201,6 +206,9 @@ class RenderOptions:
             raise VisualizerError("last frame writes only the poster; explain shows steps in the videos: give one")
         if self.explain_seconds is not None and self.explain is None:
             raise VisualizerError("explain seconds goes with explain: give the steps to show in slow motion")
+        if self.pages is not None and "pdf" not in self.formats:
+            raise VisualizerError("pages sets the handout's length; ask for the handout: format pdf (all leaves "
+                                  "it out)")
         if self.last_frame and self.format != "all":
             raise VisualizerError("last frame writes only the poster; leave the format out (the player and "
                                   "videos need every frame)")

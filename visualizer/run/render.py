@@ -234,7 +234,7 @@ def _pace(pace: str) -> str:
 
 
 class RenderResult(dict):
-    """The files a render wrote, by kind (``history``, ``mp4``, ``gif``, ``frames``, ``html``, ``poster``,
+    """The files a render wrote, by kind (``history``, ``mp4``, ``gif``, ``frames``, ``html``, ``pdf``, ``poster``,
     ``contact_sheet``). In Jupyter it shows the player (or the video, the GIF, the poster) inline, up to
     ``embed_limit`` bytes (beyond it, a link to the file), with the poster as a PNG for front ends that
     drop HTML. ``kept`` (kind → path) are outputs of the same history left from an earlier render,
@@ -440,6 +440,7 @@ def _render(scene: Scene | None, history: History | None, layout: Layout | None,
     from ..base.files import sha256_file
     from ..draw.explain import ExplainFrame
     from ..outputs.formats import finishing, known_outputs, making
+    from ..outputs.handout import HANDOUT_PAGES
     from ..outputs.output import Job, Output
     from ..outputs.transaction import OutputFolder, pause_point
     from .pipeline import available_cores, executor_size, render_outputs
@@ -453,7 +454,7 @@ def _render(scene: Scene | None, history: History | None, layout: Layout | None,
     job = Job(name=name, title=title, size=size, dpi=opts.dpi, fps=fps, hold=opts.hold,
               hold_frames=round(opts.hold * fps), every=opts.every, max_frames=opts.max_frames,
               gif_fps=opts.gif_rate(fps), gif_width=opts.gif_size_width(size), last_frame=opts.last_frame,
-              pace=opts.pace)
+              pace=opts.pace, pages=opts.pages or HANDOUT_PAGES)
     kinds = [kind for fmt, public in plan if public for kind in fmt.kinds(job)]
     renderer = None
     explain = opts.explain_steps
@@ -503,6 +504,7 @@ def _render(scene: Scene | None, history: History | None, layout: Layout | None,
                         at_row.setdefault(int(key), p)  # a held row: its first frame
                 job.history, job.frame_steps = history, [int(history.steps[key]) for key in frames]
                 job.row_positions = [at_row[r] for r in rows]
+                job.handout = handout_drawer(renderer, history, name)
                 outputs: dict[str, Output] = {}
                 for fmt, public in plan:  # unpublished (the player's video when no MP4 was asked for): in work/
                     paths = {kind: folder.staged(file) if public else folder.work / file
@@ -512,13 +514,16 @@ def _render(scene: Scene | None, history: History | None, layout: Layout | None,
                 for output in outputs.values():
                     if output.format.first:  # the history: written before any frame
                         output.finish(job, outputs)
-                with _tqdm()(total=len(frames), desc=f"{name}: drawing and encoding frames", unit="frame",
+                drawing = [o for o in outputs.values() if o.format.draws]
+                drawn, hold = only_needed(drawing, frames), job.hold_frames
+                if drawn is not frames:  # no video: only the frames the stills keep, no hold
+                    hold = 0
+                with _tqdm()(total=len(drawn), desc=f"{name}: drawing and encoding frames", unit="frame",
                              disable=not progress, leave=False, mininterval=0.2) as bar:
                     jobs = opts.jobs or (executor and executor_size(executor)) or available_cores()
                     # The poster alone (--last-frame) is drawn here, never sent to an executor.
-                    processes = render_outputs(renderer, frames, [o for o in outputs.values() if o.format.draws],
-                                               folder.work, fps=fps, jobs=jobs, hold_frames=job.hold_frames,
-                                               on_frames=bar.update,
+                    processes = render_outputs(renderer, drawn, drawing, folder.work, fps=fps, jobs=jobs,
+                                               hold_frames=hold, on_frames=bar.update,
                                                executor=None if opts.last_frame else executor)
                 for output in finishing([o for o in outputs.values() if not o.format.first]):
                     if output.format.stage is not None and output.format.stage.name != stage:
@@ -643,6 +648,31 @@ def _burned(history: History, frames: list[int], marks: dict[int, str], job, opt
         for key in frames[cue.start:cue.end]:
             shown.setdefault((int(key), getattr(key, "index", -1)), cue.text)
     return shown
+
+
+def only_needed(drawing: list, frames: list) -> list:
+    """The frames to draw for the ``drawing`` outputs: ``frames`` itself when one of them needs every frame
+    (a video, the PNG frames), else only those they need (a handout with the stills alone), each output told
+    where its frames sit in the whole (``settings["drawn_at"]``)."""
+    wanted = [output.format.positions(output) for output in drawing]
+    if not drawing or any(w is None for w in wanted):
+        return frames
+    shown = sorted(set().union(*wanted))
+    for output in drawing:
+        output.settings["drawn_at"] = shown
+    return [frames[p] for p in shown]
+
+
+def handout_drawer(renderer, history: History, name: str):
+    """What draws a render's handout for its format (outputs draw no figures): pages given as (recorded
+    step, caption), drawn as vector pages by :func:`visualizer.draw.handout.write_handout`."""
+    def draw(pages: list[tuple[int, str]], path: Path) -> None:
+        from ..draw.handout import write_handout
+
+        rows = np.searchsorted(history.steps, [step for step, _ in pages])
+        write_handout(renderer, [(int(row), caption) for row, (_, caption) in zip(rows, pages)], path, footer=name)
+
+    return draw
 
 
 def _renderer(layout: Layout, history: History, size: tuple[int, int], dpi: float | None, title: str, name: str,
