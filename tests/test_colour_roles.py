@@ -22,12 +22,12 @@ from visualizer import (SGD, ClassRegionsPanel, DecisionBoundaryPanel, Dense, La
 from visualizer.draw import colours
 from visualizer.draw.text import FrameText
 
-cspace = pytest.importorskip("colorspacious")
 DEFICIENCIES = ("deuteranomaly", "protanomaly", "tritanomaly")
 SAME_HUE = 15.0  # two roles meeting in one frame keep at least this CAM02-UCS ΔE' apart in normal vision
 
 
 def _ucs(palette, deficiency: str | None = None) -> np.ndarray:
+    cspace = pytest.importorskip("colorspacious")  # in the test extra; only these checks need it
     rgb = np.array([to_rgb(c) for c in palette])
     if deficiency:
         cvd = {"name": "sRGB1+CVD", "cvd_type": deficiency, "severity": 100}
@@ -59,11 +59,13 @@ def test_the_eight_neuron_colours_are_eight_hues_apart():
 
 
 # Roles that meet in one frame: a comparison's runs beside two-class regions or a fit's first two neurons and
-# its prediction; classes beside train/test; neurons beside the prediction and the data.
+# its prediction; parameter series (the run palette) beside the diagram's signed edges; classes beside
+# train/test; neurons beside the prediction and the data.
 MEETINGS = [("run", colours.RUN_COLORS, "class", colours.CLASS_COLORS[:2]),
             ("run", colours.RUN_COLORS, "neuron", colours.NEURON_COLORS[:2]),
             ("run", colours.RUN_COLORS, "prediction", [colours.PREDICTION]),
             ("run", colours.RUN_COLORS, "train/test", [colours.TRAIN, colours.TEST]),
+            ("run", colours.RUN_COLORS, "signed", [colours.POSITIVE, colours.NEGATIVE]),
             ("class", colours.CLASS_COLORS, "train/test", [colours.TRAIN, colours.TEST]),
             ("neuron", colours.NEURON_COLORS, "prediction", [colours.PREDICTION, colours.DATA]),
             ("neuron", colours.NEURON_COLORS, "train/test", [colours.TRAIN, colours.TEST])]

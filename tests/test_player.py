@@ -338,3 +338,22 @@ def test_a_file_that_is_not_an_mp4_is_refused(tmp_path):
         write_player(tmp_path / "out.html", video=fake, title="t", fps=FPS, frame_steps=[0],
                      table_steps=np.array([0]), total_steps=0, losses={"loss": np.ones(1)}, params={}, grads={})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
+
+
+def test_signed_numbers_in_the_table_take_the_frames_colours(browser, player):
+    from matplotlib.colors import to_rgb
+
+    from visualizer.draw import colours
+
+    browser.open(f"{player['url']}#step={SHOWN[-1]}")
+    cells = browser.evaluate("Array.from(document.querySelectorAll('#groups td.v'), "
+                             "e => [e.textContent, getComputedStyle(e).color])")
+    expected = {1: colours.POSITIVE, -1: colours.NEGATIVE}
+    signs = set()
+    for text, colour in cells:
+        sign = int(np.sign(float(text)))
+        if sign:
+            rgb = tuple(round(255 * c) for c in to_rgb(expected[sign]))
+            assert colour == f"rgb({rgb[0]}, {rgb[1]}, {rgb[2]})", (text, colour)
+            signs.add(sign)
+    assert signs == {1, -1}

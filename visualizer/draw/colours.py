@@ -40,8 +40,9 @@ CLASS_MARKERS = ["o", "s", "^", "D", "v", "P", "X"]
 # all eight stay apart for the three colour-vision deficiencies and never share a hue with PREDICTION.
 NEURON_COLORS = ["#17becf", "#ccbb44", "#009e73", "#4477aa", "#882255", "#6a3d9a", "#f781bf", "#a65628"]
 # Runs of a comparison (and other series of lines): hues apart from the first two classes, the first two
-# neurons, the prediction and the train/test greys, which share compare's frames with them.
-RUN_COLORS = ["#009e73", "#762a83", "#d95f02", "#cc79a7", "#b2182b", "#9467bd"]
+# neurons, the prediction and the train/test greys, which share compare's frames with them, and from the
+# signed pair, which the parameter series meet in the diagram beside them.
+RUN_COLORS = ["#009e73", "#762a83", "#d95f02", "#cc79a7", "#7f3b08", "#9467bd"]
 SERIES_STYLES = ["-", "--", ":", "-."]  # past the palette's length, series repeat colours with the next style
 PREDICTION = "#c2187a"
 DATA = "#111111"

@@ -187,7 +187,8 @@ class SurfacePanel(_PlanePanel):
 
 @dataclass
 class UnitMapPanel(_PlanePanel):
-    """One hidden neuron's activation over the input plane: what that unit responds to."""
+    """One hidden neuron's activation over the input plane: what that unit responds to (one scale for every
+    unit of the layer, given by a colour bar)."""
 
     layer: str = ""
     unit: int = 0
@@ -195,6 +196,7 @@ class UnitMapPanel(_PlanePanel):
     inputs: tuple[int, int] = (0, 1)
     resolution: int = 40
     show_points: bool = True
+    colorbar: bool = True
 
     def needs(self, setup):
         key, static, rows = self._plane(setup)
@@ -219,6 +221,8 @@ class UnitMapPanel(_PlanePanel):
         ax.tick_params(labelsize="x-small")
         ax.set_xlabel("")
         ax.set_ylabel("")
+        if self.colorbar:
+            ax.figure.colorbar(image, ax=ax, fraction=0.08, pad=0.03).ax.tick_params(labelsize="x-small")
 
         def update(i):
             image.set_data(values[i])
