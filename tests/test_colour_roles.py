@@ -17,8 +17,9 @@ import pytest
 from matplotlib.collections import LineCollection, PathCollection
 from matplotlib.colors import to_hex, to_rgb
 
-from visualizer import (SGD, ClassRegionsPanel, DecisionBoundaryPanel, Dense, Layout, LossPanel, Network,
-                        NetworkDiagramPanel, Renderer, Scene, SurfacePanel, WeightMatrixPanel, train)
+from visualizer import (SGD, ActivationsPanel, ClassRegionsPanel, DecisionBoundaryPanel, Dense, Layout, LossPanel,
+                        Network, NetworkDiagramPanel, Renderer, Scene, SurfacePanel, UnitMapPanel, WeightMatrixPanel,
+                        train)
 from visualizer.draw import colours
 from visualizer.draw.text import FrameText
 
@@ -117,8 +118,9 @@ def _signed_scene() -> Scene:
     y = (x[:, :1] * x[:, 1:]) - 0.1
     panels = {"net": NetworkDiagramPanel(), "grads": NetworkDiagramPanel(show="gradients"),
               "w": WeightMatrixPanel("hidden.weight"), "out": WeightMatrixPanel("output.weight"),
-              "error": SurfacePanel(kind="error", target=lambda r: r[:, 0] * r[:, 1] - 0.1, resolution=8)}
-    layout = Layout([["net", "grads", "error"], ["w", "out", "error"]], panels)
+              "error": SurfacePanel(kind="error", target=lambda r: r[:, 0] * r[:, 1] - 0.1, resolution=8),
+              "act": ActivationsPanel(layer="hidden"), "unit": UnitMapPanel(layer="hidden", resolution=8)}
+    layout = Layout([["net", "grads", "error", "act"], ["w", "out", "error", "unit"]], panels)
     return Scene(name="signed", network=_network, x=x, y=y, loss="mse", optimizer=SGD(0.5), steps=3, seed=1,
                  layout=layout)
 
@@ -133,7 +135,7 @@ def _side(rgba) -> int:
 def signed_frame():
     scene = _signed_scene()
     history = train(scene)
-    renderer = Renderer(scene.layout, history, size=(640, 360))
+    renderer = Renderer(scene.layout, history, size=(800, 400))
     renderer.draw(len(history) - 1)
     return renderer, history
 
@@ -189,7 +191,8 @@ def test_every_map_of_a_signed_quantity_uses_the_one_map(signed_frame):
                 assert mappable.cmap.name.startswith(colours.SIGNED_CMAP), ax.get_title()
                 assert norm(0.0) == pytest.approx(0.5)  # 0 is white: symmetric
                 seen += 1
-    assert seen >= 4  # two weight matrices, the error map, the diagram's bias fill
+    # two weight matrices, the error map, the diagram's bias fill, tanh activations and a tanh unit's map
+    assert seen >= 6
 
 
 def test_heatmap_cells_are_square_and_their_text_contrasts(signed_frame):

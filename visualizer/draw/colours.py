@@ -85,6 +85,15 @@ def symmetric_norm(*arrays: np.ndarray, log_ratio: float | None = None, decades:
     return SymLogNorm(linthresh=max(lo, hi * 10.0 ** -decades), vmin=-hi, vmax=hi, base=10)
 
 
+def value_map(lo: float, hi: float):
+    """(colour map, vmin, vmax) for values from ``lo`` to ``hi``: the signed map, symmetric about 0, when they
+    cross 0; else the sequential map over [lo, hi]."""
+    if lo < 0 < hi:
+        m = max(-lo, hi)
+        return signed_cmap(), -m, m
+    return colormaps[SEQUENTIAL], lo, hi
+
+
 def sign_colors(values: np.ndarray) -> np.ndarray:
     """RGBA rows, :data:`POSITIVE` where ``values`` ≥ 0 and :data:`NEGATIVE` elsewhere (edges by sign)."""
     positive, negative = (np.array([*to_rgb(c), 1.0]) for c in (POSITIVE, NEGATIVE))
@@ -141,4 +150,4 @@ def contrast_ratio(a, b) -> float:
 __all__ = ["CLASS_COLORS", "CLASS_MARKERS", "DATA", "MIN_CVD_DIFFERENCE", "NEGATIVE", "NEURON_COLORS", "PALETTES",
            "POSITIVE", "PREDICTION", "RUN_COLORS", "SEQUENTIAL", "SIGNED_CMAP", "TEST", "TRAIN", "class_colors",
            "class_marker", "class_probability_cmap", "contrast_ratio", "neuron_color", "relative_luminance",
-           "series_style", "sign_colors", "signed_cmap", "symmetric_norm", "text_on"]
+           "series_style", "sign_colors", "signed_cmap", "symmetric_norm", "text_on", "value_map"]

@@ -76,10 +76,8 @@ class DecisionBoundaryPanel(_PlanePanel):
         probability = lo >= 0 and hi <= 1
         if probability:
             vmin, vmax, cmap = 0.0, 1.0, colours.class_probability_cmap()
-        elif lo < 0 < hi:
-            (vmin, vmax), cmap = fixed_limits(values, pad=0.0, symmetric=True), colours.signed_cmap()
         else:
-            (vmin, vmax), cmap = fixed_limits(values, pad=0.0), SEQUENTIAL
+            cmap, vmin, vmax = colours.value_map(*fixed_limits(values, pad=0.0))
         image, (g0, g1) = self._heatmap(ax, history, values[0], cmap, vmin, vmax)
         grid = np.meshgrid(g0, g1)
         contour = LineCollection([], colors="black", linewidths=1.4, animated=True)
@@ -210,8 +208,9 @@ class UnitMapPanel(_PlanePanel):
     def draw(self, ax, history):
         key = plane_key(self.inputs, self.resolution)
         values = history.extras[f"{key}/{self.layer}"][..., self.unit]
-        lo, hi = fixed_limits(history.extras[f"{key}/{self.layer}"], pad=0.0)
-        image, _ = self._heatmap(ax, history, values[0], SEQUENTIAL, lo, hi)
+        # One scale for every unit of the layer; a unit that can be negative (tanh) on the signed map.
+        cmap, lo, hi = colours.value_map(*fixed_limits(history.extras[f"{key}/{self.layer}"], pad=0.0))
+        image, _ = self._heatmap(ax, history, values[0], cmap, lo, hi)
         overlays = []
         if self.show_points:  # redrawn after the image, which is redrawn every frame
             x = history.static["data/x"]
@@ -288,7 +287,7 @@ class ActivationsPanel(Panel):
     title: str = ""
     row_names: list[str] = field(default_factory=list)
     annotate_max: int = 24
-    cmap: str = SEQUENTIAL
+    cmap: str | None = None  # default: the signed map when the values cross 0, else the sequential one
     colorbar: bool | None = None
 
     def needs(self, setup):
@@ -306,7 +305,8 @@ class ActivationsPanel(Panel):
         if lo >= 0 and hi <= 1:
             lo, hi = 0.0, 1.0
         fmt = cell_format(max(abs(lo), abs(hi)))
-        image = frame_imshow(ax, values[0], cmap=self.cmap, norm=Normalize(lo, hi), interpolation="nearest",
+        cmap, lo, hi = colours.value_map(lo, hi) if self.cmap is None else (self.cmap, lo, hi)
+        image = frame_imshow(ax, values[0], cmap=cmap, norm=Normalize(lo, hi), interpolation="nearest",
                              animated=bool(self.layer))
         rows, cols = values.shape[1:]
         ax.set_title(self.title or (f"{self.layer} activations" if self.layer else "inputs"))

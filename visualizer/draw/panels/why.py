@@ -20,6 +20,9 @@ from ..text import FrameText, FrameTextGroup
 from .. import colours
 from .base import CURRENT_MARK, PREDICTION_COLOR, Panel, finite_range
 from .curves import scalar_key
+
+# A path over the landscape keeps a white outline: its colour stays readable on any shade of the map.
+PATH_OUTLINE = [patheffects.Stroke(linewidth=3.6, foreground="white"), patheffects.Normal()]
 from .diagram import short_loss
 
 
@@ -224,7 +227,7 @@ class LossLandscapePanel(Panel):
         a, b = self._field(ax, history, "the path")
         path = history.static[f"{self.key}/path"]
         _mark_start(ax, path, a, b)
-        line, = ax.plot([], [], color=PREDICTION_COLOR, linewidth=1.6, animated=True)
+        line, = ax.plot([], [], color=PREDICTION_COLOR, linewidth=2.2, animated=True, path_effects=PATH_OUTLINE)
         head, = ax.plot([], [], color=PREDICTION_COLOR, markeredgecolor="white", animated=True,
                         **{**CURRENT_MARK, "markersize": 7})
 
@@ -315,7 +318,7 @@ class CompareLandscapePanel(LossLandscapePanel):
                 ax.plot(p[0, 0], p[0, 1], "o", color="white", markeredgecolor="black", markersize=5, zorder=3)
         artists = []
         for path, color in zip(paths, run_colors(len(paths))):
-            line, = ax.plot([], [], color=color, linewidth=1.5, animated=True)
+            line, = ax.plot([], [], color=color, linewidth=2.2, animated=True, path_effects=PATH_OUTLINE)
             head, = ax.plot([], [], color=color, markeredgecolor="white", animated=True,
                             **{**CURRENT_MARK, "markersize": 6})
             # Each row's last finite point, found once: a diverged run's head stays where it stopped.
