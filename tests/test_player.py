@@ -378,3 +378,22 @@ def test_the_caption_of_a_step_shows_as_text_and_a_chapter_mark_jumps(browser, c
     browser.evaluate('document.querySelectorAll("#chapter-list button")[0].click()')
     state = browser.evaluate(CAPTION_STATE)
     assert (state["step"], state["caption"]) == ("20", CAPTION)
+
+
+def test_signed_numbers_in_the_table_take_the_frames_colours(browser, player):
+    from matplotlib.colors import to_rgb
+
+    from visualizer.draw import colours
+
+    browser.open(f"{player['url']}#step={SHOWN[-1]}")
+    cells = browser.evaluate("Array.from(document.querySelectorAll('#groups td.v'), "
+                             "e => [e.textContent, getComputedStyle(e).color])")
+    expected = {1: colours.POSITIVE, -1: colours.NEGATIVE}
+    signs = set()
+    for text, colour in cells:
+        sign = int(np.sign(float(text)))
+        if sign:
+            rgb = tuple(round(255 * c) for c in to_rgb(expected[sign]))
+            assert colour == f"rgb({rgb[0]}, {rgb[1]}, {rgb[2]})", (text, colour)
+            signs.add(sign)
+    assert signs == {1, -1}

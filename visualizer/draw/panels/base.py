@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from ...record.model import Needs, Setup
+from .. import colours
 
 if TYPE_CHECKING:
     from matplotlib.artist import Artist
@@ -24,10 +25,10 @@ if TYPE_CHECKING:
 
 Update = Callable[[int], "list[Artist]"]
 
-# Neuron colours follow the seed notebook (cyan for neuron 1, yellow for neuron 2), darkened to read on white.
-NEURON_COLORS = ["#0fa3b1", "#d4a20b", "#6a4c93", "#2a9d8f", "#e76f51", "#457b9d", "#8ab17d", "#b5838d"]
-PREDICTION_COLOR = "#c2187a"
-DATA_COLOR = "#111111"
+# The colour roles live in draw/colours.py; these names stay for scenes that import them from here.
+NEURON_COLORS = colours.NEURON_COLORS
+PREDICTION_COLOR = colours.PREDICTION
+DATA_COLOR = colours.DATA
 CURRENT_MARK = dict(marker="o", markersize=4, linestyle="none")
 
 

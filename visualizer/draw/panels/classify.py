@@ -9,21 +9,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from matplotlib.colors import Normalize, to_rgb
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
 
 from ...record.probes import Needs, Probe
+from .. import colours
+from ..colours import CLASS_COLORS
 from ..text import FrameText
-from .base import PREDICTION_COLOR, Panel, class_probabilities, finite_range
-from .curves import LOSS_COLORS, grow, history_line, header_legend
+from .base import Panel, class_probabilities, finite_range
+from .curves import LOSS_STYLES, grow, history_line, header_legend
 from ...record.probes import plane_key
-from .maps import _PlanePanel
-
-# Okabe and Ito's colour-blind safe palette: class k always has colour k.
-CLASS_COLORS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F0E442", "#000000"]
-POINT_EDGE = "#222222"
+from .maps import _PlanePanel, _point_edge, point_handle
 
 
 def _labels(y: np.ndarray) -> np.ndarray:
@@ -32,17 +29,15 @@ def _labels(y: np.ndarray) -> np.ndarray:
     return np.where(flat < 0, 0, flat).astype(int)
 
 
-def _class_colors(k: int) -> np.ndarray:
-    return np.array([to_rgb(CLASS_COLORS[j % len(CLASS_COLORS)]) for j in range(k)])
-
-
 @dataclass
 class ClassRegionsPanel(_PlanePanel):
     """Which class the network picks over a 2-D input plane: each class's colour, deeper where it is surer.
 
     A point of the plane takes the colour of its most probable class, blended from white (all classes equally
-    likely) to ``strength`` of the full colour (certain). Training points are filled with their class's
-    colour, test points drawn hollow. ``names`` label the classes in the legend.
+    likely) to ``strength`` of the full colour (certain). Points are filled with their class's full colour
+    and, past two classes, drawn with their class's marker shape; training points have a white edge, test
+    points a thick dark one, so both keep their identity where the model is right. ``names`` label the
+    classes in the legend.
     """
 
     title: str = "class regions (shade: probability)"
@@ -61,7 +56,7 @@ class ClassRegionsPanel(_PlanePanel):
         key = plane_key(self.inputs, self.resolution)
         outputs = history.extras[f"{key}/outputs"]
         k = class_probabilities(history, outputs[:1]).shape[-1]
-        colors = _class_colors(k)
+        colors = colours.class_colors(k)
         tint = (colors - 1.0) * self.strength  # white + tint·confidence is the shade
 
         def shade(i: int) -> np.ndarray:
@@ -74,26 +69,24 @@ class ClassRegionsPanel(_PlanePanel):
         # The points lie on the changing image: they are redrawn after it every frame.
         overlays = []
         i0, i1 = self.inputs
-        x, y = history.static["data/x"], _labels(history.static["data/y"])
-        overlays.append(ax.scatter(x[:, i0], x[:, i1], c=colors[np.clip(y, 0, k - 1)], s=22, edgecolors=POINT_EDGE,
-                                   linewidths=0.6, zorder=3, animated=True))
+        sets = [(history.static["data/x"], _labels(history.static["data/y"]), False)]
         test = "data/x_test" in history.static
         if test:
-            xt, yt = history.static["data/x_test"], _labels(history.static["data/y_test"])
-            overlays.append(ax.scatter(xt[:, i0], xt[:, i1], s=24, facecolors="none",
-                                       edgecolors=colors[np.clip(yt, 0, k - 1)], linewidths=1.3, zorder=3,
-                                       animated=True))
+            sets.append((history.static["data/x_test"], _labels(history.static["data/y_test"]), True))
+        for x, y, held_out in sets:
+            y = np.clip(y, 0, k - 1)
+            for j in np.unique(y):  # a scatter per class: one marker shape each
+                mine = y == j
+                overlays.append(ax.scatter(x[mine, i0], x[mine, i1], c=colors[[j]], marker=colours.class_marker(j, k),
+                                           s=44, zorder=3, animated=True, **_point_edge(held_out)))
         ax.set_title(self.title)
         if self.legend:
             names = self.names or [f"class {j}" for j in range(k)]
-            handles = [Line2D([], [], marker="o", linestyle="none", markersize=6, markerfacecolor=colors[j],
-                              markeredgecolor=POINT_EDGE, markeredgewidth=0.6, label=names[j] if j < len(names)
-                              else f"class {j}") for j in range(k)]
+            handles = [Line2D([], [], marker=colours.class_marker(j, k), linestyle="none", markersize=7,
+                              markerfacecolor=colors[j], markeredgecolor="white", markeredgewidth=0.8,
+                              label=names[j] if j < len(names) else f"class {j}") for j in range(k)]
             if test:
-                handles += [Line2D([], [], marker="o", linestyle="none", markersize=6, markerfacecolor="#888888",
-                                   markeredgecolor=POINT_EDGE, markeredgewidth=0.6, label="train"),
-                            Line2D([], [], marker="o", linestyle="none", markersize=6, markerfacecolor="none",
-                                   markeredgecolor="#555555", markeredgewidth=1.3, label="test")]
+                handles += [point_handle("train", False), point_handle("test", True)]
             # Outside the plane: the regions under it change every frame.
             ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
                       fontsize="small", handletextpad=0.3, borderaxespad=0.0)
@@ -123,15 +116,16 @@ class AccuracyPanel(Panel):
         steps = history.steps
         curves = []
         for name, values in series:
-            line, head = history_line(ax, steps, 100 * values, PREDICTION_COLOR if name == "train"
-                                       else LOSS_COLORS["test"])
+            color, style = LOSS_STYLES[name]
+            line, head = history_line(ax, steps, 100 * values, color)
+            line.set_linestyle(style)
             line.set_label(name)
             curves.append((line, head, 100 * values))
         ax.set_ylim(0, 102)
         ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
         classes = history.info.classes
         if classes:
-            ax.axhline(100 / classes, color="#999999", linewidth=0.8, linestyle="--", zorder=0)
+            ax.axhline(100 / classes, color=colours.REFERENCE, linewidth=0.8, linestyle="--", zorder=0)
         ax.set_xlabel("step")
         if len(series) > 1:
             ax.set_title(self.title, loc="left")
@@ -148,7 +142,7 @@ class AccuracyPanel(Panel):
         return update
 
 
-LAYER_COLORS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"]
+LAYER_COLORS = colours.RUN_COLORS  # lines of a series role: never in a frame with a comparison's runs
 # What each kind of optimizer state is, for titles; "v" is shown as its square root, in the gradient's units.
 STATE_TITLES = {"m": "m (mean gradient)", "v": "√v (RMS gradient)", "step": "step taken",
                 "momentum": "momentum buffer", "g_avg": "mean gradient (centered)"}

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .base import Layout, Panel
-from .curves import grow, history_line, loss_scale, matplotlib_colors, matplotlib_line
+from .curves import grow, history_line, loss_scale, matplotlib_line, run_colors
 from .maps import SurfacePanel
 
 # Which of a scene's panels is its "main" one, in order of preference (class names, so panels defined in
@@ -23,7 +23,7 @@ class CompareLossPanel(Panel):
 
     def draw(self, ax, history):
         steps, labels = history.steps, history.info.runs
-        colors = matplotlib_colors(len(labels))
+        colors = run_colors(len(labels))
         curves, series, handles = [], [], []
         for k, (label, color) in enumerate(zip(labels, colors)):
             for kind, style in (("train", "-"), ("test", "--")):

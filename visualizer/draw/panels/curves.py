@@ -5,13 +5,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib import colormaps
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from ...record.probes import fit_needs
+from .. import colours
 from ..text import FrameText
-from .base import CURRENT_MARK, DATA_COLOR, NEURON_COLORS, PREDICTION_COLOR, Panel, finite_range, fixed_limits
+from .base import CURRENT_MARK, DATA_COLOR, PREDICTION_COLOR, Panel, finite_range, fixed_limits
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -83,15 +83,15 @@ class FitPanel(Panel):
         ax.plot(x, y, "o", color=DATA_COLOR, markersize=5, label="training data" if test else "actual", zorder=3)
         if test:
             xt, yt = history.static["data/x_test"][:, 0], history.static["data/y_test"][:, 0]
-            ax.plot(xt, yt, "o", markerfacecolor="none", markeredgecolor=DATA_COLOR, markersize=5, label="test data",
-                    zorder=3)
+            ax.plot(xt, yt, "o", markerfacecolor="white", markeredgecolor=DATA_COLOR, markeredgewidth=1.6,
+                    markersize=6, label="test data", zorder=3)
             y = np.concatenate([y, yt])
         lines = []
         everything = [y, pred]
         if contrib is not None:
             contrib_at, bounds = contrib
             for j in range(contrib_at(0).shape[1]):
-                color = NEURON_COLORS[j % len(NEURON_COLORS)]
+                color = colours.neuron_color(j)
                 line, = ax.plot(grid, contrib_at(0)[:, j], color=color, linewidth=1.6, animated=True,
                                 label=f"neuron {j + 1}")
                 lines.append(line)
@@ -99,7 +99,7 @@ class FitPanel(Panel):
         pred_line, = ax.plot(grid, pred[0], color=PREDICTION_COLOR, linewidth=2.2, animated=True, label="predicted")
         ax.set_xlim(grid[0], grid[-1])
         ax.set_ylim(*fixed_limits(*everything))
-        ax.axhline(0, color="#999999", linewidth=0.6, zorder=0)
+        ax.axhline(0, color=colours.REFERENCE, linewidth=0.6, zorder=0)
         # Outside the axes: moving curves never pass under it, and it is drawn once with the background.
         ax.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), frameon=False)
         ax.set_xlabel("x")
@@ -131,7 +131,10 @@ def _contributions(history):
     return (lambda i: acts[i] * w[i]), [lo, hi]
 
 
-LOSS_COLORS = {"train": PREDICTION_COLOR, "test": "#1f6fb4", "penalty": "#7a7a7a"}
+# Train and test (and the penalty) by neutral tone and line style: never a class's or a neuron's hue.
+LOSS_STYLES = {"train": (colours.TRAIN, colours.TRAIN_STYLE), "test": (colours.TEST, colours.TEST_STYLE),
+               "penalty": (colours.PENALTY, colours.PENALTY_STYLE)}
+LOSS_COLORS = {name: color for name, (color, _) in LOSS_STYLES.items()}
 
 
 def header_legend(ax: Axes, lines: list) -> None:
@@ -149,7 +152,7 @@ class LossPanel(Panel):
     the current values written at the top, in a band no curve reaches when there are several."""
 
     title: str = ""
-    color: str = PREDICTION_COLOR
+    color: str = colours.TRAIN
     log_ratio: float = 30.0
 
     def draw(self, ax, history):
@@ -166,8 +169,9 @@ class LossPanel(Panel):
             ax.set_title(self.title or f"{label} (whole training set)")
         curves = []
         for name, values in zip(names, series):
-            color = self.color if name == "train" else LOSS_COLORS.get(name, "#444444")
-            line, head = history_line(ax, steps, values, color)
+            color, style = LOSS_STYLES.get(name, ("#444444", "-."))
+            line, head = history_line(ax, steps, values, self.color if name == "train" else color)
+            line.set_linestyle(style)
             line.set_label(name)
             curves.append((line, head, values))
         found = finite_range(*series)
@@ -201,7 +205,7 @@ class GradientPanel(Panel):
     param: str = ""
     index: tuple[int, ...] = ()
     label: str = ""
-    color: str = NEURON_COLORS[0]
+    color: str = colours.NEURON_COLORS[0]
     title: str = ""
 
     def draw(self, ax, history):
@@ -210,7 +214,7 @@ class GradientPanel(Panel):
         loss_label = history.info.loss_label or "loss"
         name = self.label or f"{self.param}{list(self.index)}"
         ax.set_title(self.title or f"∂{loss_label} / ∂{name}")
-        ax.axhline(0, color="#999999", linewidth=0.6, zorder=0)
+        ax.axhline(0, color=colours.REFERENCE, linewidth=0.6, zorder=0)
         line, head = history_line(ax, steps, values, self.color)
         ax.set_ylim(*fixed_limits(values, 0.0))
 
@@ -260,15 +264,16 @@ class ParameterPanel(Panel):
         steps = history.steps
         series = [history.scalar("param", n, i) for n, i in names]
         ax.set_title(self.title)
-        colors = matplotlib_colors(len(names))
         lines = []
-        for (name, index), values, color in zip(names, series, colors):
+        for k, ((name, index), values) in enumerate(zip(names, series)):
+            color, style = colours.series_style(k)
             line, head = history_line(ax, steps, values, color)
+            line.set_linestyle(style)
             line.set_label(scalar_label(name, index, self.labels))
             lines.append((line, head, values))
         ax.set_ylim(*fixed_limits(*series))
         ax.set_xlabel("step")
-        ax.axhline(0, color="#999999", linewidth=0.6, zorder=0)
+        ax.axhline(0, color=colours.REFERENCE, linewidth=0.6, zorder=0)
         # The legend needs handles drawn with the background, so it gets static proxies of the same style.
         proxies = [matplotlib_line(line) for line, _, _ in lines]
         ax.legend(handles=proxies, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
@@ -277,12 +282,12 @@ class ParameterPanel(Panel):
         return lambda i: grow(lines, steps, i)
 
 
-def matplotlib_colors(n: int) -> list:
-    """``n`` distinct colours: tab10 up to ten, tab20 beyond."""
-    cmap = colormaps["tab10" if n <= 10 else "tab20"]
-    return [cmap(i % cmap.N) for i in range(n)]
+def run_colors(n: int) -> list[str]:
+    """The colour of each of ``n`` runs of a comparison (the run palette; its six colours repeat past six)."""
+    return [colours.RUN_COLORS[k % len(colours.RUN_COLORS)] for k in range(n)]
 
 
 def matplotlib_line(line):
     """A static legend handle looking like ``line``."""
-    return Line2D([], [], color=line.get_color(), linewidth=line.get_linewidth(), label=line.get_label())
+    return Line2D([], [], color=line.get_color(), linewidth=line.get_linewidth(), linestyle=line.get_linestyle(),
+                  label=line.get_label())

@@ -2,31 +2,26 @@
 
 With ``show="gradients"`` it is the backward pass instead: edges coloured by the sign of ∂L/∂w and as thick
 as its size, neurons filled by their error signal δ = ∂L/∂z summed over the training set (which is ∂L/∂b).
+Both use the one signed colour map of :mod:`..colours` (red positive, blue negative), so an edge and a weight
+heatmap's cell of the same sign have the same colour; the title and legend say what is shown.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import numpy as np
-from matplotlib import colormaps
 from matplotlib.collections import LineCollection
-from matplotlib.colors import Normalize, SymLogNorm, to_rgba_array
+from matplotlib.colors import Normalize
 from matplotlib.lines import Line2D
 
 from ...record.probes import Needs, Probe
+from .. import colours
 from ..text import FrameText
 from .base import Panel, finite_range
 
-POSITIVE = "#2166ac"
-NEGATIVE = "#b2182b"
-BIAS_CMAP = "RdBu_r"
-# Gradients get their own pair, so a frame never leaves a doubt whether it shows weights or their gradients.
-GRAD_POSITIVE = "#e66101"
-GRAD_NEGATIVE = "#5e3c99"
-DELTA_CMAP = "PuOr_r"  # purple for negative, orange for positive, as the gradient edges
 SHOWS = ("weights", "gradients")
 DECADES = 4  # a log width scale shows this many decades below the largest magnitude
-MAX_LABELLED_UNITS = 12  # write δ next to the neurons up to this many units
+MAX_LABELLED_UNITS = 12  # write the bias or δ next to the neurons up to this many units
 
 
 def column_positions(sizes: list[int]) -> list[list[tuple[float, float]]]:
@@ -71,10 +66,13 @@ def magnitude_scale(*arrays: np.ndarray, log_ratio: float = 100.0):
 
 def signed_norm(*arrays: np.ndarray, log_ratio: float = 100.0):
     """A colour norm symmetric about 0 fixed from ``arrays``: symmetric-log when they span decades."""
-    lo, hi = magnitude_range(*arrays)
-    if hi / lo <= log_ratio:
-        return Normalize(-hi, hi)
-    return SymLogNorm(linthresh=max(lo, hi * 10.0 ** -DECADES), vmin=-hi, vmax=hi, base=10)
+    return colours.symmetric_norm(*arrays, log_ratio=log_ratio, decades=DECADES)
+
+
+def scale_note(norm) -> str:
+    """How a fill's colour reads as a number: ``±2.3 at full colour`` (``, log scale`` when it is one)."""
+    log = "" if type(norm) is Normalize else " (log scale)"
+    return f"±{value_text(float(norm.vmax))} at full colour{log}"
 
 
 def value_text(v: float) -> str:
@@ -140,29 +138,34 @@ class NetworkDiagramPanel(Panel):
         weights = [history.layer_weight(lay) for lay in layers]  # (rows, inputs, outputs) each
         biases = [history.params[lay.bias] if lay.bias else None for lay in layers]
         scale = max(float(np.nanmax(np.abs(w))) for w in weights) or 1.0
-        positive, negative = to_rgba_array([POSITIVE, NEGATIVE])
         bias_values = [b for b in biases if b is not None]
-        bias_scale = max([float(np.nanmax(np.abs(b))) for b in bias_values], default=1.0) or 1.0
-        # Fill from the bias through the colour map; units without a bias are NaN, drawn white.
-        cmap = colormaps[BIAS_CMAP].with_extremes(bad="white")
+        norm = colours.symmetric_norm(*bias_values)
+        # Fill from the bias through the signed colour map; units without a bias are NaN, drawn white.
         neurons = ax.scatter(units[:, 0], units[:, 1], s=marker_size(sizes), c=np.zeros(len(units)),
-                             cmap=cmap, vmin=-bias_scale, vmax=bias_scale, edgecolor="black",
+                             cmap=colours.signed_cmap(), norm=norm, edgecolor="black",
                              zorder=2, linewidths=1.2, animated=True, plotnonfinite=True)
         ax.set_title(self.title or "network")
-        handles = [Line2D([], [], color=POSITIVE, lw=2, label="weight > 0"),
-                   Line2D([], [], color=NEGATIVE, lw=2, label="weight < 0")]
+        handles = [Line2D([], [], color=colours.POSITIVE, lw=2, label="weight > 0"),
+                   Line2D([], [], color=colours.NEGATIVE, lw=2, label="weight < 0")]
+        note = f"widths: |w| up to {value_text(scale)}"
+        labels = []
         if bias_values:
-            handles.append(Line2D([], [], marker="o", linestyle="none", markerfacecolor="#f4a582",
-                                  markeredgecolor="black", label="fill: bias"))
-        self._legend(ax, handles)
+            handles.append(_fill_handle("fill: bias"))
+            note += f"; fill: bias, {scale_note(norm)}"
+            if len(units) <= MAX_LABELLED_UNITS:
+                labels = self._unit_labels(ax, units, sizes)
+        self._legend(ax, handles, note)
         no_bias = [np.full(w.shape[2], np.nan) for w in weights]
 
         def update(i):
             w = np.concatenate([w[i].ravel() for w in weights])
-            edges.set_color(np.where((w >= 0)[:, None], positive, negative))  # RGBA rows
+            edges.set_color(colours.sign_colors(w))  # RGBA rows
             edges.set_linewidth(0.3 + self.max_width * np.abs(w) / scale)
-            neurons.set_array(np.concatenate([b[i] if b is not None else nb for b, nb in zip(biases, no_bias)]))
-            return [edges, neurons]
+            b = np.concatenate([b[i] if b is not None else nb for b, nb in zip(biases, no_bias)])
+            neurons.set_array(b)
+            for label, v in zip(labels, b):
+                label.set_text("" if np.isnan(v) else f"b {value_text(float(v))}")
+            return [edges, neurons, *labels]
         return update
 
     def _gradients(self, ax, history, layers, units, sizes, edges):
@@ -183,31 +186,22 @@ class NetworkDiagramPanel(Panel):
                                  f"(extra {key!r}), recorded when training with this layout")
         width_of, log_widths = magnitude_scale(*grads)
         norm = signed_norm(*deltas)
-        positive, negative = to_rgba_array([GRAD_POSITIVE, GRAD_NEGATIVE])
         # Every row's edge colours and widths at once (small networks: a few hundred edges at most per row).
         g_all = np.concatenate([g.reshape(len(g), -1) for g in grads], axis=1)  # (rows, edges)
-        edge_colors = np.where((g_all >= 0)[..., None], positive, negative)
+        edge_colors = colours.sign_colors(g_all)
         edge_widths = 0.3 + self.max_width * width_of(g_all)
         # Every row's fill colours at once: no colour mapping per frame.
-        fills = colormaps[DELTA_CMAP](norm(np.concatenate(deltas, axis=1)))  # (rows, units, 4)
+        fills = colours.signed_cmap()(norm(np.concatenate(deltas, axis=1)))  # (rows, units, 4)
         neurons = ax.scatter(units[:, 0], units[:, 1], s=marker_size(sizes), facecolor=fills[0], edgecolor="black",
                              zorder=2, linewidths=1.2, animated=True)
-        labels = []
-        if len(units) <= MAX_LABELLED_UNITS:
-            radius = np.sqrt(marker_size(sizes)) / 2  # points
-            for x, y in units:
-                label = FrameText(x, y, "", transform=ax.transData, ha="center", va="top", fontsize="x-small",
-                                  offset=(0, -radius - 2), background="white", background_alpha=0.8, pad=0.1)
-                ax.add_artist(label)
-                labels.append(label)
+        labels = self._unit_labels(ax, units, sizes) if len(units) <= MAX_LABELLED_UNITS else []
         loss = short_loss(history.info.loss_label)
         ax.set_title(self.title or f"backward pass: ∂{loss}/∂w and δ = ∂{loss}/∂z")
         fill = f"fill: Σδ = ∂{loss}/∂b" if all(lay.bias for lay in layers) else "fill: Σδ over the samples"
-        handles = [Line2D([], [], color=GRAD_POSITIVE, lw=2, label=f"∂{loss}/∂w > 0"),
-                   Line2D([], [], color=GRAD_NEGATIVE, lw=2, label=f"∂{loss}/∂w < 0"),
-                   Line2D([], [], marker="o", linestyle="none", markerfacecolor="#f1a340", markeredgecolor="black",
-                          label=fill)]
-        note = "widths: log scale" if log_widths else ""
+        handles = [Line2D([], [], color=colours.POSITIVE, lw=2, label=f"∂{loss}/∂w > 0"),
+                   Line2D([], [], color=colours.NEGATIVE, lw=2, label=f"∂{loss}/∂w < 0"),
+                   _fill_handle(fill)]
+        note = ("widths: log scale" if log_widths else "widths: |∂w|") + f"; fill: {scale_note(norm)}"
         self._legend(ax, handles, note)
 
         def update(i):
@@ -221,6 +215,18 @@ class NetworkDiagramPanel(Panel):
         return update
 
     @staticmethod
+    def _unit_labels(ax, units: np.ndarray, sizes: list[int]) -> list:
+        """An empty label under each unit's circle, for its bias or δ."""
+        radius = np.sqrt(marker_size(sizes)) / 2  # points
+        labels = []
+        for x, y in units:
+            label = FrameText(x, y, "", transform=ax.transData, ha="center", va="top", fontsize="x-small",
+                              offset=(0, -radius - 2), background="white", background_alpha=0.8, pad=0.1)
+            ax.add_artist(label)
+            labels.append(label)
+        return labels
+
+    @staticmethod
     def _legend(ax, handles, note: str = "") -> None:
         legend = ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(handles),
                            frameon=False, fontsize="x-small", handlelength=1.2, columnspacing=1.0,
@@ -232,6 +238,12 @@ class NetworkDiagramPanel(Panel):
         offset = -0.18 if side == "right" else 0.18
         for (x, y), name in zip(positions, names):
             ax.text(x + offset, y, name, ha=side, va="center", fontsize="small")
+
+
+def _fill_handle(label: str) -> Line2D:
+    """A legend entry for a neuron's fill: half red, half blue (the signed map's two ends)."""
+    return Line2D([], [], marker="o", linestyle="none", markersize=8, markerfacecolor=colours.POSITIVE,
+                  markerfacecoloralt=colours.NEGATIVE, fillstyle="left", markeredgecolor="black", label=label)
 
 
 def short_loss(label: str) -> str:

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-from matplotlib import colormaps
 from matplotlib.collections import LineCollection
 from matplotlib.colors import to_rgba_array
 from matplotlib.lines import Line2D
@@ -20,10 +19,10 @@ from matplotlib.patches import Rectangle
 
 from ...record.backprop import layer_weight, node_names
 from ..explain import ExplainFrame, Phase, explain_rows, phases
+from .. import colours
 from ..text import FrameText
 from .base import PREDICTION_COLOR, Layout, Panel
-from .diagram import (DELTA_CMAP, GRAD_NEGATIVE, GRAD_POSITIVE, NEGATIVE, POSITIVE, column_positions, edge_segments,
-                      magnitude_scale, marker_size, signed_norm)
+from .diagram import column_positions, edge_segments, magnitude_scale, marker_size, signed_norm
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -36,7 +35,7 @@ MAX_LISTED_SAMPLES = 4  # beside a neuron: the numbers up to this many samples, 
 MAX_CURVE_SAMPLES = 64
 MAX_LABELLED_NEURONS = 24
 CURVE_POINTS = (60, 18)  # width and height of a per-sample curve under a neuron, in points
-REACHED = "#ffe9a8"  # a neuron the forward pass has been through
+REACHED = colours.REACHED  # a neuron the forward pass has been through
 LOSS_FORMULAS = {"ssr": "Σ (ŷ − y)²", "half_ssr": "½ Σ (ŷ − y)²", "mse": "mean of (ŷ − y)²",
                  "bce": "mean of −[y log σ(ŷ) + (1 − y) log(1 − σ(ŷ))]", "softmax_ce": "mean of −log softmax(ŷ)_y",
                  "hinge": "mean of max(0, 1 − y·ŷ)", "multiclass_hinge": "mean of Σ_j max(0, ŷ_j − ŷ_y + 1)"}
@@ -153,9 +152,8 @@ class ExplainDiagramPanel(Panel):
                     "curve": "curve under a neuron: its value for each sample, in the data's order",
                     "mean": "under a neuron: its mean over the samples"}[mode]
             ax.text(0.5, 0.0, what, transform=ax.transAxes, ha="center", va="bottom", fontsize="x-small",
-                    color="#555555")
-        pos_w, neg_w, pos_g, neg_g = to_rgba_array([POSITIVE, NEGATIVE, GRAD_POSITIVE, GRAD_NEGATIVE])
-        cmap = colormaps[DELTA_CMAP]
+                    color=colours.MUTED)
+        cmap = colours.signed_cmap()
         n_layers = len(layers)
         # What stays the same through a step's frames, once per step.
         scales = {}
@@ -177,17 +175,16 @@ class ExplainDiagramPanel(Panel):
             for l in range(1, n_layers + 1):
                 w, g = weights[l - 1].ravel(), d.grads[l - 1].ravel()
                 if phase.kind == "backward" and l >= phase.layer:
-                    colour = np.where((g >= 0)[:, None], pos_g, neg_g)
+                    colour = colours.sign_colors(g)
                     width = 0.4 + 6.0 * grad_width(g)
                 else:
-                    colour = np.where((w >= 0)[:, None], pos_w, neg_w)
+                    colour = colours.sign_colors(w)
                     width = 0.4 + 6.0 * np.abs(w) / w_scale
                 alpha = 1.0
                 if phase.kind == "forward" and l > phase.layer:
                     alpha = 0.12
                 elif phase.kind == "backward" and l < phase.layer:
                     alpha = 0.25
-                colour = colour.copy()
                 colour[:, 3] = alpha
                 rgba.append(colour)
                 widths.append(width)
@@ -197,9 +194,9 @@ class ExplainDiagramPanel(Panel):
             for c, column in enumerate(pos):
                 for u in range(len(column)):
                     if phase.kind == "forward":
-                        colour = "#ffc94d" if c == phase.layer else REACHED if c < phase.layer else "white"
+                        colour = colours.REACHING if c == phase.layer else REACHED if c < phase.layer else "white"
                     elif phase.kind == "loss":
-                        colour = "#f7a8cf" if c == n_layers else REACHED
+                        colour = colours.LOSS_NODE if c == n_layers else REACHED
                     elif phase.kind == "backward" and c >= phase.layer and c > 0:
                         colour = cmap(norm(sums[c - 1][u]))
                     elif phase.kind == "update":
@@ -359,12 +356,12 @@ class ExplainNotesPanel(Panel):
         body = ax.text(0.02, 0.6, "", ha="left", va="top", fontsize="medium", animated=True, linespacing=1.5,
                        wrap=False)
         title = ax.text(0.02, 1.0, "", ha="left", va="top", fontsize="large", animated=True)
-        handles = [Line2D([], [], color=POSITIVE, lw=2, label="weight > 0"),
-                   Line2D([], [], color=NEGATIVE, lw=2, label="weight < 0"),
-                   Line2D([], [], color=GRAD_POSITIVE, lw=2, label="∂L/∂w > 0"),
-                   Line2D([], [], color=GRAD_NEGATIVE, lw=2, label="∂L/∂w < 0")]
+        # One signed map for weights, ∂L/∂w and δ: the pass being shown says which.
+        handles = [Line2D([], [], color=colours.POSITIVE, lw=2, label="> 0"),
+                   Line2D([], [], color=colours.NEGATIVE, lw=2, label="< 0")]
         ax.legend(handles=handles, loc="lower left", ncol=2, frameon=False, fontsize="x-small", handlelength=1.4,
-                  columnspacing=1.0)
+                  columnspacing=1.0, title="weights; ∂L/∂w and δ in the backward pass", title_fontsize="x-small",
+                  alignment="left")
 
         def update(key: ExplainFrame) -> list:
             d = data[int(key)]

@@ -9,17 +9,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from contourpy import contour_generator
-from matplotlib import colormaps
 from matplotlib.collections import LineCollection
 from matplotlib.colors import Normalize, SymLogNorm
+from matplotlib.lines import Line2D
 
 from ..image import frame_imshow
 from ...record.probes import Needs, Probe, plane, plane_key, plane_needs
+from .. import colours
 from ..text import FrameText
 from .base import Panel, class_probabilities, finite_range, fixed_limits
 
-DIVERGING = "RdBu_r"
-SEQUENTIAL = "viridis"
+DIVERGING = colours.SIGNED_CMAP
+SEQUENTIAL = colours.SEQUENTIAL
 
 
 class _PlanePanel(Panel):
@@ -31,7 +32,7 @@ class _PlanePanel(Panel):
     def _plane(self, setup):
         return plane(setup, self.inputs, self.resolution, type(self).__name__)
 
-    def _heatmap(self, ax, history, values0: np.ndarray, cmap: str, vmin: float, vmax: float):
+    def _heatmap(self, ax, history, values0: np.ndarray, cmap, vmin: float, vmax: float):
         key = plane_key(self.inputs, self.resolution)
         g0, g1 = history.static[f"{key}/x0"], history.static[f"{key}/x1"]
         extent = (g0[0], g0[-1], g1[0], g1[-1])
@@ -47,10 +48,11 @@ class _PlanePanel(Panel):
 @dataclass
 class DecisionBoundaryPanel(_PlanePanel):
     """The network's output over the input plane, the 0.5 contour, and the training points by label (test
-    points, when the run has them, hollow).
+    points, when the run has them, with a thick dark edge instead of a white one).
 
     For a binary classifier trained on its logit (``bce``, ``hinge``) the map shows the probability of class
-    1, σ(output), not the raw score.
+    1, σ(output), not the raw score. A probability is drawn in the two class colours (white at 0.5) and the
+    points in their class's colour; any other output in the signed map when it crosses 0, else the sequential.
     """
 
     title: str = "output over the input plane"
@@ -71,21 +73,31 @@ class DecisionBoundaryPanel(_PlanePanel):
             values = class_probabilities(history, values[..., None])[..., 1]
         # Sigmoid outputs live in [0, 1]: keep that scale so 0.5 is the white middle of the colour map.
         lo, hi = finite_range(values) or (0.0, 1.0)
-        vmin, vmax = (0.0, 1.0) if lo >= 0 and hi <= 1 else fixed_limits(values, pad=0.0)
-        image, (g0, g1) = self._heatmap(ax, history, values[0], DIVERGING, vmin, vmax)
+        probability = lo >= 0 and hi <= 1
+        if probability:
+            vmin, vmax, cmap = 0.0, 1.0, colours.class_probability_cmap()
+        else:
+            cmap, vmin, vmax = colours.value_map(*fixed_limits(values, pad=0.0))
+        image, (g0, g1) = self._heatmap(ax, history, values[0], cmap, vmin, vmax)
         grid = np.meshgrid(g0, g1)
         contour = LineCollection([], colors="black", linewidths=1.4, animated=True)
         ax.add_collection(contour)
         # The heatmap is redrawn every frame, so whatever lies on it must be redrawn after it.
         x, y = history.static["data/x"], history.static["data/y"]
         px, py = x[:, self.inputs[0]], x[:, self.inputs[1]]
-        overlays = [ax.scatter(px, py, c=y[:, min(self.output, y.shape[1] - 1)], cmap=DIVERGING, vmin=vmin,
-                               vmax=vmax, edgecolors="black", s=60, zorder=3, linewidths=1.2, animated=True)]
+        norm = Normalize(vmin, vmax)
+        sets = [(x, y, False)]
         if "data/x_test" in history.static:
-            xt, yt = history.static["data/x_test"], history.static["data/y_test"]
-            colors = colormaps[DIVERGING](Normalize(vmin, vmax)(yt[:, min(self.output, yt.shape[1] - 1)]))
-            overlays.append(ax.scatter(xt[:, self.inputs[0]], xt[:, self.inputs[1]], s=60, facecolors="none",
-                                       edgecolors=colors, linewidths=1.8, zorder=3, animated=True))
+            sets.append((history.static["data/x_test"], history.static["data/y_test"], True))
+        overlays = []
+        for xs, ys, test in sets:
+            target = ys[:, min(self.output, ys.shape[1] - 1)]
+            if probability:  # the class's own colour: a point stands out where the map is the other class's
+                fill = colours.class_colors(2)[(target >= 0.5).astype(int)]
+            else:
+                fill = image.cmap(norm(target))
+            overlays.append(ax.scatter(xs[:, self.inputs[0]], xs[:, self.inputs[1]], c=fill, s=64 if test else 60,
+                                       zorder=3, animated=True, **_point_edge(test)))
         cx, cy = float(np.mean(g0)), float(np.mean(g1))
         for name, qx, qy in zip(self.names, px, py):
             # Labels lean towards the middle of the plane so points at its edges keep theirs inside.
@@ -98,6 +110,9 @@ class DecisionBoundaryPanel(_PlanePanel):
         ax.set_title(self.title)
         if self.colorbar:
             ax.figure.colorbar(image, ax=ax, fraction=0.05, pad=0.02)
+        if len(sets) > 1:  # which points were held out: told by their edge, not by their colour
+            ax.legend(handles=[point_handle("train", False), point_handle("test", True)], loc="lower left",
+                      fontsize="x-small", framealpha=0.85, handletextpad=0.2, borderpad=0.3)
 
         def update(i):
             z = values[i]
@@ -170,7 +185,8 @@ class SurfacePanel(_PlanePanel):
 
 @dataclass
 class UnitMapPanel(_PlanePanel):
-    """One hidden neuron's activation over the input plane: what that unit responds to."""
+    """One hidden neuron's activation over the input plane: what that unit responds to (one scale for every
+    unit of the layer, given by a colour bar)."""
 
     layer: str = ""
     unit: int = 0
@@ -178,6 +194,7 @@ class UnitMapPanel(_PlanePanel):
     inputs: tuple[int, int] = (0, 1)
     resolution: int = 40
     show_points: bool = True
+    colorbar: bool = True
 
     def needs(self, setup):
         key, static, rows = self._plane(setup)
@@ -191,8 +208,9 @@ class UnitMapPanel(_PlanePanel):
     def draw(self, ax, history):
         key = plane_key(self.inputs, self.resolution)
         values = history.extras[f"{key}/{self.layer}"][..., self.unit]
-        lo, hi = fixed_limits(history.extras[f"{key}/{self.layer}"], pad=0.0)
-        image, _ = self._heatmap(ax, history, values[0], SEQUENTIAL, lo, hi)
+        # One scale for every unit of the layer; a unit that can be negative (tanh) on the signed map.
+        cmap, lo, hi = colours.value_map(*fixed_limits(history.extras[f"{key}/{self.layer}"], pad=0.0))
+        image, _ = self._heatmap(ax, history, values[0], cmap, lo, hi)
         overlays = []
         if self.show_points:  # redrawn after the image, which is redrawn every frame
             x = history.static["data/x"]
@@ -202,11 +220,29 @@ class UnitMapPanel(_PlanePanel):
         ax.tick_params(labelsize="x-small")
         ax.set_xlabel("")
         ax.set_ylabel("")
+        if self.colorbar:
+            ax.figure.colorbar(image, ax=ax, fraction=0.08, pad=0.03).ax.tick_params(labelsize="x-small")
 
         def update(i):
             image.set_data(values[i])
             return [image, *overlays]
         return update
+
+
+def _point_edge(test: bool) -> dict:
+    """Scatter keywords for a data point's outline: white for training points (they keep their identity on a
+    background of their own colour), a thick dark edge for test points."""
+    if test:
+        return dict(edgecolors=colours.TEST_EDGE, linewidths=1.5)
+    return dict(edgecolors=colours.POINT_EDGE, linewidths=1.0)
+
+
+def point_handle(label: str, test: bool, color: str = "#999999", marker: str = "o") -> Line2D:
+    """A legend entry drawn like a training (``test=False``) or test point."""
+    edge = _point_edge(test)
+    return Line2D([], [], marker=marker, linestyle="none", markersize=7, markerfacecolor=color,
+                  markeredgecolor=edge["edgecolors"] if test else "#444444",
+                  markeredgewidth=edge["linewidths"] if test else 0.8, label=label)
 
 
 def _annotate_cells(ax, shape: tuple[int, int], fontsize: str = "x-small") -> list:
@@ -224,24 +260,35 @@ def cell_format(scale: float) -> str:
     return ".0f" if scale >= 10 else ".1f" if scale > 1 else ".2f"
 
 
-def _set_cell_texts(texts: list, values: np.ndarray, scale: float, fmt: str) -> None:
-    for text, v in zip(texts, values.ravel()):
+def _set_cell_texts(texts: list, values: np.ndarray, image, fmt: str) -> None:
+    """Write each cell's value, black or white by the luminance of the cell's colour in ``image``."""
+    rgba = image.cmap(image.norm(values.ravel()))
+    for text, v, cell in zip(texts, values.ravel(), rgba):
         text.set_text(format(v, fmt))
-        text.set_color("white" if abs(v) > 0.6 * scale else "black")
+        text.set_color(colours.text_on(cell))
+
+
+def _matrix_axes(ax, image, texts: list, colorbar: bool | None) -> None:
+    """Square cells, and a colour bar unless every cell's value is written (or ``colorbar`` says otherwise)."""
+    ax.set_aspect("equal", adjustable="box")
+    if colorbar or (colorbar is None and not texts):
+        ax.figure.colorbar(image, ax=ax, fraction=0.05, pad=0.02)
 
 
 @dataclass
 class ActivationsPanel(Panel):
     """A layer's activations for every training example (one row each); ``layer=""`` shows the inputs.
 
-    Rows can be named (``row_names``); values are written in the cells when the matrix is small.
+    Rows can be named (``row_names``); values are written in the cells when the matrix has at most
+    ``annotate_max`` entries, else a colour bar gives the scale (``colorbar`` True or False forces it either way).
     """
 
     layer: str = ""
     title: str = ""
     row_names: list[str] = field(default_factory=list)
     annotate_max: int = 24
-    cmap: str = SEQUENTIAL
+    cmap: str | None = None  # default: the signed map when the values cross 0, else the sequential one
+    colorbar: bool | None = None
 
     def needs(self, setup):
         if not self.layer:
@@ -257,9 +304,9 @@ class ActivationsPanel(Panel):
         lo, hi = fixed_limits(values, pad=0.0)
         if lo >= 0 and hi <= 1:
             lo, hi = 0.0, 1.0
-        scale = max(abs(lo), abs(hi))
-        fmt = cell_format(scale)
-        image = frame_imshow(ax, values[0], cmap=self.cmap, norm=Normalize(lo, hi), interpolation="nearest",
+        fmt = cell_format(max(abs(lo), abs(hi)))
+        cmap, lo, hi = colours.value_map(lo, hi) if self.cmap is None else (self.cmap, lo, hi)
+        image = frame_imshow(ax, values[0], cmap=cmap, norm=Normalize(lo, hi), interpolation="nearest",
                              animated=bool(self.layer))
         rows, cols = values.shape[1:]
         ax.set_title(self.title or (f"{self.layer} activations" if self.layer else "inputs"))
@@ -268,28 +315,31 @@ class ActivationsPanel(Panel):
         ax.grid(False)
         texts = _annotate_cells(ax, (rows, cols)) if rows * cols <= self.annotate_max else []
         if texts and not self.layer:  # the inputs never change: their numbers are drawn every frame
-            _set_cell_texts(texts, values[0], scale, fmt)
+            _set_cell_texts(texts, values[0], image, fmt)
+        _matrix_axes(ax, image, texts, self.colorbar)
 
         def update(i):
             if not self.layer:
                 return texts  # FrameText is drawn per frame only, never into the background
             image.set_data(values[i])
-            _set_cell_texts(texts, values[i], scale, fmt)
+            _set_cell_texts(texts, values[i], image, fmt)
             return [image, *texts]
         return update
 
 
 @dataclass
 class WeightMatrixPanel(Panel):
-    """A weight matrix (rows: inputs, columns: units) on a symmetric colour scale fixed from the whole run.
+    """A weight matrix (rows: inputs, columns: units) on the signed colour map (red positive, blue negative),
+    symmetric about 0 and fixed from the whole run; square cells.
 
-    Values are written in the cells when the matrix has at most ``annotate_max`` entries.
+    Values are written in the cells when the matrix has at most ``annotate_max`` entries, else a colour bar
+    gives the scale (``colorbar`` True or False forces it either way).
     """
 
     param: str = ""
     title: str = ""
     annotate_max: int = 24
-    colorbar: bool = False
+    colorbar: bool | None = None
 
     def draw(self, ax, history):
         if self.param not in history.params:
@@ -302,7 +352,7 @@ class WeightMatrixPanel(Panel):
             values = values[:, None, None]
         values = values if values.ndim == 3 else values[:, None, :]  # a bias vector as one row
         lo, hi = fixed_limits(values, pad=0.0, symmetric=True)
-        scale, fmt = hi, cell_format(hi)
+        fmt = cell_format(hi)
         image = frame_imshow(ax, values[0], cmap=DIVERGING, norm=Normalize(lo, hi), interpolation="nearest")
         rows, cols = values.shape[1:]
         ax.set_title(self.title or self.param)
@@ -312,11 +362,10 @@ class WeightMatrixPanel(Panel):
         ax.set_xlabel("to unit")
         ax.grid(False)
         texts = _annotate_cells(ax, (rows, cols)) if rows * cols <= self.annotate_max else []
-        if self.colorbar:
-            ax.figure.colorbar(image, ax=ax, fraction=0.05, pad=0.02)
+        _matrix_axes(ax, image, texts, self.colorbar)
 
         def update(i):
             image.set_data(values[i])
-            _set_cell_texts(texts, values[i], scale, fmt)
+            _set_cell_texts(texts, values[i], image, fmt)
             return [image, *texts]
         return update

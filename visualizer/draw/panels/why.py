@@ -17,8 +17,12 @@ from matplotlib.ticker import MaxNLocator
 from ...record.backprop import chain_rule, layer_weight, parse_param
 from ...record.probes import Needs, Probe
 from ..text import FrameText, FrameTextGroup
+from .. import colours
 from .base import CURRENT_MARK, PREDICTION_COLOR, Panel, finite_range
 from .curves import scalar_key
+
+# A path over the landscape keeps a white outline: its colour stays readable on any shade of the map.
+PATH_OUTLINE = [patheffects.Stroke(linewidth=3.6, foreground="white"), patheffects.Normal()]
 from .diagram import short_loss
 
 
@@ -120,11 +124,11 @@ class ChainRulePanel(Panel):
         formula = f"∂{loss}/∂{rule.target} = {sigma}" + " · ".join(f.name for f in rule.paths[0])
         ax.text(0.0, top, formula, ha="left", va="top", fontsize="small", transform=ax.transAxes)
         head = top - 2.0 * step  # baselines from here: both kinds of text sit on them alike
-        ax.text(0.0, head, "sample", ha="left", va="baseline", fontsize="x-small", color="#555555")
+        ax.text(0.0, head, "sample", ha="left", va="baseline", fontsize="x-small", color=colours.MUTED)
         for f, factor in enumerate(rule.paths[0]):
-            ax.text(rights[f], head, factor.name, ha="right", va="baseline", fontsize="x-small", color="#555555")
-        ax.text(rights[-1], head, "product", ha="right", va="baseline", fontsize="x-small", color="#555555")
-        ax.axhline(head - 0.4 * step, xmin=0.0, xmax=1.0, color="#bbbbbb", linewidth=0.6)
+            ax.text(rights[f], head, factor.name, ha="right", va="baseline", fontsize="x-small", color=colours.MUTED)
+        ax.text(rights[-1], head, "product", ha="right", va="baseline", fontsize="x-small", color=colours.MUTED)
+        ax.axhline(head - 0.4 * step, xmin=0.0, xmax=1.0, color=colours.RULE, linewidth=0.6)
         # One artist for every number of the table: they are blended into the frame at once.
         ys = [head - step * (k + 1) for k in range(len(shown))]
         for (p, s), y in zip(shown, ys):
@@ -138,17 +142,17 @@ class ChainRulePanel(Panel):
         y = head - step * (len(shown) + 1)
         if len(shown) < len(terms):
             ax.text(0.0, y, f"… {len(terms) - len(shown)} more", ha="left", va="baseline", fontsize="x-small",
-                    color="#555555")
+                    color=colours.MUTED)
             y -= step
-        ax.axhline(y + 0.6 * step, xmin=0.0, xmax=1.0, color="#bbbbbb", linewidth=0.6)
+        ax.axhline(y + 0.6 * step, xmin=0.0, xmax=1.0, color=colours.RULE, linewidth=0.6)
         ax.text(0.0, y, f"sum = ∂{loss}/∂{rule.target}", ha="left", va="baseline", fontsize="x-small")
         total = FrameText(rights[-1], y, "", transform=ax.transAxes, ha="right", va="baseline", fontsize="x-small",
                           color=PREDICTION_COLOR)
         ax.add_artist(total)
         y -= step
-        ax.text(0.0, y, "recorded gradient", ha="left", va="baseline", fontsize="x-small", color="#555555")
+        ax.text(0.0, y, "recorded gradient", ha="left", va="baseline", fontsize="x-small", color=colours.MUTED)
         check = FrameText(rights[-1], y, "", transform=ax.transAxes, ha="right", va="baseline", fontsize="x-small",
-                          color="#555555")
+                          color=colours.MUTED)
         ax.add_artist(check)
 
         # Every row's numbers at once, formatted once: a frame only hands strings over.
@@ -223,7 +227,7 @@ class LossLandscapePanel(Panel):
         a, b = self._field(ax, history, "the path")
         path = history.static[f"{self.key}/path"]
         _mark_start(ax, path, a, b)
-        line, = ax.plot([], [], color=PREDICTION_COLOR, linewidth=1.6, animated=True)
+        line, = ax.plot([], [], color=PREDICTION_COLOR, linewidth=2.2, animated=True, path_effects=PATH_OUTLINE)
         head, = ax.plot([], [], color=PREDICTION_COLOR, markeredgecolor="white", animated=True,
                         **{**CURRENT_MARK, "markersize": 7})
 
@@ -250,7 +254,7 @@ class LossLandscapePanel(Panel):
         else:
             levels = np.linspace(lo, hi + 1e-12 * max(1.0, abs(hi)), self.levels)
             norm = Normalize(lo, hi)
-        filled = ax.contourf(a, b, grid, levels=levels, norm=norm, cmap="viridis", extend="neither")
+        filled = ax.contourf(a, b, grid, levels=levels, norm=norm, cmap=colours.SEQUENTIAL, extend="neither")
         ax.contour(a, b, grid, levels=levels, colors="white", linewidths=0.3, alpha=0.5)
         cbar = ax.figure.colorbar(filled, ax=ax, fraction=0.05, pad=0.02)
         ticks = _colorbar_ticks(lo, hi, log)
@@ -302,7 +306,7 @@ class CompareLandscapePanel(LossLandscapePanel):
         return "compare-" + landscape_key(self.params, self.at_step)
 
     def draw(self, ax, history):
-        from .curves import matplotlib_colors
+        from .curves import run_colors
 
         a, b = self._field(ax, history, "every run's path")
         paths = history.static[f"{self.key}/paths"]
@@ -313,8 +317,8 @@ class CompareLandscapePanel(LossLandscapePanel):
             for p in paths:
                 ax.plot(p[0, 0], p[0, 1], "o", color="white", markeredgecolor="black", markersize=5, zorder=3)
         artists = []
-        for path, color in zip(paths, matplotlib_colors(len(paths))):
-            line, = ax.plot([], [], color=color, linewidth=1.5, animated=True)
+        for path, color in zip(paths, run_colors(len(paths))):
+            line, = ax.plot([], [], color=color, linewidth=2.2, animated=True, path_effects=PATH_OUTLINE)
             head, = ax.plot([], [], color=color, markeredgecolor="white", animated=True,
                             **{**CURRENT_MARK, "markersize": 6})
             # Each row's last finite point, found once: a diverged run's head stays where it stopped.

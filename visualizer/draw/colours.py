@@ -1,0 +1,153 @@
+"""The colour language every panel, the diagram, the explain figure and compare speak: named roles, once.
+
+- **Signed** quantities (a weight, a bias, a gradient, a δ, an error map, any map that crosses zero) use one
+  diverging map, :data:`SIGNED_CMAP`, with one polarity everywhere: **red is positive, blue is negative**, white
+  is zero. :data:`POSITIVE` and :data:`NEGATIVE` are that map's ends (edges of the diagram, legend swatches), and
+  :func:`symmetric_norm` puts 0 in its white middle. Whether a frame shows weights or their gradients is said in
+  its title and legend, never by another pair of colours.
+- **Unsigned** magnitudes (a loss surface, a prediction over the plane, activations) use :data:`SEQUENTIAL`.
+- **Categorical** roles each have a palette of their own, and no two roles that meet in one frame share a hue:
+  :data:`CLASS_COLORS` (classes; with a marker shape each, :data:`CLASS_MARKERS`), :data:`NEURON_COLORS` (hidden
+  neurons in the fit and gradient panels), :data:`RUN_COLORS` (compare's runs; also the lines of the parameter
+  and optimizer-state panels, which never share a frame with runs), :data:`TRAIN`/:data:`TEST` (neutral greys,
+  told apart by line style and marker, so they never take a class's or neuron's hue), :data:`PREDICTION` (the
+  model's output) and :data:`DATA` (targets). Every categorical palette keeps a CAM02-UCS difference of at least
+  :data:`MIN_CVD_DIFFERENCE` between any two of its colours for normal vision and simulated deuteranopia,
+  protanopia and tritanopia (``tests/test_colours.py`` simulates each).
+
+The player (``outputs/player.html``, which may not import this package) keeps a documented copy of the two
+signed colours; a test checks it equals :data:`POSITIVE` and :data:`NEGATIVE`.
+"""
+from __future__ import annotations
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.colors import LinearSegmentedColormap, Normalize, SymLogNorm, to_hex, to_rgb
+
+# --- signed and unsigned numbers -------------------------------------------------------------------------
+SIGNED_CMAP = "RdBu_r"  # blue (negative) – white (0) – red (positive)
+SEQUENTIAL = "viridis"
+POSITIVE = to_hex(colormaps[SIGNED_CMAP](0.9))  # a strong positive value: the map's red end
+NEGATIVE = to_hex(colormaps[SIGNED_CMAP](0.1))  # a strong negative value: the map's blue end
+SIGN_WORDS = {"positive": "red", "negative": "blue"}  # for legends and notes that say the polarity in words
+
+# --- categorical roles -----------------------------------------------------------------------------------
+# Okabe and Ito's colour-blind safe palette (without its black, which is the data's): class k has colour k and
+# marker k, so points keep their class under any deficiency and in greyscale.
+CLASS_COLORS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F0E442"]
+CLASS_MARKERS = ["o", "s", "^", "D", "v", "P", "X"]
+# Hidden neurons: cyan for neuron 1 and yellow for neuron 2 as in the seed notebook, then six more, chosen so
+# all eight stay apart for the three colour-vision deficiencies and never share a hue with PREDICTION.
+NEURON_COLORS = ["#17becf", "#ccbb44", "#009e73", "#4477aa", "#882255", "#6a3d9a", "#f781bf", "#a65628"]
+# Runs of a comparison (and other series of lines): hues apart from the first two classes, the first two
+# neurons, the prediction and the train/test greys, which share compare's frames with them, and from the
+# signed pair, which the parameter series meet in the diagram beside them.
+RUN_COLORS = ["#009e73", "#762a83", "#d95f02", "#cc79a7", "#7f3b08", "#9467bd"]
+SERIES_STYLES = ["-", "--", ":", "-."]  # past the palette's length, series repeat colours with the next style
+PREDICTION = "#c2187a"
+DATA = "#111111"
+TRAIN = "#1b1b1b"  # solid lines, filled markers
+TEST = "#808080"  # dashed lines, markers with a thick dark edge
+PENALTY = "#b0b0b0"  # dotted: what is added to the data loss
+TRAIN_STYLE, TEST_STYLE, PENALTY_STYLE = "-", "--", ":"
+REFERENCE = "#999999"  # zero lines, chance level
+MUTED = "#555555"  # secondary text
+RULE = "#bbbbbb"  # table rules
+POINT_EDGE = "white"  # the outline of training points: they keep their identity on a background of their colour
+TEST_EDGE = "#111111"  # test points: a thick dark outline instead
+
+# The explain figure lights neurons as a pass reaches them (not numbers: a neuron's state in the pass).
+REACHING, REACHED, LOSS_NODE = "#ffc94d", "#ffe9a8", "#f7a8cf"
+
+MIN_CVD_DIFFERENCE = 10.0  # CAM02-UCS ΔE' between any two colours of a categorical palette (tests/test_colours.py)
+PALETTES = {"class": CLASS_COLORS, "neuron": NEURON_COLORS, "run": RUN_COLORS, "train/test": [TRAIN, TEST]}
+
+
+def signed_cmap():
+    """The one diverging colour map (a matplotlib ``Colormap``), NaN drawn white."""
+    return colormaps[SIGNED_CMAP].with_extremes(bad="white")
+
+
+def symmetric_norm(*arrays: np.ndarray, log_ratio: float | None = None, decades: int = 4) -> Normalize:
+    """A norm symmetric about 0 covering every finite value of ``arrays`` (0 is the signed map's white).
+
+    With ``log_ratio``, symmetric-log when the non-zero magnitudes span more than that ratio (``decades``
+    below the largest stay distinct)."""
+    mags = [np.abs(np.asarray(a, dtype=float)) for a in arrays]
+    finite = [m[np.isfinite(m)] for m in mags]
+    hi = max((float(m.max()) for m in finite if m.size), default=0.0) or 1.0
+    if log_ratio is None:
+        return Normalize(-hi, hi)
+    nonzero = [m[m > 0] for m in finite]
+    lo = min((float(m.min()) for m in nonzero if m.size), default=hi)
+    if hi / lo <= log_ratio:
+        return Normalize(-hi, hi)
+    return SymLogNorm(linthresh=max(lo, hi * 10.0 ** -decades), vmin=-hi, vmax=hi, base=10)
+
+
+def value_map(lo: float, hi: float):
+    """(colour map, vmin, vmax) for values from ``lo`` to ``hi``: the signed map, symmetric about 0, when they
+    cross 0; else the sequential map over [lo, hi]."""
+    if lo < 0 < hi:
+        m = max(-lo, hi)
+        return signed_cmap(), -m, m
+    return colormaps[SEQUENTIAL], lo, hi
+
+
+def sign_colors(values: np.ndarray) -> np.ndarray:
+    """RGBA rows, :data:`POSITIVE` where ``values`` ≥ 0 and :data:`NEGATIVE` elsewhere (edges by sign)."""
+    positive, negative = (np.array([*to_rgb(c), 1.0]) for c in (POSITIVE, NEGATIVE))
+    return np.where((np.asarray(values) >= 0)[..., None], positive, negative)
+
+
+def class_colors(k: int) -> np.ndarray:
+    """RGB rows of the first ``k`` class colours (cycling past the palette; the markers tell those apart)."""
+    return np.array([to_rgb(CLASS_COLORS[j % len(CLASS_COLORS)]) for j in range(k)])
+
+
+def class_marker(j: int, k: int) -> str:
+    """Class ``j``'s marker among ``k`` classes: circles for two classes (colour alone tells two apart), a shape
+    per class beyond."""
+    return "o" if k <= 2 else CLASS_MARKERS[j % len(CLASS_MARKERS)]
+
+
+def class_probability_cmap(negative: int = 0, positive: int = 1, strength: float = 0.75):
+    """P(class ``positive``) from 0 to 1: class ``negative``'s colour, white at 0.5, class ``positive``'s, each
+    end at ``strength`` of the full colour, so points in the full colour stand out on their own region."""
+    ends = [1.0 + (np.array(to_rgb(CLASS_COLORS[j])) - 1.0) * strength for j in (negative, positive)]
+    return LinearSegmentedColormap.from_list("class_probability", [ends[0], (1.0, 1.0, 1.0), ends[1]])
+
+
+def series_style(k: int, palette: list[str] = RUN_COLORS) -> tuple[str, str]:
+    """(colour, line style) of the ``k``-th series: the palette's colours, then again with the next style."""
+    return palette[k % len(palette)], SERIES_STYLES[(k // len(palette)) % len(SERIES_STYLES)]
+
+
+def neuron_color(j: int) -> str:
+    """Hidden neuron ``j``'s colour (0-based)."""
+    return NEURON_COLORS[j % len(NEURON_COLORS)]
+
+
+def relative_luminance(rgb) -> float:
+    """WCAG relative luminance of an sRGB colour (0 black … 1 white)."""
+    c = np.asarray(to_rgb(rgb) if isinstance(rgb, str) else rgb, dtype=float)[:3]
+    linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    return float(linear @ [0.2126, 0.7152, 0.0722])
+
+
+def text_on(rgb) -> str:
+    """Black or white, whichever contrasts more with a cell of colour ``rgb`` (WCAG contrast ratio)."""
+    lum = relative_luminance(rgb)
+    return "black" if (lum + 0.05) / 0.05 >= 1.05 / (lum + 0.05) else "white"
+
+
+def contrast_ratio(a, b) -> float:
+    """WCAG contrast ratio between two colours (1 … 21)."""
+    la, lb = sorted((relative_luminance(a), relative_luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+__all__ = ["CLASS_COLORS", "CLASS_MARKERS", "DATA", "MIN_CVD_DIFFERENCE", "NEGATIVE", "NEURON_COLORS", "PALETTES",
+           "POSITIVE", "PREDICTION", "RUN_COLORS", "SEQUENTIAL", "SIGNED_CMAP", "TEST", "TRAIN", "class_colors",
+           "class_marker", "class_probability_cmap", "contrast_ratio", "neuron_color", "relative_luminance",
+           "series_style", "sign_colors", "signed_cmap", "symmetric_norm", "text_on", "value_map"]
