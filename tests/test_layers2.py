@@ -3,6 +3,7 @@ checked against its formula, central finite differences and PyTorch (float64, to
 from __future__ import annotations
 
 import math
+import textwrap
 
 import numpy as np
 import pytest
@@ -159,3 +160,280 @@ def test_kernels_leave_the_new_activations_to_the_loop_and_training_works():
         before = loss.value(net.forward(x), y)
         Trainer(net, x, y, loss, SGD(0.05), 300, batch_size=1, hook_every=50).run()
         assert loss.value(net.forward(x), y) < before
+
+
+# ---- batch norm and dropout ----
+
+from conftest import numeric_grad, run_cli  # noqa: E402
+from visualizer import Trainer  # noqa: E402
+from visualizer.engine.norm import BatchNorm, Dropout  # noqa: E402
+from visualizer.engine.training import TrainState, log_full_set  # noqa: E402
+from visualizer.record.history import Recorder  # noqa: E402
+
+
+def _torch_bn(ours: BatchNorm):
+    bn = torch.nn.BatchNorm1d(ours.n_in, dtype=torch.float64)
+    with torch.no_grad():
+        bn.weight.copy_(torch.tensor(ours.weight))
+        bn.bias.copy_(torch.tensor(ours.bias))
+    return bn
+
+
+def _against_torch(ours, theirs, x, g):
+    """Forward and backward through both; returns (ours: y, dx; theirs: y, dx) as numpy."""
+    y = ours.forward(x)
+    dx = ours.backward(g)
+    xt = torch.tensor(x, requires_grad=True)
+    yt = theirs(xt)
+    yt.backward(torch.tensor(g))
+    return y, dx, yt.detach().numpy(), xt.grad.numpy()
+
+
+def test_batch_norm_matches_torch_in_training_then_in_evaluation():
+    rng = np.random.default_rng(11)
+    ours = BatchNorm(4)
+    ours.weight[:] = rng.normal(1, 0.3, 4)
+    ours.bias[:] = rng.normal(0, 0.3, 4)
+    theirs = _torch_bn(ours)
+    for batch in range(3):  # the running statistics follow PyTorch's momentum batch after batch
+        x = rng.normal(2.0, 3.0, size=(7, 4)) * np.array([1, 10, 0.1, 1])
+        g = rng.normal(size=(7, 4))
+        theirs.zero_grad()
+        y, dx, yt, dxt = _against_torch(ours, theirs, x, g)
+        np.testing.assert_allclose(y, yt, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(dx, dxt, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(ours.grads["weight"], theirs.weight.grad.numpy(), rtol=0, atol=1e-10)
+        np.testing.assert_allclose(ours.grads["bias"], theirs.bias.grad.numpy(), rtol=0, atol=1e-10)
+        np.testing.assert_allclose(ours.running_mean, theirs.running_mean.numpy(), rtol=0, atol=1e-10)
+        np.testing.assert_allclose(ours.running_var, theirs.running_var.numpy(), rtol=0, atol=1e-10)
+    ours.training = False
+    theirs.eval()
+    theirs.zero_grad()
+    x, g = rng.normal(size=(5, 4)), rng.normal(size=(5, 4))
+    keep = ours.running_mean.copy()
+    y, dx, yt, dxt = _against_torch(ours, theirs, x, g)
+    np.testing.assert_allclose(y, yt, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(dx, dxt, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(ours.grads["weight"], theirs.weight.grad.numpy(), rtol=0, atol=1e-10)
+    np.testing.assert_array_equal(ours.running_mean, keep)  # evaluating never moves the statistics
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_gradients_match_central_differences(training):
+    rng = np.random.default_rng(12)
+    bn = BatchNorm(3)
+    bn.weight[:] = rng.normal(1, 0.3, 3)
+    bn.bias[:] = rng.normal(0, 0.3, 3)
+    bn.running_mean[:] = rng.normal(size=3)
+    bn.running_var[:] = rng.uniform(0.5, 2, 3)
+    bn.training = training
+    x, g = rng.normal(size=(6, 3)), rng.normal(size=(6, 3))
+
+    def loss():
+        return float((g * bn.forward(x)).sum())
+
+    bn.forward(x)
+    dx = bn.backward(g)
+    dgamma, dbeta = bn.grads["weight"].copy(), bn.grads["bias"].copy()
+    np.testing.assert_allclose(dx, numeric_grad(loss, x), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(dgamma, numeric_grad(loss, bn.weight), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(dbeta, numeric_grad(loss, bn.bias), rtol=1e-6, atol=1e-8)
+
+
+def test_dropout_matches_torch_with_the_same_mask_and_central_differences():
+    p = 0.3
+    x = np.random.default_rng(13).normal(size=(50, 6))
+    g = np.random.default_rng(14).normal(size=(50, 6))
+    torch.manual_seed(5)
+    torch_mask = F.dropout(torch.ones(50, 6, dtype=torch.float64), p, training=True).numpy()
+    assert set(np.unique(torch_mask)) == {0.0, 1 / (1 - p)}
+    drop = Dropout(p, rng=np.random.default_rng(0))
+    y = drop.forward(x, mask=torch_mask)
+    dx = drop.backward(g)
+    torch.manual_seed(5)  # the same draw again: the same mask
+    xt = torch.tensor(x, requires_grad=True)
+    yt = F.dropout(xt, p, training=True)
+    yt.backward(torch.tensor(g))
+    np.testing.assert_allclose(y, yt.detach().numpy(), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(dx, numeric_grad(lambda: float((g * drop.forward(x, mask=torch_mask)).sum()), x),
+                               rtol=1e-6, atol=1e-8)
+
+
+def test_dropout_keeps_one_minus_p_scaled_up_and_passes_everything_when_evaluating():
+    drop = Dropout(0.25, rng=np.random.default_rng(3))
+    x = np.ones((400, 50))
+    y = drop.forward(x)
+    kept = y != 0
+    assert kept.mean() == pytest.approx(0.75, abs=0.01)
+    np.testing.assert_allclose(y[kept], 1 / 0.75)
+    assert y.mean() == pytest.approx(1.0, abs=0.02)  # inverted: the expected output is the input
+    drop.training = False
+    assert drop.forward(x) is not None and np.array_equal(drop.forward(x), x)
+    # Masks come from the generator it was given: the same seed, the same masks.
+    again = Dropout(0.25, rng=np.random.default_rng(3)).forward(x)
+    np.testing.assert_array_equal(again, y)
+
+
+@pytest.mark.parametrize("p", [1.0, -0.1, 1.5, "half"])
+def test_dropout_outside_zero_one_is_one_clear_line(p):
+    with pytest.raises(VisualizerError, match=r"\[0, 1\)") as info:
+        Dropout(p, rng=np.random.default_rng(0))
+    assert "\n" not in str(info.value)
+
+
+def test_batch_norm_refuses_a_training_batch_of_one_but_evaluates_one():
+    bn = BatchNorm(3)
+    with pytest.raises(VisualizerError, match="batch of one") as info:
+        bn.forward(np.ones((1, 3)))
+    assert "\n" not in str(info.value)
+    bn.training = False
+    assert bn.forward(np.ones((1, 3))).shape == (1, 3)
+
+
+def _bn_net(seed=0, p=0.0):
+    rng = np.random.default_rng(seed)
+    layers = [Dense(2, 5, "tanh", name="h1", rng=rng), BatchNorm(5, name="bn"),
+              Dense(5, 5, "relu", name="h2", rng=rng)]
+    if p:
+        layers.append(Dropout(p, rng=np.random.default_rng(99), name="drop"))
+    return Network(layers + [Dense(5, 1, name="out", rng=rng)], init="he")
+
+
+def test_a_network_with_batch_norm_matches_torch_sequential_in_both_modes():
+    net = _bn_net()
+    x, y = np.random.default_rng(1).normal(size=(9, 2)), np.random.default_rng(2).normal(size=(9, 1))
+    lin = []
+    for lay in (net.layers[0], net.layers[2], net.layers[3]):
+        m = torch.nn.Linear(lay.n_in, lay.n_out, dtype=torch.float64)
+        with torch.no_grad():
+            m.weight.copy_(torch.tensor(lay.weight.T))
+            m.bias.copy_(torch.tensor(lay.bias))
+        lin.append(m)
+    seq = torch.nn.Sequential(lin[0], torch.nn.Tanh(), _torch_bn(net.layers[1]), lin[1], torch.nn.ReLU(), lin[2])
+    loss = get_loss("mse")
+    for mode in (True, False):
+        net.train(mode)
+        seq.train(mode)
+        seq.zero_grad()
+        out = net.forward(x)
+        net.backward(loss.grad(out, y))
+        out_t = seq(torch.tensor(x))
+        torch.nn.functional.mse_loss(out_t, torch.tensor(y)).backward()
+        np.testing.assert_allclose(out, out_t.detach().numpy(), rtol=0, atol=1e-10)
+        grads = net.gradients()
+        np.testing.assert_allclose(grads["h1.weight"], lin[0].weight.grad.numpy().T, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(grads["bn.weight"], seq[2].weight.grad.numpy(), rtol=0, atol=1e-10)
+        np.testing.assert_allclose(grads["bn.bias"], seq[2].bias.grad.numpy(), rtol=0, atol=1e-10)
+
+
+def test_network_gradients_through_batch_norm_and_a_fixed_dropout_mask_match_central_differences():
+    net = _bn_net(p=0.4)
+    drop = net.layers[3]
+    x, y = np.random.default_rng(1).normal(size=(8, 2)), np.random.default_rng(2).normal(size=(8, 1))
+    loss = get_loss("mse")
+
+    def value():
+        drop.rng = np.random.default_rng(7)  # the same mask at every evaluation
+        return loss.value(net.forward(x), y)
+
+    value()
+    assert drop.mask is not None and (drop.mask == 0).any()
+    net.backward(loss.grad(net.layers[-1]._cache.a, y))  # from the forward pass value() just made
+    grads = {k: v.copy() for k, v in net.gradients().items()}
+    for name, param in net.parameters().items():
+        np.testing.assert_allclose(grads[name], numeric_grad(value, param), rtol=1e-5, atol=1e-8, err_msg=name)
+
+
+def test_training_trains_in_training_mode_and_records_in_evaluation_mode():
+    net = _bn_net(p=0.3)
+    x = np.random.default_rng(4).normal(size=(40, 2))
+    y = np.sin(x[:, :1]) + x[:, 1:] ** 2
+    loss = get_loss("mse")
+    recorded = []
+
+    def hook(state):
+        bn = net.layers[1]
+        stats = bn.running_mean.copy()
+        recorder = Recorder(every=1, total_steps=1)
+        log_full_set(recorder, TrainState(0, 1, net, loss, x, y))
+        recorded.append(recorder.history().losses["train"][0])
+        assert net.training  # put back for the next update
+        np.testing.assert_array_equal(bn.running_mean, stats)  # recording never moves the statistics
+        net.eval()
+        expected = loss.value(net.forward(x), y)  # the full-set loss of the network as it is used
+        net.train()
+        assert recorded[-1] == pytest.approx(expected, rel=1e-12)
+
+    trainer = Trainer(net, x, y, loss, SGD(0.05), 30, batch_size=10, shuffle=True, rng=np.random.default_rng(0))
+    trainer.add_hook("step", hook)
+    net.eval()  # the trainer puts it back into training mode itself
+    trainer.run()
+    assert net.layers[1].batches_seen == 30
+    assert recorded[-1] < recorded[0]
+
+
+# ---- scenes with batch norm and dropout, through the command line ----
+
+NORM_SCENE = """
+    import numpy as np
+    from visualizer import (SGD, AccuracyPanel, BatchNorm, DecisionBoundaryPanel, Dense, Dropout, Layout,
+                            LossPanel, Network, NetworkDiagramPanel, Scene)
+    from visualizer.datasets import moons
+
+    X, Y = moons(60, noise=0.1, seed=0)
+
+    def network(seed):
+        rng = np.random.default_rng(seed)
+        return Network([Dense(2, 6, "relu", name="hidden1", rng=rng), BatchNorm(6, name="bn1"),
+                        Dropout({p}, rng=rng, name="drop"), Dense(6, 6, "{activation}", name="hidden2", rng=rng),
+                        Dense(6, 1, name="output", rng=rng)], init="{init}")
+
+    layout = Layout([["map", "net"], ["loss", "acc"]],
+                    {{"map": DecisionBoundaryPanel(resolution=24), "net": NetworkDiagramPanel({diagram}),
+                     "loss": LossPanel(), "acc": AccuracyPanel()}})
+    scene = Scene(name="norm", network=network, x=X, y=Y, loss="bce", optimizer=SGD(0.1), steps=20, every=5,
+                  batch_size={batch}, shuffle=True, seed=3, layout=layout, test_fraction=0.25)
+"""
+NORM_DEFAULTS = dict(p=0.2, activation="relu", init="he", diagram="", batch=12)
+
+
+def test_a_scene_with_batch_norm_and_dropout_renders_through_the_cli(tmp_path):
+    path = tmp_path / "norm_scene.py"
+    path.write_text(textwrap.dedent(NORM_SCENE.format(**NORM_DEFAULTS)))
+    proc = run_cli("render", str(path), "--out", str(tmp_path / "out"), "--size", "320x180",
+                   "--format", "frames,mp4", "--pace", "steps")
+    assert proc.returncode == 0, proc.stderr
+    folder = tmp_path / "out" / "norm"
+    frames = sorted((folder / "frames").glob("*.png"))
+    assert len(frames) == 5  # steps 0, 5, 10, 15, 20
+    import imageio.v3 as iio
+
+    video = iio.imread(folder / "norm.mp4")
+    assert video.shape[0] == 5 and video.shape[1:3] == (180, 320)
+    from visualizer import History
+
+    history = History.load(folder / "history.npz")
+    assert [d["kind"] for d in history.info.other_layers] == ["batchnorm", "dropout"]
+    assert history.info.other_layers[1] == {"kind": "dropout", "name": "drop", "after": "hidden1", "p": 0.2}
+    assert [lay.name for lay in history.info.layers] == ["hidden1", "hidden2", "output"]
+    assert {"bn1.weight", "bn1.bias"} <= set(history.params)
+    assert np.isfinite(history.losses["train"]).all() and np.isfinite(history.losses["test"]).all()
+
+
+@pytest.mark.parametrize("settings, message", [
+    (dict(batch=1), "batch norm 'bn1' cannot train on a batch of one sample"),
+    (dict(p=1.0), "dropout 'drop': p is the probability of dropping a unit and must be in [0, 1), got 1.0"),
+    (dict(init="lecun"), "unknown init 'lecun'"),
+    (dict(activation="swish"), "unknown activation 'swish'"),
+    (dict(diagram="show='gradients'"), "this network has batch norm 'bn1' after 'hidden1', dropout 'drop' "
+                                       "(p=0.2) after 'hidden1'; the backward pass"),
+])
+def test_bad_layer_settings_are_one_clear_line_exit_2_and_write_nothing(cli, tmp_path, settings, message):
+    path = tmp_path / "norm_scene.py"
+    path.write_text(textwrap.dedent(NORM_SCENE.format(**{**NORM_DEFAULTS, **settings})))
+    code, _, err = cli("render", str(path), "--out", str(tmp_path / "out"), "--size", "320x180")
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("visualizer: error: ") and message in lines[0], err
+    assert not (tmp_path / "out").exists()
