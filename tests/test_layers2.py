@@ -418,6 +418,15 @@ def test_a_scene_with_batch_norm_and_dropout_renders_through_the_cli(tmp_path):
     assert history.info.other_layers[1] == {"kind": "dropout", "name": "drop", "after": "hidden1", "p": 0.2}
     assert [lay.name for lay in history.info.layers] == ["hidden1", "hidden2", "output"]
     assert {"bn1.weight", "bn1.bias"} <= set(history.params)
+    # The diagram draws the dense layers and names the others above the gap where they sit.
+    from matplotlib.figure import Figure
+    from visualizer import NetworkDiagramPanel
+
+    ax = Figure().add_subplot()
+    NetworkDiagramPanel().draw(ax, history)
+    marks = [t for t in ax.texts if "batch norm" in t.get_text()]
+    assert len(marks) == 1 and marks[0].get_text() == "batch norm\ndropout p=0.2"
+    assert marks[0].get_position()[0] == 1.5  # between hidden1's column (1) and hidden2's (2)
     assert np.isfinite(history.losses["train"]).all() and np.isfinite(history.losses["test"]).all()
 
 

@@ -130,7 +130,7 @@ class NetworkDiagramPanel(Panel):
         ax.set_xlim(-0.45, len(sizes) - 0.55)
         half = (max(sizes) - 1) / 2  # columns are centred on y = 0
         marks = self._other_layers(ax, history, layers, half)
-        ax.set_ylim(-half - 0.6, half + 0.6 + 0.45 * marks)
+        ax.set_ylim(-half - 0.6, half + 0.6 + 0.5 * marks)
         ax.set_axis_off()
         if self.show == "gradients":
             update = self._gradients(ax, history, layers, units, sizes, edges)
@@ -242,7 +242,7 @@ class NetworkDiagramPanel(Panel):
             gaps.setdefault(x, []).append(f"dropout p={d.get('p', 0):g}" if d.get("kind") == "dropout"
                                           else "batch norm")
         for x, names in gaps.items():
-            ax.text(x, half + 0.35, "\n".join(names), ha="center", va="bottom", fontsize="x-small", zorder=3,
+            ax.text(x, half + 0.5, "\n".join(names), ha="center", va="bottom", fontsize="small", zorder=3,
                     linespacing=1.1, bbox=dict(boxstyle="round,pad=0.2", facecolor="white", edgecolor="0.5",
                                                linewidth=0.6))
         return max((len(n) for n in gaps.values()), default=0)
