@@ -446,3 +446,23 @@ def test_bad_layer_settings_are_one_clear_line_exit_2_and_write_nothing(cli, tmp
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("visualizer: error: ") and message in lines[0], err
     assert not (tmp_path / "out").exists()
+
+
+def test_batch_norm_may_come_first_and_the_adapter_describes_where_each_layer_sits():
+    from visualizer import NetworkModel
+    from visualizer.record.model import describe_other_layer
+
+    rng = np.random.default_rng(0)
+    net = Network([BatchNorm(2, name="bn0"), Dense(2, 3, "relu", name="h", rng=rng),
+                   Dropout(0.5, rng=rng, name="drop"), Dense(3, 1, name="out", rng=rng)])
+    model = NetworkModel(net)
+    assert [lay.name for lay in model.layers()] == ["h", "out"]
+    assert [describe_other_layer(d) for d in model.other_layers()] == [
+        "batch norm 'bn0' on the inputs", "dropout 'drop' (p=0.5) after 'h'"]
+    x = np.random.default_rng(1).normal(5.0, 2.0, size=(20, 2))
+    # The adapter evaluates (running statistics, nothing dropped): the same output twice, the mode kept.
+    first = model.forward(x)
+    np.testing.assert_array_equal(model.forward(x), first)
+    assert net.training and net.layers[0].batches_seen == 0
+    with pytest.raises(ValueError, match="has 3 outputs but 'bad' expects 2"):
+        Network([Dense(2, 3, name="h", rng=rng), BatchNorm(2, name="bad")])

@@ -3,22 +3,23 @@
 A dense layer's weight is (inputs, outputs), so its fan-in is the number of inputs and its fan-out the number
 of outputs (PyTorch's ``nn.Linear`` stores the transpose and counts the same fans). Biases start at zero.
 
-=============================================  ==========================================================
-spec                                           weights drawn from
-=============================================  ==========================================================
-``"zeros"``                                    all zero (no unit can differ from its neighbours: symmetry)
-``"normal:std"``                               N(0, std²), e.g. ``"normal:0.01"``
-``"uniform:a"``                                U(−a, a), e.g. ``"uniform:0.5"``
-``"xavier"``, ``"glorot"``, ``"xavier_uniform"``  U(−b, b), b = √(6 / (fan_in + fan_out))  (the default)
-``"xavier_normal"``, ``"glorot_normal"``       N(0, σ²), σ = √(2 / (fan_in + fan_out))
-``"he"``, ``"kaiming"``, ``"he_normal"``       N(0, σ²), σ = gain / √fan_in
-``"he_uniform"``, ``"kaiming_uniform"``        U(−b, b), b = gain · √(3 / fan_in)
-=============================================  ==========================================================
+=====================================================  ===================================================
+spec                                                   weights drawn from
+=====================================================  ===================================================
+``"zeros"``                                            all zero (no unit can differ from its neighbours)
+``"normal:std"``                                       N(0, std²), e.g. ``"normal:0.01"``
+``"uniform:a"``                                        U(−a, a), e.g. ``"uniform:0.5"``
+``"xavier"``, ``"glorot"``, ``"xavier_uniform"``       U(−b, b), b = √(6 / (fan_in + fan_out)): the default
+``"xavier_normal"``, ``"glorot_normal"``               N(0, σ²), σ = √(2 / (fan_in + fan_out))
+``"he"``, ``"kaiming"``, ``"he_normal"``               N(0, σ²), σ = gain / √fan_in
+``"he_uniform"``, ``"kaiming_uniform"``                U(−b, b), b = gain · √(3 / fan_in)
+=====================================================  ===================================================
 
 Xavier uses gain 1 (``xavier_uniform_``'s default); He takes the gain of the layer's own activation
 (:attr:`Activation.gain <visualizer.engine.layers.Activation>`, as ``torch.nn.init.calculate_gain`` gives it):
 1 for identity and sigmoid, 5/3 for tanh, √2 for ReLU, √(2 / (1 + slope²)) for leaky ReLU. PyTorch has no gain
-for softplus and GELU; both are smooth ReLUs, so they take ReLU's √2. "he" alone is the normal draw, as in He et al. (2015) and Karpathy's makemore.
+for softplus and GELU; both are smooth ReLUs, so they take ReLU's √2. "he" alone is the normal draw, as in
+He et al. (2015) and Karpathy's makemore.
 
 With no ``init``, a layer draws Glorot-uniform exactly as it always has: the same numbers from the same
 generator, so the bundled scenes' histories are unchanged.
