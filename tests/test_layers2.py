@@ -466,3 +466,41 @@ def test_batch_norm_may_come_first_and_the_adapter_describes_where_each_layer_si
     assert net.training and net.layers[0].batches_seen == 0
     with pytest.raises(ValueError, match="has 3 outputs but 'bad' expects 2"):
         Network([Dense(2, 3, name="h", rng=rng), BatchNorm(2, name="bad")])
+
+
+def test_batch_norm_before_the_nonlinearity_matches_linear_batchnorm_tanh_in_torch():
+    rng = np.random.default_rng(21)
+    dense = Dense(3, 4, "identity", name="h", bias=False, rng=rng, init="normal:3.0")  # a poor scale: saturating
+    bn = BatchNorm(4, "tanh", name="bn")
+    bn.weight[:] = rng.normal(1, 0.2, 4)
+    bn.bias[:] = rng.normal(0, 0.2, 4)
+    out = Dense(4, 1, name="out", rng=rng)
+    net = Network([dense, bn, out])
+    lin_h = torch.nn.Linear(3, 4, bias=False, dtype=torch.float64)
+    lin_o = torch.nn.Linear(4, 1, dtype=torch.float64)
+    with torch.no_grad():
+        lin_h.weight.copy_(torch.tensor(dense.weight.T))
+        lin_o.weight.copy_(torch.tensor(out.weight.T))
+        lin_o.bias.copy_(torch.tensor(out.bias))
+    seq = torch.nn.Sequential(lin_h, _torch_bn(bn), torch.nn.Tanh(), lin_o)
+    x, y = rng.normal(size=(10, 3)), rng.normal(size=(10, 1))
+    loss = get_loss("mse")
+    for mode in (True, True, False):
+        net.train(mode)
+        seq.train(mode)
+        seq.zero_grad()
+        pred = net.forward(x)
+        net.backward(loss.grad(pred, y))
+        pred_t = seq(torch.tensor(x))
+        torch.nn.functional.mse_loss(pred_t, torch.tensor(y)).backward()
+        np.testing.assert_allclose(pred, pred_t.detach().numpy(), rtol=0, atol=1e-10)
+        grads = net.gradients()
+        np.testing.assert_allclose(grads["h.weight"], lin_h.weight.grad.numpy().T, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(grads["bn.weight"], seq[1].weight.grad.numpy(), rtol=0, atol=1e-10)
+        np.testing.assert_allclose(grads["bn.bias"], seq[1].bias.grad.numpy(), rtol=0, atol=1e-10)
+    # Central differences agree too (evaluation mode: the function of the parameters is then fixed).
+    for name, param in net.parameters().items():
+        np.testing.assert_allclose(net.gradients()[name].copy(),
+                                   numeric_grad(lambda: loss.value(net.forward(x), y), param),
+                                   rtol=1e-5, atol=1e-8, err_msg=name)
+    assert repr(bn) == "BatchNorm(bn: 4, tanh, momentum=0.1, eps=1e-05)"

@@ -8,6 +8,7 @@ mode (:meth:`Network.eval`); the trainer trains in training mode and the recorde
 Batch norm over a batch ``x`` (samples, units), per unit::
 
     training:  μ = mean(x),  σ² = mean((x − μ)²)  (biased),  x̂ = (x − μ) / √(σ² + ε),  y = γ x̂ + β
+               (then its activation, identity unless given: a = act(y), g = ∂L/∂a ⊙ act′(y) = ∂L/∂y)
                running_mean ← (1 − m) running_mean + m μ,  running_var ← (1 − m) running_var + m σ² n/(n − 1)
     backward:  ∂L/∂γ = Σ g x̂,  ∂L/∂β = Σ g,
                ∂L/∂x = γ / (n √(σ² + ε)) · (n g − Σ g − x̂ Σ g x̂)
@@ -24,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..base.errors import LayerSettingError
+from .layers import Activation, get_activation
 
 
 class BatchNorm:
@@ -31,11 +33,16 @@ class BatchNorm:
     1) and β (``bias``, starting at 0), running statistics for evaluation with PyTorch's ``momentum``
     convention (the weight of the new batch, 0.1), and ``eps`` under the square root.
 
+    ``activation`` is applied after it, ``a = act(γ x̂ + β)``: batch norm between a dense layer's product and
+    its nonlinearity, as Ioffe and Szegedy place it, is ``Dense(n_in, n, "identity")`` then
+    ``BatchNorm(n, activation="tanh")`` (``nn.Linear``, ``nn.BatchNorm1d``, ``nn.Tanh`` in PyTorch).
+
     The running statistics are state, not parameters: the optimizer never sees them
     (:attr:`running_mean`, :attr:`running_var`).
     """
 
-    def __init__(self, n: int, *, name: str = "batchnorm", momentum: float = 0.1, eps: float = 1e-5) -> None:
+    def __init__(self, n: int, activation: str | Activation = "identity", *, name: str = "batchnorm",
+                 momentum: float = 0.1, eps: float = 1e-5) -> None:
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise LayerSettingError(f"batch norm {name!r} needs a whole number of units, got {n!r}")
         if not 0.0 <= momentum <= 1.0:
@@ -44,6 +51,7 @@ class BatchNorm:
             raise LayerSettingError(f"batch norm {name!r}: eps must be positive, got {eps:g}")
         self.name = name
         self.n_in = self.n_out = int(n)
+        self.activation = get_activation(activation)
         self.momentum, self.eps = float(momentum), float(eps)
         self.weight = np.ones(self.n_in)
         self.bias = np.zeros(self.n_in)
@@ -52,7 +60,8 @@ class BatchNorm:
         self.batches_seen = 0
         self.training = True
         self.grads: dict[str, np.ndarray] = {k: np.zeros_like(v) for k, v in self.params().items()}
-        self._cache: tuple[np.ndarray, np.ndarray, bool] | None = None  # (x̂, 1/√(σ²+ε), training)
+        # (x̂, 1/√(σ²+ε), training, z = γx̂ + β, a = act(z))
+        self._cache: tuple[np.ndarray, np.ndarray, bool, np.ndarray, np.ndarray] | None = None
 
     def params(self) -> dict[str, np.ndarray]:
         """γ as ``weight`` and β as ``bias`` (the live arrays), as PyTorch names them."""
@@ -79,18 +88,20 @@ class BatchNorm:
         return (x - mean) * inv_std, inv_std
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """y = γ x̂ + β for a batch ``x`` (samples, units), keeping what backward needs."""
+        """a = act(γ x̂ + β) for a batch ``x`` (samples, units), keeping what backward needs."""
         x_hat, inv_std = self.normalize(np.asarray(x, dtype=float))
-        self._cache = (x_hat, inv_std, self.training)
-        return x_hat * self.weight + self.bias
+        z = x_hat * self.weight + self.bias
+        a = self.activation.fn(z)
+        self._cache = (x_hat, inv_std, self.training, z, a)
+        return a
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        """Given ∂L/∂y, store ∂L/∂γ and ∂L/∂β in ``grads`` and return ∂L/∂x (through the batch's statistics
+        """Given ∂L/∂a, store ∂L/∂γ and ∂L/∂β in ``grads`` and return ∂L/∂x (through the batch's statistics
         when the forward pass trained, through the fixed running ones when it evaluated)."""
         if self._cache is None:
             raise RuntimeError(f"layer {self.name!r}: backward() called before forward()")
-        x_hat, inv_std, training = self._cache
-        g = np.asarray(grad_out, dtype=float)
+        x_hat, inv_std, training, z, a = self._cache
+        g = self.activation.backward(np.asarray(grad_out, dtype=float), z, a)  # ∂L/∂(γx̂ + β)
         sum_g = g.sum(axis=0)
         sum_g_xhat = (g * x_hat).sum(axis=0)
         self.grads["weight"][...] = sum_g_xhat
@@ -101,7 +112,8 @@ class BatchNorm:
         return (self.weight * inv_std / n) * (n * g - sum_g - x_hat * sum_g_xhat)
 
     def __repr__(self) -> str:
-        return f"BatchNorm({self.name}: {self.n_in}, momentum={self.momentum:g}, eps={self.eps:g})"
+        act = "" if self.activation.name == "identity" else f", {self.activation.name}"
+        return f"BatchNorm({self.name}: {self.n_in}{act}, momentum={self.momentum:g}, eps={self.eps:g})"
 
 
 class Dropout:

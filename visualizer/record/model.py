@@ -58,8 +58,8 @@ class NetworkModel:
 
     def other_layers(self) -> list[dict]:
         """The layers that are not dense, in order, each as ``{"kind": "batchnorm" or "dropout", "name": …,
-        "after": the dense layer before it ("" for the inputs), "p": dropout's rate}`` (plain JSON, for the
-        history's run information)."""
+        "after": the dense layer before it ("" for the inputs), "p": dropout's rate, "activation": batch
+        norm's, unless identity}`` (plain JSON, for the history's run information)."""
         out, before = [], ""
         for lay in self.network.layers:
             if isinstance(lay, Dense):
@@ -67,7 +67,9 @@ class NetworkModel:
             elif hasattr(lay, "p"):
                 out.append({"kind": "dropout", "name": lay.name, "after": before, "p": lay.p})
             else:
-                out.append({"kind": "batchnorm", "name": lay.name, "after": before})
+                act = getattr(lay, "activation", None)
+                out.append({"kind": "batchnorm", "name": lay.name, "after": before,
+                            **({"activation": act.name} if act is not None and act.name != "identity" else {})})
         return out
 
     def parameters(self) -> dict[str, np.ndarray]:
@@ -289,7 +291,8 @@ class Evaluator:
 def describe_other_layer(d: dict) -> str:
     """``batch norm 'bn1' after 'hidden1'``, ``dropout 'drop' (p=0.5) on the inputs``: one of
     :meth:`NetworkModel.other_layers` in words."""
-    what = f"dropout {d['name']!r} (p={d.get('p', 0):g})" if d.get("kind") == "dropout" else f"batch norm {d['name']!r}"
+    what = f"dropout {d['name']!r} (p={d.get('p', 0):g})" if d.get("kind") == "dropout" else \
+        f"batch norm {d['name']!r}" + (f" ({d['activation']})" if d.get("activation") else "")
     return what + (f" after {d['after']!r}" if d.get("after") else " on the inputs")
 
 

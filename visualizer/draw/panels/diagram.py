@@ -240,7 +240,8 @@ class NetworkDiagramPanel(Panel):
             k = column.get(d.get("after", ""), 0)
             x = k + 0.5 if k < len(layers) else float(len(layers))  # after the output: over its column
             gaps.setdefault(x, []).append(f"dropout p={d.get('p', 0):g}" if d.get("kind") == "dropout"
-                                          else "batch norm")
+                                          else " → ".join(["batch norm", *([d["activation"]] if
+                                                                          d.get("activation") else [])]))
         for x, names in gaps.items():
             ax.text(x, half + 0.5, "\n".join(names), ha="center", va="bottom", fontsize="small", zorder=3,
                     linespacing=1.1, bbox=dict(boxstyle="round,pad=0.2", facecolor="white", edgecolor="0.5",
