@@ -300,19 +300,20 @@ def _bn_net(seed=0, p=0.0):
     return Network(layers + [Dense(5, 1, name="out", rng=rng)], init="he")
 
 
-def test_a_network_with_batch_norm_matches_torch_sequential_in_both_modes():
-    net = _bn_net()
-    x, y = np.random.default_rng(1).normal(size=(9, 2)), np.random.default_rng(2).normal(size=(9, 1))
-    lin = []
-    for lay in (net.layers[0], net.layers[2], net.layers[3]):
-        m = torch.nn.Linear(lay.n_in, lay.n_out, dtype=torch.float64)
-        with torch.no_grad():
-            m.weight.copy_(torch.tensor(lay.weight.T))
+def _torch_linear(lay: Dense):
+    m = torch.nn.Linear(lay.n_in, lay.n_out, bias=lay.bias is not None, dtype=torch.float64)
+    with torch.no_grad():
+        m.weight.copy_(torch.tensor(lay.weight.T))
+        if lay.bias is not None:
             m.bias.copy_(torch.tensor(lay.bias))
-        lin.append(m)
-    seq = torch.nn.Sequential(lin[0], torch.nn.Tanh(), _torch_bn(net.layers[1]), lin[1], torch.nn.ReLU(), lin[2])
+    return m
+
+
+def _same_as_torch(net, seq, pairs, x, y, modes):
+    """Forward and backward through ``net`` and the torch ``seq`` in each mode: the outputs and every
+    parameter's gradient agree to 1e-10 (``pairs``: each of our layers with its torch module)."""
     loss = get_loss("mse")
-    for mode in (True, False):
+    for mode in modes:
         net.train(mode)
         seq.train(mode)
         seq.zero_grad()
@@ -322,9 +323,22 @@ def test_a_network_with_batch_norm_matches_torch_sequential_in_both_modes():
         torch.nn.functional.mse_loss(out_t, torch.tensor(y)).backward()
         np.testing.assert_allclose(out, out_t.detach().numpy(), rtol=0, atol=1e-10)
         grads = net.gradients()
-        np.testing.assert_allclose(grads["h1.weight"], lin[0].weight.grad.numpy().T, rtol=0, atol=1e-10)
-        np.testing.assert_allclose(grads["bn.weight"], seq[2].weight.grad.numpy(), rtol=0, atol=1e-10)
-        np.testing.assert_allclose(grads["bn.bias"], seq[2].bias.grad.numpy(), rtol=0, atol=1e-10)
+        for ours, theirs in pairs:
+            for short in ours.params():
+                g = getattr(theirs, short).grad.numpy()
+                expected = g.T if isinstance(ours, Dense) and short == "weight" else g
+                np.testing.assert_allclose(grads[f"{ours.name}.{short}"], expected, rtol=0, atol=1e-10,
+                                           err_msg=f"{ours.name}.{short}, training={mode}")
+
+
+def test_a_network_with_batch_norm_matches_torch_sequential_in_both_modes():
+    net = _bn_net()
+    x, y = np.random.default_rng(1).normal(size=(9, 2)), np.random.default_rng(2).normal(size=(9, 1))
+    h1, bn, h2, out = net.layers
+    pairs = [(h1, _torch_linear(h1)), (bn, _torch_bn(bn)), (h2, _torch_linear(h2)), (out, _torch_linear(out))]
+    seq = torch.nn.Sequential(pairs[0][1], torch.nn.Tanh(), pairs[1][1], pairs[2][1], torch.nn.ReLU(), pairs[3][1])
+    _same_as_torch(net, seq, pairs, x, y, (True, True, False))
+    np.testing.assert_allclose(bn.running_var, pairs[1][1].running_var.numpy(), rtol=0, atol=1e-10)
 
 
 def test_network_gradients_through_batch_norm_and_a_fixed_dropout_mask_match_central_differences():
@@ -476,28 +490,11 @@ def test_batch_norm_before_the_nonlinearity_matches_linear_batchnorm_tanh_in_tor
     bn.bias[:] = rng.normal(0, 0.2, 4)
     out = Dense(4, 1, name="out", rng=rng)
     net = Network([dense, bn, out])
-    lin_h = torch.nn.Linear(3, 4, bias=False, dtype=torch.float64)
-    lin_o = torch.nn.Linear(4, 1, dtype=torch.float64)
-    with torch.no_grad():
-        lin_h.weight.copy_(torch.tensor(dense.weight.T))
-        lin_o.weight.copy_(torch.tensor(out.weight.T))
-        lin_o.bias.copy_(torch.tensor(out.bias))
-    seq = torch.nn.Sequential(lin_h, _torch_bn(bn), torch.nn.Tanh(), lin_o)
+    pairs = [(dense, _torch_linear(dense)), (bn, _torch_bn(bn)), (out, _torch_linear(out))]
+    seq = torch.nn.Sequential(pairs[0][1], pairs[1][1], torch.nn.Tanh(), pairs[2][1])
     x, y = rng.normal(size=(10, 3)), rng.normal(size=(10, 1))
+    _same_as_torch(net, seq, pairs, x, y, (True, True, False))
     loss = get_loss("mse")
-    for mode in (True, True, False):
-        net.train(mode)
-        seq.train(mode)
-        seq.zero_grad()
-        pred = net.forward(x)
-        net.backward(loss.grad(pred, y))
-        pred_t = seq(torch.tensor(x))
-        torch.nn.functional.mse_loss(pred_t, torch.tensor(y)).backward()
-        np.testing.assert_allclose(pred, pred_t.detach().numpy(), rtol=0, atol=1e-10)
-        grads = net.gradients()
-        np.testing.assert_allclose(grads["h.weight"], lin_h.weight.grad.numpy().T, rtol=0, atol=1e-10)
-        np.testing.assert_allclose(grads["bn.weight"], seq[1].weight.grad.numpy(), rtol=0, atol=1e-10)
-        np.testing.assert_allclose(grads["bn.bias"], seq[1].bias.grad.numpy(), rtol=0, atol=1e-10)
     # Central differences agree too (evaluation mode: the function of the parameters is then fixed).
     for name, param in net.parameters().items():
         np.testing.assert_allclose(net.gradients()[name].copy(),
