@@ -11,8 +11,8 @@ from visualizer import SGD, Dense, Evaluator, Network, NetworkModel, Probe, Reco
 from visualizer.engine.training import log_full_set
 from visualizer.engine.layers import ACTIVATIONS
 
-# relu's kink has no derivative, so a finite difference across it is meaningless: smooth ones only here.
-SMOOTH = ["sigmoid", "softplus", "tanh", "identity"]
+# relu's and leaky relu's kinks have no derivative, so a finite difference across it is meaningless: smooth ones only here.
+SMOOTH = ["sigmoid", "softplus", "tanh", "identity", "gelu"]
 
 
 @st.composite
@@ -67,4 +67,4 @@ def test_history_shapes_and_steps_are_consistent(net_rng, steps, every, batch_si
 
 
 def test_every_built_in_activation_is_covered():
-    assert set(SMOOTH) | {"relu"} == set(ACTIVATIONS)
+    assert set(SMOOTH) | {"relu", "leaky_relu"} == set(ACTIVATIONS)

@@ -16,7 +16,9 @@ _EXPORTS = {
     "VisualizerError": "base.errors",
     "Loss": "engine.losses", "get_loss": "engine.losses", "half_ssr": "engine.losses", "mse": "engine.losses", "ssr": "engine.losses",
     "Activation": "engine.layers", "Dense": "engine.layers", "Network": "engine.layers", "get_activation": "engine.layers", "identity": "engine.layers", "relu": "engine.layers",
-    "sigmoid": "engine.layers", "softplus": "engine.layers", "tanh": "engine.layers",
+    "sigmoid": "engine.layers", "softplus": "engine.layers", "tanh": "engine.layers", "leaky_relu": "engine.layers",
+    "gelu": "engine.layers", "Init": "engine.init", "get_init": "engine.init",
+    "BatchNorm": "engine.norm", "Dropout": "engine.norm",
     "SGD": "engine.optim", "Adam": "engine.optim", "AdamW": "engine.optim", "RMSprop": "engine.optim", "LinearDecay": "engine.optim",
     "Optimizer": "engine.optim", "get_optimizer": "engine.optim",
     "L1": "engine.penalties", "L2": "engine.penalties",
@@ -57,7 +59,10 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from .base.errors import DivergenceError, EncodeError, HistoryError, SceneError, VisualizerError
     from .engine.losses import Loss, get_loss, half_ssr, mse, ssr
     from .record.model import DenseModel, Evaluator, LayerInfo, Model, NetworkModel, Probe
-    from .engine.layers import Activation, Dense, Network, get_activation, identity, relu, sigmoid, softplus, tanh
+    from .engine.layers import (Activation, Dense, Network, gelu, get_activation, identity, leaky_relu, relu, sigmoid,
+                                softplus, tanh)
+    from .engine.init import Init, get_init
+    from .engine.norm import BatchNorm, Dropout
     from .engine.optim import SGD, Adam, AdamW, LinearDecay, Optimizer, RMSprop, get_optimizer
     from .run.options import RenderOptions
     from .draw.panels import (AccuracyPanel, ActivationsPanel, ChainRulePanel, ClassRegionsPanel, DecisionBoundaryPanel,

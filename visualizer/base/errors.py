@@ -60,6 +60,12 @@ class BusyError(VisualizerError):
     """Another render is writing the same output folder right now (it holds the folder's lock)."""
 
 
+class LayerSettingError(VisualizerError, ValueError):
+    """A layer setting the engine cannot take: an unknown initialization or activation name, a dropout rate
+    outside [0, 1), batch norm on a batch of one while training. A ``ValueError`` too, so code that checks
+    settings as values keeps working; raised from a scene's own network code, it is still one line (exit 2)."""
+
+
 class WorkerLost(VisualizerError):
     """A render worker process ended without finishing (killed by a signal, or out of memory): not the
     user's mistake, so the CLI exits with status 1."""

@@ -17,6 +17,7 @@ import numpy as np
 
 from . import STAGE_SECONDS
 from ..record.backprop import activation_functions, backward_pass
+from ..record.model import refuse_other_layers
 
 if TYPE_CHECKING:
     from ..engine.losses import Loss
@@ -154,6 +155,7 @@ def explain_analysis(history: History, steps: Sequence[int], model: object = Non
         except ValueError:
             raise ValueError(f"explaining a step needs the loss; this history names {history.info.loss!r}, "
                              "which is not built in: render it with its scene") from None
+    refuse_other_layers(history.info.other_layers)
     acts = activation_functions(layers, model)
     x, y = history.static["data/x"], history.static["data/y"]
     out = {}

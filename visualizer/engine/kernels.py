@@ -90,8 +90,10 @@ def plan_for(network: object, loss: object, optimizer: object, penalties: Sequen
         return None
     built_in = engine_layers.ACTIVATIONS
     layers = network.layers
+    # Plain dense layers only (no batch norm, no dropout), with activations the kernels spell out (not
+    # leaky_relu or gelu: those train through the loop).
     if any(type(lay) is not engine_layers.Dense or built_in.get(lay.activation.name) is not lay.activation
-           for lay in layers):
+           or lay.activation.name not in ACTIVATIONS for lay in layers):
         return None
     kernel = PerSampleSGD([lay.weight for lay in layers], [lay.bias for lay in layers],
                           [lay.activation.name for lay in layers], float(optimizer.lr), name, jit=use_jit(steps))

@@ -16,10 +16,14 @@ points on ``W`` and ``b``, as a loss landscape evaluates thousands of points at 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+
+from ..base.errors import LayerSettingError
+from .init import DEFAULT_INIT, Init, get_init
 
 ArrayFn = Callable[[np.ndarray], np.ndarray]
 
@@ -33,6 +37,8 @@ class Activation:
     deriv: ArrayFn
     # Optional shortcut: the derivative expressed through the output a = fn(z) (sigmoid: a(1-a)).
     deriv_from_output: ArrayFn | None = None
+    # The gain He initialization scales by (torch.nn.init.calculate_gain's value for this function).
+    gain: float = 1.0
 
     def __call__(self, z: np.ndarray) -> np.ndarray:
         return self.fn(z)
@@ -93,24 +99,69 @@ def _ones(z: np.ndarray) -> np.ndarray:
     return np.ones_like(z, dtype=float)
 
 
-sigmoid = Activation("sigmoid", _sigmoid, lambda z: _sigmoid(z) * (1.0 - _sigmoid(z)), lambda a: a * (1.0 - a))
-softplus = Activation("softplus", _softplus, _sigmoid)
-tanh = Activation("tanh", np.tanh, _tanh_slope, lambda a: 1.0 - a * a)
-relu = Activation("relu", _relu, _relu_slope)
-identity = Activation("identity", _identity, _ones, _ones)
+_erf = np.frompyfunc(math.erf, 1, 1)  # numpy has no erf; math.erf is exact to the last bit or two
+_SQRT_HALF = math.sqrt(0.5)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
-ACTIVATIONS: dict[str, Activation] = {a.name: a for a in (sigmoid, softplus, tanh, relu, identity)}
+
+def _normal_cdf(z: np.ndarray) -> np.ndarray:
+    """Φ(z) = (1 + erf(z/√2)) / 2, elementwise, float64."""
+    z = np.asarray(z, dtype=float)
+    return 0.5 * (1.0 + _erf(z * _SQRT_HALF).astype(float))
+
+
+def _gelu(z: np.ndarray) -> np.ndarray:
+    # PyTorch's default GELU: the exact z·Φ(z), not the tanh approximation.
+    return np.asarray(z, dtype=float) * _normal_cdf(z)
+
+
+def _gelu_slope(z: np.ndarray) -> np.ndarray:
+    # d/dz z·Φ(z) = Φ(z) + z·φ(z)
+    z = np.asarray(z, dtype=float)
+    return _normal_cdf(z) + z * _INV_SQRT_2PI * np.exp(-0.5 * z * z)
+
+
+def leaky_relu_activation(slope: float = 0.01) -> Activation:
+    """Leaky ReLU, ``z`` for z > 0 and ``slope·z`` otherwise (PyTorch's default slope 0.01); its slope at 0
+    is ``slope``, as PyTorch's backward has it. Named ``leaky_relu`` for 0.01, ``leaky_relu:<slope>`` else."""
+    slope = float(slope)
+    if not (math.isfinite(slope) and 0.0 <= slope < 1.0):
+        raise LayerSettingError(f"leaky_relu's slope must be in [0, 1), got {slope:g}")
+    name = "leaky_relu" if slope == 0.01 else f"leaky_relu:{slope:g}"
+    return Activation(name, lambda z: np.where(np.asarray(z) > 0, z, slope * np.asarray(z, dtype=float)),
+                      lambda z: np.where(np.asarray(z) > 0, 1.0, slope),
+                      gain=math.sqrt(2.0 / (1.0 + slope * slope)))
+
+
+sigmoid = Activation("sigmoid", _sigmoid, lambda z: _sigmoid(z) * (1.0 - _sigmoid(z)), lambda a: a * (1.0 - a))
+# He's gain for softplus and GELU is ReLU's √2: PyTorch's calculate_gain knows neither; both are smooth ReLUs.
+softplus = Activation("softplus", _softplus, _sigmoid, gain=math.sqrt(2.0))
+tanh = Activation("tanh", np.tanh, _tanh_slope, lambda a: 1.0 - a * a, gain=5.0 / 3.0)
+relu = Activation("relu", _relu, _relu_slope, gain=math.sqrt(2.0))
+identity = Activation("identity", _identity, _ones, _ones)
+leaky_relu = leaky_relu_activation(0.01)
+gelu = Activation("gelu", _gelu, _gelu_slope, gain=math.sqrt(2.0))
+
+ACTIVATIONS: dict[str, Activation] = {a.name: a for a in (sigmoid, softplus, tanh, relu, identity, leaky_relu, gelu)}
 
 
 def get_activation(spec: str | Activation) -> Activation:
-    """Look up a built-in activation by name, or pass a user-defined :class:`Activation` through."""
+    """Look up a built-in activation by name (``leaky_relu:0.2`` for another slope), or pass a user-defined
+    :class:`Activation` through. An unknown name is one clear line (:class:`LayerSettingError`)."""
     if isinstance(spec, Activation):
         return spec
-    try:
+    if isinstance(spec, str) and spec in ACTIVATIONS:
         return ACTIVATIONS[spec]
-    except KeyError:
-        known = ", ".join(sorted(ACTIVATIONS))
-        raise ValueError(f"unknown activation {spec!r}; use one of {known} or an Activation(name, fn, deriv)") from None
+    if isinstance(spec, str) and spec.startswith("leaky_relu:"):
+        try:
+            slope = float(spec.partition(":")[2])
+        except ValueError:
+            raise LayerSettingError(f"activation {spec!r}: give leaky_relu's slope as a number, "
+                                    "e.g. 'leaky_relu:0.2'") from None
+        return leaky_relu_activation(slope)
+    known = ", ".join(sorted(ACTIVATIONS))
+    raise LayerSettingError(f"unknown activation {spec!r}; use one of {known} (or leaky_relu:<slope>) "
+                            "or an Activation(name, fn, deriv)")
 
 
 # ---- the dense layer: forward beside backward, as functions of the parameters ----
@@ -177,7 +228,13 @@ def bias_grad(delta: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 
 
 class Dense:
-    """A fully connected layer ``a = act(x @ weight + bias)`` with ``weight`` of shape (inputs, outputs)."""
+    """A fully connected layer ``a = act(x @ weight + bias)`` with ``weight`` of shape (inputs, outputs).
+
+    The initial weight is given (``weight=``) or drawn from ``rng`` by ``init``, a name from
+    :mod:`~visualizer.engine.init` (``"he"``, ``"xavier"``, ``"normal:0.1"``, ``"zeros"``, …); without
+    ``init``, Glorot-uniform, which keeps sigmoid and tanh units out of saturation. A network's own ``init=``
+    (:class:`Network`) re-draws the layers that were left to the default.
+    """
 
     def __init__(
         self,
@@ -190,17 +247,25 @@ class Dense:
         weight: np.ndarray | None = None,
         bias_init: np.ndarray | None = None,
         rng: np.random.Generator | None = None,
+        init: str | Init | None = None,
     ) -> None:
         if n_in < 1 or n_out < 1:
             raise ValueError(f"layer {name!r} needs at least one input and one output, got {n_in}→{n_out}")
         self.name = name
         self.n_in, self.n_out = n_in, n_out
         self.activation = get_activation(activation)
+        self._rng = rng
+        # The initialization the weight was drawn by (None: given as weight=); init_chosen: named, not default.
+        self.init: Init | None = None
+        self.init_chosen = init is not None
         if weight is None:
-            if rng is None:
+            chosen = get_init(DEFAULT_INIT if init is None else init)
+            if rng is None and chosen.kind != "zeros":
                 raise ValueError(f"layer {name!r}: give its initial weight= or an rng= to draw it from")
-            limit = np.sqrt(6.0 / (n_in + n_out))  # Glorot-uniform: keeps sigmoid/tanh units out of saturation
-            weight = rng.uniform(-limit, limit, size=(n_in, n_out))
+            weight = chosen.draw(rng, n_in, n_out, self.activation.gain)
+            self.init = chosen
+        elif init is not None:
+            raise ValueError(f"layer {name!r}: give its initial weight= or an init= to draw it by, not both")
         self.weight = np.array(weight, dtype=float).reshape(n_in, n_out)
         self.bias: np.ndarray | None = None
         if bias:
@@ -216,6 +281,18 @@ class Dense:
         if self.bias is not None:
             out["bias"] = self.bias
         return out
+
+    def initialize(self, init: str | Init, rng: np.random.Generator | None = None) -> None:
+        """Draw the weight again by ``init`` (from ``rng``, or the generator the layer was built with) and
+        set the bias to zero, in place: the network's parameter arrays stay the same objects."""
+        chosen = get_init(init)
+        rng = self._rng if rng is None else rng
+        if rng is None and chosen.kind != "zeros":
+            raise ValueError(f"layer {self.name!r}: init {chosen.spec!r} needs an rng= to draw from")
+        self.weight[...] = chosen.draw(rng, self.n_in, self.n_out, self.activation.gain)
+        if self.bias is not None:
+            self.bias[...] = 0.0
+        self.init = chosen
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Compute the layer's output for a batch ``x`` of shape (batch, inputs), keeping what backward needs."""
@@ -235,20 +312,62 @@ class Dense:
 
 
 class Network:
-    """A stack of :class:`Dense` layers whose parameters are named ``<layer>.<weight|bias>``."""
+    """A stack of layers whose parameters are named ``<layer>.<weight|bias>``: :class:`Dense` layers, and
+    between them :class:`~visualizer.engine.norm.BatchNorm` and :class:`~visualizer.engine.norm.Dropout`.
 
-    def __init__(self, layers: list[Dense]) -> None:
+    ``init`` (a name from :mod:`~visualizer.engine.init`: ``"he"``, ``"xavier"``, ``"normal:0.1"``, …) re-draws
+    every dense layer that was left to the default initialization, each from its own generator; a layer given
+    its ``weight=`` or its own ``init=`` keeps it.
+
+    Like a PyTorch module, a network is in training mode (:meth:`train`) or evaluation mode (:meth:`eval`):
+    batch norm normalizes by the batch's statistics or by its running ones, dropout drops units or passes
+    everything. A network of dense layers only computes the same in both. A new network is in training mode.
+    """
+
+    def __init__(self, layers: list, *, init: str | Init | None = None) -> None:
         if not layers:
             raise ValueError("a network needs at least one layer")
         names = [layer.name for layer in layers]
         if len(set(names)) != len(names):
             raise ValueError(f"layer names must be unique, got {names}")
-        for a, b in zip(layers, layers[1:]):
-            if a.n_out != b.n_in:
-                raise ValueError(f"layer {a.name!r} has {a.n_out} outputs but {b.name!r} expects {b.n_in} inputs")
+        if getattr(layers[0], "n_in", None) is None:
+            raise ValueError(f"the first layer {layers[0].name!r} must know its inputs: start with a Dense or "
+                             "a BatchNorm")
+        width = layers[0].n_in
+        for before, layer in zip([None, *layers], layers):
+            if getattr(layer, "n_in", None) is None:  # dropout: as wide as what comes in
+                layer.attach(width)
+            elif layer.n_in != width:
+                raise ValueError(f"layer {before.name!r} has {width} outputs but {layer.name!r} expects "
+                                 f"{layer.n_in} inputs")
+            width = layer.n_out
         self.layers = list(layers)
+        if init is not None:
+            chosen = get_init(init)
+            for layer in self.layers:
+                if isinstance(layer, Dense) and layer.init is not None and not layer.init_chosen:
+                    layer.initialize(chosen)
         self._params = {f"{layer.name}.{k}": v for layer in self.layers for k, v in layer.params().items()}
         self._grads = {f"{layer.name}.{k}": layer.grads[k] for layer in self.layers for k in layer.params()}
+        self.training = True
+
+    def train(self, mode: bool = True) -> Network:
+        """Training mode (or evaluation mode for ``mode=False``) for every layer that has modes; returns
+        the network, as PyTorch's ``Module.train`` does."""
+        self.training = bool(mode)
+        for layer in self.layers:
+            if hasattr(layer, "training"):
+                layer.training = self.training
+        return self
+
+    def eval(self) -> Network:
+        """Evaluation mode: batch norm uses its running statistics, dropout passes everything."""
+        return self.train(False)
+
+    @property
+    def dense_only(self) -> bool:
+        """Whether every layer is a :class:`Dense` (nothing computes differently in the two modes)."""
+        return all(isinstance(layer, Dense) for layer in self.layers)
 
     @property
     def n_in(self) -> int:
@@ -303,4 +422,5 @@ class Network:
 
     def __repr__(self) -> str:
         inner = ", ".join(repr(layer) for layer in self.layers)
-        return f"Network([{inner}])"
+        mode = "" if self.dense_only or self.training else ", eval mode"
+        return f"Network([{inner}]{mode})"

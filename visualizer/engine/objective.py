@@ -7,8 +7,9 @@ The penalty is a function of the parameters alone, so its value is recorded apar
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Iterator, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -34,6 +35,30 @@ class Differentiable(Protocol):
 
     def gradients(self) -> dict[str, np.ndarray]:
         """∂L/∂(parameter) from the last :meth:`backward`, by the names of :meth:`parameters`."""
+
+
+def set_mode(model: object, training: bool) -> bool | None:
+    """Put a model with modes (the engine's ``Network`` with batch norm or dropout, a PyTorch module) in
+    training or evaluation mode; returns the mode it was in, or None for a model without modes."""
+    before = getattr(model, "training", None)
+    train = getattr(model, "train", None)
+    if not isinstance(before, bool) or not callable(train):
+        return None
+    if before != training:
+        train(training)
+    return before
+
+
+@contextmanager
+def evaluation_mode(model: object) -> Iterator[None]:
+    """The block runs with ``model`` in evaluation mode (batch norm by its running statistics, no dropout),
+    and the model's mode is put back afterwards. A model without modes is left alone."""
+    before = set_mode(model, False)
+    try:
+        yield
+    finally:
+        if before is not None:
+            set_mode(model, before)
 
 
 @dataclass
@@ -102,4 +127,4 @@ class Objective:
         return "Objective(" + " + ".join([self.loss.name, *(repr(p) for p in self.penalties)]) + ")"
 
 
-__all__ = ["Differentiable", "Evaluation", "Objective"]
+__all__ = ["Differentiable", "Evaluation", "Objective", "evaluation_mode", "set_mode"]

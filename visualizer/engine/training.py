@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 import numpy as np
 
-from .objective import Differentiable, Objective
+from .objective import Differentiable, Objective, evaluation_mode, set_mode
 
 if TYPE_CHECKING:
     from .kernels import KernelPlan
@@ -127,7 +127,9 @@ class Trainer:
                 yield self.x[idx], self.y[idx]
 
     def run(self) -> TrainState:
-        """Train; returns the final state."""
+        """Train; returns the final state. A model with modes (batch norm, dropout) trains in training mode;
+        hooks that evaluate it (:func:`log_full_set`) switch to evaluation mode and back."""
+        set_mode(self.network, True)
         penalties = tuple(self.penalties)
         state = TrainState(0, self.steps, self.network, self.loss, self.x, self.y, penalties=penalties,
                            optimizer=self.optimizer)
@@ -213,9 +215,19 @@ def log_full_set(recorder: Recorder, state: TrainState,
     follows); with penalties, their value (``loss/penalty``); with ``test`` data, the data loss there
     (``loss/test``). For a classification loss, the accuracy (``extra/accuracy/train``, ``.../test``). A
     stateful optimizer's state (Adam's moments, momentum buffers) as ``extra/optim/<kind>/<parameter>``.
+
+    A model with modes is evaluated in evaluation mode, as PyTorch's ``model.eval()``: batch norm by its
+    running statistics, no dropout. So the recorded loss curve is the full-set loss of the network as it
+    would be used, not the noisy training-mode loss of the last batch (that is ``state.batch_loss``), and
+    recording never moves batch norm's running statistics.
     """
     if not recorder.due(state.step):
         return False
+    with evaluation_mode(state.network):
+        return _log_full_set(recorder, state, test)
+
+
+def _log_full_set(recorder: Recorder, state: TrainState, test: tuple[np.ndarray, np.ndarray] | None) -> bool:
     net, objective = state.network, state.objective
     params = net.parameters()
     evaluation = objective.evaluate(net, state.x, state.y, params)

@@ -56,6 +56,9 @@ class RunInfo:
     optimizer: str = ""
     batch_size: int | None = None
     layers: list[LayerInfo] = field(default_factory=list)
+    # Layers between the dense ones (batch norm, dropout), as NetworkModel.other_layers describes them:
+    # {"kind", "name", "after": the dense layer before, "p": dropout's rate}.
+    other_layers: list[dict] = field(default_factory=list)
     input_names: list[str] = field(default_factory=list)
     output_names: list[str] = field(default_factory=list)
     source: str = ""

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from ..engine.layers import dense_forward
+from ..engine.layers import Dense, dense_forward
+from ..engine.objective import evaluation_mode
 from .probes import BACKWARD, LayerInfo, Needs, Probe, Setup, default_needs
 
 if TYPE_CHECKING:
@@ -49,8 +50,27 @@ class NetworkModel:
         self.network = network
 
     def layers(self) -> list[LayerInfo]:
+        """The dense layers (batch norm and dropout keep the width, so the dense ones still chain up; they
+        are described by :meth:`other_layers`)."""
         return [LayerInfo(lay.name, lay.n_in, lay.n_out, lay.activation.name, f"{lay.name}.weight",
-                          f"{lay.name}.bias" if lay.bias is not None else None) for lay in self.network.layers]
+                          f"{lay.name}.bias" if lay.bias is not None else None)
+                for lay in self.network.layers if isinstance(lay, Dense)]
+
+    def other_layers(self) -> list[dict]:
+        """The layers that are not dense, in order, each as ``{"kind": "batchnorm" or "dropout", "name": …,
+        "after": the dense layer before it ("" for the inputs), "p": dropout's rate, "activation": batch
+        norm's, unless identity}`` (plain JSON, for the history's run information)."""
+        out, before = [], ""
+        for lay in self.network.layers:
+            if isinstance(lay, Dense):
+                before = lay.name
+            elif hasattr(lay, "p"):
+                out.append({"kind": "dropout", "name": lay.name, "after": before, "p": lay.p})
+            else:
+                act = getattr(lay, "activation", None)
+                out.append({"kind": "batchnorm", "name": lay.name, "after": before,
+                            **({"activation": act.name} if act is not None and act.name != "identity" else {})})
+        return out
 
     def parameters(self) -> dict[str, np.ndarray]:
         return self.network.parameters()
@@ -62,14 +82,20 @@ class NetworkModel:
                 self.network.set_parameters({name: value})
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        return self.network.forward(np.asarray(x, dtype=float))
+        """The output in evaluation mode (batch norm by its running statistics, no dropout)."""
+        with evaluation_mode(self.network):
+            return self.network.forward(np.asarray(x, dtype=float))
 
     def activation_functions(self) -> dict[str, Activation]:
-        """Each layer's activation object (with its derivative), by layer name: for the backward pass."""
+        """Each layer's activation object (with its derivative), by layer name: for the backward pass, which
+        computes through dense layers only (so a network with batch norm or dropout is refused clearly)."""
+        refuse_other_layers(self.other_layers())
         return {lay.name: lay.activation for lay in self.network.layers}
 
     def activations(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        outs = self.network.activations(np.asarray(x, dtype=float))
+        """Every layer's output in evaluation mode, batch norm and dropout layers too."""
+        with evaluation_mode(self.network):
+            outs = self.network.activations(np.asarray(x, dtype=float))
         return {lay.name: a for lay, a in zip(self.network.layers, outs)}
 
     def __repr__(self) -> str:
@@ -262,6 +288,23 @@ class Evaluator:
             self.model.set_parameters(keep)
 
 
+def describe_other_layer(d: dict) -> str:
+    """``batch norm 'bn1' after 'hidden1'``, ``dropout 'drop' (p=0.5) on the inputs``: one of
+    :meth:`NetworkModel.other_layers` in words."""
+    what = f"dropout {d['name']!r} (p={d.get('p', 0):g})" if d.get("kind") == "dropout" else \
+        f"batch norm {d['name']!r}" + (f" ({d['activation']})" if d.get("activation") else "")
+    return what + (f" after {d['after']!r}" if d.get("after") else " on the inputs")
+
+
+def refuse_other_layers(other: Sequence[dict]) -> None:
+    """A clear ValueError if a network has layers the dense-only computations cannot go through."""
+    if other:
+        raise ValueError(f"this network has {', '.join(map(describe_other_layer, other))}; the backward pass, "
+                         "the loss landscape and "
+                         "explained steps go through dense layers only, so they cannot be drawn for it (the "
+                         "losses, the maps and the diagram of its dense layers can)")
+
+
 @dataclass
 class TrainingData:
     """What a post-training analysis evaluates the model on: the training set and the loss minimised."""
@@ -293,4 +336,5 @@ def _as_rows(a, what: str) -> np.ndarray:
     return a
 
 
-__all__ = ["DenseModel", "Evaluator", "LayerInfo", "Model", "Needs", "NetworkModel", "Probe", "Setup", "TrainingData"]
+__all__ = ["DenseModel", "Evaluator", "LayerInfo", "Model", "Needs", "NetworkModel", "Probe", "Setup", "TrainingData",
+           "describe_other_layer", "refuse_other_layers"]

@@ -103,8 +103,8 @@ def train(scene: Scene, *, steps: int | None = None, every: int | None = None, s
                    loss_kind=scene.loss.kind, classes=scene.loss.n_classes(network.n_out),
                    penalty=" + ".join(p.describe() for p in scene.penalty),
                    total_steps=int(steps), every=int(every), seed=int(seed), optimizer=repr(optimizer),
-                   batch_size=scene.batch_size, layers=model.layers(), input_names=list(scene.input_names),
-                   source="scene", version=__version__)
+                   batch_size=scene.batch_size, layers=model.layers(), other_layers=model.other_layers(),
+                   input_names=list(scene.input_names), source="scene", version=__version__)
     static = {} if scene.test is None else {"data/x_test": scene.test[0], "data/y_test": scene.test[1]}
     try:
         computed = evaluator(network.parameters())  # panels declare their needs now: a misfit fails before training
@@ -319,7 +319,8 @@ def preflight(scene: Scene, steps: int, every: int, seed: int, layout: Layout, p
         evaluator.prepare()  # the data against the first layer, and what the panels ask for
         recorder = Recorder(every=1, total_steps=1, evaluator=evaluator,
                             info=RunInfo(scene=scene.name, loss=scene.loss.name, loss_label=scene.loss.label,
-                                         total_steps=1, layers=layers, input_names=list(scene.input_names)))
+                                         total_steps=1, layers=layers, other_layers=model.other_layers(),
+                                         input_names=list(scene.input_names)))
         # Two rows logged exactly as training logs them (penalty, test loss, accuracy, optimizer state),
         # so every panel is checked against what the run will really record.
         state = TrainState(0, 1, network, scene.loss, scene.x, scene.y, penalties=tuple(scene.penalty),

@@ -1,6 +1,7 @@
 """The network itself: neurons by layer, edges coloured by the weight's sign and as thick as its size.
 
-With ``show="gradients"`` it is the backward pass instead: edges coloured by the sign of ∂L/∂w and as thick
+Batch norm and dropout layers are named in small boxes above the gap where they sit (they change no
+edge). With ``show="gradients"`` it is the backward pass instead: edges coloured by the sign of ∂L/∂w and as thick
 as its size, neurons filled by their error signal δ = ∂L/∂z summed over the training set (which is ∂L/∂b).
 Both use the one signed colour map of :mod:`..colours` (red positive, blue negative), so an edge and a weight
 heatmap's cell of the same sign have the same colour; the title and legend say what is shown.
@@ -126,7 +127,8 @@ class NetworkDiagramPanel(Panel):
         self._label_column(ax, pos[-1], self.output_names or history.info.output_names, "left")
         ax.set_xlim(-0.45, len(sizes) - 0.55)
         half = (max(sizes) - 1) / 2  # columns are centred on y = 0
-        ax.set_ylim(-half - 0.6, half + 0.6)
+        marks = self._other_layers(ax, history, layers, half)
+        ax.set_ylim(-half - 0.6, half + 0.6 + 0.5 * marks)
         ax.set_axis_off()
         if self.show == "gradients":
             update = self._gradients(ax, history, layers, units, sizes, edges)
@@ -232,6 +234,25 @@ class NetworkDiagramPanel(Panel):
                            frameon=False, fontsize="x-small", handlelength=1.2, columnspacing=1.0,
                            title=note or None, title_fontsize="x-small")
         legend.set_in_layout(True)
+
+    @staticmethod
+    def _other_layers(ax, history, layers, half: float) -> int:
+        """Batch norm and dropout are not drawn as columns: each is named in a small box above the gap
+        between the dense layers where it sits (``batch norm``, ``dropout p=0.5``). Returns the most boxes
+        stacked in one gap."""
+        column = {lay.name: k + 1 for k, lay in enumerate(layers)}  # the dense layer's output column
+        gaps: dict[float, list[str]] = {}
+        for d in history.info.other_layers:
+            k = column.get(d.get("after", ""), 0)
+            x = k + 0.5 if k < len(layers) else float(len(layers))  # after the output: over its column
+            gaps.setdefault(x, []).append(f"dropout p={d.get('p', 0):g}" if d.get("kind") == "dropout"
+                                          else " → ".join(["batch norm", *([d["activation"]] if
+                                                                          d.get("activation") else [])]))
+        for x, names in gaps.items():
+            ax.text(x, half + 0.5, "\n".join(names), ha="center", va="bottom", fontsize="small", zorder=3,
+                    linespacing=1.1, bbox=dict(boxstyle="round,pad=0.2", facecolor="white", edgecolor="0.5",
+                                               linewidth=0.6))
+        return max((len(n) for n in gaps.values()), default=0)
 
     @staticmethod
     def _label_column(ax, positions, names, side: str) -> None:
