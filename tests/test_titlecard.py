@@ -118,6 +118,9 @@ def test_what_the_card_says_comes_from_the_run(renders):
     assert said["Optimizer"] == "SGD, learning rate 0.02; full batch"
     assert said["Training"] == f"96 steps, seed {history.info.seed}"
     assert said["Data"] == f"{len(history.static['data/x'])} training samples"
+    history.info.optimizer, history.info.batch_size = "SGD(lr=LinearDecay(start=1, end=0.1, steps=100))", 1
+    assert dict(card_lines(history, "")[1])["Optimizer"] == \
+        "SGD, learning rate 1 → 0.1 over 100 steps; one sample per step"
     # A longer title wraps onto two lines and the card still fits; the frame is the size asked for.
     picture = draw_title_card(history, "A much longer title " * 4, (854, 480), 854 / 12.8)
     assert picture.shape == (480, 854, 4)

@@ -15,9 +15,9 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from . import TITLE_SECONDS
 from ..record.history import History
 
-TITLE_SECONDS = 4.0  # how long the card is shown by default: time to read it out
 TITLE_SHARE = 0.062  # the title's font size, as a share of the frame's height (the back row reads 5 %)
 LINE_SHARE = 0.04  # every other line's (at least 3 %)
 MIN_LINE_SHARE = 0.03  # a long line shrinks to fit the width down to this, then is cut with "…"
@@ -68,13 +68,19 @@ def optimizer_text(history: History) -> str:
     if m:
         args = [a.strip() for a in re.split(r",\s*(?![^()]*\))", m.group(2)) if a.strip()]
         words = {"lr": "learning rate", "momentum": "momentum", "beta1": "β₁", "beta2": "β₂"}
-        shown = [f"{words.get(k, k)} {v}" for k, _, v in (a.partition("=") for a in args)]
+        shown = [f"{words.get(k, k)} {_schedule(v)}" for k, _, v in (a.partition("=") for a in args)]
         spec = ", ".join([m.group(1)] + shown)
     batch = history.info.batch_size
     if batch is None:
         return f"{spec}; full batch" if spec else ""
     per = "one sample per step" if batch == 1 else f"batches of {batch}"
     return f"{spec}; {per}" if spec else per
+
+
+def _schedule(value: str) -> str:
+    """A linear decay's ``repr`` as "1 → 0.1 over 100 steps"; any other value as it is."""
+    m = re.fullmatch(r"LinearDecay\(start=([^,]+), end=([^,]+), steps=(\d+)\)", value)
+    return f"{m.group(1)} → {m.group(2)} over {int(m.group(3)):,} steps" if m else value
 
 
 def data_text(history: History) -> str:
@@ -160,19 +166,29 @@ def draw_title_card(history: History, title: str, size: tuple[int, int], dpi: fl
 
 
 def _wrapped(figure: Figure, renderer, text: str, fontsize: float, room: float, most: int = 2) -> list[str]:
-    """``text`` in words on at most ``most`` lines of ``room`` pixels at ``fontsize`` (the last cut later)."""
+    """``text`` in words on at most ``most`` lines of ``room`` pixels at ``fontsize``, the lines about as
+    long as each other (a last line that is still too long is shrunk or cut later)."""
     probe = figure.text(0, 0, "", fontsize=fontsize, fontweight="bold")
-    lines: list[str] = []
-    for word in text.split():
-        probe.set_text(f"{lines[-1]} {word}" if lines else word)
-        if lines and probe.get_window_extent(renderer).width <= room:
-            lines[-1] += f" {word}"
-        elif len(lines) < most:
-            lines.append(word)
-        else:
-            lines[-1] += f" {word}"  # the last line takes the rest: it is shrunk or cut to fit
+
+    def lines_within(width: float) -> list[str]:
+        lines: list[str] = []
+        for word in text.split():
+            probe.set_text(f"{lines[-1]} {word}" if lines else word)
+            if lines and probe.get_window_extent(renderer).width <= width:
+                lines[-1] += f" {word}"
+            else:
+                lines.append(word)
+        return lines or [""]
+
+    lines = lines_within(room)
+    if 1 < len(lines) <= most:  # the narrowest width that needs no more lines: balanced lines
+        low, high = room / len(lines), room
+        for _ in range(10):
+            mid = (low + high) / 2
+            low, high = (low, mid) if len(lines_within(mid)) <= len(lines) else (mid, high)
+        lines = lines_within(high)
     probe.remove()
-    return lines or [""]
+    return lines[:most - 1] + [" ".join(lines[most - 1:])] if len(lines) > most else lines
 
 
 def _rule(figure: Figure, x0: float, y: float, x1: float):

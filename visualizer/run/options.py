@@ -12,8 +12,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Callable
 
 from ..base.errors import VisualizerError
-from ..draw import MIN_SIZE, STAGE_SECONDS
-from ..draw.titlecard import TITLE_SECONDS
+from ..draw import MIN_SIZE, STAGE_SECONDS, TITLE_SECONDS
 from ..outputs.formats import choosable, format_help, in_all
 from ..outputs.handout import HANDOUT_PAGES
 from ..record.pace import PACES
