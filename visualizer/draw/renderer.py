@@ -21,6 +21,7 @@ from .explain import ExplainFrame, FrameStep, explain_rows, phases
 from .panels import Layout, explain_layout
 from ..record.history import History
 from .text import FrameText
+from .titlecard import TitleCard, draw_title_card
 
 STYLE = {
     "font.size": 10,
@@ -190,13 +191,14 @@ class Renderer:
     :class:`~visualizer.draw.explain.ExplainFrame` key draws that step's slow-motion sequence instead: the
     explain layout (:func:`~visualizer.draw.panels.explain.explain_layout`) on a second figure of the same size,
     from the per-sample arrays in ``history.static`` (see :func:`~visualizer.draw.explain.explain_analysis`;
-    arrays not stored there may come in ``explain_static``).
+    arrays not stored there may come in ``explain_static``). With ``title_card``, a
+    :class:`~visualizer.draw.titlecard.TitleCard` key draws the run's title card.
     """
 
     def __init__(self, layout: Layout, history: History, size: tuple[int, int] = (1280, 720),
                  dpi: float | None = None, title: str = "", explain: Sequence[int] = (),
                  explain_static: dict[str, np.ndarray] | None = None,
-                 captions: dict[tuple[int, int], str] | None = None) -> None:
+                 captions: dict[tuple[int, int], str] | None = None, title_card: bool = False) -> None:
         width, height = size
         # The same picture at any size: text and lines scale with the frame (1280x720 = 100 dpi); the
         # smaller ratio wins so a narrow or short frame still fits its text.
@@ -208,8 +210,10 @@ class Renderer:
         self.history = history
         self.size = (int(width), int(height))
         # What builds this same renderer in another process (see visualizer.run.pipeline.draw_piece).
-        self.recipe = (layout, history, self.size, dpi, title, tuple(explain), explain_static, captions)
+        self.recipe = (layout, history, self.size, dpi, title, tuple(explain), explain_static, captions, title_card)
         self.title = title
+        self._card_dpi = dpi if title_card else None  # the title card (a TitleCard key), drawn once when first shown
+        self._card: np.ndarray | None = None
         self._total = history.total_steps
         diverged = history.info.diverged_at
         self._counter_note = f" (diverged at {diverged:,})" if diverged is not None else ""
@@ -254,6 +258,8 @@ class Renderer:
 
     def draw(self, i: int) -> np.ndarray:
         """Render history row ``i`` (or an explain frame) and return it as a new (height, width, 3) uint8 array."""
+        if isinstance(i, TitleCard):
+            return self._title_card()[..., :3].copy()
         canvas = self._draw_key(i)
         # Pillow drops the alpha channel about twice as fast as a strided numpy copy.
         rgba = Image.frombuffer("RGBA", self.size, canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
@@ -262,13 +268,26 @@ class Renderer:
     def draw_rgba(self, i: int) -> np.ndarray:
         """Render row ``i`` (or an explain frame) and return the canvas itself as (height, width, 4) RGBA: no
         copy, so it is valid only until the next draw."""
+        if isinstance(i, TitleCard):
+            return self._title_card()
         return np.asarray(self._draw_key(i).buffer_rgba())
 
     def frame_step(self, key: int) -> int:
         """The training step frame ``key`` shows, as writers name frames by it (an explain frame's step
         names its PNG apart from the step's own frame)."""
         step = int(self.history.steps[key])
+        if isinstance(key, TitleCard):
+            return step
         return FrameStep(step, key.index) if isinstance(key, ExplainFrame) else step
+
+    def _title_card(self) -> np.ndarray:
+        if self._card_dpi is None:
+            raise ValueError("a title card frame, but this renderer was not given title_card=True")
+        if self._card is None:
+            with matplotlib.rc_context(STYLE):
+                self._card = draw_title_card(self.history, self.title, self.size, self._card_dpi,
+                                             STYLE["figure.facecolor"])
+        return self._card
 
     def _draw_key(self, key: int) -> FigureCanvasAgg:
         if isinstance(key, ExplainFrame):

@@ -85,6 +85,7 @@ class Job:
     last_frame: bool  # only the final frame is drawn, for the poster
     pace: str = "steps"  # which recorded steps became frames: change, log or steps (visualizer.record.pace)
     pages: int = HANDOUT_PAGES  # the handout's pages (the moments may add more)
+    title_card: float = 0.0  # seconds the title card is shown at the start of the videos (0: no card)
     # Draws the handout's pages, (training step, caption) each, as a vector PDF at the path: given by the
     # render, as outputs draw no figures themselves.
     handout: Callable[[list[tuple[int, str]], Path], None] | None = None
@@ -103,9 +104,10 @@ class Job:
                 "last_step": shown[-1]}
 
     def video(self) -> dict[str, Any]:
-        """:meth:`drawn`, with the video's frame rate and hold (and its moments, when it has some)."""
+        """:meth:`drawn`, with the video's frame rate and hold (and its moments and title card, when it has them)."""
         moments = {"moments": [[step, text] for step, text in self.moments]} if self.moments else {}
-        return {**self.drawn(), "fps": self.fps, "hold": self.hold, **moments}
+        card = {"title_card": self.title_card} if self.title_card else {}
+        return {**self.drawn(), "fps": self.fps, "hold": self.hold, **moments, **card}
 
 
 class Format:

@@ -162,7 +162,7 @@ def stage_cues(frames: Sequence[int], steps: Sequence[int], name: Callable[[int]
     explain frames whose ``name(key)`` is the same; the first stage of a step starts its chapter."""
     out: list[tuple] = []
     for p, key in enumerate(frames):
-        if _is_row(key):
+        if _is_row(key) or not hasattr(key, "phase"):  # a row's frame, the title card
             continue
         text = f"Step {steps[p]:,}: {name(key)}"
         if out and out[-1][1] == p and out[-1][2] == text:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Callable
 
 from ..base.errors import VisualizerError
-from ..draw import MIN_SIZE, STAGE_SECONDS
+from ..draw import MIN_SIZE, STAGE_SECONDS, TITLE_SECONDS
 from ..outputs.formats import choosable, format_help, in_all
 from ..outputs.handout import HANDOUT_PAGES
 from ..record.pace import PACES
@@ -178,6 +178,10 @@ class RenderOptions:
                               _number(0, LIMITS["hold"], low_open=False), float)
     burn_captions: bool = _opt(False, "draw the captions into the frames (and so into the GIF and PNGs) in a "
                                "band under the panels", flag=True)
+    title_card: bool = _opt(False, "start the MP4, GIF and player with a title card: the scene's title, the "
+                            "network, the loss, the optimizer and the data", flag=True)
+    title_seconds: float | None = _opt(None, f"with --title-card: how long the card is shown (default: "
+                                       f"{TITLE_SECONDS:g})", "SECONDS", _number(0, LIMITS["hold"]), float)
     pages: int | None = _opt(None, f"the handout's pages (--format pdf): the first frame, the moments, and "
                              f"frames evenly spaced, {HANDOUT_PAGES} in all by default (moments beyond that add "
                              "pages)", "N", _whole(1, 500), int)
@@ -206,6 +210,8 @@ class RenderOptions:
             raise VisualizerError("last frame writes only the poster; explain shows steps in the videos: give one")
         if self.explain_seconds is not None and self.explain is None:
             raise VisualizerError("explain seconds goes with explain: give the steps to show in slow motion")
+        if self.title_seconds is not None and not self.title_card:
+            raise VisualizerError("title seconds goes with title card: ask for the card")
         if self.pages is not None and "pdf" not in self.formats:
             raise VisualizerError("pages sets the handout's length; ask for the handout: format pdf (all leaves "
                                   "it out)")
@@ -224,6 +230,12 @@ class RenderOptions:
         from .moments import gather
 
         return gather(scene_moments, self.moment, self.captions)
+
+    def title_frames(self, fps: float) -> int:
+        """How many video frames show the title card (none without it, or with only the last frame)."""
+        if not self.title_card or self.last_frame:
+            return 0
+        return max(1, round((TITLE_SECONDS if self.title_seconds is None else self.title_seconds) * fps))
 
     @property
     def stage_seconds(self) -> float:

@@ -41,6 +41,7 @@ from ..base.errors import (InternalError, Interrupt, UserCodeError, VisualizerEr
                      user_traceback)
 from ..outputs.transaction import HELD_SIGNALS, pause_point
 from ..draw.renderer import Renderer
+from ..draw.titlecard import TitleCard, leading_cards
 
 MIN_CHUNK = 24  # below this many frames per worker, a process and an ffmpeg more cost more than they save
 # A task's pieces come back in memory (a chunk's PNG frames too): long renders on an executor are cut into
@@ -180,10 +181,13 @@ def executor_for(spec: Executor | str | None, default: Callable[[], Executor] | 
             close_executor(pool)
 
 
-def plan_chunks(n_frames: int, jobs: int) -> list[range]:
-    """Split frames 0..n-1 into at most ``jobs`` contiguous, nearly equal chunks of useful size."""
-    jobs = max(1, min(jobs, n_frames // MIN_CHUNK or 1))
-    bounds = np.linspace(0, n_frames, jobs + 1).round().astype(int)
+def plan_chunks(n_frames: int, jobs: int, lead: int = 0) -> list[range]:
+    """Split frames 0..n-1 into at most ``jobs`` contiguous, nearly equal chunks of useful size. The first
+    ``lead`` frames (the title card's hold: one picture) go with the first chunk and are not counted."""
+    lead = min(lead, n_frames - 1) if n_frames else 0
+    jobs = max(1, min(jobs, (n_frames - lead) // MIN_CHUNK or 1))
+    bounds = np.linspace(lead, n_frames, jobs + 1).round().astype(int)
+    bounds[0] = 0
     return [range(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
 
 
@@ -207,8 +211,8 @@ def _render_chunk(k: int, positions: range, rows: Sequence[int], renderer: Rende
                 continue
             frame = renderer.draw_rgba(rows[p])
             step = renderer.frame_step(rows[p])  # an explain frame's step names its PNG apart
-            for writer in writers:
-                writer.write(frame, step)
+            for writer in writers:  # the title card is shown by the videos as a hold: no PNG of its own
+                (writer.hold(frame, step, 1) if isinstance(rows[p], TitleCard) else writer.write(frame, step))
             report(1)
             if p == positions.start:
                 pause_point("drawing")
@@ -236,14 +240,14 @@ def render_outputs(renderer: Renderer, rows: Sequence[int], outputs: list[Output
     videos.
     """
     report = on_frames or (lambda n: None)
-    chunks = plan_chunks(len(rows), jobs)
+    chunks = plan_chunks(len(rows), jobs, leading_cards(rows))
     drawing = None
     if executor is not None or (len(chunks) > 1 and not can_fork()):
         from . import portable
 
         try:
             drawing = portable.dumps(renderer.recipe)
-            chunks = plan_chunks(len(rows), max(jobs, -(-len(rows) // TASK_FRAMES)))
+            chunks = plan_chunks(len(rows), max(jobs, -(-len(rows) // TASK_FRAMES)), leading_cards(rows))
         except VisualizerError:
             if executor is not None:
                 raise
@@ -317,9 +321,9 @@ def _renderer_for(drawing: bytes) -> Renderer:
 
     while _CACHED:
         _CACHED.pop()[1].close()
-    layout, history, size, dpi, title, explain, explain_static, captions = portable.loads(drawing)
+    layout, history, size, dpi, title, explain, explain_static, captions, title_card = portable.loads(drawing)
     renderer = Renderer(layout, history, size=size, dpi=dpi, title=title, explain=explain,
-                        explain_static=explain_static, captions=captions)
+                        explain_static=explain_static, captions=captions, title_card=title_card)
     _CACHED.append((drawing, renderer))
     return renderer
 

@@ -440,6 +440,7 @@ def _render(scene: Scene | None, history: History | None, layout: Layout | None,
             executor: Executor | None) -> RenderResult:
     from ..base.files import sha256_file
     from ..draw.explain import ExplainFrame
+    from ..draw.titlecard import TitleCard
     from ..outputs.formats import finishing, known_outputs, making
     from ..outputs.handout import HANDOUT_PAGES
     from ..outputs.output import Job, Output
@@ -455,7 +456,7 @@ def _render(scene: Scene | None, history: History | None, layout: Layout | None,
     job = Job(name=name, title=title, size=size, dpi=opts.dpi, fps=fps, hold=opts.hold,
               hold_frames=round(opts.hold * fps), every=opts.every, max_frames=opts.max_frames,
               gif_fps=opts.gif_rate(fps), gif_width=opts.gif_size_width(size), last_frame=opts.last_frame,
-              pace=opts.pace, pages=opts.pages or HANDOUT_PAGES)
+              pace=opts.pace, pages=opts.pages or HANDOUT_PAGES, title_card=opts.title_frames(fps) / fps)
     kinds = [kind for fmt, public in plan if public for kind in fmt.kinds(job)]
     renderer = None
     explain = opts.explain_steps
@@ -471,7 +472,7 @@ def _render(scene: Scene | None, history: History | None, layout: Layout | None,
         rows = select_rows(history, every=opts.every, max_frames=opts.max_frames, pace=opts.pace, keep=moments)
         rows, frames, marks, notes = _timeline(history, scene, rows, explain, fps, opts, moments)
         renderer = _renderer(layout, history, size, opts.dpi, title, name, explain,
-                             _burned(history, frames, marks, job, opts))
+                             _burned(history, frames, marks, job, opts), opts.title_card)
     folder = OutputFolder(target, name)
     stage = "starting"
     stages = StageBar(name, progress, [fmt.stage for fmt, _ in plan if fmt.stage is not None])
@@ -493,7 +494,7 @@ def _render(scene: Scene | None, history: History | None, layout: Layout | None,
                     rows = select_rows(history, max_frames=opts.max_frames, pace=opts.pace, keep=moments)
                     rows, frames, marks, notes = _timeline(history, scene, rows, explain, fps, opts, moments)
                     renderer = _renderer(layout, history, size, opts.dpi, title, name, explain,
-                                         _burned(history, frames, marks, job, opts))
+                                         _burned(history, frames, marks, job, opts), opts.title_card)
                 if opts.last_frame:
                     rows = rows[-1:]
                 stage = "drawing"
@@ -501,7 +502,7 @@ def _render(scene: Scene | None, history: History | None, layout: Layout | None,
                 # the selection skipped comes in as a row of its own.
                 at_row: dict[int, int] = {}
                 for p, key in enumerate(frames):
-                    if not isinstance(key, ExplainFrame):
+                    if not isinstance(key, (ExplainFrame, TitleCard)):
                         at_row.setdefault(int(key), p)  # a held row: its first frame
                 job.history, job.frame_steps = history, [int(history.steps[key]) for key in frames]
                 job.row_positions = [at_row[r] for r in rows]
@@ -610,17 +611,19 @@ def _frames(history: History, scene: Scene | None, rows: list[int], explain: tup
 
 def _timeline(history: History, scene: Scene | None, rows: list[int], explain: tuple[int, ...], fps: float,
               opts: RenderOptions, moments: dict[int, str]) -> tuple[list[int], list[int], dict[int, str], list[str]]:
-    """(rows, frame keys, moment rows → caption, notes): the rows slowed down around the moments, the
-    explained steps' sequences, the moments held (see :mod:`visualizer.run.moments`)."""
+    """(rows, frame keys, moment rows → caption, notes): the title card held, then the rows slowed down around
+    the moments, the explained steps' sequences, the moments held (see :mod:`visualizer.run.moments`)."""
+    from ..draw.titlecard import TitleCard
     from .moments import held, moment_rows, slowed
 
+    card = [TitleCard()] * opts.title_frames(fps)  # the title card first, held (--title-card)
     if opts.last_frame or not moments:
-        return rows, _frames(history, scene, rows, explain, fps, opts.last_frame, opts.stage_seconds), {}, []
+        return rows, card + _frames(history, scene, rows, explain, fps, opts.last_frame, opts.stage_seconds), {}, []
     marks, notes = moment_rows(history.steps, moments)
     rows = slowed(rows, history.steps, marks)
     frames = held(_frames(history, scene, rows, explain, fps, False, opts.stage_seconds), marks,
                   round(opts.moment_hold * fps))
-    return rows, frames, marks, notes
+    return rows, card + frames, marks, notes
 
 
 STAGE_NAMES = {"forward": "forward pass", "loss": "loss", "backward": "backward pass", "update": "update"}
@@ -677,7 +680,7 @@ def handout_drawer(renderer, history: History, name: str):
 
 
 def _renderer(layout: Layout, history: History, size: tuple[int, int], dpi: float | None, title: str, name: str,
-              explain: tuple[int, ...] = (), captions: dict | None = None):
+              explain: tuple[int, ...] = (), captions: dict | None = None, title_card: bool = False):
     from ..draw.renderer import Renderer
 
     for key, values in history.losses.items():
@@ -685,7 +688,8 @@ def _renderer(layout: Layout, history: History, size: tuple[int, int], dpi: floa
             raise VisualizerError(f"cannot draw {name!r} from this history: its loss {key!r} has shape "
                                   f"{np.shape(values)}, not one number per recorded step")
     try:
-        return Renderer(layout, history, size=size, dpi=dpi, title=title, explain=explain, captions=captions)
+        return Renderer(layout, history, size=size, dpi=dpi, title=title, explain=explain, captions=captions,
+                        title_card=title_card)
     except (ValueError, KeyError) as exc:
         raise _input_error(exc, f"cannot draw {name!r} from this history: ") from None
 
