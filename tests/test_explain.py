@@ -165,13 +165,15 @@ def test_a_custom_activation_is_explained_with_the_scenes_network(tmp_path):
     history = train(scene, steps=20)
     with pytest.raises(ValueError, match="not built in"):
         explain_analysis(history, [10])
-    written = render(scene, history, explain=[10], format="frames", size=(480, 270), fps=3, out=tmp_path, jobs=1)
+    written = render(scene, history, explain=[10], explain_seconds=1, format="frames", size=(480, 270), fps=3,
+                     out=tmp_path, jobs=1)
     assert any(".e" in p.name for p in written["frames"].iterdir())
 
 
 def test_cli_explains_and_takes_a_layout_by_name_for_a_saved_history(cli, tmp_path):
     code, _, err = cli("render", "softplus_fit", "--layout", "why", "--steps", "20", "--every", "10", "--explain",
-                       "10", "--format", "frames", "--size", "320x180", "--fps", "2", "--out", str(tmp_path), "-q")
+                       "10", "--explain-seconds", "1", "--format", "frames", "--size", "320x180", "--fps", "2",
+                       "--out", str(tmp_path), "-q")
     assert code == 0, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["softplus_fit-why-explain"]  # a folder of its own
     frames = sorted(p.name for p in (tmp_path / "softplus_fit-why-explain" / "frames").iterdir())
@@ -231,5 +233,5 @@ def test_the_slow_motion_figure_is_a_layout_of_panels_reading_the_history(xor_hi
     assert "explain/100/loss" not in copy.static
     copy.static.update(static)
     stored = Renderer(scene.layout_named("why"), copy, size=(320, 180), explain=[100])
-    for key in explain_frames(copy, [2], [100], fps=3):
+    for key in explain_frames(copy, [2], [100], fps=3, seconds=1):
         np.testing.assert_array_equal(apart.draw(key), stored.draw(key))
