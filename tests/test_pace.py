@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from visualizer import SGD, Dense, History, Network, Recorder, RunInfo
+from visualizer import SGD, Dense, History, Network, Recorder, RunInfo, VisualizerError
 from visualizer.engine.losses import get_loss
 from visualizer.engine.training import Trainer
 from visualizer.record.pace import parameter_path, path, scaled, select_rows, spread
@@ -193,3 +193,17 @@ def test_a_cli_render_paced_in_log_steps_draws_log_spaced_steps(tmp_path, cli):
     assert manifest["outputs"]["frames"]["options"]["pace"] == "log"
     code, _, err = cli("render", "gender", "--pace", "slow", "--out", str(tmp_path))
     assert code == 2 and "invalid choice: 'slow'" in err
+
+
+def test_an_option_given_as_none_takes_its_default():
+    """None means "not given": pace=None paces by change, as leaving it out does (it once read as a pace named
+    None), and an option whose default is None stays None."""
+    from visualizer.run.options import RenderOptions
+
+    given = RenderOptions(pace=None, moment_hold=None, hold=None, fps=None).checked()
+    default = RenderOptions().checked()
+    assert (given.pace, given.moment_hold, given.hold, given.fps) == (default.pace, default.moment_hold,
+                                                                        default.hold, default.fps)
+    assert given.pace == "change" and given.fps is None
+    with pytest.raises(VisualizerError, match="unknown pace 'fast'"):
+        RenderOptions(pace="fast").checked()

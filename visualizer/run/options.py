@@ -187,8 +187,11 @@ class RenderOptions:
                              "pages)", "N", _whole(1, 500), int)
 
     def checked(self) -> RenderOptions:
-        """Validate every option; raise :class:`VisualizerError` naming the first bad one."""
+        """Validate every option; raise :class:`VisualizerError` naming the first bad one. An option given as
+        ``None`` whose default is not ``None`` (``pace=None``) takes its default, as "not given" means."""
         for f in fields(self):
+            if getattr(self, f.name) is None and f.default is not None:
+                object.__setattr__(self, f.name, f.default)
             value, check = getattr(self, f.name), f.metadata["check"]
             if value is not None and check is not None:
                 problem = check(value)
