@@ -207,3 +207,17 @@ def test_an_option_given_as_none_takes_its_default():
     assert given.pace == "change" and given.fps is None
     with pytest.raises(VisualizerError, match="unknown pace 'fast'"):
         RenderOptions(pace="fast").checked()
+
+
+def test_a_step_not_recorded_is_named_with_the_steps_a_paced_run_recorded():
+    """The explain and landscape messages say which steps exist, the early log-spaced ones included."""
+    from visualizer import load_scene, train
+    from visualizer.draw.explain import explain_rows
+
+    history = train(load_scene("xor"), steps=1000)
+    extra = int(np.count_nonzero(history.steps % 50))
+    assert extra > 0 and history.recorded() == f"0…1,000 every 50, and {extra} more between them"
+    missing = next(s for s in range(1, 50) if s not in set(history.steps.tolist()))
+    with pytest.raises(ValueError, match=rf"step {missing} was not recorded.*every 50, and {extra} more"):
+        explain_rows(history, [missing])
+    assert train(load_scene("xor"), steps=1000, pace="steps").recorded() == "0…1,000 every 50"

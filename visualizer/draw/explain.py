@@ -98,11 +98,9 @@ def explain_rows(history: History, steps: Sequence[int]) -> list[int]:
     for step in steps:
         found = np.flatnonzero(history.steps == int(step))
         if not found.size:
-            every = history.info.every
             near = history.steps[np.argsort(np.abs(history.steps - int(step)))[:2]]
             raise ValueError(f"step {step} was not recorded, so it cannot be explained; this run recorded steps "
-                             f"{int(history.steps[0]):,}…{int(history.steps[-1]):,} every {every:,} (nearest: "
-                             f"{', '.join(f'{int(s):,}' for s in sorted(near))})")
+                             f"{history.recorded()} (nearest: {', '.join(f'{int(s):,}' for s in sorted(near))})")
         rows.append(int(found[0]))
     return rows
 

@@ -152,6 +152,16 @@ class History:
         g = self.grads[layer.weight]
         return np.swapaxes(g, 1, 2) if layer.transposed else g
 
+    def recorded(self) -> str:
+        """Which steps the rows hold, in words, for messages: ``0…10,000 every 50`` (and how many steps off that
+        grid were recorded too, such as the log-spaced early ones a paced run adds)."""
+        if not len(self):
+            return "no steps"
+        every = max(1, int(self.info.every or 1))
+        off = int(np.count_nonzero(self.steps % every)) - (int(self.steps[-1]) % every != 0)
+        extra = f", and {off:,} more between them" if off > 0 else ""
+        return f"{int(self.steps[0]):,}…{int(self.steps[-1]):,} every {every:,}{extra}"
+
     def subset(self, rows: np.ndarray | list[int]) -> History:
         """A history of just the given rows (in that order)."""
         rows = np.asarray(rows, dtype=int)

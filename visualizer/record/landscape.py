@@ -243,8 +243,7 @@ def landscape_for(history: History, model, data, **kwargs) -> dict[str, np.ndarr
 def _row_of(history: History, step: int) -> int:
     rows = np.flatnonzero(history.steps == int(step))
     if not rows.size:
-        raise ValueError(f"step {step} was not recorded; recorded steps run {int(history.steps[0])}…"
-                         f"{int(history.steps[-1])} every {history.info.every}")
+        raise ValueError(f"step {step} was not recorded; recorded steps: {history.recorded()}")
     return int(rows[0])
 
 
