@@ -10,7 +10,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, run_cli
 from visualizer import Dense, DivergenceError, History, Network, SceneError, VisualizerError, load_scene, render, train
 from visualizer.base.errors import HistoryError
 from visualizer.run.render import select_rows
@@ -357,3 +357,30 @@ def test_the_same_history_rendered_twice_with_two_workers_gives_the_same_bytes(t
     assert {"softplus_fit.mp4", "softplus_fit.gif", "softplus_fit.html", "poster.png", "contact_sheet.png",
             "frames/frame_00040.png"} <= set(digests[0])
     assert digests[0] == digests[1]
+
+
+LEFT_BEHIND = {
+    "closes_stdout": "import sys\nfrom visualizer import load_scene\nsys.stdout.close()\nscene = load_scene('softplus_fit')\n",
+    "starts_a_thread": ("import threading, time\nfrom visualizer import load_scene\n"
+                        "threading.Thread(target=time.sleep, args=(3600,), name='lingering').start()\n"
+                        "scene = load_scene('softplus_fit')\n"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(LEFT_BEHIND))
+def test_a_scene_that_closes_stdout_or_leaves_a_thread_running_still_ends_with_its_summary(tmp_path, case):
+    """The real program: a scene that closed sys.stdout still gets its summary printed (it was a traceback and
+    'internal error'), and one that left a non-daemon thread running ends after publishing, saying so (it
+    hung, deaf to Ctrl-C). The timeout only guards the test against a hang."""
+    scene = tmp_path / f"{case}.py"
+    scene.write_text(LEFT_BEHIND[case], encoding="utf-8")
+    result = run_cli("render", str(scene), "--steps", "3", "--size", "160x90", "--format", "mp4",
+                     "--out", str(tmp_path / "out"), timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "softplus_fit.mp4" in result.stdout and "manifest" in result.stdout
+    assert (tmp_path / "out" / "softplus_fit" / "softplus_fit.mp4").stat().st_size > 0
+    if case == "starts_a_thread":
+        assert result.stderr == ("visualizer: note: ending the program with 1 thread(s) still running that the "
+                                 "scene started (lingering)\n")
+    else:
+        assert result.stderr == ""

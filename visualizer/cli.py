@@ -10,6 +10,7 @@ line saying what was published, and exit 130, 143 and 129; further signals while
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -173,7 +174,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
                       **options)
     if not args.quiet:
         for kind, path in written.items():
-            print(_summary(kind, path))
+            print(_summary(kind, path), file=_stream("stdout"))
     return 0
 
 
@@ -224,19 +225,19 @@ def _cmd_render(args: argparse.Namespace) -> int:
                 raise VisualizerError(str(exc).replace(f"every={exc.every}", f"--every {exc.every}")) from None
             finished.append(written.manifest.parent)
             for note in written.notes:  # what the render changed of what was asked: said even when quiet
-                sys.stderr.write(f"visualizer: note: {note}\n")
+                _stream("stderr").write(f"visualizer: note: {note}\n")
             if not args.quiet:
                 for kind, path in written.items():
-                    print(_summary(kind, path))
-                print(_summary("manifest", written.manifest))
+                    print(_summary(kind, path), file=_stream("stdout"))
+                print(_summary("manifest", written.manifest), file=_stream("stdout"))
                 if written.kept:  # left in place: the manifest vouches they were drawn from this same history
                     order = output_order()  # as the summary lists what it wrote
                     kept = sorted(written.kept.items(), key=lambda item: order.index(item[0]) if item[0] in order
                                   else len(order))
                     names = ", ".join(path.name + ("/" if path.is_dir() else "") for _, path in kept)
-                    print(f"{'kept':>13}  {names} (made earlier from this same history)")
+                    print(f"{'kept':>13}  {names} (made earlier from this same history)", file=_stream("stdout"))
                 for name in written.retired:
-                    print(f"{'removed':>13}  {name} (made from an older history)")
+                    print(f"{'removed':>13}  {name} (made from an older history)", file=_stream("stdout"))
         except KeyboardInterrupt as exc:
             exc.finished = finished  # the scenes rendered before it (or this one, its summary cut short) are complete
             raise
@@ -310,16 +311,16 @@ def _report_exception(exc: BaseException) -> int:
     else:
         details = user_traceback(exc)
     if details is not None:
-        sys.stderr.write("visualizer: your scene code raised an error:\n" + details)
+        _stream("stderr").write("visualizer: your scene code raised an error:\n" + details)
         return 1
     if isinstance(exc, MemoryError):
-        sys.stderr.write("visualizer: error: out of memory; record fewer steps (--every) or use a smaller --size\n")
+        _stream("stderr").write("visualizer: error: out of memory; record fewer steps (--every) or use a smaller --size\n")
         return 1
     if isinstance(exc, InternalError):
-        sys.stderr.write(exc.details)
+        _stream("stderr").write(exc.details)
     else:
-        sys.stderr.write("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
-    sys.stderr.write("visualizer: internal error (a bug in visualizer, not in your code); please report it\n")
+        _stream("stderr").write("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+    _stream("stderr").write("visualizer: internal error (a bug in visualizer, not in your code); please report it\n")
     return 1
 
 
@@ -420,7 +421,29 @@ def run() -> int:
     of its own, which may skip what only an interactive session uses (:func:`_program_imports`)."""
     status = main(program=True)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the work is over: a late Ctrl-C must not print a traceback
+    # A scene's own thread that is not a daemon would keep the program alive after its work is published (and
+    # deaf to Ctrl-C): the program ends anyway, and says so.
+    left = [t.name for t in threading.enumerate()
+            if t is not threading.main_thread() and t.is_alive() and not t.daemon]
+    if left:
+        _stream("stderr").write(f"visualizer: note: ending the program with {len(left)} thread(s) still running "
+                                f"that the scene started ({', '.join(left[:3])})\n")
+        for name in ("stdout", "stderr"):
+            try:
+                _stream(name).flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(status)
     return status
+
+
+def _stream(name: str):
+    """``sys.stdout`` or ``sys.stderr``, or, when a scene closed it, a new stream on the same descriptor: what
+    the command says still reaches the terminal or the pipe."""
+    stream = getattr(sys, name)
+    if stream is not None and not stream.closed:
+        return stream
+    return open(1 if name == "stdout" else 2, "w", encoding="utf-8", errors="replace", closefd=False)
 
 
 def main(argv: list[str] | None = None, *, program: bool = False) -> int:
@@ -430,7 +453,7 @@ def main(argv: list[str] | None = None, *, program: bool = False) -> int:
         with _signals_stop():
             return _main(argv, program)
     except KeyboardInterrupt as exc:  # between the handlers' install and _main's own handling
-        sys.stderr.write(_interrupted_message(exc) + "\n")
+        _stream("stderr").write(_interrupted_message(exc) + "\n")
         return 128 + getattr(exc, "signum", signal.SIGINT)
 
 
@@ -452,10 +475,10 @@ def _main(argv: list[str] | None, program: bool) -> int:
             return _cmd_compare(args)
         return _cmd_render(args)
     except VisualizerError as exc:
-        sys.stderr.write(f"visualizer: error: {exc}\n")
+        _stream("stderr").write(f"visualizer: error: {exc}\n")
         return exc.exit_status
     except KeyboardInterrupt as exc:
-        sys.stderr.write(_interrupted_message(exc) + "\n")
+        _stream("stderr").write(_interrupted_message(exc) + "\n")
         return 128 + getattr(exc, "signum", signal.SIGINT)
     except Exception as exc:  # noqa: BLE001 - the one place that turns any failure into a message
         return _report_exception(exc)
