@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -397,3 +398,32 @@ def test_signed_numbers_in_the_table_take_the_frames_colours(browser, player):
             assert colour == f"rgb({rgb[0]}, {rgb[1]}, {rgb[2]})", (text, colour)
             signs.add(sign)
     assert signs == {1, -1}
+
+
+EMBEDDED = """({
+  step: document.getElementById("step").textContent,
+  embedded: document.documentElement.hasAttribute("data-embedded"),
+  maxHeight: getComputedStyle(document.querySelector(".params")).maxHeight,
+  videoRight: document.querySelector(".screen").getBoundingClientRect().right,
+  tableLeft: document.querySelector(".params").getBoundingClientRect().left,
+})"""
+
+
+def test_in_a_notebook_the_player_opens_at_the_last_step_with_its_table_beside_the_video(browser, player, tmp_path):
+    """The notebook shows the page in a sandboxed frame of fixed height: it opens on the trained network (not
+    step 0) and keeps the table in a bounded, scrolling box beside the video, at any width."""
+    import html as html_module
+
+    from visualizer.outputs.formats import notebook_view
+
+    shown = notebook_view({"html": player["path"]}, 20 * 2**20)
+    srcdoc = re.search(r'<iframe srcdoc="(.*?)" style', shown, re.S)
+    assert srcdoc, shown[:200]
+    page = tmp_path / "embedded.html"
+    page.write_text(html_module.unescape(srcdoc.group(1)), encoding="utf-8")
+    browser.open(page.as_uri())
+    state = browser.evaluate(EMBEDDED)
+    assert state["embedded"] and state["step"] == str(SHOWN[-1])
+    assert state["maxHeight"] == "560px" and state["tableLeft"] > state["videoRight"]
+    browser.open(player["url"])  # the page on its own still opens at the first step, its table unbounded here
+    assert browser.evaluate(EMBEDDED)["step"] == str(SHOWN[0])

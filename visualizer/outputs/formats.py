@@ -234,12 +234,15 @@ class PlayerFormat(Format):
         return job.video()
 
     def notebook(self, kind, path, limit):
-        """The page in a sandboxed frame."""
+        """The page in a sandboxed frame, marked as embedded: it opens at the last step (the trained network)
+        and keeps its table in a scrolling box beside the video."""
         import html
 
-        page = too_big(kind, path, limit, factor=1) or html.escape(path.read_text(encoding="utf-8"), quote=True)
-        if page.startswith("<p>"):  # over the limit: the link
-            return page
+        link = too_big(kind, path, limit, factor=1)
+        if link:  # over the limit: the link
+            return link
+        text = path.read_text(encoding="utf-8").replace('<html lang="en">', '<html lang="en" data-embedded>', 1)
+        page = html.escape(text, quote=True)
         return f'<iframe srcdoc="{page}" style="width:100%;height:640px;border:0" sandbox="allow-scripts"></iframe>'
 
 
