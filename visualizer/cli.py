@@ -438,12 +438,14 @@ def run() -> int:
 
 
 def _stream(name: str):
-    """``sys.stdout`` or ``sys.stderr``, or, when a scene closed it, a new stream on the same descriptor: what
-    the command says still reaches the terminal or the pipe."""
+    """``sys.stdout`` or ``sys.stderr``; when a scene closed it, a new stream on the same descriptor takes its
+    place (once: later writes and the interpreter's flush at exit use it), so what the command says still
+    reaches the terminal or the pipe."""
     stream = getattr(sys, name)
-    if stream is not None and not stream.closed:
-        return stream
-    return open(1 if name == "stdout" else 2, "w", encoding="utf-8", errors="replace", closefd=False)
+    if stream is None or stream.closed:
+        stream = open(1 if name == "stdout" else 2, "w", encoding="utf-8", errors="replace", closefd=False)
+        setattr(sys, name, stream)
+    return stream
 
 
 def main(argv: list[str] | None = None, *, program: bool = False) -> int:

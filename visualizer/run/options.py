@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Callable
 
 from ..base.errors import VisualizerError
@@ -189,9 +189,11 @@ class RenderOptions:
     def checked(self) -> RenderOptions:
         """Validate every option; raise :class:`VisualizerError` naming the first bad one. An option given as
         ``None`` whose default is not ``None`` (``pace=None``) takes its default, as "not given" means."""
+        given_none = {f.name: f.default for f in fields(self)
+                      if getattr(self, f.name) is None and f.default is not None}
+        if given_none:
+            return replace(self, **given_none).checked()
         for f in fields(self):
-            if getattr(self, f.name) is None and f.default is not None:
-                object.__setattr__(self, f.name, f.default)
             value, check = getattr(self, f.name), f.metadata["check"]
             if value is not None and check is not None:
                 problem = check(value)
