@@ -299,7 +299,10 @@ def _mark_start(ax, path: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
 @dataclass
 class CompareLandscapePanel(LossLandscapePanel):
     """A comparison's loss landscape: one plane for every run (the PCA plane of all their paths together, or
-    two named scalars with the rest held at the first run's step), each run's path in its legend colour."""
+    two named scalars with the rest held at the first run's step), each run's path in its legend colour, and
+    with ``styles`` (a :class:`~visualizer.draw.panels.compare.RunStyle` per run) its line style and marker."""
+
+    styles: list | None = None
 
     @property
     def key(self) -> str:
@@ -316,11 +319,14 @@ class CompareLandscapePanel(LossLandscapePanel):
         else:
             for p in paths:
                 ax.plot(p[0, 0], p[0, 1], "o", color="white", markeredgecolor="black", markersize=5, zorder=3)
+        styles = self.styles or [(c, "-", None) for c in run_colors(len(paths))]
         artists = []
-        for path, color in zip(paths, run_colors(len(paths))):
-            line, = ax.plot([], [], color=color, linewidth=2.2, animated=True, path_effects=PATH_OUTLINE)
+        for path, style in zip(paths, styles):
+            color, dash, marker = (style.color, style.linestyle, style.marker) if hasattr(style, "color") else style
+            line, = ax.plot([], [], color=color, linewidth=2.2, linestyle=dash, animated=True,
+                            path_effects=PATH_OUTLINE)
             head, = ax.plot([], [], color=color, markeredgecolor="white", animated=True,
-                            **{**CURRENT_MARK, "markersize": 6})
+                            **{**CURRENT_MARK, "markersize": 7 if marker else 6, "marker": marker or "o"})
             # Each row's last finite point, found once: a diverged run's head stays where it stopped.
             rows = np.arange(len(path))
             last = np.maximum.accumulate(np.where(np.isfinite(path).all(axis=1), rows, 0))
