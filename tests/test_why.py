@@ -169,8 +169,8 @@ def test_the_chain_rule_table_writes_the_samples_that_fit_and_says_how_many_more
     scene, history = moons_why
     layout = scene.layout_named("why")
     n = len(history.static["data/x"])
-    small, more_small = _table_rows(layout, history, (640, 360))
-    large, more_large = _table_rows(layout, history, (1280, 1440))
+    small, more_small = _table_rows(layout, history, (480, 270))
+    large, more_large = _table_rows(layout, history, (480, 540))  # the same text size, twice the height
     assert 1 <= small < large <= 12
     assert more_small == [f"… {n - small} more"] and more_large == [f"… {n - large} more"]
 
@@ -220,8 +220,7 @@ def test_a_pytorch_history_gets_the_why_layout_its_chain_rule_adding_up_to_torch
     rule, values = chain.terms(done)
     np.testing.assert_allclose(values.prod(axis=-1).sum(axis=(1, 2)), history.grads["0.weight"][:, 0, 0],
                                rtol=1e-9)
-    written = render(history, layout="why", format="frames", size=(480, 270), out=tmp_path, jobs=1)
-    assert written["frames"].parent.name == "run-why" and len(list(written["frames"].glob("*.png"))) >= 2
+    # The whole road, render(history, layout="why") from the command line, is the next test but one.
 
 
 def test_a_pytorch_history_whose_loss_is_not_the_one_named_is_refused_in_one_line(tmp_path):
