@@ -260,8 +260,9 @@ def compare(scene, vary: dict[str, Any] | list[str], *, executor: Executor | str
         if landscape is not None:
             joined = _with_landscape(scene, joined, layout)
         # A cluster (or an executor of the caller's) draws the comparison's chunks too.
+        versus = " vs ".join(labels)  # the runs by name when that fits on the title's line
         result = render(joined, layout=layout, name=name, title=f"{scene.title or scene.name}: "
-                        f"{' vs '.join(labels) if len(labels) <= 4 else 'varying ' + ', '.join(vary)}",
+                        f"{versus if len(labels) <= 4 and len(versus) <= 60 else 'varying ' + ', '.join(vary)}",
                         progress=progress, executor=None if executor is None else pool, **options)
     # Each run's own history, in runs/: built aside and swapped in whole, so no run of an earlier comparison
     # stays beside this one's.

@@ -128,7 +128,8 @@ class NetworkDiagramPanel(Panel):
         ax.set_xlim(-0.45, len(sizes) - 0.55)
         half = (max(sizes) - 1) / 2  # columns are centred on y = 0
         marks = self._other_layers(ax, history, layers, half)
-        ax.set_ylim(-half - 0.6, half + 0.6 + 0.5 * marks)
+        # room for the boxes: a line of text spans more of the data's height the more units a column has
+        ax.set_ylim(-half - 0.6, half + 0.6 + (0.5 + 0.1 * half) * marks)
         ax.set_axis_off()
         if self.show == "gradients":
             update = self._gradients(ax, history, layers, units, sizes, edges)
@@ -248,11 +249,15 @@ class NetworkDiagramPanel(Panel):
             gaps.setdefault(x, []).append(f"dropout p={d.get('p', 0):g}" if d.get("kind") == "dropout"
                                           else " → ".join(["batch norm", *([d["activation"]] if
                                                                           d.get("activation") else [])]))
+        if len(gaps) > 3:  # many gaps side by side: short names, so neighbouring boxes do not overlap
+            gaps = {x: ["BN" if n.startswith("batch norm") else n.replace("dropout p=", "drop\n") for n in names]
+                    for x, names in gaps.items()}
         for x, names in gaps.items():
-            ax.text(x, half + 0.5, "\n".join(names), ha="center", va="bottom", fontsize="small", zorder=3,
+            ax.text(x, half + 0.5, "\n".join(names), ha="center", va="bottom",
+                    fontsize="small" if len(gaps) <= 3 else "x-small", zorder=3,
                     linespacing=1.1, bbox=dict(boxstyle="round,pad=0.2", facecolor="white", edgecolor="0.5",
                                                linewidth=0.6))
-        return max((len(n) for n in gaps.values()), default=0)
+        return max((sum(1 + name.count("\n") for name in n) for n in gaps.values()), default=0)
 
     @staticmethod
     def _label_column(ax, positions, names, side: str) -> None:
