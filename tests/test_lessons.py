@@ -188,3 +188,29 @@ def test_a_setting_the_scene_cannot_take_is_refused_before_training(tmp_path, ca
     err = capsys.readouterr().err
     assert err.startswith("visualizer: error: cannot vary noise of scene 'xor'") and err.count("\n") == 1
     assert not out.exists()
+
+
+def test_runs_with_different_networks_each_draw_their_own(tmp_path):
+    """A comparison of depths: each run's history keeps its own layers, each run gets its own diagram, and
+    no landscape is drawn across parameter spaces that differ."""
+    from visualizer import History, Renderer
+    from visualizer.record.runs import run_history
+
+    scene = load_scene(SCENES / "vanishing.py")
+    result = compare(scene, {"depth": [1, 3]}, steps=4, every=2, out=tmp_path, format="frames", size=(480, 270),
+                     jobs=1)
+    joined = History.load(result["history"])
+    for k, depth in enumerate((1, 3)):
+        layers = run_history(joined, k).info.layers
+        assert [lay.name for lay in layers] == [f"hidden{j}" for j in range(1, depth + 1)] + ["output"]
+        saved = History.load(result[f"run{k}"])
+        assert [lay.name for lay in saved.info.layers] == [lay.name for lay in layers]
+    assert not any(key.startswith("compare-landscape") for key in joined.static)
+    from visualizer.draw.panels.compare import comparison_layout, with_run_diagrams
+
+    layout = with_run_diagrams(comparison_layout(scene.layout, joined, 2), scene.layout.panels["net"], 2)
+    frame = Renderer(layout, joined, size=(480, 270))
+    # each diagram draws its run's edges: 1·8 + 8·1 for depth 1, 1·8 + 2·8·8 + 8·1 for depth 3
+    counts = [len(frame.axes[f"diagram{k}"].collections[0].get_segments()) for k in (0, 1)]
+    assert counts == [16, 144]
+    assert [frame.axes[f"diagram{k}"].get_title() for k in (0, 1)] == ["depth=1", "depth=3"]

@@ -22,6 +22,7 @@ from ..record.runs import join_histories, run_history  # noqa: F401 - public her
 from .variations import ARCHITECTURE, VARIATIONS, replaced
 
 MAX_RUNS = 16
+DIAGRAM_WIDEST = 32  # a diagram of wider layers is a block of lines: compare draws none of its own for them
 
 
 def _optimizer(scene, text: str):
@@ -251,18 +252,28 @@ def compare(scene, vary: dict[str, Any] | list[str], *, executor: Executor | str
         if executor is None:  # the local pool trained; the render draws its own way (forked on Linux)
             close_executor(pool)
         joined = join_histories(histories, labels)
-        # Runs with different parameters share no parameter space: no landscape for them.
-        landscape = landscape_panel(scene) if same_parameters(histories) else None
+        # Runs with different parameters share no parameter space, and a landscape goes through dense layers
+        # only: no landscape for them.
+        plain = all(not h.info.other_layers for h in histories)
+        landscape = landscape_panel(scene) if plain and same_parameters(histories) else None
         layout = comparison_layout(scene.layout, joined, len(runs), landscape)
+        # Each run shows its own network when an architecture setting varies: in the scene's diagram, or in
+        # a plain one when the networks differ and the scene draws none (unless a layer is too wide to draw).
         diagram = diagram_panel(scene.layout)
-        if diagram is not None and any(n in ARCHITECTURE for n in vary):  # each run shows its own network
+        if diagram is None and joined.info.run_layers and max(
+                (d["n_out"] for net in joined.info.run_layers for d in net["layers"]), default=0) <= DIAGRAM_WIDEST:
+            from ..draw.panels import NetworkDiagramPanel
+
+            diagram = NetworkDiagramPanel()
+        if diagram is not None and any(n in ARCHITECTURE for n in vary):
             layout = with_run_diagrams(layout, diagram, len(runs))
         if landscape is not None:
-            joined = _with_landscape(scene, joined, layout)
+            joined = _with_landscape(first, joined, layout)
         # A cluster (or an executor of the caller's) draws the comparison's chunks too.
-        versus = " vs ".join(labels)  # the runs by name when that fits on the title's line
-        result = render(joined, layout=layout, name=name, title=f"{scene.title or scene.name}: "
-                        f"{versus if len(labels) <= 4 and len(versus) <= 60 else 'varying ' + ', '.join(vary)}",
+        head, versus = scene.title or scene.name, " vs ".join(labels)  # the runs by name when that fits the line
+        result = render(joined, layout=layout, name=name, title=f"{head}: " + (
+                            versus if len(labels) <= 4 and len(head) + len(versus) <= 100 else
+                            "varying " + ", ".join(vary)),
                         progress=progress, executor=None if executor is None else pool, **options)
     # Each run's own history, in runs/: built aside and swapped in whole, so no run of an earlier comparison
     # stays beside this one's.

@@ -14,6 +14,7 @@ import numpy as np
 from matplotlib.collections import LineCollection
 from matplotlib.colors import Normalize
 from matplotlib.lines import Line2D
+from matplotlib.font_manager import FontProperties
 
 from ...record.probes import Needs, Probe
 from .. import colours
@@ -249,12 +250,17 @@ class NetworkDiagramPanel(Panel):
             gaps.setdefault(x, []).append(f"dropout p={d.get('p', 0):g}" if d.get("kind") == "dropout"
                                           else " → ".join(["batch norm", *([d["activation"]] if
                                                                           d.get("activation") else [])]))
-        if len(gaps) > 3:  # many gaps side by side: short names, so neighbouring boxes do not overlap
-            gaps = {x: ["BN" if n.startswith("batch norm") else n.replace("dropout p=", "drop\n") for n in names]
-                    for x, names in gaps.items()}
+        # The names in full where they fit between the columns, else short and smaller (BN over its activation,
+        # drop over its rate), so that neighbouring boxes do not overlap.
+        points = FontProperties(size="small").get_size_in_points()
+        room = ax.get_position().width * ax.figure.get_figwidth() * 72 / (len(layers) + 1)  # points per column
+        short = any(0.6 * points * len(n) + 8 > room for names in gaps.values() for n in names)
+        if short:
+            gaps = {x: [n.replace("batch norm", "BN").replace(" → ", "\n").replace("dropout p=", "drop\n")
+                        for n in names] for x, names in gaps.items()}
         for x, names in gaps.items():
             ax.text(x, half + 0.5, "\n".join(names), ha="center", va="bottom",
-                    fontsize="small" if len(gaps) <= 3 else "x-small", zorder=3,
+                    fontsize="x-small" if short else "small", zorder=3,
                     linespacing=1.1, bbox=dict(boxstyle="round,pad=0.2", facecolor="white", edgecolor="0.5",
                                                linewidth=0.6))
         return max((sum(1 + name.count("\n") for name in n) for n in gaps.values()), default=0)
