@@ -97,6 +97,17 @@ def test_zeros_leave_every_hidden_unit_identical(initialization):
         if name.endswith(".bias") and not name.startswith("output"):
             assert np.all(values == values[:, :1]), f"{name}: the units differ"
     assert abs(history.losses["train"][-1] - LN2) < 1e-6
+    # shown: the diagram draws every edge as a weight of 0 (the zero line's grey, thinnest), at the last step
+    from matplotlib.colors import to_rgba
+
+    from visualizer import Renderer
+    from visualizer.draw import colours
+
+    frame = Renderer(Layout([["net"]], {"net": scene.layout.panels["net"]}), history, size=(320, 180))
+    frame.draw(len(history) - 1)
+    edges = frame.axes["net"].collections[0]
+    assert np.all(edges.get_edgecolor() == to_rgba(colours.REFERENCE))
+    assert np.allclose(edges.get_linewidth(), np.min(edges.get_linewidth()))
 
 
 def saturated(scene, history, row: int) -> float:
