@@ -109,7 +109,7 @@ NO_SCENE = '"""Defines nothing useful."""\nvalue = 3\n'
 
 @pytest.mark.parametrize("args, message", [
     (["render", "scenes/nope.py"], "no scene file at scenes/nope.py"),
-    (["render", "no_such_scene"], "unknown scene 'no_such_scene'; known scenes: autoencoder, gender, moons, overfit, product, softplus_fit, softplus_notebook, spiral, xor"),
+    (["render", "no_such_scene"], "unknown scene 'no_such_scene'; known scenes: autoencoder, batchnorm, dropout, gender, initialization, moons, overfit, product, softplus_fit, softplus_notebook, spiral, vanishing, xor"),
     (["render", "pyproject.toml"], "pyproject.toml is not a Python file"),
     (["render", "softplus_fit", "--size", "12x"], "WIDTHxHEIGHT"),
     (["render", "softplus_fit", "--size", "10x10"], "outside 160x90"),
@@ -134,7 +134,7 @@ def test_an_unknown_scene_name_says_there_is_no_scenes_folder_here(cli, tmp_path
     monkeypatch.chdir(tmp_path)
     code, _, err = cli("render", "my_scene", "--out", str(tmp_path / "out"))
     assert code == 2 and err.startswith("visualizer: error: unknown scene 'my_scene' (there is no ./scenes folder "
-                                        "here); known scenes: autoencoder, gender,")
+                                        "here); known scenes: autoencoder, batchnorm, dropout, gender,")
 
 
 LESSON_SCENE = """
@@ -244,8 +244,8 @@ def test_a_two_input_scene_renders_end_to_end(tmp_path, cli):
 
 def test_list_shows_every_bundled_scene():
     listed = [line.split()[0] for line in run_cli("list").stdout.splitlines()]
-    assert listed == ["autoencoder", "gender", "moons", "overfit", "product", "softplus_fit", "softplus_notebook",
-                      "spiral", "xor"]
+    assert listed == ["autoencoder", "batchnorm", "dropout", "gender", "initialization", "moons", "overfit", "product",
+                      "softplus_fit", "softplus_notebook", "spiral", "vanishing", "xor"]
 
 
 def test_rerender_from_history_without_training(rendered, tmp_path, cli):

@@ -33,7 +33,7 @@ _EXPORTS = {
     "RecordSchedule": "record.schedule",
     "Renderer": "draw.renderer",
     "RenderOptions": "run.options",
-    "Scene": "run.scene", "load_scene": "run.scene",
+    "Scene": "run.scene", "load_scene": "run.scene", "MLP": "run.variations", "Data": "run.variations",
     "Trainer": "engine.training", "TrainState": "engine.training",
     "RenderResult": "run.render", "render": "run.render", "train": "run.render",
 }
@@ -74,4 +74,5 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from .record.schedule import RecordSchedule
     from .draw.renderer import Renderer
     from .run.scene import Scene, load_scene
+    from .run.variations import MLP, Data
     from .engine.training import Trainer, TrainState

@@ -95,9 +95,11 @@ def value_map(lo: float, hi: float):
 
 
 def sign_colors(values: np.ndarray) -> np.ndarray:
-    """RGBA rows, :data:`POSITIVE` where ``values`` ≥ 0 and :data:`NEGATIVE` elsewhere (edges by sign)."""
-    positive, negative = (np.array([*to_rgb(c), 1.0]) for c in (POSITIVE, NEGATIVE))
-    return np.where((np.asarray(values) >= 0)[..., None], positive, negative)
+    """RGBA rows, :data:`POSITIVE` where ``values`` > 0, :data:`NEGATIVE` where < 0 and the zero line's
+    :data:`REFERENCE` grey where exactly 0 (edges by sign: a weight of 0 has none)."""
+    positive, negative, zero = (np.array([*to_rgb(c), 1.0]) for c in (POSITIVE, NEGATIVE, REFERENCE))
+    values = np.asarray(values)[..., None]
+    return np.where(values > 0, positive, np.where(values < 0, negative, zero))
 
 
 def class_colors(k: int) -> np.ndarray:

@@ -13,6 +13,9 @@ spec                                                   weights drawn from
 ``"xavier_normal"``, ``"glorot_normal"``               N(0, σ²), σ = √(2 / (fan_in + fan_out))
 ``"he"``, ``"kaiming"``, ``"he_normal"``               N(0, σ²), σ = gain / √fan_in
 ``"he_uniform"``, ``"kaiming_uniform"``                U(−b, b), b = gain · √(3 / fan_in)
+``"small"``                                            ``"normal:0.01"`` (CS231n's ``0.01·randn``)
+``"large"``                                            ``"normal:10"`` (the deep-learning specialization's
+                                                       "large random" initialization, ``10·randn``)
 =====================================================  ===================================================
 
 Xavier uses gain 1 (``xavier_uniform_``'s default); He takes the gain of the layer's own activation
@@ -44,7 +47,9 @@ _KINDS = {
     "kaiming_normal": "kaiming_normal", "he_uniform": "kaiming_uniform", "kaiming_uniform": "kaiming_uniform",
 }
 _SCALED = ("normal", "uniform")
-_NAMES = "zeros, normal:<std>, uniform:<a>, xavier (glorot), xavier_normal, he (kaiming), he_uniform"
+# Named scales, for lessons that compare them: each stands for a normal draw of that standard deviation.
+_PRESETS = {"small": "normal:0.01", "large": "normal:10"}
+_NAMES = "zeros, small, large, normal:<std>, uniform:<a>, xavier (glorot), xavier_normal, he (kaiming), he_uniform"
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,11 @@ def get_init(spec: str | Init) -> Init:
     if not isinstance(spec, str):
         raise LayerSettingError(f"init must be a name such as 'he' or 'normal:0.1', got {spec!r}")
     name, _, arg = spec.strip().lower().partition(":")
+    if name in _PRESETS:
+        if arg:
+            raise LayerSettingError(f"init {spec!r}: {name!r} stands for {_PRESETS[name]!r} and takes no number "
+                                    "after a colon")
+        return Init(name, "normal", float(_PRESETS[name].partition(":")[2]))
     kind = _KINDS.get(name)
     if kind is None:
         raise LayerSettingError(f"unknown init {spec!r}; use one of {_NAMES}")

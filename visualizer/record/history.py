@@ -66,6 +66,8 @@ class RunInfo:
     version: str = ""
     runs: list[str] = field(default_factory=list)  # a comparison: each run's label (its names are run<k>/...)
     run_diverged: list = field(default_factory=list)
+    # A comparison whose runs' networks differ: each run's {"layers": [...], "other_layers": [...]}.
+    run_layers: list = field(default_factory=list)
 
     def to_json(self) -> str:
         """Sorted-key JSON, so equal runs give byte-identical files."""

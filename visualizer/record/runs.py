@@ -6,6 +6,7 @@ import numpy as np
 
 from ..base.errors import VisualizerError
 from .history import History, RunInfo
+from .probes import LayerInfo
 
 
 def join_histories(histories: list[History], labels: list[str]) -> History:
@@ -41,7 +42,17 @@ def join_histories(histories: list[History], labels: list[str]) -> History:
     info.runs = list(labels)
     info.diverged_at = None
     info.run_diverged = [h.info.diverged_at for h in histories]
+    networks = [{"layers": [lay.to_dict() for lay in h.info.layers], "other_layers": h.info.other_layers}
+                for h in histories]
+    if any(n != networks[0] for n in networks):  # each run draws its own network
+        info.run_layers = networks
     return History(steps, losses, params, grads, extras, static, info)
+
+
+def same_parameters(histories: list[History]) -> bool:
+    """Whether every run has the same parameters (names and shapes): one parameter space for them all."""
+    shapes = [{name: v.shape[1:] for name, v in h.params.items()} for h in histories]
+    return all(s == shapes[0] for s in shapes)
 
 
 def run_history(history: History, k: int) -> History:
@@ -53,8 +64,13 @@ def run_history(history: History, k: int) -> History:
     info = RunInfo.from_json(history.info.to_json())
     info.runs = []
     info.diverged_at = history.info.run_diverged[k] if history.info.run_diverged else None
+    if history.info.run_layers:
+        own = history.info.run_layers[k]
+        info.layers = [LayerInfo.from_dict(d) for d in own["layers"]]
+        info.other_layers = list(own["other_layers"])
+    info.run_layers = []
     return History(history.steps, pick(history.losses), pick(history.params), pick(history.grads),
                    pick(history.extras), static, info)
 
 
-__all__ = ["join_histories", "run_history"]
+__all__ = ["join_histories", "run_history", "same_parameters"]

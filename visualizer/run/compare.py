@@ -8,7 +8,6 @@ identical axes.
 """
 from __future__ import annotations
 
-import dataclasses
 import itertools
 from concurrent.futures import Executor
 from pathlib import Path
@@ -20,8 +19,10 @@ from ..base.errors import VisualizerError
 from .pipeline import close_executor, dask_executor, executor_for  # noqa: F401 - dask_executor: public here too
 from ..record.history import History
 from ..record.runs import join_histories, run_history  # noqa: F401 - public here too
+from .variations import ARCHITECTURE, VARIATIONS, replaced
 
 MAX_RUNS = 16
+DIAGRAM_WIDEST = 32  # a diagram of wider layers is a block of lines: compare draws none of its own for them
 
 
 def _optimizer(scene, text: str):
@@ -42,11 +43,14 @@ def _with_lr(scene, value: float):
 # Settings a comparison may vary: name -> (parse the command line's text, apply to a scene). Settings that
 # change the time axis (steps, every) are not among them: the runs share one.
 SETTINGS: dict[str, tuple[Callable[[str], Any], Callable]] = {
-    "optimizer": (str, lambda scene, v: dataclasses.replace(scene, optimizer=_optimizer(scene, v))),
-    "lr": (float, lambda scene, v: dataclasses.replace(scene, optimizer=_with_lr(scene, v))),
-    "seed": (int, lambda scene, v: dataclasses.replace(scene, seed=v)),
+    "optimizer": (str, lambda scene, v: replaced(scene, optimizer=_optimizer(scene, v))),
+    "lr": (float, lambda scene, v: replaced(scene, optimizer=_with_lr(scene, v))),
+    "seed": (int, lambda scene, v: replaced(scene, seed=v)),
     "batch_size": (lambda t: None if t.lower() in ("none", "full") else int(t),
-                   lambda scene, v: dataclasses.replace(scene, batch_size=v)),
+                   lambda scene, v: replaced(scene, batch_size=v)),
+    # The network's architecture (a scene whose network is an MLP), the penalty and the data's noise (a
+    # scene whose data is a Data): see run/variations.py.
+    **VARIATIONS,
 }
 
 
@@ -84,7 +88,12 @@ def parse_vary(items: list[str] | dict[str, Any]) -> dict[str, list[Any]]:
         parsed = []
         for v in values:
             try:
-                parsed.append(parse(v) if isinstance(v, str) else v)
+                # a value given as a number or a bool (the API) is checked as its text would be
+                text = str(v) if name in VARIATIONS and isinstance(v, (int, float, bool)) else v
+                parsed.append(parse(text) if isinstance(text, str) else text)
+            except VisualizerError as exc:  # the setting's own check: its message says what is wrong
+                raise VisualizerError(str(exc) if str(exc).startswith(f"vary {name}") else f"vary {name}: {exc}") \
+                    from None
             except ValueError:
                 raise VisualizerError(f"vary {name}: cannot read {v!r}") from None
         if len(set(map(repr, parsed))) != len(parsed):
@@ -204,7 +213,8 @@ def compare(scene, vary: dict[str, Any] | list[str], *, executor: Executor | str
     ``runs/``; the other keyword options are :func:`render`'s.
     """
     from .render import render
-    from ..draw.panels.compare import comparison_layout
+    from ..draw.panels.compare import comparison_layout, diagram_panel, with_run_diagrams
+    from ..record.runs import same_parameters
     from .scene import Scene
 
     if not isinstance(scene, Scene):
@@ -219,7 +229,7 @@ def compare(scene, vary: dict[str, Any] | list[str], *, executor: Executor | str
     if seed is not None:
         if "seed" in vary:
             raise VisualizerError("seed is varied; do not also give one seed")
-        scene = dataclasses.replace(scene, seed=seed)
+        scene = replaced(scene, seed=seed)
     runs = combinations(vary)
     variants = []
     for settings in runs:  # every run's settings are checked here, before any training
@@ -248,12 +258,29 @@ def compare(scene, vary: dict[str, Any] | list[str], *, executor: Executor | str
         if executor is None:  # the local pool trained; the render draws its own way (forked on Linux)
             close_executor(pool)
         joined = join_histories(histories, labels)
-        layout = comparison_layout(scene.layout, joined, len(runs), landscape_panel(scene),
-                                   shape=[len(v) for v in vary.values()])
-        joined = _with_landscape(scene, joined, layout)
+        # Runs with different parameters share no parameter space, and a landscape goes through dense layers
+        # only: no landscape for them.
+        plain = all(not h.info.other_layers for h in histories)
+        landscape = landscape_panel(scene) if plain and same_parameters(histories) else None
+        shape = [len(v) for v in vary.values()]
+        layout = comparison_layout(scene.layout, joined, len(runs), landscape, shape=shape)
+        # Each run shows its own network when an architecture setting varies: in the scene's diagram, or in
+        # a plain one when the networks differ and the scene draws none (unless a layer is too wide to draw).
+        diagram = diagram_panel(scene.layout)
+        if diagram is None and joined.info.run_layers and max(
+                (d["n_out"] for net in joined.info.run_layers for d in net["layers"]), default=0) <= DIAGRAM_WIDEST:
+            from ..draw.panels import NetworkDiagramPanel
+
+            diagram = NetworkDiagramPanel()
+        if diagram is not None and any(n in ARCHITECTURE for n in vary):
+            layout = with_run_diagrams(layout, diagram, len(runs), shape)
+        if landscape is not None:
+            joined = _with_landscape(first, joined, layout)
         # A cluster (or an executor of the caller's) draws the comparison's chunks too.
-        result = render(joined, layout=layout, name=name, title=f"{scene.title or scene.name}: "
-                        f"{' vs '.join(labels) if len(labels) <= 4 else 'varying ' + ', '.join(vary)}",
+        head, versus = scene.title or scene.name, " vs ".join(labels)  # the runs by name when that fits the line
+        result = render(joined, layout=layout, name=name, title=f"{head}: " + (
+                            versus if len(labels) <= 4 and len(head) + len(versus) <= 100 else
+                            "varying " + ", ".join(vary)),
                         progress=progress, executor=None if executor is None else pool, **options)
     # Each run's own history, in runs/: built aside and swapped in whole, so no run of an earlier comparison
     # stays beside this one's.

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from ..draw.panels import Layout
     from ..engine.penalties import Penalty
     from ..engine.training import Sampler
+    from .variations import Data
 
 
 def _default_optimizer():
@@ -82,6 +83,9 @@ class Scene:
     test_fraction: float | None = None
     # Steps a teacher talks over, with their captions: the video slows down and holds there (see run/moments.py).
     moments: dict[int, str] = field(default_factory=dict)
+    # How the data are drawn (a visualizer.Data: its function and arguments), so a comparison can draw them
+    # again with another noise; with it, x and y may be None (drawn from it).
+    data: Data | None = None
 
     def __post_init__(self) -> None:
         import numpy as np  # here, not at the top: `visualizer list` reads scene files without numpy
@@ -89,6 +93,11 @@ class Scene:
         if not NAME_RE.match(self.name):
             raise SceneError(f"scene name {self.name!r} must be letters, digits, '_', '-' or '.', "
                              "not starting with '.', at most 64 characters (it names the output folder)")
+        if self.data is not None and self.x is None and self.y is None:
+            if not callable(self.data):
+                raise SceneError(f"scene {self.name!r}: data must be a Data(function, **arguments), "
+                                 f"got {self.data!r}")
+            self.x, self.y = self.data()
         self.x, self.y = self._data(self.x, self.y, "")
         from ..engine.losses import get_loss
 

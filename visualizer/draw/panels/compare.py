@@ -302,5 +302,24 @@ def comparison_layout(scene_layout: Layout, history, runs: int, landscape: Panel
                   height_ratios=[rows, max(0.8, 0.45 * rows) * (1.4 if landscape else 1)])
 
 
-__all__ = ["CompareLossPanel", "RunPanel", "RunStyle", "SharedAxes", "comparison_layout", "grid_shape", "main_panel",
-           "place_legend", "run_styles"]
+def diagram_panel(layout: Layout) -> Panel | None:
+    """The scene's network diagram, if its layout has one."""
+    return next((p for p in layout.panels.values() if type(p).__name__ == "NetworkDiagramPanel"), None)
+
+
+def with_run_diagrams(layout: Layout, diagram: Panel, runs: int, shape: Sequence[int] | None = None) -> Layout:
+    """``layout`` with a row of ``diagram`` s below it, one per run, each drawing that run's own network (a
+    comparison of architectures, or of initializations, shows what each run is)."""
+    rows, cols = grid_shape(runs, shape)  # as the runs' own grid
+    grid = [[f"diagram{r * cols + c}" if r * cols + c < runs else "." for c in range(cols)] for r in range(rows)]
+    panels = {**layout.panels, **{f"diagram{k}": RunPanel(inner=diagram, k=k, colorbar=False) for k in range(runs)}}
+    ratios = list(layout.height_ratios or [1.0] * len(layout.mosaic))
+    if len(layout.mosaic) > 1 and all(len(row) == 1 for row in layout.mosaic):
+        # rows of one nested grid each (the runs' panels, then the losses): the diagrams under the runs'
+        return Layout([*layout.mosaic[:-1], [grid], layout.mosaic[-1]], panels,
+                      height_ratios=[*ratios[:-1], 0.75 * rows, ratios[-1]], width_ratios=layout.width_ratios)
+    return Layout([[layout.mosaic], [grid]], panels, height_ratios=[sum(ratios), 0.75 * rows])
+
+
+__all__ = ["CompareLossPanel", "RunPanel", "RunStyle", "SharedAxes", "comparison_layout", "diagram_panel",
+           "grid_shape", "main_panel", "place_legend", "run_styles", "with_run_diagrams"]

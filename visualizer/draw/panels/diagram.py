@@ -14,6 +14,7 @@ import numpy as np
 from matplotlib.collections import LineCollection
 from matplotlib.colors import Normalize
 from matplotlib.lines import Line2D
+from matplotlib.font_manager import FontProperties
 
 from ...record.probes import Needs, Probe
 from .. import colours
@@ -128,7 +129,8 @@ class NetworkDiagramPanel(Panel):
         ax.set_xlim(-0.45, len(sizes) - 0.55)
         half = (max(sizes) - 1) / 2  # columns are centred on y = 0
         marks = self._other_layers(ax, history, layers, half)
-        ax.set_ylim(-half - 0.6, half + 0.6 + 0.5 * marks)
+        # room for the boxes: a line of text spans more of the data's height the more units a column has
+        ax.set_ylim(-half - 0.6, half + 0.6 + (0.5 + 0.1 * half) * marks)
         ax.set_axis_off()
         if self.show == "gradients":
             update = self._gradients(ax, history, layers, units, sizes, edges)
@@ -248,11 +250,20 @@ class NetworkDiagramPanel(Panel):
             gaps.setdefault(x, []).append(f"dropout p={d.get('p', 0):g}" if d.get("kind") == "dropout"
                                           else " → ".join(["batch norm", *([d["activation"]] if
                                                                           d.get("activation") else [])]))
+        # The names in full where they fit between the columns, else short and smaller (BN over its activation,
+        # drop over its rate), so that neighbouring boxes do not overlap.
+        points = FontProperties(size="small").get_size_in_points()
+        room = ax.get_position().width * ax.figure.get_figwidth() * 72 / (len(layers) + 1)  # points per column
+        short = any(0.6 * points * len(n) + 8 > room for names in gaps.values() for n in names)
+        if short:
+            gaps = {x: [n.replace("batch norm", "BN").replace(" → ", "\n").replace("dropout p=", "drop\n")
+                        for n in names] for x, names in gaps.items()}
         for x, names in gaps.items():
-            ax.text(x, half + 0.5, "\n".join(names), ha="center", va="bottom", fontsize="small", zorder=3,
+            ax.text(x, half + 0.5, "\n".join(names), ha="center", va="bottom",
+                    fontsize="x-small" if short else "small", zorder=3,
                     linespacing=1.1, bbox=dict(boxstyle="round,pad=0.2", facecolor="white", edgecolor="0.5",
                                                linewidth=0.6))
-        return max((len(n) for n in gaps.values()), default=0)
+        return max((sum(1 + name.count("\n") for name in n) for n in gaps.values()), default=0)
 
     @staticmethod
     def _label_column(ax, positions, names, side: str) -> None:
