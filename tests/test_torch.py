@@ -227,7 +227,7 @@ class _InOrder(torch.nn.Module):
 
 def _bn_sequential():
     return torch.nn.Sequential(torch.nn.Linear(2, 6), torch.nn.BatchNorm1d(6, momentum=0.3), torch.nn.Tanh(),
-                               torch.nn.Dropout(0.25), torch.nn.Linear(6, 6), torch.nn.ReLU(),
+                               torch.nn.Dropout(0.25), torch.nn.Linear(6, 6), torch.nn.ReLU(inplace=True),
                                torch.nn.BatchNorm1d(6), torch.nn.Linear(6, 1))
 
 

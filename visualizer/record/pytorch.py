@@ -321,12 +321,15 @@ class TorchModel:
         """Check that the engine's layers as read compute what the module computes on inputs ``x``, module
         by module, in evaluation mode; :class:`TorchModelMismatch` names the first place they differ."""
         x = np.asarray(x, dtype=float)
-        seen: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        seen: dict[tuple[int, str], np.ndarray] = {}
 
-        def keep(mod, inp, out):  # copies: a later in-place module (ReLU(inplace=True)) must not change them
-            seen[id(mod)] = (inp[0].detach().cpu().numpy().astype(float), out.detach().cpu().numpy().astype(float))
+        def keep(which):  # copies, the input before the module runs: an in-place module (ReLU(inplace=True))
+            def hook(mod, inp, out=None):  # changes its input, and a later one the output kept here
+                seen[id(mod), which] = (inp[0] if out is None else out).detach().cpu().numpy().astype(float)
+            return hook
 
-        hooks = [m.register_forward_hook(keep) for s in self._stages for m in s.modules]
+        hooks = [h for s in self._stages for m in s.modules
+                 for h in (m.register_forward_pre_hook(keep("input")), m.register_forward_hook(keep("output")))]
         try:
             with torch.no_grad(), evaluating(self.module):
                 result = self.module(self._tensor(x)).detach().cpu().numpy().astype(float)
@@ -343,7 +346,7 @@ class TorchModel:
             if s.act is not None:
                 checks += [(s.act, "input", z), (s.act, "output", out)]
             for mod, which, ours in checks:
-                theirs = seen[id(mod)][0 if which == "input" else 1]
+                theirs = seen[id(mod), which]
                 worst = _difference(theirs, ours, tol)
                 if worst is None:
                     if which == "output":
