@@ -453,3 +453,28 @@ rec.history().save({str(tmp_path / "bn.npz")!r})
     assert code == 0, err
     frames = sorted(p.name for p in (tmp_path / "out" / "run" / "frames").iterdir())
     assert frames == ["frame_00000.png", "frame_00002.png", "frame_00004.png", "frame_00006.png"]
+
+
+@pytest.mark.parametrize("norm", [False, True], ids=["dropout", "batchnorm"])
+def test_the_fit_panels_neurons_add_up_to_the_curve_or_are_not_drawn(norm):
+    # Each last-hidden neuron's curve times its weight, plus the output bias, is the prediction; with batch
+    # norm between that layer and the output the products would not be, so the panel leaves them out.
+    from visualizer.draw.panels.curves import _contributions
+
+    torch.manual_seed(0)
+    mods = [torch.nn.Linear(1, 5), torch.nn.Tanh(), *([torch.nn.BatchNorm1d(5)] if norm else []),
+            torch.nn.Dropout(0.5), torch.nn.Linear(5, 1)]
+    model = torch.nn.Sequential(*mods).double()
+    x = torch.linspace(-2, 2, 10, dtype=torch.float64)[:, None]
+    rec = TorchRecorder(model, x=x, y=torch.sin(x))
+    model.train()
+    F.mse_loss(model(x), torch.sin(x)).backward()
+    rec.log(0, 0.0)
+    h = rec.history()
+    found = _contributions(h)
+    if norm:
+        assert found is None
+        return
+    products, _ = found
+    np.testing.assert_allclose(products(0).sum(axis=1) + h.params[h.info.layers[-1].bias][0], h.extras["fit/prediction"][0],
+                               rtol=0, atol=1e-12)
