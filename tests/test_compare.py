@@ -78,7 +78,7 @@ def test_three_runs_in_one_video_equal_single_runs(tiny, tmp_path):
     assert len(joined) == 31 and 2 < len(select_rows(joined)) < 31
     assert result["mp4"] == folder / "tiny_fit-compare-optimizer.mp4"
     assert _frames(result["mp4"]) == len(select_rows(joined))
-    assert joined.info.runs == ["sgd", "momentum", "adam lr=0.05"]
+    assert joined.info.runs == ["sgd lr=0.2", "momentum lr=0.2", "adam lr=0.05"]  # each run's learning rate said
     from visualizer import Renderer
     from visualizer.draw.panels.compare import comparison_layout
 
@@ -225,3 +225,44 @@ def test_the_users_error_in_one_run_is_their_traceback_and_nothing_is_written(tm
         compare(load_scene(path), {"seed": [0, 3]}, out=tmp_path / "out", format="mp4", size=(320, 180))
     assert "tiny_fit.py" in str(caught.value) and "RuntimeError: no start from seed 3" in str(caught.value)
     assert not (tmp_path / "out").exists()
+
+
+def test_two_settings_lay_out_as_rows_by_columns_and_runs_sharing_one_stay_apart():
+    from visualizer.draw.panels.compare import grid_shape, run_styles
+
+    assert grid_shape(6, [3, 2]) == (3, 2) and grid_shape(6, [2, 3]) == (2, 3)  # not 4 + 2
+    assert grid_shape(6, [6]) == (2, 3) and grid_shape(3, [3]) == (1, 3) and grid_shape(16, [16]) == (4, 4)
+    styles = run_styles(6, [3, 2])
+    assert len(set(styles)) == 6
+    # Runs with the same optimizer share its colour; the learning rate gives style and marker.
+    assert [s.color for s in styles[::2]] == [s.color for s in styles[1::2]]
+    assert len({s.color for s in styles}) == 3 and {s.marker for s in styles[::2]} != {s.marker for s in styles[1::2]}
+    assert len(set(run_styles(16, [16]))) == 16
+
+
+def test_a_legend_goes_where_no_data_is_or_outside():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+
+    from visualizer.draw.panels.compare import _axes_points, place_legend
+
+    fig = Figure(figsize=(4, 3), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    handles = [Line2D([], [], label=f"run {k}") for k in range(3)]
+    # A falling curve covers the upper left and the lower right; the upper right is free.
+    line = Line2D([0, 1], [1, 0], transform=ax.transData)
+    legend = place_legend(ax, _axes_points(ax, [line]), handles=handles)
+    assert legend.get_bbox_to_anchor().bounds == ax.bbox.bounds  # inside the axes
+    fig.canvas.draw()
+    box = legend.get_window_extent().transformed(ax.transAxes.inverted())
+    assert box.x0 > 0.5 and box.y0 > 0.5  # the upper right
+    ax.get_legend().remove()
+    # Data everywhere: outside, at the right of the axes.
+    grid = np.stack(np.meshgrid(np.linspace(0, 1, 30), np.linspace(0, 1, 30)), -1).reshape(-1, 2)
+    legend = place_legend(ax, grid, handles=handles)
+    fig.canvas.draw()
+    assert legend.get_window_extent().x0 > ax.get_window_extent().x1

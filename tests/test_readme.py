@@ -19,7 +19,7 @@ SNIPPETS = dict(re.findall(r"<!-- snippet: (\w+) -->\n```\w+\n(.*?)```", README,
 
 
 def test_all_snippets_are_found():
-    assert set(SNIPPETS) == {"scene", "cli", "api", "history", "loop", "torch"}
+    assert set(SNIPPETS) == {"scene", "cli", "api", "history", "loop", "torch", "panel"}
 
 
 def test_the_two_setup_commands_are_the_ones_ci_runs():
@@ -91,3 +91,39 @@ def test_help_shows_examples_for_every_command():
 def test_the_why_frame_is_small_and_present():
     png = ROOT / "docs" / "why_softplus_fit.png"
     assert "docs/why_softplus_fit.png" in README and 0 < png.stat().st_size <= 150_000
+
+
+def test_the_custom_panel_example_draws_its_panel(tmp_path, monkeypatch):
+    """The panel contract's example renders, and its panel changes from frame to frame (the line grows)."""
+    from PIL import Image
+    import numpy as np
+
+    monkeypatch.chdir(tmp_path)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        runpy.run_path(str(_write(tmp_path / "panel.py", SNIPPETS["panel"])))
+    frames = sorted((tmp_path / out.getvalue().strip()).glob("*.png"))
+    assert len(frames) > 2
+    first, last = (np.asarray(Image.open(f).convert("L"), dtype=float) for f in (frames[1], frames[-1]))
+    right = slice(first.shape[1] // 2 + 20, None)  # the custom panel is the right half of the frame
+    assert np.abs(first[:, right] - last[:, right]).sum() > 1000
+
+
+def test_every_panel_option_is_documented():
+    """The README's table of panel options names every field of every public panel."""
+    import dataclasses
+
+    import visualizer.draw.panels as panels
+
+    section = README.split("Each panel is a dataclass; these are its options", 1)[1].split("\n\n", 2)[1]
+    rows = dict(re.findall(r"^\| `(\w+)` \| (.*) \|$", section, re.M))
+    for name in panels.__all__:
+        cls = getattr(panels, name)
+        if not (isinstance(cls, type) and issubclass(cls, panels.Panel) and dataclasses.is_dataclass(cls)):
+            continue
+        if name.startswith("Explain"):
+            continue  # the slow-motion layout's own panels, placed by explain_layout
+        assert name in rows, f"{name} is missing from the README's panel options"
+        documented = set(re.findall(r"`(\w+)`", rows[name]))
+        missing = {f.name for f in dataclasses.fields(cls)} - documented
+        assert not missing, f"{name}: options {sorted(missing)} are not in the README"

@@ -118,7 +118,7 @@ def test_scenes_offer_a_why_layout_by_name(tmp_path):
     with pytest.raises(VisualizerError, match="has no layout 'how'; its layouts: default, why"):
         train(scene, steps=4, layout="how")
     with pytest.raises(VisualizerError, match="a scene's layout by name: give the scene too"):
-        render(train(scene, steps=4), layout="why", out=tmp_path)
+        render(train(scene, steps=4), layout="how", out=tmp_path)
     written = render(scene, layout="why", steps=8, every=4, format="frames", size=(640, 360), out=tmp_path, jobs=1)
     assert written["frames"].parent.name == "gender-why"
     assert len(list(written["frames"].glob("*.png"))) == 3
@@ -131,3 +131,108 @@ def test_why_layouts_draw_their_first_and_last_frames(name):
     renderer = Renderer(scene.layout_named("why"), history, size=(640, 360), title=scene.title)
     first, last = renderer.draw(0), renderer.draw(len(history) - 1)
     assert first.shape == (360, 640, 3) and (first != last).any()
+
+
+@pytest.fixture(scope="module")
+def moons_why():
+    scene = load_scene("moons")
+    return scene, train(scene, steps=6, every=2, layout="why")
+
+
+def test_a_scene_without_a_why_layout_gets_one_built_from_its_network(moons_why):
+    scene, history = moons_why
+    assert "why" not in scene.layouts
+    layout = scene.layout_named("why")
+    chain = layout.panels["chain"]
+    # 2-16-16-1: a first-layer weight reaches the loss along 16 paths; the second layer's along one.
+    assert (chain.param, tuple(chain.index)) == ("hidden2.weight", (0, 0))
+    assert type(layout.panels["main"]).__name__ == "DecisionBoundaryPanel"
+    rule, values = chain.terms(history)
+    sums = values.prod(axis=-1).sum(axis=(1, 2))
+    # The recorded gradient adds the L2 penalty's part, 2·λ·w (moons: λ = 1e-4).
+    penalty = 2 * 1e-4 * history.params["hidden2.weight"][:, 0, 0]
+    np.testing.assert_allclose(sums + penalty, history.grads["hidden2.weight"][:, 0, 0], rtol=1e-6, atol=1e-12)
+    renderer = Renderer(layout, history, size=(640, 360), title=scene.title)
+    first, last = renderer.draw(0), renderer.draw(len(history) - 1)
+    assert (first != last).any()
+
+
+def _table_rows(layout, history, size):
+    renderer = Renderer(layout, history, size=size)
+    renderer.draw(0)
+    ax = renderer._sheet.axes["chain"]
+    more = [t.get_text() for t in ax.texts if t.get_text().startswith("…")]
+    return sum(1 for t in ax.texts if t.get_text().isdigit()), more
+
+
+def test_the_chain_rule_table_writes_the_samples_that_fit_and_says_how_many_more(moons_why):
+    scene, history = moons_why
+    layout = scene.layout_named("why")
+    n = len(history.static["data/x"])
+    small, more_small = _table_rows(layout, history, (480, 270))
+    large, more_large = _table_rows(layout, history, (480, 540))  # the same text size, twice the height
+    assert 1 <= small < large <= 12
+    assert more_small == [f"… {n - small} more"] and more_large == [f"… {n - large} more"]
+
+
+def test_a_network_with_batch_norm_has_no_why_layout_and_says_so_in_one_line():
+    from visualizer import BatchNorm
+
+    def network(seed):
+        rng = np.random.default_rng(seed)
+        return Network([Dense(2, 3, "identity", name="hidden", rng=rng), BatchNorm(3, activation="relu", name="bn"),
+                        Dense(3, 1, "sigmoid", name="output", rng=rng)])
+    x = np.random.default_rng(0).normal(size=(8, 2))
+    scene = Scene(name="bn", network=network, x=x, y=(x[:, :1] > 0).astype(float), loss="bce",
+                  optimizer=SGD(0.1), steps=4, layout=Layout([["loss"]], {"loss": LossPanel()}))
+    with pytest.raises(VisualizerError, match=r"^scene 'bn' has no why layout: this network has batch norm 'bn'") \
+            as caught:
+        scene.layout_named("why")
+    assert "\n" not in str(caught.value)
+
+
+def _torch_history(loss_label):
+    torch = pytest.importorskip("torch")
+    from visualizer.torch import TorchRecorder
+
+    torch.manual_seed(0)
+    x = torch.linspace(-3, 3, 20, dtype=torch.float64).unsqueeze(1)
+    y = torch.sin(x)
+    model = torch.nn.Sequential(torch.nn.Linear(1, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1)).double()
+    opt = torch.optim.Adam(model.parameters(), lr=0.05)
+    rec = TorchRecorder(model, every=2, total_steps=8, x=x, y=y, loss_label=loss_label, optimizer=opt)
+    for step in range(9):
+        opt.zero_grad()
+        loss = torch.nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        rec.log(step, loss)
+        opt.step()
+    return rec.history()
+
+
+def test_a_pytorch_history_gets_the_why_layout_its_chain_rule_adding_up_to_torchs_gradient(tmp_path):
+    from visualizer.run.why import why_for_history
+
+    history = _torch_history("MSE")
+    layout, done = why_for_history(history)
+    chain = layout.panels["chain"]
+    assert (chain.param, tuple(chain.index)) == ("0.weight", (0, 0)) and "main" in layout.panels
+    rule, values = chain.terms(done)
+    np.testing.assert_allclose(values.prod(axis=-1).sum(axis=(1, 2)), history.grads["0.weight"][:, 0, 0],
+                               rtol=1e-9)
+    # The whole road, render(history, layout="why") from the command line, is the next test but one.
+
+
+def test_a_pytorch_history_whose_loss_is_not_the_one_named_is_refused_in_one_line(tmp_path):
+    with pytest.raises(VisualizerError, match=r"the loss 'ssr' does not give this history's recorded gradients"):
+        render(_torch_history("SSR"), layout="why", format="frames", size=(480, 270), out=tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
+def test_the_command_line_draws_a_saved_pytorch_history_with_the_why_layout(tmp_path, cli):
+    path = tmp_path / "sine.npz"
+    _torch_history("MSE").save(path)
+    code, out, err = cli("render", "--from-history", str(path), "--layout", "why", "--format", "frames",
+                         "--size", "480x270", "--out", str(tmp_path), "-q")
+    assert (code, err) == (0, "")
+    assert len(list((tmp_path / "run-why" / "frames").glob("*.png"))) >= 2

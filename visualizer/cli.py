@@ -253,6 +253,8 @@ def _history_layout(args: argparse.Namespace, history):
         return None, load_layout(Path(args.layout), history)
     if args.layout is not None:  # a layout by name: the scene's, from --scene or the one the history names
         spec = args.layout_scene or history.info.scene
+        if args.layout == "why" and not args.layout_scene and not _user_scene(spec):
+            return None, "why"  # built from the history's own layers
         if not spec:
             raise VisualizerError(f"--layout {args.layout} names a scene's layout, and this history names no "
                                   "scene: add --scene SCENE")
@@ -273,6 +275,19 @@ def _history_layout(args: argparse.Namespace, history):
             return None, None  # not one of the user's scenes: the default layout
         return load_scene(name), None
     return None, None
+
+
+def _user_scene(name: str) -> bool:
+    """Whether ``name`` (a bare name a history records) is one of the user's scenes."""
+    from .run.scene import NAME_RE, SceneError, find_scene_file
+
+    if not name or not NAME_RE.match(name) or "." in name:
+        return False
+    try:
+        find_scene_file(name)
+    except SceneError:
+        return False
+    return True
 
 
 def _is_file(layout: str) -> bool:

@@ -106,12 +106,18 @@ def combinations(vary: dict[str, list[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(names, values)) for values in itertools.product(*vary.values())]
 
 
-def label(settings: dict[str, Any]) -> str:
-    """How a run is named in legends: what differs, e.g. ``adam lr=0.01`` or ``lr=0.1, seed=2``."""
+def label(settings: dict[str, Any], scene=None) -> str:
+    """How a run is named in titles and legends: every varied setting, e.g. ``adam lr=0.01`` or ``lr=0.1,
+    seed=2``. With the ``scene``, a varied optimizer names the learning rate it runs with (the scene's,
+    unless its spec gives one), so ``sgd lr=0.01`` beside ``adam lr=0.05`` shows the comparison's terms."""
     parts = []
     for name, value in settings.items():
         if name == "optimizer":
-            parts.append(str(value).replace(":", " ").replace(",", " "))
+            text = str(value).replace(":", " ").replace(",", " ")
+            if scene is not None and "lr" not in settings and "lr=" not in str(value):
+                lr = getattr(_optimizer(scene, str(value)), "lr", None)
+                text += f" lr={lr:g}" if isinstance(lr, (int, float)) else ""
+            parts.append(text)
         else:
             parts.append(f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}")
     return ", ".join(parts)
@@ -231,7 +237,7 @@ def compare(scene, vary: dict[str, Any] | list[str], *, executor: Executor | str
     first = variants[0]
     preflight(first, first.steps if steps is None else steps, first.every if every is None else every, first.seed,
                first.layout, options.get("pace") or "change")
-    labels = [label(s) for s in runs]
+    labels = [label(s, scene) for s in runs]
     name = f"{scene.name}-compare-{'-'.join(vary)}"
     source = Path(scene.source).read_bytes()
     with executor_for(executor, lambda: local_executor(len(runs))) as pool:
@@ -242,7 +248,8 @@ def compare(scene, vary: dict[str, Any] | list[str], *, executor: Executor | str
         if executor is None:  # the local pool trained; the render draws its own way (forked on Linux)
             close_executor(pool)
         joined = join_histories(histories, labels)
-        layout = comparison_layout(scene.layout, joined, len(runs), landscape_panel(scene))
+        layout = comparison_layout(scene.layout, joined, len(runs), landscape_panel(scene),
+                                   shape=[len(v) for v in vary.values()])
         joined = _with_landscape(scene, joined, layout)
         # A cluster (or an executor of the caller's) draws the comparison's chunks too.
         result = render(joined, layout=layout, name=name, title=f"{scene.title or scene.name}: "

@@ -368,7 +368,8 @@ def render(what: Scene | History, history: History | None = None, *, layout: Lay
 
     ``render(scene)`` trains and renders; ``render(scene, history)`` draws a history with the scene's layout;
     ``render(history)`` draws a history on its own, with ``layout`` or a default chosen from what it holds.
-    ``layout`` may name one of the scene's layouts (``layout="why"``). ``name`` (default: the scene's, with
+    ``layout`` may name one of the scene's layouts (``layout="why"``; a history on its own gets a why layout
+    built from its layers, what it did not record computed from its parameters and data). ``name`` (default: the scene's, with
     ``-<layout>`` for a named layout, else ``run``; see :func:`output_name`) names the output folder.
     ``explain=[300]`` shows those recorded steps in slow motion before their frames (``explain_seconds`` per
     stage), in a folder of its own: ``<scene>-explain``, ``<scene>-why-explain`` with ``layout="why"``.
@@ -413,9 +414,14 @@ def render(what: Scene | History, history: History | None = None, *, layout: Lay
         raise VisualizerError("steps and seed change training; a history is already trained")
     named = layout if isinstance(layout, str) and layout != "default" else None
     if isinstance(layout, str):
-        if scene is None:
+        if scene is None and layout == "why":  # built from the history's layers, what it lacks computed
+            from .why import why_for_history
+
+            layout, history = why_for_history(history)
+        elif scene is None:
             raise VisualizerError(f"layout {layout!r} is a scene's layout by name: give the scene too")
-        layout = _scene_layout(scene, layout)
+        else:
+            layout = _scene_layout(scene, layout)
     name = name or output_name(scene, history, named, bool(opts.explain_steps))
     if not NAME_RE.match(name):
         raise VisualizerError(f"output name {name!r} must be letters, digits, '_', '-' or '.', not starting with '.'")
@@ -431,7 +437,7 @@ def output_name(scene: Scene | None, history: History | None, layout: str | None
     """The output folder's name when none is given: the scene's (else the one its history names, else
     ``run``), then ``-<layout>`` for a layout by name and ``-explain`` when steps are explained, so
     ``softplus_fit-why-explain`` never touches the plain render's ``softplus_fit``."""
-    base = (scene.name + (f"-{layout}" if layout else "")) if scene else (history.info.scene or "run")
+    base = (scene.name if scene else history.info.scene or "run") + (f"-{layout}" if layout else "")
     return base + ("-explain" if explain else "")
 
 

@@ -195,13 +195,29 @@ class Scene:
     def __repr__(self) -> str:
         return f"Scene({self.name!r}, steps={self.steps}, loss={self.loss.name}, {self.optimizer})"
 
+    def _why_layout(self) -> Layout:
+        """The why layout built from the network's architecture, around the scene's main panel (for a scene
+        that declares none; see :func:`~visualizer.draw.panels.defaults.why_layout`)."""
+        from ..draw.panels.compare import main_panel
+        from ..draw.panels.defaults import why_layout
+        from ..record.model import NetworkModel, refuse_other_layers
+
+        model = NetworkModel(self.network(self.seed))
+        try:
+            refuse_other_layers(model.other_layers())
+        except ValueError as exc:
+            raise SceneError(f"scene {self.name!r} has no why layout: {exc}") from None
+        return why_layout(model.layers(), main_panel(self.layout))
+
     def layout_named(self, name: str) -> Layout:
         """The layout called ``name`` among :attr:`layouts` (``"default"``: :attr:`layout`)."""
         if name in self.layouts:
             return self.layouts[name]
         if name == "default":
             return self.layout
-        known = ", ".join(["default", *self.layouts])
+        if name == "why":
+            return self._why_layout()
+        known = ", ".join(["default", *self.layouts, *([] if "why" in self.layouts else ["why"])])
         raise SceneError(f"scene {self.name!r} has no layout {name!r}; its layouts: {known}")
 
 

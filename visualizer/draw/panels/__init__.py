@@ -8,7 +8,7 @@ from .base import (CURRENT_MARK, DATA_COLOR, NEURON_COLORS, PREDICTION_COLOR, La
                    fixed_limits)
 from .classify import CLASS_COLORS, AccuracyPanel, ClassRegionsPanel, OptimizerStatePanel
 from .curves import FitPanel, GradientPanel, LossPanel, ParameterPanel
-from .defaults import default_layout
+from .defaults import default_layout, why_layout
 from .diagram import NetworkDiagramPanel
 from .explain import ExplainDiagramPanel, ExplainNotesPanel, explain_layout
 from .maps import ActivationsPanel, DecisionBoundaryPanel, SurfacePanel, UnitMapPanel, WeightMatrixPanel
@@ -18,4 +18,4 @@ __all__ = ["CLASS_COLORS", "CURRENT_MARK", "DATA_COLOR", "NEURON_COLORS", "PREDI
            "ActivationsPanel", "ChainRulePanel", "ClassRegionsPanel", "DecisionBoundaryPanel", "ExplainDiagramPanel",
            "ExplainNotesPanel", "FitPanel", "GradientPanel", "Layout", "LossLandscapePanel", "LossPanel",
            "NetworkDiagramPanel", "OptimizerStatePanel", "Panel", "ParameterPanel", "SurfacePanel", "UnitMapPanel",
-           "WeightMatrixPanel", "default_layout", "explain_layout", "finite_range", "fixed_limits"]
+           "WeightMatrixPanel", "default_layout", "explain_layout", "finite_range", "fixed_limits", "why_layout"]

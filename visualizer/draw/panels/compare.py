@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import numpy as np
 
 from .base import Layout, Panel
-from .curves import grow, history_line, loss_scale, matplotlib_line, run_colors
+from .. import colours
+from .curves import grow, history_line, loss_scale
 from .maps import SurfacePanel
 
 # Which of a scene's panels is its "main" one, in order of preference (class names, so panels defined in
@@ -14,38 +16,151 @@ from .maps import SurfacePanel
 MAIN_PANELS = ("FitPanel", "ClassRegionsPanel", "DecisionBoundaryPanel", "SurfacePanel", "UnitMapPanel")
 
 
+RUN_MARKERS = ("o", "s", "^", "D")  # the second varied setting's values, beside the first's colours
+
+
+@dataclass(frozen=True)
+class RunStyle:
+    """How one run of a comparison is drawn in every panel: its colour (the run role), line style and marker."""
+
+    color: str
+    linestyle: str = "-"
+    marker: str | None = None
+
+
+def run_styles(runs: int, shape: Sequence[int] | None = None) -> list[RunStyle]:
+    """Each run's :class:`RunStyle`. With two or more varied settings (``shape``: how many values each has, the
+    last varying fastest), runs that share the earlier settings share a colour and the last setting's value
+    gives the line style and marker, so runs that share a setting stay told apart; with one, a colour each."""
+    palette = colours.RUN_COLORS
+    inner = int(shape[-1]) if shape is not None and len(shape) > 1 else 1
+    if inner > 1 and -(-runs // inner) <= len(palette) and inner <= len(RUN_MARKERS):
+        return [RunStyle(palette[k // inner], colours.SERIES_STYLES[k % inner], RUN_MARKERS[k % inner])
+                for k in range(runs)]
+    out = []
+    for k in range(runs):
+        color, style = colours.series_style(k)
+        out.append(RunStyle(color, style, RUN_MARKERS[k // len(palette) - 1] if k >= len(palette) else None))
+    return out
+
+
+# Where a legend may go inside its axes, in the order tried.
+LEGEND_SPOTS = ("upper right", "upper left", "lower left", "lower right", "center right", "center left",
+                "upper center", "lower center")
+
+
+def _axes_points(ax, artists) -> np.ndarray | None:
+    """Where ``artists`` put ink, as (points, 2) axes fractions (lines densified between their vertices); None
+    when one of them covers the axes (an image, filled contours, a mesh)."""
+    from matplotlib.collections import PathCollection
+    from matplotlib.image import AxesImage
+    from matplotlib.lines import Line2D
+
+    to_axes = ax.transAxes.inverted()
+    pieces = [np.zeros((0, 2))]
+    for artist in artists:
+        if isinstance(artist, AxesImage):
+            return None
+        if isinstance(artist, Line2D):
+            xy = np.asarray(artist.get_xydata(), dtype=float)
+            if not len(xy):
+                continue
+            xy = to_axes.transform(artist.get_transform().transform(xy))
+            xy = xy[np.isfinite(xy).all(axis=1)]
+            if len(xy) > 1:  # eight points along each segment: a line crossing a corner between vertices counts
+                t = np.linspace(0, 1, 8, endpoint=False)[:, None, None]
+                xy = np.concatenate([(xy[:-1] + t * (xy[1:] - xy[:-1])).reshape(-1, 2), xy[-1:]])
+            pieces.append(xy)
+        elif isinstance(artist, PathCollection):
+            offsets = np.asarray(artist.get_offsets(), dtype=float)
+            if len(offsets):
+                pieces.append(to_axes.transform(artist.get_offset_transform().transform(offsets)))
+        elif hasattr(artist, "get_array") and artist.get_array() is not None:  # contours, meshes: a field
+            return None
+    xy = np.concatenate(pieces)
+    return xy[np.isfinite(xy).all(axis=1)]
+
+
+def _spot_box(spot: str, w: float, h: float, pad: float = 0.02) -> tuple[float, float, float, float]:
+    vertical, horizontal = spot.split()
+    x0 = {"left": pad, "right": 1 - pad - w, "center": (1 - w) / 2}[horizontal]
+    y0 = {"lower": pad, "upper": 1 - pad - h, "center": (1 - h) / 2}[vertical]
+    return x0, y0, x0 + w, y0 + h
+
+
+def place_legend(ax, points: np.ndarray | None, outside: str = "right", **kwargs):
+    """A legend where it covers no data: the first of :data:`LEGEND_SPOTS` in ``ax`` that none of ``points``
+    (axes fractions, every frame's data; None: the axes are covered) falls in, measured with a margin for
+    the layout still to come; else outside the axes: at their ``right``, or ``below`` their tick labels."""
+    legend = ax.legend(loc="upper right", **kwargs)
+    renderer = ax.figure.canvas.get_renderer()
+    if points is not None:
+        box, axes = legend.get_window_extent(renderer), ax.get_window_extent(renderer)
+        # The layout still shrinks the axes around their labels: measured generously.
+        w, h = min(1.0, 1.25 * box.width / axes.width), min(1.0, 1.35 * box.height / axes.height)
+        for spot in LEGEND_SPOTS:
+            x0, y0, x1, y1 = _spot_box(spot, w, h)
+            inside = (points[:, 0] >= x0) & (points[:, 0] <= x1) & (points[:, 1] >= y0) & (points[:, 1] <= y1)
+            if not inside.any():
+                legend.set_loc(spot)
+                return legend
+    legend.remove()
+    if outside == "below":
+        from matplotlib.transforms import ScaledTranslation
+
+        # Under the tick labels and the axis label (their depth is text, so it holds after the layout).
+        depth = (ax.get_window_extent(renderer).y0 - ax.get_tightbbox(renderer).y0) / ax.figure.dpi + 0.04
+        return ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), borderaxespad=0.0,
+                         bbox_transform=ax.transAxes + ScaledTranslation(0, -depth, ax.figure.dpi_scale_trans),
+                         **{"ncols": min(len(kwargs.get("handles") or ax.get_legend_handles_labels()[0]), 4),
+                            **kwargs})
+    return ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), **kwargs)
+
+
 @dataclass
 class CompareLossPanel(Panel):
-    """Each run's training loss (solid) and test loss (dashed, when recorded), one colour per run."""
+    """Each run's training loss (solid) and test loss (dashed, when recorded), one :class:`RunStyle` per run
+    (its colour, and the marker of its second varied setting); the legend where no curve passes."""
 
     title: str = ""
     log_ratio: float = 30.0
+    styles: list[RunStyle] | None = None
+    legend_outside: str = "right"  # where the legend goes when no spot inside is free: "right" or "below"
 
     def draw(self, ax, history):
+        from matplotlib.lines import Line2D
+
         steps, labels = history.steps, history.info.runs
-        colors = run_colors(len(labels))
+        styles = self.styles or run_styles(len(labels))
+        test = any(f"run{k}/test" in history.losses for k in range(len(labels)))
         curves, series, handles = [], [], []
-        for k, (label, color) in enumerate(zip(labels, colors)):
-            for kind, style in (("train", "-"), ("test", "--")):
+        for k, (label, style) in enumerate(zip(labels, styles)):
+            for kind, dash in (("train", "-" if test else style.linestyle), ("test", "--")):
                 values = history.losses.get(f"run{k}/{kind}")
                 if values is None:
                     continue
-                line, head = history_line(ax, steps, values, color)
-                line.set_linestyle(style)
+                line, head = history_line(ax, steps, values, style.color)
+                line.set_linestyle(dash)
+                if style.marker:
+                    line.set(marker=style.marker, markersize=5, markevery=0.12)
+                    head.set_marker(style.marker)
                 if kind == "train":
                     diverged = history.info.run_diverged[k] if history.info.run_diverged else None
-                    line.set_label(label + (f" (diverged at {diverged:,})" if diverged is not None else ""))
-                    handles.append(matplotlib_line(line))
+                    handles.append(Line2D([], [], color=style.color, linestyle=dash, marker=style.marker,
+                                          markersize=5, linewidth=line.get_linewidth(),
+                                          label=label + (f" (diverged at {diverged:,})" if diverged is not None
+                                                         else "")))
                 curves.append((line, head, values))
                 series.append(values)
         loss_scale(ax, series, self.log_ratio)
-        test = any(f"run{k}/test" in history.losses for k in range(len(labels)))
         label = history.info.loss_label or "loss"
         ax.set_title(self.title or (f"{label}: training (solid) and test (dashed)" if test else f"{label}"))
         ax.set_xlabel("step")
-        # Inside, where falling losses leave room: outside, it would widen its column in every row above.
-        ax.legend(handles=handles, loc="upper right", framealpha=0.85, fontsize="small", handlelength=1.6,
-                  ncols=1 if len(handles) <= 6 else 2)
+        # Checked against every curve's whole run, so no frame's curve passes under it.
+        full = [Line2D(steps, values, transform=ax.transData) for values in series]
+        place_legend(ax, _axes_points(ax, full), self.legend_outside, handles=handles, framealpha=0.85,
+                     fontsize="small", handlelength=2.2,
+                     ncols=2 if len(handles) > 6 or self.legend_outside == "below" else 1)
         return lambda i: grow(curves, steps, i)
 
 
@@ -97,18 +212,25 @@ class RunPanel(Panel):
     k: int = 0
     shared: SharedAxes | None = None
     colorbar: bool = True
+    legend: bool = False
 
     def draw(self, ax, history):
         from ...record.runs import run_history
 
-        update = self.inner.draw(ax, run_history(history, self.k))
+        run = run_history(history, self.k)
+        update = self.inner.draw(ax, run)
         ax.set_title(history.info.runs[self.k], fontsize="medium")
         legend = ax.get_legend()
         if legend is not None:
             legend.remove()
-            if not self.k:  # one legend is enough for identical panels; inside, so the columns stay alike
-                ax.legend(handles=legend.legend_handles, labels=[t.get_text() for t in legend.texts],
-                          loc="best", fontsize="x-small", framealpha=0.85)
+            if self.legend:  # one legend is enough for identical panels: where it covers none of its data
+                rows = np.unique(np.linspace(0, len(run) - 1, 12).round().astype(int)) if len(run) else []
+                drawn = [a for i in rows for a in update(int(i))]
+                if len(rows):
+                    update(0)
+                points = _axes_points(ax, [*ax.lines, *ax.collections, *ax.images, *drawn])
+                place_legend(ax, points, outside="below", handles=legend.legend_handles,
+                             labels=[t.get_text() for t in legend.texts], fontsize="x-small", framealpha=0.85)
         if not self.colorbar:  # the colour scales are shared: one bar, at the end of the row, says them all
             for mappable in [*ax.get_images(), *ax.collections]:
                 if getattr(mappable, "colorbar", None) is not None:
@@ -127,21 +249,36 @@ def main_panel(layout: Layout) -> Panel | None:
     return None
 
 
-def comparison_layout(scene_layout: Layout, history, runs: int, landscape: Panel | None = None) -> Layout:
-    """Small multiples of the scene's main panel (at most four a row) above the overlaid losses, with
-    ``landscape`` (every run's path on one plane, see :class:`~visualizer.draw.panels.why.CompareLandscapePanel`)
-    beside them."""
+def grid_shape(runs: int, shape: Sequence[int] | None = None) -> tuple[int, int]:
+    """(rows, columns) of a comparison's small multiples: for two or more varied settings, the last one's
+    values across and the others' combinations down (``optimizer=sgd,momentum,adam`` by ``lr=0.01,0.05`` is
+    3 × 2); for one, at most four across, the rows as even as they can be."""
+    if shape is not None and len(shape) > 1 and 1 < shape[-1] <= 5 and runs // shape[-1] <= 5:
+        return runs // int(shape[-1]), int(shape[-1])
+    rows = -(-runs // 4)
+    return rows, -(-runs // rows)
+
+
+def comparison_layout(scene_layout: Layout, history, runs: int, landscape: Panel | None = None,
+                      shape: Sequence[int] | None = None) -> Layout:
+    """Small multiples of the scene's main panel, laid out as :func:`grid_shape` says for the varied
+    settings' ``shape`` (how many values each has), above the overlaid losses, with ``landscape`` (every run's
+    path on one plane, see :class:`~visualizer.draw.panels.why.CompareLandscapePanel`) beside them; every
+    run drawn in its :func:`run_styles` style in both."""
+    import dataclasses
+
     main = main_panel(scene_layout)
-    panels: dict[str, Panel] = {"loss": CompareLossPanel()}
-    cols = min(runs, 4) if main is not None else 1
+    styles = run_styles(runs, shape)
+    panels: dict[str, Panel] = {"loss": CompareLossPanel(styles=styles)}
+    rows, cols = grid_shape(runs, shape) if main is not None else (0, 1)
     bottom = ["loss"] * cols
     if landscape is not None:
-        panels["landscape"] = landscape
+        panels["landscape"] = dataclasses.replace(landscape, styles=styles) if hasattr(landscape, "styles") \
+            else landscape
         cols = max(cols, 2)
         bottom = ["loss"] * (cols - cols // 2) + ["landscape"] * (cols // 2)
     if main is None:
         return Layout([bottom], panels)
-    rows = -(-runs // cols)
     shared = SharedAxes(runs)
     grid = []
     for r in range(rows):
@@ -149,15 +286,21 @@ def comparison_layout(scene_layout: Layout, history, runs: int, landscape: Panel
         for c in range(cols):
             k = r * cols + c
             if k < runs:
-                panels[f"run{k}"] = RunPanel(inner=main, k=k, shared=shared,
+                panels[f"run{k}"] = RunPanel(inner=main, k=k, shared=shared, legend=k == 0,
                                              colorbar=c == cols - 1)  # a short last row: the bar above says it
                 row.append(f"run{k}")
             else:
                 row.append(".")
         grid.append(row)
+    if rows >= 3 and landscape is not None:
+        # A tall grid keeps its panels' height: the losses and the landscape in a column beside it.
+        side = [["loss"], ["landscape"]]
+        panels["loss"] = dataclasses.replace(panels["loss"], legend_outside="below")
+        return Layout([[grid, side]], panels, width_ratios=[cols, max(1.0, 0.6 * cols)])
     # Two grids of their own, one above the other: the bottom row's labels do not widen the columns above.
     return Layout([[grid], [[bottom]]], panels,
                   height_ratios=[rows, max(0.8, 0.45 * rows) * (1.4 if landscape else 1)])
 
 
-__all__ = ["CompareLossPanel", "RunPanel", "SharedAxes", "comparison_layout", "main_panel"]
+__all__ = ["CompareLossPanel", "RunPanel", "RunStyle", "SharedAxes", "comparison_layout", "grid_shape", "main_panel",
+           "place_legend", "run_styles"]

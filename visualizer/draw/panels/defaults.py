@@ -16,6 +16,7 @@ from .curves import FitPanel, LossPanel, ParameterPanel, scalar_names
 from .diagram import NetworkDiagramPanel
 from ...record.probes import plane_key
 from .maps import DecisionBoundaryPanel, WeightMatrixPanel
+from .why import ChainRulePanel, LossLandscapePanel
 
 if TYPE_CHECKING:
     from ...record.history import History
@@ -58,3 +59,34 @@ def _arrange(panels: dict[str, Panel]) -> Layout:
     if "net" in has:
         return Layout([["loss", "loss", "net"], ["params", "params", "net"]], panels)
     return Layout([["loss", "params"]], panels)
+
+
+MAX_CHAIN_PATHS = 4  # the chain rule is written for a weight reaching the loss along at most this many paths
+
+
+def chain_parameter(layers) -> tuple[str, tuple[int, int]]:
+    """The weight whose chain rule a why layout writes: the first one of the earliest layer whose unit reaches
+    the loss along at most :data:`MAX_CHAIN_PATHS` paths (the first hidden layer of a one-hidden-layer
+    network, as the seed notebooks take it), else the output layer's."""
+    for k, lay in enumerate(layers):
+        paths = 1
+        for later in layers[k + 1:]:
+            paths *= later.n_out
+        if paths <= MAX_CHAIN_PATHS:
+            return lay.weight, (0, 0)
+    return layers[-1].weight, (0, 0)
+
+
+def why_layout(layers, main: Panel | None = None) -> Layout:
+    """The why layout for a network of dense ``layers`` (``LayerInfo``): ``main`` (the default layout's main
+    panel: the fit, the class regions, the output over the plane), the backward pass on the diagram and the
+    loss landscape on top; the chain rule for one weight (:func:`chain_parameter`) and the losses below. The
+    three bundled scenes that declare a why layout of their own have their seed's names in it."""
+    param, index = chain_parameter(layers)
+    panels: dict[str, Panel] = {"net": NetworkDiagramPanel(show="gradients"), "land": LossLandscapePanel(),
+                                "chain": ChainRulePanel(param, index), "loss": LossPanel()}
+    if main is None:
+        return Layout([["net", "land"], ["chain", "loss"]], panels, height_ratios=[1.25, 1])
+    panels["main"] = main
+    return Layout([["main", "net", "land"], ["chain", "chain", "loss"]], panels, height_ratios=[1.25, 1],
+                  width_ratios=[1, 1, 1.1])

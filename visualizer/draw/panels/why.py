@@ -30,6 +30,19 @@ def _row_label(n: int, names: list[str]) -> str:
     return names[n] if n < len(names) else str(n + 1)
 
 
+TABLE_LINE = 1.45  # a table line's height, in its font's size
+TABLE_EXTRA_LINES = 5  # the formula, the gap under it, the header, the sum and the recorded gradient
+
+
+def _rows_that_fit(ax, extra: int = TABLE_EXTRA_LINES) -> int:
+    """How many sample rows of the chain-rule table fit in ``ax`` at the frame's text size (the layout still to
+    come takes the title's band and some margin: 95 % of their height now)."""
+    from matplotlib.font_manager import FontProperties
+
+    line = TABLE_LINE * FontProperties(size="x-small").get_size_in_points() * ax.figure.dpi / 72
+    return max(1, int(0.95 * ax.bbox.height / line) - extra)
+
+
 def _number(v: float) -> str:
     """Four significant digits, never wider than about nine characters."""
     if v == 0:
@@ -48,7 +61,8 @@ class ChainRulePanel(Panel):
     loss along several), each row's product, their sum, and the recorded gradient, which the sum equals.
     ``names`` maps a layer to its (pre-activation, activation) names, e.g. ``{"hidden": ("x", "y"),
     "output": ("P", "P")}`` for the seed's notation; ``sample_names`` names the rows. At most ``max_rows``
-    rows are written out; the sum always covers every sample.
+    rows are written out, and no more than fit in the panel at the frame's text size (a last row says how
+    many more there are); the sum always covers every sample.
     """
 
     param: str = ""
@@ -107,16 +121,19 @@ class ChainRulePanel(Panel):
             raise ValueError(f"ChainRulePanel needs the recorded gradient of {self.param!r}")
         recorded = history.grads[self.param][(slice(None), *tuple(self.index))]
         terms = [(p, s) for p in range(len(rule.paths)) for s in range(n)]
-        shown = terms if len(terms) <= self.max_rows else terms[: self.max_rows - 1]
+        penalty = history.info.penalty  # its part of the recorded gradient is not the chain rule's
+        extra = TABLE_EXTRA_LINES + bool(penalty)
+        fit = min(self.max_rows, _rows_that_fit(ax, extra))
+        shown = terms if len(terms) <= fit else terms[: max(1, fit - 1)]
         ax.set_axis_off()
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
         ax.set_title(self.title or f"the chain rule for ∂{loss}/∂{rule.target}")
-        n_f = rule.n_factors
-        # Columns: the sample, one per factor, the product; numbers right-aligned at each column's right edge.
-        lefts = np.linspace(0.13, 0.80, n_f + 1)
-        rights = list(lefts[1:] - 0.015) + [0.995]
-        lines = len(shown) + (len(shown) < len(terms)) + 5
+        # Columns: the sample, one per factor, the product; numbers right-aligned at each column's right edge,
+        # each column as wide as its header or a number (about nine characters), whichever is wider.
+        widths = np.array([max(len(f.name), 9) for f in rule.paths[0]] + [9], dtype=float)
+        rights = list(0.13 + (0.995 - 0.13) * np.cumsum(widths)[:-1] / widths.sum() - 0.015) + [0.995]
+        lines = len(shown) + (len(shown) < len(terms)) + extra
         step = min(0.075, 0.97 / lines)
         top = 0.98
         several = len(rule.paths) > 1
@@ -150,6 +167,14 @@ class ChainRulePanel(Panel):
                           color=PREDICTION_COLOR)
         ax.add_artist(total)
         y -= step
+        rest = None
+        if penalty:
+            ax.text(0.0, y, f"+ the penalty's part ({penalty}): recorded − sum", ha="left", va="baseline",
+                    fontsize="x-small", color=colours.MUTED)
+            rest = FrameText(rights[-1], y, "", transform=ax.transAxes, ha="right", va="baseline",
+                             fontsize="x-small", color=colours.MUTED)
+            ax.add_artist(rest)
+            y -= step
         ax.text(0.0, y, "recorded gradient", ha="left", va="baseline", fontsize="x-small", color=colours.MUTED)
         check = FrameText(rights[-1], y, "", transform=ax.transAxes, ha="right", va="baseline", fontsize="x-small",
                           color=colours.MUTED)
@@ -163,12 +188,16 @@ class ChainRulePanel(Panel):
         texts = [[_number(v) for v in row.ravel()] for row in cells]  # per row: table rows, then columns
         totals = [_number(v) for v in products.sum(axis=(1, 2))]
         checks = [_number(v) for v in recorded]
+        rests = [_number(v) for v in recorded - products.sum(axis=(1, 2))]
 
         def update(i):
             table.set_texts(texts[i])
             total.set_text(totals[i])
             check.set_text(checks[i])
-            return [table, total, check]
+            if rest is None:
+                return [table, total, check]
+            rest.set_text(rests[i])
+            return [table, total, check, rest]
         return update
 
 
@@ -299,7 +328,10 @@ def _mark_start(ax, path: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
 @dataclass
 class CompareLandscapePanel(LossLandscapePanel):
     """A comparison's loss landscape: one plane for every run (the PCA plane of all their paths together, or
-    two named scalars with the rest held at the first run's step), each run's path in its legend colour."""
+    two named scalars with the rest held at the first run's step), each run's path in its legend colour, and
+    with ``styles`` (a :class:`~visualizer.draw.panels.compare.RunStyle` per run) its line style and marker."""
+
+    styles: list | None = None
 
     @property
     def key(self) -> str:
@@ -316,11 +348,14 @@ class CompareLandscapePanel(LossLandscapePanel):
         else:
             for p in paths:
                 ax.plot(p[0, 0], p[0, 1], "o", color="white", markeredgecolor="black", markersize=5, zorder=3)
+        styles = self.styles or [(c, "-", None) for c in run_colors(len(paths))]
         artists = []
-        for path, color in zip(paths, run_colors(len(paths))):
-            line, = ax.plot([], [], color=color, linewidth=2.2, animated=True, path_effects=PATH_OUTLINE)
+        for path, style in zip(paths, styles):
+            color, dash, marker = (style.color, style.linestyle, style.marker) if hasattr(style, "color") else style
+            line, = ax.plot([], [], color=color, linewidth=2.2, linestyle=dash, animated=True,
+                            path_effects=PATH_OUTLINE)
             head, = ax.plot([], [], color=color, markeredgecolor="white", animated=True,
-                            **{**CURRENT_MARK, "markersize": 6})
+                            **{**CURRENT_MARK, "markersize": 7 if marker else 6, "marker": marker or "o"})
             # Each row's last finite point, found once: a diverged run's head stays where it stopped.
             rows = np.arange(len(path))
             last = np.maximum.accumulate(np.where(np.isfinite(path).all(axis=1), rows, 0))

@@ -1,0 +1,125 @@
+"""The why layout for a history drawn on its own (your own loop, PyTorch): built from the layers it recorded,
+and what its panels need that the loop did not record (the backward pass on the training set, the loss
+landscape) computed from its parameters, its data and the loss it names, before drawing.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ..base.errors import VisualizerError
+from ..draw.panels import Layout, default_layout, why_layout
+from ..draw.panels.compare import main_panel
+from ..engine.layers import dense_forward
+from ..engine.losses import LOSSES, get_loss
+from ..record.backprop import activation_functions, layer_weight
+from ..record.history import History
+from ..record.model import Evaluator, refuse_other_layers
+
+# What loss labels a loop may give (TorchRecorder(loss_label=...)) mean, beside the losses' own names.
+LOSS_LABELS = {"ssr": "ssr", "sse": "ssr", "mse": "mse", "bce": "bce", "cross-entropy": "softmax_ce",
+               "cross entropy": "softmax_ce", "ce": "softmax_ce", "hinge": "hinge"}
+
+
+class LayersModel:
+    """A dense network read from a history's layers (``LayerInfo``, PyTorch's transposed weights too) and
+    the parameters loaded into it: what the evaluator needs to work out a why layout's probes after the fact."""
+
+    def __init__(self, layers) -> None:
+        self._layers = list(layers)
+        self._acts = activation_functions(self._layers)
+        self._values: dict[str, np.ndarray] = {}
+
+    def layers(self):
+        return list(self._layers)
+
+    def parameters(self) -> dict[str, np.ndarray]:
+        return dict(self._values)
+
+    def set_parameters(self, values) -> None:
+        self._values.update({k: np.asarray(v, dtype=float) for k, v in values.items()})
+
+    def activations(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        a, out = np.asarray(x, dtype=float), {}
+        for lay in self._layers:
+            bias = None if lay.bias is None else self._values[lay.bias]
+            a = out[lay.name] = dense_forward(a, layer_weight(lay, self._values), bias, self._acts[lay.name]).a
+        return out
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return list(self.activations(x).values())[-1]
+
+    def activation_functions(self):
+        return dict(self._acts)
+
+
+def history_loss(history: History):
+    """The loss a history's run minimised, from its name (or its label: ``MSE``, ``SSR``, ``BCE`` …)."""
+    for text in (history.info.loss, history.info.loss_label):
+        key = (text or "").strip().lower()
+        name = key if key in LOSSES else LOSS_LABELS.get(key)
+        if name:
+            return get_loss(name)
+    raise VisualizerError(f"the why layout needs the loss the run minimised, and this history names none it knows "
+                          f"(its label: {history.info.loss_label!r}); record it with loss_label set to one of "
+                          f"{', '.join(LOSSES)}")
+
+
+def why_for_history(history: History) -> tuple[Layout, History]:
+    """(the why layout for ``history``, the history with what that layout needs added): the layout is built
+    from the recorded layers around the main panel its default layout would have; the backward pass and the
+    landscape are computed from each recorded row's parameters, on the recorded training data, with the loss
+    it names, and checked against the recorded gradients."""
+    info = history.info
+    if not info.layers:
+        raise VisualizerError("the why layout needs the model's layers, and this history does not record them "
+                              "(record from a Network, DenseModel or TorchRecorder)")
+    try:
+        refuse_other_layers(info.other_layers)
+    except ValueError as exc:
+        raise VisualizerError(f"no why layout for this history: {exc}") from None
+    if "data/x" not in history.static or "data/y" not in history.static:
+        raise VisualizerError("the why layout needs the training data, and this history does not hold it: record "
+                              "with x= and y= (TorchRecorder(model, x=x, y=y, ...))")
+    if info.runs:
+        raise VisualizerError("the why layout shows one run; this history joins a comparison's runs")
+    loss = history_loss(history)
+    layout = why_layout(info.layers, main_panel(default_layout(history)))
+    try:
+        evaluator = Evaluator(LayersModel(info.layers), history.static["data/x"], history.static["data/y"], layout,
+                              loss=loss)
+        rows = [evaluator({name: values[i] for name, values in history.params.items()}) for i in range(len(history))]
+    except (KeyError, ValueError) as exc:
+        raise VisualizerError(f"the why layout cannot be worked out from this history: {exc}") from None
+    extras = dict(history.extras)
+    for key in rows[0] if rows else ():
+        extras.setdefault(key, np.stack([r[key] for r in rows]))
+    static = {**evaluator.static, **history.static}
+    done = dataclasses.replace(history, extras=extras, static=static)
+    _check_gradient(layout, done, loss)
+    done.static.update({k: v for k, v in evaluator.analyse(done).items() if k not in done.static})
+    return layout, done
+
+
+def _check_gradient(layout: Layout, history: History, loss) -> None:
+    """The chain rule's sum against the recorded gradient at the first and last rows: a loss that is not the
+    one the loop minimised (a mean against a sum, say) is said at once, not drawn as a table that disagrees."""
+    chain = layout.panels["chain"]
+    recorded = history.grads.get(chain.param)
+    if recorded is None:
+        raise VisualizerError(f"the why layout needs the recorded gradient of {chain.param!r}")
+    if history.info.penalty:  # a penalty's part of the gradient is not the chain rule's: nothing to compare
+        return
+    for i in sorted({0, len(history) - 1}):
+        rule, values = chain.terms(history, i)
+        total = float(values.prod(axis=-1).sum())
+        want = float(recorded[(i, *chain.index)])
+        if not np.isclose(total, want, rtol=1e-4, atol=1e-9 * max(1.0, abs(want))):
+            raise VisualizerError(f"the loss {loss.name!r} does not give this history's recorded gradients "
+                                  f"(∂/∂{chain.param}{list(chain.index)} at step {int(history.steps[i])}: "
+                                  f"{total:.6g} against {want:.6g}); record with loss_label naming the loss your "
+                                  f"loop minimised, one of {', '.join(LOSSES)}")
+
+
+__all__ = ["LayersModel", "history_loss", "why_for_history"]
