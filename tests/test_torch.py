@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+torch.set_num_threads(1)  # tiny tensors: threads only wait for each other on a shared two-core machine
 
 from visualizer import Dense, Network, NetworkModel, get_loss  # noqa: E402
 from visualizer.torch import TorchModel, TorchRecorder  # noqa: E402
@@ -192,3 +193,288 @@ def test_torch_recorder_reads_well():
     module, _ = _pair(ARCHITECTURES[0], seed=0)
     assert repr(TorchRecorder(module, every=5)) == \
         "TorchRecorder(TorchModel([0: 1→2 softplus, 2: 2→1 identity]), every=5, 0 rows)"
+
+
+# ---- batch norm and dropout read from PyTorch, and the adapter proving what it draws (issues 25 and 26)
+
+import copy  # noqa: E402
+
+import torch.nn.functional as F  # noqa: E402
+
+from visualizer.record.schedule import grid_rows  # noqa: E402
+from visualizer.torch import RecordingTooLarge, TorchModelMismatch  # noqa: E402
+
+
+class _InOrder(torch.nn.Module):
+    """Modules called in order from forward(), not a Sequential: dropout on the inputs, batch norm without
+    γ and β and with a cumulative average, leaky ReLU and GELU."""
+
+    def __init__(self):
+        super().__init__()
+        self.drop_in = torch.nn.Dropout(0.1)
+        self.hidden = torch.nn.Linear(2, 5)
+        self.norm = torch.nn.BatchNorm1d(5, affine=False, momentum=None, eps=1e-3)
+        self.act = torch.nn.LeakyReLU(0.2)
+        self.more = torch.nn.Linear(5, 4, bias=False)
+        self.gelu = torch.nn.GELU()
+        self.drop = torch.nn.Dropout(0.3)
+        self.out = torch.nn.Linear(4, 1)
+
+    def forward(self, x):
+        h = self.act(self.norm(self.hidden(self.drop_in(x))))
+        return self.out(self.drop(self.gelu(self.more(h))))
+
+
+def _bn_sequential():
+    return torch.nn.Sequential(torch.nn.Linear(2, 6), torch.nn.BatchNorm1d(6, momentum=0.3), torch.nn.Tanh(),
+                               torch.nn.Dropout(0.25), torch.nn.Linear(6, 6), torch.nn.ReLU(inplace=True),
+                               torch.nn.BatchNorm1d(6), torch.nn.Linear(6, 1))
+
+
+BN_MODELS = {
+    "sequential": (_bn_sequential, [("0", "identity"), ("4", "relu"), ("7", "identity")],
+                   [{"kind": "batchnorm", "name": "1", "after": "0", "activation": "tanh"},
+                    {"kind": "dropout", "name": "3", "after": "0", "p": 0.25},
+                    {"kind": "batchnorm", "name": "6", "after": "4"}]),
+    "in-order": (_InOrder, [("hidden", "identity"), ("more", "gelu"), ("out", "identity")],
+                 [{"kind": "dropout", "name": "drop_in", "after": "", "p": 0.1},
+                  {"kind": "batchnorm", "name": "norm", "after": "hidden", "activation": "leaky_relu:0.2"},
+                  {"kind": "dropout", "name": "drop", "after": "more", "p": 0.3}]),
+}
+
+
+def _train_bn(factory, steps=5, recorder=True, **kwargs):
+    """A few Adam steps in training mode on a 2-D regression; returns (model, recorder, the model as it was at
+    each logged step, data)."""
+    torch.manual_seed(7)
+    model = factory().double()
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(24, 2, dtype=torch.float64, generator=gen) * 2
+    y = torch.sin(x[:, :1]) * x[:, 1:]
+    opt = torch.optim.Adam(model.parameters(), lr=0.05)
+    rec = TorchRecorder(model, total_steps=steps, x=x, y=y, **kwargs) if recorder else None
+    states = []
+    torch.manual_seed(3)  # the dropout masks
+    for step in range(steps + 1):
+        model.train()
+        opt.zero_grad()
+        loss = F.mse_loss(model(x), y)
+        loss.backward()
+        if rec is not None:
+            rec.log(step, loss)
+        states.append(copy.deepcopy(model))
+        if step < steps:
+            opt.step()
+    return model, rec, states, (x, y)
+
+
+@pytest.mark.parametrize("kind", sorted(BN_MODELS))
+def test_batch_norm_and_dropout_models_are_read_and_their_curves_are_torchs_in_eval_mode(kind):
+    factory, dense, other = BN_MODELS[kind]
+    model, rec, states, (x, y) = _train_bn(factory)
+    h = rec.history()
+    assert [(lay.name, lay.activation) for lay in h.info.layers] == dense
+    assert h.info.other_layers == other
+    assert h.steps.tolist() == list(range(6))
+    key = next(k for k in h.extras if k.endswith("/output0"))  # the output over the input plane
+    rows = np.column_stack([g.ravel() for g in np.meshgrid(h.static[key + "/x0"] if key + "/x0" in h.static else
+                                                            h.static[key.rsplit("/", 1)[0] + "/x0"],
+                                                            h.static[key.rsplit("/", 1)[0] + "/x1"])])
+    for row, state in enumerate(states):
+        state.eval()  # the model as it was at that step, running statistics too
+        with torch.no_grad():
+            theirs = state(torch.tensor(rows)).numpy()[:, 0].reshape(h.extras[key][row].shape)
+        np.testing.assert_allclose(h.extras[key][row], theirs, rtol=0, atol=1e-10)
+        for name, p in state.named_parameters():  # γ and β are recorded as parameters, under torch's names
+            np.testing.assert_array_equal(h.params[name][row], p.detach().numpy())
+    # Recording evaluates in evaluation mode and changes nothing: the same run without a recorder ends the same.
+    plain, _, _, _ = _train_bn(factory, recorder=False)
+    assert model.training and all(m.training for m in model.modules())
+    for (name, a), b in zip(model.state_dict().items(), plain.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_layer_outputs_give_each_layers_pre_activation_and_activation_as_torch_computes_them():
+    model, rec, states, (x, y) = _train_bn(_bn_sequential, steps=2)
+    seen = {}
+    hooks = [m.register_forward_hook(lambda m, i, o, n=n: seen.__setitem__(n, o.detach().clone()))
+             for n, m in model.named_children()]
+    model.eval()
+    with torch.no_grad():
+        model(x)
+    for hk in hooks:
+        hk.remove()
+    params = {k: v.detach().numpy().copy() for k, v in model.named_parameters()}
+    outputs = rec.model.layer_outputs(params, x.numpy())
+    # (layer, the module giving its pre-activation, the one giving its activation); dropout has none.
+    expected = [("0", "0", "0"), ("1", "1", "2"), ("4", "4", "5"), ("6", "6", "6"), ("7", "7", "7")]
+    assert [name for name, _, _ in outputs] == [name for name, _, _ in expected]
+    for (name, z, a), (_, pre, post) in zip(outputs, expected):
+        np.testing.assert_allclose(z, seen[pre].numpy(), rtol=0, atol=1e-12)
+        np.testing.assert_allclose(a, seen[post].numpy(), rtol=0, atol=1e-12)
+    acts = rec.model.activations(x.numpy())
+    assert list(acts) == ["0", "1", "3", "4", "6", "7"]
+    np.testing.assert_allclose(acts["1"], seen["2"].numpy(), rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match=r"batch norm '1' \(tanh\) after '0'.*cannot be drawn"):
+        rec.model.activation_functions()  # the dense-only backward pass refuses, rather than skipping batch norm
+
+
+class _Functional(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = torch.nn.Linear(1, 8), torch.nn.Linear(8, 1)
+        self.clip = False  # set mid-run: forward() changes without any module changing
+
+    def forward(self, x):
+        h = self.a(x)
+        return self.b(F.relu(h) if not self.clip else h.clamp(-0.5, 0.5))
+
+
+def test_a_functional_activation_is_refused_naming_where_forward_leaves_the_modules():
+    with pytest.raises(TorchModelMismatch, match=r"when it was read: the input of 'b' \(Linear\) is not the output "
+                                                 r"of 'a' \(Linear\): forward\(\) computes something between them .*F\.relu.*"
+                                                 r"nn\.ReLU\(\) \(the model gives 0 where the layers read give -"):
+        TorchRecorder(_Functional().double(), x=np.zeros((3, 1)), y=np.zeros((3, 1)))
+    residual = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Tanh())
+    residual.forward = lambda x: x + torch.tanh(residual[0](x))  # noqa: E731
+    with pytest.raises(TorchModelMismatch, match=r"output after its last layer '0' \(Linear\)"):
+        TorchModel(residual.double())
+    with pytest.raises(ValueError, match=r"activation '2' \(ReLU\) comes after '1' \(Dropout\)"):
+        TorchModel(torch.nn.Sequential(torch.nn.Linear(1, 2), torch.nn.Dropout(0.5), torch.nn.ReLU()))
+
+
+@pytest.mark.parametrize("total_steps", [2, None], ids=["known-end", "unknown-end"])
+def test_a_model_whose_forward_changes_mid_run_is_refused_at_the_last_step(total_steps):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(1, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1)).double()
+    x = torch.linspace(-2, 2, 9, dtype=torch.float64)[:, None]
+    rec = TorchRecorder(model, x=x, y=x, total_steps=total_steps)
+    mismatch = pytest.raises(TorchModelMismatch, match=r"at step 2: the input of '2' \(Linear\) is not the output "
+                                                       r"of '1' \(Tanh\)")
+    for step in range(3):
+        if step == 2:  # forward() now scales what the tanh layer gives: no module changed
+            model.forward = lambda t: model[2](model[1](model[0](t)) * 0.5)  # noqa: E731
+        model.zero_grad()
+        F.mse_loss(model(x), x).backward()
+        if step == total_steps:
+            with mismatch:
+                rec.log(step, 0.0)
+            return
+        rec.log(step, 0.0)
+    with mismatch:
+        rec.history()  # the last step logged is known now
+
+
+@pytest.mark.parametrize("replace, message", [
+    (lambda m: m.__setitem__(2, torch.nn.Linear(8, 1).double()),
+     r"at step 2: the model changed since recording began: parameter '2.weight' is a new tensor: layer '2' was "
+     r"replaced; record a changed model with a new TorchRecorder"),
+    (lambda m: m.__setitem__(1, torch.nn.ReLU()), r"layer '1' was replaced: it was a Tanh and is now a ReLU"),
+])
+def test_a_layer_replaced_mid_run_is_refused(replace, message):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(1, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1)).double()
+    x = torch.linspace(-2, 2, 9, dtype=torch.float64)[:, None]
+    rec = TorchRecorder(model, x=x, y=x)
+    for step in range(3):
+        if step == 2:
+            replace(model)
+        model.zero_grad()
+        F.mse_loss(model(x), x).backward()
+        if step < 2:
+            rec.log(step, 0.0)
+    with pytest.raises(TorchModelMismatch, match=message):
+        rec.log(2, 0.0)
+
+
+def _row_numbers(model, x, y):
+    """The numbers one recorded row holds, counted from a real one-step recording."""
+    rec = TorchRecorder(model, x=x, y=y, total_steps=0)
+    F.mse_loss(model(x), y).backward()
+    rec.log(0, 0.0)
+    h = rec.history()
+    return sum(a[0].size for table in (h.params, h.grads, h.extras, h.losses) for a in table.values())
+
+
+def test_a_recording_past_its_memory_limit_is_refused_before_training_with_an_every_that_fits():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1)).double()
+    x, y = torch.randn(20, 2, dtype=torch.float64), torch.randn(20, 1, dtype=torch.float64)
+    numbers = _row_numbers(model, x, y)
+    assert numbers > 6400  # the output over the input plane dominates, as the issue's 25 KB a step
+    limit, steps = 10 * 1024**2, 50_000
+    fits = next(e for e in range(1, steps) if grid_rows(steps, e) * numbers * 8 <= limit)
+    with pytest.raises(RecordingTooLarge, match=rf"recording 50,001 steps of {numbers:,} numbers each takes "
+                                                rf"[\d.]+ GB, more than the 10.0 MB limit; record less often: "
+                                                rf"every={fits} fits$") as err:
+        TorchRecorder(model, x=x, y=y, total_steps=steps, memory_limit=limit)
+    assert err.value.every == fits
+    TorchRecorder(model, fits, x=x, y=y, total_steps=steps, memory_limit=limit)  # the hint does fit
+    # Without the run's length: refused at the first step that would not fit, nothing past the limit kept.
+    rec = TorchRecorder(model, x=x, y=y, memory_limit=20 * numbers * 8 + 7)
+    with pytest.raises(RecordingTooLarge, match=r"keeping step 20 would take the history past the [\d.]+ MB limit "
+                                                r"\(21 steps of .* record less often \(every=\d+ fits twice these "
+                                                r"steps\), and give total_steps= to have the size checked before "
+                                                r"training"):
+        for step in range(100):
+            model.zero_grad()
+            F.mse_loss(model(x), y).backward()
+            rec.log(step, 0.0)
+    assert len(rec.recorder) == 20 and rec.history().steps[-1] == 19
+
+
+def test_a_torch_script_with_batch_norm_records_a_history_the_command_line_renders(tmp_path, cli):
+    script = tmp_path / "bn_loop.py"
+    script.write_text(f'''
+import torch
+from visualizer.torch import TorchRecorder
+
+torch.manual_seed(0)
+x = torch.linspace(-3, 3, 30, dtype=torch.float64).unsqueeze(1)
+y = torch.sin(x)
+model = torch.nn.Sequential(torch.nn.Linear(1, 6), torch.nn.BatchNorm1d(6), torch.nn.Tanh(),
+                            torch.nn.Dropout(0.1), torch.nn.Linear(6, 1)).double()
+opt = torch.optim.Adam(model.parameters(), lr=0.05)
+rec = TorchRecorder(model, every=2, total_steps=6, x=x, y=y, title="batch norm in torch")
+for step in range(7):
+    opt.zero_grad()
+    loss = torch.nn.functional.mse_loss(model(x), y)
+    loss.backward()
+    rec.log(step, loss)
+    if step < 6:
+        opt.step()
+rec.history().save({str(tmp_path / "bn.npz")!r})
+''')
+    import runpy
+
+    runpy.run_path(str(script))
+    code, _, err = cli("render", "--from-history", str(tmp_path / "bn.npz"), "--size", "320x180", "--dpi", "50",
+                       "--format", "frames", "--out", str(tmp_path / "out"))
+    assert code == 0, err
+    frames = sorted(p.name for p in (tmp_path / "out" / "run" / "frames").iterdir())
+    assert frames == ["frame_00000.png", "frame_00002.png", "frame_00004.png", "frame_00006.png"]
+
+
+@pytest.mark.parametrize("norm", [False, True], ids=["dropout", "batchnorm"])
+def test_the_fit_panels_neurons_add_up_to_the_curve_or_are_not_drawn(norm):
+    # Each last-hidden neuron's curve times its weight, plus the output bias, is the prediction; with batch
+    # norm between that layer and the output the products would not be, so the panel leaves them out.
+    from visualizer.draw.panels.curves import _contributions
+
+    torch.manual_seed(0)
+    mods = [torch.nn.Linear(1, 5), torch.nn.Tanh(), *([torch.nn.BatchNorm1d(5)] if norm else []),
+            torch.nn.Dropout(0.5), torch.nn.Linear(5, 1)]
+    model = torch.nn.Sequential(*mods).double()
+    x = torch.linspace(-2, 2, 10, dtype=torch.float64)[:, None]
+    rec = TorchRecorder(model, x=x, y=torch.sin(x))
+    model.train()
+    F.mse_loss(model(x), torch.sin(x)).backward()
+    rec.log(0, 0.0)
+    h = rec.history()
+    found = _contributions(h)
+    if norm:
+        assert found is None
+        return
+    products, _ = found
+    np.testing.assert_allclose(products(0).sum(axis=1) + h.params[h.info.layers[-1].bias][0], h.extras["fit/prediction"][0],
+                               rtol=0, atol=1e-12)

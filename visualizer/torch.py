@@ -4,6 +4,6 @@ Defined in :mod:`visualizer.record.pytorch`; this module is their public address
 """
 from __future__ import annotations
 
-from .record.pytorch import TorchModel, TorchRecorder
+from .record.pytorch import RecordingTooLarge, TorchModel, TorchModelMismatch, TorchRecorder
 
-__all__ = ["TorchModel", "TorchRecorder"]
+__all__ = ["RecordingTooLarge", "TorchModel", "TorchModelMismatch", "TorchRecorder"]

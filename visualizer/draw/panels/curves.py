@@ -123,6 +123,8 @@ def _contributions(history):
     layers = history.info.layers
     if len(layers) < 2 or f"fit/act/{layers[-2].name}" not in history.extras:
         return None
+    if any(d.get("kind") == "batchnorm" and d.get("after") == layers[-2].name for d in history.info.other_layers):
+        return None  # batch norm between the last hidden layer and the output: its products are not the output's
     acts = history.extras[f"fit/act/{layers[-2].name}"]  # (rows, points, units)
     w = history.layer_weight(layers[-1])[:, :, 0]  # (rows, units)
     # Bounds without building the (rows, points, units) product: per row and unit, the extremes of the
