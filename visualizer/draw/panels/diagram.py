@@ -89,6 +89,12 @@ def wide_note(sizes: list[int], what: str) -> str:
     return f"{', '.join(parts)} largest {what} of {', '.join(totals)} drawn (the rest grey)" if parts else ""
 
 
+def edge_names(info, layers) -> list[str]:
+    """Each edge's weight named as every view names it (``w5``, ``w2[3,1]``), in :func:`edge_segments`' order."""
+    return [param_name(info, lay.weight, (j, i) if lay.transposed else (i, j))
+            for lay in layers for i in range(lay.n_in) for j in range(lay.n_out)]
+
+
 def edge_name_spots(pos: list[list[tuple[float, float]]]) -> dict[int, tuple[float, float]]:
     """Where to write each weight's name, by edge number, for the blocks whose names fit: at most
     ``MAX_EDGE_NAMES`` weights, at the point along the edges (the same fraction for the block) nearest their
@@ -257,8 +263,7 @@ class NetworkDiagramPanel(Panel):
                 texts.append(FrameText(x, y, name, transform=ax.transData, ha="center", va="bottom",
                                        fontsize="x-small", offset=(0, radius + 1), background="white",
                                        background_alpha=0.85, pad=0.1))
-        weights = [param_name(info, lay.weight, (j, i) if lay.transposed else (i, j))
-                   for lay in layers for i in range(lay.n_in) for j in range(lay.n_out)]
+        weights = edge_names(info, layers)
         for e, (x, y) in edge_name_spots(pos).items():
             texts.append(FrameText(x, y, weights[e], transform=ax.transData, ha="center", va="center",
                                    fontsize="x-small", background="white", background_alpha=0.9, pad=0.12))
