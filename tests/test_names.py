@@ -23,9 +23,9 @@ from visualizer.record.probes import LayerInfo
 GENDER = {"w1", "w2", "w3", "w4", "w5", "w6", "b1", "b2", "b3"}
 
 
-def _drawn(panel, history, row: int = -1):
+def _drawn(panel, history, row: int = -1, size=(4, 3)):
     """(the axes, the texts of every FrameText the panel shows at ``row``) after drawing ``panel``."""
-    ax = Figure(figsize=(4, 3), dpi=50).add_subplot()
+    ax = Figure(figsize=size, dpi=50).add_subplot()
     update = panel.draw(ax, history)
     artists = update(len(history) + row if row < 0 else row)
     return ax, [a.get_text() for a in artists if isinstance(a, FrameText) and a.get_text()]
@@ -74,6 +74,9 @@ def test_gender_names_the_same_nine_parameters_in_every_view(gender, tmp_path):
     # The backward-pass diagram of the why layout names the same edges.
     _, backward = _drawn(scene.layout_named("why").panels["net"], history)
     assert {"w1", "w2", "w3", "w4", "w5", "w6", "h1", "h2"} <= set(backward)
+    # On axes too small to write them apart, the edges go unnamed; the neurons keep their names.
+    _, small = _drawn(scene.layout.panels["net"], history, size=(0.6, 0.45))
+    assert not {"w1", "w5"} & set(small) and {"h1", "h2"} <= set(small)
     ax, _ = _drawn(scene.layout.panels["params"], history)
     assert [t.get_text() for t in ax.get_legend().texts] == ["w1", "w2", "w3", "w4", "b1", "b2", "w5", "w6", "b3"]
     ax, _ = _drawn(scene.layout_named("why").panels["chain"], history)

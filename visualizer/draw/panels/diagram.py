@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from matplotlib.collections import LineCollection
 from matplotlib.colors import Normalize
+from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 
 from ...record.names import input_names, param_name, unit_names
@@ -30,6 +31,7 @@ STRONGEST_PER_UNIT = 2  # this many per unit of the wider layer (the rest are fa
 MAX_EDGE_NAMES = 8  # name the edges of a block of at most this many weights, when the names sit apart
 MIN_NAME_GAP = 0.22  # the least vertical gap between two edge names, in units of the neuron spacing
 FAINT = (0.55, 0.55, 0.55, 0.18)
+EDGE_NAME_SIZE = "x-small"
 MAX_SIGNAL_SAMPLES = 512  # a wide block's signal is measured on at most this many training samples  # a weight left out of a wide block: a hairline, no sign, no size
 
 
@@ -93,6 +95,20 @@ def edge_names(info, layers) -> list[str]:
     """Each edge's weight named as every view names it (``w5``, ``w2[3,1]``), in :func:`edge_segments`' order."""
     return [param_name(info, lay.weight, (j, i) if lay.transposed else (i, j))
             for lay in layers for i in range(lay.n_in) for j in range(lay.n_out)]
+
+
+def names_fit(ax, names: list[str], ys: list[float], fontsize: str = EDGE_NAME_SIZE) -> bool:
+    """Whether one block's edge names, written at heights ``ys``, fit on the laid-out axes: each narrower than
+    half the gap between two columns, and a line and a half apart from each other."""
+    if not names:
+        return False
+    (x0, y0), (x1, y1) = ax.transData.transform([(0.0, 0.0), (1.0, 1.0)])
+    column_px, unit_px = abs(x1 - x0), abs(y1 - y0)
+    size_px = FontProperties(size=fontsize).get_size_in_points() * ax.figure.dpi / 72
+    widest = max(0.62 * size_px * len(name) for name in names)  # about the font's average advance
+    ys = np.sort(ys)
+    gap = float(np.min(np.diff(ys))) * unit_px if len(ys) > 1 else np.inf
+    return widest <= 0.5 * column_px and gap >= 1.5 * size_px
 
 
 def edge_name_spots(pos: list[list[tuple[float, float]]]) -> dict[int, tuple[float, float]]:
@@ -221,10 +237,13 @@ class NetworkDiagramPanel(Panel):
             update = self._gradients(ax, history, layers, units, sizes, edges, wide)
         else:
             update = self._weights(ax, history, layers, units, sizes, edges, wide)
-        names = self._names(ax, info, layers, pos, sizes)
+        names, blocks = self._names(ax, info, layers, pos, sizes)
+        shown: list = []
 
         def named(i):
-            return [*update(i), *names]  # last: a name is never under an edge or a neuron
+            if not shown:  # the layout is final at the first frame: keep the edge names that fit in pixels
+                shown.extend(names + [t for texts, words, ys in blocks if names_fit(ax, words, ys) for t in texts])
+            return [*update(i), *shown]  # last: a name is never under an edge or a neuron
         return named
 
     @staticmethod
@@ -249,9 +268,9 @@ class NetworkDiagramPanel(Panel):
         return factor, "|w|·mean|a|"
 
     @staticmethod
-    def _names(ax, info, layers, pos, sizes) -> list:
+    def _names(ax, info, layers, pos, sizes) -> tuple[list, list[tuple]]:
         """The hidden units' names above them (one heading over a column too tall to name each), and each
-        weight's name on its edge where the names fit."""
+        weight's name on its edge where the names sit apart, by block of weights."""
         radius = np.sqrt(marker_size(sizes)) / 2  # points
         units = unit_names(layers)
         texts = []
@@ -264,12 +283,18 @@ class NetworkDiagramPanel(Panel):
                                        fontsize="x-small", offset=(0, radius + 1), background="white",
                                        background_alpha=0.85, pad=0.1))
         weights = edge_names(info, layers)
-        for e, (x, y) in edge_name_spots(pos).items():
-            texts.append(FrameText(x, y, weights[e], transform=ax.transData, ha="center", va="center",
-                                   fontsize="x-small", background="white", background_alpha=0.9, pad=0.12))
-        for text in texts:
+        blocks = []  # (texts, names, heights) of each block of weights whose names sit apart
+        spots = edge_name_spots(pos)
+        for block in edge_blocks(sizes):
+            mine = [(e, spots[e]) for e in range(block.start, block.stop) if e in spots]
+            if mine:
+                blocks.append(([FrameText(x, y, weights[e], transform=ax.transData, ha="center", va="center",
+                                          fontsize=EDGE_NAME_SIZE, background="white", background_alpha=0.9,
+                                          pad=0.12) for e, (x, y) in mine],
+                               [weights[e] for e, _ in mine], [y for _, (_, y) in mine]))
+        for text in texts + [t for block in blocks for t in block[0]]:
             ax.add_artist(text)
-        return texts
+        return texts, blocks
 
     def _weights(self, ax, history, layers, units, sizes, edges, wide):
         weights = [history.layer_weight(lay) for lay in layers]  # (rows, inputs, outputs) each
