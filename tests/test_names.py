@@ -59,10 +59,11 @@ def test_the_scheme_names_layers_units_inputs_and_a_transposed_weight():
     assert param_name(info, "2.bias", (1,)) == "β"  # the scene's own name wins
     assert param_name(info, "norm.weight", (3,)) == "norm.weight[3]"  # outside the dense layers: as stored
     assert input_names(info) == ["age", "x2"]
-    assert unit_names(layers) == {"0": ["h1.1", "h1.2", "h1.3"], "2": ["h2.1", "h2.2", "h2.3"], "4": ["o1"]}
+    assert unit_names(layers) == {"0": ["h1.1", "h1.2", "h1.3"], "2": ["h2.1", "h2.2", "h2.3"], "4": ["ŷ"]}
     # The chain rule's and the explain figure's names of the units are the diagram's.
     inputs, units = node_names(layers, None, info.input_names)
     assert inputs == ["age", "x2"] and [post for _, post in units["2"]] == unit_names(layers)["2"]
+    assert [post for _, post in units["4"]] == unit_names(layers)["4"]
 
 
 def test_gender_names_the_same_nine_parameters_in_every_view(gender, tmp_path):
@@ -104,7 +105,7 @@ def test_a_pytorch_history_gets_generated_names_alike_in_the_diagram_and_the_pla
     weights = {"w1[1,1]", "w1[1,2]", "w1[2,1]", "w1[2,2]", "w2[1,1]", "w2[2,1]"}
     assert weights | {"h1", "h2"} <= set(diagram)
     assert {t.split()[0] for t in diagram if " " in t} == {"b1[1]", "b1[2]", "b2[1]"}
-    assert {t.get_text() for t in ax.texts} >= {"u", "v", "o1"}  # inputs from the run, the output unit
+    assert {t.get_text() for t in ax.texts} >= {"u", "v", "ŷ"}  # inputs from the run, the output as the chain rule
     assert set(_player_names(history, tmp_path)) == weights | {"b1[1]", "b1[2]", "b2[1]"}
     # torch stores 0.weight as (outputs, inputs): [1, 0] is from input 1 to unit 2.
     assert all_param_names(history)["0.weight"] == ["w1[1,1]", "w1[2,1]", "w1[1,2]", "w1[2,2]"]

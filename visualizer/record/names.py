@@ -9,7 +9,7 @@ The scheme (dense layers counted from 1, units and inputs counted from 1 as the 
 * **inputs**: the run's ``input_names`` (``Scene(input_names=...)``); unnamed ones ``x1``, ``x2``, … (``x``
   when there is one input).
 * **units**: ``h1``, ``h2``, … in a network with one hidden layer; ``h1.3`` (layer 1, unit 3) when there are
-  several; the output layer's ``o1``, ``o2``, …
+  several; the output layer's ``ŷ`` (``ŷ1``, ``ŷ2``, … for several outputs), as the chain rule writes them
 * **parameters**: the scene's own short name when it gives one (``Scene(param_names={"hidden.weight[0,0]":
   "w1"})``, keyed by the stored name and index); otherwise ``w2[3,1]``, the weight of dense layer 2 from its
   input 3 to its unit 1 (whichever way round the weight is stored), and ``b2[1]``, the bias of that unit.
@@ -49,14 +49,14 @@ def input_name(info, i: int) -> str:
 
 
 def unit_names(layers: Sequence[LayerInfo]) -> dict[str, list[str]]:
-    """Each dense layer's units' names by layer name: ``h1`` … (``h1.3`` with several hidden layers), ``o1`` …"""
+    """Each dense layer's units' names by layer name: ``h1`` … (``h1.3`` with several hidden layers), ``ŷ`` …"""
     hidden = len(layers) - 1
     out: dict[str, list[str]] = {}
     for k, lay in enumerate(layers):
         if k == hidden:
-            prefix = "o"
-        else:
-            prefix = f"h{k + 1}." if hidden > 1 else "h"
+            out[lay.name] = ["ŷ"] if lay.n_out == 1 else [f"ŷ{u + 1}" for u in range(lay.n_out)]
+            continue
+        prefix = f"h{k + 1}." if hidden > 1 else "h"
         out[lay.name] = [f"{prefix}{u + 1}" for u in range(lay.n_out)]
     return out
 
