@@ -46,10 +46,9 @@ def why_layout() -> Layout:
         mosaic=[["map", "net", "land"],
                 ["chain", "chain", "loss"]],
         panels={"map": DecisionBoundaryPanel(title="P(female) over weight and height", names=NAMES, resolution=60),
-                "net": NetworkDiagramPanel(show="gradients", input_names=["weight", "height"],
-                                           output_names=["ypred"]),
+                "net": NetworkDiagramPanel(show="gradients", output_names=["ypred"]),
                 "land": LossLandscapePanel(),
-                "chain": ChainRulePanel("hidden.weight", (0, 0), "w1", sample_names=NAMES,
+                "chain": ChainRulePanel("hidden.weight", (0, 0), sample_names=NAMES,
                                         names={"hidden": ("sum_h", "h"), "output": ("sum_o1", "ypred")}),
                 "loss": LossPanel()},
         height_ratios=[1.25, 1],
@@ -64,11 +63,11 @@ def scene() -> Scene:
                 ["map", "map", "params", "params"],
                 ["loss", "loss", "net", "net"]],
         panels={"map": DecisionBoundaryPanel(title="P(female) over weight and height", names=NAMES),
-                "params": ParameterPanel(title="the nine parameters", labels=LABELS),
+                "params": ParameterPanel(title="the nine parameters"),
                 "loss": LossPanel(),
-                "net": NetworkDiagramPanel(input_names=["weight", "height"], output_names=["P(female)"])},
+                "net": NetworkDiagramPanel(output_names=["P(female)"])},
         height_ratios=[1, 1, 1],
     )
     return Scene(name="gender", title="Classifying four people: a 2-2-1 sigmoid network", network=network, x=X,
                  y=Y, loss="mse", optimizer=SGD(0.5), steps=4000, batch_size=1, every=4, seed=3, layout=layout,
-                 input_names=["weight − 135 lb", "height − 66 in"], layouts={"why": why_layout()})
+                 input_names=["weight − 135 lb", "height − 66 in"], layouts={"why": why_layout()}, param_names=LABELS)

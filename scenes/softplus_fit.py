@@ -41,6 +41,7 @@ import numpy as np
 from visualizer import (SGD, ChainRulePanel, Dense, FitPanel, GradientPanel, Layout, LossLandscapePanel, LossPanel,
                         Network, NetworkDiagramPanel, Scene)
 from visualizer.draw.panels import NEURON_COLORS
+from visualizer.record.names import scalar_key
 
 N_POINTS = 12
 X = np.array([(n + 1) / (N_POINTS / 2) for n in range(N_POINTS)])
@@ -83,8 +84,9 @@ def notebook_network(seed: int) -> Network:
     return Network([hidden, output])
 
 
-# The seed's own names: x1, x2 go into the neurons, y1, y2 come out, P is the prediction.
-SEED_NAMES = {"hidden": ("x", "y"), "output": ("P", "P")}
+# The prediction is P, as in the seed; the hidden neurons are h1, h2 (z1, z2 going in), as the diagram and
+# every other view name them (the seed's y1, y2 and x1, x2).
+SEED_NAMES = {"output": ("P", "P")}
 
 
 def why_layout(fit_title: str = FitPanel.title, margin: float = LossLandscapePanel.margin) -> Layout:
@@ -97,7 +99,7 @@ def why_layout(fit_title: str = FitPanel.title, margin: float = LossLandscapePan
         panels={"fit": FitPanel(title=fit_title),
                 "net": NetworkDiagramPanel(show="gradients", input_names=["x"], output_names=["P"]),
                 "land": LossLandscapePanel(margin=margin),
-                "chain": ChainRulePanel("hidden.weight", (0, 0), "iw1", names=SEED_NAMES),
+                "chain": ChainRulePanel("hidden.weight", (0, 0), names=SEED_NAMES),
                 "loss": LossPanel()},
         height_ratios=[1, 1.1],
         width_ratios=[1.15, 0.9, 1.05],
@@ -126,7 +128,8 @@ def default_layout(labels: list[str], fit_title: str = FitPanel.title) -> Layout
 def _scene(name: str, title: str, network_of, lr: float, seed: int, layout: Layout, why: Layout) -> Scene:
     """600 full-batch steps of plain gradient descent on the SSR of the twelve points."""
     return Scene(name=name, title=title, network=network_of, x=X, y=Y, loss="ssr", optimizer=SGD(lr), steps=600,
-                 seed=seed, layout=layout, layouts={"why": why})
+                 seed=seed, layout=layout, layouts={"why": why},
+                 param_names={scalar_key(*PARAMS[label]): label for label in PARAMS})
 
 
 def scene() -> Scene:

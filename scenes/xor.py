@@ -41,17 +41,16 @@ ROWS = ["0 xor 0", "0 xor 1", "1 xor 0", "1 xor 1"]
 
 
 def why_layout() -> Layout:
-    """``--layout why``: the backward pass on the diagram, the chain rule for the weight from input a to hidden
-    unit 1 (h1 = σ(z1), P = σ(s)), and the path over the loss landscape of the trajectory's plane."""
+    """``--layout why``: the backward pass on the diagram, the chain rule for w1[1,1], the weight from input a
+    to hidden unit 1 (h1 = σ(z1), P = σ(s)), and the path over the loss landscape of the trajectory's plane."""
     return Layout(
         mosaic=[["map", "net", "land"],
                 ["chain", "chain", "loss"]],
         panels={"map": DecisionBoundaryPanel(title="output over (a, b), third input = 1", names=ROWS,
                                              resolution=60),
-                "net": NetworkDiagramPanel(show="gradients", input_names=["a", "b", "1"], output_names=["P"]),
+                "net": NetworkDiagramPanel(show="gradients", output_names=["P"]),
                 "land": LossLandscapePanel(),
-                "chain": ChainRulePanel("hidden.weight", (0, 0), "w(a→h1)", names={"hidden": ("z", "h"),
-                                                                                  "output": ("s", "P")},
+                "chain": ChainRulePanel("hidden.weight", (0, 0), names={"output": ("s", "P")},
                                         sample_names=ROWS),
                 "loss": LossPanel()},
         height_ratios=[1.25, 1],
@@ -69,7 +68,7 @@ def scene() -> Scene:
         panels={"map": DecisionBoundaryPanel(title="output over (a, b), third input = 1", names=ROWS),
                 **units,
                 "loss": LossPanel(),
-                "net": NetworkDiagramPanel(input_names=["a", "b", "1"], output_names=["a xor b"])},
+                "net": NetworkDiagramPanel(output_names=["a xor b"])},
         height_ratios=[1, 1, 0.8],
     )
     return Scene(name="xor", title="XOR: a 3-4-1 sigmoid network", network=network, x=X, y=Y, loss="half_ssr",

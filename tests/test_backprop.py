@@ -231,7 +231,9 @@ def test_default_node_names():
               LayerInfo("c", 2, 1, "identity", "c.w")]
     inputs, units = node_names(layers)
     assert inputs == ["x1", "x2"]
-    assert units["a"] == [("z1_1", "a1_1"), ("z1_2", "a1_2")]
+    # Hidden units as the diagram names them (layer 1, unit 2: h1.2), their pre-activations z1.2.
+    assert units["a"] == [("z1.1", "h1.1"), ("z1.2", "h1.2")]
+    assert units["b"] == [("z2.1", "h2.1"), ("z2.2", "h2.2")]
     assert units["c"] == [("ŷ", "ŷ")]
 
 

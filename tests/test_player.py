@@ -427,3 +427,20 @@ def test_in_a_notebook_the_player_opens_at_the_last_step_with_its_table_beside_t
     assert state["maxHeight"] == "560px" and state["tableLeft"] > state["videoRight"]
     browser.open(player["url"])  # the page on its own still opens at the first step, its table unbounded here
     assert browser.evaluate(EMBEDDED)["step"] == str(SHOWN[0])
+
+
+def test_rows_are_named_as_the_frames_name_them(browser, tmp_path):
+    video = _mp4(tmp_path / "clip.mp4", [0])
+    table = _table(1)
+    names = {"hidden.weight": ["iw1", "iw2"], "output.weight": ["w2[1,1]", "w2[2,1]"]}
+    path = write_player(tmp_path / "named.html", video=video, title="t", fps=FPS, frame_steps=[0],
+                        table_steps=np.arange(1), total_steps=0, names=names, **table)
+    browser.open(path.as_uri())
+    rows = browser.evaluate("Array.from(document.querySelectorAll('#groups td.n'), e => [e.textContent, e.title])")
+    # Named rows show the name (the stored name and index as a tooltip); a parameter without names, its index.
+    assert rows == [["iw1", "hidden.weight[0, 0]"], ["iw2", "hidden.weight[0, 1]"],
+                    ["[0]", "hidden.bias[0]"], ["[1]", "hidden.bias[1]"],
+                    ["w2[1,1]", "output.weight[0, 0]"], ["w2[2,1]", "output.weight[1, 0]"]]
+    with pytest.raises(ValueError, match=r"names\['output.weight'\] gives 1 names for the parameter's 2 scalars"):
+        write_player(tmp_path / "bad.html", video=video, title="t", fps=FPS, frame_steps=[0], table_steps=np.arange(1),
+                     total_steps=0, names={"output.weight": ["w"]}, **table)

@@ -80,9 +80,10 @@ def test_the_chain_rule_for_iw1_reads_like_the_seed():
     panel = scene.layout_named("why").panels["chain"]
     history = train(scene, steps=5, layout="why")
     rule, values = panel.terms(history, 0)
-    assert [f.name for f in rule.paths[0]] == ["∂SSR/∂P", "∂P/∂y1", "∂y1/∂x1", "∂x1/∂iw1"]
+    # The scene's own name iw1, the hidden neuron h1 (z1 going in) as the diagram names it, the seed's P.
+    assert [f.name for f in rule.paths[0]] == ["∂SSR/∂P", "∂P/∂h1", "∂h1/∂z1", "∂z1/∂iw1"]
     assert values.shape == (1, 12, 4)
-    # ∂x1/∂iw1 is the input x_n itself (the seed's comment; its code used the index n by mistake).
+    # ∂z1/∂iw1 is the input x_n itself (the seed's comment; its code used the index n by mistake).
     np.testing.assert_allclose(values[0, :, 3], scene.x[:, 0])
     np.testing.assert_allclose(values[0, :, 1], history.params["output.weight"][0, 0, 0])
 

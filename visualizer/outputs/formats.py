@@ -226,7 +226,7 @@ class PlayerFormat(Format):
         steps = job.frame_steps
         write_player(output.path, video=made["mp4"].path, title=job.title or job.name, fps=job.fps,
                      frame_steps=steps + steps[-1:] * job.hold_frames, table_steps=h.steps, losses=h.losses,
-                     params=h.params, grads=h.grads, total_steps=h.total_steps,
+                     params=h.params, grads=h.grads, total_steps=h.total_steps, names=job.param_names,
                      cues=[(c.start, c.end, c.text, c.chapter) for c in job.cues])
 
     def manifest(self, kind, job):

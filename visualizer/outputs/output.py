@@ -93,6 +93,9 @@ class Job:
     frame_steps: list[int] = field(default_factory=list)  # the step each drawn frame shows (explain frames too)
     row_positions: list[int] = field(default_factory=list)  # each selected row's place among the frames
     history: RecordedRun | None = None
+    # Every parameter's scalar names (by parameter, in its ravel order), as the frames name them: the
+    # player's table uses them (given by the render: outputs import no naming scheme).
+    param_names: dict[str, list[str]] = field(default_factory=dict)
     moments: list[tuple[int, str]] = field(default_factory=list)  # (training step, caption) the video holds at
     cues: list[Any] = field(default_factory=list)  # captions.Cue: text by video frame (moments, explain stages)
 

@@ -27,7 +27,8 @@ _NON_FINITE = {"nan": '"NaN"', "inf": '"Infinity"', "-inf": '"-Infinity"'}  # JS
 def write_player(path: str | Path, *, video: str | Path, title: str, fps: float, frame_steps: Sequence[int],
                  table_steps: np.ndarray, losses: dict[str, np.ndarray], params: dict[str, np.ndarray],
                  grads: dict[str, np.ndarray], total_steps: int,
-                 cues: Sequence[tuple[int, int, str, str]] = ()) -> Path:
+                 cues: Sequence[tuple[int, int, str, str]] = (),
+                 names: dict[str, Sequence[str]] | None = None) -> Path:
     """Write the player for ``video`` (an H.264 MP4) to ``path`` atomically; returns ``path``.
 
     ``frame_steps[i]`` is the training step video frame ``i`` shows (non-decreasing; a held last frame repeats
@@ -36,7 +37,9 @@ def write_player(path: str | Path, *, video: str | Path, title: str, fps: float,
     ``total_steps`` is the length of the run, for the readout and for telling "outside the run" apart.
     ``cues`` are the captions, (first frame, frame after the last, text, chapter): the page shows the one
     covering the current frame under the video, and marks each cue with a chapter name on the slider (a
-    click goes there). Their text is shown as text, never read as markup.
+    click goes there). Their text is shown as text, never read as markup. ``names[param]`` names each scalar
+    of a parameter in its ravel order, as the frames name it (``w5``, ``w2[1,3]``): the table's rows show
+    those names (a parameter without them, its index).
     Inconsistent arrays, or a video that is not an MP4 or has another number of frames, raise ``ValueError``.
     """
     path, video = Path(path), Path(video)
@@ -47,6 +50,7 @@ def write_player(path: str | Path, *, video: str | Path, title: str, fps: float,
     rows, first_frames = _shown_rows(frames, np.asarray(table_steps))
     n_rows = len(np.asarray(table_steps))
     _check_table(losses, params, grads, n_rows)
+    _check_names(names or {}, params)
     shown = [int(s) for s in np.asarray(table_steps)[rows]]
     if total_steps < shown[-1]:
         raise ValueError(f"total_steps ({total_steps}) is smaller than the last shown step ({shown[-1]})")
@@ -55,7 +59,7 @@ def write_player(path: str | Path, *, video: str | Path, title: str, fps: float,
         raise ValueError(f"{video} has {samples} frames but frame_steps names {len(frames)}; "
                          "give one step per video frame")
     data = _data_json(fps=fps, total=int(total_steps), steps=shown, first_frames=first_frames,
-                      n_frames=len(frames), losses=losses, params=params, grads=grads, rows=rows,
+                      n_frames=len(frames), losses=losses, params=params, grads=grads, rows=rows, names=names,
                       cues=[[int(a), int(b), str(text), str(chapter)] for a, b, text, chapter in cues])
     head, tail = page_template().split("@VIDEO@")
     size = f' width="{width}" height="{height}"' if width and height else ""
@@ -119,6 +123,15 @@ def _check_table(losses: dict[str, np.ndarray], params: dict[str, np.ndarray], g
                              f"{np.shape(params[name])}")
 
 
+def _check_names(names: dict[str, Sequence[str]], params: dict[str, np.ndarray]) -> None:
+    for name, given in names.items():
+        if name not in params:
+            raise ValueError(f"names[{name!r}] has no parameter of that name in params")
+        size = int(np.prod(np.shape(params[name])[1:], dtype=int))
+        if len(given) != size:
+            raise ValueError(f"names[{name!r}] gives {len(given)} names for the parameter's {size} scalars")
+
+
 def _numbers(values: np.ndarray) -> str:
     """A flat JSON array of ``values`` to 6 significant digits; NaN and infinities as strings JSON can hold."""
     flat = np.asarray(values, dtype=float).ravel()
@@ -130,9 +143,11 @@ def _numbers(values: np.ndarray) -> str:
 
 def _data_json(*, fps: float, total: int, steps: list[int], first_frames: list[int], n_frames: int,
                losses: dict[str, np.ndarray], params: dict[str, np.ndarray], grads: dict[str, np.ndarray],
-               rows: np.ndarray, cues: list | None = None) -> str:
+               rows: np.ndarray, cues: list | None = None, names: dict[str, Sequence[str]] | None = None) -> str:
     """The JSON island: strings through json.dumps, numbers formatted here, ``<>&`` escaped for a script."""
-    meta = [{"name": str(name), "shape": [int(d) for d in np.shape(values)[1:]], "grad": name in grads}
+    names = names or {}
+    meta = [{"name": str(name), "shape": [int(d) for d in np.shape(values)[1:]], "grad": name in grads,
+             **({"names": [str(n) for n in names[name]]} if name in names else {})}
             for name, values in params.items()]
 
     def per_row(table: dict[str, np.ndarray]) -> str:

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..engine.layers import bias_grad, dense_backward, dense_forward, weight_grad
 from ..engine.objective import Objective
+from .names import named_inputs, unit_names
 from .probes import LayerInfo
 
 if TYPE_CHECKING:
@@ -196,27 +197,24 @@ def node_names(layers: Sequence[LayerInfo], names: dict[str, tuple[str, str]] | 
 
     ``names`` maps a layer name to its (pre-activation, activation) prefixes, e.g. ``{"hidden": ("x", "y"),
     "output": ("P", "P")}`` for the seed's x1, y1 and P; a unit number is appended when the layer has more
-    than one unit. Defaults: ``z``/``a`` for hidden layers (with the layer number when there are several),
-    ``s``/``ŷ`` for the output layer.
+    than one unit. Defaults: a hidden unit is named as the diagram names it (``h1``, ``h1.3``; see
+    :mod:`.names`), its pre-activation ``z1``, ``z1.3``; the output layer's are ``s``/``ŷ``. Inputs are
+    named as every view names them (:func:`.names.input_names`).
     """
     names = names or {}
-    hidden = len(layers) - 1
+    hidden_names = unit_names(layers)
     out: dict[str, list[tuple[str, str]]] = {}
     for k, lay in enumerate(layers):
-        if lay.name in names:
-            pre, post = names[lay.name]
-        elif k == len(layers) - 1:
-            pre, post = "s", "ŷ"
-        else:
-            tag = str(k + 1) if hidden > 1 else ""
-            pre, post = f"z{tag}", f"a{tag}"
+        if lay.name not in names and k < len(layers) - 1:
+            posts = hidden_names[lay.name]
+            out[lay.name] = [((post if lay.activation == "identity" else "z" + post[1:]), post) for post in posts]
+            continue
+        pre, post = names[lay.name] if lay.name in names else ("s", "ŷ")
         sep = "_" if (pre[-1:].isdigit() or post[-1:].isdigit()) and lay.n_out > 1 else ""
         unit = (lambda u: f"{sep}{u + 1}") if lay.n_out > 1 else (lambda u: "")
         identity = lay.activation == "identity"
         out[lay.name] = [((post if identity else pre) + unit(u), post + unit(u)) for u in range(lay.n_out)]
-    n_in = layers[0].n_in if layers else 0
-    inputs = [str(input_names[i]) if i < len(input_names) else f"x{i + 1}" if n_in > 1 else "x"
-              for i in range(n_in)]
+    inputs = named_inputs(layers[0].n_in if layers else 0, input_names)
     return inputs, out
 
 

@@ -60,6 +60,8 @@ class RunInfo:
     # {"kind", "name", "after": the dense layer before, "p": dropout's rate}.
     other_layers: list[dict] = field(default_factory=list)
     input_names: list[str] = field(default_factory=list)
+    # The scene's own short names of scalar parameters, "hidden.weight[0,0]" → "w1" (see record/names.py).
+    param_names: dict[str, str] = field(default_factory=dict)
     output_names: list[str] = field(default_factory=list)
     source: str = ""
     diverged_at: int | None = None

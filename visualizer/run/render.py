@@ -22,6 +22,7 @@ from ..engine.optim import Optimizer
 from .options import RenderOptions
 from ..draw.panels import Layout, default_layout
 from ..record.history import History, Recorder, RunInfo
+from ..record.names import all_param_names
 from .scene import NAME_RE, Scene, SceneError
 from ..engine.training import Trainer, TrainState, log_full_set
 
@@ -104,7 +105,8 @@ def train(scene: Scene, *, steps: int | None = None, every: int | None = None, s
                    penalty=" + ".join(p.describe() for p in scene.penalty),
                    total_steps=int(steps), every=int(every), seed=int(seed), optimizer=repr(optimizer),
                    batch_size=scene.batch_size, layers=model.layers(), other_layers=model.other_layers(),
-                   input_names=list(scene.input_names), source="scene", version=__version__)
+                   input_names=list(scene.input_names), param_names=dict(scene.param_names), source="scene",
+                   version=__version__)
     static = {} if scene.test is None else {"data/x_test": scene.test[0], "data/y_test": scene.test[1]}
     try:
         computed = evaluator(network.parameters())  # panels declare their needs now: a misfit fails before training
@@ -320,7 +322,8 @@ def preflight(scene: Scene, steps: int, every: int, seed: int, layout: Layout, p
         recorder = Recorder(every=1, total_steps=1, evaluator=evaluator,
                             info=RunInfo(scene=scene.name, loss=scene.loss.name, loss_label=scene.loss.label,
                                          total_steps=1, layers=layers, other_layers=model.other_layers(),
-                                         input_names=list(scene.input_names)))
+                                         input_names=list(scene.input_names),
+                                         param_names=dict(scene.param_names)))
         # Two rows logged exactly as training logs them (penalty, test loss, accuracy, optimizer state),
         # so every panel is checked against what the run will really record.
         state = TrainState(0, 1, network, scene.loss, scene.x, scene.y, penalties=tuple(scene.penalty),
@@ -511,6 +514,7 @@ def _render(scene: Scene | None, history: History | None, layout: Layout | None,
                     if not isinstance(key, (ExplainFrame, TitleCard)):
                         at_row.setdefault(int(key), p)  # a held row: its first frame
                 job.history, job.frame_steps = history, [int(history.steps[key]) for key in frames]
+                job.param_names = all_param_names(history)
                 job.row_positions = [at_row[r] for r in rows]
                 job.handout = handout_drawer(renderer, history, name)
                 outputs: dict[str, Output] = {}

@@ -74,6 +74,9 @@ class Scene:
     size: tuple[int, int] | None = None
     title: str = ""
     input_names: list[str] = field(default_factory=list)
+    # Short names of scalar parameters, "hidden.weight[0,0]" → "w1", used by every view (else generated ones,
+    # see visualizer/record/names.py).
+    param_names: dict[str, str] = field(default_factory=dict)
     description: str = ""
     source: Path | None = None
     # Further layouts by name (``--layout why``); a history trained with one of them can draw it.

@@ -8,6 +8,7 @@ import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+from ...record.names import input_name, param_name, scalar_key, unit_names
 from ...record.probes import fit_needs
 from .. import colours
 from ..text import FrameText
@@ -93,7 +94,7 @@ class FitPanel(Panel):
             for j in range(contrib_at(0).shape[1]):
                 color = colours.neuron_color(j)
                 line, = ax.plot(grid, contrib_at(0)[:, j], color=color, linewidth=1.6, animated=True,
-                                label=f"neuron {j + 1}")
+                                label=_contribution_label(history, j))
                 lines.append(line)
             everything.extend(bounds)
         pred_line, = ax.plot(grid, pred[0], color=PREDICTION_COLOR, linewidth=2.2, animated=True, label="predicted")
@@ -102,7 +103,7 @@ class FitPanel(Panel):
         ax.axhline(0, color=colours.REFERENCE, linewidth=0.6, zorder=0)
         # Outside the axes: moving curves never pass under it, and it is drawn once with the background.
         ax.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), frameon=False)
-        ax.set_xlabel("x")
+        ax.set_xlabel(input_name(history.info, 0))
 
         def update(i):
             if contrib is not None:
@@ -112,6 +113,17 @@ class FitPanel(Panel):
             pred_line.set_ydata(pred[i])
             return [*lines, pred_line]
         return update
+
+
+def _contribution_label(history, j: int) -> str:
+    """``h1 · ow1``: the last hidden layer's unit ``j`` times its weight to the output, as every view names them."""
+    layers = history.info.layers
+    if len(layers) < 2:
+        return f"neuron {j + 1}"
+    unit = unit_names(layers)[layers[-2].name][j]
+    out = layers[-1]
+    weight = param_name(history.info, out.weight, (0, j) if out.transposed else (j, 0))
+    return f"{unit} · {weight}"
 
 
 def _contributions(history):
@@ -214,7 +226,7 @@ class GradientPanel(Panel):
         steps = history.steps
         values = history.scalar("grad", self.param, tuple(self.index))
         loss_label = history.info.loss_label or "loss"
-        name = self.label or f"{self.param}{list(self.index)}"
+        name = self.label or param_name(history.info, self.param, tuple(self.index))
         ax.set_title(self.title or f"∂{loss_label} / ∂{name}")
         ax.axhline(0, color=colours.REFERENCE, linewidth=0.6, zorder=0)
         line, head = history_line(ax, steps, values, self.color)
@@ -233,22 +245,18 @@ def scalar_names(history, kind: str = "param") -> list[tuple[str, tuple[int, ...
     return [(name, tuple(int(i) for i in idx)) for name, arr in table.items() for idx in np.ndindex(arr.shape[1:])]
 
 
-def scalar_key(name: str, index: tuple[int, ...]) -> str:
-    """``"hidden.weight[0,1]"``: how scenes name one scalar parameter."""
-    return f"{name}[{','.join(str(i) for i in index)}]"
-
-
-def scalar_label(name: str, index: tuple[int, ...], labels: dict[str, str]) -> str:
-    """``labels["hidden.weight[0,1]"]`` if given, else that key itself."""
+def scalar_label(name: str, index: tuple[int, ...], labels: dict[str, str], info=None) -> str:
+    """``labels["hidden.weight[0,1]"]`` if given, else the name every view gives it (:mod:`record.names`)."""
     key = scalar_key(name, index)
-    return labels.get(key, key)
+    return labels[key] if key in labels else param_name(info, name, index)
 
 
 @dataclass
 class ParameterPanel(Panel):
     """Every scalar parameter's value over the steps so far (for small networks), with a legend.
 
-    ``labels`` maps ``"layer.weight[i,j]"`` to a display name such as ``"w1"``.
+    Each is named as every view names it (the scene's ``param_names``, else ``w1[2,1]``: see
+    :mod:`visualizer.record.names`); ``labels`` maps ``"layer.weight[i,j]"`` to another display name.
     """
 
     title: str = "parameters"
@@ -257,9 +265,12 @@ class ParameterPanel(Panel):
 
     def draw(self, ax, history):
         names = scalar_names(history)
-        if self.labels:  # the scene's own order (w1, w2, …), then any parameter it did not name
+        if self.labels:  # the order given (w1, w2, …), then any parameter it did not name
             order = list(self.labels)
             names.sort(key=lambda n: order.index(scalar_key(*n)) if scalar_key(*n) in order else len(order))
+        elif history.info.param_names:  # by parameter, and within one by the scene's names (w1 before w2)
+            position = {name: k for k, name in enumerate(history.params)}
+            names.sort(key=lambda n: (position[n[0]], _natural(param_name(history.info, *n))))
         if len(names) > self.max_lines:
             raise ValueError(f"ParameterPanel draws at most {self.max_lines} parameters; the network has "
                              f"{len(names)} (raise max_lines or show WeightMatrixPanel instead)")
@@ -271,7 +282,7 @@ class ParameterPanel(Panel):
             color, style = colours.series_style(k)
             line, head = history_line(ax, steps, values, color)
             line.set_linestyle(style)
-            line.set_label(scalar_label(name, index, self.labels))
+            line.set_label(scalar_label(name, index, self.labels, history.info))
             lines.append((line, head, values))
         ax.set_ylim(*fixed_limits(*series))
         ax.set_xlabel("step")
@@ -282,6 +293,13 @@ class ParameterPanel(Panel):
                   ncol=1 if len(names) <= 10 else 2, fontsize="small", handlelength=1.2)
 
         return lambda i: grow(lines, steps, i)
+
+
+def _natural(text: str) -> list:
+    """A sort key reading digits as numbers: w2 before w10."""
+    import re
+
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
 
 
 def run_colors(n: int) -> list[str]:

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from matplotlib.collections import LineCollection
 from matplotlib.colors import Normalize
-from matplotlib.lines import Line2D
 from matplotlib.font_manager import FontProperties
+from matplotlib.lines import Line2D
 
+from ...record.names import input_names, param_name, unit_names
 from ...record.probes import Needs, Probe
 from .. import colours
 from ..text import FrameText
@@ -24,6 +25,14 @@ from .base import Panel, finite_range
 SHOWS = ("weights", "gradients")
 DECADES = 4  # a log width scale shows this many decades below the largest magnitude
 MAX_LABELLED_UNITS = 12  # write the bias or δ next to the neurons up to this many units
+MAX_NAMED_UNITS = 12  # name each neuron of a column (h3) up to this many units; a wider one gets one heading
+MAX_ALL_EDGES = 10  # past this many units in either layer, a block of weights shows only its strongest edges:
+STRONGEST_PER_UNIT = 2  # this many per unit of the wider layer (the rest are faint hairlines)
+MAX_EDGE_NAMES = 8  # name the edges of a block of at most this many weights, when the names sit apart
+MIN_NAME_GAP = 0.22  # the least vertical gap between two edge names, in units of the neuron spacing
+FAINT = (0.55, 0.55, 0.55, 0.18)
+EDGE_NAME_SIZE = "x-small"
+MAX_SIGNAL_SAMPLES = 512  # a wide block's signal is measured on at most this many training samples  # a weight left out of a wide block: a hairline, no sign, no size
 
 
 def column_positions(sizes: list[int]) -> list[list[tuple[float, float]]]:
@@ -38,8 +47,91 @@ def edge_segments(pos: list[list[tuple[float, float]]]) -> list[list[tuple[float
 
 
 def marker_size(sizes: list[int]) -> float:
-    """Scatter marker area for neurons: smaller when a column holds many."""
-    return float(np.clip(900 / max(sizes) ** 1.2, 30, 260))
+    """Scatter marker area for neurons: smaller when a column holds many, never too small to see its fill
+    (about 9 points across for a column of 16)."""
+    return float(np.clip(1600 / max(sizes) ** 1.05, 80, 260))
+
+
+def edge_blocks(sizes: list[int]) -> list[slice]:
+    """Each layer's weights as a slice of :func:`edge_segments`' order."""
+    out, start = [], 0
+    for n_in, n_out in zip(sizes, sizes[1:]):
+        out.append(slice(start, start + n_in * n_out))
+        start += n_in * n_out
+    return out
+
+
+def wide_blocks(sizes: list[int]) -> list[tuple[int, slice, int]]:
+    """(layer gap k, slice, how many to keep) of each block of weights between columns k and k+1 of which one
+    has more than ``MAX_ALL_EDGES`` units, when it has more weights than that keeps."""
+    out = []
+    for k, (block, n_in, n_out) in enumerate(zip(edge_blocks(sizes), sizes, sizes[1:])):
+        keep = STRONGEST_PER_UNIT * max(n_in, n_out)
+        if max(n_in, n_out) > MAX_ALL_EDGES and n_in * n_out > keep:
+            out.append((k, block, keep))
+    return out
+
+
+def strongest(values: np.ndarray, wide: list[tuple[int, slice, int]]) -> np.ndarray:
+    """Which edges to draw: in each wide block the ``keep`` largest magnitudes of ``values`` (edges on the
+    last axis, any rows before), every edge elsewhere."""
+    shown = np.ones(values.shape, dtype=bool)
+    for _, block, keep in wide:
+        mags = np.abs(values[..., block])
+        mags = np.where(np.isfinite(mags), mags, -1.0)
+        cut = np.partition(mags, -keep, axis=-1)[..., -keep, None]
+        shown[..., block] = mags >= cut
+    return shown
+
+
+def wide_note(sizes: list[int], what: str) -> str:
+    """``16→16: the 32 largest |w| of 256 (the rest grey)`` for the wide blocks (empty when there is none)."""
+    parts = [f"{sizes[k]}→{sizes[k + 1]}: the {keep}" for k, _, keep in wide_blocks(sizes)]
+    totals = [f"{sizes[k] * sizes[k + 1]}" for k, _, _ in wide_blocks(sizes)]
+    return f"{', '.join(parts)} largest {what} of {', '.join(totals)} drawn (the rest grey)" if parts else ""
+
+
+def edge_names(info, layers) -> list[str]:
+    """Each edge's weight named as every view names it (``w5``, ``w2[3,1]``), in :func:`edge_segments`' order."""
+    return [param_name(info, lay.weight, (j, i) if lay.transposed else (i, j))
+            for lay in layers for i in range(lay.n_in) for j in range(lay.n_out)]
+
+
+def names_fit(ax, names: list[str], ys: list[float], fontsize: str = EDGE_NAME_SIZE) -> bool:
+    """Whether one block's edge names, written at heights ``ys``, fit on the laid-out axes: each narrower than
+    half the gap between two columns, and a line and a half apart from each other."""
+    if not names:
+        return False
+    (x0, y0), (x1, y1) = ax.transData.transform([(0.0, 0.0), (1.0, 1.0)])
+    column_px, unit_px = abs(x1 - x0), abs(y1 - y0)
+    size_px = FontProperties(size=fontsize).get_size_in_points() * ax.figure.dpi / 72
+    widest = max(0.62 * size_px * len(name) for name in names)  # about the font's average advance
+    ys = np.sort(ys)
+    gap = float(np.min(np.diff(ys))) * unit_px if len(ys) > 1 else np.inf
+    return widest <= 0.5 * column_px and gap >= 1.5 * size_px
+
+
+def edge_name_spots(pos: list[list[tuple[float, float]]]) -> dict[int, tuple[float, float]]:
+    """Where to write each weight's name, by edge number, for the blocks whose names fit: at most
+    ``MAX_EDGE_NAMES`` weights, at the point along the edges (the same fraction for the block) nearest their
+    middle where the names sit at least ``MIN_NAME_GAP`` apart (none if nowhere from 0.3 to 0.7)."""
+    spots: dict[int, tuple[float, float]] = {}
+    segments = edge_segments(pos)
+    for block in edge_blocks([len(p) for p in pos]):
+        seg = np.array(segments[block])  # (edges, 2 ends, xy)
+        if not 0 < len(seg) <= MAX_EDGE_NAMES:
+            continue
+        best = None
+        for t in sorted(np.linspace(0.3, 0.7, 9), key=lambda t: (abs(t - 0.5), t)):  # mid-edge first
+            ys = np.sort(seg[:, 0, 1] + t * (seg[:, 1, 1] - seg[:, 0, 1]))
+            if len(ys) < 2 or np.min(np.diff(ys)) >= MIN_NAME_GAP:
+                best = t
+                break
+        if best is None:
+            continue
+        for e, (a, b) in zip(range(block.start, block.stop), seg):
+            spots[e] = (a[0] + best * (b[0] - a[0]), a[1] + best * (b[1] - a[1]))
+    return spots
 
 
 def magnitude_range(*arrays: np.ndarray) -> tuple[float, float]:
@@ -106,7 +198,12 @@ class NetworkDiagramPanel(Panel):
 
     def needs(self, setup):
         if self.show != "gradients":
-            return Needs({}, [])
+            # A wide block shows the weights carrying the most signal: each source unit's activations.
+            sizes = [setup.layers[0].n_in] + [lay.n_out for lay in setup.layers] if setup.layers else []
+            sources = sorted({k for k, _, _ in wide_blocks(sizes) if k > 0})
+            x = setup.x[:MAX_SIGNAL_SAMPLES]
+            return Needs({}, [Probe(f"diagram/act/{setup.layers[k - 1].name}", x, setup.layers[k - 1].name)
+                              for k in sources])
         return Needs({}, [Probe(f"delta/{lay.name}", setup.x, lay.name, quantity="delta", reduce="sum")
                           for lay in setup.layers])
 
@@ -124,21 +221,83 @@ class NetworkDiagramPanel(Panel):
         ax.scatter(inputs[:, 0], inputs[:, 1], s=marker_size(sizes), facecolor="white", edgecolor="black",
                    zorder=2, linewidths=1.2)
         units = np.concatenate([np.array(p) for p in pos[1:]])
-        self._label_column(ax, pos[0], self.input_names or history.info.input_names, "right")
-        self._label_column(ax, pos[-1], self.output_names or history.info.output_names, "left")
+        info = history.info
+        # Inputs, units and weights named as every view names them (visualizer.record.names).
+        self._label_column(ax, pos[0], self.input_names or input_names(info), "right")
+        self._label_column(ax, pos[-1], self.output_names or info.output_names or unit_names(layers)[layers[-1].name],
+                           "left")
         ax.set_xlim(-0.45, len(sizes) - 0.55)
         half = (max(sizes) - 1) / 2  # columns are centred on y = 0
         marks = self._other_layers(ax, history, layers, half)
+        heading = any(n > MAX_NAMED_UNITS for n in sizes[1:-1])  # a wide column's name over it
         # room for the boxes: a line of text spans more of the data's height the more units a column has
-        ax.set_ylim(-half - 0.6, half + 0.6 + (0.5 + 0.1 * half) * marks)
+        ax.set_ylim(-half - 0.6, half + 0.6 + (0.5 + 0.1 * half) * marks + 0.9 * heading)
         ax.set_axis_off()
+        wide = wide_blocks(sizes)
         if self.show == "gradients":
-            update = self._gradients(ax, history, layers, units, sizes, edges)
+            update = self._gradients(ax, history, layers, units, sizes, edges, wide)
         else:
-            update = self._weights(ax, history, layers, units, sizes, edges)
-        return update
+            update = self._weights(ax, history, layers, units, sizes, edges, wide)
+        names, blocks = self._names(ax, info, layers, pos, sizes)
+        shown: list = []
 
-    def _weights(self, ax, history, layers, units, sizes, edges):
+        def named(i):
+            if not shown:  # the layout is final at the first frame: keep the edge names that fit in pixels
+                shown.extend(names + [t for texts, words, ys in blocks if names_fit(ax, words, ys) for t in texts])
+            return [*update(i), *shown]  # last: a name is never under an edge or a neuron
+        return named
+
+    @staticmethod
+    def _signal(history, layers, sizes, wide) -> tuple[np.ndarray | None, str]:
+        """(rows × edges factors, what the largest are of): the wide blocks rank their weights by the signal
+        they carry, |w| times the mean |activation| of the unit they come from on the training set, so units
+        that fall silent lose their edges as the network trains; |w| alone when that was not recorded."""
+        if not wide:
+            return None, "|w|"
+        factor = np.ones((len(history), sum(a * b for a, b in zip(sizes, sizes[1:]))))
+        for k, block, _ in wide:
+            if k == 0:
+                if "data/x" not in history.static:
+                    return None, "|w|"
+                source = np.abs(history.static["data/x"][:MAX_SIGNAL_SAMPLES]).mean(axis=0)[None, :]
+            else:
+                key = f"diagram/act/{layers[k - 1].name}"
+                if key not in history.extras:
+                    return None, "|w|"
+                source = np.abs(history.extras[key]).mean(axis=1)  # (rows, units)
+            factor[:, block] = np.repeat(source, sizes[k + 1], axis=1)  # inputs outer, units inner
+        return factor, "|w|·mean|a|"
+
+    @staticmethod
+    def _names(ax, info, layers, pos, sizes) -> tuple[list, list[tuple]]:
+        """The hidden units' names above them (one heading over a column too tall to name each), and each
+        weight's name on its edge where the names sit apart, by block of weights."""
+        radius = np.sqrt(marker_size(sizes)) / 2  # points
+        units = unit_names(layers)
+        texts = []
+        for column, lay in zip(pos[1:-1], layers[:-1]):
+            names = units[lay.name]
+            spots = list(zip(column, names)) if len(names) <= MAX_NAMED_UNITS else \
+                [(column[0], f"{names[0]} … {names[-1]}")]
+            for (x, y), name in spots:
+                texts.append(FrameText(x, y, name, transform=ax.transData, ha="center", va="bottom",
+                                       fontsize="x-small", offset=(0, radius + 1), background="white",
+                                       background_alpha=0.85, pad=0.1))
+        weights = edge_names(info, layers)
+        blocks = []  # (texts, names, heights) of each block of weights whose names sit apart
+        spots = edge_name_spots(pos)
+        for block in edge_blocks(sizes):
+            mine = [(e, spots[e]) for e in range(block.start, block.stop) if e in spots]
+            if mine:
+                blocks.append(([FrameText(x, y, weights[e], transform=ax.transData, ha="center", va="center",
+                                          fontsize=EDGE_NAME_SIZE, background="white", background_alpha=0.9,
+                                          pad=0.12) for e, (x, y) in mine],
+                               [weights[e] for e, _ in mine], [y for _, (_, y) in mine]))
+        for text in texts + [t for block in blocks for t in block[0]]:
+            ax.add_artist(text)
+        return texts, blocks
+
+    def _weights(self, ax, history, layers, units, sizes, edges, wide):
         weights = [history.layer_weight(lay) for lay in layers]  # (rows, inputs, outputs) each
         biases = [history.params[lay.bias] if lay.bias else None for lay in layers]
         scale = max(float(np.nanmax(np.abs(w))) for w in weights) or 1.0
@@ -158,21 +317,29 @@ class NetworkDiagramPanel(Panel):
             note += f"; fill: bias, {scale_note(norm)}"
             if len(units) <= MAX_LABELLED_UNITS:
                 labels = self._unit_labels(ax, units, sizes)
-        self._legend(ax, handles, note)
         no_bias = [np.full(w.shape[2], np.nan) for w in weights]
+        info = history.info
+        signal, what = self._signal(history, layers, sizes, wide)
+        self._legend(ax, handles, note, wide_note(sizes, what))
+        bias_names = [param_name(info, lay.bias, (u,)) if lay.bias else "" for lay in layers for u in range(lay.n_out)]
 
         def update(i):
             w = np.concatenate([w[i].ravel() for w in weights])
-            edges.set_color(colours.sign_colors(w))  # RGBA rows
-            edges.set_linewidth(0.3 + self.max_width * np.abs(w) / scale)
+            rgba = colours.sign_colors(w)  # RGBA rows
+            widths = 0.3 + self.max_width * np.abs(w) / scale
+            if wide:
+                faint = ~strongest(w if signal is None else np.abs(w) * signal[i], wide)
+                rgba[faint], widths[faint] = FAINT, 0.3
+            edges.set_color(rgba)
+            edges.set_linewidth(widths)
             b = np.concatenate([b[i] if b is not None else nb for b, nb in zip(biases, no_bias)])
             neurons.set_array(b)
-            for label, v in zip(labels, b):
-                label.set_text("" if np.isnan(v) else f"b {value_text(float(v))}")
+            for label, name, v in zip(labels, bias_names, b):
+                label.set_text("" if np.isnan(v) else f"{name} {value_text(float(v))}")
             return [edges, neurons, *labels]
         return update
 
-    def _gradients(self, ax, history, layers, units, sizes, edges):
+    def _gradients(self, ax, history, layers, units, sizes, edges, wide):
         missing = [lay.weight for lay in layers if lay.weight not in history.grads]
         if missing:
             raise ValueError(f"NetworkDiagramPanel(show='gradients') needs the recorded gradients; this history "
@@ -194,6 +361,9 @@ class NetworkDiagramPanel(Panel):
         g_all = np.concatenate([g.reshape(len(g), -1) for g in grads], axis=1)  # (rows, edges)
         edge_colors = colours.sign_colors(g_all)
         edge_widths = 0.3 + self.max_width * width_of(g_all)
+        if wide:
+            faint = ~strongest(g_all, wide)
+            edge_colors[faint], edge_widths[faint] = FAINT, 0.3
         # Every row's fill colours at once: no colour mapping per frame.
         fills = colours.signed_cmap()(norm(np.concatenate(deltas, axis=1)))  # (rows, units, 4)
         neurons = ax.scatter(units[:, 0], units[:, 1], s=marker_size(sizes), facecolor=fills[0], edgecolor="black",
@@ -206,7 +376,7 @@ class NetworkDiagramPanel(Panel):
                    Line2D([], [], color=colours.NEGATIVE, lw=2, label=f"∂{loss}/∂w < 0"),
                    _fill_handle(fill)]
         note = ("widths: log scale" if log_widths else "widths: |∂w|") + f"; fill: {scale_note(norm)}"
-        self._legend(ax, handles, note)
+        self._legend(ax, handles, note, wide_note(sizes, f"|∂{loss}/∂w|"))
 
         def update(i):
             edges.set_color(edge_colors[i])
@@ -231,7 +401,8 @@ class NetworkDiagramPanel(Panel):
         return labels
 
     @staticmethod
-    def _legend(ax, handles, note: str = "") -> None:
+    def _legend(ax, handles, note: str = "", wide: str = "") -> None:
+        note = "\n".join(n for n in (note, wide) if n)
         legend = ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(handles),
                            frameon=False, fontsize="x-small", handlelength=1.2, columnspacing=1.0,
                            title=note or None, title_fontsize="x-small")

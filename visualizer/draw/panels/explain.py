@@ -22,7 +22,8 @@ from ..explain import ExplainFrame, Phase, explain_rows, phases
 from .. import colours
 from ..text import FrameText
 from .base import PREDICTION_COLOR, Layout, Panel
-from .diagram import column_positions, edge_segments, magnitude_scale, marker_size, signed_norm
+from .diagram import (column_positions, edge_name_spots, edge_names, edge_segments, magnitude_scale, marker_size,
+                      signed_norm)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -137,6 +138,12 @@ class ExplainDiagramPanel(Panel):
                                  offset=(0, radius + 1), background="white", background_alpha=0.85, pad=0.1)
                 ax.add_artist(text)
                 labels.append(text)
+        weight_names = edge_names(info, layers)  # on the edges where they fit, as in the diagram
+        for e, (x, y) in edge_name_spots(pos).items():
+            text = FrameText(x, y, weight_names[e], transform=ax.transData, ha="center", va="center",
+                             fontsize="x-small", background="white", background_alpha=0.9, pad=0.12)
+            ax.add_artist(text)
+            labels.append(text)
         ax.set_xlim(-0.6, len(sizes) - 0.35)
         half = (max(sizes) - 1) / 2
         ax.set_ylim(-half - 0.75, half + 0.55)

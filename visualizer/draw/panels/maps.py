@@ -14,6 +14,7 @@ from matplotlib.colors import Normalize, SymLogNorm
 from matplotlib.lines import Line2D
 
 from ..image import frame_imshow
+from ...record.names import input_name, unit_name
 from ...record.probes import Needs, Probe, plane, plane_key, plane_needs
 from .. import colours
 from ..text import FrameText
@@ -39,9 +40,8 @@ class _PlanePanel(Panel):
         image = frame_imshow(ax, values0, cmap=cmap, norm=Normalize(vmin, vmax), interpolation="bilinear",
                              extent=extent, origin="lower")
         ax.grid(False)  # a grid would show on a static map and be painted over on a changing one
-        labels = history.info.input_names or []
-        ax.set_xlabel(labels[self.inputs[0]] if len(labels) > self.inputs[0] else f"x{self.inputs[0]}")
-        ax.set_ylabel(labels[self.inputs[1]] if len(labels) > self.inputs[1] else f"x{self.inputs[1]}")
+        ax.set_xlabel(input_name(history.info, self.inputs[0]))  # as every view names the inputs
+        ax.set_ylabel(input_name(history.info, self.inputs[1]))
         return image, (g0, g1)
 
 
@@ -216,7 +216,8 @@ class UnitMapPanel(_PlanePanel):
             x = history.static["data/x"]
             overlays.append(ax.scatter(x[:, self.inputs[0]], x[:, self.inputs[1]], s=14, facecolors="none",
                                        edgecolors="white", linewidths=1.0, zorder=3, animated=True))
-        ax.set_title(self.title or f"{self.layer} unit {self.unit + 1}")
+        unit = unit_name(history.info.layers, self.layer, self.unit)  # the diagram's label of this neuron
+        ax.set_title(self.title or f"{unit}: {self.layer} unit {self.unit + 1}")
         ax.tick_params(labelsize="x-small")
         ax.set_xlabel("")
         ax.set_ylabel("")

@@ -15,6 +15,7 @@ from matplotlib.colors import LogNorm, Normalize
 from matplotlib.ticker import MaxNLocator
 
 from ...record.backprop import chain_rule, layer_weight, parse_param
+from ...record.names import param_name
 from ...record.probes import Needs, Probe
 from ..text import FrameText, FrameTextGroup
 from .. import colours
@@ -73,9 +74,10 @@ class ChainRulePanel(Panel):
     title: str = ""
     max_rows: int = 12
 
-    def _rule(self, layers, loss_label: str, input_names):
-        return chain_rule(layers, self.param, tuple(self.index), self.label, short_loss(loss_label), self.names,
-                          input_names)
+    def _rule(self, info):
+        label = self.label or param_name(info, self.param, tuple(self.index))  # as every view names it
+        return chain_rule(info.layers, self.param, tuple(self.index), label, short_loss(info.loss_label),
+                          self.names, info.input_names)
 
     def needs(self, setup):
         k, is_bias, _, _ = parse_param(setup.layers, self.param, tuple(self.index))
@@ -91,7 +93,7 @@ class ChainRulePanel(Panel):
         """(rule, values) of history row ``i`` (paths, samples, factors), or of every row (rows, paths,
         samples, factors); the products' sum over paths and samples is ∂L/∂θ."""
         layers = history.info.layers
-        rule = self._rule(layers, history.info.loss_label, history.info.input_names)
+        rule = self._rule(history.info)
         return rule, rule.values(*self._sources(history, rule, i))
 
     def _sources(self, history, rule, i):
@@ -114,7 +116,7 @@ class ChainRulePanel(Panel):
         layers = history.info.layers
         if not layers:
             raise ValueError("ChainRulePanel needs the model's layer structure in the history")
-        rule = self._rule(layers, history.info.loss_label, history.info.input_names)
+        rule = self._rule(history.info)
         loss = short_loss(history.info.loss_label)
         n = len(history.static["data/x"])
         if self.param not in history.grads:
@@ -299,7 +301,7 @@ class LossLandscapePanel(Panel):
             ax.set_ylabel(f"2nd ({100 * explained[1]:.0f} %)")
             ax.set_title(self.title or f"{label} over the plane of {whose} (PCA)")
         else:
-            names = [self.labels[j] or scalar_key(*self.params[j]) for j in range(2)]
+            names = [self.labels[j] or param_name(history.info, *self.params[j]) for j in range(2)]
             ax.set_xlabel(names[0])
             ax.set_ylabel(names[1])
             where = "last step" if self.at_step is None else f"step {self.at_step:,}"
