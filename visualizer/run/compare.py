@@ -50,6 +50,42 @@ SETTINGS: dict[str, tuple[Callable[[str], Any], Callable]] = {
 }
 
 
+def _positive_lr(value) -> None:
+    from ..engine.optim import _check_rate
+
+    _check_rate(value, "")
+
+
+def _seed_value(value) -> None:
+    from .options import _seed
+
+    problem = _seed(value)
+    if problem:
+        raise ValueError(f"a seed {problem}")
+
+
+def _batch_value(value) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(f"a batch size must be a whole number of at least 1 (or full), got {value!r}")
+
+
+# What a varied value must be, on the same rules as render's options and a scene file's settings: name ->
+# check raising ValueError (a setting without an entry is checked when it is applied to the scene).
+VALUE_RULES: dict[str, Callable[[Any], None]] = {"lr": _positive_lr, "seed": _seed_value, "batch_size": _batch_value}
+
+
+def check_value(name: str, value: Any) -> None:
+    """Refuse a varied value its setting does not take (``lr=nan``, ``seed=2**32``) with :class:`VisualizerError`,
+    before any run trains."""
+    rule = VALUE_RULES.get(name)
+    if rule is None:
+        return
+    try:
+        rule(value)
+    except ValueError as exc:
+        raise VisualizerError(f"vary {name}: {exc}") from None
+
+
 def split_values(text: str) -> list[str]:
     """``"sgd,adam:lr=0.01,betas=0.9/0.99"`` → ``["sgd", "adam:lr=0.01,betas=0.9/0.99"]``: a piece that is
     only ``key=value`` continues the optimizer spec before it."""
@@ -87,6 +123,7 @@ def parse_vary(items: list[str] | dict[str, Any]) -> dict[str, list[Any]]:
                 parsed.append(parse(v) if isinstance(v, str) else v)
             except ValueError:
                 raise VisualizerError(f"vary {name}: cannot read {v!r}") from None
+            check_value(name, parsed[-1])
         if len(set(map(repr, parsed))) != len(parsed):
             raise VisualizerError(f"vary {name}: a value is given twice")
         vary[name] = parsed

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 import math
+import os
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
@@ -402,6 +404,9 @@ def render(what: Scene | History, history: History | None = None, *, layout: Lay
         opts = RenderOptions(**options).checked()
     except TypeError as exc:
         raise VisualizerError(f"render() got an unknown option: {exc}") from None
+    # Resolved now, before any of the scene's code runs: a scene that changes the working folder (os.chdir)
+    # does not move the outputs.
+    opts = dataclasses.replace(opts, out=os.path.abspath(os.fspath(opts.out)))
     scene = what if isinstance(what, Scene) else None
     if scene is None:
         if not isinstance(what, History):
@@ -409,6 +414,8 @@ def render(what: Scene | History, history: History | None = None, *, layout: Lay
         if history is not None:
             raise VisualizerError("give render() one history")
         history = what
+    if history is not None:
+        history.check()
     if history is not None and (opts.steps is not None or opts.seed is not None):
         raise VisualizerError("steps and seed change training; a history is already trained")
     named = layout if isinstance(layout, str) and layout != "default" else None
@@ -690,8 +697,34 @@ def _renderer(layout: Layout, history: History, size: tuple[int, int], dpi: floa
     try:
         return Renderer(layout, history, size=size, dpi=dpi, title=title, explain=explain, captions=captions,
                         title_card=title_card)
-    except (ValueError, KeyError) as exc:
+    except KeyError as exc:
+        if user_traceback(exc) is not None:
+            raise
+        raise VisualizerError(f"cannot draw {name!r} from this history: {_missing(layout, history, exc)}") from None
+    except ValueError as exc:
         raise _input_error(exc, f"cannot draw {name!r} from this history: ") from None
+
+
+def _missing(layout: Layout, history: History, exc: KeyError) -> str:
+    """What a history lacks, in the user's terms: the record (a bare key means nothing to them) and which of
+    the layout's panels needed it (found by setting each up alone, on a figure never drawn)."""
+    from matplotlib.figure import Figure
+
+    key = str(exc.args[0]) if exc.args else "?"
+    if " " in key:  # a message of ours already ("no param 'x' in history; it has [...]")
+        return key
+    needed = ""
+    for panel_key, panel in layout.panels.items():
+        try:
+            panel.draw(Figure().add_subplot(), history)
+        except KeyError as again:
+            if again.args[:1] == exc.args[:1]:
+                needed = f", which the layout's panel {panel_key!r} ({type(panel).__name__}) draws from"
+                break
+        except Exception:  # noqa: BLE001 - only the panel that lacks this key is looked for
+            continue
+    return (f"it has no {key!r} record{needed}; it was recorded for another layout, or is incomplete: draw it with the layout "
+            "it was recorded with, or with none (a default layout chosen from what it holds)")
 
 
 def _input_error(exc: Exception, prefix: str) -> VisualizerError:
