@@ -533,3 +533,16 @@ def test_an_address_that_is_no_dask_scheduler_is_one_line_within_the_time_promis
     assert time.monotonic() - start < 4
     assert code == 2 and err.count("\n") == 1 and message in err, err
     assert visualizer.run.pipeline.ANSWER_SECONDS < 10 and not (tmp_path / "out").exists()
+
+
+def test_a_scene_holding_out_a_test_fraction_compares_like_any_other(tmp_path):
+    """The bundled overfit scene (test_fraction 0.6): every run trains on the scene's own split (it was split
+    again, and refused, before)."""
+    from visualizer.run.compare import compare
+
+    scene = load_scene("overfit")
+    result = compare(scene, {"seed": [0, 1]}, steps=2, out=tmp_path, format="mp4", size=(320, 180))
+    for k in (0, 1):
+        run = History.load(result[f"run{k}"])
+        assert np.array_equal(run.static["data/x_test"], scene.test[0]) and len(scene.test[0]) == 90
+    assert result["runs"] == tmp_path / "overfit-compare-seed" / "runs"

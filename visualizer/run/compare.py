@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import os
+import signal
 from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any, Callable
@@ -154,6 +156,23 @@ def label(settings: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def settled(scene):
+    """The scene with its test data held out once and for all: the settings' changes (``dataclasses.replace``)
+    then keep that split (made with the scene's own seed, as a render of it makes it) instead of splitting
+    the already split data again."""
+    if getattr(scene, "test_fraction", None) is None:
+        return scene
+    return dataclasses.replace(scene, test_fraction=None)
+
+
+def applied(scene, settings: dict[str, Any]):
+    """The scene with a run's settings applied (``SETTINGS``' changes, on the settled scene)."""
+    scene = settled(scene)
+    for name, value in settings.items():
+        scene = SETTINGS[name][1](scene, value)
+    return scene
+
+
 def train_run(scene_file: str, scene_source: str | bytes, settings: dict[str, Any], steps: int | None,
               every: int | None, pace: str = "change") -> History:
     """One run of a comparison, as a task: load the scene (from its source text, so a worker on another
@@ -170,9 +189,7 @@ def train_run(scene_file: str, scene_source: str | bytes, settings: dict[str, An
         source = scene_source.encode() if isinstance(scene_source, str) else scene_source
         stem = re.sub(r"[^0-9A-Za-z_]", "_", Path(scene_file).stem)
         scene = scene_of(import_source(f"visualizer_scene_{stem}", scene_file, source), Path(scene_file))
-        for name, value in settings.items():
-            scene = SETTINGS[name][1](scene, value)
-        return train(scene, steps=steps, every=every, allow_divergence=True, pace=pace)
+        return train(applied(scene, settings), steps=steps, every=every, allow_divergence=True, pace=pace)
     except Exception as exc:  # noqa: BLE001 - classified as a render worker's are: the user's code, or ours
         raise worker_outcome(0, exc)[2] from None
 
@@ -186,20 +203,53 @@ def local_executor(runs: int) -> Executor:
     from .pipeline import available_cores, can_fork
 
     return ProcessPoolExecutor(max_workers=max(1, min(runs, available_cores())),
-                               mp_context=mp.get_context("fork" if can_fork() else "spawn"))
+                               mp_context=mp.get_context("fork" if can_fork() else "spawn"),
+                               initializer=_training_worker, initargs=(os.getpid(),))
+
+
+def _training_worker(parent: int) -> None:
+    """A local pool's training process: the signals are the main process's to handle (it stops the pool at
+    once: SIGTERM, whose default ends a process that keeps no files), and the kernel ends it if the main
+    process dies, even by SIGKILL (Linux), so no run trains on as an orphan."""
+    from .pipeline import _die_with_parent
+
+    for name in ("SIGINT", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _die_with_parent(parent, signal.SIGKILL)
+
+
+def stop_training(pool: Executor, futures: list, owned: bool) -> None:
+    """Stop a comparison's training now, not when its runs finish: the futures cancelled (a cluster's tasks
+    are cancelled there), and the processes of a local pool of ours (``owned``) ended."""
+    from .pipeline import stop_pool
+
+    for future in futures:
+        future.cancel()
+    if owned and getattr(pool, "_processes", None) is not None:
+        manager = getattr(pool, "_executor_manager_thread", None)  # the pool offers no public way
+        stop_pool(pool)
+        if manager is not None:  # it sees its processes gone and ends: no thread is left behind
+            manager.join(timeout=5)
 
 
 def _result(future, what: str) -> History:
     """A run's history; a worker that died (killed, out of memory) is one clear error, not a traceback."""
     from concurrent.futures.process import BrokenProcessPool
 
-    from .pipeline import spawn_hint
+    from .pipeline import lost_by_cluster, spawn_hint
 
     try:
         return future.result()
     except BrokenProcessPool:
         raise VisualizerError(f"the process training run {what!r} stopped unexpectedly (killed, or out of "
                               f"memory{spawn_hint()}); nothing was written") from None
+    except Exception as exc:
+        lost = lost_by_cluster(exc, f"run {what!r}", "nothing was written")
+        if lost is None:
+            raise
+        raise lost from None
 
 
 def landscape_panel(scene):
@@ -247,6 +297,12 @@ def compare(scene, vary: dict[str, Any] | list[str], *, executor: Executor | str
         raise VisualizerError("explain shows one run's step in slow motion: render the scene with it, not a "
                               "comparison")
     vary = parse_vary(vary)
+    scene = settled(scene)
+    # Resolved before the scene's code runs again (its network, in the checks below): see render().
+    from .options import RenderOptions
+
+    given, cwd = os.fspath(options.get("out") or RenderOptions.out), os.getcwd()
+    options["out"] = os.path.join(cwd, given)
     if seed is not None:
         if "seed" in vary:
             raise VisualizerError("seed is varied; do not also give one seed")
@@ -270,35 +326,50 @@ def compare(scene, vary: dict[str, Any] | list[str], *, executor: Executor | str
                first.layout, options.get("pace") or "change")
     labels = [label(s) for s in runs]
     name = f"{scene.name}-compare-{'-'.join(vary)}"
+    free_folder(options["out"], name)  # another comparison writing there: refused now, not after training
     source = Path(scene.source).read_bytes()
     with executor_for(executor, lambda: local_executor(len(runs))) as pool:
         base = {} if seed is None else {"seed": seed}
-        futures = [pool.submit(train_run, str(scene.source), source, {**base, **s}, steps, every,
-                               options.get("pace") or "change") for s in runs]
-        histories = [_result(f, lab) for f, lab in zip(futures, labels)]
+        futures = []
+        try:
+            futures.extend(pool.submit(train_run, str(scene.source), source, {**base, **s}, steps, every,
+                                       options.get("pace") or "change") for s in runs)
+            histories = [_result(f, lab) for f, lab in zip(futures, labels)]
+        except BaseException:  # a signal, a lost run: the others stop now, not when they finish training
+            stop_training(pool, futures, owned=executor is None)
+            raise
         if executor is None:  # the local pool trained; the render draws its own way (forked on Linux)
             close_executor(pool)
         joined = join_histories(histories, labels)
         layout = comparison_layout(scene.layout, joined, len(runs), landscape_panel(scene))
         joined = _with_landscape(scene, joined, layout)
+        # Each run's own history goes to runs/, published with the video in one transaction: the folder never
+        # holds one comparison's video beside another's runs.
+        files = [f"{k:02d}-{''.join(c if c.isalnum() or c in '._=-' else '_' for c in lab)}.npz"
+                 for k, lab in enumerate(labels)]
         # A cluster (or an executor of the caller's) draws the comparison's chunks too.
         result = render(joined, layout=layout, name=name, title=f"{scene.title or scene.name}: "
                         f"{' vs '.join(labels) if len(labels) <= 4 else 'varying ' + ', '.join(vary)}",
-                        progress=progress, executor=None if executor is None else pool, **options)
-    # Each run's own history, in runs/: built aside and swapped in whole, so no run of an earlier comparison
-    # stays beside this one's.
-    import tempfile
-
-    from ..outputs.png import swap_folder
-
-    final = Path(result["history"]).parent / "runs"
-    built = Path(tempfile.mkdtemp(prefix=".runs-", dir=final.parent))
-    for k, (h, lab) in enumerate(zip(histories, labels)):
-        safe = "".join(c if c.isalnum() or c in "._=-" else "_" for c in lab)
-        h.save(built / f"{k:02d}-{safe}.npz")
-        result[f"run{k}"] = final / f"{k:02d}-{safe}.npz"
-    swap_folder(built, final)
+                        progress=progress, executor=None if executor is None else pool,
+                        runs=list(zip(files, histories)), **options)
+    for k, file in enumerate(files):
+        result[f"run{k}"] = result["runs"] / file
+    if not os.path.isabs(given):  # the paths as the caller gave the folder: relative to where it was then
+        for kind, path in result.items():
+            result[kind] = Path(os.path.relpath(path, cwd))
+        result.kept = {kind: Path(os.path.relpath(path, cwd)) for kind, path in result.kept.items()}
+        result.manifest = Path(os.path.relpath(result.manifest, cwd))
     return result
+
+
+def free_folder(out: str, name: str) -> None:
+    """Refuse at once (:class:`~visualizer.base.errors.BusyError`) an output folder another render or
+    comparison holds; the render takes the lock again to publish."""
+    from .render import output_dir
+    from ..outputs.transaction import OutputFolder
+
+    with OutputFolder(output_dir(out, name), name):
+        pass
 
 
 __all__ = ["MAX_RUNS", "SETTINGS", "close_executor", "combinations", "compare", "dask_executor", "join_histories",

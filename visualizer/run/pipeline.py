@@ -477,10 +477,28 @@ def _piece(future, k: int, chunks: list[range]) -> dict:
         raise WorkerLost(f"a process drawing frames stopped unexpectedly (killed, or out of memory"
                          f"{spawn_hint()}); the render stopped") from None
     except Exception as exc:
-        if type(exc).__name__ in ("KilledWorker", "CommClosedError", "FutureCancelledError"):  # Dask's
-            raise WorkerLost(f"{_chunk_name(k, chunks)} was lost by the cluster ({exc}); the render "
-                             "stopped") from None
-        raise
+        lost = lost_by_cluster(exc, _chunk_name(k, chunks), "the render stopped")
+        if lost is None:
+            raise
+        raise lost from None
+
+
+# How Dask says a task was lost: its worker died (KilledWorker), the connection closed, or the scheduler went
+# away (every pending future is then cancelled: CancelledError, FutureCancelledError).
+_LOST = ("KilledWorker", "CommClosedError", "FutureCancelledError", "CancelledError")
+
+
+def lost_by_cluster(exc: BaseException, what: str, then: str) -> WorkerLost | None:
+    """One line for a task a cluster lost (its workers or its scheduler gone), or ``None`` for any other
+    failure. ``what`` names the task, ``then`` says what became of the command."""
+    from concurrent.futures import CancelledError
+
+    name = type(exc).__name__
+    if not (isinstance(exc, CancelledError) or name in _LOST):
+        return None
+    why = {"KilledWorker": "the workers running it died", "CommClosedError": "the connection to the cluster closed"
+           }.get(name, "the cluster cancelled it (its scheduler stopped, or lost every worker)")
+    return WorkerLost(f"{what} was lost by the cluster: {why}; {then}")
 
 
 class WorkerError(InternalError):

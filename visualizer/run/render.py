@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import base64
 import copy
-import dataclasses
 import math
-import os
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
@@ -365,7 +363,8 @@ def _dry_draw(layout: Layout, history: History) -> None:
 
 def render(what: Scene | History, history: History | None = None, *, layout: Layout | str | None = None,
            name: str | None = None, title: str | None = None, progress: bool = False,
-           executor: Executor | str | None = None, **options) -> RenderResult:
+           executor: Executor | str | None = None, runs: list[tuple[str, History]] | None = None,
+           **options) -> RenderResult:
     """Write a run's outputs under ``out/<name>/``: train a scene first, or draw a given history.
 
     ``render(scene)`` trains and renders; ``render(scene, history)`` draws a history with the scene's layout;
@@ -395,6 +394,9 @@ def render(what: Scene | History, history: History | None = None, *, layout: Lay
     spawned ones elsewhere. ``executor`` (a :class:`concurrent.futures.Executor`, or a Dask scheduler's
     address ``"tcp://HOST:PORT"``) draws every chunk as a task there instead; the encoded pieces come back
     and are joined here. ``result.processes`` says how many processes drew frames.
+
+    ``runs`` (a comparison's, from :func:`~visualizer.run.compare.compare`: (file name, history) each) are
+    published in ``runs/`` with the rest, in the same transaction.
     """
     from .options import check_dpi
 
@@ -404,9 +406,6 @@ def render(what: Scene | History, history: History | None = None, *, layout: Lay
         opts = RenderOptions(**options).checked()
     except TypeError as exc:
         raise VisualizerError(f"render() got an unknown option: {exc}") from None
-    # Resolved now, before any of the scene's code runs: a scene that changes the working folder (os.chdir)
-    # does not move the outputs.
-    opts = dataclasses.replace(opts, out=os.path.abspath(os.fspath(opts.out)))
     scene = what if isinstance(what, Scene) else None
     if scene is None:
         if not isinstance(what, History):
@@ -431,7 +430,7 @@ def render(what: Scene | History, history: History | None = None, *, layout: Lay
     from .pipeline import executor_for
 
     with executor_for(executor) as pool:
-        return _render(scene, history, layout, named, name, title, progress, opts, size, pool)
+        return _render(scene, history, layout, named, name, title, progress, opts, size, pool, runs or [])
 
 
 def output_name(scene: Scene | None, history: History | None, layout: str | None, explain: bool) -> str:
@@ -444,7 +443,7 @@ def output_name(scene: Scene | None, history: History | None, layout: str | None
 
 def _render(scene: Scene | None, history: History | None, layout: Layout | None, named: str | None, name: str,
             title: str | None, progress: bool, opts: RenderOptions, size: tuple[int, int],
-            executor: Executor | None) -> RenderResult:
+            executor: Executor | None, runs: list[tuple[str, History]] = ()) -> RenderResult:
     from ..base.files import sha256_file
     from ..draw.explain import ExplainFrame
     from ..draw.titlecard import TitleCard
@@ -456,14 +455,21 @@ def _render(scene: Scene | None, history: History | None, layout: Layout | None,
 
     fps = opts.frame_rate(scene.fps if scene else None)
     target = output_dir(opts.out, name)
+    # The folder's full path is fixed now, before the scene's code runs (its network, in the checks and in
+    # training): a scene that changes the working folder (os.chdir) does not move the outputs.
+    folder = OutputFolder(target, name)
     title = title if title is not None else (scene.title if scene else history.info.title)
     files = known_outputs(name)
-    plan = making(opts.formats)  # (format, published): what was asked for, what every render makes, what they need
+    if runs and "runs" not in files:
+        raise VisualizerError(f"only a comparison publishes runs; {name!r} is not a comparison's folder")
+    # (format, published): what was asked for, what every render makes, what they need
+    plan = making(opts.formats + (("runs",) if runs else ()))
     # What the frames will show is known once the history is: filled in then.
     job = Job(name=name, title=title, size=size, dpi=opts.dpi, fps=fps, hold=opts.hold,
               hold_frames=round(opts.hold * fps), every=opts.every, max_frames=opts.max_frames,
               gif_fps=opts.gif_rate(fps), gif_width=opts.gif_size_width(size), last_frame=opts.last_frame,
-              pace=opts.pace, pages=opts.pages or HANDOUT_PAGES, title_card=opts.title_frames(fps) / fps)
+              pace=opts.pace, pages=opts.pages or HANDOUT_PAGES, title_card=opts.title_frames(fps) / fps,
+              runs=list(runs))
     kinds = [kind for fmt, public in plan if public for kind in fmt.kinds(job)]
     renderer = None
     explain = opts.explain_steps
@@ -480,7 +486,6 @@ def _render(scene: Scene | None, history: History | None, layout: Layout | None,
         rows, frames, marks, notes = _timeline(history, scene, rows, explain, fps, opts, moments)
         renderer = _renderer(layout, history, size, opts.dpi, title, name, explain,
                              _burned(history, frames, marks, job, opts), opts.title_card)
-    folder = OutputFolder(target, name)
     stage = "starting"
     stages = StageBar(name, progress, [fmt.stage for fmt, _ in plan if fmt.stage is not None])
 
