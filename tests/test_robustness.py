@@ -546,3 +546,48 @@ def test_a_scene_holding_out_a_test_fraction_compares_like_any_other(tmp_path):
         run = History.load(result[f"run{k}"])
         assert np.array_equal(run.static["data/x_test"], scene.test[0]) and len(scene.test[0]) == 90
     assert result["runs"] == tmp_path / "overfit-compare-seed" / "runs"
+
+
+def test_a_dask_scheduler_lost_mid_render_is_one_line(tmp_path, capfd, monkeypatch):
+    """A real cluster whose scheduler stops while its worker draws (the pause hook holds the chunk there):
+    every pending task is cancelled (CancelledError), said in one line at once, exit 1, nothing published.
+    (Its worker runs in this process, so the test starts in seconds.)"""
+    import logging
+    import threading
+    import time
+
+    distributed = pytest.importorskip("distributed")
+    from visualizer.cli import main
+
+    marker = tmp_path / "drawing"
+    monkeypatch.setenv("VISUALIZER_TEST_PAUSE", f"drawing:{marker}")
+    monkeypatch.chdir(ROOT)
+    level = logging.getLogger("distributed").level
+    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp",
+                                       host="127.0.0.1", dashboard_address=":0")
+    try:
+        ended = {}
+        command = threading.Thread(target=lambda: ended.update(code=main([
+            "render", "softplus_fit", "--steps", "3", "--size", "160x90", "--format", "mp4", "-q",
+            "--scheduler", cluster.scheduler_address, "--out", str(tmp_path / "out")])))
+        command.start()
+        deadline = time.monotonic() + 60
+        while not marker.exists() and command.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker.exists(), capfd.readouterr().err
+        cluster.sync(cluster.scheduler.close)
+        stopped = time.monotonic()
+        command.join(30)
+        assert not command.is_alive() and time.monotonic() - stopped < 10
+    finally:
+        marker.unlink(missing_ok=True)
+        try:
+            cluster.close(timeout=2)
+        except Exception:  # noqa: BLE001 - its scheduler is gone already: what is left ends with the test
+            pass
+        logging.getLogger("distributed").setLevel(level)
+    assert ended["code"] == 1
+    assert capfd.readouterr().err == ("visualizer: error: render worker 1 of 1 (frames 1-4) was lost by the "
+                                      "cluster: the cluster cancelled it (its scheduler stopped, or lost every "
+                                      "worker); the render stopped\n")
+    assert not (tmp_path / "out").exists()

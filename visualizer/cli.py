@@ -180,6 +180,15 @@ class _Out:
         return Path(os.path.relpath(path, self.cwd)) if self.relative else Path(path)
 
 
+def _quiet_cluster(address: str | None) -> None:
+    """With a Dask scheduler: its client's own log (connection retries, lost workers, a scheduler gone) is not
+    shown; what went wrong is said in the command's one line."""
+    if address is not None:
+        import logging
+
+        logging.getLogger("distributed").setLevel(logging.CRITICAL + 1)
+
+
 def _cmd_compare(args: argparse.Namespace) -> int:
     from .run.compare import compare, parse_vary
     from .run.options import RenderOptions
@@ -189,6 +198,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     RenderOptions(**options).checked()
     parse_vary(args.vary)  # a bad --vary fails before the scene runs
     out = _Out(options)
+    _quiet_cluster(args.scheduler)
     scene = load_scene(args.scene)
     written = compare(scene, args.vary, executor=args.scheduler, progress=not args.quiet and sys.stderr.isatty(),
                       **options)
@@ -208,6 +218,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
     RenderOptions(**options).checked()  # every bad option fails here, before any scene runs
     progress = not args.quiet and sys.stderr.isatty()
     out = _Out(options)
+    _quiet_cluster(args.scheduler)
     jobs = []
     if args.from_history is not None:
         if args.scenes:
