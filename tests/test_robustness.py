@@ -402,7 +402,10 @@ MALFORMED = {  # loadable histories whose parts contradict each other: one line,
     "repeated step": (lambda d: d.update(step=np.array([0, 1, 1, 3])), "records step 1 twice"),
     "steps beyond the total": (lambda d: d.update(step=np.array([0, 1, 2, 300])),
                                "records step 300, beyond the 3 steps its run information says the run took"),
-    "negative total": (lambda d: _set_info(d, total_steps=-5), "its run information gives -5 total steps"),
+    "negative total": (lambda d: _set_info(d, total_steps=-5), "its run information gives total_steps -5; it "
+                       "must be a whole number, 0 or more"),
+    "words for a step": (lambda d: _set_info(d, diverged_at="soon"), "its run information gives diverged_at "
+                         "'soon'"),
     "missing key": (lambda d: d.pop("static/fit/x"), "it has no 'fit/x' record, which the layout's panel 'fit' "
                     "(FitPanel) draws from"),
 }

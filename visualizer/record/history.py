@@ -292,11 +292,13 @@ class History:
             k = int(back[0])
             how = "twice" if steps[k] == steps[k + 1] else f"after step {int(steps[k])}"
             raise HistoryError(f"{where} records step {int(steps[k + 1])} {how}; a history's steps must increase")
+        for what, value, low in (("total_steps", total, 0), ("every", self.info.every, 1),
+                                 ("diverged_at", self.info.diverged_at, 0)):
+            whole = isinstance(value, (int, np.integer)) or (isinstance(value, float) and value.is_integer())
+            if value is not None and (isinstance(value, bool) or not whole or value < low):
+                raise HistoryError(f"{where}: its run information gives {what} {value!r}; it must be a whole "
+                                   f"number, {low} or more")
         if total is not None:
-            whole = isinstance(total, (int, np.integer)) or (isinstance(total, float) and total.is_integer())
-            if isinstance(total, bool) or not whole or total < 0:
-                raise HistoryError(f"{where}: its run information gives {total!r} total steps; it must be a whole "
-                                   "number, 0 or more")
             if steps[-1] > total:
                 raise HistoryError(f"{where} records step {int(steps[-1])}, beyond the {int(total)} steps its run "
                                    "information says the run took")
