@@ -113,7 +113,7 @@ NO_SCENE = '"""Defines nothing useful."""\nvalue = 3\n'
     (["render", "pyproject.toml"], "pyproject.toml is not a Python file"),
     (["render", "softplus_fit", "--size", "12x"], "WIDTHxHEIGHT"),
     (["render", "softplus_fit", "--size", "10x10"], "outside 160x90"),
-    (["render", "softplus_fit", "--fps", "0"], "must be above 0"),
+    (["render", "softplus_fit", "--fps", "0"], "must be at least 0.1"),
     (["render", "softplus_fit", "--steps", "-3"], "must be between 1 and 100,000,000, got -3"),
     (["render", "softplus_fit", "--format", "mp4,avi"], "unknown format avi"),
     (["render"], "name at least one SCENE, or give --from-history FILE"),

@@ -8,6 +8,7 @@ render importing matplotlib); one case, and the start-up test, run the real comm
 """
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import signal
@@ -15,7 +16,9 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import ROOT
@@ -233,3 +236,175 @@ def test_an_error_in_a_panel_in_a_worker_shows_the_users_traceback_once(tmp_path
     assert err.count("Traceback") == 1  # none from the other worker stopping (join_thread, KeyboardInterrupt)
     assert "internal error" not in err and "visualizer/pipeline.py" not in err
     assert not (tmp_path / "out").exists()
+
+
+# ---- a comparison is one transaction too (issue 26, part 3)
+
+TINY = '''
+"""A tiny fit for comparisons."""
+import numpy as np
+from visualizer import SGD, Dense, FitPanel, Layout, LossPanel, Network, Scene
+
+X = np.linspace(0, 1, 8)
+
+
+def network(seed):
+    rng = np.random.default_rng(seed)
+    return Network([Dense(1, 3, "tanh", name="hidden", rng=rng), Dense(3, 1, name="output", rng=rng)])
+
+
+scene = Scene(name="tiny_fit", network=network, x=X, y=np.sin(3 * X), loss="mse", optimizer=SGD(0.2), steps=30,
+              layout=Layout([["fit", "loss"]], {"fit": FitPanel(), "loss": LossPanel()}))
+'''
+COMPARED = "tiny_fit-compare-lr"
+
+
+def _compare_args(tmp_path, out, *extra, lr="0.1,0.2", steps="3", what=("--format", "mp4")):
+    scene = tmp_path / "tiny_fit.py"
+    scene.write_text(TINY)
+    return ["compare", str(scene), "--vary", f"lr={lr}", "--steps", steps, *SMALL, *what, "--out", str(out), "-q",
+            *extra]
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in open(f"/proc/{pid}/task/{pid}/children").read().split()]
+    except OSError:
+        return []
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (one nobody reaped: in a container the first process may not)."""
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def one_comparison(folder, lr: list[float]):
+    """``folder`` holds one whole comparison: its video, history and runs made together (each run's history
+    in runs/ is the run the joined history shows), nothing else."""
+    manifest = one_run(folder)
+    assert set(manifest["outputs"]) == {"history", "mp4", "poster", "contact_sheet", "runs"}
+    joined = History.load(folder / "history.npz")
+    runs = sorted((folder / "runs").iterdir())
+    assert [p.name for p in runs] == [f"{k:02d}-lr={v:g}.npz" for k, v in enumerate(lr)]
+    for k, path in enumerate(runs):
+        run = History.load(path)
+        at = np.searchsorted(run.steps, joined.steps)
+        assert np.array_equal(run.losses["train"][at], joined.losses[f"run{k}/train"])
+    return manifest
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; the kernel's parent-death signal")
+def test_a_signal_while_a_comparison_trains_stops_it_within_two_seconds_and_killing_it_ends_its_runs(tmp_path):
+    """SIGINT to the group (Ctrl-C), SIGTERM and SIGHUP to the main process (kill, a closed terminal): the
+    training processes are ended, not waited for; SIGKILL of the main process ends them too."""
+    cases = {INT: "group", TERM: "process", signal.SIGHUP: "process", signal.SIGKILL: "process"}
+    procs = {}
+    for n, sig in enumerate(cases):  # a training run far longer than the test: it must be stopped
+        args = _compare_args(tmp_path, tmp_path / f"out{n}", "--every", "1000000", steps="5000000")
+        procs[sig] = ForkedCLI(args, tmp_path / f"err{n}", {})
+    failures = []
+    for n, (sig, how) in enumerate(cases.items()):
+        proc = procs[sig]
+        deadline = time.monotonic() + 60
+        while len(_children(proc.pid)) < 2 and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate(1)
+            time.sleep(0.02)
+        workers = _children(proc.pid)
+        assert len(workers) == 2, workers
+        time.sleep(0.3)  # training now
+        sent = time.monotonic()
+        (os.killpg if how == "group" else os.kill)(proc.pid, sig)
+        _, err = proc.communicate(timeout=30)
+        took = time.monotonic() - sent
+        while any(_running(w) for w in workers) and time.monotonic() - sent < 10:
+            time.sleep(0.02)
+        case = f"{sig.name}/{how}"
+        if took > 2 or any(_running(w) for w in workers):
+            failures.append(f"{case}: {took:.1f} s; training processes left: "
+                            f"{[w for w in workers if _running(w)]}")
+        if sig != signal.SIGKILL:
+            head = "visualizer: interrupted" if sig == INT else f"visualizer: stopped by {sig.name}"
+            if (proc.returncode, err) != (128 + sig, f"{head} before anything was written\n"):
+                failures.append(f"{case}: exit {proc.returncode}, {err!r}")
+            if (tmp_path / f"out{n}").exists():
+                failures.append(f"{case}: the output folder was left")
+    assert not failures, "\n".join(failures)
+
+
+def test_a_comparison_publishes_its_runs_with_its_video_or_nothing(tmp_path):
+    """Stopped before the commit point: the earlier comparison stays whole; at the publish: the new one is
+    whole (its runs/ with its video), also after SIGKILL once the next comparison recovers the folder; a
+    dead comparison's partial runs folder of an earlier version is removed."""
+    template = tmp_path / "template"
+    ForkedCLI(_compare_args(tmp_path, template), tmp_path / "err", {}).communicate(timeout=120)
+    one_comparison(template / COMPARED, [0.1, 0.2])
+    cases = [("join", INT), ("publish", INT), ("publish", signal.SIGKILL)]
+    procs = []
+    for n, (stage, sig) in enumerate(cases):
+        out = tmp_path / f"case{n}"
+        shutil.copytree(template, out)
+        before = _tree(out / COMPARED)
+        (out / COMPARED / ".runs-x1y2z3").mkdir()  # what a comparison of an earlier version left when it died
+        (out / COMPARED / ".runs-x1y2z3" / "00-lr=0.5.npz").write_bytes(b"half")
+        marker = tmp_path / f"marker{n}"
+        procs.append((ForkedCLI(_compare_args(tmp_path, out, lr="0.3,0.4", steps="4"), tmp_path / f"err{n}",
+                                {"VISUALIZER_TEST_PAUSE": f"{stage}:{marker}", "VISUALIZER_TEST_PAUSE_SECONDS": "60"}),
+                      marker, out / COMPARED, before))
+    for (stage, sig), (proc, marker, folder, before) in zip(cases, procs):
+        deadline = time.monotonic() + 120
+        while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert marker.exists(), proc.communicate(1)
+        os.kill(proc.pid, sig)
+        marker.unlink()
+        _, err = proc.communicate(timeout=60)
+        if sig == signal.SIGKILL:
+            with OutputFolder(folder, COMPARED):  # the next comparison (or render) into it completes the publish
+                pass
+        else:
+            assert proc.returncode == 130 and err.count("\n") == 1, err
+        if stage == "join":
+            assert "nothing was published" in err and _tree(folder) == before, err
+        else:
+            assert sig == signal.SIGKILL or f"published in {folder}/: history.npz, {COMPARED}.mp4, " in err, err
+            one_comparison(folder, [0.3, 0.4])
+            assert History.load(folder / "history.npz").steps[-1] == 4
+
+
+def test_two_comparisons_into_one_folder_leave_one_whole(tmp_path):
+    """The second is refused at once, before it trains, while the first holds the folder."""
+    marker = tmp_path / "drawing"
+    first = ForkedCLI(_compare_args(tmp_path, tmp_path / "out"), tmp_path / "err1",
+                      {"VISUALIZER_TEST_PAUSE": f"drawing:{marker}"})
+    wait_for(marker, first)
+    second = ForkedCLI(_compare_args(tmp_path, tmp_path / "out", "--every", "1000000", lr="0.3,0.4", steps="5000000"),
+                       tmp_path / "err2", {})  # it would train for minutes
+    _, err2 = second.communicate(timeout=60)
+    marker.unlink()
+    _, err1 = first.communicate(timeout=60)
+    assert first.returncode == 0, err1
+    assert second.returncode == 2 and err2.count("\n") == 1 and "is being written by another render" in err2, err2
+    one_comparison(tmp_path / "out" / COMPARED, [0.1, 0.2])
+
+
+def test_a_full_disk_while_the_runs_are_saved_is_one_line_and_the_folder_stays_as_it_was(tmp_path, cli,
+                                                                                          monkeypatch):
+    code, _, err = cli(*_compare_args(tmp_path, tmp_path / "out", what=["--last-frame"]))  # the poster: quick
+    assert code == 0, err
+    before = _tree(tmp_path / "out")
+    assert "tiny_fit-compare-lr/runs/00-lr=0.1.npz" in before
+    save = History.save
+
+    def full_in_runs(self, path):
+        if Path(path).parent.name == "runs":
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return save(self, path)
+
+    monkeypatch.setattr(History, "save", full_in_runs)
+    code, _, err = cli(*_compare_args(tmp_path, tmp_path / "out", lr="0.3,0.4", what=["--last-frame"]))
+    assert (code, err) == (2, f"visualizer: error: cannot write to {tmp_path / 'out' / COMPARED}: the disk is full; "
+                              "free some space or choose another output folder\n")
+    assert _tree(tmp_path / "out") == before

@@ -161,6 +161,34 @@ RENDER_ONLY = ("from_history", "layout", "layout_scene", "name", "scenes", "quie
                "scheduler")
 
 
+class _Out:
+    """The output folder resolved before any scene's code runs (a scene calling ``os.chdir`` cannot move it),
+    and its paths shown as the user gave them: relative to the folder the command started in."""
+
+    def __init__(self, options: dict) -> None:
+        given = os.fspath(options.get("out", "output"))
+        self.cwd, self.relative = os.getcwd(), not os.path.isabs(given)
+        options["out"] = os.path.join(self.cwd, given)
+
+    def shown(self, path: Path) -> Path:
+        """``path`` as the summary shows it; the command's folder is made current again first (a scene may
+        have left another), so the summary reads the files it names."""
+        try:
+            os.chdir(self.cwd)
+        except OSError:  # the command's folder itself is gone: the paths are shown from the root
+            return Path(path)
+        return Path(os.path.relpath(path, self.cwd)) if self.relative else Path(path)
+
+
+def _quiet_cluster(address: str | None) -> None:
+    """With a Dask scheduler: its client's own log (connection retries, lost workers, a scheduler gone) is not
+    shown; what went wrong is said in the command's one line."""
+    if address is not None:
+        import logging
+
+        logging.getLogger("distributed").setLevel(logging.CRITICAL + 1)
+
+
 def _cmd_compare(args: argparse.Namespace) -> int:
     from .run.compare import compare, parse_vary
     from .run.options import RenderOptions
@@ -169,12 +197,14 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     options = {k: v for k, v in vars(args).items() if k not in RENDER_ONLY and v is not None}
     RenderOptions(**options).checked()
     parse_vary(args.vary)  # a bad --vary fails before the scene runs
+    out = _Out(options)
+    _quiet_cluster(args.scheduler)
     scene = load_scene(args.scene)
     written = compare(scene, args.vary, executor=args.scheduler, progress=not args.quiet and sys.stderr.isatty(),
                       **options)
     if not args.quiet:
         for kind, path in written.items():
-            print(_summary(kind, path), file=_stream("stdout"))
+            print(_summary(kind, out.shown(path)), file=_stream("stdout"))
     return 0
 
 
@@ -187,6 +217,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
     options = {k: v for k, v in vars(args).items() if k not in RENDER_ONLY and v is not None}
     RenderOptions(**options).checked()  # every bad option fails here, before any scene runs
     progress = not args.quiet and sys.stderr.isatty()
+    out = _Out(options)
+    _quiet_cluster(args.scheduler)
     jobs = []
     if args.from_history is not None:
         if args.scenes:
@@ -223,13 +255,13 @@ def _cmd_render(args: argparse.Namespace) -> int:
                                       step=exc.step) from None
             except HistoryTooLarge as exc:
                 raise VisualizerError(str(exc).replace(f"every={exc.every}", f"--every {exc.every}")) from None
-            finished.append(written.manifest.parent)
+            finished.append(out.shown(written.manifest.parent))
             for note in written.notes:  # what the render changed of what was asked: said even when quiet
                 _stream("stderr").write(f"visualizer: note: {note}\n")
             if not args.quiet:
                 for kind, path in written.items():
-                    print(_summary(kind, path), file=_stream("stdout"))
-                print(_summary("manifest", written.manifest), file=_stream("stdout"))
+                    print(_summary(kind, out.shown(path)), file=_stream("stdout"))
+                print(_summary("manifest", out.shown(written.manifest)), file=_stream("stdout"))
                 if written.kept:  # left in place: the manifest vouches they were drawn from this same history
                     order = output_order()  # as the summary lists what it wrote
                     kept = sorted(written.kept.items(), key=lambda item: order.index(item[0]) if item[0] in order

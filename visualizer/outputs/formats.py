@@ -14,6 +14,7 @@ from typing import Any
 from .output import (GIF, JOIN, PLAYER, STILLS, FolderFormat, Format, Job, Output, Stage, encoded,  # noqa: F401
                      human_size, summary_line, too_big, total_size)
 from .handout import HandoutFormat
+from .runs import RunsFormat
 
 
 # ---- the formats this package ships
@@ -469,7 +470,7 @@ def picture(shown: dict[str, Path]) -> bytes | None:
 
 
 for _builtin in (HistoryFormat(), MP4Format(), GIFFormat(), FramesFormat(), PlayerFormat(), StillsFormat(),
-                 HandoutFormat()):
+                 HandoutFormat(), RunsFormat()):
     register_format(_builtin)
 del _builtin
 

@@ -98,6 +98,7 @@ class Job:
     param_names: dict[str, list[str]] = field(default_factory=dict)
     moments: list[tuple[int, str]] = field(default_factory=list)  # (training step, caption) the video holds at
     cues: list[Any] = field(default_factory=list)  # captions.Cue: text by video frame (moments, explain stages)
+    runs: list[tuple[str, Any]] = field(default_factory=list)  # a comparison's runs: (file name, history) each
 
     def drawn(self) -> dict[str, Any]:
         """What the frames were drawn with and which steps they show (a manifest entry)."""

@@ -73,6 +73,7 @@ except ImportError:  # Windows: no flock; renders of one folder are then not kep
 MANIFEST = "manifest.json"
 LOCK = ".lock"
 STAGE_PREFIX = ".staging-"
+OLD_RUNS_PREFIX = ".runs-"  # the partial runs/ folders of earlier versions' comparisons (see recover)
 _JOURNAL = "journal.json"
 # A published name is a plain name in the folder: never a path, never hidden (a manifest or journal naming
 # "../x" must not move anything outside the folder).
@@ -268,7 +269,8 @@ def recover(folder: Path) -> list[str]:
     """Finish or discard what dead renders left in ``folder``; returns what was done, one line each.
 
     Call it only while holding the folder's lock (:class:`OutputFolder` does): a committed journal is rolled
-    forward, any other staging folder deleted, older versions' temporaries of dead processes removed.
+    forward, any other staging folder deleted, older versions' temporaries of dead processes removed (and
+    the partial ``.runs-*`` folders of their comparisons).
     """
     folder = Path(folder)
     done = []
@@ -285,6 +287,12 @@ def recover(folder: Path) -> list[str]:
             done.append(f"removed the unfinished render {stage.name}")
         shutil.rmtree(stage, ignore_errors=True)
     done.extend(f"removed the leftover {p.name}" for p in remove_leftovers(folder))
+    for partial in sorted(folder.glob(OLD_RUNS_PREFIX + "*")):
+        # An earlier version's comparison built its runs/ here after its render had let the lock go: one left
+        # is a dead comparison's (every comparison now publishes its runs through the stage).
+        if partial.is_dir() and not partial.is_symlink():
+            shutil.rmtree(partial, ignore_errors=True)
+            done.append(f"removed the unfinished runs of a comparison, {partial.name}")
     return done
 
 

@@ -144,6 +144,14 @@ class History:
         table = {"param": self.params, "grad": self.grads, "extra": self.extras}[kind]
         if name not in table:
             raise KeyError(f"no {kind} {name!r} in history; it has {sorted(table)}")
+        shape = np.shape(table[name])[1:]
+        try:
+            index = tuple(int(i) for i in index)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name}{list(index)}: an index is whole numbers, one per axis") from None
+        if len(index) > len(shape) or not all(-n <= i < n for i, n in zip(index, shape)):
+            what = f"shape {shape}" if shape else "a single number (index ())"
+            raise ValueError(f"{name}{list(index)} is not one of its numbers: {kind} {name!r} has {what}")
         return table[name][(slice(None), *index)]
 
     def layer_weight(self, layer: LayerInfo) -> np.ndarray:
@@ -266,8 +274,43 @@ class History:
                 if value.ndim < 1 or len(value) != len(steps) or not np.issubdtype(value.dtype, np.number):
                     raise HistoryError(f"{where}: {prefix}/{name} has {len(value) if value.ndim else 0} rows for "
                                        f"{len(steps)} steps (a truncated or foreign file?)")
-        return cls(steps.astype(int), {k: v.astype(float) for k, v in tables["loss"].items()},
-                   tables["param"], tables["grad"], tables["extra"], tables["static"], info)
+        if not np.all(np.isfinite(steps)) or np.any(steps != np.round(steps)):
+            raise HistoryError(f"{where}: its steps are not whole numbers")
+        history = cls(steps.astype(np.int64), {k: v.astype(float) for k, v in tables["loss"].items()},
+                      tables["param"], tables["grad"], tables["extra"], tables["static"], info)
+        history.check(where)
+        return history
+
+    def check(self, where: str = "the history") -> None:
+        """Refuse, with :class:`HistoryError` naming the problem, a history whose parts contradict each other:
+        steps not increasing from 0 or more, a total below its last step, a gradient shaped unlike its
+        parameter. (A loaded file is checked as it is read; :func:`~visualizer.render` checks a history it is
+        given.)"""
+        steps, total = np.asarray(self.steps), self.info.total_steps
+        if steps.ndim != 1 or not len(steps):
+            raise HistoryError(f"{where} has no recorded steps")
+        if steps[0] < 0:
+            raise HistoryError(f"{where}: its first recorded step is {int(steps[0])}; steps count from 0")
+        back = np.flatnonzero(np.diff(steps) <= 0)
+        if len(back):
+            k = int(back[0])
+            how = "twice" if steps[k] == steps[k + 1] else f"after step {int(steps[k])}"
+            raise HistoryError(f"{where} records step {int(steps[k + 1])} {how}; a history's steps must increase")
+        for what, value, low in (("total_steps", total, 0), ("every", self.info.every, 1),
+                                 ("diverged_at", self.info.diverged_at, 0)):
+            whole = isinstance(value, (int, np.integer)) or (isinstance(value, float) and value.is_integer())
+            if value is not None and (isinstance(value, bool) or not whole or value < low):
+                raise HistoryError(f"{where}: its run information gives {what} {value!r}; it must be a whole "
+                                   f"number, {low} or more")
+        if total is not None:
+            if steps[-1] > total:
+                raise HistoryError(f"{where} records step {int(steps[-1])}, beyond the {int(total)} steps its run "
+                                   "information says the run took")
+        for name, grad in self.grads.items():
+            param = self.params.get(name)
+            if param is not None and np.shape(grad)[1:] != np.shape(param)[1:]:
+                raise HistoryError(f"{where}: the gradient of {name!r} has shape {np.shape(grad)[1:]}, its "
+                                   f"parameter {np.shape(param)[1:]}; they must match")
 
 
 def _size(n: int) -> str:

@@ -9,6 +9,8 @@ identical axes.
 from __future__ import annotations
 
 import itertools
+import os
+import signal
 from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any, Callable
@@ -54,6 +56,42 @@ SETTINGS: dict[str, tuple[Callable[[str], Any], Callable]] = {
 }
 
 
+def _positive_lr(value) -> None:
+    from ..engine.optim import _check_rate
+
+    _check_rate(value, "")
+
+
+def _seed_value(value) -> None:
+    from .options import _seed
+
+    problem = _seed(value)
+    if problem:
+        raise ValueError(f"a seed {problem}")
+
+
+def _batch_value(value) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(f"a batch size must be a whole number of at least 1 (or full), got {value!r}")
+
+
+# What a varied value must be, on the same rules as render's options and a scene file's settings: name ->
+# check raising ValueError (a setting without an entry is checked when it is applied to the scene).
+VALUE_RULES: dict[str, Callable[[Any], None]] = {"lr": _positive_lr, "seed": _seed_value, "batch_size": _batch_value}
+
+
+def check_value(name: str, value: Any) -> None:
+    """Refuse a varied value its setting does not take (``lr=nan``, ``seed=2**32``) with :class:`VisualizerError`,
+    before any run trains."""
+    rule = VALUE_RULES.get(name)
+    if rule is None:
+        return
+    try:
+        rule(value)
+    except ValueError as exc:
+        raise VisualizerError(f"vary {name}: {exc}") from None
+
+
 def split_values(text: str) -> list[str]:
     """``"sgd,adam:lr=0.01,betas=0.9/0.99"`` → ``["sgd", "adam:lr=0.01,betas=0.9/0.99"]``: a piece that is
     only ``key=value`` continues the optimizer spec before it."""
@@ -96,6 +134,7 @@ def parse_vary(items: list[str] | dict[str, Any]) -> dict[str, list[Any]]:
                     from None
             except ValueError:
                 raise VisualizerError(f"vary {name}: cannot read {v!r}") from None
+            check_value(name, parsed[-1])
         if len(set(map(repr, parsed))) != len(parsed):
             raise VisualizerError(f"vary {name}: a value is given twice")
         vary[name] = parsed
@@ -132,6 +171,21 @@ def label(settings: dict[str, Any], scene=None) -> str:
     return ", ".join(parts)
 
 
+def settled(scene):
+    """The scene with its test data held out once and for all: the settings' changes then keep that split
+    (made with the scene's own seed, as a render of it makes it) instead of splitting the already split data
+    again, and new data (``noise``) are split by the same fraction (see :func:`.variations.replaced`)."""
+    return scene if getattr(scene, "test_fraction", None) is None else replaced(scene)
+
+
+def applied(scene, settings: dict[str, Any]):
+    """The scene with a run's settings applied (``SETTINGS``' changes, on the settled scene)."""
+    scene = settled(scene)
+    for name, value in settings.items():
+        scene = SETTINGS[name][1](scene, value)
+    return scene
+
+
 def train_run(scene_file: str, scene_source: str | bytes, settings: dict[str, Any], steps: int | None,
               every: int | None, pace: str = "change") -> History:
     """One run of a comparison, as a task: load the scene (from its source text, so a worker on another
@@ -148,9 +202,7 @@ def train_run(scene_file: str, scene_source: str | bytes, settings: dict[str, An
         source = scene_source.encode() if isinstance(scene_source, str) else scene_source
         stem = re.sub(r"[^0-9A-Za-z_]", "_", Path(scene_file).stem)
         scene = scene_of(import_source(f"visualizer_scene_{stem}", scene_file, source), Path(scene_file))
-        for name, value in settings.items():
-            scene = SETTINGS[name][1](scene, value)
-        return train(scene, steps=steps, every=every, allow_divergence=True, pace=pace)
+        return train(applied(scene, settings), steps=steps, every=every, allow_divergence=True, pace=pace)
     except Exception as exc:  # noqa: BLE001 - classified as a render worker's are: the user's code, or ours
         raise worker_outcome(0, exc)[2] from None
 
@@ -164,20 +216,53 @@ def local_executor(runs: int) -> Executor:
     from .pipeline import available_cores, can_fork
 
     return ProcessPoolExecutor(max_workers=max(1, min(runs, available_cores())),
-                               mp_context=mp.get_context("fork" if can_fork() else "spawn"))
+                               mp_context=mp.get_context("fork" if can_fork() else "spawn"),
+                               initializer=_training_worker, initargs=(os.getpid(),))
+
+
+def _training_worker(parent: int) -> None:
+    """A local pool's training process: the signals are the main process's to handle (it stops the pool at
+    once: SIGTERM, whose default ends a process that keeps no files), and the kernel ends it if the main
+    process dies, even by SIGKILL (Linux), so no run trains on as an orphan."""
+    from .pipeline import _die_with_parent
+
+    for name in ("SIGINT", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _die_with_parent(parent, signal.SIGKILL)
+
+
+def stop_training(pool: Executor, futures: list, owned: bool) -> None:
+    """Stop a comparison's training now, not when its runs finish: the futures cancelled (a cluster's tasks
+    are cancelled there), and the processes of a local pool of ours (``owned``) ended."""
+    from .pipeline import stop_pool
+
+    for future in futures:
+        future.cancel()
+    if owned and getattr(pool, "_processes", None) is not None:
+        manager = getattr(pool, "_executor_manager_thread", None)  # the pool offers no public way
+        stop_pool(pool)
+        if manager is not None:  # it sees its processes gone and ends: no thread is left behind
+            manager.join(timeout=5)
 
 
 def _result(future, what: str) -> History:
     """A run's history; a worker that died (killed, out of memory) is one clear error, not a traceback."""
     from concurrent.futures.process import BrokenProcessPool
 
-    from .pipeline import spawn_hint
+    from .pipeline import lost_by_cluster, spawn_hint
 
     try:
         return future.result()
     except BrokenProcessPool:
         raise VisualizerError(f"the process training run {what!r} stopped unexpectedly (killed, or out of "
                               f"memory{spawn_hint()}); nothing was written") from None
+    except Exception as exc:
+        lost = lost_by_cluster(exc, f"run {what!r}", "nothing was written")
+        if lost is None:
+            raise
+        raise lost from None
 
 
 def landscape_panel(scene):
@@ -226,6 +311,12 @@ def compare(scene, vary: dict[str, Any] | list[str], *, executor: Executor | str
         raise VisualizerError("explain shows one run's step in slow motion: render the scene with it, not a "
                               "comparison")
     vary = parse_vary(vary)
+    scene = settled(scene)
+    # Resolved before the scene's code runs again (its network, in the checks below): see render().
+    from .options import RenderOptions
+
+    given, cwd = os.fspath(options.get("out") or RenderOptions.out), os.getcwd()
+    options["out"] = os.path.join(cwd, given)
     if seed is not None:
         if "seed" in vary:
             raise VisualizerError("seed is varied; do not also give one seed")
@@ -249,12 +340,18 @@ def compare(scene, vary: dict[str, Any] | list[str], *, executor: Executor | str
                first.layout, options.get("pace") or "change")
     labels = [label(s, scene) for s in runs]
     name = f"{scene.name}-compare-{'-'.join(vary)}"
+    free_folder(options["out"], name)  # another comparison writing there: refused now, not after training
     source = Path(scene.source).read_bytes()
     with executor_for(executor, lambda: local_executor(len(runs))) as pool:
         base = {} if seed is None else {"seed": seed}
-        futures = [pool.submit(train_run, str(scene.source), source, {**base, **s}, steps, every,
-                               options.get("pace") or "change") for s in runs]
-        histories = [_result(f, lab) for f, lab in zip(futures, labels)]
+        futures = []
+        try:
+            futures.extend(pool.submit(train_run, str(scene.source), source, {**base, **s}, steps, every,
+                                       options.get("pace") or "change") for s in runs)
+            histories = [_result(f, lab) for f, lab in zip(futures, labels)]
+        except BaseException:  # a signal, a lost run: the others stop now, not when they finish training
+            stop_training(pool, futures, owned=executor is None)
+            raise
         if executor is None:  # the local pool trained; the render draws its own way (forked on Linux)
             close_executor(pool)
         joined = join_histories(histories, labels)
@@ -276,26 +373,35 @@ def compare(scene, vary: dict[str, Any] | list[str], *, executor: Executor | str
             layout = with_run_diagrams(layout, diagram, len(runs), shape)
         if landscape is not None:
             joined = _with_landscape(first, joined, layout)
+        # Each run's own history goes to runs/, published with the video in one transaction: the folder never
+        # holds one comparison's video beside another's runs.
+        files = [f"{k:02d}-{''.join(c if c.isalnum() or c in '._=-' else '_' for c in lab)}.npz"
+                 for k, lab in enumerate(labels)]
         # A cluster (or an executor of the caller's) draws the comparison's chunks too.
         head, versus = scene.title or scene.name, " vs ".join(labels)  # the runs by name when that fits the line
         result = render(joined, layout=layout, name=name, title=f"{head}: " + (
                             versus if len(labels) <= 4 and len(head) + len(versus) <= 100 else
                             "varying " + ", ".join(vary)),
-                        progress=progress, executor=None if executor is None else pool, **options)
-    # Each run's own history, in runs/: built aside and swapped in whole, so no run of an earlier comparison
-    # stays beside this one's.
-    import tempfile
-
-    from ..outputs.png import swap_folder
-
-    final = Path(result["history"]).parent / "runs"
-    built = Path(tempfile.mkdtemp(prefix=".runs-", dir=final.parent))
-    for k, (h, lab) in enumerate(zip(histories, labels)):
-        safe = "".join(c if c.isalnum() or c in "._=-" else "_" for c in lab)
-        h.save(built / f"{k:02d}-{safe}.npz")
-        result[f"run{k}"] = final / f"{k:02d}-{safe}.npz"
-    swap_folder(built, final)
+                        progress=progress, executor=None if executor is None else pool,
+                        runs=list(zip(files, histories)), **options)
+    for k, file in enumerate(files):
+        result[f"run{k}"] = result["runs"] / file
+    if not os.path.isabs(given):  # the paths as the caller gave the folder: relative to where it was then
+        for kind, path in result.items():
+            result[kind] = Path(os.path.relpath(path, cwd))
+        result.kept = {kind: Path(os.path.relpath(path, cwd)) for kind, path in result.kept.items()}
+        result.manifest = Path(os.path.relpath(result.manifest, cwd))
     return result
+
+
+def free_folder(out: str, name: str) -> None:
+    """Refuse at once (:class:`~visualizer.base.errors.BusyError`) an output folder another render or
+    comparison holds; the render takes the lock again to publish."""
+    from .render import output_dir
+    from ..outputs.transaction import OutputFolder
+
+    with OutputFolder(output_dir(out, name), name):
+        pass
 
 
 __all__ = ["MAX_RUNS", "SETTINGS", "close_executor", "combinations", "compare", "dask_executor", "join_histories",

@@ -7,8 +7,10 @@ The API's keyword names are the command line's option names (``format=`` is ``--
 from __future__ import annotations
 
 import math
+import os
 import re
 from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any, Callable
 
 from ..base.errors import VisualizerError
@@ -26,6 +28,8 @@ DEFAULT_GIF_WIDTH = 960  # the cap for the default frame size; other sizes keep 
 MAX_SIZE = (7680, 4320)
 LIMITS = {"fps": 240.0, "hold": 600.0, "explain_seconds": 600.0, "dpi": 1200.0, "steps": 100_000_000,
           "max_frames": 1_000_000}
+MIN_FPS = 0.1  # a frame every ten seconds: slower is no video a player or ffmpeg takes
+MIN_DPI = 10.0  # below it the text is under two pixels tall (and the font engine refuses sizes under one)
 MAX_HISTORY_BYTES = 4 * 1024**3  # the recorded history is held in memory whole
 MIN_FIGURE_INCHES = (2.0, 1.0)  # a smaller figure cannot hold its titles and tick labels
 
@@ -63,6 +67,9 @@ def parse_steps(text: str | int | list | tuple) -> tuple[int, ...]:
             raise ValueError(f"expected recorded steps such as 300 or 0,300 (whole numbers, comma-separated), "
                              f"got {text!r}")
         steps.append(int(str(item).strip()))
+        if steps[-1] > LIMITS["steps"]:
+            raise ValueError(f"expected recorded steps, at most {LIMITS['steps']:,} (the most a run takes), got "
+                             f"{str(item).strip()}")
     if not steps:
         raise ValueError("give at least one step to explain, such as 300")
     return tuple(sorted(set(steps)))
@@ -106,6 +113,27 @@ def _seed(v) -> str | None:
     return None
 
 
+NAME_MAX, PATH_MAX = 255, 4096  # the longest name and path most file systems take (Linux's limits)
+OWN_NAMES = 120  # what the render adds below OUT: <scene>/.staging-<pid>-<random>/frames/frame_<step>.png
+
+
+def _out(v) -> str | None:
+    """The output folder's path must leave room for the render's own names below it."""
+    text = os.fspath(v) if isinstance(v, (str, os.PathLike)) else None
+    if not text:
+        return f"must be a folder path, got {v!r}"
+    long = [part for part in Path(text).parts if len(os.fsencode(part)) > NAME_MAX]
+    if long:
+        part = long[0]
+        return (f"has a name of {len(os.fsencode(part))} bytes ({part[:12]}…{part[-6:]}); a file system takes "
+                f"names of at most {NAME_MAX}")
+    whole = len(os.fsencode(os.path.abspath(text)))
+    if whole + OWN_NAMES > PATH_MAX:
+        return (f"is {whole:,} bytes long as a full path; with the render's own names below it that passes the "
+                f"{PATH_MAX:,} a path may have: give a shorter one")
+    return None
+
+
 def _moment(v) -> str | None:
     from .moments import parse_moment
 
@@ -128,7 +156,7 @@ def _opt(default: Any, help: str | Callable[[], str], metavar: str | None = None
 class RenderOptions:
     """The options of a render; ``None`` means "not given" (the scene's setting, then the default)."""
 
-    out: str = _opt("output", "output folder; files go to OUT/<scene>/", "DIR")
+    out: str = _opt("output", "output folder; files go to OUT/<scene>/", "DIR", _out)
     format: str = _opt("all", format_help, "LIST")  # the help names the formats registered when it is shown
     steps: int | None = _opt(None, "training steps (default: the scene's)", "N", _whole(1, LIMITS["steps"]), int)
     every: int | None = _opt(None, "record every K-th step, plus the last, and draw at most as many frames "
@@ -146,15 +174,15 @@ class RenderOptions:
     quality: str | None = _opt(None, "size preset: " + ", ".join(f"{k} {w}x{h}" for k, (w, h) in QUALITY.items()),
                                None, None, None, choices=list(QUALITY))
     fps: float | None = _opt(None, f"video frame rate (default: {DEFAULT_FPS:g})", "N",
-                             _number(0, LIMITS["fps"]), float)
+                             _number(MIN_FPS, LIMITS["fps"], low_open=False), float)
     dpi: float | None = _opt(None, "text and line scale: larger makes them bigger at the same pixel size "
                              "(default: 100 at 1280x720, scaled with the frame so every size looks alike)", "N",
-                             _number(0, LIMITS["dpi"]), float)
+                             _number(MIN_DPI, LIMITS["dpi"], low_open=False), float)
     hold: float = _opt(0.0, "show the last frame this long at the end of the MP4 and GIF (default: 0)", "SECONDS",
                        _number(0, LIMITS["hold"], low_open=False), float)
     last_frame: bool = _opt(False, "write only the final frame, as poster.png", flag=True)
     gif_fps: float | None = _opt(None, f"GIF frame rate, at most the video's and 50 (default: "
-                                 f"{DEFAULT_GIF_FPS:g})", "N", _number(0, LIMITS["fps"]), float)
+                                 f"{DEFAULT_GIF_FPS:g})", "N", _number(MIN_FPS, LIMITS["fps"], low_open=False), float)
     gif_width: int | None = _opt(None, f"GIF width in pixels, at most the frame width (default: the frame "
                                  f"width, capped at {DEFAULT_GIF_WIDTH} for the default size)", "PX",
                                  _whole(16, MAX_SIZE[0]), int)

@@ -104,11 +104,7 @@ def dask_executor(address: str) -> Executor:
         from distributed import Client
     except ImportError:
         raise VisualizerError("a scheduler address needs Dask: pip install 'backprop-visualizer[dask]'") from None
-    host, _, port = address.rpartition("://")[2].rpartition(":")
-    try:  # a closed port answers at once; Dask's own client would retry until its timeout
-        socket.create_connection((host or "127.0.0.1", int(port)), timeout=10).close()
-    except (OSError, ValueError) as exc:
-        raise VisualizerError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+    greet_scheduler(address)
     try:
         client = Client(address, timeout=10)
     except (OSError, TimeoutError) as exc:
@@ -135,6 +131,65 @@ def dask_executor(address: str) -> Executor:
     executor._visualizer_client = client  # closed with the executor, see close_executor()
     executor._visualizer_workers = len(versions)  # worker processes: render chunks run one at a time in each
     return executor
+
+
+def scheduler_host(address: str) -> tuple[str, int]:
+    """``tcp://HOST:PORT`` (``tcp://[::1]:8786`` for an IPv6 address, ``HOST:PORT`` alone too) → (host, port),
+    or :class:`VisualizerError` saying how to write it."""
+    scheme, sep, rest = address.partition("://")
+    if not sep:
+        scheme, rest = "tcp", address
+    host, _, port = rest.rstrip("/").rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:  # an IPv6 address without its brackets: the port cannot be told apart
+        host = ""
+    if scheme.lower() != "tcp" or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise VisualizerError(f"cannot read the Dask scheduler address {address!r}; write tcp://HOST:PORT, such as "
+                              "tcp://10.0.0.5:8786 or tcp://[::1]:8786")
+    return host, int(port)
+
+
+ANSWER_SECONDS = 8.0  # the most a scheduler address may keep the command waiting before it says why (< 10 s)
+GREETING_SECONDS = 3.0  # a scheduler greets a connection within milliseconds; after this, ask as HTTP would
+
+
+def greet_scheduler(address: str, seconds: float | None = None) -> None:
+    """Refuse at once, in one line, an address where no Dask scheduler answers: none listening, a server that
+    speaks another protocol (a web page such as Dask's own dashboard, at :8787) or a server that says nothing.
+    A Dask scheduler greets every connection first (its handshake), so one read tells; Dask's own client
+    would retry for minutes, or read an HTTP reply as the length of a message."""
+    host, port = scheduler_host(address)
+    seconds = ANSWER_SECONDS if seconds is None else seconds
+    deadline = time.monotonic() + seconds
+    try:  # a closed port answers at once
+        sock = socket.create_connection((host, port), timeout=seconds / 2)
+    except OSError as exc:
+        raise VisualizerError(f"cannot reach the Dask scheduler at {address}: {exc.strerror or exc}") from None
+    with sock:
+        try:
+            sock.settimeout(max(0.1, min(GREETING_SECONDS, (deadline - time.monotonic()) / 2)))
+            first = sock.recv(16)
+        except socket.timeout:
+            first = None
+        except OSError as exc:
+            raise VisualizerError(f"the server at {address} is not a Dask scheduler: {exc.strerror or exc}") \
+                from None
+        if first is None:  # nothing said: perhaps a server that waits for a request (HTTP): ask it one
+            try:
+                sock.settimeout(max(0.1, deadline - time.monotonic()))
+                sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                reply = sock.recv(16)
+            except (socket.timeout, OSError):
+                reply = None
+            if reply is None:
+                raise VisualizerError(f"the server at {address} did not answer within {seconds:g} s; it is not a "
+                                      "Dask scheduler, or one too busy to serve")
+            first = reply
+    if len(first) < 8 or first.startswith(b"HTTP/") or int.from_bytes(first[:8], "little") > 2**20:
+        what = " (it answers HTTP: a web page, such as Dask's dashboard)" if first.startswith(b"HTTP/") else ""
+        raise VisualizerError(f"the server at {address} is not a Dask scheduler{what}; give the scheduler's "
+                              "address, tcp://HOST:PORT (port 8786 by default)")
 
 
 _PROBE = """
@@ -422,10 +477,28 @@ def _piece(future, k: int, chunks: list[range]) -> dict:
         raise WorkerLost(f"a process drawing frames stopped unexpectedly (killed, or out of memory"
                          f"{spawn_hint()}); the render stopped") from None
     except Exception as exc:
-        if type(exc).__name__ in ("KilledWorker", "CommClosedError", "FutureCancelledError"):  # Dask's
-            raise WorkerLost(f"{_chunk_name(k, chunks)} was lost by the cluster ({exc}); the render "
-                             "stopped") from None
-        raise
+        lost = lost_by_cluster(exc, _chunk_name(k, chunks), "the render stopped")
+        if lost is None:
+            raise
+        raise lost from None
+
+
+# How Dask says a task was lost: its worker died (KilledWorker), the connection closed, or the scheduler went
+# away (every pending future is then cancelled: CancelledError, FutureCancelledError).
+_LOST = ("KilledWorker", "CommClosedError", "FutureCancelledError", "CancelledError")
+
+
+def lost_by_cluster(exc: BaseException, what: str, then: str) -> WorkerLost | None:
+    """One line for a task a cluster lost (its workers or its scheduler gone), or ``None`` for any other
+    failure. ``what`` names the task, ``then`` says what became of the command."""
+    from concurrent.futures import CancelledError
+
+    name = type(exc).__name__
+    if not (isinstance(exc, CancelledError) or name in _LOST):
+        return None
+    why = {"KilledWorker": "the workers running it died", "CommClosedError": "the connection to the cluster closed"
+           }.get(name, "the cluster cancelled it (its scheduler stopped, or lost every worker)")
+    return WorkerLost(f"{what} was lost by the cluster: {why}; {then}")
 
 
 class WorkerError(InternalError):

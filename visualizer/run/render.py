@@ -366,7 +366,8 @@ def _dry_draw(layout: Layout, history: History) -> None:
 
 def render(what: Scene | History, history: History | None = None, *, layout: Layout | str | None = None,
            name: str | None = None, title: str | None = None, progress: bool = False,
-           executor: Executor | str | None = None, **options) -> RenderResult:
+           executor: Executor | str | None = None, runs: list[tuple[str, History]] | None = None,
+           **options) -> RenderResult:
     """Write a run's outputs under ``out/<name>/``: train a scene first, or draw a given history.
 
     ``render(scene)`` trains and renders; ``render(scene, history)`` draws a history with the scene's layout;
@@ -397,6 +398,9 @@ def render(what: Scene | History, history: History | None = None, *, layout: Lay
     spawned ones elsewhere. ``executor`` (a :class:`concurrent.futures.Executor`, or a Dask scheduler's
     address ``"tcp://HOST:PORT"``) draws every chunk as a task there instead; the encoded pieces come back
     and are joined here. ``result.processes`` says how many processes drew frames.
+
+    ``runs`` (a comparison's, from :func:`~visualizer.run.compare.compare`: (file name, history) each) are
+    published in ``runs/`` with the rest, in the same transaction.
     """
     from .options import check_dpi
 
@@ -413,6 +417,8 @@ def render(what: Scene | History, history: History | None = None, *, layout: Lay
         if history is not None:
             raise VisualizerError("give render() one history")
         history = what
+    if history is not None:
+        history.check()
     if history is not None and (opts.steps is not None or opts.seed is not None):
         raise VisualizerError("steps and seed change training; a history is already trained")
     named = layout if isinstance(layout, str) and layout != "default" else None
@@ -433,7 +439,7 @@ def render(what: Scene | History, history: History | None = None, *, layout: Lay
     from .pipeline import executor_for
 
     with executor_for(executor) as pool:
-        return _render(scene, history, layout, named, name, title, progress, opts, size, pool)
+        return _render(scene, history, layout, named, name, title, progress, opts, size, pool, runs or [])
 
 
 def output_name(scene: Scene | None, history: History | None, layout: str | None, explain: bool) -> str:
@@ -446,7 +452,7 @@ def output_name(scene: Scene | None, history: History | None, layout: str | None
 
 def _render(scene: Scene | None, history: History | None, layout: Layout | None, named: str | None, name: str,
             title: str | None, progress: bool, opts: RenderOptions, size: tuple[int, int],
-            executor: Executor | None) -> RenderResult:
+            executor: Executor | None, runs: list[tuple[str, History]] = ()) -> RenderResult:
     from ..base.files import sha256_file
     from ..draw.explain import ExplainFrame
     from ..draw.titlecard import TitleCard
@@ -458,14 +464,21 @@ def _render(scene: Scene | None, history: History | None, layout: Layout | None,
 
     fps = opts.frame_rate(scene.fps if scene else None)
     target = output_dir(opts.out, name)
+    # The folder's full path is fixed now, before the scene's code runs (its network, in the checks and in
+    # training): a scene that changes the working folder (os.chdir) does not move the outputs.
+    folder = OutputFolder(target, name)
     title = title if title is not None else (scene.title if scene else history.info.title)
     files = known_outputs(name)
-    plan = making(opts.formats)  # (format, published): what was asked for, what every render makes, what they need
+    if runs and "runs" not in files:
+        raise VisualizerError(f"only a comparison publishes runs; {name!r} is not a comparison's folder")
+    # (format, published): what was asked for, what every render makes, what they need
+    plan = making(opts.formats + (("runs",) if runs else ()))
     # What the frames will show is known once the history is: filled in then.
     job = Job(name=name, title=title, size=size, dpi=opts.dpi, fps=fps, hold=opts.hold,
               hold_frames=round(opts.hold * fps), every=opts.every, max_frames=opts.max_frames,
               gif_fps=opts.gif_rate(fps), gif_width=opts.gif_size_width(size), last_frame=opts.last_frame,
-              pace=opts.pace, pages=opts.pages or HANDOUT_PAGES, title_card=opts.title_frames(fps) / fps)
+              pace=opts.pace, pages=opts.pages or HANDOUT_PAGES, title_card=opts.title_frames(fps) / fps,
+              runs=list(runs))
     kinds = [kind for fmt, public in plan if public for kind in fmt.kinds(job)]
     renderer = None
     explain = opts.explain_steps
@@ -482,7 +495,6 @@ def _render(scene: Scene | None, history: History | None, layout: Layout | None,
         rows, frames, marks, notes = _timeline(history, scene, rows, explain, fps, opts, moments)
         renderer = _renderer(layout, history, size, opts.dpi, title, name, explain,
                              _burned(history, frames, marks, job, opts), opts.title_card)
-    folder = OutputFolder(target, name)
     stage = "starting"
     stages = StageBar(name, progress, [fmt.stage for fmt, _ in plan if fmt.stage is not None])
 
@@ -700,8 +712,34 @@ def _renderer(layout: Layout, history: History, size: tuple[int, int], dpi: floa
     try:
         return Renderer(layout, history, size=size, dpi=dpi, title=title, explain=explain, captions=captions,
                         title_card=title_card)
-    except (ValueError, KeyError) as exc:
+    except KeyError as exc:
+        if user_traceback(exc) is not None:
+            raise
+        raise VisualizerError(f"cannot draw {name!r} from this history: {_missing(layout, history, exc)}") from None
+    except ValueError as exc:
         raise _input_error(exc, f"cannot draw {name!r} from this history: ") from None
+
+
+def _missing(layout: Layout, history: History, exc: KeyError) -> str:
+    """What a history lacks, in the user's terms: the record (a bare key means nothing to them) and which of
+    the layout's panels needed it (found by setting each up alone, on a figure never drawn)."""
+    from matplotlib.figure import Figure
+
+    key = str(exc.args[0]) if exc.args else "?"
+    if " " in key:  # a message of ours already ("no param 'x' in history; it has [...]")
+        return key
+    needed = ""
+    for panel_key, panel in layout.panels.items():
+        try:
+            panel.draw(Figure().add_subplot(), history)
+        except KeyError as again:
+            if again.args[:1] == exc.args[:1]:
+                needed = f", which the layout's panel {panel_key!r} ({type(panel).__name__}) draws from"
+                break
+        except Exception:  # noqa: BLE001 - only the panel that lacks this key is looked for
+            continue
+    return (f"it has no {key!r} record{needed}; it was recorded for another layout, or is incomplete: draw it with the layout "
+            "it was recorded with, or with none (a default layout chosen from what it holds)")
 
 
 def _input_error(exc: Exception, prefix: str) -> VisualizerError:

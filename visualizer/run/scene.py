@@ -374,6 +374,17 @@ def load_layout(path: str | Path, history=None):
     if obj is None:
         raise SceneError(f"{path.name} defines no layout: add 'layout = Layout(...)'")
     if callable(obj) and not isinstance(obj, Layout):
+        import inspect
+
+        if history is None:
+            raise SceneError(f"{path.name}: 'layout' is a function of a history; it draws a saved history "
+                             "(from-history), not a scene trained now: define 'layout = Layout(...)' for that")
+        try:
+            inspect.signature(obj).bind(history)
+        except TypeError:
+            raise SceneError(f"{path.name}: the 'layout' function must take one argument, the history") from None
+        except ValueError:
+            pass  # no signature to read (a builtin): it is called as it is
         obj = obj(history)
     if not isinstance(obj, Layout):
         raise SceneError(f"{path.name}: 'layout' must be a visualizer.Layout or a function returning one, "

@@ -1,0 +1,2 @@
+def layout():
+    return None
