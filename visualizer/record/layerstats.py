@@ -24,7 +24,8 @@ The static ``layers/names`` and ``layers/activations`` list the measured layers,
 **Bins are fixed for the whole run**, chosen at the first recorded step: tanh activations over [−1, 1],
 sigmoid over [0, 1]; anything unbounded (ReLU and other activations, pre-activations) over the first step's
 range widened by half of it on each side (never below an activation's floor: ReLU's and softplus's 0, so a
-ReLU layer's bins are [0, 1.5·max a]), and δ symmetrically over ±1.5·max|δ|. A value that later leaves the
+ReLU layer's bins are [0, 1.5·max a]), and δ symmetrically over ±1.5·max|δ| in an odd number of bins (one
+more when the number asked is even), so that δ = 0 falls in the middle of the centre bin. A value that later leaves the
 range is counted in the outermost bin, so every histogram adds up to 1.
 
 **The update:data ratio** needs nothing extra recorded: every parameter is in the history at every recorded
@@ -117,10 +118,10 @@ def first_step_edges(values: np.ndarray, bins: int, *, activation: str = "", sym
         return np.linspace(lo, hi, bins + 1)
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
-    if symmetric:
+    if symmetric:  # an odd number of bins: 0 (a ReLU unit that is off has δ = 0) in the middle of one
         m = 1.5 * float(np.abs(v).max()) if v.size else 0.0
         m = m if m > 0 else 1.0
-        return np.linspace(-m, m, bins + 1)
+        return np.linspace(-m, m, bins + 1 + (bins % 2 == 0))
     lo, hi = (float(v.min()), float(v.max())) if v.size else (0.0, 1.0)
     span = hi - lo if hi > lo else max(abs(hi), 1.0)
     lo, hi = lo - 0.5 * span, hi + 0.5 * span
@@ -129,13 +130,26 @@ def first_step_edges(values: np.ndarray, bins: int, *, activation: str = "", sym
     return np.linspace(lo, hi, bins + 1)
 
 
-def shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """The share of ``values`` in each of the equal bins ``edges`` (values beyond go in the outermost bins)."""
+def shares(values: np.ndarray, edges: np.ndarray, scratch: dict | None = None) -> np.ndarray:
+    """The share of ``values`` in each of the equal bins ``edges`` (values beyond go in the outermost bins).
+
+    Bin k holds floor((v − lo)·bins/(hi − lo)) = k: the equal bins of the edges (a value within rounding of
+    an inner edge may fall on either side of it, where numpy's histogram, slower, moves it to the upper one).
+    ``scratch`` (a dict kept between calls) lends the working arrays, so recording allocates nothing new.
+    """
     bins = len(edges) - 1
-    v = np.asarray(values, dtype=float).ravel()
-    scaled = (v - edges[0]) * (bins / (edges[-1] - edges[0]))
-    idx = np.clip(np.nan_to_num(scaled, nan=0.0, posinf=bins, neginf=0.0), 0, bins - 1).astype(np.intp)
-    return np.bincount(idx, minlength=bins) / max(v.size, 1)
+    values = np.asarray(values, dtype=float)
+    n = values.size
+    if scratch is None:
+        scratch = {}
+    if scratch.get("n") != n:
+        scratch.update(n=n, x=np.empty(n), i=np.empty(n, dtype=np.intp))
+    x, idx = scratch["x"], scratch["i"]
+    np.subtract(values.reshape(-1), edges[0], out=x)
+    x *= bins / (edges[-1] - edges[0])
+    np.fmin(np.fmax(x, 0, out=x), bins - 1, out=x)  # beyond the edges to the outer bins (and NaN to the first)
+    np.copyto(idx, x, casting="unsafe")  # truncation: the floor of these non-negative numbers
+    return np.bincount(idx, minlength=bins) / max(n, 1)
 
 
 def saturated_share(a: np.ndarray, activation: str) -> float | None:
@@ -155,6 +169,7 @@ class LayerStatsRecorder:
         self.request = request
         self.edges: dict[str, np.ndarray] = {}
         self.static: dict[str, np.ndarray] = {}
+        self._scratch: dict[str, dict] = {}  # working arrays per layer, kept between steps
 
     def __repr__(self) -> str:
         return f"LayerStatsRecorder({sorted(self.request.kinds)}, {self.request.bins} bins)"
@@ -172,9 +187,10 @@ class LayerStatsRecorder:
         out: dict[str, np.ndarray] = {}
         for name in lp.names:
             act = lp.activation[name]
+            scratch = self._scratch.setdefault(name, {})
             if "activation" in kinds:
                 a = lp.a[name]
-                out[key(name, "act_hist")] = shares(a, self._edges(key(name, "act_edges"), a, activation=act))
+                out[key(name, "act_hist")] = shares(a, self._edges(key(name, "act_edges"), a, activation=act), scratch)
                 out[key(name, "act_mean")] = np.array(float(np.mean(a)))
                 out[key(name, "act_std")] = np.array(float(np.std(a)))
                 sat = saturated_share(a, act)
@@ -184,13 +200,14 @@ class LayerStatsRecorder:
                     out[key(name, "zero")] = np.array(float(np.mean(a == 0)))
             if "preactivation" in kinds:
                 z = lp.z[name]
-                out[key(name, "pre_hist")] = shares(z, self._edges(key(name, "pre_edges"), z))
+                out[key(name, "pre_hist")] = shares(z, self._edges(key(name, "pre_edges"), z), scratch)
             if "delta" in kinds:
                 if lp.delta is None:
                     raise ValueError("the layer statistics of δ need the training loss: give the evaluator loss=...")
                 d = lp.delta[name]
                 out[key(name, "delta_norm")] = np.array(float(np.mean(np.abs(d))))
-                out[key(name, "delta_hist")] = shares(d, self._edges(key(name, "delta_edges"), d, symmetric=True))
+                out[key(name, "delta_hist")] = shares(d, self._edges(key(name, "delta_edges"), d, symmetric=True),
+                                                      scratch)
         return out
 
 

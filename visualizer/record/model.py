@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from ..engine.layers import Dense, dense_forward
+from ..engine.layers import Dense, dense_backward, dense_forward
 from ..engine.objective import evaluation_mode
 from .probes import BACKWARD, LayerInfo, Needs, Probe, Setup, default_needs
 
@@ -121,11 +121,14 @@ class NetworkModel:
             if loss is not None:
                 delta = {}
                 g = np.asarray(Objective(loss).output_grad(outs[-1], y), dtype=float).reshape(outs[-1].shape)
-                for lay in reversed(net.layers):
+                for k in range(len(net.layers) - 1, -1, -1):
+                    lay = net.layers[k]
+                    if isinstance(lay, Dense):  # δ and ∂L/∂x only: no parameter gradients
+                        delta[lay.name], g = dense_backward(g, lay._cache, lay.weight, input_grad=k > 0)
+                        continue
                     if lay.name in z:
                         delta[lay.name] = lay.activation.backward(g, z[lay.name], a[lay.name])
-                    if lay is not net.layers[0]:
-                        g = _backward_aside(lay, g)
+                    g = _backward_aside(lay, g)
         return LayerPass([lay.name for lay in measured], {lay.name: lay.activation.name for lay in measured},
                          z, a, delta)
 
