@@ -294,3 +294,14 @@ def test_a_pytorch_sequential_gives_the_same_statistics_with_autograd_deltas():
         np.testing.assert_allclose(out[f"layer/{name}/act_mean"], a.mean(), rtol=1e-12)
     np.testing.assert_allclose(out["layer/4/delta_norm"], z3.grad.abs().mean().item(), rtol=1e-10)
     assert out["layer/0/saturated"] == pytest.approx(np.mean(np.abs(torch.tanh(z1).detach().numpy()) > 0.97))
+
+
+def test_an_adapter_with_layers_the_dense_pass_cannot_go_through_must_give_its_own_layer_pass():
+    class WithNorm(DenseModel):
+        def other_layers(self):
+            return [{"kind": "batchnorm", "name": "bn", "after": "layer1"}]
+
+    model = WithNorm([("w", "tanh")])
+    ev = Evaluator(model, X, Y, _layout(LayerHistogramPanel("activation")))
+    with pytest.raises(ValueError, match="layer_pass"):
+        ev({"w": np.ones((2, 1))})

@@ -93,6 +93,10 @@ def layer_pass(model: object, layers: Sequence[LayerInfo], x: np.ndarray, y: np.
     own = getattr(model, "layer_pass", None)
     if own is not None:
         return own(x, y, loss)
+    other = model.other_layers() if hasattr(model, "other_layers") else []
+    if other:  # the dense layers alone would give another network's numbers
+        raise ValueError(f"per-layer statistics go through dense layers only for this model, which also has "
+                         f"{other}: give its adapter a layer_pass(x, y, loss) method")
     acts = activation_functions(layers, model)
     params = model.parameters()
     names = [lay.name for lay in layers]
