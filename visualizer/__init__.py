@@ -29,6 +29,8 @@ _EXPORTS = {
     "Layout": "draw.panels", "LossPanel": "draw.panels", "NetworkDiagramPanel": "draw.panels", "Panel": "draw.panels",
     "ParameterPanel": "draw.panels", "SurfacePanel": "draw.panels", "UnitMapPanel": "draw.panels", "WeightMatrixPanel": "draw.panels",
     "default_layout": "draw.panels", "ChainRulePanel": "draw.panels", "LossLandscapePanel": "draw.panels",
+    "LayerHeatmapPanel": "draw.panels", "LayerHistogramPanel": "draw.panels", "LayerStatPanel": "draw.panels",
+    "UpdateRatioPanel": "draw.panels", "LayerStats": "record.probes",
     "History": "record.history", "Recorder": "record.history", "RunInfo": "record.history",
     "RecordSchedule": "record.schedule",
     "Renderer": "draw.renderer",
@@ -68,7 +70,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from .draw.panels import (AccuracyPanel, ActivationsPanel, ChainRulePanel, ClassRegionsPanel, DecisionBoundaryPanel,
                          FitPanel, GradientPanel, Layout, LossLandscapePanel, LossPanel, NetworkDiagramPanel,
                          OptimizerStatePanel, Panel, ParameterPanel, SurfacePanel, UnitMapPanel, WeightMatrixPanel,
-                         default_layout)
+                         default_layout, LayerHeatmapPanel, LayerHistogramPanel, LayerStatPanel, UpdateRatioPanel)
+    from .record.probes import LayerStats
     from .engine.penalties import L1, L2
     from .record.history import History, Recorder, RunInfo
     from .record.schedule import RecordSchedule

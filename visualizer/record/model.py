@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from ..engine.layers import Dense, dense_forward
+from ..engine.layers import Dense, dense_backward, dense_forward
 from ..engine.objective import evaluation_mode
 from .probes import BACKWARD, LayerInfo, Needs, Probe, Setup, default_needs
 
@@ -41,6 +41,11 @@ class Model(Protocol):
 
     def activations(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Every layer's output (after its activation) for inputs ``x``, by layer name, input side first."""
+
+    # Optional, for per-layer statistics of models with layers that are not dense (batch norm, dropout):
+    # ``layer_pass(x, y, loss)`` returns a :class:`~visualizer.record.layerstats.LayerPass` (each layer's z, a,
+    # and δ = ∂L/∂z when ``loss`` is given, in evaluation mode). Without it the dense layers are gone through
+    # with the engine's own forward and backward pass (record/layerstats.py's ``layer_pass``).
 
 
 class NetworkModel:
@@ -98,8 +103,48 @@ class NetworkModel:
             outs = self.network.activations(np.asarray(x, dtype=float))
         return {lay.name: a for lay, a in zip(self.network.layers, outs)}
 
+    def layer_pass(self, x: np.ndarray, y: np.ndarray | None = None, loss: Loss | None = None):
+        """Each dense and batch-norm layer's pre-activation z, output a and (with ``loss``) δ = ∂L/∂z on
+        ``(x, y)``, through the network's own layers in evaluation mode (dropout passes everything). The
+        gradients the network keeps for its optimizer are left as they were."""
+        from ..engine.norm import BatchNorm
+        from ..engine.objective import Objective
+        from .layerstats import LayerPass
+
+        net = self.network
+        measured = [lay for lay in net.layers if isinstance(lay, (Dense, BatchNorm))]
+        with evaluation_mode(net):
+            outs = net.activations(np.asarray(x, dtype=float))
+            z = {lay.name: lay._cache.z if isinstance(lay, Dense) else lay._cache[3] for lay in measured}
+            a = {lay.name: out for lay, out in zip(net.layers, outs) if lay.name in z}
+            delta = None
+            if loss is not None:
+                delta = {}
+                g = np.asarray(Objective(loss).output_grad(outs[-1], y), dtype=float).reshape(outs[-1].shape)
+                for k in range(len(net.layers) - 1, -1, -1):
+                    lay = net.layers[k]
+                    if isinstance(lay, Dense):  # δ and ∂L/∂x only: no parameter gradients
+                        delta[lay.name], g = dense_backward(g, lay._cache, lay.weight, input_grad=k > 0)
+                        continue
+                    if lay.name in z:
+                        delta[lay.name] = lay.activation.backward(g, z[lay.name], a[lay.name])
+                    g = _backward_aside(lay, g)
+        return LayerPass([lay.name for lay in measured], {lay.name: lay.activation.name for lay in measured},
+                         z, a, delta)
+
     def __repr__(self) -> str:
         return f"NetworkModel({self.network!r})"
+
+
+def _backward_aside(layer, grad: np.ndarray) -> np.ndarray:
+    """``layer.backward(grad)`` with its parameter gradients written to scratch arrays: the network's own
+    gradient arrays (which a recorder may be about to copy) keep their values."""
+    kept = layer.grads
+    layer.grads = {k: np.empty_like(v) for k, v in kept.items()}
+    try:
+        return layer.backward(grad)
+    finally:
+        layer.grads = kept
 
 
 class DenseModel:
@@ -231,6 +276,14 @@ class Evaluator:
             raise ValueError(f"the panels need the backward pass ({backward[0].key}), which needs the training "
                              "loss: give the evaluator loss=... (the loss your loop minimises)")
         self._backward = backward
+        self._stats = None
+        if needs.layer_stats is not None:
+            from .layerstats import LayerStatsRecorder
+
+            if "delta" in needs.layer_stats.kinds and self.loss is None:
+                raise ValueError("the panels need each layer's δ = ∂L/∂z, which needs the training loss: give "
+                                 "the evaluator loss=... (the loss your loop minimises)")
+            self._stats = LayerStatsRecorder(needs.layer_stats)
         self._activations = None
         if backward:
             from .backprop import activation_functions
@@ -264,6 +317,12 @@ class Evaluator:
             table = {"preactivation": bp.z, "slope": bp.slope, "delta": bp.delta}
             for p in self._backward:
                 out[p.key] = _shaped(p, bp.output_grad if p.quantity == "output_grad" else table[p.quantity][p.layer])
+        if self._stats is not None:
+            from .layerstats import layer_pass
+
+            loss = self.loss if "delta" in self._stats.request.kinds else None
+            out.update(self._stats(layer_pass(self.model, self.layers, self.x, self.y, loss)))
+            self.static.update(self._stats.static)
         return out
 
     def detached(self, params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -8,7 +8,7 @@ views, the fit curve and the output over an input plane, are built here (:func:`
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -81,21 +81,61 @@ class Probe:
         return f"Probe({self.key!r}: {what} on {inputs} inputs{extra})"
 
 
+# What per-layer statistics a panel may ask for (see LayerStats); each kind is recorded only when asked.
+STAT_KINDS = ("activation", "preactivation", "delta")
+
+
+@dataclass(frozen=True)
+class LayerStats:
+    """A panel's request for per-layer statistics over the training set at every recorded step, stored as
+    extras ``layer/<layer name>/<statistic>`` (see :mod:`visualizer.record.layerstats` for the keys).
+
+    ``kinds`` chooses what is computed: ``"activation"`` (the histogram, mean, standard deviation, the saturated
+    share of tanh and sigmoid layers, the zero share of ReLU layers), ``"preactivation"`` (the histogram of z)
+    and ``"delta"`` (‖δ‖ = mean |∂L/∂z| and the histogram of δ; needs the training loss). ``bins`` is the
+    number of histogram bins, fixed for the whole run. Every layer with an activation is measured (dense
+    layers and batch norm; dropout has none).
+    """
+
+    kinds: frozenset = frozenset(STAT_KINDS)
+    bins: int = 40
+
+    def __post_init__(self) -> None:
+        kinds = frozenset([self.kinds] if isinstance(self.kinds, str) else self.kinds)
+        unknown = sorted(kinds - set(STAT_KINDS))
+        if unknown or not kinds:
+            raise ValueError(f"layer statistics: kinds must be among {', '.join(STAT_KINDS)}, got "
+                             f"{sorted(kinds) or 'none'}")
+        if isinstance(self.bins, bool) or not isinstance(self.bins, (int, np.integer)) or not 2 <= self.bins <= 1000:
+            raise ValueError(f"layer statistics: bins must be a whole number from 2 to 1000, got {self.bins!r}")
+        object.__setattr__(self, "kinds", kinds)
+
+    def merge(self, other: LayerStats | None) -> LayerStats:
+        """Both requests: every kind either asks for, on the finer of the two bin counts."""
+        if other is None:
+            return self
+        return LayerStats(self.kinds | other.kinds, max(self.bins, other.bins))
+
+
 @dataclass
 class Needs:
-    """What panels declared: static arrays stored once, and probes evaluated at every recorded step."""
+    """What panels declared: static arrays stored once, probes evaluated at every recorded step, and the
+    per-layer statistics (:class:`LayerStats`) to compute at every recorded step, if any."""
 
     static: dict[str, np.ndarray]
     probes: list[Probe]
+    layer_stats: LayerStats | None = field(default=None)
 
     def merge(self, other: Needs) -> Needs:
         """Both sets; the same name is the same quantity, so the first one wins."""
         static = {**other.static, **self.static}
         keys = {p.key for p in self.probes}
-        return Needs(static, self.probes + [p for p in other.probes if p.key not in keys])
+        stats = other.layer_stats if self.layer_stats is None else self.layer_stats.merge(other.layer_stats)
+        return Needs(static, self.probes + [p for p in other.probes if p.key not in keys], stats)
 
     def __repr__(self) -> str:
-        return f"Needs(static {list(self.static)}, probes {[p.key for p in self.probes]})"
+        stats = "" if self.layer_stats is None else f", layer statistics {sorted(self.layer_stats.kinds)}"
+        return f"Needs(static {list(self.static)}, probes {[p.key for p in self.probes]}{stats})"
 
 
 @dataclass
@@ -200,5 +240,5 @@ def default_needs(setup: Setup) -> Needs:
     return Needs({}, [])
 
 
-__all__ = ["BACKWARD", "QUANTITIES", "LayerInfo", "Needs", "Probe", "Setup", "default_needs", "fit_needs", "plane",
+__all__ = ["BACKWARD", "QUANTITIES", "STAT_KINDS", "LayerInfo", "LayerStats", "Needs", "Probe", "Setup", "default_needs", "fit_needs", "plane",
            "plane_grid", "plane_key", "plane_needs"]

@@ -11,11 +11,14 @@ from .curves import FitPanel, GradientPanel, LossPanel, ParameterPanel
 from .defaults import default_layout, why_layout
 from .diagram import NetworkDiagramPanel
 from .explain import ExplainDiagramPanel, ExplainNotesPanel, explain_layout
+from .layers import LayerHeatmapPanel, LayerHistogramPanel, LayerStatPanel, UpdateRatioPanel
 from .maps import ActivationsPanel, DecisionBoundaryPanel, SurfacePanel, UnitMapPanel, WeightMatrixPanel
 from .why import ChainRulePanel, LossLandscapePanel
 
 __all__ = ["CLASS_COLORS", "CURRENT_MARK", "DATA_COLOR", "NEURON_COLORS", "PREDICTION_COLOR", "AccuracyPanel",
            "ActivationsPanel", "ChainRulePanel", "ClassRegionsPanel", "DecisionBoundaryPanel", "ExplainDiagramPanel",
-           "ExplainNotesPanel", "FitPanel", "GradientPanel", "Layout", "LossLandscapePanel", "LossPanel",
+           "ExplainNotesPanel", "FitPanel", "GradientPanel", "LayerHeatmapPanel", "LayerHistogramPanel", "LayerStatPanel",
+           "Layout", "LossLandscapePanel", "LossPanel",
            "NetworkDiagramPanel", "OptimizerStatePanel", "Panel", "ParameterPanel", "SurfacePanel", "UnitMapPanel",
-           "WeightMatrixPanel", "default_layout", "explain_layout", "finite_range", "fixed_limits", "why_layout"]
+           "UpdateRatioPanel", "WeightMatrixPanel", "default_layout", "explain_layout", "finite_range", "fixed_limits",
+           "why_layout"]
