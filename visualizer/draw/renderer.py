@@ -20,26 +20,11 @@ from . import MIN_SIZE
 from .explain import ExplainFrame, FrameStep, explain_rows, phases
 from .panels import Layout, explain_layout
 from ..record.history import History
+from .presets import PRESETS, Preset, preset_named
 from .text import FrameText
 from .titlecard import TitleCard, draw_title_card
 
-STYLE = {
-    "font.size": 10,
-    "axes.titlesize": 10,
-    "axes.labelsize": 9,
-    "xtick.labelsize": 8,
-    "ytick.labelsize": 8,
-    "legend.fontsize": 9,
-    "figure.titlesize": 13,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "axes.grid": True,
-    "grid.alpha": 0.25,
-    "grid.linewidth": 0.6,
-    "figure.facecolor": "white",
-    "axes.formatter.limits": (-3, 4),
-    "axes.formatter.use_mathtext": True,
-}
+STYLE = PRESETS["default"].style()
 
 
 class TickLabels(ScalarFormatter):
@@ -198,8 +183,13 @@ class Renderer:
     def __init__(self, layout: Layout, history: History, size: tuple[int, int] = (1280, 720),
                  dpi: float | None = None, title: str = "", explain: Sequence[int] = (),
                  explain_static: dict[str, np.ndarray] | None = None,
-                 captions: dict[tuple[int, int], str] | None = None, title_card: bool = False) -> None:
+                 captions: dict[tuple[int, int], str] | None = None, title_card: bool = False,
+                 preset: str | Preset = "default") -> None:
         width, height = size
+        self.preset = preset_named(preset)
+        self.style = self.preset.style()
+        if not self.preset.secondary:  # the lecture preset: the layout's secondary panels are left out
+            layout = layout.primary()
         # The same picture at any size: text and lines scale with the frame (1280x720 = 100 dpi); the
         # smaller ratio wins so a narrow or short frame still fits its text.
         dpi = dpi or min(width / 12.8, height / 7.2)
@@ -210,7 +200,8 @@ class Renderer:
         self.history = history
         self.size = (int(width), int(height))
         # What builds this same renderer in another process (see visualizer.run.pipeline.draw_piece).
-        self.recipe = (layout, history, self.size, dpi, title, tuple(explain), explain_static, captions, title_card)
+        self.recipe = (layout, history, self.size, dpi, title, tuple(explain), explain_static, captions, title_card,
+                       self.preset.name)
         self.title = title
         self._card_dpi = dpi if title_card else None  # the title card (a TitleCard key), drawn once when first shown
         self._card: np.ndarray | None = None
@@ -220,13 +211,13 @@ class Renderer:
         self._explain_sheet: _Sheet | None = None  # the explain layout's figure, with explain=
         self._explained_rows: set[int] = set()
         self._explain_shown: tuple | None = None  # (row, phase, t) of the picture on the explain canvas
-        with matplotlib.rc_context(STYLE):
+        with matplotlib.rc_context(self.style):
             self._sheet = _Sheet(layout, history, self.size, dpi, title)
             self.figure, self.canvas, self.axes = self._sheet.figure, self._sheet.canvas, self._sheet.axes
             # Only the step counter changes at the top; it is drawn after the panels, in the title's band.
             where = dict(x=0.995, ha="right") if title else dict(x=0.5, ha="center")
             self._counter = FrameText(where["x"], 0.995, "", transform=self.figure.transFigure, ha=where["ha"],
-                                      va="top", fontsize=STYLE["figure.titlesize"])
+                                      va="top", fontsize=self.style["figure.titlesize"])
             self.figure.add_artist(self._counter)
             self._sheet.updates.append(self._count)
             self._band = CaptionBand(captions or {}, self.size, dpi)
@@ -284,9 +275,9 @@ class Renderer:
         if self._card_dpi is None:
             raise ValueError("a title card frame, but this renderer was not given title_card=True")
         if self._card is None:
-            with matplotlib.rc_context(STYLE):
+            with matplotlib.rc_context(self.style):
                 self._card = draw_title_card(self.history, self.title, self.size, self._card_dpi,
-                                             STYLE["figure.facecolor"])
+                                             self.style["figure.facecolor"])
         return self._card
 
     def _draw_key(self, key: int) -> FigureCanvasAgg:

@@ -472,7 +472,7 @@ def _render(scene: Scene | None, history: History | None, layout: Layout | None,
         rows = select_rows(history, every=opts.every, max_frames=opts.max_frames, pace=opts.pace, keep=moments)
         rows, frames, marks, notes = _timeline(history, scene, rows, explain, fps, opts, moments)
         renderer = _renderer(layout, history, size, opts.dpi, title, name, explain,
-                             _burned(history, frames, marks, job, opts), opts.title_card)
+                             _burned(history, frames, marks, job, opts), opts.title_card, opts.preset)
     folder = OutputFolder(target, name)
     stage = "starting"
     stages = StageBar(name, progress, [fmt.stage for fmt, _ in plan if fmt.stage is not None])
@@ -494,7 +494,7 @@ def _render(scene: Scene | None, history: History | None, layout: Layout | None,
                     rows = select_rows(history, max_frames=opts.max_frames, pace=opts.pace, keep=moments)
                     rows, frames, marks, notes = _timeline(history, scene, rows, explain, fps, opts, moments)
                     renderer = _renderer(layout, history, size, opts.dpi, title, name, explain,
-                                         _burned(history, frames, marks, job, opts), opts.title_card)
+                                         _burned(history, frames, marks, job, opts), opts.title_card, opts.preset)
                 if opts.last_frame:
                     rows = rows[-1:]
                 stage = "drawing"
@@ -680,7 +680,8 @@ def handout_drawer(renderer, history: History, name: str):
 
 
 def _renderer(layout: Layout, history: History, size: tuple[int, int], dpi: float | None, title: str, name: str,
-              explain: tuple[int, ...] = (), captions: dict | None = None, title_card: bool = False):
+              explain: tuple[int, ...] = (), captions: dict | None = None, title_card: bool = False,
+              preset: str = "default"):
     from ..draw.renderer import Renderer
 
     for key, values in history.losses.items():
@@ -689,7 +690,7 @@ def _renderer(layout: Layout, history: History, size: tuple[int, int], dpi: floa
                                   f"{np.shape(values)}, not one number per recorded step")
     try:
         return Renderer(layout, history, size=size, dpi=dpi, title=title, explain=explain, captions=captions,
-                        title_card=title_card)
+                        title_card=title_card, preset=preset)
     except (ValueError, KeyError) as exc:
         raise _input_error(exc, f"cannot draw {name!r} from this history: ") from None
 

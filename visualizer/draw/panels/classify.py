@@ -16,7 +16,7 @@ from matplotlib.ticker import FuncFormatter, PercentFormatter
 from ...record.probes import Needs, Probe
 from .. import colours
 from ..colours import CLASS_COLORS
-from ..text import FrameText
+from ..text import FrameText, size
 from .base import Panel, class_probabilities, finite_range
 from .curves import LOSS_STYLES, grow, history_line, header_legend
 from ...record.probes import plane_key
@@ -89,7 +89,7 @@ class ClassRegionsPanel(_PlanePanel):
                 handles += [point_handle("train", False), point_handle("test", True)]
             # Outside the plane: the regions under it change every frame.
             ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
-                      fontsize="small", handletextpad=0.3, borderaxespad=0.0)
+                      fontsize=size("label"), handletextpad=0.3, borderaxespad=0.0)
 
         def update(i):
             image.set_data(shade(i))
@@ -205,15 +205,15 @@ class OptimizerStatePanel(Panel):
                 series.append(rms)
             _log_limits(sub, series)
             name = STATE_TITLES.get(kind, kind)
-            sub.set_title(f"{self.title or _optimizer_name(history)}: {name}" if n == 0 else name, fontsize="small")
-            sub.tick_params(labelsize="x-small")
-            sub.set_xlabel("step", fontsize="x-small")
+            sub.set_title(f"{self.title or _optimizer_name(history)}: {name}" if n == 0 else name, fontsize=size("label"))
+            sub.tick_params(labelsize=size("detail"))
+            sub.set_xlabel("step", fontsize=size("detail"))
             if n == 0:
-                sub.set_ylabel("RMS over entries", fontsize="x-small")
+                sub.set_ylabel("RMS over entries", fontsize=size("detail"))
         # Outside the last plot: the lines fill the plots.
         axes[-1].legend(handles=[Line2D([], [], color=colors[name], linestyle=styles[name], label=name)
                                  for name in names],
-                        loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, fontsize="x-small",
+                        loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, fontsize=size("detail"),
                         handlelength=2.0, borderaxespad=0.0)
 
         def update(i):

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..text import size
 from .base import Layout, Panel
 from .curves import grow, history_line, loss_scale, matplotlib_line, run_colors
 from .maps import SurfacePanel
@@ -44,7 +45,7 @@ class CompareLossPanel(Panel):
         ax.set_title(self.title or (f"{label}: training (solid) and test (dashed)" if test else f"{label}"))
         ax.set_xlabel("step")
         # Inside, where falling losses leave room: outside, it would widen its column in every row above.
-        ax.legend(handles=handles, loc="upper right", framealpha=0.85, fontsize="small", handlelength=1.6,
+        ax.legend(handles=handles, loc="upper right", framealpha=0.85, fontsize=size("label"), handlelength=1.6,
                   ncols=1 if len(handles) <= 6 else 2)
         return lambda i: grow(curves, steps, i)
 
@@ -102,13 +103,13 @@ class RunPanel(Panel):
         from ...record.runs import run_history
 
         update = self.inner.draw(ax, run_history(history, self.k))
-        ax.set_title(history.info.runs[self.k], fontsize="medium")
+        ax.set_title(history.info.runs[self.k], fontsize=size("body"))
         legend = ax.get_legend()
         if legend is not None:
             legend.remove()
             if not self.k:  # one legend is enough for identical panels; inside, so the columns stay alike
                 ax.legend(handles=legend.legend_handles, labels=[t.get_text() for t in legend.texts],
-                          loc="best", fontsize="x-small", framealpha=0.85)
+                          loc="best", fontsize=size("detail"), framealpha=0.85)
         if not self.colorbar:  # the colour scales are shared: one bar, at the end of the row, says them all
             for mappable in [*ax.get_images(), *ax.collections]:
                 if getattr(mappable, "colorbar", None) is not None:

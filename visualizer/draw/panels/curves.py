@@ -10,7 +10,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from ...record.probes import fit_needs
 from .. import colours
-from ..text import FrameText
+from ..text import FrameText, size
 from .base import CURRENT_MARK, DATA_COLOR, PREDICTION_COLOR, Panel, finite_range, fixed_limits
 
 if TYPE_CHECKING:
@@ -140,7 +140,7 @@ LOSS_COLORS = {name: color for name, (color, _) in LOSS_STYLES.items()}
 def header_legend(ax: Axes, lines: list) -> None:
     """A one-row legend of ``lines`` above the axes at the right, beside a title set with ``loc="left"``."""
     ax.legend(handles=[matplotlib_line(line) for line in lines], loc="lower right", bbox_to_anchor=(1.0, 1.0),
-              ncol=len(lines), frameon=False, fontsize="small", handlelength=1.2, columnspacing=1.0,
+              ncol=len(lines), frameon=False, fontsize=size("label"), handlelength=1.2, columnspacing=1.0,
               borderaxespad=0.1, borderpad=0.1)
 
 
@@ -277,7 +277,7 @@ class ParameterPanel(Panel):
         # The legend needs handles drawn with the background, so it gets static proxies of the same style.
         proxies = [matplotlib_line(line) for line, _, _ in lines]
         ax.legend(handles=proxies, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
-                  ncol=1 if len(names) <= 10 else 2, fontsize="small", handlelength=1.2)
+                  ncol=1 if len(names) <= 10 else 2, fontsize=size("label"), handlelength=1.2)
 
         return lambda i: grow(lines, steps, i)
 

@@ -17,7 +17,7 @@ from matplotlib.lines import Line2D
 
 from ...record.probes import Needs, Probe
 from .. import colours
-from ..text import FrameText
+from ..text import FrameText, size
 from .base import Panel, finite_range
 
 SHOWS = ("weights", "gradients")
@@ -222,7 +222,7 @@ class NetworkDiagramPanel(Panel):
         radius = np.sqrt(marker_size(sizes)) / 2  # points
         labels = []
         for x, y in units:
-            label = FrameText(x, y, "", transform=ax.transData, ha="center", va="top", fontsize="x-small",
+            label = FrameText(x, y, "", transform=ax.transData, ha="center", va="top", fontsize=size("detail"),
                               offset=(0, -radius - 2), background="white", background_alpha=0.8, pad=0.1)
             ax.add_artist(label)
             labels.append(label)
@@ -231,8 +231,8 @@ class NetworkDiagramPanel(Panel):
     @staticmethod
     def _legend(ax, handles, note: str = "") -> None:
         legend = ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(handles),
-                           frameon=False, fontsize="x-small", handlelength=1.2, columnspacing=1.0,
-                           title=note or None, title_fontsize="x-small")
+                           frameon=False, fontsize=size("detail"), handlelength=1.2, columnspacing=1.0,
+                           title=note or None, title_fontsize=size("detail"))
         legend.set_in_layout(True)
 
     @staticmethod
@@ -249,7 +249,7 @@ class NetworkDiagramPanel(Panel):
                                           else " → ".join(["batch norm", *([d["activation"]] if
                                                                           d.get("activation") else [])]))
         for x, names in gaps.items():
-            ax.text(x, half + 0.5, "\n".join(names), ha="center", va="bottom", fontsize="small", zorder=3,
+            ax.text(x, half + 0.5, "\n".join(names), ha="center", va="bottom", fontsize=size("label"), zorder=3,
                     linespacing=1.1, bbox=dict(boxstyle="round,pad=0.2", facecolor="white", edgecolor="0.5",
                                                linewidth=0.6))
         return max((len(n) for n in gaps.values()), default=0)
@@ -258,7 +258,7 @@ class NetworkDiagramPanel(Panel):
     def _label_column(ax, positions, names, side: str) -> None:
         offset = -0.18 if side == "right" else 0.18
         for (x, y), name in zip(positions, names):
-            ax.text(x + offset, y, name, ha=side, va="center", fontsize="small")
+            ax.text(x + offset, y, name, ha=side, va="center", fontsize=size("label"))
 
 
 def _fill_handle(label: str) -> Line2D:

@@ -16,7 +16,7 @@ from matplotlib.lines import Line2D
 from ..image import frame_imshow
 from ...record.probes import Needs, Probe, plane, plane_key, plane_needs
 from .. import colours
-from ..text import FrameText
+from ..text import FrameText, size
 from .base import Panel, class_probabilities, finite_range, fixed_limits
 
 DIVERGING = colours.SIGNED_CMAP
@@ -102,7 +102,7 @@ class DecisionBoundaryPanel(_PlanePanel):
         for name, qx, qy in zip(self.names, px, py):
             # Labels lean towards the middle of the plane so points at its edges keep theirs inside.
             dx, dy = (-8 if qx > cx else 8), (-8 if qy > cy else 8)
-            label = FrameText(qx, qy, name, transform=ax.transData, offset=(dx, dy), fontsize="small",
+            label = FrameText(qx, qy, name, transform=ax.transData, offset=(dx, dy), fontsize=size("label"),
                               ha="right" if dx < 0 else "left", va="top" if dy < 0 else "bottom",
                               background="white", pad=0.15)
             ax.add_artist(label)
@@ -112,7 +112,7 @@ class DecisionBoundaryPanel(_PlanePanel):
             ax.figure.colorbar(image, ax=ax, fraction=0.05, pad=0.02)
         if len(sets) > 1:  # which points were held out: told by their edge, not by their colour
             ax.legend(handles=[point_handle("train", False), point_handle("test", True)], loc="lower left",
-                      fontsize="x-small", framealpha=0.85, handletextpad=0.2, borderpad=0.3)
+                      fontsize=size("detail"), framealpha=0.85, handletextpad=0.2, borderpad=0.3)
 
         def update(i):
             z = values[i]
@@ -217,11 +217,11 @@ class UnitMapPanel(_PlanePanel):
             overlays.append(ax.scatter(x[:, self.inputs[0]], x[:, self.inputs[1]], s=14, facecolors="none",
                                        edgecolors="white", linewidths=1.0, zorder=3, animated=True))
         ax.set_title(self.title or f"{self.layer} unit {self.unit + 1}")
-        ax.tick_params(labelsize="x-small")
+        ax.tick_params(labelsize=size("detail"))
         ax.set_xlabel("")
         ax.set_ylabel("")
         if self.colorbar:
-            ax.figure.colorbar(image, ax=ax, fraction=0.08, pad=0.03).ax.tick_params(labelsize="x-small")
+            ax.figure.colorbar(image, ax=ax, fraction=0.08, pad=0.03).ax.tick_params(labelsize=size("detail"))
 
         def update(i):
             image.set_data(values[i])
@@ -245,11 +245,11 @@ def point_handle(label: str, test: bool, color: str = "#999999", marker: str = "
                   markeredgewidth=edge["linewidths"] if test else 0.8, label=label)
 
 
-def _annotate_cells(ax, shape: tuple[int, int], fontsize: str = "x-small") -> list:
+def _annotate_cells(ax, shape: tuple[int, int], fontsize: float | None = None) -> list:
     texts = []
     for r in range(shape[0]):
         for c in range(shape[1]):
-            text = FrameText(c, r, "", transform=ax.transData, ha="center", va="center", fontsize=fontsize)
+            text = FrameText(c, r, "", transform=ax.transData, ha="center", va="center", fontsize=fontsize or size("detail"))
             ax.add_artist(text)
             texts.append(text)
     return texts
