@@ -22,7 +22,7 @@ from matplotlib.transforms import Bbox
 from .explain import ExplainFrame, phases
 from .text import FrameText, FrameTextGroup
 
-SAMPLED_ROWS = 48  # rows of the run the per-frame text is measured at (the first and last among them)
+SAMPLED_ROWS = 24  # rows of the run the per-frame text is measured at (the first and last among them)
 SLACK = 1.0  # pixels two boxes may share before they count as overlapping (anti-aliasing, rounding)
 
 

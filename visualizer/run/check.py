@@ -2,7 +2,6 @@
 (see :mod:`visualizer.draw.check`), without writing anything."""
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from ..base.errors import VisualizerError
@@ -50,7 +49,7 @@ def check_history(history: History, layout, *, preset: str = "default", size: tu
     from .render import _renderer
 
     renderer = _renderer(layout, history, size, None, title, history.info.scene or "run", explain, None, False,
-                         preset)
+                         preset, pixels=False)
     try:
         return check_renderer(renderer)
     finally:
@@ -61,20 +60,12 @@ def compared(scene: Scene, vary, steps: int | None = None):
     """(joined history, comparison layout, title) of ``scene`` trained once per combination of ``vary``, in
     this process (a check needs no pool)."""
     from ..draw.panels.compare import comparison_layout
-    from .compare import SETTINGS, _with_landscape, combinations, join_histories, label, landscape_panel, parse_vary
+    from .compare import _with_landscape, combinations, join_histories, label, landscape_panel, parse_vary, varied
     from .render import train
 
     vary = parse_vary(vary)
     runs = combinations(vary)
-    histories = []
-    for settings in runs:
-        s = scene
-        for name, value in settings.items():
-            try:
-                s = SETTINGS[name][1](s, value)
-            except ValueError as exc:
-                raise VisualizerError(f"vary {name}={value}: {exc}") from None
-        histories.append(train(dataclasses.replace(s), steps=steps, allow_divergence=True))
+    histories = [train(varied(scene, settings), steps=steps, allow_divergence=True) for settings in runs]
     labels = [label(s) for s in runs]
     joined = join_histories(histories, labels)
     layout = comparison_layout(scene.layout, joined, len(runs), landscape_panel(scene))

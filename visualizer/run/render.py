@@ -681,7 +681,7 @@ def handout_drawer(renderer, history: History, name: str):
 
 def _renderer(layout: Layout, history: History, size: tuple[int, int], dpi: float | None, title: str, name: str,
               explain: tuple[int, ...] = (), captions: dict | None = None, title_card: bool = False,
-              preset: str = "default"):
+              preset: str = "default", pixels: bool = True):
     from ..draw.renderer import Renderer
 
     for key, values in history.losses.items():
@@ -690,7 +690,7 @@ def _renderer(layout: Layout, history: History, size: tuple[int, int], dpi: floa
                                   f"{np.shape(values)}, not one number per recorded step")
     try:
         return Renderer(layout, history, size=size, dpi=dpi, title=title, explain=explain, captions=captions,
-                        title_card=title_card, preset=preset)
+                        title_card=title_card, preset=preset, pixels=pixels)
     except (ValueError, KeyError) as exc:
         raise _input_error(exc, f"cannot draw {name!r} from this history: ") from None
 

@@ -210,11 +210,15 @@ class OptimizerStatePanel(Panel):
             sub.set_xlabel("step", fontsize=size("detail"))
             if n == 0:
                 sub.set_ylabel("RMS over entries", fontsize=size("detail"))
-        # Outside the last plot: the lines fill the plots.
-        axes[-1].legend(handles=[Line2D([], [], color=colors[name], linestyle=styles[name], label=name)
-                                 for name in names],
-                        loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, fontsize=size("detail"),
-                        handlelength=2.0, borderaxespad=0.0)
+        # Outside the last plot (the lines fill the plots), clear of its last tick label: a colour per layer,
+        # then the line style of weights and biases.
+        kinds = [("weight", "-"), ("bias", "--")]
+        handles = [Line2D([], [], color=colors[next(n for n in names if (n.rpartition(".")[0] or n) == layer)],
+                          label=layer) for layer in layers]
+        handles += [Line2D([], [], color=colours.MUTED, linestyle=style, label=kind) for kind, style in kinds
+                    if any(styles[n] == style for n in names)]
+        axes[-1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False,
+                        fontsize=size("detail"), handlelength=2.0, borderaxespad=1.2, ncol=2 if len(handles) > 4 else 1)
 
         def update(i):
             return grow(curves, steps, i)

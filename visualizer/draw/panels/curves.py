@@ -138,7 +138,13 @@ LOSS_COLORS = {name: color for name, (color, _) in LOSS_STYLES.items()}
 
 
 def header_legend(ax: Axes, lines: list) -> None:
-    """A one-row legend of ``lines`` above the axes at the right, beside a title set with ``loc="left"``."""
+    """A one-row legend of ``lines`` above the axes at the right, under a title set with ``loc="left"`` (the
+    title is raised by the legend's height, so the two never meet however large the text)."""
+    import matplotlib
+
+    title = ax.get_title(loc="left")
+    if title:
+        ax.set_title(title, loc="left", pad=matplotlib.rcParams["axes.titlepad"] + 1.5 * size("legend"))
     ax.legend(handles=[matplotlib_line(line) for line in lines], loc="lower right", bbox_to_anchor=(1.0, 1.0),
               ncol=len(lines), frameon=False, fontsize=size("label"), handlelength=1.2, columnspacing=1.0,
               borderaxespad=0.1, borderpad=0.1)

@@ -230,9 +230,15 @@ class NetworkDiagramPanel(Panel):
 
     @staticmethod
     def _legend(ax, handles, note: str = "") -> None:
-        legend = ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(handles),
-                           frameon=False, fontsize=size("detail"), handlelength=1.2, columnspacing=1.0,
-                           title=note or None, title_fontsize=size("detail"))
+        # As many entries to a row as fit the panel's width (judged before the layout).
+        room = ax.get_position().width * ax.figure.get_size_inches()[0] * 72
+        wide = sorted((0.6 * size("detail") * len(h.get_label()) + 3.4 * size("detail") for h in handles),
+                      reverse=True)
+        ncol = next((n for n in range(len(handles), 1, -1) if sum(wide[:n]) <= 0.9 * room), 1)
+        legend = ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0),
+                           ncol=ncol, frameon=False, fontsize=size("detail"),
+                           handlelength=1.2, columnspacing=1.0, title=note.replace("; ", "\n") or None,
+                           title_fontsize=size("detail"))
         legend.set_in_layout(True)
 
     @staticmethod

@@ -245,6 +245,16 @@ def point_handle(label: str, test: bool, color: str = "#999999", marker: str = "
                   markeredgewidth=edge["linewidths"] if test else 0.8, label=label)
 
 
+def _values_fit(ax, shape: tuple[int, int], fmt: str) -> bool:
+    """Whether a value such as ``-0.00`` fits a cell at the style's smallest text: the cells' room is judged
+    from the panel's grid cell (the layout takes some of it for titles and labels: two thirds are counted)."""
+    box = ax.get_position()
+    fig_w, fig_h = ax.figure.get_size_inches()
+    cell = 72 * (2 / 3) * min(box.width * fig_w / shape[1], box.height * fig_h / shape[0])  # points, square cells
+    digits = len(format(-0.0001 if fmt == ".2f" else -10.0, fmt))
+    return cell >= 0.62 * digits * size("detail") + 0.4 * size("detail")
+
+
 def _annotate_cells(ax, shape: tuple[int, int], fontsize: float | None = None) -> list:
     texts = []
     for r in range(shape[0]):
@@ -313,7 +323,8 @@ class ActivationsPanel(Panel):
         ax.set_yticks(range(rows), self.row_names or [str(r + 1) for r in range(rows)])
         ax.set_xticks(range(cols), [str(c + 1) for c in range(cols)])
         ax.grid(False)
-        texts = _annotate_cells(ax, (rows, cols)) if rows * cols <= self.annotate_max else []
+        texts = _annotate_cells(ax, (rows, cols)) if rows * cols <= self.annotate_max and \
+            _values_fit(ax, (rows, cols), fmt) else []
         if texts and not self.layer:  # the inputs never change: their numbers are drawn every frame
             _set_cell_texts(texts, values[0], image, fmt)
         _matrix_axes(ax, image, texts, self.colorbar)
@@ -361,7 +372,8 @@ class WeightMatrixPanel(Panel):
         ax.set_ylabel("from" if rows > 1 else "")
         ax.set_xlabel("to unit")
         ax.grid(False)
-        texts = _annotate_cells(ax, (rows, cols)) if rows * cols <= self.annotate_max else []
+        texts = _annotate_cells(ax, (rows, cols)) if rows * cols <= self.annotate_max and \
+            _values_fit(ax, (rows, cols), fmt) else []
         _matrix_axes(ax, image, texts, self.colorbar)
 
         def update(i):
