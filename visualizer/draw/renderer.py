@@ -103,8 +103,8 @@ def wrap_wide_titles(figure: Figure, renderer) -> bool:
                            (ax.xaxis.label, ax.bbox.width), (ax.yaxis.label, ax.bbox.height)):
             lines = text.get_text().split("\n")
             longest = max(range(len(lines)), key=lambda k: len(lines[k]))
-            if not text.get_visible() or " " not in lines[longest].strip():
-                continue
+            if not text.get_visible() or " " not in lines[longest].strip() or len(lines) > 2:
+                continue  # at most three lines: a panel squeezed narrower than that has other trouble
             box = text.get_window_extent(renderer)
             extent = box.height if text is ax.yaxis.label else box.width
             if extent <= room * 1.05 and box.x0 >= 0 and box.x1 <= figure.bbox.width:

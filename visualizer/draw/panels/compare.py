@@ -103,7 +103,7 @@ class RunPanel(Panel):
         from ...record.runs import run_history
 
         update = self.inner.draw(ax, run_history(history, self.k))
-        ax.set_title(history.info.runs[self.k], fontsize=size("body"))
+        ax.set_title(history.info.runs[self.k], fontsize=size("heading"))
         legend = ax.get_legend()
         if legend is not None:
             legend.remove()

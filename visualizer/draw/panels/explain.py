@@ -434,7 +434,7 @@ def explain_layout(steps: Sequence[int]) -> Layout:
     # Panels draw in this order: the notes go last, so a long name running past the diagram's axes (labels,
     # the phase heading) lies under them rather than over the captions.
     return Layout([["diagram", "notes"]], {"diagram": ExplainDiagramPanel(steps), "notes": ExplainNotesPanel(steps)},
-                  width_ratios=[1.9, 1.1])
+                  width_ratios=[1.7, 1.3])
 
 
 __all__ = ["ExplainDiagramPanel", "ExplainNotesPanel", "ExplainedStep", "explain_layout", "explained_steps", "short"]
