@@ -99,8 +99,9 @@ class Crowded(Panel):
 
 
 x = np.linspace(-1, 1, 8)[:, None]
-scene = Scene(name="crowded", network=lambda seed: Network([Dense(1, 2, "tanh", name="hidden", rng=np.random.default_rng(seed)),
-              Dense(2, 1, "identity", name="output", rng=np.random.default_rng(seed))]), x=x, y=x ** 2, loss="mse",
+rng = np.random.default_rng
+scene = Scene(name="crowded", network=lambda seed: Network([Dense(1, 2, "tanh", name="hidden", rng=rng(seed)),
+              Dense(2, 1, "identity", name="output", rng=rng(seed))]), x=x, y=x ** 2, loss="mse",
               optimizer=SGD(0.1), steps=5, layout=Layout([["loss", "crowded"]], {"loss": LossPanel(),
                                                                                 "crowded": Crowded()}))
 """

@@ -233,8 +233,9 @@ def _too_small(items: list[_Item], preset, height: float, dpi: float) -> list[Pr
     for (panel, title), (share, label, count) in found.items():
         kind = "title" if title else "text"
         more = f" and {count - 1} more" if count > 1 else ""
+        least = preset.min_title if title else preset.min_text
         out.append(Problem(panel, f"{kind} {label}{more} at {share * 100:.1f} % of the frame's height, under the "
-                                  f"{preset.name} preset's {(preset.min_title if title else preset.min_text) * 100:.1f} %"))
+                                  f"{preset.name} preset's {least * 100:.1f} %"))
     return out
 
 

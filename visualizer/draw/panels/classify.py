@@ -16,7 +16,7 @@ from matplotlib.ticker import FuncFormatter, PercentFormatter
 from ...record.probes import Needs, Probe
 from .. import colours
 from ..colours import CLASS_COLORS
-from ..text import FrameText, size
+from ..text import FrameText, mark, size
 from .base import Panel, class_probabilities, finite_range
 from .curves import LOSS_STYLES, grow, history_line, header_legend
 from ...record.probes import plane_key
@@ -78,7 +78,7 @@ class ClassRegionsPanel(_PlanePanel):
             for j in np.unique(y):  # a scatter per class: one marker shape each
                 mine = y == j
                 overlays.append(ax.scatter(x[mine, i0], x[mine, i1], c=colors[[j]], marker=colours.class_marker(j, k),
-                                           s=44, zorder=3, animated=True, **_point_edge(held_out)))
+                                           s=mark(6.6) ** 2, zorder=3, animated=True, **_point_edge(held_out)))
         ax.set_title(self.title)
         if self.legend:
             names = self.names or [f"class {j}" for j in range(k)]
@@ -205,7 +205,8 @@ class OptimizerStatePanel(Panel):
                 series.append(rms)
             _log_limits(sub, series)
             name = STATE_TITLES.get(kind, kind)
-            sub.set_title(f"{self.title or _optimizer_name(history)}: {name}" if n == 0 else name, fontsize=size("label"))
+            sub.set_title(f"{self.title or _optimizer_name(history)}: {name}" if n == 0 else name,
+                          fontsize=size("label"))
             sub.tick_params(labelsize=size("detail"))
             sub.set_xlabel("step", fontsize=size("detail"))
             if n == 0:

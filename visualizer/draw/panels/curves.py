@@ -10,7 +10,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from ...record.probes import fit_needs
 from .. import colours
-from ..text import FrameText, size
+from ..text import FrameText, mark, size, stroke
 from .base import CURRENT_MARK, DATA_COLOR, PREDICTION_COLOR, Panel, finite_range, fixed_limits
 
 if TYPE_CHECKING:
@@ -48,9 +48,9 @@ def loss_scale(ax, series: list[np.ndarray], log_ratio: float) -> None:
 
 def history_line(ax: Axes, steps: np.ndarray, values: np.ndarray, color: str) -> tuple:
     """A growing line plus a dot at its head, both animated, with x fixed to the whole run."""
-    line, = ax.plot([], [], color=color, linewidth=1.4, animated=True)
+    line, = ax.plot([], [], color=color, linewidth=stroke(1.4), animated=True)
     # Unclipped so the dot at x=0 shows whole; kept out of the layout, which would see its empty data.
-    head, = ax.plot([], [], color=color, animated=True, clip_on=False, **CURRENT_MARK)
+    head, = ax.plot([], [], color=color, animated=True, clip_on=False, **{**CURRENT_MARK, "markersize": mark(4)})
     head.set_in_layout(False)
     last = int(steps[-1]) if len(steps) else 1
     ax.set_xlim(0, max(last, 1))
@@ -80,11 +80,11 @@ class FitPanel(Panel):
         contrib = _contributions(history)
         ax.set_title(self.title)
         test = "data/x_test" in history.static
-        ax.plot(x, y, "o", color=DATA_COLOR, markersize=5, label="training data" if test else "actual", zorder=3)
+        ax.plot(x, y, "o", color=DATA_COLOR, markersize=mark(5), label="training data" if test else "actual", zorder=3)
         if test:
             xt, yt = history.static["data/x_test"][:, 0], history.static["data/y_test"][:, 0]
             ax.plot(xt, yt, "o", markerfacecolor="white", markeredgecolor=DATA_COLOR, markeredgewidth=1.6,
-                    markersize=6, label="test data", zorder=3)
+                    markersize=mark(6), label="test data", zorder=3)
             y = np.concatenate([y, yt])
         lines = []
         everything = [y, pred]
@@ -92,11 +92,12 @@ class FitPanel(Panel):
             contrib_at, bounds = contrib
             for j in range(contrib_at(0).shape[1]):
                 color = colours.neuron_color(j)
-                line, = ax.plot(grid, contrib_at(0)[:, j], color=color, linewidth=1.6, animated=True,
+                line, = ax.plot(grid, contrib_at(0)[:, j], color=color, linewidth=stroke(1.6), animated=True,
                                 label=f"neuron {j + 1}")
                 lines.append(line)
             everything.extend(bounds)
-        pred_line, = ax.plot(grid, pred[0], color=PREDICTION_COLOR, linewidth=2.2, animated=True, label="predicted")
+        pred_line, = ax.plot(grid, pred[0], color=PREDICTION_COLOR, linewidth=stroke(2.2), animated=True,
+                             label="predicted")
         ax.set_xlim(grid[0], grid[-1])
         ax.set_ylim(*fixed_limits(*everything))
         ax.axhline(0, color=colours.REFERENCE, linewidth=0.6, zorder=0)

@@ -360,7 +360,8 @@ class ExplainNotesPanel(Panel):
         handles = [Line2D([], [], color=colours.POSITIVE, lw=2, label="> 0"),
                    Line2D([], [], color=colours.NEGATIVE, lw=2, label="< 0")]
         ax.legend(handles=handles, loc="lower left", ncol=2, frameon=False, fontsize=size("detail"), handlelength=1.4,
-                  columnspacing=1.0, title="weights; ∂L/∂w and δ in the backward pass", title_fontsize=size("detail"),
+                  columnspacing=1.0, title="weights; ∂L/∂w and δ in the backward pass",
+                  title_fontsize=size("detail"),
                   alignment="left")
 
         def update(key: ExplainFrame) -> list:

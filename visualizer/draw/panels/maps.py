@@ -16,7 +16,7 @@ from matplotlib.lines import Line2D
 from ..image import frame_imshow
 from ...record.probes import Needs, Probe, plane, plane_key, plane_needs
 from .. import colours
-from ..text import FrameText, size
+from ..text import FrameText, mark, size, stroke
 from .base import Panel, class_probabilities, finite_range, fixed_limits
 
 DIVERGING = colours.SIGNED_CMAP
@@ -80,7 +80,7 @@ class DecisionBoundaryPanel(_PlanePanel):
             cmap, vmin, vmax = colours.value_map(*fixed_limits(values, pad=0.0))
         image, (g0, g1) = self._heatmap(ax, history, values[0], cmap, vmin, vmax)
         grid = np.meshgrid(g0, g1)
-        contour = LineCollection([], colors="black", linewidths=1.4, animated=True)
+        contour = LineCollection([], colors="black", linewidths=stroke(1.4), animated=True)
         ax.add_collection(contour)
         # The heatmap is redrawn every frame, so whatever lies on it must be redrawn after it.
         x, y = history.static["data/x"], history.static["data/y"]
@@ -96,7 +96,8 @@ class DecisionBoundaryPanel(_PlanePanel):
                 fill = colours.class_colors(2)[(target >= 0.5).astype(int)]
             else:
                 fill = image.cmap(norm(target))
-            overlays.append(ax.scatter(xs[:, self.inputs[0]], xs[:, self.inputs[1]], c=fill, s=64 if test else 60,
+            overlays.append(ax.scatter(xs[:, self.inputs[0]], xs[:, self.inputs[1]], c=fill,
+                                       s=mark(8.0 if test else 7.75) ** 2,
                                        zorder=3, animated=True, **_point_edge(test)))
         cx, cy = float(np.mean(g0)), float(np.mean(g1))
         for name, qx, qy in zip(self.names, px, py):
@@ -259,7 +260,8 @@ def _annotate_cells(ax, shape: tuple[int, int], fontsize: float | None = None) -
     texts = []
     for r in range(shape[0]):
         for c in range(shape[1]):
-            text = FrameText(c, r, "", transform=ax.transData, ha="center", va="center", fontsize=fontsize or size("detail"))
+            text = FrameText(c, r, "", transform=ax.transData, ha="center", va="center",
+                             fontsize=fontsize or size("detail"))
             ax.add_artist(text)
             texts.append(text)
     return texts

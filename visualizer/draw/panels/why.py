@@ -126,7 +126,8 @@ class ChainRulePanel(Panel):
         head = top - 2.0 * step  # baselines from here: both kinds of text sit on them alike
         ax.text(0.0, head, "sample", ha="left", va="baseline", fontsize=size("detail"), color=colours.MUTED)
         for f, factor in enumerate(rule.paths[0]):
-            ax.text(rights[f], head, factor.name, ha="right", va="baseline", fontsize=size("detail"), color=colours.MUTED)
+            ax.text(rights[f], head, factor.name, ha="right", va="baseline", fontsize=size("detail"),
+                    color=colours.MUTED)
         ax.text(rights[-1], head, "product", ha="right", va="baseline", fontsize=size("detail"), color=colours.MUTED)
         ax.axhline(head - 0.4 * step, xmin=0.0, xmax=1.0, color=colours.RULE, linewidth=0.6)
         # One artist for every number of the table: they are blended into the frame at once.
