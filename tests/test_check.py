@@ -167,3 +167,16 @@ def test_primary_reflows_around_secondary_panels():
     assert kept.primary().mosaic == [["a", "b"], ["c", "."]]  # nothing can grow into it: the cell stays empty
     with pytest.raises(ValueError, match="not placed"):
         Layout([["a"]], {"a": p}, secondary=("b",))
+
+
+def test_a_render_at_another_preset_is_not_taken_for_the_one_before(cli, tmp_path):
+    import json
+
+    common = ("render", "softplus_fit", "--steps", "3", "--last-frame", "--size", "320x180", "--out", str(tmp_path),
+              "-q")
+    assert cli(*common, "--preset", "lecture")[0] == 0
+    manifest = json.loads((tmp_path / "softplus_fit" / "manifest.json").read_text())
+    assert "'preset': 'lecture'" in str(manifest)
+    code, out, err = cli(*common)
+    assert code == 0 and "kept" not in out
+    assert "preset" not in (tmp_path / "softplus_fit" / "manifest.json").read_text()

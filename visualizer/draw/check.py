@@ -53,6 +53,13 @@ class _Item:
 
 def check_renderer(renderer) -> list[Problem]:
     """Every problem on ``renderer``'s frames (its main figure, and the explain figure when it has one)."""
+    import matplotlib
+
+    with matplotlib.rc_context(renderer.style):  # tick locators read the style when they place ticks
+        return _check_renderer(renderer)
+
+
+def _check_renderer(renderer) -> list[Problem]:
     problems = _check_sheet(renderer, renderer._sheet, renderer.axes, list(range(len(renderer.history))))
     if renderer._explain_sheet is not None:
         rows = sorted(renderer._explained_rows)

@@ -456,7 +456,8 @@ def _render(scene: Scene | None, history: History | None, layout: Layout | None,
     job = Job(name=name, title=title, size=size, dpi=opts.dpi, fps=fps, hold=opts.hold,
               hold_frames=round(opts.hold * fps), every=opts.every, max_frames=opts.max_frames,
               gif_fps=opts.gif_rate(fps), gif_width=opts.gif_size_width(size), last_frame=opts.last_frame,
-              pace=opts.pace, pages=opts.pages or HANDOUT_PAGES, title_card=opts.title_frames(fps) / fps)
+              pace=opts.pace, pages=opts.pages or HANDOUT_PAGES, title_card=opts.title_frames(fps) / fps,
+              preset=opts.preset)
     kinds = [kind for fmt, public in plan if public for kind in fmt.kinds(job)]
     renderer = None
     explain = opts.explain_steps
