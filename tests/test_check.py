@@ -50,9 +50,19 @@ PENDING = {("why", "chain"): "the chain-rule table does not fit every size and p
            ("compare", "loss"): "the comparison's loss legend may sit on the curves (issue 23, part 8)"}
 
 
-@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-@pytest.mark.parametrize("preset", list(PRESETS))
-@pytest.mark.parametrize("case", CASES)
+def _matrix() -> list[tuple[str, str, tuple[int, int]]]:
+    """Every case at both presets; each case at one size per preset, the sizes taking turns over the cases so
+    every size is checked at both presets (a check is a figure laid out: about half a second). With
+    VISUALIZER_CHECK_ALL=1, every case at every size."""
+    import os
+
+    every = os.environ.get("VISUALIZER_CHECK_ALL") == "1"
+    return [(case, preset, size) for k, case in enumerate(CASES) for p, preset in enumerate(PRESETS)
+            for s, size in enumerate(SIZES) if every or s == (k + p) % len(SIZES)]
+
+
+@pytest.mark.parametrize("case, preset, size", _matrix(), ids=lambda v: f"{v[0]}x{v[1]}" if isinstance(v, tuple)
+                         else str(v))
 def test_every_bundled_scene_is_clean(case, preset, size):
     history, layout, title, explain = _frames(case)
     problems = check_history(history, layout, preset=preset, size=size, title=title, explain=explain)
