@@ -54,6 +54,7 @@ def scene() -> Scene:
                 "loss": LossPanel(),
                 "accuracy": AccuracyPanel(title="training accuracy")},
         width_ratios=[1, 1, 1.1],
+        secondary=("accuracy",),  # the lecture preset: the loss says it
     )
     return Scene(name="moons", title="micrograd's demo: two moons, 2-16-16-1 ReLU, max-margin loss",
                  network=network, x=X, y=Y, loss="hinge", optimizer=SGD(LinearDecay(1.0, 0.1, 100)),

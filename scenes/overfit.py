@@ -44,6 +44,7 @@ def scene(l2: float = L2_STRENGTH) -> Scene:
                 "optim": OptimizerStatePanel()},
         height_ratios=[1, 1, 0.75],
         width_ratios=[1, 1, 1.1],
+        secondary=("optim",),  # the lecture preset leaves the Adam state out
     )
     regularized = f", L2 {l2:g}" if l2 else ", no regularization"
     return Scene(name="overfit", title=f"Over-fitting: 2-64-64-1 on 60 noisy points{regularized}", network=network,

@@ -122,6 +122,7 @@ def default_layout(labels: list[str], fit_title: str = FitPanel.title) -> Layout
         mosaic=[["fit"] * width, ["fit"] * width, *rows],
         panels={"fit": FitPanel(title=fit_title), "loss": LossPanel(), **gradient_panels},
         height_ratios=[1, 1, 0.9, 0.9],
+        secondary=tuple(f"d_{label}" for label in labels if label.startswith("b")),  # lecture: weights only
     )
 
 

@@ -120,7 +120,8 @@ def _signed_scene() -> Scene:
               "w": WeightMatrixPanel("hidden.weight"), "out": WeightMatrixPanel("output.weight"),
               "error": SurfacePanel(kind="error", target=lambda r: r[:, 0] * r[:, 1] - 0.1, resolution=8),
               "act": ActivationsPanel(layer="hidden"), "unit": UnitMapPanel(layer="hidden", resolution=8)}
-    layout = Layout([["net", "grads", "error", "act"], ["w", "out", "error", "unit"]], panels)
+    layout = Layout([["net", "grads", "error", "act"], ["w", "out", "error", "unit"]], panels,
+                    height_ratios=[1, 2])  # the 6×1 matrix's cells hold their values at the smallest text size
     return Scene(name="signed", network=_network, x=x, y=y, loss="mse", optimizer=SGD(0.5), steps=3, seed=1,
                  layout=layout)
 

@@ -38,6 +38,7 @@ _EXPORTS = {
     "Scene": "run.scene", "load_scene": "run.scene", "MLP": "run.variations", "Data": "run.variations",
     "Trainer": "engine.training", "TrainState": "engine.training",
     "RenderResult": "run.render", "render": "run.render", "train": "run.render",
+    "check": "run.check", "PRESETS": "draw.presets",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -36,6 +36,8 @@ examples:
   python -m visualizer render product --last-frame
   python -m visualizer compare softplus_fit --vary optimizer=sgd,momentum,adam
   python -m visualizer compare xor --vary lr=0.5,1,2 --format mp4
+  python -m visualizer check overfit --preset lecture
+  python -m visualizer check xor --layout why --size 854x480
   python -m visualizer list
 """
 
@@ -66,25 +68,32 @@ def _cli_type(f):
 
 def _add_render_options(parser: argparse.ArgumentParser) -> None:
     """One argument per :class:`RenderOptions` field: same name, help and checks as the API's keyword."""
-    from .run.options import option_fields, option_help
+    from .run.options import option_fields
 
     for f in option_fields():
-        meta = f.metadata
-        flag = "--" + f.name.replace("_", "-")
-        help_text = option_help(f)
-        if f.default not in (None, False) and "default" not in help_text:
-            help_text += f" (default: {f.default})"
-        names = [flag] + ([meta["short"]] if meta["short"] else [])
-        if meta["many"]:
-            parser.add_argument(*names, dest=f.name, action="append", type=_cli_type(f), metavar=meta["metavar"],
-                                default=None, help=help_text)
-        elif meta["flag"]:
-            parser.add_argument(*names, dest=f.name, action="store_true", default=None, help=help_text)
-        elif meta["choices"]:
-            parser.add_argument(*names, dest=f.name, choices=meta["choices"], default=None, help=help_text)
-        else:
-            kwargs = {"type": _cli_type(f)} if meta["parse"] else {}
-            parser.add_argument(*names, dest=f.name, metavar=meta["metavar"], default=None, help=help_text, **kwargs)
+        _add_option(parser, f)
+
+
+def _add_option(parser: argparse.ArgumentParser, f) -> None:
+    """The argument of one :class:`RenderOptions` field."""
+    from .run.options import option_help
+
+    meta = f.metadata
+    flag = "--" + f.name.replace("_", "-")
+    help_text = option_help(f)
+    if f.default not in (None, False) and "default" not in help_text:
+        help_text += f" (default: {f.default})"
+    names = [flag] + ([meta["short"]] if meta["short"] else [])
+    if meta["many"]:
+        parser.add_argument(*names, dest=f.name, action="append", type=_cli_type(f), metavar=meta["metavar"],
+                            default=None, help=help_text)
+    elif meta["flag"]:
+        parser.add_argument(*names, dest=f.name, action="store_true", default=None, help=help_text)
+    elif meta["choices"]:
+        parser.add_argument(*names, dest=f.name, choices=meta["choices"], default=None, help=help_text)
+    else:
+        kwargs = {"type": _cli_type(f)} if meta["parse"] else {}
+        parser.add_argument(*names, dest=f.name, metavar=meta["metavar"], default=None, help=help_text, **kwargs)
 
 
 def _add_run_options(parser: argparse.ArgumentParser, scheduler_help: str) -> None:
@@ -133,6 +142,24 @@ def build_parser() -> argparse.ArgumentParser:
                          "adam:lr=0.01), lr=0.01,0.1,1, seed=0,1,2, batch_size=1,full; several make a grid")
     _add_run_options(compare, "train the runs and draw the video's chunks on this Dask cluster instead of "
                      "local processes")
+
+    from .run.options import option_fields
+
+    check = sub.add_parser("check", help="lay a scene's frames out and report overlapping, cut or too small "
+                           "text", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+                           description="Train SCENE (--steps N for a quicker look), lay its frames out as a "
+                           "render would, and report one line per problem, naming the panel: text over text, "
+                           "text or a legend off the frame or in another panel, a legend over data, text under "
+                           "the preset's smallest size, colour for numbers with no colour bar or values. "
+                           "Exit status 1 when anything is found, 0 when the frames are clean. Nothing is "
+                           "written.")
+    check.add_argument("scene", metavar="SCENE", help="scene file path or bare scene name")
+    check.add_argument("--layout", metavar="NAME", help="one of the scene's layouts by name (such as why)")
+    check.add_argument("--vary", action="append", metavar="SETTING=V1,V2,...",
+                       help="check the comparison of these settings (as compare's --vary)")
+    for f in option_fields():
+        if f.name in ("preset", "size", "steps", "explain"):
+            _add_option(check, f)
 
     sub.add_parser("list", help="list the scenes in scenes/ with their descriptions", epilog=EXAMPLES,
                    formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -206,6 +233,32 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         for kind, path in written.items():
             print(_summary(kind, out.shown(path)), file=_stream("stdout"))
     return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from .run.check import check
+    from .run.options import RenderOptions
+    from .run.scene import load_scene
+
+    preset = args.preset or "default"
+    RenderOptions(preset=preset, size=args.size, steps=args.steps, explain=args.explain).checked()
+    if args.vary is not None:
+        from .run.compare import parse_vary
+
+        parse_vary(args.vary)  # a bad --vary fails before the scene runs
+        if args.layout is not None:
+            raise VisualizerError("--layout and --vary: a comparison has its own layout; give one")
+    scene = load_scene(args.scene)
+    if args.layout is not None:
+        scene.layout_named(args.layout)  # an unknown name fails here, saying the scene's layouts
+    problems = check(scene, layout=args.layout, preset=preset, size=args.size, steps=args.steps,
+                     explain=args.explain, vary=args.vary)
+    out = _stream("stdout")
+    for problem in problems:
+        print(problem, file=out)
+    if not problems:
+        print(f"{scene.name}: no problems found", file=out)
+    return 1 if problems else 0
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
@@ -522,6 +575,8 @@ def _main(argv: list[str] | None, program: bool) -> int:
             _program_imports()
         if args.command == "compare":
             return _cmd_compare(args)
+        if args.command == "check":
+            return _cmd_check(args)
         return _cmd_render(args)
     except VisualizerError as exc:
         _stream("stderr").write(f"visualizer: error: {exc}\n")

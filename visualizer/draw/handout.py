@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Sequence
 import matplotlib
 from matplotlib.artist import Artist
 from matplotlib.figure import Figure
-from matplotlib.font_manager import font_scalings
 from matplotlib.ticker import FixedFormatter, FixedLocator
 
 if TYPE_CHECKING:
@@ -40,14 +39,15 @@ def write_handout(renderer: Renderer, pages: Sequence[tuple[int, str]], path: st
     ``renderer``'s layout, history and title; ``footer`` goes at the foot of every page beside its number."""
     from matplotlib.backends.backend_pdf import PdfPages
 
-    from .renderer import STYLE, plain_tick_labels
+    from .renderer import plain_tick_labels
 
     layout, history, size, dpi, title = renderer.recipe[:5]
+    STYLE = renderer.style
     frame_in = (size[0] / dpi, size[1] / dpi)
     room = PAPER[1] - 2 * MARGIN - HEADER - 1.1  # inches left for the frame above the caption's lines
     width = min(PAGE_FRAME_WIDTH, room * frame_in[0] / frame_in[1])
-    # The text scales with the frame, but never below 2 mm printed: the panels' smallest is "x-small".
-    smallest = min(min(STYLE[k] for k in SCALED), STYLE["font.size"] * font_scalings["x-small"])
+    # The text scales with the frame, but never below 2 mm printed: the panels' sizes are the style's roles.
+    smallest = min(STYLE[k] for k in SCALED)
     scale = max(width / frame_in[0], MIN_TEXT_PT / smallest)
     # A title's height fixed above its axes (not moved clear of tick labels on top, which no panel has): its
     # place is then not measured again on every page.

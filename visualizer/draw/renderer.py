@@ -20,26 +20,11 @@ from . import MIN_SIZE
 from .explain import ExplainFrame, FrameStep, explain_rows, phases
 from .panels import Layout, explain_layout
 from ..record.history import History
+from .presets import PRESETS, Preset, preset_named
 from .text import FrameText
 from .titlecard import TitleCard, draw_title_card
 
-STYLE = {
-    "font.size": 10,
-    "axes.titlesize": 10,
-    "axes.labelsize": 9,
-    "xtick.labelsize": 8,
-    "ytick.labelsize": 8,
-    "legend.fontsize": 9,
-    "figure.titlesize": 13,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "axes.grid": True,
-    "grid.alpha": 0.25,
-    "grid.linewidth": 0.6,
-    "figure.facecolor": "white",
-    "axes.formatter.limits": (-3, 4),
-    "axes.formatter.use_mathtext": True,
-}
+STYLE = PRESETS["default"].style()
 
 
 class TickLabels(ScalarFormatter):
@@ -73,6 +58,66 @@ def plain_tick_labels(figure: Figure) -> None:
                 axis.set_major_formatter(TickLabels())
 
 
+def thin_crowded_ticks(figure: Figure, renderer) -> bool:
+    """Give every axis whose tick labels touch each other fewer ticks (every other one of fixed, named
+    ticks); True if any changed (the figure needs laying out again)."""
+    from matplotlib.ticker import FixedLocator, LogLocator, MaxNLocator
+
+    changed = False
+    for ax in figure.axes:
+        if not ax.get_visible() or not ax.axison:
+            continue
+        for axis, along in ((ax.xaxis, 0), (ax.yaxis, 1)):
+            ticks = [t for t in axis._update_ticks() if t.label1.get_visible() and t.label1.get_text().strip()]
+            if len(ticks) < 3:
+                continue
+            boxes = sorted((t.label1.get_window_extent(renderer) for t in ticks),
+                           key=lambda b: b.x0 if along == 0 else b.y0)
+            gap = 0.25 * ticks[0].label1.get_fontsize() * figure.dpi / 72
+            crowded = any((b.x0 - a.x1 if along == 0 else b.y0 - a.y1) < gap for a, b in zip(boxes, boxes[1:]))
+            if not crowded:
+                continue
+            locator, formatter = axis.get_major_locator(), axis.get_major_formatter()
+            if isinstance(locator, FixedLocator):  # named ticks: every other name
+                locs = list(locator.locs)
+                names = [formatter(loc, k) for k, loc in enumerate(locs)]
+                axis.set_ticks(locs[::2], names[::2])
+                changed = True
+            elif isinstance(locator, MaxNLocator):
+                locator.set_params(nbins=max(1, (len(ticks) - 1) // 2))
+                changed = True
+            elif isinstance(locator, LogLocator):
+                locator.set_params(numticks=max(2, len(ticks) // 2))
+                changed = True
+    return changed
+
+
+def wrap_wide_titles(figure: Figure, renderer) -> bool:
+    """Break a panel's title or axis label that is wider than its panel (or runs off the frame) at the space
+    nearest the middle of its longest line; True if any changed (the figure needs laying out again)."""
+    changed = False
+    for ax in figure.axes:
+        if not ax.get_visible():
+            continue
+        for text, room in ((ax.title, ax.bbox.width), (ax._left_title, ax.bbox.width),
+                           (ax.xaxis.label, ax.bbox.width), (ax.yaxis.label, ax.bbox.height)):
+            lines = text.get_text().split("\n")
+            longest = max(range(len(lines)), key=lambda k: len(lines[k]))
+            if not text.get_visible() or " " not in lines[longest].strip() or len(lines) > 2:
+                continue  # at most three lines: a panel squeezed narrower than that has other trouble
+            box = text.get_window_extent(renderer)
+            extent = box.height if text is ax.yaxis.label else box.width
+            if extent <= room * 1.05 and box.x0 >= 0 and box.x1 <= figure.bbox.width:
+                continue
+            line = lines[longest]
+            spaces = [k for k, c in enumerate(line) if c == " "]
+            cut = min(spaces, key=lambda k: abs(k - len(line) / 2))
+            lines[longest:longest + 1] = [line[:cut], line[cut + 1:]]
+            text.set_text("\n".join(lines))
+            changed = True
+    return changed
+
+
 class _Sheet:
     """One layout's figure at ``size`` pixels, laid out once: its canvas, the picture without the changing
     artists (the background) and the panels' updaters, which draw a frame on it by blitting."""
@@ -90,12 +135,19 @@ class _Sheet:
         self.figure.suptitle(title or " ")
         self.background = None
 
-    def freeze(self) -> None:
+    def freeze(self, pixels: bool = True) -> None:
         """Lay the figure out and draw its background; the layout is final from here, so nothing is
-        re-measured per frame (and updaters may measure the axes in pixels)."""
-        self.canvas.draw()
+        re-measured per frame (and updaters may measure the axes in pixels). Without ``pixels`` the figure
+        is only laid out and measured (what ``visualizer check`` needs), not drawn."""
+        lay_out = self.canvas.draw if pixels else self.figure.draw_without_rendering
+        lay_out()
+        for _ in range(3):  # large text on a small panel: fewer ticks or a title on two lines, laid out again
+            renderer = self.canvas.get_renderer()
+            if not (thin_crowded_ticks(self.figure, renderer) | wrap_wide_titles(self.figure, renderer)):
+                break
+            lay_out()
         self.figure.set_layout_engine("none")
-        self.background = self.canvas.copy_from_bbox(self.figure.bbox)
+        self.background = self.canvas.copy_from_bbox(self.figure.bbox) if pixels else None
 
     def draw(self, key: int) -> FigureCanvasAgg:
         """Draw frame ``key`` (every updater's artists on the background) and return the canvas."""
@@ -192,14 +244,22 @@ class Renderer:
     explain layout (:func:`~visualizer.draw.panels.explain.explain_layout`) on a second figure of the same size,
     from the per-sample arrays in ``history.static`` (see :func:`~visualizer.draw.explain.explain_analysis`;
     arrays not stored there may come in ``explain_static``). With ``title_card``, a
-    :class:`~visualizer.draw.titlecard.TitleCard` key draws the run's title card.
+    :class:`~visualizer.draw.titlecard.TitleCard` key draws the run's title card. ``preset`` (a name in
+    :data:`~visualizer.draw.presets.PRESETS`) sets text sizes, line widths and whether the layout's secondary
+    panels show. With ``pixels=False`` the figures are only laid out (for :mod:`visualizer.draw.check`) and
+    cannot draw frames.
     """
 
     def __init__(self, layout: Layout, history: History, size: tuple[int, int] = (1280, 720),
                  dpi: float | None = None, title: str = "", explain: Sequence[int] = (),
                  explain_static: dict[str, np.ndarray] | None = None,
-                 captions: dict[tuple[int, int], str] | None = None, title_card: bool = False) -> None:
+                 captions: dict[tuple[int, int], str] | None = None, title_card: bool = False,
+                 preset: str | Preset = "default", pixels: bool = True) -> None:
         width, height = size
+        self.preset = preset_named(preset)
+        self.style = self.preset.style()
+        if not self.preset.secondary:  # the lecture preset: the layout's secondary panels are left out
+            layout = layout.primary()
         # The same picture at any size: text and lines scale with the frame (1280x720 = 100 dpi); the
         # smaller ratio wins so a narrow or short frame still fits its text.
         dpi = dpi or min(width / 12.8, height / 7.2)
@@ -210,7 +270,8 @@ class Renderer:
         self.history = history
         self.size = (int(width), int(height))
         # What builds this same renderer in another process (see visualizer.run.pipeline.draw_piece).
-        self.recipe = (layout, history, self.size, dpi, title, tuple(explain), explain_static, captions, title_card)
+        self.recipe = (layout, history, self.size, dpi, title, tuple(explain), explain_static, captions, title_card,
+                       self.preset.name)
         self.title = title
         self._card_dpi = dpi if title_card else None  # the title card (a TitleCard key), drawn once when first shown
         self._card: np.ndarray | None = None
@@ -220,21 +281,23 @@ class Renderer:
         self._explain_sheet: _Sheet | None = None  # the explain layout's figure, with explain=
         self._explained_rows: set[int] = set()
         self._explain_shown: tuple | None = None  # (row, phase, t) of the picture on the explain canvas
-        with matplotlib.rc_context(STYLE):
+        with matplotlib.rc_context(self.style):
             self._sheet = _Sheet(layout, history, self.size, dpi, title)
             self.figure, self.canvas, self.axes = self._sheet.figure, self._sheet.canvas, self._sheet.axes
             # Only the step counter changes at the top; it is drawn after the panels, in the title's band.
             where = dict(x=0.995, ha="right") if title else dict(x=0.5, ha="center")
             self._counter = FrameText(where["x"], 0.995, "", transform=self.figure.transFigure, ha=where["ha"],
-                                      va="top", fontsize=STYLE["figure.titlesize"])
+                                      va="top", fontsize=self.style["figure.titlesize"])
             self.figure.add_artist(self._counter)
             self._sheet.updates.append(self._count)
+            if title:
+                self._title_beside_counter()
             self._band = CaptionBand(captions or {}, self.size, dpi)
             self._band.reserve(self._sheet)
-            self._sheet.freeze()
+            self._sheet.freeze(pixels)
             # Draw the first and last rows once here: forked workers then inherit a warm glyph cache, and a
             # panel that cannot draw fails now, in this process, with its own error.
-            for i in {0, len(history) - 1}:
+            for i in {0, len(history) - 1} if pixels else ():
                 self._sheet.draw(i)
             if explain:
                 rows = explain_rows(history, explain)
@@ -243,14 +306,27 @@ class Renderer:
                 read = replace(history, static={**explain_static, **history.static}) if explain_static else history
                 self._explain_sheet = _Sheet(explain_layout(explain), read, self.size, dpi, title)
                 self._band.reserve(self._explain_sheet)
-                self._explain_sheet.freeze()
+                self._explain_sheet.freeze(pixels)
                 # Every phase of the first explained step once: a problem shows now, in this process.
-                for p in range(len(phases(len(history.info.layers), rows[0] + 1 < len(history)))):
+                for p in range(len(phases(len(history.info.layers), rows[0] + 1 < len(history))) if pixels else 0):
                     self._explain_sheet.draw(ExplainFrame(rows[0], p, 1.0, 0))
         for sheet in [self._sheet] + ([self._explain_sheet] if self._explain_sheet else []):
             got = sheet.canvas.get_width_height()
             if got != self.size:  # float figsize rounding; never seen at common sizes but cheap to guard
                 raise RuntimeError(f"canvas is {got[0]}x{got[1]}, expected {width}x{height}; try another dpi")
+
+    def _title_beside_counter(self) -> None:
+        """Centre the title in the room left of the step counter at its widest, on two lines if it needs."""
+        self._count(len(self.history) - 1)
+        room = 1.0 - self._counter.get_window_extent().width / self.figure.bbox.width - 0.03
+        heading = self.figure._suptitle
+        heading.set_x(room / 2)
+        measure = self.canvas.get_renderer()
+        text = heading.get_text()
+        if heading.get_window_extent(measure).width > room * self.figure.bbox.width and " " in text:
+            spaces = [k for k, c in enumerate(text) if c == " "]
+            cut = min(spaces, key=lambda k: abs(k - len(text) / 2))
+            heading.set_text(text[:cut] + "\n" + text[cut + 1:])
 
     def _count(self, i: int) -> list[FrameText]:
         self._counter.set_text(f"step {int(self.history.steps[i]):,} / {self._total:,}{self._counter_note}")
@@ -284,9 +360,9 @@ class Renderer:
         if self._card_dpi is None:
             raise ValueError("a title card frame, but this renderer was not given title_card=True")
         if self._card is None:
-            with matplotlib.rc_context(STYLE):
+            with matplotlib.rc_context(self.style):
                 self._card = draw_title_card(self.history, self.title, self.size, self._card_dpi,
-                                             STYLE["figure.facecolor"])
+                                             self.style["figure.facecolor"])
         return self._card
 
     def _draw_key(self, key: int) -> FigureCanvasAgg:

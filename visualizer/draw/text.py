@@ -140,6 +140,26 @@ class FrameText(Artist):
                 self._blend(canvas, round(baseline) - ink_top, round(pen) + ink_left, mask, self._rgb, 1.0)
             pen += advance
 
+    def get_window_extent(self, renderer=None):
+        """The box (display pixels) the current string covers, from the cached glyphs' advances and the
+        font's line height, as :meth:`draw` places it (the background box's padding included)."""
+        from matplotlib.transforms import Bbox
+
+        dpi = self.figure.dpi if self.figure is not None else 100.0
+        width = sum(_glyph(self._prop, dpi, ch)[3] for ch in self._text)
+        ascent, descent = _line_metrics(self._prop, dpi)
+        scale = dpi / 72
+        px, py = self.get_transform().transform(self._xy)
+        px, py = px + self._offset[0] * scale, py + self._offset[1] * scale
+        left = px - {"left": 0.0, "center": width / 2, "right": width}[self._ha]
+        base = py - {"top": ascent, "center": (ascent - descent) / 2, "baseline": 0.0, "bottom": -descent}[self._va]
+        pad = self._pad * self._prop.get_size_in_points() * scale if self._background is not None else 0.0
+        return Bbox([[left - pad, base - descent - pad], [left + width + pad, base + ascent + pad]])
+
+    def get_fontsize(self) -> float:
+        """The size in points."""
+        return self._prop.get_size_in_points()
+
     @staticmethod
     def _blend(canvas: np.ndarray, top: int, left: int, mask: np.ndarray, rgb: np.ndarray, alpha: float) -> None:
         h, w = mask.shape
@@ -201,6 +221,26 @@ class FrameTextGroup(Artist):
     def get_texts(self) -> list[str]:
         """The current strings."""
         return list(self._texts)
+
+    def get_fontsize(self) -> float:
+        """The size in points."""
+        return self._prop.get_size_in_points()
+
+    def extents(self) -> list[tuple[str, object]]:
+        """(string, box in display pixels) of each non-empty string, as :meth:`draw` places them."""
+        from matplotlib.transforms import Bbox
+
+        dpi = self.figure.dpi if self.figure is not None else 100.0
+        ascent, descent = _line_metrics(self._prop, dpi)
+        shift = {"top": ascent, "center": (ascent - descent) / 2, "baseline": 0.0, "bottom": -descent}[self._va]
+        align = {"left": 0.0, "center": 0.5, "right": 1.0}[self._ha]
+        out = []
+        for text, (px, py) in zip(self._texts, self.get_transform().transform(self._points)):
+            if text:
+                width = sum(_glyph(self._prop, dpi, ch)[3] for ch in text)
+                left, base = px - align * width, py - shift
+                out.append((text, Bbox([[left, base - descent], [left + width, base + ascent]])))
+        return out
 
     def draw(self, renderer) -> None:
         if not self.get_visible() or not any(self._texts):
@@ -274,3 +314,39 @@ def _blend_pixels(canvas: np.ndarray, ys: np.ndarray, xs: np.ndarray, ink: np.nd
     colour = canvas[..., :3]
     mixed = colour[ys, xs] * (255 - a) + rgb * a + 128  # at most 255·255 + 128: fits 16 bits
     colour[ys, xs] = (mixed + (mixed >> 8)) >> 8  # / 255, rounded
+
+
+# Text size roles. A panel asks for a role, never a number of points: each role is one of the style's sizes
+# (an rc key), so a preset (:data:`visualizer.draw.renderer.PRESETS`) sets them all at once, and the
+# handout's scaling of the style scales them with it. Read while the style is in force (in ``Panel.draw``).
+SIZE_ROLES = {
+    "detail": "xtick.labelsize",  # the smallest text: tick labels, footnotes, table cells, small legends
+    "label": "axes.labelsize",  # axis labels, names on a diagram
+    "legend": "legend.fontsize",
+    "body": "font.size",  # running text
+    "heading": "axes.titlesize",  # a panel's title
+    "title": "figure.titlesize",  # the frame's title and step counter
+}
+
+
+def size(role: str) -> float:
+    """The points of text size ``role`` (see :data:`SIZE_ROLES`) in the style in force."""
+    import matplotlib
+
+    return FontProperties(size=matplotlib.rcParams[SIZE_ROLES[role]]).get_size_in_points()
+
+
+def stroke(width: float) -> float:
+    """A line width given at the default preset's scale, at the scale of the style in force (thicker in the
+    lecture preset)."""
+    import matplotlib
+
+    return width * matplotlib.rcParams["lines.linewidth"] / 1.5
+
+
+def mark(points: float) -> float:
+    """A marker size (points, as ``markersize``) given at the default preset's scale, at the style's scale;
+    for a scatter's area ``s`` use ``mark(sqrt(s)) ** 2``."""
+    import matplotlib
+
+    return points * matplotlib.rcParams["lines.markersize"] / 6.0

@@ -303,7 +303,7 @@ class StillsFormat(FolderFormat):
         """The poster: the frames' size and its step; the sheet: the frames'."""
         if kind == "poster":
             return {"size": list(job.size), "dpi": job.dpi, "title": job.title,
-                    "step": job.frame_steps[job.row_positions[-1]]}
+                    "step": job.frame_steps[job.row_positions[-1]], **job.look()}
         return job.drawn()
 
     def notebook(self, kind, path, limit):

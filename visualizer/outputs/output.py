@@ -86,6 +86,7 @@ class Job:
     pace: str = "steps"  # which recorded steps became frames: change, log or steps (visualizer.record.pace)
     pages: int = HANDOUT_PAGES  # the handout's pages (the moments may add more)
     title_card: float = 0.0  # seconds the title card is shown at the start of the videos (0: no card)
+    preset: str = "default"  # how the frames are drawn (visualizer.draw.presets)
     # Draws the handout's pages, (training step, caption) each, as a vector PDF at the path: given by the
     # render, as outputs draw no figures themselves.
     handout: Callable[[list[tuple[int, str]], Path], None] | None = None
@@ -105,7 +106,11 @@ class Job:
         shown = [self.frame_steps[p] for p in self.row_positions]
         return {"size": list(self.size), "dpi": self.dpi, "title": self.title, "every": self.every,
                 "max_frames": self.max_frames, "pace": self.pace, "frames": len(self.row_positions), "first_step": shown[0],
-                "last_step": shown[-1]}
+                "last_step": shown[-1], **self.look()}
+
+    def look(self) -> dict[str, Any]:
+        """The preset the frames were drawn at, when not the default (a manifest entry's part)."""
+        return {"preset": self.preset} if self.preset != "default" else {}
 
     def video(self) -> dict[str, Any]:
         """:meth:`drawn`, with the video's frame rate and hold (and its moments and title card, when it has them)."""

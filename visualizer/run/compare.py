@@ -154,6 +154,16 @@ def combinations(vary: dict[str, list[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(names, values)) for values in itertools.product(*vary.values())]
 
 
+def varied(scene, settings: dict[str, Any]):
+    """``scene`` with ``settings`` applied (a bad value is one line naming the setting)."""
+    for name, value in settings.items():
+        try:
+            scene = SETTINGS[name][1](scene, value)
+        except ValueError as exc:
+            raise VisualizerError(f"vary {name}={value}: {exc}") from None
+    return scene
+
+
 def label(settings: dict[str, Any], scene=None) -> str:
     """How a run is named in titles and legends: every varied setting, e.g. ``adam lr=0.01`` or ``lr=0.1,
     seed=2``. With the ``scene``, a varied optimizer names the learning rate it runs with (the scene's,
@@ -322,15 +332,7 @@ def compare(scene, vary: dict[str, Any] | list[str], *, executor: Executor | str
             raise VisualizerError("seed is varied; do not also give one seed")
         scene = replaced(scene, seed=seed)
     runs = combinations(vary)
-    variants = []
-    for settings in runs:  # every run's settings are checked here, before any training
-        s = scene
-        for name, value in settings.items():
-            try:
-                s = SETTINGS[name][1](s, value)
-            except ValueError as exc:
-                raise VisualizerError(f"vary {name}={value}: {exc}") from None
-        variants.append(s)
+    variants = [varied(scene, settings) for settings in runs]  # every run's settings checked before any training
     # The first run is checked as render checks a scene (its network, data, loss and layout, on a dry run),
     # so a mistake in the scene reads the same here, at once, not from inside a training process.
     from .render import preflight

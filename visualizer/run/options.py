@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from ..base.errors import VisualizerError
 from ..draw import MIN_SIZE, STAGE_SECONDS, TITLE_SECONDS
+from ..draw.presets import PRESETS
 from ..outputs.formats import choosable, format_help, in_all
 from ..outputs.handout import HANDOUT_PAGES
 from ..record.pace import PACES
@@ -173,6 +174,9 @@ class RenderOptions:
                                         "WxH", None, parse_size)
     quality: str | None = _opt(None, "size preset: " + ", ".join(f"{k} {w}x{h}" for k, (w, h) in QUALITY.items()),
                                None, None, None, choices=list(QUALITY))
+    preset: str = _opt("default", "how the frames are drawn: default, or lecture (1920x1080 unless a size or "
+                       "quality is given; text and titles large enough for the back row, thicker lines, bigger "
+                       "markers, the layout's secondary panels left out)", None, None, None, choices=list(PRESETS))
     fps: float | None = _opt(None, f"video frame rate (default: {DEFAULT_FPS:g})", "N",
                              _number(MIN_FPS, LIMITS["fps"], low_open=False), float)
     dpi: float | None = _opt(None, "text and line scale: larger makes them bigger at the same pixel size "
@@ -229,6 +233,8 @@ class RenderOptions:
                     raise VisualizerError(f"{f.name.replace('_', ' ')} {problem}")
         if self.pace not in PACES:
             raise VisualizerError(f"unknown pace {self.pace!r}; use one of {', '.join(PACES)}")
+        if self.preset not in PRESETS:
+            raise VisualizerError(f"unknown preset {self.preset!r}; use one of {', '.join(PRESETS)}")
         if self.quality is not None and self.quality not in QUALITY:
             raise VisualizerError(f"unknown quality {self.quality!r}; use one of {', '.join(QUALITY)}")
         if self.size is not None and self.quality is not None:
@@ -281,8 +287,11 @@ class RenderOptions:
         return () if self.last_frame else parse_formats(self.format)
 
     def frame_size(self, scene_size: tuple[int, int] | None = None) -> tuple[int, int]:
-        """The size given, or the quality preset, or the scene's, or the default."""
-        size = tuple(self.size or (QUALITY[self.quality] if self.quality else None) or scene_size or DEFAULT_SIZE)
+        """The size given, or the quality preset, or a preset's own size (lecture), or the scene's, or the
+        default."""
+        own = PRESETS[self.preset].size if self.preset in PRESETS and self.preset != "default" else None
+        size = tuple(self.size or (QUALITY[self.quality] if self.quality else None) or own or scene_size
+                     or DEFAULT_SIZE)
         return check_size(size)
 
     def frame_rate(self, scene_fps: float | None = None) -> float:

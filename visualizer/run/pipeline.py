@@ -376,9 +376,9 @@ def _renderer_for(drawing: bytes) -> Renderer:
 
     while _CACHED:
         _CACHED.pop()[1].close()
-    layout, history, size, dpi, title, explain, explain_static, captions, title_card = portable.loads(drawing)
+    layout, history, size, dpi, title, explain, explain_static, captions, title_card, preset = portable.loads(drawing)
     renderer = Renderer(layout, history, size=size, dpi=dpi, title=title, explain=explain,
-                        explain_static=explain_static, captions=captions, title_card=title_card)
+                        explain_static=explain_static, captions=captions, title_card=title_card, preset=preset)
     _CACHED.append((drawing, renderer))
     return renderer
 

@@ -478,7 +478,7 @@ def _render(scene: Scene | None, history: History | None, layout: Layout | None,
               hold_frames=round(opts.hold * fps), every=opts.every, max_frames=opts.max_frames,
               gif_fps=opts.gif_rate(fps), gif_width=opts.gif_size_width(size), last_frame=opts.last_frame,
               pace=opts.pace, pages=opts.pages or HANDOUT_PAGES, title_card=opts.title_frames(fps) / fps,
-              runs=list(runs))
+              runs=list(runs), preset=opts.preset)
     kinds = [kind for fmt, public in plan if public for kind in fmt.kinds(job)]
     renderer = None
     explain = opts.explain_steps
@@ -494,7 +494,7 @@ def _render(scene: Scene | None, history: History | None, layout: Layout | None,
         rows = select_rows(history, every=opts.every, max_frames=opts.max_frames, pace=opts.pace, keep=moments)
         rows, frames, marks, notes = _timeline(history, scene, rows, explain, fps, opts, moments)
         renderer = _renderer(layout, history, size, opts.dpi, title, name, explain,
-                             _burned(history, frames, marks, job, opts), opts.title_card)
+                             _burned(history, frames, marks, job, opts), opts.title_card, opts.preset)
     stage = "starting"
     stages = StageBar(name, progress, [fmt.stage for fmt, _ in plan if fmt.stage is not None])
 
@@ -515,7 +515,7 @@ def _render(scene: Scene | None, history: History | None, layout: Layout | None,
                     rows = select_rows(history, max_frames=opts.max_frames, pace=opts.pace, keep=moments)
                     rows, frames, marks, notes = _timeline(history, scene, rows, explain, fps, opts, moments)
                     renderer = _renderer(layout, history, size, opts.dpi, title, name, explain,
-                                         _burned(history, frames, marks, job, opts), opts.title_card)
+                                         _burned(history, frames, marks, job, opts), opts.title_card, opts.preset)
                 if opts.last_frame:
                     rows = rows[-1:]
                 stage = "drawing"
@@ -702,7 +702,8 @@ def handout_drawer(renderer, history: History, name: str):
 
 
 def _renderer(layout: Layout, history: History, size: tuple[int, int], dpi: float | None, title: str, name: str,
-              explain: tuple[int, ...] = (), captions: dict | None = None, title_card: bool = False):
+              explain: tuple[int, ...] = (), captions: dict | None = None, title_card: bool = False,
+              preset: str = "default", pixels: bool = True):
     from ..draw.renderer import Renderer
 
     for key, values in history.losses.items():
@@ -711,7 +712,7 @@ def _renderer(layout: Layout, history: History, size: tuple[int, int], dpi: floa
                                   f"{np.shape(values)}, not one number per recorded step")
     try:
         return Renderer(layout, history, size=size, dpi=dpi, title=title, explain=explain, captions=captions,
-                        title_card=title_card)
+                        title_card=title_card, preset=preset, pixels=pixels)
     except KeyError as exc:
         if user_traceback(exc) is not None:
             raise

@@ -143,6 +143,8 @@ class Layout:
     panels: dict[str, Panel]
     height_ratios: list[float] | None = None
     width_ratios: list[float] | None = None
+    # Panels (keys) that add detail rather than the lesson: the lecture preset leaves them out (primary()).
+    secondary: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         keys = _mosaic_keys(self.mosaic)
@@ -151,6 +153,28 @@ class Layout:
             raise ValueError(f"mosaic names panels that are not defined: {sorted(missing)}")
         if unused:
             raise ValueError(f"panels defined but not placed in the mosaic: {sorted(unused)}")
+        if set(self.secondary) - keys:
+            raise ValueError(f"secondary names panels that are not placed: {sorted(set(self.secondary) - keys)}")
+        if keys and not keys - set(self.secondary):
+            raise ValueError("every panel is secondary; leave at least one out of secondary")
+
+    def primary(self) -> Layout:
+        """This layout without its secondary panels, the rest re-flowed: a row (or column) whose cells are all
+        secondary or belong to panels that span other rows (columns) too goes, so its neighbours take its
+        room; a cell that cannot go that way stays empty."""
+        if not self.secondary:
+            return self
+        gone = set(self.secondary)
+        mosaic = [[_without(c, gone) for c in row] for row in self.mosaic]
+        heights, widths = self.height_ratios, self.width_ratios
+        rows = _kept(mosaic)
+        mosaic = [mosaic[r] for r in rows]
+        heights = None if heights is None else [heights[r] for r in rows]
+        cols = _kept([list(col) for col in zip(*mosaic)])
+        mosaic = [[_without(row[c], {_GONE}) for c in cols] for row in mosaic]
+        widths = None if widths is None else [widths[c] for c in cols]
+        panels = {k: p for k, p in self.panels.items() if k in _mosaic_keys(mosaic)}
+        return Layout(mosaic, panels, heights, widths)
 
     def needs(self, setup: Setup) -> Needs:
         """Every panel's needs, merged (same name = same quantity)."""
@@ -166,3 +190,29 @@ class Layout:
             for key, value in panel.analyse(history, model, data).items():
                 out.setdefault(key, value)
         return out
+
+
+def _without(cell, gone: set[str]):
+    """A mosaic cell with the panels in ``gone`` taken out (inside a nested mosaic too)."""
+    if isinstance(cell, str):
+        return ("." if _GONE in gone else _GONE) if cell in gone else cell
+    return [[_without(c, gone) for c in row] for row in cell]
+
+
+def _kept(lines: list[list]) -> list[int]:
+    """The indices of the rows (columns) primary() keeps, dropping spare ones one at a time."""
+    kept = list(range(len(lines)))
+    for r in range(len(lines)):
+        if _spare(lines[r], [lines[o] for o in kept if o != r]):
+            kept.remove(r)
+    return kept
+
+
+def _spare(line: list, others: list[list]) -> bool:
+    """Whether a row (column) of cells can go: each is a gap or a panel found in another row (column), and
+    at least one was a panel taken out (a plain gap row is the layout's own)."""
+    elsewhere = {c for other in others for c in other if isinstance(c, str)}
+    return all(isinstance(c, str) and c in (".", _GONE) or c in elsewhere for c in line) and _GONE in line
+
+
+_GONE = "\0"  # a cell whose panel primary() took out

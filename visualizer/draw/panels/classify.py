@@ -16,7 +16,7 @@ from matplotlib.ticker import FuncFormatter, PercentFormatter
 from ...record.probes import Needs, Probe
 from .. import colours
 from ..colours import CLASS_COLORS
-from ..text import FrameText
+from ..text import FrameText, mark, size
 from .base import Panel, class_probabilities, finite_range
 from .curves import LOSS_STYLES, grow, history_line, header_legend
 from ...record.probes import plane_key
@@ -78,7 +78,7 @@ class ClassRegionsPanel(_PlanePanel):
             for j in np.unique(y):  # a scatter per class: one marker shape each
                 mine = y == j
                 overlays.append(ax.scatter(x[mine, i0], x[mine, i1], c=colors[[j]], marker=colours.class_marker(j, k),
-                                           s=44, zorder=3, animated=True, **_point_edge(held_out)))
+                                           s=mark(6.6) ** 2, zorder=3, animated=True, **_point_edge(held_out)))
         ax.set_title(self.title)
         if self.legend:
             names = self.names or [f"class {j}" for j in range(k)]
@@ -89,7 +89,7 @@ class ClassRegionsPanel(_PlanePanel):
                 handles += [point_handle("train", False), point_handle("test", True)]
             # Outside the plane: the regions under it change every frame.
             ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
-                      fontsize="small", handletextpad=0.3, borderaxespad=0.0)
+                      fontsize=size("label"), handletextpad=0.3, borderaxespad=0.0)
 
         def update(i):
             image.set_data(shade(i))
@@ -205,16 +205,21 @@ class OptimizerStatePanel(Panel):
                 series.append(rms)
             _log_limits(sub, series)
             name = STATE_TITLES.get(kind, kind)
-            sub.set_title(f"{self.title or _optimizer_name(history)}: {name}" if n == 0 else name, fontsize="small")
-            sub.tick_params(labelsize="x-small")
-            sub.set_xlabel("step", fontsize="x-small")
+            sub.set_title(f"{self.title or _optimizer_name(history)}: {name}" if n == 0 else name,
+                          fontsize=size("label"))
+            sub.tick_params(labelsize=size("detail"))
+            sub.set_xlabel("step", fontsize=size("detail"))
             if n == 0:
-                sub.set_ylabel("RMS over entries", fontsize="x-small")
-        # Outside the last plot: the lines fill the plots.
-        axes[-1].legend(handles=[Line2D([], [], color=colors[name], linestyle=styles[name], label=name)
-                                 for name in names],
-                        loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, fontsize="x-small",
-                        handlelength=2.0, borderaxespad=0.0)
+                sub.set_ylabel("RMS over entries", fontsize=size("detail"))
+        # Outside the last plot (the lines fill the plots), clear of its last tick label: a colour per layer,
+        # then the line style of weights and biases.
+        kinds = [("weight", "-"), ("bias", "--")]
+        handles = [Line2D([], [], color=colors[next(n for n in names if (n.rpartition(".")[0] or n) == layer)],
+                          label=layer) for layer in layers]
+        handles += [Line2D([], [], color=colours.MUTED, linestyle=style, label=kind) for kind, style in kinds
+                    if any(styles[n] == style for n in names)]
+        axes[-1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False,
+                        fontsize=size("detail"), handlelength=2.0, borderaxespad=1.2, ncol=2 if len(handles) > 4 else 1)
 
         def update(i):
             return grow(curves, steps, i)

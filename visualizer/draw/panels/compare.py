@@ -6,6 +6,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..text import size
 from .base import Layout, Panel
 from .. import colours
 from .curves import grow, history_line, loss_scale
@@ -159,7 +160,7 @@ class CompareLossPanel(Panel):
         # Checked against every curve's whole run, so no frame's curve passes under it.
         full = [Line2D(steps, values, transform=ax.transData) for values in series]
         place_legend(ax, _axes_points(ax, full), self.legend_outside, handles=handles, framealpha=0.85,
-                     fontsize="small", handlelength=2.2,
+                     fontsize=size("label"), handlelength=2.2,
                      ncols=2 if len(handles) > 6 or self.legend_outside == "below" else 1)
         return lambda i: grow(curves, steps, i)
 
@@ -219,7 +220,7 @@ class RunPanel(Panel):
 
         run = run_history(history, self.k)
         update = self.inner.draw(ax, run)
-        ax.set_title(history.info.runs[self.k], fontsize="medium")
+        ax.set_title(history.info.runs[self.k], fontsize=size("heading"))
         legend = ax.get_legend()
         if legend is not None:
             legend.remove()
@@ -230,7 +231,7 @@ class RunPanel(Panel):
                     update(0)
                 points = _axes_points(ax, [*ax.lines, *ax.collections, *ax.images, *drawn])
                 place_legend(ax, points, outside="below", handles=legend.legend_handles,
-                             labels=[t.get_text() for t in legend.texts], fontsize="x-small", framealpha=0.85)
+                             labels=[t.get_text() for t in legend.texts], fontsize=size("detail"), framealpha=0.85)
         if not self.colorbar:  # the colour scales are shared: one bar, at the end of the row, says them all
             for mappable in [*ax.get_images(), *ax.collections]:
                 if getattr(mappable, "colorbar", None) is not None:

@@ -11,7 +11,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 from ...record.names import input_name, param_name, scalar_key, unit_names
 from ...record.probes import fit_needs
 from .. import colours
-from ..text import FrameText
+from ..text import FrameText, mark, size, stroke
 from .base import CURRENT_MARK, DATA_COLOR, PREDICTION_COLOR, Panel, finite_range, fixed_limits
 
 if TYPE_CHECKING:
@@ -49,9 +49,9 @@ def loss_scale(ax, series: list[np.ndarray], log_ratio: float) -> None:
 
 def history_line(ax: Axes, steps: np.ndarray, values: np.ndarray, color: str) -> tuple:
     """A growing line plus a dot at its head, both animated, with x fixed to the whole run."""
-    line, = ax.plot([], [], color=color, linewidth=1.4, animated=True)
+    line, = ax.plot([], [], color=color, linewidth=stroke(1.4), animated=True)
     # Unclipped so the dot at x=0 shows whole; kept out of the layout, which would see its empty data.
-    head, = ax.plot([], [], color=color, animated=True, clip_on=False, **CURRENT_MARK)
+    head, = ax.plot([], [], color=color, animated=True, clip_on=False, **{**CURRENT_MARK, "markersize": mark(4)})
     head.set_in_layout(False)
     last = int(steps[-1]) if len(steps) else 1
     ax.set_xlim(0, max(last, 1))
@@ -81,11 +81,11 @@ class FitPanel(Panel):
         contrib = _contributions(history)
         ax.set_title(self.title)
         test = "data/x_test" in history.static
-        ax.plot(x, y, "o", color=DATA_COLOR, markersize=5, label="training data" if test else "actual", zorder=3)
+        ax.plot(x, y, "o", color=DATA_COLOR, markersize=mark(5), label="training data" if test else "actual", zorder=3)
         if test:
             xt, yt = history.static["data/x_test"][:, 0], history.static["data/y_test"][:, 0]
             ax.plot(xt, yt, "o", markerfacecolor="white", markeredgecolor=DATA_COLOR, markeredgewidth=1.6,
-                    markersize=6, label="test data", zorder=3)
+                    markersize=mark(6), label="test data", zorder=3)
             y = np.concatenate([y, yt])
         lines = []
         everything = [y, pred]
@@ -93,11 +93,12 @@ class FitPanel(Panel):
             contrib_at, bounds = contrib
             for j in range(contrib_at(0).shape[1]):
                 color = colours.neuron_color(j)
-                line, = ax.plot(grid, contrib_at(0)[:, j], color=color, linewidth=1.6, animated=True,
+                line, = ax.plot(grid, contrib_at(0)[:, j], color=color, linewidth=stroke(1.6), animated=True,
                                 label=_contribution_label(history, j))
                 lines.append(line)
             everything.extend(bounds)
-        pred_line, = ax.plot(grid, pred[0], color=PREDICTION_COLOR, linewidth=2.2, animated=True, label="predicted")
+        pred_line, = ax.plot(grid, pred[0], color=PREDICTION_COLOR, linewidth=stroke(2.2), animated=True,
+                             label="predicted")
         ax.set_xlim(grid[0], grid[-1])
         ax.set_ylim(*fixed_limits(*everything))
         ax.axhline(0, color=colours.REFERENCE, linewidth=0.6, zorder=0)
@@ -152,9 +153,15 @@ LOSS_COLORS = {name: color for name, (color, _) in LOSS_STYLES.items()}
 
 
 def header_legend(ax: Axes, lines: list) -> None:
-    """A one-row legend of ``lines`` above the axes at the right, beside a title set with ``loc="left"``."""
+    """A one-row legend of ``lines`` above the axes at the right, under a title set with ``loc="left"`` (the
+    title is raised by the legend's height, so the two never meet however large the text)."""
+    import matplotlib
+
+    title = ax.get_title(loc="left")
+    if title:
+        ax.set_title(title, loc="left", pad=matplotlib.rcParams["axes.titlepad"] + 1.5 * size("legend"))
     ax.legend(handles=[matplotlib_line(line) for line in lines], loc="lower right", bbox_to_anchor=(1.0, 1.0),
-              ncol=len(lines), frameon=False, fontsize="small", handlelength=1.2, columnspacing=1.0,
+              ncol=len(lines), frameon=False, fontsize=size("label"), handlelength=1.2, columnspacing=1.0,
               borderaxespad=0.1, borderpad=0.1)
 
 
@@ -290,7 +297,7 @@ class ParameterPanel(Panel):
         # The legend needs handles drawn with the background, so it gets static proxies of the same style.
         proxies = [matplotlib_line(line) for line, _, _ in lines]
         ax.legend(handles=proxies, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
-                  ncol=1 if len(names) <= 10 else 2, fontsize="small", handlelength=1.2)
+                  ncol=1 if len(names) <= 10 else 2, fontsize=size("label"), handlelength=1.2)
 
         return lambda i: grow(lines, steps, i)
 

@@ -19,7 +19,7 @@ from matplotlib.lines import Line2D
 from ...record.names import input_names, param_name, unit_names
 from ...record.probes import Needs, Probe
 from .. import colours
-from ..text import FrameText
+from ..text import FrameText, size
 from .base import Panel, finite_range
 
 SHOWS = ("weights", "gradients")
@@ -394,7 +394,7 @@ class NetworkDiagramPanel(Panel):
         radius = np.sqrt(marker_size(sizes)) / 2  # points
         labels = []
         for x, y in units:
-            label = FrameText(x, y, "", transform=ax.transData, ha="center", va="top", fontsize="x-small",
+            label = FrameText(x, y, "", transform=ax.transData, ha="center", va="top", fontsize=size("detail"),
                               offset=(0, -radius - 2), background="white", background_alpha=0.8, pad=0.1)
             ax.add_artist(label)
             labels.append(label)
@@ -402,10 +402,16 @@ class NetworkDiagramPanel(Panel):
 
     @staticmethod
     def _legend(ax, handles, note: str = "", wide: str = "") -> None:
-        note = "\n".join(n for n in (note, wide) if n)
-        legend = ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(handles),
-                           frameon=False, fontsize="x-small", handlelength=1.2, columnspacing=1.0,
-                           title=note or None, title_fontsize="x-small")
+        note = "\n".join(n for n in (note.replace("; ", "\n"), wide) if n)
+        # As many entries to a row as fit the panel's width (judged before the layout).
+        room = ax.get_position().width * ax.figure.get_size_inches()[0] * 72
+        widths = sorted((0.6 * size("detail") * len(h.get_label()) + 3.4 * size("detail") for h in handles),
+                        reverse=True)
+        ncol = next((n for n in range(len(handles), 1, -1) if sum(widths[:n]) <= 0.9 * room), 1)
+        legend = ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0),
+                           ncol=ncol, frameon=False, fontsize=size("detail"),
+                           handlelength=1.2, columnspacing=1.0, title=note or None,
+                           title_fontsize=size("detail"))
         legend.set_in_layout(True)
 
     @staticmethod
@@ -423,7 +429,7 @@ class NetworkDiagramPanel(Panel):
                                                                           d.get("activation") else [])]))
         # The names in full where they fit between the columns, else short and smaller (BN over its activation,
         # drop over its rate), so that neighbouring boxes do not overlap.
-        points = FontProperties(size="small").get_size_in_points()
+        points = size("label")
         room = ax.get_position().width * ax.figure.get_figwidth() * 72 / (len(layers) + 1)  # points per column
         short = any(0.6 * points * len(n) + 8 > room for names in gaps.values() for n in names)
         if short:
@@ -431,7 +437,7 @@ class NetworkDiagramPanel(Panel):
                         for n in names] for x, names in gaps.items()}
         for x, names in gaps.items():
             ax.text(x, half + 0.5, "\n".join(names), ha="center", va="bottom",
-                    fontsize="x-small" if short else "small", zorder=3,
+                    fontsize=size("detail") if short else size("label"), zorder=3,
                     linespacing=1.1, bbox=dict(boxstyle="round,pad=0.2", facecolor="white", edgecolor="0.5",
                                                linewidth=0.6))
         return max((sum(1 + name.count("\n") for name in n) for n in gaps.values()), default=0)
@@ -440,7 +446,7 @@ class NetworkDiagramPanel(Panel):
     def _label_column(ax, positions, names, side: str) -> None:
         offset = -0.18 if side == "right" else 0.18
         for (x, y), name in zip(positions, names):
-            ax.text(x + offset, y, name, ha=side, va="center", fontsize="small")
+            ax.text(x + offset, y, name, ha=side, va="center", fontsize=size("label"))
 
 
 def _fill_handle(label: str) -> Line2D:

@@ -20,7 +20,7 @@ from matplotlib.patches import Rectangle
 from ...record.backprop import layer_weight, node_names
 from ..explain import ExplainFrame, Phase, explain_rows, phases
 from .. import colours
-from ..text import FrameText
+from ..text import FrameText, size
 from .base import PREDICTION_COLOR, Layout, Panel
 from .diagram import (column_positions, edge_name_spots, edge_names, edge_segments, magnitude_scale, marker_size,
                       signed_norm)
@@ -134,7 +134,7 @@ class ExplainDiagramPanel(Panel):
         labels = []
         for column, column_names in zip(pos, names):
             for (x, y), name in zip(column, column_names):
-                text = FrameText(x, y, name, transform=ax.transData, ha="center", va="bottom", fontsize="small",
+                text = FrameText(x, y, name, transform=ax.transData, ha="center", va="bottom", fontsize=size("label"),
                                  offset=(0, radius + 1), background="white", background_alpha=0.85, pad=0.1)
                 ax.add_artist(text)
                 labels.append(text)
@@ -148,7 +148,7 @@ class ExplainDiagramPanel(Panel):
         half = (max(sizes) - 1) / 2
         ax.set_ylim(-half - 0.75, half + 0.55)
         ax.set_axis_off()
-        heading = FrameText(0.5, 1.0, "", transform=ax.transAxes, ha="center", va="top", fontsize="large")
+        heading = FrameText(0.5, 1.0, "", transform=ax.transAxes, ha="center", va="top", fontsize=size("heading"))
         ax.add_artist(heading)
         n_samples = len(history.static["data/x"])
         show_values = sum(sizes) <= MAX_LABELLED_NEURONS
@@ -158,7 +158,7 @@ class ExplainDiagramPanel(Panel):
             what = {"numbers": "numbers under a neuron: its value for each sample, in the data's order",
                     "curve": "curve under a neuron: its value for each sample, in the data's order",
                     "mean": "under a neuron: its mean over the samples"}[mode]
-            ax.text(0.5, 0.0, what, transform=ax.transAxes, ha="center", va="bottom", fontsize="x-small",
+            ax.text(0.5, 0.0, what, transform=ax.transAxes, ha="center", va="bottom", fontsize=size("detail"),
                     color=colours.MUTED)
         cmap = colours.signed_cmap()
         n_layers = len(layers)
@@ -230,9 +230,9 @@ class _NeuronValues:
         for column in pos:
             row_v, row_t = [], []
             for x, y in column:
-                v = FrameText(x, y, "", transform=ax.transData, ha="center", va="top", fontsize="x-small",
+                v = FrameText(x, y, "", transform=ax.transData, ha="center", va="top", fontsize=size("detail"),
                               offset=(0, -radius - 2), background="white", background_alpha=0.85, pad=0.15)
-                t = FrameText(x, y, "", transform=ax.transData, ha="center", va="top", fontsize="x-small",
+                t = FrameText(x, y, "", transform=ax.transData, ha="center", va="top", fontsize=size("detail"),
                               offset=(0, -radius - below), background="white", background_alpha=0.85, pad=0.15)
                 ax.add_artist(v)
                 ax.add_artist(t)
@@ -358,16 +358,17 @@ class ExplainNotesPanel(Panel):
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
         labels = ["1  forward pass", "2  loss", "3  backward pass", "4  update"]
-        phase_texts = [ax.text(0.02, 0.93 - 0.075 * k, label, ha="left", va="top", fontsize="medium", animated=True)
+        phase_texts = [ax.text(0.02, 0.93 - 0.075 * k, label, ha="left", va="top", fontsize=size("body"), animated=True)
                        for k, label in enumerate(labels)]
-        body = ax.text(0.02, 0.6, "", ha="left", va="top", fontsize="medium", animated=True, linespacing=1.5,
+        body = ax.text(0.02, 0.6, "", ha="left", va="top", fontsize=size("body"), animated=True, linespacing=1.5,
                        wrap=False)
-        title = ax.text(0.02, 1.0, "", ha="left", va="top", fontsize="large", animated=True)
+        title = ax.text(0.02, 1.0, "", ha="left", va="top", fontsize=size("heading"), animated=True)
         # One signed map for weights, ∂L/∂w and δ: the pass being shown says which.
         handles = [Line2D([], [], color=colours.POSITIVE, lw=2, label="> 0"),
                    Line2D([], [], color=colours.NEGATIVE, lw=2, label="< 0")]
-        ax.legend(handles=handles, loc="lower left", ncol=2, frameon=False, fontsize="x-small", handlelength=1.4,
-                  columnspacing=1.0, title="weights; ∂L/∂w and δ in the backward pass", title_fontsize="x-small",
+        ax.legend(handles=handles, loc="lower left", ncol=2, frameon=False, fontsize=size("detail"), handlelength=1.4,
+                  columnspacing=1.0, title="weights; ∂L/∂w and δ in the backward pass",
+                  title_fontsize=size("detail"),
                   alignment="left")
 
         def update(key: ExplainFrame) -> list:
@@ -441,7 +442,7 @@ def explain_layout(steps: Sequence[int]) -> Layout:
     # Panels draw in this order: the notes go last, so a long name running past the diagram's axes (labels,
     # the phase heading) lies under them rather than over the captions.
     return Layout([["diagram", "notes"]], {"diagram": ExplainDiagramPanel(steps), "notes": ExplainNotesPanel(steps)},
-                  width_ratios=[1.9, 1.1])
+                  width_ratios=[1.7, 1.3])
 
 
 __all__ = ["ExplainDiagramPanel", "ExplainNotesPanel", "ExplainedStep", "explain_layout", "explained_steps", "short"]

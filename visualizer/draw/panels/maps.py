@@ -17,7 +17,7 @@ from ..image import frame_imshow
 from ...record.names import input_name, unit_name
 from ...record.probes import Needs, Probe, plane, plane_key, plane_needs
 from .. import colours
-from ..text import FrameText
+from ..text import FrameText, mark, size, stroke
 from .base import Panel, class_probabilities, finite_range, fixed_limits
 
 DIVERGING = colours.SIGNED_CMAP
@@ -80,7 +80,7 @@ class DecisionBoundaryPanel(_PlanePanel):
             cmap, vmin, vmax = colours.value_map(*fixed_limits(values, pad=0.0))
         image, (g0, g1) = self._heatmap(ax, history, values[0], cmap, vmin, vmax)
         grid = np.meshgrid(g0, g1)
-        contour = LineCollection([], colors="black", linewidths=1.4, animated=True)
+        contour = LineCollection([], colors="black", linewidths=stroke(1.4), animated=True)
         ax.add_collection(contour)
         # The heatmap is redrawn every frame, so whatever lies on it must be redrawn after it.
         x, y = history.static["data/x"], history.static["data/y"]
@@ -96,13 +96,14 @@ class DecisionBoundaryPanel(_PlanePanel):
                 fill = colours.class_colors(2)[(target >= 0.5).astype(int)]
             else:
                 fill = image.cmap(norm(target))
-            overlays.append(ax.scatter(xs[:, self.inputs[0]], xs[:, self.inputs[1]], c=fill, s=64 if test else 60,
+            overlays.append(ax.scatter(xs[:, self.inputs[0]], xs[:, self.inputs[1]], c=fill,
+                                       s=mark(8.0 if test else 7.75) ** 2,
                                        zorder=3, animated=True, **_point_edge(test)))
         cx, cy = float(np.mean(g0)), float(np.mean(g1))
         for name, qx, qy in zip(self.names, px, py):
             # Labels lean towards the middle of the plane so points at its edges keep theirs inside.
             dx, dy = (-8 if qx > cx else 8), (-8 if qy > cy else 8)
-            label = FrameText(qx, qy, name, transform=ax.transData, offset=(dx, dy), fontsize="small",
+            label = FrameText(qx, qy, name, transform=ax.transData, offset=(dx, dy), fontsize=size("label"),
                               ha="right" if dx < 0 else "left", va="top" if dy < 0 else "bottom",
                               background="white", pad=0.15)
             ax.add_artist(label)
@@ -112,7 +113,7 @@ class DecisionBoundaryPanel(_PlanePanel):
             ax.figure.colorbar(image, ax=ax, fraction=0.05, pad=0.02)
         if len(sets) > 1:  # which points were held out: told by their edge, not by their colour
             ax.legend(handles=[point_handle("train", False), point_handle("test", True)], loc="lower left",
-                      fontsize="x-small", framealpha=0.85, handletextpad=0.2, borderpad=0.3)
+                      fontsize=size("detail"), framealpha=0.85, handletextpad=0.2, borderpad=0.3)
 
         def update(i):
             z = values[i]
@@ -218,11 +219,11 @@ class UnitMapPanel(_PlanePanel):
                                        edgecolors="white", linewidths=1.0, zorder=3, animated=True))
         unit = unit_name(history.info.layers, self.layer, self.unit)  # the diagram's label of this neuron
         ax.set_title(self.title or f"{unit}: {self.layer} unit {self.unit + 1}")
-        ax.tick_params(labelsize="x-small")
+        ax.tick_params(labelsize=size("detail"))
         ax.set_xlabel("")
         ax.set_ylabel("")
         if self.colorbar:
-            ax.figure.colorbar(image, ax=ax, fraction=0.08, pad=0.03).ax.tick_params(labelsize="x-small")
+            ax.figure.colorbar(image, ax=ax, fraction=0.08, pad=0.03).ax.tick_params(labelsize=size("detail"))
 
         def update(i):
             image.set_data(values[i])
@@ -246,11 +247,22 @@ def point_handle(label: str, test: bool, color: str = "#999999", marker: str = "
                   markeredgewidth=edge["linewidths"] if test else 0.8, label=label)
 
 
-def _annotate_cells(ax, shape: tuple[int, int], fontsize: str = "x-small") -> list:
+def _values_fit(ax, shape: tuple[int, int], fmt: str) -> bool:
+    """Whether a value such as ``-0.00`` fits a cell at the style's smallest text: the cells' room is judged
+    from the panel's grid cell (the layout takes some of it for titles and labels: four fifths are counted)."""
+    box = ax.get_position()
+    fig_w, fig_h = ax.figure.get_size_inches()
+    cell = 72 * 0.8 * min(box.width * fig_w / shape[1], box.height * fig_h / shape[0])  # points, square cells
+    digits = len(format(-0.0001 if fmt == ".2f" else -10.0, fmt))
+    return cell >= 0.6 * digits * size("detail") + 0.2 * size("detail")
+
+
+def _annotate_cells(ax, shape: tuple[int, int], fontsize: float | None = None) -> list:
     texts = []
     for r in range(shape[0]):
         for c in range(shape[1]):
-            text = FrameText(c, r, "", transform=ax.transData, ha="center", va="center", fontsize=fontsize)
+            text = FrameText(c, r, "", transform=ax.transData, ha="center", va="center",
+                             fontsize=fontsize or size("detail"))
             ax.add_artist(text)
             texts.append(text)
     return texts
@@ -314,7 +326,8 @@ class ActivationsPanel(Panel):
         ax.set_yticks(range(rows), self.row_names or [str(r + 1) for r in range(rows)])
         ax.set_xticks(range(cols), [str(c + 1) for c in range(cols)])
         ax.grid(False)
-        texts = _annotate_cells(ax, (rows, cols)) if rows * cols <= self.annotate_max else []
+        texts = _annotate_cells(ax, (rows, cols)) if rows * cols <= self.annotate_max and \
+            _values_fit(ax, (rows, cols), fmt) else []
         if texts and not self.layer:  # the inputs never change: their numbers are drawn every frame
             _set_cell_texts(texts, values[0], image, fmt)
         _matrix_axes(ax, image, texts, self.colorbar)
@@ -362,7 +375,8 @@ class WeightMatrixPanel(Panel):
         ax.set_ylabel("from" if rows > 1 else "")
         ax.set_xlabel("to unit")
         ax.grid(False)
-        texts = _annotate_cells(ax, (rows, cols)) if rows * cols <= self.annotate_max else []
+        texts = _annotate_cells(ax, (rows, cols)) if rows * cols <= self.annotate_max and \
+            _values_fit(ax, (rows, cols), fmt) else []
         _matrix_axes(ax, image, texts, self.colorbar)
 
         def update(i):

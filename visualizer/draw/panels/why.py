@@ -17,7 +17,7 @@ from matplotlib.ticker import MaxNLocator
 from ...record.backprop import chain_rule, layer_weight, parse_param
 from ...record.names import param_name
 from ...record.probes import Needs, Probe
-from ..text import FrameText, FrameTextGroup
+from ..text import FrameText, FrameTextGroup, size
 from .. import colours
 from .base import CURRENT_MARK, PREDICTION_COLOR, Panel, finite_range
 from .curves import scalar_key
@@ -141,12 +141,13 @@ class ChainRulePanel(Panel):
         several = len(rule.paths) > 1
         sigma = "Σₙ Σ paths " if several else "Σₙ "
         formula = f"∂{loss}/∂{rule.target} = {sigma}" + " · ".join(f.name for f in rule.paths[0])
-        ax.text(0.0, top, formula, ha="left", va="top", fontsize="small", transform=ax.transAxes)
+        ax.text(0.0, top, formula, ha="left", va="top", fontsize=size("label"), transform=ax.transAxes)
         head = top - 2.0 * step  # baselines from here: both kinds of text sit on them alike
-        ax.text(0.0, head, "sample", ha="left", va="baseline", fontsize="x-small", color=colours.MUTED)
+        ax.text(0.0, head, "sample", ha="left", va="baseline", fontsize=size("detail"), color=colours.MUTED)
         for f, factor in enumerate(rule.paths[0]):
-            ax.text(rights[f], head, factor.name, ha="right", va="baseline", fontsize="x-small", color=colours.MUTED)
-        ax.text(rights[-1], head, "product", ha="right", va="baseline", fontsize="x-small", color=colours.MUTED)
+            ax.text(rights[f], head, factor.name, ha="right", va="baseline", fontsize=size("detail"),
+                    color=colours.MUTED)
+        ax.text(rights[-1], head, "product", ha="right", va="baseline", fontsize=size("detail"), color=colours.MUTED)
         ax.axhline(head - 0.4 * step, xmin=0.0, xmax=1.0, color=colours.RULE, linewidth=0.6)
         # One artist for every number of the table: they are blended into the frame at once.
         ys = [head - step * (k + 1) for k in range(len(shown))]
@@ -154,31 +155,31 @@ class ChainRulePanel(Panel):
             label = _row_label(s, self.sample_names)
             if several:
                 label += f" · path {p + 1}"
-            ax.text(0.0, y, label, ha="left", va="baseline", fontsize="x-small")
+            ax.text(0.0, y, label, ha="left", va="baseline", fontsize=size("detail"))
         table = FrameTextGroup([(right, y) for y in ys for right in rights], transform=ax.transAxes, ha="right",
-                               va="baseline", fontsize="x-small")
+                               va="baseline", fontsize=size("detail"))
         ax.add_artist(table)
         y = head - step * (len(shown) + 1)
         if len(shown) < len(terms):
-            ax.text(0.0, y, f"… {len(terms) - len(shown)} more", ha="left", va="baseline", fontsize="x-small",
+            ax.text(0.0, y, f"… {len(terms) - len(shown)} more", ha="left", va="baseline", fontsize=size("detail"),
                     color=colours.MUTED)
             y -= step
         ax.axhline(y + 0.6 * step, xmin=0.0, xmax=1.0, color=colours.RULE, linewidth=0.6)
-        ax.text(0.0, y, f"sum = ∂{loss}/∂{rule.target}", ha="left", va="baseline", fontsize="x-small")
-        total = FrameText(rights[-1], y, "", transform=ax.transAxes, ha="right", va="baseline", fontsize="x-small",
+        ax.text(0.0, y, f"sum = ∂{loss}/∂{rule.target}", ha="left", va="baseline", fontsize=size("detail"))
+        total = FrameText(rights[-1], y, "", transform=ax.transAxes, ha="right", va="baseline", fontsize=size("detail"),
                           color=PREDICTION_COLOR)
         ax.add_artist(total)
         y -= step
         rest = None
         if penalty:
             ax.text(0.0, y, f"+ the penalty's part ({penalty}): recorded − sum", ha="left", va="baseline",
-                    fontsize="x-small", color=colours.MUTED)
+                    fontsize=size("detail"), color=colours.MUTED)
             rest = FrameText(rights[-1], y, "", transform=ax.transAxes, ha="right", va="baseline",
-                             fontsize="x-small", color=colours.MUTED)
+                             fontsize=size("detail"), color=colours.MUTED)
             ax.add_artist(rest)
             y -= step
-        ax.text(0.0, y, "recorded gradient", ha="left", va="baseline", fontsize="x-small", color=colours.MUTED)
-        check = FrameText(rights[-1], y, "", transform=ax.transAxes, ha="right", va="baseline", fontsize="x-small",
+        ax.text(0.0, y, "recorded gradient", ha="left", va="baseline", fontsize=size("detail"), color=colours.MUTED)
+        check = FrameText(rights[-1], y, "", transform=ax.transAxes, ha="right", va="baseline", fontsize=size("detail"),
                           color=colours.MUTED)
         ax.add_artist(check)
 
@@ -290,10 +291,10 @@ class LossLandscapePanel(Panel):
         cbar = ax.figure.colorbar(filled, ax=ax, fraction=0.05, pad=0.02)
         ticks = _colorbar_ticks(lo, hi, log)
         cbar.set_ticks(ticks, labels=[f"{t:.3g}" for t in ticks])
-        cbar.ax.tick_params(labelsize="x-small")
+        cbar.ax.tick_params(labelsize=size("detail"))
         cbar.ax.minorticks_off()
         label = history.info.loss_label or "loss"
-        cbar.set_label(label + (" (log scale)" if log else ""), fontsize="x-small")
+        cbar.set_label(label + (" (log scale)" if log else ""), fontsize=size("detail"))
         ax.grid(False)
         if self.params is None:
             explained = history.static.get(f"{key}/explained", np.zeros(2))
@@ -307,7 +308,7 @@ class LossLandscapePanel(Panel):
             where = "last step" if self.at_step is None else f"step {self.at_step:,}"
             first = "first run's " if history.info.runs else ""
             ax.set_title(self.title or f"{label} over ({names[0]}, {names[1]}), the rest at the {first}{where}")
-        ax.tick_params(labelsize="x-small")
+        ax.tick_params(labelsize=size("detail"))
         ax.set_xlim(a[0], a[-1])
         ax.set_ylim(b[0], b[-1])
         return a, b
@@ -323,7 +324,7 @@ def _mark_start(ax, path: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
     away = away / (np.linalg.norm(away) or 1.0)
     ax.annotate("start", (path[0, 0], path[0, 1]), xytext=tuple(9 * away), textcoords="offset points",
                 ha="left" if away[0] >= 0 else "right", va="bottom" if away[1] >= 0 else "top",
-                fontsize="x-small", color="black",
+                fontsize=size("detail"), color="black",
                 path_effects=[patheffects.withStroke(linewidth=2.5, foreground="white")])
 
 

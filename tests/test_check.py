@@ -1,0 +1,192 @@
+"""``visualizer check``: every bundled scene's frames (default and why layouts, a comparison, an explained
+step) are clean at both presets and three sizes; a planted overlap and too small text are found; the lecture
+preset's sizes and secondary panels; bad input is one line, exit 2."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from conftest import ROOT
+from visualizer.draw.panels import Layout, LossPanel, Panel
+from visualizer.draw.presets import PRESETS
+from visualizer.run.check import check, check_history, compared
+from visualizer.run.render import train
+from visualizer.run.scene import load_scene
+
+SCENES = sorted(p.stem for p in (ROOT / "scenes").glob("*.py") if not p.stem.startswith("_"))
+SIZES = [(854, 480), (1280, 720), (1920, 1080)]
+STEPS = 30  # a short run of each scene: every panel, its per-frame text at that run's values
+_CASES: dict[str, tuple] = {}
+
+
+def _frames(case: str):
+    """(history, layout, title, explain) of a case, trained once for every preset and size."""
+    if case not in _CASES:
+        name, _, layout = case.partition(":")
+        scene = load_scene(name)
+        explain: tuple[int, ...] = ()
+        if layout == "compare":
+            history, chosen, title = compared(scene, ["lr=0.05,0.2"], steps=STEPS)
+        else:
+            chosen = scene.layout_named("default" if layout in ("", "explain") else layout)
+            history, title = train(scene, steps=min(scene.steps, STEPS), layout=chosen), scene.title
+            if layout == "explain":
+                from visualizer.run.render import _frames as with_explained
+
+                explain = (int(history.steps[1]),)
+                with_explained(history, scene, list(range(len(history))), explain, 30.0, False, 3.0)
+        _CASES[case] = (history, chosen, title, explain)
+    return _CASES[case]
+
+
+CASES = [f"{name}:{layout}" for name in SCENES for layout in ["default", *load_scene(name).layouts]] + \
+    ["softplus_fit:compare", "softplus_fit:explain"]
+
+
+# Panels whose fit is another part of issue 23, not done yet: a case they spoil is reported as an expected
+# failure (the panel crowds the layout, so its neighbours' problems come with it); any other problem fails.
+PENDING = {("why", "chain"): "the chain-rule table does not fit every size and preset yet (issue 23, part 9)",
+           ("compare", "loss"): "the comparison's loss legend may sit on the curves (issue 23, part 8)"}
+
+
+def _matrix() -> list[tuple[str, str, tuple[int, int]]]:
+    """Every case once, the presets and the sizes taking turns over the cases, so every preset and size is
+    checked (a check is a figure laid out: half a second to a second, and the suite's time is short). With
+    VISUALIZER_CHECK_ALL=1: every case at both presets and every size."""
+    import os
+
+    every = os.environ.get("VISUALIZER_CHECK_ALL") == "1"
+    return [(case, preset, size) for k, case in enumerate(CASES) for p, preset in enumerate(PRESETS)
+            for s, size in enumerate(SIZES) if every or (p == k % len(PRESETS) and s == k % len(SIZES))]
+
+
+@pytest.mark.parametrize("case, preset, size", _matrix(), ids=lambda v: f"{v[0]}x{v[1]}" if isinstance(v, tuple)
+                         else str(v))
+def test_every_bundled_scene_is_clean(case, preset, size):
+    history, layout, title, explain = _frames(case)
+    problems = check_history(history, layout, preset=preset, size=size, title=title, explain=explain)
+    pending = {PENDING[(case.partition(":")[2], p.panel)] for p in problems
+               if (case.partition(":")[2], p.panel) in PENDING}
+    if pending:
+        pytest.xfail("; ".join(sorted(pending)) + ": " + " | ".join(map(str, problems)))
+    assert not problems, "\n".join(map(str, problems))
+
+
+@dataclass
+class Crowded(Panel):
+    """A panel that writes two labels on one spot, one of them tiny."""
+
+    def draw(self, ax, history):
+        ax.text(0.5, 0.5, "one label", transform=ax.transAxes)
+        ax.text(0.52, 0.5, "another label", transform=ax.transAxes)
+        ax.text(0.1, 0.1, "tiny", fontsize=4, transform=ax.transAxes)
+        return lambda i: []
+
+
+def test_check_finds_a_planted_overlap_and_too_small_text():
+    scene = load_scene("softplus_fit")
+    layout = Layout([["loss", "crowded"]], {"loss": LossPanel(), "crowded": Crowded()})
+    history = train(scene, steps=5, layout=layout)
+    problems = [str(p) for p in check_history(history, layout, size=(854, 480))]
+    assert any(p.startswith("crowded: 'one label' overlaps 'another label'") for p in problems), problems
+    assert any(p.startswith("crowded: text 'tiny'") and "under the default preset's 1.8 %" in p
+               for p in problems), problems
+    assert not any(p.startswith("loss") for p in problems), problems
+
+
+CROWDED_SCENE = """
+import numpy as np
+from visualizer import Dense, Layout, Network, SGD, Scene
+from visualizer.draw.panels import LossPanel, Panel
+
+
+class Crowded(Panel):
+    def draw(self, ax, history):
+        ax.text(0.5, 0.5, "one label", transform=ax.transAxes)
+        ax.text(0.52, 0.5, "another label", transform=ax.transAxes)
+        return lambda i: []
+
+
+x = np.linspace(-1, 1, 8)[:, None]
+rng = np.random.default_rng
+scene = Scene(name="crowded", network=lambda seed: Network([Dense(1, 2, "tanh", name="hidden", rng=rng(seed)),
+              Dense(2, 1, "identity", name="output", rng=rng(seed))]), x=x, y=x ** 2, loss="mse",
+              optimizer=SGD(0.1), steps=5, layout=Layout([["loss", "crowded"]], {"loss": LossPanel(),
+                                                                                "crowded": Crowded()}))
+"""
+
+
+def test_check_command_exit_status_and_lines(cli, tmp_path):
+    scene = tmp_path / "crowded.py"
+    scene.write_text(CROWDED_SCENE)
+    code, out, err = cli("check", str(scene), "--size", "854x480")
+    assert (code, err) == (1, ""), err
+    assert out.splitlines() == ["crowded: 'one label' overlaps 'another label'"]
+    code, out, err = cli("check", "softplus_fit", "--steps", "5", "--preset", "lecture")
+    assert (code, err) == (0, ""), out
+    assert out == "softplus_fit: no problems found\n"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["check", "softplus_fit", "--preset", "poster"], "invalid choice: 'poster'"),
+    (["render", "softplus_fit", "--preset", "poster"], "invalid choice: 'poster'"),
+    (["check", "no_such_scene"], "unknown scene 'no_such_scene'"),
+    (["check", "softplus_fit", "--layout", "nope"], "has no layout 'nope'"),
+])
+def test_bad_check_input_is_one_line_exit_2(cli, args, message):
+    code, out, err = cli(*args)
+    assert code == 2 and out == ""
+    assert err.startswith("visualizer: error: ") and message in err and err.count("\n") == 1, err
+
+
+def test_api_refuses_an_unknown_preset():
+    from visualizer.base.errors import VisualizerError
+
+    with pytest.raises(VisualizerError, match="unknown preset 'poster'"):
+        check(load_scene("softplus_fit"), preset="poster", steps=2)
+
+
+def test_lecture_preset_sizes_and_secondary_panels():
+    from visualizer.draw.renderer import Renderer
+
+    scene = load_scene("overfit")
+    history = train(scene, steps=4, layout=scene.layout)
+    shares = {}
+    for preset in PRESETS:
+        renderer = Renderer(scene.layout, history, size=PRESETS[preset].size, title=scene.title, preset=preset,
+                            pixels=False)
+        height = renderer.size[1]
+        points = [t.get_fontsize() for ax in renderer.figure.axes for t in ax.get_xticklabels()]
+        shares[preset] = (min(points) * renderer.figure.dpi / 72 / height, sorted(renderer.axes),
+                          renderer.axes["regions"].title.get_fontsize() * renderer.figure.dpi / 72 / height)
+    assert PRESETS["lecture"].size == (1920, 1080)
+    assert shares["default"][0] >= 0.018 and shares["lecture"][0] >= 0.025 and shares["lecture"][2] >= 0.033
+    assert "optim" in shares["default"][1] and "optim" not in shares["lecture"][1]  # the Adam state: secondary
+
+
+def test_primary_reflows_around_secondary_panels():
+    p = Panel()
+    layout = Layout([["a", "a", "b"], ["a", "a", "c"], ["d", "d", "d"]], dict.fromkeys("abcd", p),
+                    height_ratios=[1, 1, 0.5], secondary=("d",))
+    assert (layout.primary().mosaic, layout.primary().height_ratios) == ([["a", "a", "b"], ["a", "a", "c"]], [1, 1])
+    wide = Layout([["f", "f", "f"], ["l", "x", "y"], ["m", "x2", "y2"]], dict.fromkeys(["f", "l", "x", "y", "m", "x2",
+                                                                                       "y2"], p), secondary=("y", "y2"))
+    assert wide.primary().mosaic == [["f", "f"], ["l", "x"], ["m", "x2"]]
+    kept = Layout([["a", "b"], ["c", "d"]], dict.fromkeys("abcd", p), secondary=("d",))
+    assert kept.primary().mosaic == [["a", "b"], ["c", "."]]  # nothing can grow into it: the cell stays empty
+    with pytest.raises(ValueError, match="not placed"):
+        Layout([["a"]], {"a": p}, secondary=("b",))
+
+
+def test_a_render_at_another_preset_is_not_taken_for_the_one_before(cli, tmp_path):
+    import json
+
+    common = ("render", "softplus_fit", "--steps", "3", "--last-frame", "--size", "320x180", "--out", str(tmp_path),
+              "-q")
+    assert cli(*common, "--preset", "lecture")[0] == 0
+    manifest = json.loads((tmp_path / "softplus_fit" / "manifest.json").read_text())
+    assert "'preset': 'lecture'" in str(manifest)
+    code, out, err = cli(*common)
+    assert code == 0 and "kept" not in out
+    assert "preset" not in (tmp_path / "softplus_fit" / "manifest.json").read_text()

@@ -1,0 +1,78 @@
+"""``visualizer check``: a scene's frames laid out as a render would lay them out, and what is wrong with them
+(see :mod:`visualizer.draw.check`), without writing anything."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..base.errors import VisualizerError
+from ..draw.check import Problem
+from ..record.history import History
+from .options import RenderOptions
+from .scene import Scene
+
+
+def check(scene: Scene, *, layout: str | None = None, preset: str = "default",
+          size: tuple[int, int] | None = None, steps: int | None = None, explain: tuple[int, ...] | None = None,
+          vary: dict[str, Any] | list[str] | None = None, history: History | None = None) -> list[Problem]:
+    """What :mod:`visualizer.draw.check` finds on ``scene``'s frames (its ``layout`` by name, or a comparison
+    of the ``vary`` settings) at ``preset`` and ``size`` (default: the preset's, else the scene's). The scene is
+    trained (``steps``: fewer than its own for a quicker look; the per-frame text is then that run's), or
+    ``history`` is drawn. Raises :class:`VisualizerError` for bad input, as ``render`` does."""
+    opts = RenderOptions(preset=preset, size=size, steps=steps, explain=explain).checked()
+    frame = opts.frame_size(scene.size)
+    title = scene.title
+    if vary is not None:
+        if explain is not None:
+            raise VisualizerError("explain shows one run's step in slow motion: check the scene with it, not a "
+                                  "comparison")
+        history, chosen, title = compared(scene, vary, steps)
+    else:
+        from .render import _scene_layout
+
+        chosen = _scene_layout(scene, layout or "default")
+        if history is None:
+            from .render import preflight, train
+
+            preflight(scene, scene.steps if steps is None else steps, scene.every, scene.seed, chosen)
+            history = train(scene, steps=steps, layout=chosen)
+        if opts.explain_steps:  # what the slow-motion frames show, as a render computes it
+            from .render import _frames
+
+            _frames(history, scene, list(range(len(history))), opts.explain_steps, 30.0, False, opts.stage_seconds)
+    return check_history(history, chosen, preset=opts.preset, size=frame, title=title, explain=opts.explain_steps)
+
+
+def check_history(history: History, layout, *, preset: str = "default", size: tuple[int, int] = (1280, 720),
+                  title: str = "", explain: tuple[int, ...] = ()) -> list[Problem]:
+    """What :mod:`visualizer.draw.check` finds on ``history`` drawn with ``layout``."""
+    from ..draw.check import check_renderer
+    from .render import _renderer
+
+    renderer = _renderer(layout, history, size, None, title, history.info.scene or "run", explain, None, False,
+                         preset, pixels=False)
+    try:
+        return check_renderer(renderer)
+    finally:
+        renderer.close()
+
+
+def compared(scene: Scene, vary, steps: int | None = None):
+    """(joined history, comparison layout, title) of ``scene`` trained once per combination of ``vary``, in
+    this process (a check needs no pool)."""
+    from ..draw.panels.compare import comparison_layout
+    from .compare import _with_landscape, combinations, join_histories, label, landscape_panel, parse_vary, varied
+    from .render import train
+
+    vary = parse_vary(vary)
+    runs = combinations(vary)
+    histories = [train(varied(scene, settings), steps=steps, allow_divergence=True) for settings in runs]
+    labels = [label(s) for s in runs]
+    joined = join_histories(histories, labels)
+    layout = comparison_layout(scene.layout, joined, len(runs), landscape_panel(scene))
+    joined = _with_landscape(scene, joined, layout)
+    title = f"{scene.title or scene.name}: " + (" vs ".join(labels) if len(labels) <= 4 else
+                                                "varying " + ", ".join(vary))
+    return joined, layout, title
+
+
+__all__ = ["check", "check_history", "compared"]
