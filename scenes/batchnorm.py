@@ -30,15 +30,14 @@ SCALE = "normal:0.05"
 def scene(batchnorm: bool = False) -> Scene:
     """The run without batch norm; ``batchnorm=True`` puts one before each hidden layer's tanh."""
     layout = Layout(
-        mosaic=[["regions", "net"],
-                ["regions", "loss"],
-                ["regions", "accuracy"]],
+        mosaic=[["regions", "net", "net"],
+                ["regions", "loss", "accuracy"]],
         panels={"regions": ClassRegionsPanel(names=["upper moon", "lower moon"]),
                 "net": NetworkDiagramPanel(input_names=["x₁", "x₂"], output_names=["logit"]),
                 "loss": LossPanel(),
                 "accuracy": AccuracyPanel()},
-        height_ratios=[1.2, 1, 1],
-        width_ratios=[1.2, 1],
+        height_ratios=[1.3, 1],
+        width_ratios=[2, 1, 1],
     )
     return Scene(name="batchnorm", title="Batch norm: a deep tanh network started at weight scale 0.05",
                  network=MLP(SIZES, "tanh", init=SCALE, batchnorm=batchnorm), x=None, y=None,

@@ -32,15 +32,14 @@ SIZES = (2, 16, 16, 1)
 def scene(init: str = "he") -> Scene:
     """The He run; ``init`` names another start (zeros, small, large, xavier, …)."""
     layout = Layout(
-        mosaic=[["regions", "net"],
-                ["regions", "loss"],
-                ["regions", "accuracy"]],
+        mosaic=[["regions", "net", "net"],
+                ["regions", "loss", "accuracy"]],
         panels={"regions": ClassRegionsPanel(names=["outer", "inner"]),
                 "net": NetworkDiagramPanel(input_names=["x₁", "x₂"], output_names=["logit"]),
                 "loss": LossPanel(),
                 "accuracy": AccuracyPanel()},
-        height_ratios=[1.2, 1, 1],
-        width_ratios=[1.2, 1],
+        height_ratios=[1.3, 1],
+        width_ratios=[2, 1, 1],
     )
     return Scene(name="initialization", title="Initialization: the same network from four starts",
                  network=MLP(SIZES, "tanh", init=init), x=None, y=None,

@@ -211,9 +211,14 @@ def _grid(plane: Plane, path: np.ndarray, layers, x, y, loss, activations, resol
           margin: float) -> dict[str, np.ndarray]:
     """The loss on a ``resolution``² grid of the plane reaching ``margin`` of the path's extent beyond it."""
     axes = []
+    spans = [float(path[:, j].max() - path[:, j].min()) for j in range(2)]
     for j in range(2):
         lo, hi = float(path[:, j].min()), float(path[:, j].max())
-        span = hi - lo or max(abs(hi), 1.0)
+        span = spans[j]
+        if span <= 1e-6 * max(spans):  # a path along one line (runs that differ by a step size): the plane as
+            lo = hi = (lo + hi) / 2  # wide across it as along it, not a rounding error's width
+            span = max(spans) / (2 * margin) if margin > 0 else max(spans)
+        span = span or max(abs(hi), 1.0)
         axes.append(np.linspace(lo - margin * span, hi + margin * span, resolution))
     ga, gb = np.meshgrid(axes[0], axes[1])
     coords = np.column_stack([ga.ravel(), gb.ravel()])

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
+from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
@@ -212,6 +213,11 @@ class LossPanel(Panel):
         text = FrameText(0.97, 0.92, "", transform=ax.transAxes, ha="right", va="top", background="white")
         ax.add_artist(text)
         prefix = [f"{n} " if several else f"{label} = " for n in names]
+        # On a narrow panel the values alone (the title names the loss), so the readout stays inside the axes.
+        room = 0.8 * ax.get_position().width * ax.figure.get_figwidth() * 72  # points, once laid out
+        wide = 0.6 * FontProperties(size="medium").get_size_in_points() * (len("   ".join(prefix)) + 10 * len(prefix))
+        if not several and wide > 0.85 * room:
+            prefix = ["" for _ in names]
 
         def update(i):
             text.set_text("   ".join(f"{p}{v[i]:.4g}" for p, v in zip(prefix, series)))

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from matplotlib.collections import LineCollection
 from matplotlib.colors import Normalize
-from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 
 from ...record.names import input_names, param_name, unit_names
@@ -31,7 +30,7 @@ STRONGEST_PER_UNIT = 2  # this many per unit of the wider layer (the rest are fa
 MAX_EDGE_NAMES = 8  # name the edges of a block of at most this many weights, when the names sit apart
 MIN_NAME_GAP = 0.22  # the least vertical gap between two edge names, in units of the neuron spacing
 FAINT = (0.55, 0.55, 0.55, 0.18)
-EDGE_NAME_SIZE = "x-small"
+EDGE_NAME_SIZE = "detail"  # the text size role of weight names on edges
 MAX_SIGNAL_SAMPLES = 512  # a wide block's signal is measured on at most this many training samples  # a weight left out of a wide block: a hairline, no sign, no size
 
 
@@ -44,6 +43,13 @@ def edge_segments(pos: list[list[tuple[float, float]]]) -> list[list[tuple[float
     """One segment per weight, layer by layer, inputs outer and units inner (a weight matrix's ravel order)."""
     return [[pos[k][a], pos[k + 1][b]] for k in range(len(pos) - 1) for a in range(len(pos[k]))
             for b in range(len(pos[k + 1]))]
+
+
+def points_per_unit(ax) -> float:
+    """About how many points one unit of the diagram's height (the gap between two neurons) takes once the
+    figure is laid out (judged from the axes' place before the layout, which shrinks it by about a fifth)."""
+    lo, hi = ax.get_ylim()
+    return 0.8 * ax.get_position().height * ax.figure.get_figheight() * 72 / max(hi - lo, 1e-9)
 
 
 def marker_size(sizes: list[int]) -> float:
@@ -86,9 +92,14 @@ def strongest(values: np.ndarray, wide: list[tuple[int, slice, int]]) -> np.ndar
 
 def wide_note(sizes: list[int], what: str) -> str:
     """``16→16: the 32 largest |w| of 256 (the rest grey)`` for the wide blocks (empty when there is none)."""
-    parts = [f"{sizes[k]}→{sizes[k + 1]}: the {keep}" for k, _, keep in wide_blocks(sizes)]
-    totals = [f"{sizes[k] * sizes[k + 1]}" for k, _, _ in wide_blocks(sizes)]
-    return f"{', '.join(parts)} largest {what} of {', '.join(totals)} drawn (the rest grey)" if parts else ""
+    blocks = {(sizes[k], sizes[k + 1], keep) for k, _, keep in wide_blocks(sizes)}
+    if not blocks:
+        return ""
+    if len(blocks) == 1:  # one kind of block (a deep net's 16→16 layers alike): said once
+        (a, b, keep), = blocks
+        many = sum(1 for _ in wide_blocks(sizes)) > 1
+        return f"{'each ' if many else ''}{a}→{b}: the {keep} largest {what} of {a * b} drawn (the rest grey)"
+    return f"wide layers: the largest {what} drawn (2 per unit; the rest grey)"
 
 
 def edge_names(info, layers) -> list[str]:
@@ -97,14 +108,14 @@ def edge_names(info, layers) -> list[str]:
             for lay in layers for i in range(lay.n_in) for j in range(lay.n_out)]
 
 
-def names_fit(ax, names: list[str], ys: list[float], fontsize: str = EDGE_NAME_SIZE) -> bool:
+def names_fit(ax, names: list[str], ys: list[float], points: float) -> bool:
     """Whether one block's edge names, written at heights ``ys``, fit on the laid-out axes: each narrower than
-    half the gap between two columns, and a line and a half apart from each other."""
+    half the gap between two columns, and a line and a half apart from each other (text of ``points``)."""
     if not names:
         return False
     (x0, y0), (x1, y1) = ax.transData.transform([(0.0, 0.0), (1.0, 1.0)])
     column_px, unit_px = abs(x1 - x0), abs(y1 - y0)
-    size_px = FontProperties(size=fontsize).get_size_in_points() * ax.figure.dpi / 72
+    size_px = points * ax.figure.dpi / 72
     widest = max(0.62 * size_px * len(name) for name in names)  # about the font's average advance
     ys = np.sort(ys)
     gap = float(np.min(np.diff(ys))) * unit_px if len(ys) > 1 else np.inf
@@ -223,15 +234,21 @@ class NetworkDiagramPanel(Panel):
         units = np.concatenate([np.array(p) for p in pos[1:]])
         info = history.info
         # Inputs, units and weights named as every view names them (visualizer.record.names).
-        self._label_column(ax, pos[0], self.input_names or input_names(info), "right")
-        self._label_column(ax, pos[-1], self.output_names or info.output_names or unit_names(layers)[layers[-1].name],
-                           "left")
         ax.set_xlim(-0.45, len(sizes) - 0.55)
         half = (max(sizes) - 1) / 2  # columns are centred on y = 0
         marks = self._other_layers(ax, history, layers, half)
         heading = any(n > MAX_NAMED_UNITS for n in sizes[1:-1])  # a wide column's name over it
         # room for the boxes: a line of text spans more of the data's height the more units a column has
-        ax.set_ylim(-half - 0.6, half + 0.6 + (0.5 + 0.1 * half) * marks + 0.9 * heading)
+        low, top = -half - 0.6, half + 0.6 + (0.5 + 0.1 * half) * marks + 0.9 * heading
+        if len(sizes) > 2:  # the hidden units' names over the top neuron stay inside the panel, under its title
+            named_top = (max(sizes[1:-1]) - 1) / 2
+            height = 0.8 * ax.get_position().height * ax.figure.get_figheight() * 72  # points, once laid out
+            share = min(0.5, (np.sqrt(marker_size(sizes)) / 2 + 1 + 1.5 * size("detail")) / max(height, 1.0))
+            top = max(top, (named_top - share * low) / (1 - share))
+        ax.set_ylim(low, top)
+        self._label_column(ax, pos[0], self.input_names or input_names(info), "right")
+        self._label_column(ax, pos[-1], self.output_names or info.output_names or unit_names(layers)[layers[-1].name],
+                           "left")
         ax.set_axis_off()
         wide = wide_blocks(sizes)
         if self.show == "gradients":
@@ -240,10 +257,12 @@ class NetworkDiagramPanel(Panel):
             update = self._weights(ax, history, layers, units, sizes, edges, wide)
         names, blocks = self._names(ax, info, layers, pos, sizes)
         shown: list = []
+        edge_points = size(EDGE_NAME_SIZE)  # read now, while the preset's style is in force
 
         def named(i):
             if not shown:  # the layout is final at the first frame: keep the edge names that fit in pixels
-                shown.extend(names + [t for texts, words, ys in blocks if names_fit(ax, words, ys) for t in texts])
+                shown.extend(names + [t for texts, words, ys in blocks if names_fit(ax, words, ys, edge_points)
+                                      for t in texts])
             return [*update(i), *shown]  # last: a name is never under an edge or a neuron
         return named
 
@@ -277,11 +296,15 @@ class NetworkDiagramPanel(Panel):
         texts = []
         for column, lay in zip(pos[1:-1], layers[:-1]):
             names = units[lay.name]
-            spots = list(zip(column, names)) if len(names) <= MAX_NAMED_UNITS else \
-                [(column[0], f"{names[0]} … {names[-1]}")]
+            # each unit named over its circle where a name and the bias under the next circle fit between
+            # them, else one heading over the column
+            roomy = points_per_unit(ax) >= 2 * radius + 2.6 * size("detail") + 4
+            # (a deep net's column by its layer's name, h2 for h2.1 … h2.16; a single hidden layer's as h1–h16)
+            heading = names[0].rpartition(".")[0] if "." in names[0] else f"{names[0]}–{names[-1]}"
+            spots = list(zip(column, names)) if len(names) <= MAX_NAMED_UNITS and roomy else [(column[0], heading)]
             for (x, y), name in spots:
                 texts.append(FrameText(x, y, name, transform=ax.transData, ha="center", va="bottom",
-                                       fontsize="x-small", offset=(0, radius + 1), background="white",
+                                       fontsize=size("detail"), offset=(0, radius + 1), background="white",
                                        background_alpha=0.85, pad=0.1))
         weights = edge_names(info, layers)
         blocks = []  # (texts, names, heights) of each block of weights whose names sit apart
@@ -290,7 +313,7 @@ class NetworkDiagramPanel(Panel):
             mine = [(e, spots[e]) for e in range(block.start, block.stop) if e in spots]
             if mine:
                 blocks.append(([FrameText(x, y, weights[e], transform=ax.transData, ha="center", va="center",
-                                          fontsize=EDGE_NAME_SIZE, background="white", background_alpha=0.9,
+                                          fontsize=size(EDGE_NAME_SIZE), background="white", background_alpha=0.9,
                                           pad=0.12) for e, (x, y) in mine],
                                [weights[e] for e, _ in mine], [y for _, (_, y) in mine]))
         for text in texts + [t for block in blocks for t in block[0]]:
@@ -445,7 +468,11 @@ class NetworkDiagramPanel(Panel):
     @staticmethod
     def _label_column(ax, positions, names, side: str) -> None:
         offset = -0.18 if side == "right" else 0.18
-        for (x, y), name in zip(positions, names):
+        spots = list(zip(positions, names))
+        if len(spots) > 1 and points_per_unit(ax) < 1.3 * size("label"):  # too close to stand apart: one line
+            (x, _), ys = positions[0], [y for _, y in positions]
+            spots = [((x, (min(ys) + max(ys)) / 2), ", ".join(names[:len(positions)]))]
+        for (x, y), name in spots:
             ax.text(x + offset, y, name, ha=side, va="center", fontsize=size("label"))
 
 

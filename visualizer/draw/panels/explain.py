@@ -141,7 +141,7 @@ class ExplainDiagramPanel(Panel):
         weight_names = edge_names(info, layers)  # on the edges where they fit, as in the diagram
         for e, (x, y) in edge_name_spots(pos).items():
             text = FrameText(x, y, weight_names[e], transform=ax.transData, ha="center", va="center",
-                             fontsize="x-small", background="white", background_alpha=0.9, pad=0.12)
+                             fontsize=size("detail"), background="white", background_alpha=0.9, pad=0.12)
             ax.add_artist(text)
             labels.append(text)
         ax.set_xlim(-0.6, len(sizes) - 0.35)

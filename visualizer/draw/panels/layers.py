@@ -28,7 +28,7 @@ from matplotlib.ticker import FuncFormatter, PercentFormatter
 from ...record.layerstats import key, measured_layers, update_ratio
 from ...record.probes import LayerStats, Needs
 from .. import colours
-from ..text import FrameText
+from ..text import FrameText, size
 from .base import Panel, finite_range, fixed_limits
 from .curves import grow, history_line, matplotlib_line
 
@@ -97,7 +97,7 @@ def layer_label(name: str, activation: str) -> str:
 def _legend(ax, lines: list) -> None:
     # Outside the axes on the right: the curves never pass under it, and it is drawn once with the background.
     ax.legend(handles=[matplotlib_line(line) for line in lines], loc="upper left", bbox_to_anchor=(1.01, 1.0),
-              frameon=False, fontsize="small", handlelength=1.4, borderaxespad=0.0)
+              frameon=False, fontsize=size("legend"), handlelength=1.4, borderaxespad=0.0)
 
 
 def _log_limits(ax, series: list[np.ndarray]) -> None:
@@ -219,7 +219,7 @@ class LayerHistogramPanel(Panel):
         texts = []
         for k, ((line, _, _), share) in enumerate(zip(lines, shares)):
             if share is not None:
-                text = FrameText(0.98, 0.96, "", transform=ax.transAxes, ha="right", va="top", fontsize="small",
+                text = FrameText(0.98, 0.96, "", transform=ax.transAxes, ha="right", va="top", fontsize=size("legend"),
                                  color=line.get_color(), background="white", offset=(0.0, -12.0 * len(texts)))
                 ax.add_artist(text)
                 texts.append((text, share))
@@ -281,8 +281,8 @@ class LayerHeatmapPanel(Panel):
         ax.set_ylabel({"activation": "a", "preactivation": "z", "delta": "δ"}[self.kind])
         if self.colorbar:  # on an inset, so it stays beside this axes whatever its column's other panels need
             bar = ax.figure.colorbar(mesh, cax=ax.inset_axes([1.03, 0.0, 0.04, 1.0]))
-            bar.set_label("share per bin", fontsize="small")
-            bar.ax.tick_params(labelsize="x-small")
+            bar.set_label("share per bin", fontsize=size("label"))
+            bar.ax.tick_params(labelsize=size("detail"))
         rows = np.arange(len(steps))
 
         def update(i):
@@ -333,7 +333,7 @@ class UpdateRatioPanel(Panel):
         if self.guide is not None:
             ax.axhline(self.guide, color=colours.REFERENCE, linestyle="--", linewidth=1.0, zorder=0)
             ax.annotate(f"guide {self.guide:g}", (0.0, self.guide), xycoords=("axes fraction", "data"),
-                        xytext=(3, 2), textcoords="offset points", fontsize="x-small", color=colours.MUTED,
+                        xytext=(3, 2), textcoords="offset points", fontsize=size("detail"), color=colours.MUTED,
                         va="bottom")
         ax.set_ylabel("log10 ‖Δθ‖ / ‖θ‖ per step")
         ax.set_xlabel("step")

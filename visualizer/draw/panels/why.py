@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from matplotlib import patheffects
 from matplotlib.colors import LogNorm, Normalize
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from ...record.backprop import chain_rule, layer_weight, parse_param
 from ...record.names import param_name
@@ -40,7 +40,7 @@ def _rows_that_fit(ax, extra: int = TABLE_EXTRA_LINES) -> int:
     come takes the title's band and some margin: 95 % of their height now)."""
     from matplotlib.font_manager import FontProperties
 
-    line = TABLE_LINE * FontProperties(size="x-small").get_size_in_points() * ax.figure.dpi / 72
+    line = TABLE_LINE * size("detail") * ax.figure.dpi / 72
     return max(1, int(0.95 * ax.bbox.height / line) - extra)
 
 
@@ -296,6 +296,8 @@ class LossLandscapePanel(Panel):
         label = history.info.loss_label or "loss"
         cbar.set_label(label + (" (log scale)" if log else ""), fontsize=size("detail"))
         ax.grid(False)
+        for axis in (ax.xaxis, ax.yaxis):  # coordinates of any size (a run that diverged) without an offset
+            axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))  # written apart from its ticks
         if self.params is None:
             explained = history.static.get(f"{key}/explained", np.zeros(2))
             ax.set_xlabel(f"1st principal direction ({100 * explained[0]:.0f} % of {whose})")
