@@ -214,7 +214,7 @@ class LossPanel(Panel):
         ax.add_artist(text)
         prefix = [f"{n} " if several else f"{label} = " for n in names]
         # On a narrow panel the values alone (the title names the loss), so the readout stays inside the axes.
-        room = 0.8 * ax.get_position().width * ax.figure.get_figwidth() * 72  # points, once laid out
+        room = 0.8 * ax.get_position().width * ax.get_figure(root=True).get_figwidth() * 72  # points, once laid out
         wide = 0.6 * FontProperties(size="medium").get_size_in_points() * (len("   ".join(prefix)) + 10 * len(prefix))
         if not several and wide > 0.85 * room:
             prefix = ["" for _ in names]

@@ -251,7 +251,7 @@ def _values_fit(ax, shape: tuple[int, int], fmt: str) -> bool:
     """Whether a value such as ``-0.00`` fits a cell at the style's smallest text: the cells' room is judged
     from the panel's grid cell (the layout takes some of it for titles and labels: four fifths are counted)."""
     box = ax.get_position()
-    fig_w, fig_h = ax.figure.get_size_inches()
+    fig_w, fig_h = ax.get_figure(root=True).get_size_inches()
     cell = 72 * 0.8 * min(box.width * fig_w / shape[1], box.height * fig_h / shape[0])  # points, square cells
     digits = len(format(-0.0001 if fmt == ".2f" else -10.0, fmt))
     return cell >= 0.6 * digits * size("detail") + 0.2 * size("detail")
