@@ -1,12 +1,12 @@
-"""Vanishing gradients: in a 1-8-8-8-8-1 sigmoid network the first hidden layer learns ~100x slower than the last.
+"""Vanishing gradients: in a 1-8-8-8-8-8-1 sigmoid network the first hidden layer learns ~100x slower than the last.
 
 Reproduces the figure of Michael Nielsen's *Neural Networks and Deep Learning*, chapter 5 ("Why are deep
 neural networks hard to train?", http://neuralnetworksanddeeplearning.com/chap5.html): the speed of learning
 of each hidden layer, ‖δˡ‖ (the size of ∂C/∂b, the bias gradient, of layer l), in a deep sigmoid network.
 Nielsen's network (784-30-30-30-30-10 on MNIST) shows the first hidden layer learning about 100 times more
-slowly than the last. Here a 1-8-8-8-8-1 sigmoid network (Glorot-uniform weights, zero biases) fits
+slowly than the last. Here a 1-8-8-8-8-8-1 sigmoid network (Glorot-uniform weights, zero biases) fits
 sin(x) on 100 points by mean squared error with SGD (lr 0.5, momentum 0.9, full batch, 1,500 steps): the
-optimizer panel's dashed lines are the bias gradients' momentum, one colour per layer, on a log axis. The
+lower panel draws each hidden layer's ‖δ‖ over training, one colour per layer, on a log axis. The
 first hidden layer's mean |∂L/∂z| starts about 100x below the last hidden layer's and stays more than 10x
 below it for the whole run (``tests/test_lessons.py`` checks it at every recorded step), so the first layers
 barely move and the fit creeps.
@@ -22,8 +22,7 @@ seconds; the speed is the mean |δ| over the training set rather than Nielsen's 
 """
 from __future__ import annotations
 
-from visualizer import (SGD, MLP, Data, FitPanel, Layout, LossPanel, NetworkDiagramPanel, OptimizerStatePanel,
-                        Scene)
+from visualizer import SGD, MLP, Data, FitPanel, LayerStatPanel, Layout, LossPanel, NetworkDiagramPanel, Scene
 from visualizer.datasets import sine
 
 SIZES = (1, 8, 8, 8, 8, 8, 1)
@@ -38,8 +37,7 @@ def scene(activation: str = "sigmoid", init: str | None = None) -> Scene:
         panels={"fit": FitPanel(),
                 "net": NetworkDiagramPanel(input_names=["x"], output_names=["ŷ"]),
                 "loss": LossPanel(),
-                "optim": OptimizerStatePanel(kinds=["momentum"],
-                                             title="how fast each layer learns (dashed: bias gradient, Σδ)")},
+                "optim": LayerStatPanel("delta_norm", title="how fast each layer learns: ‖δ‖ = mean |∂L/∂z|")},
         height_ratios=[1, 0.8, 1],
         width_ratios=[1.2, 1],
     )

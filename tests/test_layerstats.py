@@ -239,7 +239,7 @@ def test_the_panels_draw_follow_the_step_and_keep_their_scales(deep_sigmoid):
         assert (ax.get_xlim(), ax.get_ylim()) == limits[k]
     assert axes["delta"].get_yscale() == "log"
     labels = [t.get_text() for t in axes["delta"].get_legend().get_texts()]
-    assert labels == [f"hidden{k} (sigmoid)" for k in range(1, 5)]  # the hidden layers, named as the network
+    assert labels == [f"h{k} (sigmoid)" for k in range(1, 5)]  # the hidden layers, named as the diagram heads them
     ratio_lines = {ln.get_label(): ln for ln in axes["ratio"].get_lines()}
     guide = [ln for ln in axes["ratio"].get_lines() if set(ln.get_ydata()) == {-3.0}]
     assert guide, "the update:data ratio has its guide line at -3"

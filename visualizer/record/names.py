@@ -61,6 +61,16 @@ def unit_names(layers: Sequence[LayerInfo]) -> dict[str, list[str]]:
     return out
 
 
+def layer_name(layers: Sequence[LayerInfo], layer: str) -> str:
+    """A dense layer as the diagram heads its column: ``h2`` (units ``h2.1`` …), ``h`` for the only hidden
+    layer (units ``h1`` …), ``ŷ`` for the output; any other layer (batch norm) keeps its own name."""
+    names = unit_names(layers)
+    if layer not in names:
+        return layer
+    first = names[layer][0]
+    return first.rpartition(".")[0] if "." in first else first.rstrip("0123456789") or first
+
+
 def unit_name(layers: Sequence[LayerInfo], layer: str, unit: int) -> str:
     """The name of ``layer``'s unit ``unit`` (counted from 0) as the diagram labels it."""
     names = unit_names(layers)
@@ -110,4 +120,4 @@ def all_param_names(history) -> dict[str, list[str]]:
 
 
 __all__ = ["all_param_names", "input_name", "input_names", "named_inputs", "param_name", "param_names", "scalar_key",
-           "unit_name", "unit_names"]
+           "layer_name", "unit_name", "unit_names"]

@@ -89,9 +89,13 @@ def chosen_layers(history, layers, who: str, stat: str | None = None) -> list[tu
     return picked
 
 
-def layer_label(name: str, activation: str) -> str:
-    """``hidden1 (sigmoid)``: a layer as the panels name it in legends."""
-    return f"{name} ({activation})" if activation else name
+def layer_label(history, name: str, activation: str) -> str:
+    """``h1 (sigmoid)``: a layer as the panels name it in legends, by the name the diagram heads its column
+    with (:func:`~visualizer.record.names.layer_name`)."""
+    from ...record.names import layer_name
+
+    short = layer_name(history.info.layers, name)
+    return f"{short} ({activation})" if activation else short
 
 
 def _legend(ax, lines: list) -> None:
@@ -148,7 +152,7 @@ class LayerStatPanel(Panel):
             color, style = layer_style(history, name)
             line, head = history_line(ax, steps, values, color)
             line.set_linestyle(style)
-            line.set_label(layer_label(name, act))
+            line.set_label(layer_label(history, name, act))
             curves.append((line, head, values))
         if self.log if self.log is not None else log:
             _log_limits(ax, series)
@@ -198,7 +202,7 @@ class LayerHistogramPanel(Panel):
         for (name, act), h, e in zip(picked, hists, edges):
             color, style = layer_style(history, name)
             line, = ax.plot([], [], color=color, linestyle=style, linewidth=1.4, drawstyle="steps-mid",
-                            animated=True, label=layer_label(name, act))
+                            animated=True, label=layer_label(history, name, act))
             lines.append((line, 0.5 * (e[1:] + e[:-1]), h))
             share = None
             if self.kind == "activation":
@@ -276,7 +280,7 @@ class LayerHeatmapPanel(Panel):
         ax.set_xlim(max(x[0], 0.0), x[-1])
         ax.set_ylim(edges[0], edges[-1])
         ax.xaxis.set_major_formatter(FuncFormatter(lambda s, _pos: f"{s:,.0f}"))
-        ax.set_title(self.title or f"{layer_label(name, act)}: {what} over training")
+        ax.set_title(self.title or f"{layer_label(history, name, act)}: {what} over training")
         ax.set_xlabel("step")
         ax.set_ylabel({"activation": "a", "preactivation": "z", "delta": "δ"}[self.kind])
         if self.colorbar:  # on an inset, so it stays beside this axes whatever its column's other panels need
