@@ -551,8 +551,10 @@ def test_a_scene_holding_out_a_test_fraction_compares_like_any_other(tmp_path):
     assert result["runs"] == tmp_path / "overfit-compare-seed" / "runs"
 
 
-def test_a_dask_scheduler_lost_mid_render_is_one_line(tmp_path, capfd, monkeypatch):
-    """A real cluster whose scheduler stops while its worker draws (the pause hook holds the chunk there):
+@pytest.mark.parametrize("lost", ["scheduler", "workers"])
+def test_a_dask_scheduler_or_every_worker_lost_mid_render_is_one_line(lost, tmp_path, capfd, monkeypatch):
+    """A real cluster whose scheduler stops, or which loses every worker, while a worker draws (the pause hook
+    holds the chunk there):
     every pending task is cancelled (CancelledError), said in one line at once, exit 1, nothing published.
     (Its worker runs in this process, so the test starts in seconds.)"""
     import logging
@@ -578,7 +580,11 @@ def test_a_dask_scheduler_lost_mid_render_is_one_line(tmp_path, capfd, monkeypat
         while not marker.exists() and command.is_alive() and time.monotonic() < deadline:
             time.sleep(0.05)
         assert marker.exists(), capfd.readouterr().err
-        cluster.sync(cluster.scheduler.close)
+        if lost == "scheduler":
+            cluster.sync(cluster.scheduler.close)
+        else:
+            for worker in list(cluster.workers.values()):
+                cluster.sync(worker.close)
         stopped = time.monotonic()
         command.join(30)
         assert not command.is_alive() and time.monotonic() - stopped < 10
