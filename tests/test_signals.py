@@ -261,7 +261,8 @@ COMPARED = "tiny_fit-compare-lr"
 
 def _compare_args(tmp_path, out, *extra, lr="0.1,0.2", steps="3", what=("--format", "mp4")):
     scene = tmp_path / "tiny_fit.py"
-    scene.write_text(TINY)
+    if not scene.exists():  # once: a comparison started earlier may be reading it (rewriting it truncates it)
+        scene.write_text(TINY)
     return ["compare", str(scene), "--vary", f"lr={lr}", "--steps", steps, *SMALL, *what, "--out", str(out), "-q",
             *extra]
 
