@@ -307,31 +307,36 @@ def test_a_signal_while_a_comparison_trains_stops_it_within_two_seconds_and_kill
         args = _compare_args(tmp_path, tmp_path / f"out{n}", "--every", "1000000", steps="5000000")
         procs[sig] = ForkedCLI(args, tmp_path / f"err{n}", {})
     failures = []
-    for n, (sig, how) in enumerate(cases.items()):
-        proc = procs[sig]
-        deadline = time.monotonic() + 60
-        while len(_children(proc.pid)) < 2 and time.monotonic() < deadline:
-            assert proc.poll() is None, proc.communicate(1)
-            time.sleep(0.02)
-        workers = _children(proc.pid)
-        assert len(workers) == 2, workers
-        time.sleep(0.3)  # training now
-        sent = time.monotonic()
-        (os.killpg if how == "group" else os.kill)(proc.pid, sig)
-        _, err = proc.communicate(timeout=30)
-        took = time.monotonic() - sent
-        while any(_running(w) for w in workers) and time.monotonic() - sent < 10:
-            time.sleep(0.02)
-        case = f"{sig.name}/{how}"
-        if took > 2 or any(_running(w) for w in workers):
-            failures.append(f"{case}: {took:.1f} s; training processes left: "
-                            f"{[w for w in workers if _running(w)]}")
-        if sig != signal.SIGKILL:
-            head = "visualizer: interrupted" if sig == INT else f"visualizer: stopped by {sig.name}"
-            if (proc.returncode, err) != (128 + sig, f"{head} before anything was written\n"):
-                failures.append(f"{case}: exit {proc.returncode}, {err!r}")
-            if (tmp_path / f"out{n}").exists():
-                failures.append(f"{case}: the output folder was left")
+    try:
+        for n, (sig, how) in enumerate(cases.items()):
+            proc = procs[sig]
+            deadline = time.monotonic() + 60
+            while len(_children(proc.pid)) < 2 and time.monotonic() < deadline:
+                assert proc.poll() is None, proc.communicate(1)
+                time.sleep(0.02)
+            workers = _children(proc.pid)
+            assert len(workers) == 2, workers
+            time.sleep(0.3)  # training now
+            sent = time.monotonic()
+            (os.killpg if how == "group" else os.kill)(proc.pid, sig)
+            _, err = proc.communicate(timeout=30)
+            took = time.monotonic() - sent
+            while any(_running(w) for w in workers) and time.monotonic() - sent < 10:
+                time.sleep(0.02)
+            case = f"{sig.name}/{how}"
+            if took > 2 or any(_running(w) for w in workers):
+                failures.append(f"{case}: {took:.1f} s; training processes left: "
+                                f"{[w for w in workers if _running(w)]}")
+            if sig != signal.SIGKILL:
+                head = "visualizer: interrupted" if sig == INT else f"visualizer: stopped by {sig.name}"
+                if (proc.returncode, err) != (128 + sig, f"{head} before anything was written\n"):
+                    failures.append(f"{case}: exit {proc.returncode}, {err!r}")
+                if (tmp_path / f"out{n}").exists():
+                    failures.append(f"{case}: the output folder was left")
+    finally:  # a failed check leaves no long training behind (its group: the command and its runs)
+        for proc in procs.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
     assert not failures, "\n".join(failures)
 
 
