@@ -313,7 +313,8 @@ class History:
                                    f"parameter {np.shape(param)[1:]}; they must match")
 
 
-def _size(n: int) -> str:
+def byte_size(n: int) -> str:
+    """``1.5 GB`` or ``12.0 MB``: a size as the refusals say it."""
     return f"{n / 1024**3:.1f} GB" if n >= 1024**3 else f"{n / 1024**2:.1f} MB"
 
 
@@ -334,13 +335,13 @@ def _read_members(fh, where: str, limit: int) -> dict[str, np.ndarray]:
                 members[key] = info
         total = sum(info.file_size for info in members.values())
         if total > limit:
-            raise HistoryError(f"{where} declares {_size(total)} of arrays, more than the {_size(limit)} a history "
+            raise HistoryError(f"{where} declares {byte_size(total)} of arrays, more than the {byte_size(limit)} a history "
                                "may hold; visualizer does not load it")
         for key, info in members.items():
             if info.compress_type != zipfile.ZIP_STORED and info.file_size > EXPANSION_FREE and \
                     info.file_size > MAX_EXPANSION * max(1, info.compress_size):
                 raise HistoryError(f"{where} is not a visualizer history: its {key!r} would unpack from "
-                                   f"{_size(info.compress_size)} to {_size(info.file_size)} (more than "
+                                   f"{byte_size(info.compress_size)} to {byte_size(info.file_size)} (more than "
                                    f"{MAX_EXPANSION}x); visualizer does not load it")
         return {key: _read_npy(zf, info, f"{where}: {key!r}") for key, info in members.items()}
 

@@ -30,7 +30,6 @@ while recording is one too.
 """
 from __future__ import annotations
 
-import math
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any, Iterator
@@ -45,9 +44,9 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 from ..base.errors import VisualizerError
 from ..engine.layers import Dense, Network, dense_forward, get_activation
 from ..engine.norm import BatchNorm, Dropout
-from .history import MAX_LOAD_BYTES, Recorder, RunInfo
+from .history import MAX_LOAD_BYTES, Recorder, RunInfo, byte_size
 from .model import Evaluator, LayerInfo, NetworkModel
-from .schedule import grid_rows
+from .schedule import every_that_fits
 
 # The history a recording may grow to: the 4 GB the scene path refuses beyond (and a history may load).
 MAX_RECORDING_BYTES = MAX_LOAD_BYTES
@@ -480,18 +479,16 @@ class TorchRecorder:
             return
         max_rows = self.memory_limit // row
         if max_rows < 2:  # not even the first and the last step fit
-            raise RecordingTooLarge(f"TorchRecorder: one recorded step holds {numbers:,} numbers ({_bytes(row)}): "
-                                    f"too large to record within the {_bytes(self.memory_limit)} limit")
+            raise RecordingTooLarge(f"TorchRecorder: one recorded step holds {numbers:,} numbers ({byte_size(row)}): "
+                                    f"too large to record within the {byte_size(self.memory_limit)} limit")
         total = rec.total_steps if known else 2 * max(step, 1)  # unknown: fit a run twice as long as this one
-        fits = max(rec.every, math.ceil(total / max(1, max_rows - 2)))
-        while fits > rec.every and grid_rows(total, fits - 1) <= max_rows:  # the smallest that fits
-            fits -= 1
+        fits = every_that_fits(total, rec.every, max_rows)
         if known:
             raise RecordingTooLarge(f"TorchRecorder: recording {rows:,} steps of {numbers:,} numbers each takes "
-                                    f"{_bytes(rows * row)}, more than the {_bytes(self.memory_limit)} limit; record "
+                                    f"{byte_size(rows * row)}, more than the {byte_size(self.memory_limit)} limit; record "
                                     f"less often: every={fits} fits", every=fits)
         raise RecordingTooLarge(f"TorchRecorder: keeping step {step:,} would take the history past the "
-                                f"{_bytes(self.memory_limit)} limit ({rows:,} steps of {numbers:,} numbers each); "
+                                f"{byte_size(self.memory_limit)} limit ({rows:,} steps of {numbers:,} numbers each); "
                                 f"record less often (every={fits} fits twice these steps), and give total_steps= "
                                 "to have the size checked before training", every=fits)
 
@@ -515,10 +512,6 @@ class TorchRecorder:
                 self.model.set_parameters(keep)
             self._proved_step = last
         return history
-
-
-def _bytes(n: int) -> str:
-    return f"{n / 1024**3:.1f} GB" if n >= 1024**3 else f"{n / 1024**2:.1f} MB"
 
 
 def _numpy(a: Any) -> np.ndarray:

@@ -7,6 +7,8 @@ axis), and a compiled training loop can run fused up to :meth:`RecordSchedule.ne
 """
 from __future__ import annotations
 
+import math
+
 import bisect
 
 import numpy as np
@@ -91,4 +93,13 @@ def grid_rows(total_steps: int, every: int) -> int:
     return total_steps // every + 1 + (total_steps % every != 0)
 
 
-__all__ = ["MAX_LOG_ROWS", "RecordSchedule", "grid_rows"]
+def every_that_fits(total_steps: int, every: int, max_rows: int) -> int:
+    """The smallest recording interval, at least ``every``, whose grid over ``total_steps`` holds at most
+    ``max_rows`` rows (the hint a refusal of a too large recording gives)."""
+    fits = max(every, math.ceil(total_steps / max(1, max_rows - 2)))
+    while fits > every and grid_rows(total_steps, fits - 1) <= max_rows:
+        fits -= 1
+    return fits
+
+
+__all__ = ["MAX_LOG_ROWS", "RecordSchedule", "every_that_fits", "grid_rows"]

@@ -19,7 +19,7 @@ from ..draw.presets import PRESETS
 from ..outputs.formats import choosable, format_help, in_all
 from ..outputs.handout import HANDOUT_PAGES
 from ..record.pace import PACES
-from ..record.schedule import RecordSchedule
+from ..record.schedule import RecordSchedule, every_that_fits
 
 QUALITY = {"low": (854, 480), "medium": (1280, 720), "high": (1920, 1080)}
 DEFAULT_SIZE = (1280, 720)
@@ -377,9 +377,7 @@ def check_history_size(total_steps: int, every: int, values_per_row: int,
     if max_rows < 2:  # not even the first and the last step fit
         raise HistoryTooLarge(f"one recorded step holds {values_per_row:,} numbers ({values_per_row * 8 / gb:.1f} "
                               f"GB): too large to record within the {limit / gb:g} GB limit", every=total_steps)
-    fits = max(every, math.ceil(total_steps / max(1, max_rows - 2)))
-    while fits > every and recorded_rows(total_steps, fits - 1) <= max_rows:  # the smallest that fits
-        fits -= 1
+    fits = every_that_fits(total_steps, every, max_rows)
     raise HistoryTooLarge(f"recording {recorded_rows(total_steps, every):,} steps of {values_per_row:,} numbers "
                           f"each takes {size / gb:.1f} GB, more than the {limit / gb:g} GB limit; record less "
                           f"often: every={fits} fits", every=fits)
