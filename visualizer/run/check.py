@@ -58,21 +58,14 @@ def check_history(history: History, layout, *, preset: str = "default", size: tu
 
 def compared(scene: Scene, vary, steps: int | None = None):
     """(joined history, comparison layout, title) of ``scene`` trained once per combination of ``vary``, in
-    this process (a check needs no pool)."""
-    from ..draw.panels.compare import comparison_layout
-    from .compare import _with_landscape, combinations, join_histories, label, landscape_panel, parse_vary, varied
+    this process (a check needs no pool), laid out as ``compare`` lays them out."""
+    from .compare import applied, combinations, comparison, label, parse_vary, settled
     from .render import train
 
     vary = parse_vary(vary)
     runs = combinations(vary)
-    histories = [train(varied(scene, settings), steps=steps, allow_divergence=True) for settings in runs]
-    labels = [label(s) for s in runs]
-    joined = join_histories(histories, labels)
-    layout = comparison_layout(scene.layout, joined, len(runs), landscape_panel(scene))
-    joined = _with_landscape(scene, joined, layout)
-    title = f"{scene.title or scene.name}: " + (" vs ".join(labels) if len(labels) <= 4 else
-                                                "varying " + ", ".join(vary))
-    return joined, layout, title
+    histories = [train(applied(scene, settings), steps=steps, allow_divergence=True) for settings in runs]
+    return comparison(scene, applied(scene, runs[0]), vary, histories, [label(s, settled(scene)) for s in runs])
 
 
 __all__ = ["check", "check_history", "compared"]

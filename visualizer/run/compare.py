@@ -190,10 +190,7 @@ def settled(scene):
 
 def applied(scene, settings: dict[str, Any]):
     """The scene with a run's settings applied (``SETTINGS``' changes, on the settled scene)."""
-    scene = settled(scene)
-    for name, value in settings.items():
-        scene = SETTINGS[name][1](scene, value)
-    return scene
+    return varied(settled(scene), settings)
 
 
 def train_run(scene_file: str, scene_source: str | bytes, settings: dict[str, Any], steps: int | None,
@@ -296,6 +293,39 @@ def _with_landscape(scene, joined: History, layout) -> History:
     return analysed(joined, evaluator)
 
 
+def comparison(scene, first, vary: dict[str, list[Any]], histories: list[History], labels: list[str]):
+    """(joined history, layout, title) of a comparison's trained runs: the small multiples as rows × columns
+    of the varied settings, each run's own diagram when an architecture setting varies, the joint landscape
+    where the runs share one parameter space (``first``: the first run's scene, whose data it is computed on).
+    What ``compare`` renders and ``visualizer check`` lays out."""
+    from ..draw.panels.compare import comparison_layout, diagram_panel, with_run_diagrams
+    from ..record.runs import same_parameters
+
+    joined = join_histories(histories, labels)
+    # Runs with different parameters share no parameter space, and a landscape goes through dense layers
+    # only: no landscape for them.
+    plain = all(not h.info.other_layers for h in histories)
+    landscape = landscape_panel(scene) if plain and same_parameters(histories) else None
+    shape = [len(v) for v in vary.values()]
+    layout = comparison_layout(scene.layout, joined, len(histories), landscape, shape=shape)
+    # Each run shows its own network when an architecture setting varies: in the scene's diagram, or in a
+    # plain one when the networks differ and the scene draws none (unless a layer is too wide to draw).
+    diagram = diagram_panel(scene.layout)
+    if diagram is None and joined.info.run_layers and max(
+            (d["n_out"] for net in joined.info.run_layers for d in net["layers"]), default=0) <= DIAGRAM_WIDEST:
+        from ..draw.panels import NetworkDiagramPanel
+
+        diagram = NetworkDiagramPanel()
+    if diagram is not None and any(n in ARCHITECTURE for n in vary):
+        layout = with_run_diagrams(layout, diagram, len(histories), shape)
+    if landscape is not None:
+        joined = _with_landscape(first, joined, layout)
+    head, versus = scene.title or scene.name, " vs ".join(labels)  # the runs by name when that fits the line
+    title = f"{head}: " + (versus if len(labels) <= 4 and len(head) + len(versus) <= 100 else
+                           "varying " + ", ".join(vary))
+    return joined, layout, title
+
+
 def compare(scene, vary: dict[str, Any] | list[str], *, executor: Executor | str | None = None,
             steps: int | None = None, every: int | None = None, seed: int | None = None, progress: bool = False,
             **options):
@@ -308,8 +338,6 @@ def compare(scene, vary: dict[str, Any] | list[str], *, executor: Executor | str
     ``runs/``; the other keyword options are :func:`render`'s.
     """
     from .render import render
-    from ..draw.panels.compare import comparison_layout, diagram_panel, with_run_diagrams
-    from ..record.runs import same_parameters
     from .scene import Scene
 
     if not isinstance(scene, Scene):
@@ -356,34 +384,13 @@ def compare(scene, vary: dict[str, Any] | list[str], *, executor: Executor | str
             raise
         if executor is None:  # the local pool trained; the render draws its own way (forked on Linux)
             close_executor(pool)
-        joined = join_histories(histories, labels)
-        # Runs with different parameters share no parameter space, and a landscape goes through dense layers
-        # only: no landscape for them.
-        plain = all(not h.info.other_layers for h in histories)
-        landscape = landscape_panel(scene) if plain and same_parameters(histories) else None
-        shape = [len(v) for v in vary.values()]
-        layout = comparison_layout(scene.layout, joined, len(runs), landscape, shape=shape)
-        # Each run shows its own network when an architecture setting varies: in the scene's diagram, or in
-        # a plain one when the networks differ and the scene draws none (unless a layer is too wide to draw).
-        diagram = diagram_panel(scene.layout)
-        if diagram is None and joined.info.run_layers and max(
-                (d["n_out"] for net in joined.info.run_layers for d in net["layers"]), default=0) <= DIAGRAM_WIDEST:
-            from ..draw.panels import NetworkDiagramPanel
-
-            diagram = NetworkDiagramPanel()
-        if diagram is not None and any(n in ARCHITECTURE for n in vary):
-            layout = with_run_diagrams(layout, diagram, len(runs), shape)
-        if landscape is not None:
-            joined = _with_landscape(first, joined, layout)
+        joined, layout, title = comparison(scene, first, vary, histories, labels)
         # Each run's own history goes to runs/, published with the video in one transaction: the folder never
         # holds one comparison's video beside another's runs.
         files = [f"{k:02d}-{''.join(c if c.isalnum() or c in '._=-' else '_' for c in lab)}.npz"
                  for k, lab in enumerate(labels)]
         # A cluster (or an executor of the caller's) draws the comparison's chunks too.
-        head, versus = scene.title or scene.name, " vs ".join(labels)  # the runs by name when that fits the line
-        result = render(joined, layout=layout, name=name, title=f"{head}: " + (
-                            versus if len(labels) <= 4 and len(head) + len(versus) <= 100 else
-                            "varying " + ", ".join(vary)),
+        result = render(joined, layout=layout, name=name, title=title,
                         progress=progress, executor=None if executor is None else pool,
                         runs=list(zip(files, histories)), **options)
     for k, file in enumerate(files):
@@ -406,5 +413,5 @@ def free_folder(out: str, name: str) -> None:
         pass
 
 
-__all__ = ["MAX_RUNS", "SETTINGS", "close_executor", "combinations", "compare", "dask_executor", "join_histories",
-           "parse_vary", "run_history", "train_run"]
+__all__ = ["MAX_RUNS", "SETTINGS", "close_executor", "combinations", "compare", "comparison", "dask_executor",
+           "join_histories", "parse_vary", "run_history", "train_run"]
