@@ -37,6 +37,13 @@ CURRENT_MARK = dict(marker="o", markersize=4, linestyle="none")
 LIMIT = 1e100
 
 
+def axes_points(ax: Axes) -> tuple[float, float]:
+    """The axes' (width, height) in points as the grid first places them, before the layout shrinks them for
+    labels and titles (by about a fifth): what a panel can judge text against while it draws."""
+    position, (w, h) = ax.get_position(), ax.get_figure(root=True).get_size_inches()
+    return position.width * w * 72, position.height * h * 72
+
+
 def finite_range(*arrays: np.ndarray | float) -> tuple[float, float] | None:
     """The smallest and largest finite value over all ``arrays``, without copying them (None if none)."""
     lo, hi = np.inf, -np.inf

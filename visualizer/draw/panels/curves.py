@@ -5,7 +5,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
@@ -13,7 +12,7 @@ from ...record.names import input_name, param_name, scalar_key, unit_names
 from ...record.probes import fit_needs
 from .. import colours
 from ..text import FrameText, mark, size, stroke
-from .base import CURRENT_MARK, DATA_COLOR, PREDICTION_COLOR, Panel, finite_range, fixed_limits
+from .base import CURRENT_MARK, DATA_COLOR, PREDICTION_COLOR, Panel, axes_points, finite_range, fixed_limits
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -214,8 +213,8 @@ class LossPanel(Panel):
         ax.add_artist(text)
         prefix = [f"{n} " if several else f"{label} = " for n in names]
         # On a narrow panel the values alone (the title names the loss), so the readout stays inside the axes.
-        room = 0.8 * ax.get_position().width * ax.get_figure(root=True).get_figwidth() * 72  # points, once laid out
-        wide = 0.6 * FontProperties(size="medium").get_size_in_points() * (len("   ".join(prefix)) + 10 * len(prefix))
+        room = 0.8 * axes_points(ax)[0]  # points, once laid out
+        wide = 0.6 * size("body") * (len("   ".join(prefix)) + 10 * len(prefix))
         if not several and wide > 0.85 * room:
             prefix = ["" for _ in names]
 

@@ -19,7 +19,7 @@ from ...record.names import input_names, param_name, unit_names
 from ...record.probes import Needs, Probe
 from .. import colours
 from ..text import FrameText, size
-from .base import Panel, finite_range
+from .base import Panel, axes_points, finite_range
 
 SHOWS = ("weights", "gradients")
 DECADES = 4  # a log width scale shows this many decades below the largest magnitude
@@ -49,7 +49,7 @@ def points_per_unit(ax) -> float:
     """About how many points one unit of the diagram's height (the gap between two neurons) takes once the
     figure is laid out (judged from the axes' place before the layout, which shrinks it by about a fifth)."""
     lo, hi = ax.get_ylim()
-    return 0.8 * ax.get_position().height * ax.get_figure(root=True).get_figheight() * 72 / max(hi - lo, 1e-9)
+    return 0.8 * axes_points(ax)[1] / max(hi - lo, 1e-9)
 
 
 def marker_size(sizes: list[int]) -> float:
@@ -242,7 +242,7 @@ class NetworkDiagramPanel(Panel):
         low, top = -half - 0.6, half + 0.6 + (0.5 + 0.1 * half) * marks + 0.9 * heading
         if len(sizes) > 2:  # the hidden units' names over the top neuron stay inside the panel, under its title
             named_top = (max(sizes[1:-1]) - 1) / 2
-            height = 0.8 * ax.get_position().height * ax.get_figure(root=True).get_figheight() * 72  # points, once laid out
+            height = 0.8 * axes_points(ax)[1]  # points, once laid out
             share = min(0.5, (np.sqrt(marker_size(sizes)) / 2 + 1 + 1.5 * size("detail")) / max(height, 1.0))
             top = max(top, (named_top - share * low) / (1 - share))
         ax.set_ylim(low, top)
@@ -427,7 +427,7 @@ class NetworkDiagramPanel(Panel):
     def _legend(ax, handles, note: str = "", wide: str = "") -> None:
         note = "\n".join(n for n in (note.replace("; ", "\n"), wide) if n)
         # As many entries to a row as fit the panel's width (judged before the layout).
-        room = ax.get_position().width * ax.get_figure(root=True).get_size_inches()[0] * 72
+        room = axes_points(ax)[0]
         widths = sorted((0.6 * size("detail") * len(h.get_label()) + 3.4 * size("detail") for h in handles),
                         reverse=True)
         ncol = next((n for n in range(len(handles), 1, -1) if sum(widths[:n]) <= 0.9 * room), 1)
@@ -453,7 +453,7 @@ class NetworkDiagramPanel(Panel):
         # The names in full where they fit between the columns, else short and smaller (BN over its activation,
         # drop over its rate), so that neighbouring boxes do not overlap.
         points = size("label")
-        room = ax.get_position().width * ax.get_figure(root=True).get_figwidth() * 72 / (len(layers) + 1)  # points per column
+        room = axes_points(ax)[0] / (len(layers) + 1)  # points per column
         short = any(0.6 * points * len(n) + 8 > room for names in gaps.values() for n in names)
         if short:
             gaps = {x: [n.replace("batch norm", "BN").replace(" → ", "\n").replace("dropout p=", "drop\n")
