@@ -95,6 +95,28 @@ def test_check_finds_a_planted_overlap_and_too_small_text():
     assert not any(p.startswith("loss") for p in problems), problems
 
 
+@dataclass
+class Painted(Panel):
+    """Numbers as colour with no bar (a problem), beside colours given as RGB (class regions: none)."""
+
+    numbers: bool = True
+
+    def draw(self, ax, history):
+        import numpy as np
+
+        ax.imshow(np.arange(12.0).reshape(3, 4) if self.numbers else np.ones((3, 4, 3)) * 0.5)
+        return lambda i: []
+
+
+def test_check_finds_colour_that_shows_numbers_without_a_bar_and_not_rgb_colour():
+    scene = load_scene("softplus_fit")
+    layout = Layout([["numbers", "rgb"]], {"numbers": Painted(), "rgb": Painted(numbers=False)})
+    history = train(scene, steps=5, layout=layout)
+    problems = [str(p) for p in check_history(history, layout, size=(854, 480))]
+    assert any(p.startswith("numbers: colour shows numbers (image") for p in problems), problems
+    assert not any(p.startswith("rgb") for p in problems), problems
+
+
 CROWDED_SCENE = """
 import numpy as np
 from visualizer import Dense, Layout, Network, SGD, Scene

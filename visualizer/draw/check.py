@@ -382,6 +382,8 @@ def _unexplained_colour(figure, owner: dict) -> list[Problem]:
         for m in _mappables(ax):
             if m.get_cmap() is None or np.size(m.get_array()) == 0:
                 continue
+            if isinstance(m, AxesImage) and np.ndim(m.get_array()) == 3:
+                continue  # colours given as RGB(A) (class regions): no colour map stands for numbers
             if (m.get_cmap().name, m.norm.vmin, m.norm.vmax) in bars:
                 continue  # a bar on the same scale elsewhere says it
             if _written(ax) or ax.get_legend() is not None:
