@@ -216,7 +216,7 @@ class Scene:
 
         model = NetworkModel(self.network(self.seed))
         try:
-            refuse_other_layers(model.other_layers())
+            refuse_other_layers(model.other_layers(), allow=("dropout",))
         except ValueError as exc:
             raise SceneError(f"scene {self.name!r} has no why layout: {exc}") from None
         return why_layout(model.layers(), main_panel(self.layout))

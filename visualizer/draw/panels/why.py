@@ -77,7 +77,7 @@ class ChainRulePanel(Panel):
     def _rule(self, info):
         label = self.label or param_name(info, self.param, tuple(self.index))  # as every view names it
         return chain_rule(info.layers, self.param, tuple(self.index), label, short_loss(info.loss_label),
-                          self.names, info.input_names)
+                          self.names, info.input_names, info.other_layers)
 
     def needs(self, setup):
         k, is_bias, _, _ = parse_param(setup.layers, self.param, tuple(self.index))
