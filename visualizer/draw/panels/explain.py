@@ -515,18 +515,21 @@ def _norm_caption(info, lay: LayerInfo, numbers: dict | None, phase: Phase, loss
         return (f"Through batch norm: with g = ∂{loss}/∂y,\n"
                 f"∂{loss}/∂z = γ/(n·√(σ²+ε)) ·\n      (n·g − Σg − x̂·Σ(g·x̂))\n"
                 "so each sample's δ depends on the\nwhole batch (through μ and σ);\n"
-                f"∂{loss}/∂γ = Σ g·x̂,  ∂{loss}/∂β = Σ g.")
+                f"∂{loss}/∂γ = Σ g·x̂,  ∂{loss}/∂β = Σ g.\n"
+                "Σδ over the batch is 0: batch norm\nundoes a shift of z" +
+                (f", so {lay.name}'s bias\ngets no gradient." if lay.bias else "."))
     lines = [f"Batch norm {bn.get('name', '')}, training mode:",
              f"over the batch of {n}, per unit",
              "    x̂ = (z − μ) / √(σ² + ε)",
              "    y = γ · x̂ + β" + (f",  a = {act}(y)" if act else "")]
     if numbers is not None:
         shown = min(3, len(numbers["mean"]))
-        lines.append("unit    μ        σ        γ        β")
+        lines.append("this step, σ = √(σ² + ε):")
         for u in range(shown):
             sigma = float(np.sqrt(numbers["var"][u] + float(numbers["eps"])))
-            lines.append(f"{u + 1:<4}" + "".join(f"{short(float(v)):>9}" for v in
-                                                 (numbers["mean"][u], sigma, numbers["gamma"][u], numbers["beta"][u])))
+            lines.append(f"unit {u + 1}: " + ", ".join(f"{k} {short(float(v))}" for k, v in
+                                                      (("μ", numbers["mean"][u]), ("σ", sigma),
+                                                       ("γ", numbers["gamma"][u]), ("β", numbers["beta"][u]))))
         if len(numbers["mean"]) > shown:
             lines.append(f"(and {len(numbers['mean']) - shown} more units)")
     return "\n".join(lines)

@@ -204,6 +204,67 @@ class ChainRulePanel(Panel):
         return update
 
 
+NORM_UNITS = 2  # the batch norm panel writes this many units of each batch norm layer
+
+
+@dataclass
+class BatchNormPanel(Panel):
+    """Batch norm as its own stage, with its numbers at each recorded step: for the first ``units`` units of
+    every batch norm layer, the batch's μ and σ = √(σ² + ε) that the training step normalizes by (its
+    gradient is the recorded one), the running μ and σ that evaluation normalizes by (the losses and the maps
+    over the input plane), and the learnt γ and β: x̂ = (z − μ)/σ, y = γ·x̂ + β. Reads the recorded
+    ``batchnorm/<L>/…`` extras (:mod:`visualizer.record.modes`) and the parameters ``<L>.weight`` (γ) and
+    ``<L>.bias`` (β)."""
+
+    units: int = NORM_UNITS
+    title: str = ""
+    eps: float = 1e-5
+
+    def draw(self, ax, history):
+        from ...record.modes import norm_key
+
+        norms = [d for d in history.info.other_layers if d.get("kind") == "batchnorm"]
+        if not norms or norm_key(norms[0]["name"], "mean") not in history.extras:
+            raise ValueError("BatchNormPanel needs a network with batch norm and its recorded statistics "
+                             "(batchnorm/<layer>/mean …): train with a scene whose network has batch norm")
+        ax.set_axis_off()
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_title(self.title or "batch norm: x̂ = (z − μ)/σ,  y = γ·x̂ + β")
+        heads = ["", "μ batch", "σ batch", "μ running", "σ running", "γ", "β"]
+        rights = [0.16, 0.3, 0.44, 0.58, 0.72, 0.86, 0.995]
+        rows = [(d, u) for d in norms for u in range(min(self.units, len(history.extras[norm_key(d["name"], "mean")][0])))]
+        lines = len(rows) + 3
+        step = min(0.09, 0.92 / lines)
+        top = 0.97
+        for right, head in zip(rights, heads):
+            ax.text(right, top, head, ha="right", va="top", fontsize=size("detail"), color=colours.MUTED)
+        ax.axhline(top - 1.1 * step, color=colours.RULE, linewidth=0.6)
+        columns = []  # (name, unit) → each row's numbers, formatted once
+        for d, u in rows:
+            name = d["name"]
+            mean = history.extras[norm_key(name, "mean")][:, u]
+            sigma = np.sqrt(history.extras[norm_key(name, "var")][:, u] + self.eps)
+            run_mean = history.extras[norm_key(name, "running_mean")][:, u]
+            run_sigma = np.sqrt(history.extras[norm_key(name, "running_var")][:, u] + self.eps)
+            gamma, beta = history.params[f"{name}.weight"][:, u], history.params[f"{name}.bias"][:, u]
+            columns.append([[_number(v) for v in series] for series in (mean, sigma, run_mean, run_sigma, gamma, beta)])
+        ys = [top - step * (k + 1.6) for k in range(len(rows))]
+        for (d, u), y in zip(rows, ys):
+            ax.text(0.0, y, f"{d['name']}.{u + 1}", ha="left", va="top", fontsize=size("detail"))
+        table = FrameTextGroup([(right, y) for y in ys for right in rights[1:]], transform=ax.transAxes, ha="right",
+                               va="top", fontsize=size("detail"))
+        ax.add_artist(table)
+        ax.text(0.0, ys[-1] - 1.4 * step if ys else 0.1, "batch: the training step's (its gradient); running: "
+                "evaluation's (losses, maps)", ha="left", va="top", fontsize=size("detail"), color=colours.MUTED)
+        texts = [[cell for column in columns for cell in (c[i] for c in column)] for i in range(len(history))]
+
+        def update(i):
+            table.set_texts(texts[i])
+            return [table]
+        return update
+
+
 def landscape_key(params, at_step) -> str:
     """The static key prefix of a landscape: ``landscape/pca`` or ``landscape/<p1>~<p2>@<step|last>``."""
     if params is None:
@@ -387,4 +448,4 @@ def _colorbar_ticks(lo: float, hi: float, log: bool) -> np.ndarray:
     return ticks[(ticks >= lo) & (ticks <= hi)]
 
 
-__all__ = ["ChainRulePanel", "CompareLandscapePanel", "LossLandscapePanel", "landscape_key"]
+__all__ = ["BatchNormPanel", "ChainRulePanel", "CompareLandscapePanel", "LossLandscapePanel", "landscape_key"]
