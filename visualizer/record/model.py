@@ -64,7 +64,7 @@ class NetworkModel:
     def other_layers(self) -> list[dict]:
         """The layers that are not dense, in order, each as ``{"kind": "batchnorm" or "dropout", "name": …,
         "after": the dense layer before it ("" for the inputs), "p": dropout's rate, "activation": batch
-        norm's, unless identity}`` (plain JSON, for the history's run information)."""
+        norm's, unless identity, and its "eps" unless 1e-5}`` (plain JSON, for the history's run information)."""
         out, before = [], ""
         for lay in self.network.layers:
             if isinstance(lay, Dense):
@@ -74,7 +74,8 @@ class NetworkModel:
             else:
                 act = getattr(lay, "activation", None)
                 out.append({"kind": "batchnorm", "name": lay.name, "after": before,
-                            **({"activation": act.name} if act is not None and act.name != "identity" else {})})
+                            **({"activation": act.name} if act is not None and act.name != "identity" else {}),
+                            **({"eps": lay.eps} if getattr(lay, "eps", 1e-5) != 1e-5 else {})})
         return out
 
     def parameters(self) -> dict[str, np.ndarray]:
@@ -397,10 +398,10 @@ def refuse_other_layers(other: Sequence[dict], allow: Sequence[str] = ()) -> Non
     kind in ``allow`` pass)."""
     other = [d for d in other if d.get("kind") not in allow]
     if other:
-        raise ValueError(f"this network has {', '.join(map(describe_other_layer, other))}; the backward pass, "
-                         "the loss landscape and "
-                         "explained steps go through dense layers only, so they cannot be drawn for it (the "
-                         "losses, the maps and the diagram of its dense layers can)")
+        raise ValueError(f"this network has {', '.join(map(describe_other_layer, other))}; the loss landscape "
+                         "and a why layout worked out from a history alone go through dense layers only, so they "
+                         "cannot be drawn for it (its scene's why layout and explained steps can, through the "
+                         "recorded masks and batch statistics)")
 
 
 @dataclass

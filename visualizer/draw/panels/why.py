@@ -254,9 +254,9 @@ class BatchNormPanel(Panel):
         for d in shown:
             name = d["name"]
             series.append([history.extras[norm_key(name, "mean")][:, u],
-                           np.sqrt(history.extras[norm_key(name, "var")][:, u] + self.eps),
+                           np.sqrt(history.extras[norm_key(name, "var")][:, u] + d.get("eps", self.eps)),
                            history.extras[norm_key(name, "running_mean")][:, u],
-                           np.sqrt(history.extras[norm_key(name, "running_var")][:, u] + self.eps),
+                           np.sqrt(history.extras[norm_key(name, "running_var")][:, u] + d.get("eps", self.eps)),
                            history.params[f"{name}.weight"][:, u], history.params[f"{name}.bias"][:, u]])
         table = FrameTextGroup([(right, y) for y in ys for right in rights], transform=ax.transAxes, ha="right",
                                va="top", fontsize=detail)
