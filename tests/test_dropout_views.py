@@ -169,8 +169,8 @@ def test_an_explained_step_shows_the_dropped_units_and_batch_norm_as_its_own_sta
 
 
 def test_a_dropout_scene_renders_its_why_layout_and_an_explained_step_again_from_its_history(tmp_path):
-    written = render(DROP, layout="why", explain=[2], explain_seconds=0.5, format="frames", size=(320, 180), fps=4,
-                     out=tmp_path, jobs=1, pace="steps")
+    written = render(DROP, layout="why", explain=[2], explain_seconds=0.3, format="frames", size=(320, 180), fps=4,
+                     out=tmp_path, jobs=1, pace="steps", max_frames=2)
     names = sorted(p.name for p in written["frames"].iterdir())
     assert any(n.startswith("frame_00002.e") for n in names) and "frame_00004.png" in names
     # A saved history re-computes the explained step from its recorded masks: the same numbers.
