@@ -183,6 +183,12 @@ def recorded_masks(history: History, row: int) -> dict[str, np.ndarray]:
 def history_step_pass(history: History, row: int, loss: Loss, activations: dict | None = None) -> StepPass:
     """:func:`step_pass` at history row ``row``: its parameters and recorded masks, on the training data."""
     info = history.info
+    for d in info.other_layers:
+        if d.get("kind") == "batchnorm" and (norm_key(d["name"], "mean") not in history.extras or
+                                             f"{d['name']}.weight" not in history.params):
+            raise ValueError(f"batch norm {d['name']!r}: its batch statistics (or its γ and β) were not recorded "
+                             "(a history from before they were, or not from a scene): the step cannot be shown "
+                             "exactly")
     params = {k: v[row] for k, v in history.params.items()}
     return step_pass(info.layers, info.other_layers, params, history.static["data/x"], history.static["data/y"],
                      loss, recorded_masks(history, row), activations)
