@@ -449,8 +449,6 @@ def test_a_scene_with_batch_norm_and_dropout_renders_through_the_cli(tmp_path):
     (dict(p=1.0), "dropout 'drop': p is the probability of dropping a unit and must be in [0, 1), got 1.0"),
     (dict(init="lecun"), "unknown init 'lecun'"),
     (dict(activation="swish"), "unknown activation 'swish'"),
-    (dict(diagram="show='gradients'"), "this network has batch norm 'bn1' after 'hidden1', dropout 'drop' "
-                                       "(p=0.2) after 'hidden1'; the backward pass"),
 ])
 def test_bad_layer_settings_are_one_clear_line_exit_2_and_write_nothing(cli, tmp_path, settings, message):
     path = tmp_path / "norm_scene.py"

@@ -238,7 +238,8 @@ BN_MODELS = {
                     {"kind": "batchnorm", "name": "6", "after": "4"}]),
     "in-order": (_InOrder, [("hidden", "identity"), ("more", "gelu"), ("out", "identity")],
                  [{"kind": "dropout", "name": "drop_in", "after": "", "p": 0.1},
-                  {"kind": "batchnorm", "name": "norm", "after": "hidden", "activation": "leaky_relu:0.2"},
+                  {"kind": "batchnorm", "name": "norm", "after": "hidden", "activation": "leaky_relu:0.2",
+                   "eps": 1e-3},  # not PyTorch's default, so the run information keeps it
                   {"kind": "dropout", "name": "drop", "after": "more", "p": 0.3}]),
 }
 

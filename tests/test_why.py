@@ -176,17 +176,25 @@ def test_the_chain_rule_table_writes_the_samples_that_fit_and_says_how_many_more
     assert more_small == [f"… {n - small} more"] and more_large == [f"… {n - large} more"]
 
 
-def test_a_network_with_batch_norm_has_no_why_layout_and_says_so_in_one_line():
+def test_a_network_with_batch_norm_gets_its_numbers_in_the_why_layout_and_one_on_the_inputs_is_refused():
     from visualizer import BatchNorm
+    from visualizer.draw.panels import BatchNormPanel
 
-    def network(seed):
+    def network(seed, first=False):
         rng = np.random.default_rng(seed)
-        return Network([Dense(2, 3, "identity", name="hidden", rng=rng), BatchNorm(3, activation="relu", name="bn"),
-                        Dense(3, 1, "sigmoid", name="output", rng=rng)])
+        front = [BatchNorm(2, name="bn0")] if first else []
+        return Network(front + [Dense(2, 3, "identity", name="hidden", rng=rng),
+                                BatchNorm(3, activation="relu", name="bn"),
+                                Dense(3, 1, "sigmoid", name="output", rng=rng)])
     x = np.random.default_rng(0).normal(size=(8, 2))
     scene = Scene(name="bn", network=network, x=x, y=(x[:, :1] > 0).astype(float), loss="bce",
                   optimizer=SGD(0.1), steps=4, layout=Layout([["loss"]], {"loss": LossPanel()}))
-    with pytest.raises(VisualizerError, match=r"^scene 'bn' has no why layout: this network has batch norm 'bn'") \
+    why = scene.layout_named("why")
+    # Its numbers take the landscape's place; the chain rule is written for a weight after the batch norm.
+    assert isinstance(why.panels["land"], BatchNormPanel) and why.panels["chain"].param == "output.weight"
+    scene = Scene(name="bn", network=lambda seed: network(seed, first=True), x=x, y=(x[:, :1] > 0).astype(float),
+                  loss="bce", optimizer=SGD(0.1), steps=4, layout=Layout([["loss"]], {"loss": LossPanel()}))
+    with pytest.raises(VisualizerError, match=r"^scene 'bn' has no why layout: batchnorm 'bn0' sits on the inputs") \
             as caught:
         scene.layout_named("why")
     assert "\n" not in str(caught.value)

@@ -29,6 +29,7 @@ _EXPORTS = {
     "Layout": "draw.panels", "LossPanel": "draw.panels", "NetworkDiagramPanel": "draw.panels", "Panel": "draw.panels",
     "ParameterPanel": "draw.panels", "SurfacePanel": "draw.panels", "UnitMapPanel": "draw.panels", "WeightMatrixPanel": "draw.panels",
     "default_layout": "draw.panels", "ChainRulePanel": "draw.panels", "LossLandscapePanel": "draw.panels",
+    "BatchNormPanel": "draw.panels",
     "LayerHeatmapPanel": "draw.panels", "LayerHistogramPanel": "draw.panels", "LayerStatPanel": "draw.panels",
     "UpdateRatioPanel": "draw.panels", "LayerStats": "record.probes",
     "History": "record.history", "Recorder": "record.history", "RunInfo": "record.history",
@@ -68,7 +69,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from .engine.norm import BatchNorm, Dropout
     from .engine.optim import SGD, Adam, AdamW, LinearDecay, Optimizer, RMSprop, get_optimizer
     from .run.options import RenderOptions
-    from .draw.panels import (AccuracyPanel, ActivationsPanel, ChainRulePanel, ClassRegionsPanel, DecisionBoundaryPanel,
+    from .draw.panels import (AccuracyPanel, ActivationsPanel, BatchNormPanel, ChainRulePanel, ClassRegionsPanel, DecisionBoundaryPanel,
                          FitPanel, GradientPanel, Layout, LossLandscapePanel, LossPanel, NetworkDiagramPanel,
                          OptimizerStatePanel, Panel, ParameterPanel, SurfacePanel, UnitMapPanel, WeightMatrixPanel,
                          default_layout, LayerHeatmapPanel, LayerHistogramPanel, LayerStatPanel, UpdateRatioPanel)

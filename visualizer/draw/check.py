@@ -19,7 +19,7 @@ from matplotlib.lines import Line2D
 from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 
-from .explain import ExplainFrame, phases
+from .explain import ExplainFrame, norm_columns, phases
 from .text import FrameText, FrameTextGroup
 
 SAMPLED_ROWS = 24  # rows of the run the per-frame text is measured at (the first and last among them)
@@ -63,7 +63,8 @@ def _check_renderer(renderer) -> list[Problem]:
     problems = _check_sheet(renderer, renderer._sheet, renderer.axes, list(range(len(renderer.history))))
     if renderer._explain_sheet is not None:
         rows = sorted(renderer._explained_rows)
-        n = len(phases(len(renderer.history.info.layers), rows[0] + 1 < len(renderer.history)))
+        n = len(phases(len(renderer.history.info.layers), rows[0] + 1 < len(renderer.history),
+                       norms=norm_columns(renderer.history)))
         keys = [ExplainFrame(row, p, t, 0) for row in rows for p in range(n) for t in (0.0, 0.5, 1.0)]
         problems += _check_sheet(renderer, renderer._explain_sheet, renderer._explain_sheet.axes, keys,
                                  prefix="explain ")

@@ -52,6 +52,7 @@ PENALTY = "#b0b0b0"  # dotted: what is added to the data loss
 TRAIN_STYLE, TEST_STYLE, PENALTY_STYLE = "-", "--", ":"
 REFERENCE = "#999999"  # zero lines, chance level
 MUTED = "#555555"  # secondary text
+DROPPED = "#d4d4d4"  # a unit dropout dropped at the step shown: a grey fill, crossed in MUTED
 RULE = "#bbbbbb"  # table rules
 POINT_EDGE = "white"  # the outline of training points: they keep their identity on a background of their colour
 TEST_EDGE = "#111111"  # test points: a thick dark outline instead

@@ -17,7 +17,6 @@ import numpy as np
 
 from . import STAGE_SECONDS
 from ..record.backprop import activation_functions, backward_pass
-from ..record.model import refuse_other_layers
 
 if TYPE_CHECKING:
     from ..engine.losses import Loss
@@ -77,16 +76,28 @@ class Phase:
     layer: int
     seconds: float
     hold: float = 0.0
+    stage: str = ""  # "norm": the batch norm after dense layer ``layer``, its own phase in both passes
 
 
-def phases(n_layers: int, update: bool = True, seconds: float = STAGE_SECONDS) -> list[Phase]:
+def phases(n_layers: int, update: bool = True, seconds: float = STAGE_SECONDS, norms: Sequence[int] = ()
+           ) -> list[Phase]:
     """The sequence for a network of ``n_layers`` layers (without the update for the last recorded step):
     each stage lasts ``seconds``, moving for the first two thirds (shared by its phases, one per layer in the
-    forward and backward passes) and holding its last picture for the rest."""
+    forward and backward passes, and one per batch norm: ``norms`` are the dense layers it follows, counted
+    from 1) and holding its last picture for the rest."""
     moving, hold = seconds * (1 - HOLD_SHARE), seconds * HOLD_SHARE
-    stages = [[Phase("forward", k, moving / (n_layers + 1)) for k in range(n_layers + 1)],
-              [Phase("loss", -1, moving)],
-              [Phase("backward", k, moving / n_layers) for k in range(n_layers, 0, -1)]]
+    norms = sorted(set(int(k) for k in norms))
+    each_forward, each_backward = moving / (n_layers + 1 + len(norms)), moving / (n_layers + len(norms))
+    forward, backward = [], []
+    for k in range(n_layers + 1):
+        forward.append(Phase("forward", k, each_forward))
+        if k in norms:
+            forward.append(Phase("forward", k, each_forward, stage="norm"))
+    for k in range(n_layers, 0, -1):
+        if k in norms:  # the δ's reach the batch norm first, then its dense layer
+            backward.append(Phase("backward", k, each_backward, stage="norm"))
+        backward.append(Phase("backward", k, each_backward))
+    stages = [forward, [Phase("loss", -1, moving)], backward]
     if update:
         stages.append([Phase("update", -1, moving)])
     return [replace(phase, hold=hold) if phase is stage[-1] else phase for stage in stages for phase in stage]
@@ -118,9 +129,10 @@ def explain_frames(history: History, rows: Sequence[int], steps: Sequence[int], 
     targets = explain_rows(history, steps)
     out = sorted(set(int(r) for r in rows) | set(targets))
     frames: list[int] = []
+    norms = norm_columns(history)
     for row in out:
         if row in targets:
-            plan = phases(n_layers, row + 1 < len(history), seconds)
+            plan = phases(n_layers, row + 1 < len(history), seconds, norms)
             total = sum(max(1, round(phase.seconds * fps)) + round(phase.hold * fps) for phase in plan)
             if total > MAX_EXPLAIN_FRAMES:
                 raise ValueError(f"{seconds:g} s per stage at {fps:g} frames/s makes {total:,} frames for one "
@@ -135,6 +147,12 @@ def explain_frames(history: History, rows: Sequence[int], steps: Sequence[int], 
                     index += 1
         frames.append(row)
     return frames
+
+
+def norm_columns(history: History) -> list[int]:
+    """The dense layers (counted from 1) that a batch norm follows, whose explained steps give it a phase."""
+    after = {d.get("after") for d in history.info.other_layers if d.get("kind") == "batchnorm"}
+    return [k + 1 for k, lay in enumerate(history.info.layers) if lay.name in after]
 
 
 def explain_analysis(history: History, steps: Sequence[int], model: object = None,
@@ -153,18 +171,43 @@ def explain_analysis(history: History, steps: Sequence[int], model: object = Non
         except ValueError:
             raise ValueError(f"explaining a step needs the loss; this history names {history.info.loss!r}, "
                              "which is not built in: render it with its scene") from None
-    refuse_other_layers(history.info.other_layers)
-    acts = activation_functions(layers, model)
+    other = history.info.other_layers
+    if other:  # the training step's own pass, through the recorded dropout masks and batch norm
+        from ..record.modes import history_step_pass, stages
+
+        stages(layers, other)  # a layer on the inputs has no column: ValueError
+        network = getattr(model, "network", None)
+        acts = {lay.name: lay.activation for lay in getattr(network, "layers", []) if lay.name in
+                {d.name for d in layers}} or activation_functions(layers)
+    else:
+        acts = activation_functions(layers, model)
     x, y = history.static["data/x"], history.static["data/y"]
     out = {}
     for step, row in zip(steps, explain_rows(history, steps)):
-        bp = backward_pass(layers, {k: v[row] for k, v in history.params.items()}, x, y, loss, acts)
+        if other:
+            bp = history_step_pass(history, row, loss, acts)
+        else:
+            bp = backward_pass(layers, {k: v[row] for k, v in history.params.items()}, x, y, loss, acts)
         key = f"explain/{int(step)}"
         out[f"{key}/loss"] = np.array(bp.loss)
         out[f"{key}/output_grad"] = bp.output_grad
         for lay in layers:
             out[f"{key}/a/{lay.name}"] = bp.a[lay.name]
             out[f"{key}/delta/{lay.name}"] = bp.delta[lay.name]
+        out.update(_mode_arrays(key, bp))
+    return out
+
+
+def _mode_arrays(key: str, bp) -> dict[str, np.ndarray]:
+    """What an explained step of a network with dropout or batch norm shows beside the δ's, under
+    ``explain/<step>/``: ``dropped/<L>`` (bool, samples × units: where the dropout after dense layer L
+    dropped a unit at this step) and, for a batch norm after L, ``norm/<L>/<name>`` for ``mean``, ``var``,
+    ``gamma``, ``beta`` (units,) and ``eps`` (its training-mode stage: x̂ = (z − μ)/√(σ² + ε), y = γx̂ + β)."""
+    out = {f"{key}/dropped/{name}": mask for name, mask in getattr(bp, "dropped", {}).items()}
+    for name, st in getattr(bp, "norms", {}).items():
+        for stat in ("mean", "var", "gamma", "beta"):
+            out[f"{key}/norm/{name}/{stat}"] = np.asarray(getattr(st, stat), dtype=float)
+        out[f"{key}/norm/{name}/eps"] = np.array(st.eps)
     return out
 
 
@@ -174,4 +217,4 @@ def missing_steps(history: History, steps: Sequence[int]) -> list[int]:
 
 
 __all__ = ["MAX_EXPLAIN_FRAMES", "STAGES", "STAGE_SECONDS", "ExplainFrame", "FrameStep", "Phase", "explain_analysis",
-           "explain_frames", "explain_rows", "missing_steps", "phases"]
+           "explain_frames", "explain_rows", "missing_steps", "norm_columns", "phases"]

@@ -21,6 +21,9 @@ nothing changes at evaluation, where it passes everything::
 """
 from __future__ import annotations
 
+import copy
+from contextlib import contextmanager
+from typing import Iterator
 
 import numpy as np
 
@@ -59,6 +62,9 @@ class BatchNorm:
         self.running_var = np.ones(self.n_in)
         self.batches_seen = 0
         self.training = True
+        # The last training pass's batch statistics μ and σ² (biased), for the history (None until one ran).
+        self.batch_mean: np.ndarray | None = None
+        self.batch_var: np.ndarray | None = None
         self.grads: dict[str, np.ndarray] = {k: np.zeros_like(v) for k, v in self.params().items()}
         # (x̂, 1/√(σ²+ε), training, z = γx̂ + β, a = act(z))
         self._cache: tuple[np.ndarray, np.ndarray, bool, np.ndarray, np.ndarray] | None = None
@@ -78,6 +84,7 @@ class BatchNorm:
                                     "variance is 0): use batches of at least 2, or full-batch training")
         mean = x.mean(axis=0)
         var = x.var(axis=0)
+        self.batch_mean, self.batch_var = mean, var
         m = self.momentum
         self.running_mean *= 1.0 - m
         self.running_mean += m * mean
@@ -172,4 +179,30 @@ class Dropout:
         return f"Dropout({self.name}: {width}p={self.p:g})"
 
 
-__all__ = ["BatchNorm", "Dropout"]
+def mode_layers(network: object) -> list:
+    """The network's batch-norm and dropout layers, in order (empty for a network of dense layers only, or a
+    model that is not the engine's ``Network``)."""
+    return [layer for layer in getattr(network, "layers", []) if isinstance(layer, (BatchNorm, Dropout))]
+
+
+@contextmanager
+def looking_ahead(network: object) -> Iterator[None]:
+    """The block may run the network in training mode without changing what training does next: the
+    dropout layers' generators and batch norm's running statistics are put back afterwards. A training pass
+    on the batch the next update takes, run inside it, draws exactly the masks that update will draw (the
+    recorder records the step's own masks this way)."""
+    layers = mode_layers(network)
+    rngs = {id(lay.rng): (lay.rng, copy.deepcopy(lay.rng.bit_generator.state))
+            for lay in layers if isinstance(lay, Dropout) and lay.rng is not None}
+    norms = [(lay, lay.running_mean.copy(), lay.running_var.copy(), lay.batches_seen)
+             for lay in layers if isinstance(lay, BatchNorm)]
+    try:
+        yield
+    finally:
+        for rng, state in rngs.values():
+            rng.bit_generator.state = state
+        for lay, mean, var, seen in norms:
+            lay.running_mean[...], lay.running_var[...], lay.batches_seen = mean, var, seen
+
+
+__all__ = ["BatchNorm", "Dropout", "looking_ahead", "mode_layers"]

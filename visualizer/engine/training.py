@@ -219,15 +219,56 @@ def log_full_set(recorder: Recorder, state: TrainState,
     A model with modes is evaluated in evaluation mode, as PyTorch's ``model.eval()``: batch norm by its
     running statistics, no dropout. So the recorded loss curve is the full-set loss of the network as it
     would be used, not the noisy training-mode loss of the last batch (that is ``state.batch_loss``), and
-    recording never moves batch norm's running statistics.
+    recording never moves batch norm's running statistics. Its gradient is the training step's own
+    (:func:`step_pass`): with the dropout masks and batch statistics of the next update, which are recorded.
     """
     if not recorder.due(state.step):
         return False
+    step = step_pass(state.network, state.objective, state.x, state.y)
     with evaluation_mode(state.network):
-        return _log_full_set(recorder, state, test)
+        return _log_full_set(recorder, state, test, step)
 
 
-def _log_full_set(recorder: Recorder, state: TrainState, test: tuple[np.ndarray, np.ndarray] | None) -> bool:
+def step_pass(network: Differentiable, objective: Objective, x: np.ndarray, y: np.ndarray
+              ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]] | None:
+    """For a network with dropout or batch norm (None for any other): (the gradient, what to record) of the
+    training step at the current parameters on ``(x, y)``, in training mode, with the masks the next update
+    draws (the dropout generators are put back afterwards, so training goes on exactly as without recording)
+    and the batch statistics of ``x``; batch norm's running statistics are not moved. For full-batch training
+    this is the next update's own gradient; for mini-batches, the whole set's in training mode.
+
+    What it records, one array per layer and row (see :mod:`visualizer.record.modes`): ``dropout/<L>/mask``
+    (bool, samples × units: True where a unit is kept), ``batchnorm/<L>/mean`` and ``…/var`` (the batch's μ
+    and biased σ²), and ``…/running_mean``, ``…/running_var`` (what evaluation normalizes by at this row).
+    """
+    from .norm import BatchNorm, looking_ahead, mode_layers
+
+    layers = mode_layers(network)
+    if not layers:
+        return None
+    record: dict[str, np.ndarray] = {}
+    for lay in layers:
+        if isinstance(lay, BatchNorm):
+            record[f"batchnorm/{lay.name}/running_mean"] = lay.running_mean.copy()
+            record[f"batchnorm/{lay.name}/running_var"] = lay.running_var.copy()
+    before = set_mode(network, True)
+    try:
+        with looking_ahead(network):
+            evaluation = objective.evaluate(network, x, y, network.parameters())
+            grads = {k: np.array(v, copy=True) for k, v in evaluation.grads.items()}
+            for lay in layers:
+                if isinstance(lay, BatchNorm):
+                    record[f"batchnorm/{lay.name}/mean"] = lay.batch_mean.copy()
+                    record[f"batchnorm/{lay.name}/var"] = lay.batch_var.copy()
+                elif lay.p > 0:
+                    record[f"dropout/{lay.name}/mask"] = lay.mask != 0
+    finally:
+        set_mode(network, bool(before))
+    return grads, record
+
+
+def _log_full_set(recorder: Recorder, state: TrainState, test: tuple[np.ndarray, np.ndarray] | None,
+                  step: tuple[dict, dict] | None = None) -> bool:
     net, objective = state.network, state.objective
     params = net.parameters()
     evaluation = objective.evaluate(net, state.x, state.y, params)
@@ -247,4 +288,8 @@ def _log_full_set(recorder: Recorder, state: TrainState, test: tuple[np.ndarray,
     opt_state = getattr(state.optimizer, "state", None)
     if callable(opt_state):
         extras.update({f"optim/{name}": value for name, value in opt_state(params).items()})
-    return recorder.log(state.step, params, evaluation.grads, evaluation.data_loss, losses=losses, extras=extras)
+    grads = evaluation.grads
+    if step is not None:
+        grads = step[0]
+        extras.update(step[1])
+    return recorder.log(state.step, params, grads, evaluation.data_loss, losses=losses, extras=extras)

@@ -238,14 +238,24 @@ def parse_param(layers: Sequence[LayerInfo], param: str, index: Sequence[int]) -
 
 
 def chain_rule(layers: Sequence[LayerInfo], param: str, index: Sequence[int], label: str = "", loss_name: str = "L",
-               names: dict[str, tuple[str, str]] | None = None, input_names: Sequence[str] = ()) -> ChainRule:
+               names: dict[str, tuple[str, str]] | None = None, input_names: Sequence[str] = (),
+               other_layers: Sequence[dict] = ()) -> ChainRule:
     """The chain rule for ``param[index]`` through ``layers``: one path per route from its unit to an output.
 
     Factors run from the loss back to the parameter, as the seed writes them; a layer without an activation
-    (identity) has no slope factor, its pre-activation and output being one node.
+    (identity) has no slope factor, its pre-activation and output being one node. A layer followed by dropout
+    (``other_layers``, as the history's run information lists them) has the slope ``m·∂a/∂z``, m its unit's
+    scaled mask at the step (0 where dropped); a path through batch norm is refused (ValueError): batch norm
+    couples the samples, so ∂L/∂θ is no longer a sum of one product per sample.
     """
     layers = list(layers)
     k, is_bias, unit, source = parse_param(layers, param, index)
+    dropped = {d.get("after") for d in other_layers if d.get("kind") == "dropout" and d.get("p", 0)}
+    for d in other_layers:
+        if d.get("kind") == "batchnorm" and d.get("after") in [lay.name for lay in layers[k:]]:
+            raise ValueError(f"the chain rule for {param}{list(index)} runs through batch norm {d['name']!r}, "
+                             "which couples the samples (each one's δ depends on them all, through the batch's "
+                             "mean and variance): choose a weight after the last batch norm")
     ins, units = node_names(layers, names, input_names)
     target = label or f"{param}[{','.join(str(int(i)) for i in index)}]"
     routes: list[list[int]] = [[unit]]
@@ -260,7 +270,9 @@ def chain_rule(layers: Sequence[LayerInfo], param: str, index: Sequence[int], la
         for m in range(len(layers) - 1, k - 1, -1):
             lay, u = layers[m], route[m - k]
             pre, post = units[lay.name][u]
-            if lay.activation != "identity":
+            if lay.name in dropped:  # the slope through the unit's dropout mask at this step
+                path.append(Factor(f"m·∂{post}/∂{pre}", "slope", lay.name, u))
+            elif lay.activation != "identity":
                 path.append(Factor(f"∂{post}/∂{pre}", "slope", lay.name, u))
             if m > k:
                 below = layers[m - 1]

@@ -271,7 +271,8 @@ class History:
             raise HistoryError(f"{where} has no training loss ('loss/train')")
         for prefix in ("loss", *TABLES):
             for name, value in tables[prefix].items():
-                if value.ndim < 1 or len(value) != len(steps) or not np.issubdtype(value.dtype, np.number):
+                numbers = np.issubdtype(value.dtype, np.number) or value.dtype == bool  # masks are yes/no
+                if value.ndim < 1 or len(value) != len(steps) or not numbers:
                     raise HistoryError(f"{where}: {prefix}/{name} has {len(value) if value.ndim else 0} rows for "
                                        f"{len(steps)} steps (a truncated or foreign file?)")
         if not np.all(np.isfinite(steps)) or np.any(steps != np.round(steps)):
@@ -547,7 +548,8 @@ class Recorder:
                 if name not in store:
                     if r:
                         raise ValueError(f"step {step}: {table} {name!r} appears for the first time")
-                    store[name] = np.zeros((self._cap, *value.shape))
+                    # Yes/no values (dropout's masks) stay one byte each; every other number is a float.
+                    store[name] = np.zeros((self._cap, *value.shape), dtype=bool if value.dtype == bool else float)
                 store[name][r] = value
         self._n += 1
 
@@ -561,7 +563,7 @@ class Recorder:
         self._steps = steps
         for store in self._tables.values():
             for name, old in store.items():
-                new = np.zeros((cap, *old.shape[1:]))
+                new = np.zeros((cap, *old.shape[1:]), dtype=old.dtype)
                 new[: self._n] = old[: self._n]
                 store[name] = new
         self._cap = cap

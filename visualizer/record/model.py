@@ -64,7 +64,7 @@ class NetworkModel:
     def other_layers(self) -> list[dict]:
         """The layers that are not dense, in order, each as ``{"kind": "batchnorm" or "dropout", "name": …,
         "after": the dense layer before it ("" for the inputs), "p": dropout's rate, "activation": batch
-        norm's, unless identity}`` (plain JSON, for the history's run information)."""
+        norm's, unless identity, and its "eps" unless 1e-5}`` (plain JSON, for the history's run information)."""
         out, before = [], ""
         for lay in self.network.layers:
             if isinstance(lay, Dense):
@@ -74,7 +74,8 @@ class NetworkModel:
             else:
                 act = getattr(lay, "activation", None)
                 out.append({"kind": "batchnorm", "name": lay.name, "after": before,
-                            **({"activation": act.name} if act is not None and act.name != "identity" else {})})
+                            **({"activation": act.name} if act is not None and act.name != "identity" else {}),
+                            **({"eps": lay.eps} if getattr(lay, "eps", 1e-5) != 1e-5 else {})})
         return out
 
     def parameters(self) -> dict[str, np.ndarray]:
@@ -92,10 +93,33 @@ class NetworkModel:
             return self.network.forward(np.asarray(x, dtype=float))
 
     def activation_functions(self) -> dict[str, Activation]:
-        """Each layer's activation object (with its derivative), by layer name: for the backward pass, which
-        computes through dense layers only (so a network with batch norm or dropout is refused clearly)."""
-        refuse_other_layers(self.other_layers())
-        return {lay.name: lay.activation for lay in self.network.layers}
+        """Each layer's activation object (with its derivative), by layer name: for computations through the
+        dense layers only in evaluation mode (the loss landscape), which dropout leaves as they are (it passes
+        everything when evaluating) but batch norm does not (so a network with it is refused clearly)."""
+        refuse_other_layers(self.other_layers(), allow=("dropout",))
+        return {lay.name: lay.activation for lay in self.network.layers if isinstance(lay, Dense)}
+
+    def step_pass(self, x: np.ndarray, y: np.ndarray, loss: Loss):
+        """The training step's forward and backward pass on ``(x, y)`` at the current parameters
+        (:func:`~visualizer.record.modes.step_pass`), with the dropout masks the next update draws (the
+        recorder records the same ones; the generators are put back) and the batch's statistics."""
+        from ..engine.norm import Dropout, looking_ahead
+        from ..engine.objective import set_mode
+        from .modes import step_pass
+
+        net = self.network
+        drops = [lay for lay in net.layers if isinstance(lay, Dropout) and lay.p > 0]
+        masks = {}
+        if drops:
+            before = set_mode(net, True)
+            try:
+                with looking_ahead(net):
+                    net.forward(np.asarray(x, dtype=float))
+                    masks = {lay.name: lay.mask != 0 for lay in drops}
+            finally:
+                set_mode(net, bool(before))
+        acts = {lay.name: lay.activation for lay in net.layers if isinstance(lay, Dense)}
+        return step_pass(self.layers(), self.other_layers(), self.parameters(), x, y, loss, masks, acts)
 
     def activations(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Every layer's output in evaluation mode, batch norm and dropout layers too."""
@@ -285,7 +309,10 @@ class Evaluator:
                                  "the evaluator loss=... (the loss your loop minimises)")
             self._stats = LayerStatsRecorder(needs.layer_stats)
         self._activations = None
-        if backward:
+        self._step = None
+        if backward and getattr(self.model, "step_pass", None) is not None and self.model.other_layers():
+            self._step = self.model.step_pass  # the training step's pass, through dropout and batch norm
+        elif backward:
             from .backprop import activation_functions
 
             self._activations = activation_functions(self.layers, self.model)
@@ -313,10 +340,21 @@ class Evaluator:
         if self._backward:
             from .backprop import backward_pass
 
-            bp = backward_pass(self.layers, self.model.parameters(), self.x, self.y, self.loss, self._activations)
+            if self._step is not None:
+                bp = self._step(self.x, self.y, self.loss)
+            else:
+                bp = backward_pass(self.layers, self.model.parameters(), self.x, self.y, self.loss,
+                                   self._activations)
             table = {"preactivation": bp.z, "slope": bp.slope, "delta": bp.delta}
             for p in self._backward:
                 out[p.key] = _shaped(p, bp.output_grad if p.quantity == "output_grad" else table[p.quantity][p.layer])
+            if self._step is not None:
+                # Beside the training step's δ's and slopes, a dense layer's outputs on the training set are
+                # the step's too (after its batch norm and dropout: what the next layer takes in), so that the
+                # chain rule's inputs and its other factors come from one pass.
+                for inputs, probes in self._groups:
+                    if inputs is self.x:
+                        out.update({p.key: _shaped(p, bp.a[p.layer]) for p in probes if p.layer in bp.a})
         if self._stats is not None:
             from .layerstats import layer_pass
 
@@ -355,13 +393,15 @@ def describe_other_layer(d: dict) -> str:
     return what + (f" after {d['after']!r}" if d.get("after") else " on the inputs")
 
 
-def refuse_other_layers(other: Sequence[dict]) -> None:
-    """A clear ValueError if a network has layers the dense-only computations cannot go through."""
+def refuse_other_layers(other: Sequence[dict], allow: Sequence[str] = ()) -> None:
+    """A clear ValueError if a network has layers the dense-only computations cannot go through (those of a
+    kind in ``allow`` pass)."""
+    other = [d for d in other if d.get("kind") not in allow]
     if other:
-        raise ValueError(f"this network has {', '.join(map(describe_other_layer, other))}; the backward pass, "
-                         "the loss landscape and "
-                         "explained steps go through dense layers only, so they cannot be drawn for it (the "
-                         "losses, the maps and the diagram of its dense layers can)")
+        raise ValueError(f"this network has {', '.join(map(describe_other_layer, other))}; the loss landscape "
+                         "and a why layout worked out from a history alone go through dense layers only, so they "
+                         "cannot be drawn for it (its scene's why layout and explained steps can, through the "
+                         "recorded masks and batch statistics)")
 
 
 @dataclass

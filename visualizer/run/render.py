@@ -653,11 +653,11 @@ STAGE_NAMES = {"forward": "forward pass", "loss": "loss", "backward": "backward 
 
 def _captions(history: History, frames: list[int], marks: dict[int, str], job, opts: RenderOptions) -> list:
     """The cues of the video: the moments' captions and the explained steps' stage names."""
-    from ..draw.explain import phases
+    from ..draw.explain import norm_columns, phases
     from .moments import cues, stage_cues
 
     steps = [int(history.steps[key]) for key in frames]
-    kinds = phases(len(history.info.layers)) if opts.explain_steps else []
+    kinds = phases(len(history.info.layers), norms=norm_columns(history)) if opts.explain_steps else []
     stages = stage_cues(frames, steps, lambda key: STAGE_NAMES.get(kinds[key.phase].kind, kinds[key.phase].kind))
     return cues(frames, marks, job.fps, round(opts.moment_hold * job.fps), len(frames) + job.hold_frames, stages)
 

@@ -212,14 +212,15 @@ class Scene:
         that declares none; see :func:`~visualizer.draw.panels.defaults.why_layout`)."""
         from ..draw.panels.compare import main_panel
         from ..draw.panels.defaults import why_layout
-        from ..record.model import NetworkModel, refuse_other_layers
+        from ..record.model import NetworkModel
+        from ..record.modes import stages
 
         model = NetworkModel(self.network(self.seed))
         try:
-            refuse_other_layers(model.other_layers())
+            stages(model.layers(), model.other_layers())  # a layer on the inputs has no place in the diagrams
         except ValueError as exc:
             raise SceneError(f"scene {self.name!r} has no why layout: {exc}") from None
-        return why_layout(model.layers(), main_panel(self.layout))
+        return why_layout(model.layers(), main_panel(self.layout), model.other_layers())
 
     def layout_named(self, name: str) -> Layout:
         """The layout called ``name`` among :attr:`layouts` (``"default"``: :attr:`layout`)."""

@@ -13,10 +13,10 @@ from .diagram import NetworkDiagramPanel
 from .explain import ExplainDiagramPanel, ExplainNotesPanel, explain_layout
 from .layers import LayerHeatmapPanel, LayerHistogramPanel, LayerStatPanel, UpdateRatioPanel
 from .maps import ActivationsPanel, DecisionBoundaryPanel, SurfacePanel, UnitMapPanel, WeightMatrixPanel
-from .why import ChainRulePanel, LossLandscapePanel
+from .why import BatchNormPanel, ChainRulePanel, LossLandscapePanel
 
 __all__ = ["CLASS_COLORS", "CURRENT_MARK", "DATA_COLOR", "NEURON_COLORS", "PREDICTION_COLOR", "AccuracyPanel",
-           "ActivationsPanel", "ChainRulePanel", "ClassRegionsPanel", "DecisionBoundaryPanel", "ExplainDiagramPanel",
+           "ActivationsPanel", "BatchNormPanel", "ChainRulePanel", "ClassRegionsPanel", "DecisionBoundaryPanel", "ExplainDiagramPanel",
            "ExplainNotesPanel", "FitPanel", "GradientPanel", "LayerHeatmapPanel", "LayerHistogramPanel", "LayerStatPanel",
            "Layout", "LossLandscapePanel", "LossPanel",
            "NetworkDiagramPanel", "OptimizerStatePanel", "Panel", "ParameterPanel", "SurfacePanel", "UnitMapPanel",

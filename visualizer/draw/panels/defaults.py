@@ -16,7 +16,7 @@ from .curves import FitPanel, LossPanel, ParameterPanel, scalar_names
 from .diagram import NetworkDiagramPanel
 from ...record.probes import plane_key
 from .maps import DecisionBoundaryPanel, WeightMatrixPanel
-from .why import ChainRulePanel, LossLandscapePanel
+from .why import BatchNormPanel, ChainRulePanel, LossLandscapePanel
 
 if TYPE_CHECKING:
     from ...record.history import History
@@ -64,11 +64,16 @@ def _arrange(panels: dict[str, Panel]) -> Layout:
 MAX_CHAIN_PATHS = 4  # the chain rule is written for a weight reaching the loss along at most this many paths
 
 
-def chain_parameter(layers) -> tuple[str, tuple[int, int]]:
+def chain_parameter(layers, other_layers=()) -> tuple[str, tuple[int, int]]:
     """The weight whose chain rule a why layout writes: the first one of the earliest layer whose unit reaches
     the loss along at most :data:`MAX_CHAIN_PATHS` paths (the first hidden layer of a one-hidden-layer
-    network, as the seed notebooks take it), else the output layer's."""
+    network, as the seed notebooks take it), else the output layer's; never one below a batch norm (from
+    ``other_layers``), whose chain rule is no sum of products per sample."""
+    normed = {d.get("after") for d in other_layers if d.get("kind") == "batchnorm"}
+    first = max([k + 1 for k, lay in enumerate(layers) if lay.name in normed], default=0)
     for k, lay in enumerate(layers):
+        if k < first:
+            continue
         paths = 1
         for later in layers[k + 1:]:
             paths *= later.n_out
@@ -77,13 +82,18 @@ def chain_parameter(layers) -> tuple[str, tuple[int, int]]:
     return layers[-1].weight, (0, 0)
 
 
-def why_layout(layers, main: Panel | None = None) -> Layout:
+def why_layout(layers, main: Panel | None = None, other_layers=()) -> Layout:
     """The why layout for a network of dense ``layers`` (``LayerInfo``): ``main`` (the default layout's main
     panel: the fit, the class regions, the output over the plane), the backward pass on the diagram and the
     loss landscape on top; the chain rule for one weight (:func:`chain_parameter`) and the losses below. The
-    three bundled scenes that declare a why layout of their own have their seed's names in it."""
-    param, index = chain_parameter(layers)
-    panels: dict[str, Panel] = {"net": NetworkDiagramPanel(show="gradients"), "land": LossLandscapePanel(),
+    three bundled scenes that declare a why layout of their own have their seed's names in it. With batch
+    norm among ``other_layers`` (the run information's), its numbers (:class:`BatchNormPanel`) take the
+    landscape's place: evaluation normalizes by statistics that move along the run, so no one loss surface
+    holds the path."""
+    param, index = chain_parameter(layers, other_layers)
+    normed = any(d.get("kind") == "batchnorm" for d in other_layers)
+    panels: dict[str, Panel] = {"net": NetworkDiagramPanel(show="gradients"),
+                                "land": BatchNormPanel() if normed else LossLandscapePanel(),
                                 "chain": ChainRulePanel(param, index), "loss": LossPanel()}
     if main is None:
         return Layout([["net", "land"], ["chain", "loss"]], panels, height_ratios=[1.25, 1])

@@ -8,7 +8,7 @@ Both read what they show from the history: the recorded parameters, and the per-
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
@@ -18,7 +18,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
 from ...record.backprop import layer_weight, node_names
-from ..explain import ExplainFrame, Phase, explain_rows, phases
+from ..explain import ExplainFrame, Phase, explain_rows, norm_columns, phases
 from .. import colours
 from ..text import FrameText, size
 from .base import PREDICTION_COLOR, Layout, Panel
@@ -72,6 +72,10 @@ class ExplainedStep:
     y: np.ndarray
     loss: float
     plan: list[Phase]
+    # Per layer: where the dropout after it dropped a unit at this step (samples × units, bool) or None, and
+    # its batch norm's training-mode numbers (mean, var, gamma, beta, eps) or None.
+    dropped: list[np.ndarray | None] = field(default_factory=list)
+    norms: list[dict | None] = field(default_factory=list)
 
     def phase(self, key: ExplainFrame) -> Phase:
         """The phase explain frame ``key`` shows."""
@@ -101,9 +105,14 @@ def _explained_step(history: History, row: int, step: int) -> ExplainedStep:
     grads = [d_in.T @ d for d_in, d in zip(a[:-1], delta)]  # ∂L/∂W = Σ_n input · δ
     biases = [(params[lay.bias][row], params[lay.bias][nxt] if nxt else params[lay.bias][row]) if lay.bias else None
               for lay in layers]
+    dropped = [static.get(f"{key}/dropped/{lay.name}") for lay in layers]
+    norms = [{stat: static[f"{key}/norm/{lay.name}/{stat}"] for stat in ("mean", "var", "gamma", "beta", "eps")}
+             if f"{key}/norm/{lay.name}/mean" in static else None for lay in layers]
     return ExplainedStep(step=step, row=row, next=nxt, next_step=int(history.steps[nxt]) if nxt else None, a=a,
                          delta=delta, grads=grads, weights=weights, after=after, biases=biases, y=static["data/y"],
-                         loss=float(static[f"{key}/loss"]), plan=phases(len(layers), nxt is not None))
+                         loss=float(static[f"{key}/loss"]),
+                         plan=phases(len(layers), nxt is not None, norms=norm_columns(history)),
+                         dropped=dropped, norms=norms)
 
 
 @dataclass
@@ -160,6 +169,8 @@ class ExplainDiagramPanel(Panel):
                     "mean": "under a neuron: its mean over the samples"}[mode]
             ax.text(0.5, 0.0, what, transform=ax.transAxes, ha="center", va="bottom", fontsize=size("detail"),
                     color=colours.MUTED)
+        dropped_marks = _DroppedMarks(ax, pos, 1.6 * marker_size(sizes)) if any(
+            x is not None for d in data.values() for x in d.dropped) else None
         cmap = colours.signed_cmap()
         n_layers = len(layers)
         # What stays the same through a step's frames, once per step.
@@ -172,6 +183,9 @@ class ExplainDiagramPanel(Panel):
         def update(key: ExplainFrame) -> list:
             d = data[int(key)]
             phase = d.phase(key)
+            title = _heading(layers, phase, history.info.other_layers)
+            if phase.stage == "norm" and phase.kind == "backward":
+                phase = replace(phase, layer=phase.layer + 1)  # the δ's have reached the batch norm, not its layer
             w_scale, grad_width, sums, norm = scales[int(key)]
             # Edges: one block per layer, in edge_segments' order.
             if phase.kind == "update":
@@ -211,10 +225,43 @@ class ExplainDiagramPanel(Panel):
                     else:
                         colour = REACHED
                     fills.append(colour)
-            neurons.set_facecolor(to_rgba_array(fills))
-            heading.set_text(_heading(layers, phase))
-            return [edges, neurons, *labels, *values.update(d, phase, n_layers), heading]
+            fills = to_rgba_array(fills)
+            marks = []
+            if dropped_marks is not None:
+                marks = dropped_marks.update(d, phase, fills)
+            neurons.set_facecolor(fills)
+            heading.set_text(title)
+            return [edges, neurons, *marks, *labels, *values.update(d, phase, n_layers), heading]
         return update
+
+
+class _DroppedMarks:
+    """A cross over each unit that dropout dropped at the explained step, once the forward pass has reached
+    its layer: as dark as the share of samples that dropped it (each sample drops its own units), and a unit
+    dropped for every sample is filled grey, as its edges and δ carry nothing."""
+
+    def __init__(self, ax: Axes, pos: list[list[tuple[float, float]]], area: float) -> None:
+        self.columns = [len(column) for column in pos]
+        centres = np.concatenate([np.array(column) for column in pos[1:]])
+        self.crosses = ax.scatter(centres[:, 0], centres[:, 1], s=0.55 * area, marker="x", linewidths=1.6,
+                                  color=colours.MUTED, zorder=3, animated=True)
+
+    def update(self, d: ExplainedStep, phase: Phase, fills: np.ndarray) -> list:
+        """Set the crosses' darkness for ``phase``, and grey the fills (rows of RGBA, every column's units)
+        of units dropped for every sample."""
+        rgba = np.tile(to_rgba_array(colours.MUTED), (sum(self.columns[1:]), 1))
+        rgba[:, 3] = 0.0
+        start = 0
+        for c, n in enumerate(self.columns[1:], start=1):
+            mask = d.dropped[c - 1] if c - 1 < len(d.dropped) else None
+            reached = phase.kind != "forward" or c <= phase.layer
+            if mask is not None and reached:
+                share = np.asarray(mask, dtype=bool).mean(axis=0)
+                rgba[start:start + n, 3] = np.where(share > 0, 0.25 + 0.75 * share, 0.0)
+                fills[self.columns[0] + start + np.flatnonzero(share == 1)] = to_rgba_array(colours.DROPPED)
+            start += n
+        self.crosses.set_color(rgba)
+        return [self.crosses]
 
 
 class _NeuronValues:
@@ -329,7 +376,23 @@ class _NeuronValues:
         return out
 
 
-def _heading(layers: list[LayerInfo], phase: Phase) -> str:
+def _norm_of(other_layers: Sequence[dict], layer: str) -> dict:
+    """The batch norm after dense layer ``layer`` (as the run information lists it), or {}."""
+    return next((d for d in other_layers if d.get("kind") == "batchnorm" and d.get("after") == layer), {})
+
+
+def _dropout_of(other_layers: Sequence[dict], layer: str) -> dict:
+    """The dropout after dense layer ``layer`` (as the run information lists it), or {}."""
+    return next((d for d in other_layers if d.get("kind") == "dropout" and d.get("after") == layer), {})
+
+
+def _heading(layers: list[LayerInfo], phase: Phase, other_layers: Sequence[dict] = ()) -> str:
+    if phase.stage == "norm":
+        lay = layers[phase.layer - 1]
+        name = _norm_of(other_layers, lay.name).get("name", "batch norm")
+        if phase.kind == "forward":
+            return f"forward pass: batch norm {name} (after {lay.name})"
+        return f"backward pass: through batch norm {name}"
     if phase.kind == "forward":
         if phase.layer == 0:
             return "forward pass: the inputs"
@@ -387,6 +450,8 @@ class ExplainNotesPanel(Panel):
 def _caption(history: History, layers: list[LayerInfo], n: int, d: ExplainedStep, phase: Phase) -> str:
     info = history.info
     loss = info.loss_label if info.loss_label and info.loss_label.isalnum() else "L"
+    if phase.stage == "norm":
+        return _norm_caption(info, layers[phase.layer - 1], d.norms[phase.layer - 1], phase, loss, n)
     if phase.kind == "forward":
         if phase.layer == 0:
             return f"All {n} training samples go in at once:\nthe whole set is one batch for the\n" \
@@ -395,20 +460,24 @@ def _caption(history: History, layers: list[LayerInfo], n: int, d: ExplainedStep
         act = lay.activation
         z = "z = Σ w · input" + (" + b" if lay.bias else "")
         a = "a = z" if act == "identity" else f"a = {act}(z)"
-        return f"For every sample, each neuron of\n{lay.name} computes\n    {z}\n    {a}\nfrom the layer before."
+        return f"For every sample, each neuron of\n{lay.name} computes\n    {z}\n    {a}\nfrom the layer before." + \
+            _dropout_caption(info, lay, d.dropped[phase.layer - 1] if d.dropped else None, "forward")
     if phase.kind == "loss":
         formula = LOSS_FORMULAS.get(info.loss, info.loss_label or "the loss")
         return f"{info.loss_label or 'loss'} = {formula}\n      = {d.loss:.6g}\n\nŷ: the outputs, y: the targets."
     if phase.kind == "backward":
         lay = layers[phase.layer - 1]
         slope = "" if lay.activation == "identity" else f" · {lay.activation}′(z)"
+        if d.dropped and d.dropped[phase.layer - 1] is not None:
+            slope += " · m"  # the unit's dropout mask at this step: 0, or 1/(1 − p) where kept
         if phase.layer == len(layers):
             first = f"δ = ∂{loss}/∂z = ∂{loss}/∂ŷ{slope}"
         else:
             first = f"δ = (Σ w · δ of the next layer){slope}"
         total = f"Σδ under a neuron is ∂{loss}/∂b." if lay.bias else "Σδ: the δ's summed over the samples."
         return f"{first}\nfor every sample: the error signal.\n∂{loss}/∂w = Σ over samples of input · δ\n" \
-               f"colours and widths the edges;\n{total}"
+               f"colours and widths the edges;\n{total}" + \
+            _dropout_caption(info, lay, d.dropped[phase.layer - 1] if d.dropped else None, "backward")
     lines = [f"w ← w − η · ∂{loss}/∂w", f"with {info.optimizer}" if info.optimizer else ""]
     gap = d.next_step - d.step if d.next_step is not None else 0
     if gap > 1:
@@ -421,6 +490,48 @@ def _caption(history: History, layers: list[LayerInfo], n: int, d: ExplainedStep
     changes = _largest_changes(layers, d)
     if changes:
         lines += ["", "the largest moves:"] + changes
+    return "\n".join(lines)
+
+
+def _dropout_caption(info, lay: LayerInfo, dropped: np.ndarray | None, kind: str) -> str:
+    """The lines a layer followed by dropout adds to its caption: what the step's masks did (empty without)."""
+    if dropped is None:
+        return ""
+    p = float(_dropout_of(info.other_layers, lay.name).get("p", 0.0))
+    share = 100 * float(np.mean(dropped))
+    if kind == "forward":
+        return (f"\nThen dropout (p = {p:g}): each sample\ndrops its own units, {share:.0f} % of them at\n"
+                f"this step (crossed: darker, more often);\nthe kept ones are scaled by {1 / (1 - p):.3g}.")
+    return (f"\nm: the unit's dropout mask for the sample\n(0 where dropped, {1 / (1 - p):.3g} where kept): a dropped\n"
+            "unit passes no δ back, its δ there is 0.")
+
+
+def _norm_caption(info, lay: LayerInfo, numbers: dict | None, phase: Phase, loss: str, n: int) -> str:
+    """The batch norm stage after ``lay``: its formula and, in training mode, this step's μ, σ, γ, β of the
+    first units."""
+    bn = _norm_of(info.other_layers, lay.name)
+    act = bn.get("activation", "")
+    if phase.kind == "backward":
+        return (f"Through batch norm: with g = ∂{loss}/∂y,\n"
+                f"∂{loss}/∂z = γ/(n·√(σ²+ε)) ·\n      (n·g − Σg − x̂·Σ(g·x̂))\n"
+                "so each sample's δ depends on the\nwhole batch (through μ and σ);\n"
+                f"∂{loss}/∂γ = Σ g·x̂,  ∂{loss}/∂β = Σ g.\n"
+                "Σδ over the batch is 0: batch norm\nundoes a shift of z" +
+                (f", so {lay.name}'s bias\ngets no gradient." if lay.bias else "."))
+    lines = [f"Batch norm {bn.get('name', '')}, training mode:",
+             f"over the batch of {n}, per unit",
+             "    x̂ = (z − μ) / √(σ² + ε)",
+             "    y = γ · x̂ + β" + (f",  a = {act}(y)" if act else "")]
+    if numbers is not None:
+        shown = min(3, len(numbers["mean"]))
+        lines.append("this step, σ = √(σ² + ε):")
+        for u in range(shown):
+            sigma = float(np.sqrt(numbers["var"][u] + float(numbers["eps"])))
+            lines.append(f"unit {u + 1}: " + ", ".join(f"{k} {short(float(v))}" for k, v in
+                                                      (("μ", numbers["mean"][u]), ("σ", sigma),
+                                                       ("γ", numbers["gamma"][u]), ("β", numbers["beta"][u]))))
+        if len(numbers["mean"]) > shown:
+            lines.append(f"(and {len(numbers['mean']) - shown} more units)")
     return "\n".join(lines)
 
 

@@ -77,7 +77,7 @@ class ChainRulePanel(Panel):
     def _rule(self, info):
         label = self.label or param_name(info, self.param, tuple(self.index))  # as every view names it
         return chain_rule(info.layers, self.param, tuple(self.index), label, short_loss(info.loss_label),
-                          self.names, info.input_names)
+                          self.names, info.input_names, info.other_layers)
 
     def needs(self, setup):
         k, is_bias, _, _ = parse_param(setup.layers, self.param, tuple(self.index))
@@ -130,7 +130,9 @@ class ChainRulePanel(Panel):
         ax.set_axis_off()
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
-        ax.set_title(self.title or f"the chain rule for ∂{loss}/∂{rule.target}")
+        masked = any(f.name.startswith("m·") for f in rule.paths[0])  # m: the unit's dropout mask at the step
+        ax.set_title(self.title or f"the chain rule for ∂{loss}/∂{rule.target}" +
+                     (" (m: the step's dropout mask, 0 = dropped)" if masked else ""))
         # Columns: the sample, one per factor, the product; numbers right-aligned at each column's right edge,
         # each column as wide as its header or a number (about nine characters), whichever is wider.
         widths = np.array([max(len(f.name), 9) for f in rule.paths[0]] + [9], dtype=float)
@@ -201,6 +203,74 @@ class ChainRulePanel(Panel):
                 return [table, total, check]
             rest.set_text(rests[i])
             return [table, total, check, rest]
+        return update
+
+
+NORM_CELL = 8  # characters of a number in the batch norm panel ("-1.2e-03"), for how many layers fit across
+
+
+@dataclass
+class BatchNormPanel(Panel):
+    """Batch norm as its own stage, with its numbers at each recorded step: for unit ``unit`` of each batch
+    norm layer (one column each, as many as fit), the batch's μ and σ = √(σ² + ε) that the training step
+    normalizes by (its gradient is the recorded one), the running μ and σ that evaluation normalizes by (the
+    losses and the maps over the input plane), and the learnt γ and β: x̂ = (z − μ)/σ, y = γ·x̂ + β. Reads
+    the recorded ``batchnorm/<L>/…`` extras (:mod:`visualizer.record.modes`) and the parameters
+    ``<L>.weight`` (γ) and ``<L>.bias`` (β)."""
+
+    unit: int = 0
+    title: str = ""
+    eps: float = 1e-5
+
+    def draw(self, ax, history):
+        from ...record.modes import norm_key
+        from .base import axes_points
+        from .explain import short
+
+        norms = [d for d in history.info.other_layers if d.get("kind") == "batchnorm"]
+        if not norms or norm_key(norms[0]["name"], "mean") not in history.extras:
+            raise ValueError("BatchNormPanel needs a network with batch norm and its recorded statistics "
+                             "(batchnorm/<layer>/mean …): train with a scene whose network has batch norm")
+        u = self.unit
+        ax.set_axis_off()
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_title(self.title or f"batch norm, unit {u + 1} of each layer")
+        detail = size("detail")
+        labels = ["μ batch", "σ batch", "μ running", "σ running", "γ", "β"]
+        left = 0.6 * detail * max(map(len, labels)) / max(axes_points(ax)[0], 1.0) + 0.02  # the labels' column
+        cell = (0.6 * NORM_CELL + 1.2) * detail / max(axes_points(ax)[0], 1.0)
+        shown = norms[:max(1, int((1.0 - left) / cell))]
+        rights = [left + (1.0 - left) * (k + 1) / len(shown) for k in range(len(shown))]
+        step = min(0.1, 0.97 / (len(labels) + 4))
+        top = 0.98
+        for right, d in zip(rights, shown):
+            ax.text(right, top, d["name"], ha="right", va="top", fontsize=detail, color=colours.MUTED)
+        ax.axhline(top - 1.05 * step, color=colours.RULE, linewidth=0.6)
+        ys = [top - step * (k + 1.3) for k in range(len(labels))]
+        for label, y in zip(labels, ys):
+            ax.text(0.0, y, label, ha="left", va="top", fontsize=detail)
+        series = []
+        for d in shown:
+            name = d["name"]
+            series.append([history.extras[norm_key(name, "mean")][:, u],
+                           np.sqrt(history.extras[norm_key(name, "var")][:, u] + d.get("eps", self.eps)),
+                           history.extras[norm_key(name, "running_mean")][:, u],
+                           np.sqrt(history.extras[norm_key(name, "running_var")][:, u] + d.get("eps", self.eps)),
+                           history.params[f"{name}.weight"][:, u], history.params[f"{name}.bias"][:, u]])
+        table = FrameTextGroup([(right, y) for y in ys for right in rights], transform=ax.transAxes, ha="right",
+                               va="top", fontsize=detail)
+        ax.add_artist(table)
+        more = f" ({len(norms) - len(shown)} more layers)" if len(shown) < len(norms) else ""
+        ax.text(0.0, ys[-1] - 1.5 * step, f"x̂ = (z − μ)/σ,  y = γ·x̂ + β{more}\nbatch: the step's gradient;\n"
+                "running: the losses, the maps", ha="left", va="top", fontsize=detail, color=colours.MUTED,
+                linespacing=1.3)
+        cells = np.stack([series[c][r] for r in range(len(labels)) for c in range(len(shown))], axis=1)
+        texts = [[short(float(v)) for v in row] for row in cells]  # every row's numbers formatted once
+
+        def update(i):
+            table.set_texts(texts[i])
+            return [table]
         return update
 
 
@@ -387,4 +457,4 @@ def _colorbar_ticks(lo: float, hi: float, log: bool) -> np.ndarray:
     return ticks[(ticks >= lo) & (ticks <= hi)]
 
 
-__all__ = ["ChainRulePanel", "CompareLandscapePanel", "LossLandscapePanel", "landscape_key"]
+__all__ = ["BatchNormPanel", "ChainRulePanel", "CompareLandscapePanel", "LossLandscapePanel", "landscape_key"]

@@ -1,0 +1,185 @@
+"""Dropout's masks and batch norm's statistics in the history, and the views that draw a step through them
+(the why layout's chain rule and backward pass, --explain): the numbers are the training step's own."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from visualizer import MLP, SGD, DecisionBoundaryPanel, History, Layout, LossPanel, Scene, render, train
+from visualizer.draw.explain import ExplainFrame, explain_analysis, explain_frames, norm_columns, phases
+from visualizer.draw.panels.explain import ExplainNotesPanel, explained_steps
+from visualizer.engine.losses import get_loss
+from visualizer.engine.training import Trainer
+from visualizer.record.modes import history_step_pass, mask_key, norm_key, step_pass
+
+X = np.array([[0, 0], [0, 1], [1, 0], [1, 1], [0.5, 0.2], [0.3, 0.9]], dtype=float)
+Y = np.array([[0], [1], [1], [0], [1], [0]], dtype=float)
+LR = 0.3
+
+
+def _scene(name: str, network: MLP) -> Scene:
+    layout = Layout([["map", "loss"]], {"map": DecisionBoundaryPanel(resolution=12), "loss": LossPanel()})
+    return Scene(name=name, title=name, network=network, x=X, y=Y, loss="bce", optimizer=SGD(LR), steps=4, every=1,
+                 seed=3, layout=layout)
+
+
+DROP = _scene("drop", MLP((2, 4, 3, 1), "tanh", output="identity", dropout=0.5))
+NORM = _scene("norm", MLP((2, 4, 3, 1), "tanh", output="identity", batchnorm=True))
+PLAIN = _scene("plain", MLP((2, 4, 3, 1), "tanh", output="identity"))
+
+
+@pytest.fixture(scope="module")
+def runs():
+    """Each scene trained with its why layout (the backward pass and the chain rule recorded), every step."""
+    return {s.name: (s, train(s, layout="why", pace="steps")) for s in (DROP, NORM)}
+
+
+def test_masks_and_batch_statistics_are_recorded_only_for_the_layers_that_have_them(runs, tmp_path):
+    drop, norm = runs["drop"][1], runs["norm"][1]
+    plain = train(PLAIN, pace="steps")
+    assert not any(k.startswith(("dropout/", "batchnorm/")) for k in plain.extras)
+    masks = [k for k in drop.extras if k.startswith("dropout/")]
+    assert masks == [mask_key("drop1"), mask_key("drop2")]
+    assert drop.extras[mask_key("drop1")].dtype == bool and drop.extras[mask_key("drop1")].shape == (5, 6, 4)
+    assert 0.2 < drop.extras[mask_key("drop1")].mean() < 0.8  # p = 0.5: about half kept
+    assert not any(k.startswith("batchnorm/") for k in drop.extras)
+    for stat in ("mean", "var", "running_mean", "running_var"):
+        assert norm.extras[norm_key("bn1", stat)].shape == (5, 4)
+    # The running statistics at row 0 are the initial ones; the recorded batch mean moves them as PyTorch does.
+    np.testing.assert_array_equal(norm.extras[norm_key("bn1", "running_mean")][0], np.zeros(4))
+    np.testing.assert_allclose(norm.extras[norm_key("bn1", "running_mean")][1],
+                               0.1 * norm.extras[norm_key("bn1", "mean")][0], rtol=1e-12)
+    # A saved history holds them as plain numpy arrays, the masks one byte each.
+    with np.load(drop.save(tmp_path / "h.npz")) as z:
+        assert z[f"extra/{mask_key('drop2')}"].dtype == bool
+        np.testing.assert_array_equal(z[f"extra/{mask_key('drop2')}"], drop.extras[mask_key("drop2")])
+    assert History.load(tmp_path / "h.npz").extras[mask_key("drop1")].dtype == bool
+
+
+@pytest.mark.parametrize("name", ["drop", "norm"])
+def test_recording_leaves_training_alone_and_records_the_next_updates_own_gradient(runs, name):
+    scene, h = runs[name]
+    net = scene.network(scene.seed)
+    Trainer(net, X, Y, scene.loss, SGD(LR), 4).run()  # nothing recorded
+    for k, v in net.parameters().items():
+        np.testing.assert_array_equal(h.params[k][-1], v)
+    # Full-batch SGD: θ(s+1) = θ(s) − η·g(s), so the recorded gradient is the one the update applied (with
+    # that update's masks and batch statistics), exactly.
+    for k in h.params:
+        np.testing.assert_allclose(h.params[k][1:], h.params[k][:-1] - LR * h.grads[k][:-1], rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", ["drop", "norm"])
+def test_the_step_pass_from_the_history_is_the_recorded_gradient_and_finite_differences_agree(runs, name):
+    scene, h = runs[name]
+    for row in range(len(h)):
+        sp = history_step_pass(h, row, scene.loss)
+        for lay in h.info.layers:
+            np.testing.assert_allclose(sp.weight_grad(lay.name), h.grads[lay.weight][row], rtol=1e-12, atol=1e-15)
+            np.testing.assert_allclose(sp.bias_grad(lay.name), h.grads[lay.bias][row], rtol=1e-12, atol=1e-15)
+        for st in sp.norms.values():
+            np.testing.assert_allclose(st.grad_gamma, h.grads[f"{st.name}.weight"][row], rtol=1e-12, atol=1e-15)
+            np.testing.assert_allclose(st.mean, h.extras[norm_key(st.name, "mean")][row], rtol=1e-12)
+    # Central differences of the training-mode loss, masks held, for a first-layer weight.
+    row = 2
+    params = {k: v[row].copy() for k, v in h.params.items()}
+    masks = {d["name"]: h.extras[mask_key(d["name"])][row] for d in h.info.other_layers if d["kind"] == "dropout"}
+
+    def loss_at(eps):
+        p = dict(params)
+        p["hidden1.weight"] = params["hidden1.weight"].copy()
+        p["hidden1.weight"][1, 2] += eps
+        return step_pass(h.info.layers, h.info.other_layers, p, X, Y, scene.loss, masks).loss
+
+    e = 1e-6
+    fd = (loss_at(e) - loss_at(-e)) / (2 * e)
+    assert fd == pytest.approx(h.grads["hidden1.weight"][row][1, 2], rel=1e-6, abs=1e-9)
+
+
+def test_the_chain_rule_runs_through_the_masks_and_sums_to_the_recorded_gradient(runs):
+    from visualizer.draw.panels.defaults import why_layout
+
+    scene, h = runs["drop"]
+    chain = why_layout(h.info.layers).panels["chain"]
+    rule, values = chain.terms(h)
+    names = [f.name for f in rule.paths[0]]
+    assert any(n.startswith("m·∂") for n in names), names  # the slope through the mask
+    recorded = h.grads[chain.param][(slice(None), *chain.index)]
+    np.testing.assert_allclose(values.prod(axis=-1).sum(axis=(1, 2)), recorded, rtol=1e-10, atol=1e-14)
+    # A sample for which the unit was dropped contributes nothing.
+    lay = rule.layer.name
+    below = [d["name"] for d in h.info.other_layers if d["after"] == lay][0]
+    dropped = ~h.extras[mask_key(below)][:, :, rule.unit]
+    assert dropped.any()
+    assert np.all(values.prod(axis=-1)[:, 0][dropped] == 0)
+    # The backward diagram's δ's are the step's: Σδ over the samples is the recorded ∂L/∂b.
+    for L in h.info.layers:
+        np.testing.assert_allclose(h.extras[f"delta/{L.name}"], h.grads[L.bias], rtol=1e-10, atol=1e-14)
+
+
+def test_the_chain_rule_refuses_a_path_through_batch_norm(runs):
+    from visualizer.draw.panels.why import ChainRulePanel
+
+    _, h = runs["norm"]
+    with pytest.raises(ValueError, match="runs through batch norm 'bn1'"):
+        ChainRulePanel("hidden1.weight", (0, 0)).terms(h, 0)
+
+
+def test_an_explained_step_shows_the_dropped_units_and_batch_norm_as_its_own_stage(runs):
+    loss = get_loss("bce")
+    _, drop = runs["drop"]
+    drop.static.update(explain_analysis(drop, [2], loss=loss))
+    d = explained_steps(drop, [2])[2]
+    for k, lay in enumerate(drop.info.layers[:2]):
+        dropped = ~drop.extras[mask_key(f"drop{k + 1}")][2]
+        np.testing.assert_array_equal(d.dropped[k], dropped)
+        assert np.all(d.a[k + 1][dropped] == 0) and np.all(d.delta[k][dropped] == 0)
+    for grad, lay in zip(d.grads, drop.info.layers):  # ∂L/∂W = Σ input · δ: the recorded gradient
+        np.testing.assert_allclose(grad, drop.grads[lay.weight][2], rtol=1e-12, atol=1e-15)
+
+    _, norm = runs["norm"]
+    norm.static.update(explain_analysis(norm, [2], loss=loss))
+    assert norm_columns(norm) == [1, 2]
+    plan = phases(3, norms=[1, 2])
+    assert [(p.kind, p.layer, p.stage) for p in plan if p.stage] == [("forward", 1, "norm"), ("forward", 2, "norm"),
+                                                                     ("backward", 2, "norm"), ("backward", 1, "norm")]
+    n = explained_steps(norm, [2])[2]
+    np.testing.assert_allclose(n.norms[0]["mean"], norm.extras[norm_key("bn1", "mean")][2], rtol=1e-12)
+    np.testing.assert_array_equal(n.norms[0]["gamma"], norm.params["bn1.weight"][2])
+    for grad, lay in zip(n.grads, norm.info.layers):
+        np.testing.assert_allclose(grad, norm.grads[lay.weight][2], rtol=1e-12, atol=1e-15)
+    # Its phase writes the step's numbers: μ of the first unit as the notes write numbers.
+    frames = [k for k in explain_frames(norm, [0, 1, 2], [2], fps=2, seconds=1.0) if isinstance(k, ExplainFrame)]
+    stage = next(k for k in frames if plan[k.phase].stage == "norm" and plan[k.phase].kind == "forward")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4, 3))
+    try:
+        texts = ExplainNotesPanel([2]).draw(ax, norm)(stage)
+        from visualizer.draw.panels.explain import short
+
+        body = "\n".join(t.get_text() for t in texts)
+        assert "x̂ = (z − μ) / √(σ² + ε)" in body
+        assert f"μ {short(float(n.norms[0]['mean'][0]))}" in body
+    finally:
+        plt.close(fig)
+
+
+def test_a_dropout_scene_renders_its_why_layout_and_an_explained_step_again_from_its_history(tmp_path):
+    written = render(DROP, layout="why", explain=[2], explain_seconds=0.3, format="frames", size=(320, 180), fps=4,
+                     out=tmp_path, jobs=1, pace="steps", max_frames=2)
+    names = sorted(p.name for p in written["frames"].iterdir())
+    assert any(n.startswith("frame_00002.e") for n in names) and "frame_00004.png" in names
+    # A saved history re-computes the explained step from its recorded masks: the same numbers.
+    saved = History.load(written["history"])
+    kept = {k: v for k, v in saved.static.items() if k.startswith("explain/2/")}
+    assert "explain/2/dropped/hidden1" in kept
+    for k in kept:
+        del saved.static[k]
+    again = explain_analysis(saved, [2], loss=get_loss("bce"))
+    assert set(again) == set(kept)
+    for k in kept:
+        np.testing.assert_array_equal(again[k], kept[k])
