@@ -162,8 +162,9 @@ def _table_rows(layout, history, size):
     renderer = Renderer(layout, history, size=size)
     renderer.draw(0)
     ax = renderer._sheet.axes["chain"]
-    more = [t.get_text() for t in ax.texts if t.get_text().startswith("…")]
-    return sum(1 for t in ax.texts if t.get_text().isdigit()), more
+    shown = [t for t in ax.texts if t.get_visible()]
+    more = [t.get_text() for t in shown if t.get_text().startswith("…")]
+    return sum(1 for t in shown if t.get_text().isdigit()), more
 
 
 def test_the_chain_rule_table_writes_the_samples_that_fit_and_says_how_many_more(moons_why):
