@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
+from matplotlib.artist import Artist
 
 from ..text import size
 from .base import Layout, Panel
@@ -118,6 +119,41 @@ def place_legend(ax, points: np.ndarray | None, outside: str = "right", **kwargs
     return ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), **kwargs)
 
 
+class _LegendFit(Artist):
+    """Keeps an inside legend off the curves in its axes' final size: drawn first among its axes' children,
+    after the renderer's layout has settled the axes (the spot chosen while the panel was drawn was measured
+    on the axes' size before that layout), it moves the legend to the first of :data:`LEGEND_SPOTS`, the
+    chosen one first, where none of ``curves`` ((x, y) in data coordinates, every frame's) passes."""
+
+    def __init__(self, legend, curves: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        super().__init__()
+        self.legend, self.curves = legend, curves
+        self.set_zorder(-100)
+        self.set_in_layout(False)
+
+    def draw(self, renderer) -> None:
+        ax = self.legend.axes
+        pieces = [np.zeros((0, 2))]
+        for x, y in self.curves:  # in pixels, a point every pixel or so along each curve
+            xy = ax.transData.transform(np.column_stack([x, y]))
+            xy = xy[np.isfinite(xy).all(axis=1)]
+            if len(xy) > 1:
+                n = int(np.clip(np.hypot(*np.diff(xy, axis=0).T).max(), 1, 400))
+                t = np.linspace(0, 1, n, endpoint=False)[:, None, None]
+                xy = np.concatenate([(xy[:-1] + t * (xy[1:] - xy[:-1])).reshape(-1, 2), xy[-1:]])
+            pieces.append(xy)
+        points = np.concatenate(pieces)
+        spots = [self.legend._get_loc(), *LEGEND_SPOTS]
+        for spot in spots:
+            self.legend.set_loc(spot)
+            box = self.legend.get_window_extent(renderer)
+            inside = ((points[:, 0] > box.x0 - 2) & (points[:, 0] < box.x1 + 2) & (points[:, 1] > box.y0 - 2)
+                      & (points[:, 1] < box.y1 + 2))
+            if not inside.any():
+                return
+        self.legend.set_loc(spots[0])  # nowhere free: where it was put
+
+
 @dataclass
 class CompareLossPanel(Panel):
     """Each run's training loss (solid) and test loss (dashed, when recorded), one :class:`RunStyle` per run
@@ -159,9 +195,11 @@ class CompareLossPanel(Panel):
         ax.set_xlabel("step")
         # Checked against every curve's whole run, so no frame's curve passes under it.
         full = [Line2D(steps, values, transform=ax.transData) for values in series]
-        place_legend(ax, _axes_points(ax, full), self.legend_outside, handles=handles, framealpha=0.85,
-                     fontsize=size("label"), handlelength=2.2,
-                     ncols=2 if len(handles) > 6 or self.legend_outside == "below" else 1)
+        legend = place_legend(ax, _axes_points(ax, full), self.legend_outside, handles=handles, framealpha=0.85,
+                              fontsize=size("label"), handlelength=2.2,
+                              ncols=2 if len(handles) > 6 or self.legend_outside == "below" else 1)
+        if legend.get_bbox_to_anchor() is ax.bbox:  # inside the axes: checked again once they are laid out
+            ax.add_artist(_LegendFit(legend, [(steps, values) for values in series]))
         return lambda i: grow(curves, steps, i)
 
 
@@ -169,11 +207,11 @@ RUNAWAY = 10.0  # a panel whose range is this many times the typical one does no
 
 
 def calm_union(limits: np.ndarray) -> tuple[float, float]:
-    """The union of (lo, hi) ``limits`` over the panels whose span is at most ``RUNAWAY`` times the median
+    """The union of (lo, hi) ``limits`` over the panels whose span is at most ``RUNAWAY`` times the (lower) median
     span: a run whose predictions blow up shows its curve leaving the shared axes instead of squashing every
     other run's panel flat."""
     spans = limits[:, 1] - limits[:, 0]
-    typical = float(np.median(spans))
+    typical = float(np.percentile(spans, 50, method="lower"))  # of two panels, the calmer one
     calm = limits[spans <= RUNAWAY * typical] if typical > 0 else limits
     return float(calm[:, 0].min()), float(calm[:, 1].max())
 
@@ -224,14 +262,15 @@ class RunPanel(Panel):
         legend = ax.get_legend()
         if legend is not None:
             legend.remove()
-            if self.legend:  # one legend is enough for identical panels: where it covers none of its data
-                rows = np.unique(np.linspace(0, len(run) - 1, 12).round().astype(int)) if len(run) else []
-                drawn = [a for i in rows for a in update(int(i))]
-                if len(rows):
-                    update(0)
-                points = _axes_points(ax, [*ax.lines, *ax.collections, *ax.images, *drawn])
-                place_legend(ax, points, outside="below", handles=legend.legend_handles,
-                             labels=[t.get_text() for t in legend.texts], fontsize=size("detail"), framealpha=0.85)
+            if self.legend:  # one legend is enough for identical panels: under the first, off its data
+                handles, labels = legend.legend_handles, [t.get_text() for t in legend.texts]
+                renderer, width = ax.figure.canvas.get_renderer(), ax.get_window_extent().width
+                for ncols in range(min(len(handles), 4), 0, -1):  # as many columns as the panel's width holds
+                    below = place_legend(ax, None, outside="below", handles=handles, labels=labels, ncols=ncols,
+                                         fontsize=size("detail"), framealpha=0.85)
+                    if ncols == 1 or below.get_window_extent(renderer).width <= width:
+                        break
+                    below.remove()
         if not self.colorbar:  # the colour scales are shared: one bar, at the end of the row, says them all
             for mappable in [*ax.get_images(), *ax.collections]:
                 if getattr(mappable, "colorbar", None) is not None:
