@@ -145,6 +145,11 @@ def edge_name_spots(pos: list[list[tuple[float, float]]]) -> dict[int, tuple[flo
     return spots
 
 
+def _touch(a, b, slack: float = 1.0) -> bool:
+    """Whether two boxes (display pixels) share more than ``slack`` pixels each way."""
+    return min(a.x1, b.x1) - max(a.x0, b.x0) > slack and min(a.y1, b.y1) - max(a.y0, b.y0) > slack
+
+
 def magnitude_range(*arrays: np.ndarray) -> tuple[float, float]:
     """(smallest non-zero, largest) finite magnitude over ``arrays``; (1, 1) when there is none."""
     mags = [np.abs(np.asarray(a, dtype=float)) for a in arrays]
@@ -261,8 +266,13 @@ class NetworkDiagramPanel(Panel):
 
         def named(i):
             if not shown:  # the layout is final at the first frame: keep the edge names that fit in pixels
-                shown.extend(names + [t for texts, words, ys in blocks if names_fit(ax, words, ys, edge_points)
-                                      for t in texts])
+                fitting = [t for texts, words, ys in blocks if names_fit(ax, words, ys, edge_points) for t in texts]
+                # and none on a unit's name or on its bias or δ written under it, at any row of the run
+                busy = [t.get_window_extent() for t in names if t.get_text()]
+                for row in np.unique(np.linspace(0, len(history) - 1, 24).round().astype(int)):
+                    busy += [a.get_window_extent() for a in update(int(row))
+                             if isinstance(a, FrameText) and a.get_text()]
+                shown.extend(names + [t for t in fitting if not any(_touch(t.get_window_extent(), b) for b in busy)])
             return [*update(i), *shown]  # last: a name is never under an edge or a neuron
         return named
 
