@@ -266,3 +266,21 @@ def test_a_legend_goes_where_no_data_is_or_outside():
     legend = place_legend(ax, grid, handles=handles)
     fig.canvas.draw()
     assert legend.get_window_extent().x0 > ax.get_window_extent().x1
+
+
+def test_of_two_runs_a_diverged_one_does_not_set_the_shared_axes():
+    from visualizer.draw.panels.compare import calm_union
+
+    assert calm_union(np.array([[0.0, 3.0], [-400.0, 900.0]])) == (0.0, 3.0)
+
+
+def test_the_runs_diagrams_share_one_width_scale():
+    from visualizer.run.check import compared
+
+    scene = load_scene("initialization")
+    history, layout, _ = compared(scene, ["width=3,6"], steps=4)
+    diagrams = [layout.panels[f"diagram{k}"].inner for k in range(2)]
+    runs = [run_history(history, k) for k in range(2)]
+    largest = [max(float(np.abs(run.layer_weight(lay)).max()) for lay in run.info.layers) for run in runs]
+    assert largest[0] != largest[1]  # the runs' own largest weights differ; one scale draws them both
+    assert diagrams[0].weight_scale == diagrams[1].weight_scale == pytest.approx(max(largest))

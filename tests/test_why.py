@@ -238,3 +238,42 @@ def test_the_command_line_draws_a_saved_pytorch_history_with_the_why_layout(tmp_
                          "--size", "480x270", "--out", str(tmp_path), "-q")
     assert (code, err) == (0, "")
     assert len(list((tmp_path / "run-why" / "frames").glob("*.png"))) >= 2
+
+
+class Empty(ChainRulePanel.__mro__[1]):
+    """A panel that draws nothing: room taken from the table."""
+
+    def draw(self, ax, history):
+        ax.set_axis_off()
+        return lambda i: []
+
+
+def test_a_narrow_chain_rule_table_leaves_out_the_middle_factors_first_and_nothing_overlaps():
+    from visualizer.draw.panels.why import drop_order
+
+    assert drop_order(4) == [2, 1, 3, 0] and drop_order(5) == [2, 3, 1, 4, 0] and drop_order(1) == [0]
+    scene = load_scene("gender")
+    panel = scene.layout_named("why").panels["chain"]
+    history = train(scene, steps=8, every=4, layout=Layout([["chain"]], {"chain": panel}))
+    shown = {}
+    for width in (900, 200):  # the same text size, the table a fifth as wide beside an empty panel
+        layout = Layout([["chain", "empty"]], {"chain": panel, "empty": Empty()}, width_ratios=[width, 920 - width])
+        renderer = Renderer(layout, history, size=(920, 300))
+        renderer.draw(len(history) - 1)
+        ax = renderer._sheet.axes["chain"]
+        texts = [t for t in ax.texts if t.get_visible() and t.get_text()]
+        boxes = [t.get_window_extent() for t in texts]
+        for artist in ax.artists:  # the numbers, drawn per frame
+            if hasattr(artist, "extents") and artist.get_visible():
+                boxes += [box for _, box in artist.extents()]
+        for k, a in enumerate(boxes):  # no two texts share more than a pixel, all inside the panel
+            assert ax.bbox.x0 - 1 <= a.x0 and a.x1 <= ax.bbox.x1 + 1
+            for b in boxes[k + 1:]:
+                assert min(a.x1, b.x1) - max(a.x0, b.x0) <= 1 or min(a.y1, b.y1) - max(a.y0, b.y0) <= 1
+        shown[width] = [t.get_text() for t in texts]
+        renderer.close()
+    factors = ["∂MSE/∂ypred", "∂ypred/∂sum_o1", "∂sum_o1/∂h1", "∂h1/∂sum_h1", "∂sum_h1/∂w1"]
+    assert all(f in shown[900] for f in factors) and "⋯" not in shown[900]
+    narrow = [f for f in factors if f in shown[200]]
+    assert "⋯" in shown[200] and "product" in shown[200]
+    assert narrow == [f for f in factors if f not in [factors[k] for k in drop_order(5)[:5 - len(narrow)]]]

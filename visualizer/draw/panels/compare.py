@@ -119,6 +119,17 @@ def place_legend(ax, points: np.ndarray | None, outside: str = "right", **kwargs
     return ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), **kwargs)
 
 
+def points_along(xy: np.ndarray, step: float = 2.0) -> np.ndarray:
+    """Points every ``step`` pixels or closer along the line through ``xy`` (display pixels; rows that are
+    not finite left out): where a line puts ink, for keeping a legend or a label off it."""
+    xy = xy[np.isfinite(xy).all(axis=1)]
+    if len(xy) < 2:
+        return xy
+    n = int(np.clip(np.hypot(*np.diff(xy, axis=0).T).max() / step, 1, 500))
+    t = np.linspace(0, 1, n, endpoint=False)[:, None, None]
+    return np.concatenate([(xy[:-1] + t * (xy[1:] - xy[:-1])).reshape(-1, 2), xy[-1:]])
+
+
 class _LegendFit(Artist):
     """Keeps an inside legend off the curves in its axes' final size: drawn first among its axes' children,
     after the renderer's layout has settled the axes (the spot chosen while the panel was drawn was measured
@@ -133,16 +144,8 @@ class _LegendFit(Artist):
 
     def draw(self, renderer) -> None:
         ax = self.legend.axes
-        pieces = [np.zeros((0, 2))]
-        for x, y in self.curves:  # in pixels, a point every pixel or so along each curve
-            xy = ax.transData.transform(np.column_stack([x, y]))
-            xy = xy[np.isfinite(xy).all(axis=1)]
-            if len(xy) > 1:
-                n = int(np.clip(np.hypot(*np.diff(xy, axis=0).T).max(), 1, 400))
-                t = np.linspace(0, 1, n, endpoint=False)[:, None, None]
-                xy = np.concatenate([(xy[:-1] + t * (xy[1:] - xy[:-1])).reshape(-1, 2), xy[-1:]])
-            pieces.append(xy)
-        points = np.concatenate(pieces)
+        points = np.concatenate([np.zeros((0, 2))] + [points_along(ax.transData.transform(np.column_stack([x, y])))
+                                                      for x, y in self.curves])
         spots = [self.legend._get_loc(), *LEGEND_SPOTS]
         for spot in spots:
             self.legend.set_loc(spot)

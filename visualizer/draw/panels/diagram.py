@@ -207,6 +207,7 @@ class NetworkDiagramPanel(Panel):
     output_names: list[str] = field(default_factory=list)
     max_width: float = 5.0
     show: str = "weights"
+    weight_scale: float | None = None  # |w| drawn at max_width (default: the run's largest)
 
     def __post_init__(self) -> None:
         if self.show not in SHOWS:
@@ -333,7 +334,7 @@ class NetworkDiagramPanel(Panel):
     def _weights(self, ax, history, layers, units, sizes, edges, wide):
         weights = [history.layer_weight(lay) for lay in layers]  # (rows, inputs, outputs) each
         biases = [history.params[lay.bias] if lay.bias else None for lay in layers]
-        scale = max(float(np.nanmax(np.abs(w))) for w in weights) or 1.0
+        scale = self.weight_scale or max(float(np.nanmax(np.abs(w))) for w in weights) or 1.0
         bias_values = [b for b in biases if b is not None]
         norm = colours.symmetric_norm(*bias_values)
         # Fill from the bias through the signed colour map; units without a bias are NaN, drawn white.
@@ -359,7 +360,7 @@ class NetworkDiagramPanel(Panel):
         def update(i):
             w = np.concatenate([w[i].ravel() for w in weights])
             rgba = colours.sign_colors(w)  # RGBA rows
-            widths = 0.3 + self.max_width * np.abs(w) / scale
+            widths = 0.3 + self.max_width * np.minimum(np.abs(w) / scale, 1.0)  # a shared scale: at most full
             if wide:
                 faint = ~strongest(w if signal is None else np.abs(w) * signal[i], wide)
                 rgba[faint], widths[faint] = FAINT, 0.3

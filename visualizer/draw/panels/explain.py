@@ -367,7 +367,7 @@ class ExplainNotesPanel(Panel):
         handles = [Line2D([], [], color=colours.POSITIVE, lw=2, label="> 0"),
                    Line2D([], [], color=colours.NEGATIVE, lw=2, label="< 0")]
         ax.legend(handles=handles, loc="lower left", ncol=2, frameon=False, fontsize=size("detail"), handlelength=1.4,
-                  columnspacing=1.0, title="weights; ∂L/∂w and δ in the backward pass",
+                  columnspacing=1.0, title=f"weights; ∂{_loss_name(history)}/∂w and δ in the backward pass",
                   title_fontsize=size("detail"),
                   alignment="left")
 
@@ -384,9 +384,15 @@ class ExplainNotesPanel(Panel):
         return update
 
 
+def _loss_name(history: History) -> str:
+    """The loss as the notes write it in ∂L/∂w: its label when that is one word (SSR), else L."""
+    label = history.info.loss_label
+    return label if label and label.isalnum() else "L"
+
+
 def _caption(history: History, layers: list[LayerInfo], n: int, d: ExplainedStep, phase: Phase) -> str:
     info = history.info
-    loss = info.loss_label if info.loss_label and info.loss_label.isalnum() else "L"
+    loss = _loss_name(history)
     if phase.kind == "forward":
         if phase.layer == 0:
             return f"All {n} training samples go in at once:\nthe whole set is one batch for the\n" \
@@ -407,8 +413,8 @@ def _caption(history: History, layers: list[LayerInfo], n: int, d: ExplainedStep
         else:
             first = f"δ = (Σ w · δ of the next layer){slope}"
         total = f"Σδ under a neuron is ∂{loss}/∂b." if lay.bias else "Σδ: the δ's summed over the samples."
-        return f"{first}\nfor every sample: the error signal.\n∂{loss}/∂w = Σ over samples of input · δ\n" \
-               f"colours and widths the edges;\n{total}"
+        return f"{first}\nfor every sample: the error signal.\n∂{loss}/∂w = Σ over samples of input · δ:\n" \
+               f"the edges' colour and width.\n{total}"
     lines = [f"w ← w − η · ∂{loss}/∂w", f"with {info.optimizer}" if info.optimizer else ""]
     gap = d.next_step - d.step if d.next_step is not None else 0
     if gap > 1:

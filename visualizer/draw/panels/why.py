@@ -71,11 +71,10 @@ def drop_order(n: int) -> list[int]:
     return sorted(range(n), key=lambda f: (abs(f - middle), -f))
 
 
-class _TableFit(Artist):
-    """Lays the chain-rule table out in its axes' final size, at every full draw of the figure: the renderer's
-    layout settles the axes' size only after the panels are drawn, and this artist is drawn first among its
-    axes' children, after that layout. Everything the table writes is placed in points from the axes'
-    top-left corner; this decides which rows and columns fit and where they go."""
+class _AtLayout(Artist):
+    """Calls ``fit`` at every full draw of the figure, before the rest of its axes' children: the renderer's
+    layout settles the axes' size only after the panels are drawn, so what must fit the laid-out axes (the
+    chain-rule table's rows and columns, a label kept inside) is decided here."""
 
     def __init__(self, fit) -> None:
         super().__init__()
@@ -315,7 +314,7 @@ class ChainRulePanel(Panel):
                 value.set_position(rights["product"], y + base)
                 y += line
 
-        ax.add_artist(_TableFit(fit))
+        ax.add_artist(_AtLayout(fit))
 
         def update(i):
             rows = state["rows"]
@@ -450,10 +449,36 @@ def _mark_start(ax, path: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
     span = np.array([a[-1] - a[0], b[-1] - b[0]])
     away = -ahead / span if np.all(np.isfinite(ahead)) and np.any(ahead) else np.array([1.0, 1.0])
     away = away / (np.linalg.norm(away) or 1.0)
-    ax.annotate("start", (path[0, 0], path[0, 1]), xytext=tuple(9 * away), textcoords="offset points",
-                ha="left" if away[0] >= 0 else "right", va="bottom" if away[1] >= 0 else "top",
-                fontsize=size("detail"), color="black",
-                path_effects=[patheffects.withStroke(linewidth=2.5, foreground="white")])
+    label = ax.annotate("start", (path[0, 0], path[0, 1]), xytext=tuple(9 * away), textcoords="offset points",
+                        ha="left" if away[0] >= 0 else "right", va="bottom" if away[1] >= 0 else "top",
+                        fontsize=size("detail"), color="black",
+                        path_effects=[patheffects.withStroke(linewidth=2.5, foreground="white")])
+    label.set_in_layout(False)
+    # Once the axes are laid out: the first direction, nearest ``away`` first, where the word stays inside the
+    # axes and off the path.
+    angles = np.arctan2(away[1], away[0]) + np.pi / 4 * np.array([0, 1, -1, 2, -2, 3, -3, 4])
+    directions = np.column_stack([np.cos(angles), np.sin(angles)])
+    finite = path[np.isfinite(path).all(axis=1)].reshape(-1, 2)
+
+    def aim(d) -> None:
+        label.xyann = tuple(9 * d)
+        label.set_ha("left" if d[0] > 0.3 else "right" if d[0] < -0.3 else "center")
+        label.set_va("bottom" if d[1] > 0.3 else "top" if d[1] < -0.3 else "center")
+
+    def fit() -> None:
+        from .compare import points_along
+
+        xy = points_along(ax.transData.transform(finite))
+        area = ax.bbox
+        for d in directions:
+            aim(d)
+            box = label.get_window_extent()
+            inside = box.x0 >= area.x0 and box.x1 <= area.x1 and box.y0 >= area.y0 and box.y1 <= area.y1
+            on_path = ((xy[:, 0] > box.x0) & (xy[:, 0] < box.x1) & (xy[:, 1] > box.y0) & (xy[:, 1] < box.y1)).any()
+            if inside and not on_path:
+                return
+        aim(directions[0])
+    ax.add_artist(_AtLayout(fit))
 
 
 @dataclass
