@@ -277,3 +277,21 @@ def test_a_narrow_chain_rule_table_leaves_out_the_middle_factors_first_and_nothi
     narrow = [f for f in factors if f in shown[200]]
     assert "⋯" in shown[200] and "product" in shown[200]
     assert narrow == [f for f in factors if f not in [factors[k] for k in drop_order(5)[:5 - len(narrow)]]]
+
+
+def test_the_built_why_layout_explains_a_weight_that_carries_gradient_not_a_dead_units():
+    from visualizer.run.why import carrying
+
+    grads = np.zeros((4, 2, 3))
+    grads[:, 1, 2] = 1.0  # only w[1,2] ever has a gradient
+    grads[:1, 0, 1] = 1.0
+    layout = Layout([["chain"]], {"chain": ChainRulePanel("hidden.weight", (0, 0))})
+    assert carrying(layout, grads).panels["chain"].index == (1, 2)
+    grads[:, 0, 0] = 1.0  # a live first entry stays
+    assert carrying(layout, grads).panels["chain"].index == (0, 0)
+    # overfit's first ReLU unit of hidden2 starts dead on the training set: its weights' gradient is zero.
+    scene = load_scene("overfit")
+    chain = scene.layout_named("why").panels["chain"]
+    history = train(scene, steps=1, layout=Layout([["loss"]], {"loss": LossPanel()}))
+    first = history.grads[chain.param][0]
+    assert chain.param == "hidden2.weight" and first[0, 0] == 0 and first[tuple(chain.index)] != 0
