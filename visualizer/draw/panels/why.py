@@ -255,18 +255,29 @@ class ChainRulePanel(Panel):
                     lines[-1] += " " + part
                 else:
                     lines.append(part)
-            rows_height = line * (1.15 + 0.2 + len(bottom))  # header, the gaps at the rules, the bottom lines
 
-            def rows_that_fit(formula_lines):
-                return int((H - formula_lines * 1.25 * 1.2 * big - (0.4 * line if formula_lines else 0)
-                            - rows_height) // line)
-            rows = rows_that_fit(len(lines))
-            if rows < min(2, len(terms)) + (len(terms) > 1):  # too little room: the title says what it is
-                lines = []
-                rows = rows_that_fit(0)
-            rows = max(0, min(rows, most))
-            if rows < len(terms):
-                rows = max(0, min(rows - 1, most))  # the last line says how many more
+            def plan(n_bottom: int) -> tuple[int, int]:
+                """(formula lines, sample rows) with ``n_bottom`` lines under the rows."""
+                rows_height = line * (1.15 + 0.2 + n_bottom)  # header, the gaps at the rules, the bottom lines
+
+                def rows_that_fit(formula_lines):
+                    return int((H - formula_lines * 1.25 * 1.2 * big - (0.4 * line if formula_lines else 0)
+                                - rows_height) // line)
+                shown_lines = len(lines)
+                rows = rows_that_fit(shown_lines)
+                if rows < min(2, len(terms)) + (len(terms) > 1):  # too little room: the title says what it is
+                    shown_lines, rows = 0, rows_that_fit(0)
+                rows = max(0, min(rows, most))
+                if rows < len(terms):
+                    rows = max(0, min(rows - 1, most))  # the last line says how many more
+                return shown_lines, rows
+            shown_lines, rows = plan(len(bottom))
+            kept = list(range(len(bottom)))
+            if penalty and rows < 1 and plan(len(bottom) - 1)[1] > rows:
+                # no sample row beside the penalty's line: it goes, and the recorded line says what it holds
+                shown_lines, rows = plan(len(bottom) - 1)
+                kept = [0, len(bottom) - 1]
+            lines = lines[:shown_lines]
             state["rows"] = rows
             formula.set_text("\n".join(lines))
             formula.set_visible(bool(lines))
@@ -307,7 +318,13 @@ class ChainRulePanel(Panel):
             more.set_position((0, y + base))
             y += line * (rows < len(terms)) + 0.15 * line
             rules[1].set_data([0, rights["product"]], [y] * 2)
-            for text, value, (long, short) in zip(bottom_texts, values_at, bottom):
+            for k, (text, value, (long, short)) in enumerate(zip(bottom_texts, values_at, bottom)):
+                text.set_visible(k in kept)
+                value.set_visible(k in kept)
+                if k not in kept:
+                    continue
+                if penalty and k == len(bottom) - 1 and len(kept) < len(bottom):
+                    long, short = f"recorded gradient (with the penalty's part, {penalty})", "recorded (+ penalty)"
                 fits = _label_width(long, detail) + gap + widths[-1] <= rights["product"]
                 text.set_text(long if fits else short)
                 text.set_position((0, y + base))
