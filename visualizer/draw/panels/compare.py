@@ -198,9 +198,15 @@ class CompareLossPanel(Panel):
         ax.set_xlabel("step")
         # Checked against every curve's whole run, so no frame's curve passes under it.
         full = [Line2D(steps, values, transform=ax.transData) for values in series]
-        legend = place_legend(ax, _axes_points(ax, full), self.legend_outside, handles=handles, framealpha=0.85,
-                              fontsize=size("label"), handlelength=2.2,
-                              ncols=2 if len(handles) > 6 or self.legend_outside == "below" else 1)
+        points, renderer, width = _axes_points(ax, full), ax.figure.canvas.get_renderer(), ax.get_window_extent().width
+        for ncols in (2, 1) if len(handles) > 6 or self.legend_outside == "below" else (1,):
+            legend = place_legend(ax, points, self.legend_outside, handles=handles, framealpha=0.85,
+                                  fontsize=size("label"), handlelength=2.2, ncols=ncols)
+            # below the axes: no wider than they are (a narrow column beside a tall grid), else one column
+            if ncols == 1 or legend.get_bbox_to_anchor() is ax.bbox or self.legend_outside != "below" or \
+                    legend.get_window_extent(renderer).width <= width:
+                break
+            legend.remove()
         if legend.get_bbox_to_anchor() is ax.bbox:  # inside the axes: checked again once they are laid out
             ax.add_artist(_LegendFit(legend, [(steps, values) for values in series]))
         return lambda i: grow(curves, steps, i)
@@ -267,7 +273,8 @@ class RunPanel(Panel):
             legend.remove()
             if self.legend:  # one legend is enough for identical panels: under the first, off its data
                 handles, labels = legend.legend_handles, [t.get_text() for t in legend.texts]
-                renderer, width = ax.figure.canvas.get_renderer(), ax.get_window_extent().width
+                # (the width before the layout, which gives the axes a fifth or so more)
+                renderer, width = ax.figure.canvas.get_renderer(), 1.2 * ax.get_window_extent().width
                 for ncols in range(min(len(handles), 4), 0, -1):  # as many columns as the panel's width holds
                     below = place_legend(ax, None, outside="below", handles=handles, labels=labels, ncols=ncols,
                                          fontsize=size("detail"), framealpha=0.85)
