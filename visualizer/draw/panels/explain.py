@@ -226,7 +226,7 @@ class _NeuronValues:
         self.ax, self.pos, self.radius, self.n_samples, self.mode = ax, pos, radius, n_samples, mode
         # Beside each neuron: a line of values (or a small curve) and below it a line for a total.
         self.value_texts, self.total_texts = [], []
-        below = CURVE_POINTS[1] + 6 if mode == "curve" else 13
+        below = CURVE_POINTS[1] + 9 if mode == "curve" else 13
         for column in pos:
             row_v, row_t = [], []
             for x, y in column:
@@ -250,7 +250,7 @@ class _NeuronValues:
         per_x, per_y = px[1] - px[0]
         dpi_scale = ax.figure.dpi / 72  # sizes in points, as the texts' offsets
         width, height = CURVE_POINTS[0] * dpi_scale / per_x, CURVE_POINTS[1] * dpi_scale / per_y
-        gap = (self.radius + 3) * dpi_scale / per_y
+        gap = (self.radius + 6) * dpi_scale / per_y  # clear of the circle and its outline
         for column in self.pos:
             row = []
             for x, y in column:
