@@ -284,3 +284,18 @@ def test_the_runs_diagrams_share_one_width_scale():
     largest = [max(float(np.abs(run.layer_weight(lay)).max()) for lay in run.info.layers) for run in runs]
     assert largest[0] != largest[1]  # the runs' own largest weights differ; one scale draws them both
     assert diagrams[0].weight_scale == diagrams[1].weight_scale == pytest.approx(max(largest))
+
+
+def test_a_spare_cell_of_the_grid_holds_the_runs_legend(tiny):
+    from visualizer import Renderer
+    from visualizer.run.check import compared
+
+    history, layout, title = compared(tiny, ["seed=0,1,2,3,4"], steps=3)
+    assert layout.mosaic[0][0][1] == ["run3", "run4", "legend"]  # five runs: 2 x 3, the sixth cell spare
+    renderer = Renderer(layout, history, size=(480, 270), title=title)
+    renderer.draw(0)
+    axes = renderer._sheet.axes
+    texts = [t.get_text() for t in axes["legend"].get_legend().texts]
+    assert texts[0] == "actual" and texts[-1] == "predicted"  # the fit panel's legend
+    assert all(axes[f"run{k}"].get_legend() is None for k in range(5))  # none on the runs' data
+    renderer.close()

@@ -253,6 +253,21 @@ class SharedAxes:
 
 
 @dataclass(eq=False)
+class SpareLegendPanel(Panel):
+    """A spare cell of a comparison's grid showing the legend the runs' panels share (``entries``: (handle,
+    label) pairs, handed over by the first run's panel, drawn before this one)."""
+
+    entries: list = field(default_factory=list)
+
+    def draw(self, ax, history):
+        ax.set_axis_off()
+        if self.entries:
+            handles, labels = zip(*self.entries)
+            ax.legend(handles, labels, loc="center", fontsize=size("detail"), frameon=False)
+        return lambda i: []
+
+
+@dataclass(eq=False)
 class RunPanel(Panel):
     """``inner`` drawn for run ``k`` of a comparison, titled by what differs, axes shared through ``shared``."""
 
@@ -261,6 +276,7 @@ class RunPanel(Panel):
     shared: SharedAxes | None = None
     colorbar: bool = True
     legend: bool = False
+    spare: SpareLegendPanel | None = None  # with ``legend``: the grid's spare cell that shows it
 
     def draw(self, ax, history):
         from ...record.runs import run_history
@@ -271,8 +287,10 @@ class RunPanel(Panel):
         legend = ax.get_legend()
         if legend is not None:
             legend.remove()
-            if self.legend:  # one legend is enough for identical panels: under the first, off its data
-                handles, labels = legend.legend_handles, [t.get_text() for t in legend.texts]
+            handles, labels = legend.legend_handles, [t.get_text() for t in legend.texts]
+            if self.legend and self.spare is not None:  # one legend is enough for identical panels: in a spare cell
+                self.spare.entries[:] = list(zip(handles, labels))
+            elif self.legend:  # or under the first, off its data
                 # (the width before the layout, which gives the axes a fifth or so more)
                 renderer, width = ax.figure.canvas.get_renderer(), 1.2 * ax.get_window_extent().width
                 for ncols in range(min(len(handles), 4), 0, -1):  # as many columns as the panel's width holds
@@ -330,18 +348,21 @@ def comparison_layout(scene_layout: Layout, history, runs: int, landscape: Panel
     if main is None:
         return Layout([bottom], panels)
     shared = SharedAxes(runs)
+    spare = SpareLegendPanel() if rows * cols > runs else None  # the runs' legend in the grid's spare cell
     grid = []
     for r in range(rows):
         row = []
         for c in range(cols):
             k = r * cols + c
             if k < runs:
-                panels[f"run{k}"] = RunPanel(inner=main, k=k, shared=shared, legend=k == 0,
+                panels[f"run{k}"] = RunPanel(inner=main, k=k, shared=shared, legend=k == 0, spare=spare,
                                              colorbar=c == cols - 1)  # a short last row: the bar above says it
                 row.append(f"run{k}")
             else:
-                row.append(".")
+                row.append("legend" if k == runs and spare is not None else ".")
         grid.append(row)
+    if spare is not None:
+        panels["legend"] = spare  # after the first run's panel, which hands it the entries
     if rows >= 3 and landscape is not None:
         # A tall grid keeps its panels' height: the losses and the landscape in a column beside it.
         side = [["loss"], ["landscape"]]
@@ -371,5 +392,5 @@ def with_run_diagrams(layout: Layout, diagram: Panel, runs: int, shape: Sequence
     return Layout([[layout.mosaic], [grid]], panels, height_ratios=[sum(ratios), 0.75 * rows])
 
 
-__all__ = ["CompareLossPanel", "RunPanel", "RunStyle", "SharedAxes", "comparison_layout", "diagram_panel",
-           "grid_shape", "main_panel", "place_legend", "run_styles", "with_run_diagrams"]
+__all__ = ["CompareLossPanel", "RunPanel", "RunStyle", "SharedAxes", "SpareLegendPanel", "comparison_layout",
+           "diagram_panel", "grid_shape", "main_panel", "place_legend", "run_styles", "with_run_diagrams"]
