@@ -404,12 +404,15 @@ class NetworkDiagramPanel(Panel):
                              zorder=2, linewidths=1.2, animated=True)
         labels = self._unit_labels(ax, units, sizes) if len(units) <= MAX_LABELLED_UNITS else []
         loss = short_loss(history.info.loss_label)
-        ax.set_title(self.title or f"backward pass: ∂{loss}/∂w and δ = ∂{loss}/∂z")
+        # A short title (a long one wraps at lecture size and crowds the names over the top neuron); δ is
+        # defined in the note under the diagram.
+        ax.set_title(self.title or "the backward pass")
         fill = f"fill: Σδ = ∂{loss}/∂b" if all(lay.bias for lay in layers) else "fill: Σδ over the samples"
         handles = [Line2D([], [], color=colours.POSITIVE, lw=2, label=f"∂{loss}/∂w > 0"),
                    Line2D([], [], color=colours.NEGATIVE, lw=2, label=f"∂{loss}/∂w < 0"),
                    _fill_handle(fill)]
-        note = ("widths: log scale" if log_widths else "widths: |∂w|") + f"; fill: {scale_note(norm)}"
+        note = f"δ = ∂{loss}/∂z; " + ("widths: log scale" if log_widths else "widths: |∂w|") + \
+            f"; fill: {scale_note(norm)}"
         self._legend(ax, handles, note, wide_note(sizes, f"|∂{loss}/∂w|"))
 
         def update(i):
