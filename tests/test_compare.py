@@ -288,11 +288,14 @@ def test_the_runs_diagrams_share_one_width_scale():
 
 def test_a_spare_cell_of_the_grid_holds_the_runs_legend(tiny):
     from visualizer import Renderer
-    from visualizer.run.check import compared
+    from visualizer.draw.panels.compare import comparison_layout
+    from visualizer.run.compare import varied
 
-    history, layout, title = compared(tiny, ["seed=0,1,2,3,4"], steps=3)
+    labels = [f"seed={k}" for k in range(5)]
+    history = join_histories([train(varied(tiny, {"seed": k}), steps=3) for k in range(5)], labels)
+    layout = comparison_layout(tiny.layout, history, 5, shape=[5])
     assert layout.mosaic[0][0][1] == ["run3", "run4", "legend"]  # five runs: 2 x 3, the sixth cell spare
-    renderer = Renderer(layout, history, size=(480, 270), title=title)
+    renderer = Renderer(layout, history, size=(480, 270))
     renderer.draw(0)
     axes = renderer._sheet.axes
     texts = [t.get_text() for t in axes["legend"].get_legend().texts]
