@@ -266,3 +266,39 @@ def test_a_legend_goes_where_no_data_is_or_outside():
     legend = place_legend(ax, grid, handles=handles)
     fig.canvas.draw()
     assert legend.get_window_extent().x0 > ax.get_window_extent().x1
+
+
+def test_of_two_runs_a_diverged_one_does_not_set_the_shared_axes():
+    from visualizer.draw.panels.compare import calm_union
+
+    assert calm_union(np.array([[0.0, 3.0], [-400.0, 900.0]])) == (0.0, 3.0)
+
+
+def test_the_runs_diagrams_share_one_width_scale():
+    from visualizer.run.check import compared
+
+    scene = load_scene("initialization")
+    history, layout, _ = compared(scene, ["width=3,6"], steps=4)
+    diagrams = [layout.panels[f"diagram{k}"].inner for k in range(2)]
+    runs = [run_history(history, k) for k in range(2)]
+    largest = [max(float(np.abs(run.layer_weight(lay)).max()) for lay in run.info.layers) for run in runs]
+    assert largest[0] != largest[1]  # the runs' own largest weights differ; one scale draws them both
+    assert diagrams[0].weight_scale == diagrams[1].weight_scale == pytest.approx(max(largest))
+
+
+def test_a_spare_cell_of_the_grid_holds_the_runs_legend(tiny):
+    from visualizer import Renderer
+    from visualizer.draw.panels.compare import comparison_layout
+    from visualizer.run.compare import varied
+
+    labels = [f"seed={k}" for k in range(5)]
+    history = join_histories([train(varied(tiny, {"seed": k}), steps=3) for k in range(5)], labels)
+    layout = comparison_layout(tiny.layout, history, 5, shape=[5])
+    assert layout.mosaic[0][0][1] == ["run3", "run4", "legend"]  # five runs: 2 x 3, the sixth cell spare
+    renderer = Renderer(layout, history, size=(480, 270))
+    renderer.draw(0)
+    axes = renderer._sheet.axes
+    texts = [t.get_text() for t in axes["legend"].get_legend().texts]
+    assert texts[0] == "actual" and texts[-1] == "predicted"  # the fit panel's legend
+    assert all(axes[f"run{k}"].get_legend() is None for k in range(5))  # none on the runs' data
+    renderer.close()

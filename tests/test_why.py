@@ -162,8 +162,9 @@ def _table_rows(layout, history, size):
     renderer = Renderer(layout, history, size=size)
     renderer.draw(0)
     ax = renderer._sheet.axes["chain"]
-    more = [t.get_text() for t in ax.texts if t.get_text().startswith("…")]
-    return sum(1 for t in ax.texts if t.get_text().isdigit()), more
+    shown = [t for t in ax.texts if t.get_visible()]
+    more = [t.get_text() for t in shown if t.get_text().startswith("…")]
+    return sum(1 for t in shown if t.get_text().isdigit()), more
 
 
 def test_the_chain_rule_table_writes_the_samples_that_fit_and_says_how_many_more(moons_why):
@@ -245,3 +246,60 @@ def test_the_command_line_draws_a_saved_pytorch_history_with_the_why_layout(tmp_
                          "--size", "480x270", "--out", str(tmp_path), "-q")
     assert (code, err) == (0, "")
     assert len(list((tmp_path / "run-why" / "frames").glob("*.png"))) >= 2
+
+
+class Empty(ChainRulePanel.__mro__[1]):
+    """A panel that draws nothing: room taken from the table."""
+
+    def draw(self, ax, history):
+        ax.set_axis_off()
+        return lambda i: []
+
+
+def test_a_narrow_chain_rule_table_leaves_out_the_middle_factors_first_and_nothing_overlaps():
+    from visualizer.draw.panels.why import drop_order
+
+    assert drop_order(4) == [2, 1, 3, 0] and drop_order(5) == [2, 3, 1, 4, 0] and drop_order(1) == [0]
+    scene = load_scene("gender")
+    panel = scene.layout_named("why").panels["chain"]
+    history = train(scene, steps=8, every=4, layout=Layout([["chain"]], {"chain": panel}))
+    shown = {}
+    for width in (900, 200):  # the same text size, the table a fifth as wide beside an empty panel
+        layout = Layout([["chain", "empty"]], {"chain": panel, "empty": Empty()}, width_ratios=[width, 920 - width])
+        renderer = Renderer(layout, history, size=(920, 300))
+        renderer.draw(len(history) - 1)
+        ax = renderer._sheet.axes["chain"]
+        texts = [t for t in ax.texts if t.get_visible() and t.get_text()]
+        boxes = [t.get_window_extent() for t in texts]
+        for artist in ax.artists:  # the numbers, drawn per frame
+            if hasattr(artist, "extents") and artist.get_visible():
+                boxes += [box for _, box in artist.extents()]
+        for k, a in enumerate(boxes):  # no two texts share more than a pixel, all inside the panel
+            assert ax.bbox.x0 - 1 <= a.x0 and a.x1 <= ax.bbox.x1 + 1
+            for b in boxes[k + 1:]:
+                assert min(a.x1, b.x1) - max(a.x0, b.x0) <= 1 or min(a.y1, b.y1) - max(a.y0, b.y0) <= 1
+        shown[width] = [t.get_text() for t in texts]
+        renderer.close()
+    factors = ["∂MSE/∂ypred", "∂ypred/∂sum_o1", "∂sum_o1/∂h1", "∂h1/∂sum_h1", "∂sum_h1/∂w1"]
+    assert all(f in shown[900] for f in factors) and "⋯" not in shown[900]
+    narrow = [f for f in factors if f in shown[200]]
+    assert "⋯" in shown[200] and "product" in shown[200]
+    assert narrow == [f for f in factors if f not in [factors[k] for k in drop_order(5)[:5 - len(narrow)]]]
+
+
+def test_the_built_why_layout_explains_a_weight_that_carries_gradient_not_a_dead_units():
+    from visualizer.run.why import carrying
+
+    grads = np.zeros((4, 2, 3))
+    grads[:, 1, 2] = 1.0  # only w[1,2] ever has a gradient
+    grads[:1, 0, 1] = 1.0
+    layout = Layout([["chain"]], {"chain": ChainRulePanel("hidden.weight", (0, 0))})
+    assert carrying(layout, grads).panels["chain"].index == (1, 2)
+    grads[:, 0, 0] = 1.0  # a live first entry stays
+    assert carrying(layout, grads).panels["chain"].index == (0, 0)
+    # overfit's first ReLU unit of hidden2 starts dead on the training set: its weights' gradient is zero.
+    scene = load_scene("overfit")
+    chain = scene.layout_named("why").panels["chain"]
+    history = train(scene, steps=1, layout=Layout([["loss"]], {"loss": LossPanel()}))
+    first = history.grads[chain.param][0]
+    assert chain.param == "hidden2.weight" and first[0, 0] == 0 and first[tuple(chain.index)] != 0

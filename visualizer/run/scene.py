@@ -229,7 +229,12 @@ class Scene:
         if name == "default":
             return self.layout
         if name == "why":
-            return self._why_layout()
+            from ..record.model import NetworkModel
+            from .why import carrying_at_start
+
+            # its chain rule for a weight that carries gradient at the start, not a dead unit's
+            return carrying_at_start(self._why_layout(), NetworkModel(self.network(self.seed)), self.x, self.y,
+                                     self.loss)
         known = ", ".join(["default", *self.layouts, *([] if "why" in self.layouts else ["why"])])
         raise SceneError(f"scene {self.name!r} has no layout {name!r}; its layouts: {known}")
 

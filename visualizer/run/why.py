@@ -86,6 +86,9 @@ def why_for_history(history: History) -> tuple[Layout, History]:
         raise VisualizerError("the why layout shows one run; this history joins a comparison's runs")
     loss = history_loss(history)
     layout = why_layout(info.layers, main_panel(default_layout(history)))
+    chain = layout.panels["chain"]
+    if chain.param in history.grads:  # a weight that carries gradient through the run, not a dead unit's
+        layout = carrying(layout, history.grads[chain.param])
     try:
         evaluator = Evaluator(LayersModel(info.layers), history.static["data/x"], history.static["data/y"], layout,
                               loss=loss)
@@ -100,6 +103,45 @@ def why_for_history(history: History) -> tuple[Layout, History]:
     _check_gradient(layout, done, loss)
     done.static.update({k: v for k, v in evaluator.analyse(done).items() if k not in done.static})
     return layout, done
+
+
+def carrying(layout: Layout, grads: np.ndarray) -> Layout:
+    """``layout`` with its chain-rule panel (key ``chain``) moved to the entry of its parameter whose gradient
+    is non-zero at the most of ``grads``' rows (rows × the parameter's shape), when the entry it has (the first,
+    as :func:`~visualizer.draw.panels.defaults.chain_parameter` picks it) carries none at half of them or
+    more: a dead ReLU's weight, whose table would be zeros. The first such entry, so a live [0,0] stays."""
+    chain = layout.panels.get("chain")
+    grads = np.asarray(grads, dtype=float)
+    if chain is None or grads.ndim < 2 or not len(grads):
+        return layout
+    shape = grads.shape[1:]
+    live = (np.abs(grads.reshape(len(grads), -1)) > 0).mean(axis=0)  # the share of rows with a gradient
+    own = int(np.ravel_multi_index(tuple(chain.index), shape))
+    best = int(np.argmax(live))
+    if live[own] >= 0.5 or live[best] <= live[own]:
+        return layout
+    index = tuple(int(v) for v in np.unravel_index(best, shape))
+    panels = {**layout.panels, "chain": dataclasses.replace(chain, index=index)}
+    return dataclasses.replace(layout, panels=panels)
+
+
+def carrying_at_start(layout: Layout, network, x: np.ndarray, y: np.ndarray, loss) -> Layout:
+    """:func:`carrying` for a scene's built why layout, before training: the gradient of the chain-rule
+    panel's parameter at the initial ``network`` (a :class:`~visualizer.record.model.NetworkModel`) on the
+    training data. A network the backward pass does not go through is left as it is."""
+    from ..record.backprop import backward_pass
+
+    chain = layout.panels.get("chain")
+    try:
+        layers = network.layers()
+        k = [lay.weight for lay in layers].index(chain.param)
+        bp = backward_pass(layers, network.parameters(), x, y, loss, activation_functions(layers, network))
+    except (AttributeError, ValueError, KeyError, TypeError):
+        return layout
+    lay = layers[k]
+    inputs = bp.x if k == 0 else bp.a[layers[k - 1].name]
+    grad = inputs.T @ bp.delta[lay.name]  # (inputs, units)
+    return carrying(layout, (grad.T if lay.transposed else grad)[None])
 
 
 def _check_gradient(layout: Layout, history: History, loss) -> None:
@@ -122,4 +164,4 @@ def _check_gradient(layout: Layout, history: History, loss) -> None:
                                   f"loop minimised, one of {', '.join(LOSSES)}")
 
 
-__all__ = ["LayersModel", "history_loss", "why_for_history"]
+__all__ = ["LayersModel", "carrying", "carrying_at_start", "history_loss", "why_for_history"]

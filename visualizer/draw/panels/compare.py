@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
+from matplotlib.artist import Artist
 
 from ..text import size
 from .base import Layout, Panel
@@ -118,6 +119,44 @@ def place_legend(ax, points: np.ndarray | None, outside: str = "right", **kwargs
     return ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), **kwargs)
 
 
+def points_along(xy: np.ndarray, step: float = 2.0) -> np.ndarray:
+    """Points every ``step`` pixels or closer along the line through ``xy`` (display pixels; rows that are
+    not finite left out): where a line puts ink, for keeping a legend or a label off it."""
+    xy = xy[np.isfinite(xy).all(axis=1)]
+    if len(xy) < 2:
+        return xy
+    n = int(np.clip(np.hypot(*np.diff(xy, axis=0).T).max() / step, 1, 500))
+    t = np.linspace(0, 1, n, endpoint=False)[:, None, None]
+    return np.concatenate([(xy[:-1] + t * (xy[1:] - xy[:-1])).reshape(-1, 2), xy[-1:]])
+
+
+class _LegendFit(Artist):
+    """Keeps an inside legend off the curves in its axes' final size: drawn first among its axes' children,
+    after the renderer's layout has settled the axes (the spot chosen while the panel was drawn was measured
+    on the axes' size before that layout), it moves the legend to the first of :data:`LEGEND_SPOTS`, the
+    chosen one first, where none of ``curves`` ((x, y) in data coordinates, every frame's) passes."""
+
+    def __init__(self, legend, curves: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        super().__init__()
+        self.legend, self.curves = legend, curves
+        self.set_zorder(-100)
+        self.set_in_layout(False)
+
+    def draw(self, renderer) -> None:
+        ax = self.legend.axes
+        points = np.concatenate([np.zeros((0, 2))] + [points_along(ax.transData.transform(np.column_stack([x, y])))
+                                                      for x, y in self.curves])
+        spots = [self.legend._get_loc(), *LEGEND_SPOTS]
+        for spot in spots:
+            self.legend.set_loc(spot)
+            box = self.legend.get_window_extent(renderer)
+            inside = ((points[:, 0] > box.x0 - 2) & (points[:, 0] < box.x1 + 2) & (points[:, 1] > box.y0 - 2)
+                      & (points[:, 1] < box.y1 + 2))
+            if not inside.any():
+                return
+        self.legend.set_loc(spots[0])  # nowhere free: where it was put
+
+
 @dataclass
 class CompareLossPanel(Panel):
     """Each run's training loss (solid) and test loss (dashed, when recorded), one :class:`RunStyle` per run
@@ -159,9 +198,17 @@ class CompareLossPanel(Panel):
         ax.set_xlabel("step")
         # Checked against every curve's whole run, so no frame's curve passes under it.
         full = [Line2D(steps, values, transform=ax.transData) for values in series]
-        place_legend(ax, _axes_points(ax, full), self.legend_outside, handles=handles, framealpha=0.85,
-                     fontsize=size("label"), handlelength=2.2,
-                     ncols=2 if len(handles) > 6 or self.legend_outside == "below" else 1)
+        points, renderer, width = _axes_points(ax, full), ax.figure.canvas.get_renderer(), ax.get_window_extent().width
+        for ncols in (2, 1) if len(handles) > 6 or self.legend_outside == "below" else (1,):
+            legend = place_legend(ax, points, self.legend_outside, handles=handles, framealpha=0.85,
+                                  fontsize=size("label"), handlelength=2.2, ncols=ncols)
+            # below the axes: no wider than they are (a narrow column beside a tall grid), else one column
+            if ncols == 1 or legend.get_bbox_to_anchor() is ax.bbox or self.legend_outside != "below" or \
+                    legend.get_window_extent(renderer).width <= width:
+                break
+            legend.remove()
+        if legend.get_bbox_to_anchor() is ax.bbox:  # inside the axes: checked again once they are laid out
+            ax.add_artist(_LegendFit(legend, [(steps, values) for values in series]))
         return lambda i: grow(curves, steps, i)
 
 
@@ -169,11 +216,11 @@ RUNAWAY = 10.0  # a panel whose range is this many times the typical one does no
 
 
 def calm_union(limits: np.ndarray) -> tuple[float, float]:
-    """The union of (lo, hi) ``limits`` over the panels whose span is at most ``RUNAWAY`` times the median
+    """The union of (lo, hi) ``limits`` over the panels whose span is at most ``RUNAWAY`` times the (lower) median
     span: a run whose predictions blow up shows its curve leaving the shared axes instead of squashing every
     other run's panel flat."""
     spans = limits[:, 1] - limits[:, 0]
-    typical = float(np.median(spans))
+    typical = float(np.percentile(spans, 50, method="lower"))  # of two panels, the calmer one
     calm = limits[spans <= RUNAWAY * typical] if typical > 0 else limits
     return float(calm[:, 0].min()), float(calm[:, 1].max())
 
@@ -206,6 +253,21 @@ class SharedAxes:
 
 
 @dataclass(eq=False)
+class SpareLegendPanel(Panel):
+    """A spare cell of a comparison's grid showing the legend the runs' panels share (``entries``: (handle,
+    label) pairs, handed over by the first run's panel, drawn before this one)."""
+
+    entries: list = field(default_factory=list)
+
+    def draw(self, ax, history):
+        ax.set_axis_off()
+        if self.entries:
+            handles, labels = zip(*self.entries)
+            ax.legend(handles, labels, loc="center", fontsize=size("detail"), frameon=False)
+        return lambda i: []
+
+
+@dataclass(eq=False)
 class RunPanel(Panel):
     """``inner`` drawn for run ``k`` of a comparison, titled by what differs, axes shared through ``shared``."""
 
@@ -214,6 +276,7 @@ class RunPanel(Panel):
     shared: SharedAxes | None = None
     colorbar: bool = True
     legend: bool = False
+    spare: SpareLegendPanel | None = None  # with ``legend``: the grid's spare cell that shows it
 
     def draw(self, ax, history):
         from ...record.runs import run_history
@@ -224,14 +287,18 @@ class RunPanel(Panel):
         legend = ax.get_legend()
         if legend is not None:
             legend.remove()
-            if self.legend:  # one legend is enough for identical panels: where it covers none of its data
-                rows = np.unique(np.linspace(0, len(run) - 1, 12).round().astype(int)) if len(run) else []
-                drawn = [a for i in rows for a in update(int(i))]
-                if len(rows):
-                    update(0)
-                points = _axes_points(ax, [*ax.lines, *ax.collections, *ax.images, *drawn])
-                place_legend(ax, points, outside="below", handles=legend.legend_handles,
-                             labels=[t.get_text() for t in legend.texts], fontsize=size("detail"), framealpha=0.85)
+            handles, labels = legend.legend_handles, [t.get_text() for t in legend.texts]
+            if self.legend and self.spare is not None:  # one legend is enough for identical panels: in a spare cell
+                self.spare.entries[:] = list(zip(handles, labels))
+            elif self.legend:  # or under the first, off its data
+                # (the width before the layout, which gives the axes a fifth or so more)
+                renderer, width = ax.figure.canvas.get_renderer(), 1.2 * ax.get_window_extent().width
+                for ncols in range(min(len(handles), 4), 0, -1):  # as many columns as the panel's width holds
+                    below = place_legend(ax, None, outside="below", handles=handles, labels=labels, ncols=ncols,
+                                         fontsize=size("detail"), framealpha=0.85)
+                    if ncols == 1 or below.get_window_extent(renderer).width <= width:
+                        break
+                    below.remove()
         if not self.colorbar:  # the colour scales are shared: one bar, at the end of the row, says them all
             for mappable in [*ax.get_images(), *ax.collections]:
                 if getattr(mappable, "colorbar", None) is not None:
@@ -281,18 +348,21 @@ def comparison_layout(scene_layout: Layout, history, runs: int, landscape: Panel
     if main is None:
         return Layout([bottom], panels)
     shared = SharedAxes(runs)
+    spare = SpareLegendPanel() if rows * cols > runs else None  # the runs' legend in the grid's spare cell
     grid = []
     for r in range(rows):
         row = []
         for c in range(cols):
             k = r * cols + c
             if k < runs:
-                panels[f"run{k}"] = RunPanel(inner=main, k=k, shared=shared, legend=k == 0,
+                panels[f"run{k}"] = RunPanel(inner=main, k=k, shared=shared, legend=k == 0, spare=spare,
                                              colorbar=c == cols - 1)  # a short last row: the bar above says it
                 row.append(f"run{k}")
             else:
-                row.append(".")
+                row.append("legend" if k == runs and spare is not None else ".")
         grid.append(row)
+    if spare is not None:
+        panels["legend"] = spare  # after the first run's panel, which hands it the entries
     if rows >= 3 and landscape is not None:
         # A tall grid keeps its panels' height: the losses and the landscape in a column beside it.
         side = [["loss"], ["landscape"]]
@@ -322,5 +392,5 @@ def with_run_diagrams(layout: Layout, diagram: Panel, runs: int, shape: Sequence
     return Layout([[layout.mosaic], [grid]], panels, height_ratios=[sum(ratios), 0.75 * rows])
 
 
-__all__ = ["CompareLossPanel", "RunPanel", "RunStyle", "SharedAxes", "comparison_layout", "diagram_panel",
-           "grid_shape", "main_panel", "place_legend", "run_styles", "with_run_diagrams"]
+__all__ = ["CompareLossPanel", "RunPanel", "RunStyle", "SharedAxes", "SpareLegendPanel", "comparison_layout",
+           "diagram_panel", "grid_shape", "main_panel", "place_legend", "run_styles", "with_run_diagrams"]

@@ -145,6 +145,11 @@ def edge_name_spots(pos: list[list[tuple[float, float]]]) -> dict[int, tuple[flo
     return spots
 
 
+def _touch(a, b, slack: float = 1.0) -> bool:
+    """Whether two boxes (display pixels) share more than ``slack`` pixels each way."""
+    return min(a.x1, b.x1) - max(a.x0, b.x0) > slack and min(a.y1, b.y1) - max(a.y0, b.y0) > slack
+
+
 def magnitude_range(*arrays: np.ndarray) -> tuple[float, float]:
     """(smallest non-zero, largest) finite magnitude over ``arrays``; (1, 1) when there is none."""
     mags = [np.abs(np.asarray(a, dtype=float)) for a in arrays]
@@ -202,6 +207,7 @@ class NetworkDiagramPanel(Panel):
     output_names: list[str] = field(default_factory=list)
     max_width: float = 5.0
     show: str = "weights"
+    weight_scale: float | None = None  # |w| drawn at max_width (default: the run's largest)
 
     def __post_init__(self) -> None:
         if self.show not in SHOWS:
@@ -261,8 +267,13 @@ class NetworkDiagramPanel(Panel):
 
         def named(i):
             if not shown:  # the layout is final at the first frame: keep the edge names that fit in pixels
-                shown.extend(names + [t for texts, words, ys in blocks if names_fit(ax, words, ys, edge_points)
-                                      for t in texts])
+                fitting = [t for texts, words, ys in blocks if names_fit(ax, words, ys, edge_points) for t in texts]
+                # and none on a unit's name or on its bias or δ written under it, at any row of the run
+                busy = [t.get_window_extent() for t in names if t.get_text()]
+                for row in np.unique(np.linspace(0, len(history) - 1, 24).round().astype(int)):
+                    busy += [a.get_window_extent() for a in update(int(row))
+                             if isinstance(a, FrameText) and a.get_text()]
+                shown.extend(names + [t for t in fitting if not any(_touch(t.get_window_extent(), b) for b in busy)])
             return [*update(i), *shown]  # last: a name is never under an edge or a neuron
         return named
 
@@ -323,7 +334,7 @@ class NetworkDiagramPanel(Panel):
     def _weights(self, ax, history, layers, units, sizes, edges, wide):
         weights = [history.layer_weight(lay) for lay in layers]  # (rows, inputs, outputs) each
         biases = [history.params[lay.bias] if lay.bias else None for lay in layers]
-        scale = max(float(np.nanmax(np.abs(w))) for w in weights) or 1.0
+        scale = self.weight_scale or max(float(np.nanmax(np.abs(w))) for w in weights) or 1.0
         bias_values = [b for b in biases if b is not None]
         norm = colours.symmetric_norm(*bias_values)
         # Fill from the bias through the signed colour map; units without a bias are NaN, drawn white.
@@ -349,7 +360,7 @@ class NetworkDiagramPanel(Panel):
         def update(i):
             w = np.concatenate([w[i].ravel() for w in weights])
             rgba = colours.sign_colors(w)  # RGBA rows
-            widths = 0.3 + self.max_width * np.abs(w) / scale
+            widths = 0.3 + self.max_width * np.minimum(np.abs(w) / scale, 1.0)  # a shared scale: at most full
             if wide:
                 faint = ~strongest(w if signal is None else np.abs(w) * signal[i], wide)
                 rgba[faint], widths[faint] = FAINT, 0.3
@@ -393,12 +404,15 @@ class NetworkDiagramPanel(Panel):
                              zorder=2, linewidths=1.2, animated=True)
         labels = self._unit_labels(ax, units, sizes) if len(units) <= MAX_LABELLED_UNITS else []
         loss = short_loss(history.info.loss_label)
-        ax.set_title(self.title or f"backward pass: ∂{loss}/∂w and δ = ∂{loss}/∂z")
+        # A short title (a long one wraps at lecture size and crowds the names over the top neuron); δ is
+        # defined in the note under the diagram.
+        ax.set_title(self.title or "the backward pass")
         fill = f"fill: Σδ = ∂{loss}/∂b" if all(lay.bias for lay in layers) else "fill: Σδ over the samples"
         handles = [Line2D([], [], color=colours.POSITIVE, lw=2, label=f"∂{loss}/∂w > 0"),
                    Line2D([], [], color=colours.NEGATIVE, lw=2, label=f"∂{loss}/∂w < 0"),
                    _fill_handle(fill)]
-        note = ("widths: log scale" if log_widths else "widths: |∂w|") + f"; fill: {scale_note(norm)}"
+        note = f"δ = ∂{loss}/∂z; " + ("widths: log scale" if log_widths else "widths: |∂w|") + \
+            f"; fill: {scale_note(norm)}"
         self._legend(ax, handles, note, wide_note(sizes, f"|∂{loss}/∂w|"))
 
         def update(i):

@@ -273,7 +273,7 @@ class _NeuronValues:
         self.ax, self.pos, self.radius, self.n_samples, self.mode = ax, pos, radius, n_samples, mode
         # Beside each neuron: a line of values (or a small curve) and below it a line for a total.
         self.value_texts, self.total_texts = [], []
-        below = CURVE_POINTS[1] + 6 if mode == "curve" else 13
+        below = CURVE_POINTS[1] + 9 if mode == "curve" else 13
         for column in pos:
             row_v, row_t = [], []
             for x, y in column:
@@ -297,7 +297,7 @@ class _NeuronValues:
         per_x, per_y = px[1] - px[0]
         dpi_scale = ax.figure.dpi / 72  # sizes in points, as the texts' offsets
         width, height = CURVE_POINTS[0] * dpi_scale / per_x, CURVE_POINTS[1] * dpi_scale / per_y
-        gap = (self.radius + 3) * dpi_scale / per_y
+        gap = (self.radius + 6) * dpi_scale / per_y  # clear of the circle and its outline
         for column in self.pos:
             row = []
             for x, y in column:
@@ -430,7 +430,7 @@ class ExplainNotesPanel(Panel):
         handles = [Line2D([], [], color=colours.POSITIVE, lw=2, label="> 0"),
                    Line2D([], [], color=colours.NEGATIVE, lw=2, label="< 0")]
         ax.legend(handles=handles, loc="lower left", ncol=2, frameon=False, fontsize=size("detail"), handlelength=1.4,
-                  columnspacing=1.0, title="weights; ∂L/∂w and δ in the backward pass",
+                  columnspacing=1.0, title=f"weights; ∂{_loss_name(history)}/∂w and δ in the backward pass",
                   title_fontsize=size("detail"),
                   alignment="left")
 
@@ -447,9 +447,15 @@ class ExplainNotesPanel(Panel):
         return update
 
 
+def _loss_name(history: History) -> str:
+    """The loss as the notes write it in ∂L/∂w: its label when that is one word (SSR), else L."""
+    label = history.info.loss_label
+    return label if label and label.isalnum() else "L"
+
+
 def _caption(history: History, layers: list[LayerInfo], n: int, d: ExplainedStep, phase: Phase) -> str:
     info = history.info
-    loss = info.loss_label if info.loss_label and info.loss_label.isalnum() else "L"
+    loss = _loss_name(history)
     if phase.stage == "norm":
         return _norm_caption(info, layers[phase.layer - 1], d.norms[phase.layer - 1], phase, loss, n)
     if phase.kind == "forward":
@@ -475,8 +481,8 @@ def _caption(history: History, layers: list[LayerInfo], n: int, d: ExplainedStep
         else:
             first = f"δ = (Σ w · δ of the next layer){slope}"
         total = f"Σδ under a neuron is ∂{loss}/∂b." if lay.bias else "Σδ: the δ's summed over the samples."
-        return f"{first}\nfor every sample: the error signal.\n∂{loss}/∂w = Σ over samples of input · δ\n" \
-               f"colours and widths the edges;\n{total}" + \
+        return f"{first}\nfor every sample: the error signal.\n∂{loss}/∂w = Σ over samples of input · δ:\n" \
+               f"the edges' colour and width.\n{total}" + \
             _dropout_caption(info, lay, d.dropped[phase.layer - 1] if d.dropped else None, "backward")
     lines = [f"w ← w − η · ∂{loss}/∂w", f"with {info.optimizer}" if info.optimizer else ""]
     gap = d.next_step - d.step if d.next_step is not None else 0

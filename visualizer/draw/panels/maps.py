@@ -100,14 +100,19 @@ class DecisionBoundaryPanel(_PlanePanel):
                                        s=mark(8.0 if test else 7.75) ** 2,
                                        zorder=3, animated=True, **_point_edge(test)))
         cx, cy = float(np.mean(g0)), float(np.mean(g1))
+        options = []  # per named point: its label at each corner, the one leaning to the plane's middle first
         for name, qx, qy in zip(self.names, px, py):
             # Labels lean towards the middle of the plane so points at its edges keep theirs inside.
-            dx, dy = (-8 if qx > cx else 8), (-8 if qy > cy else 8)
-            label = FrameText(qx, qy, name, transform=ax.transData, offset=(dx, dy), fontsize=size("label"),
-                              ha="right" if dx < 0 else "left", va="top" if dy < 0 else "bottom",
-                              background="white", pad=0.15)
-            ax.add_artist(label)
-            overlays.append(label)
+            lean = ((-8 if qx > cx else 8), (-8 if qy > cy else 8))
+            corners = [lean, (lean[0], -lean[1]), (-lean[0], lean[1]), (-lean[0], -lean[1])]
+            options.append([FrameText(qx, qy, name, transform=ax.transData, offset=(dx, dy), fontsize=size("label"),
+                                      ha="right" if dx < 0 else "left", va="top" if dy < 0 else "bottom",
+                                      background="white", pad=0.15) for dx, dy in corners])
+            for label in options[-1]:
+                ax.add_artist(label)
+        named = len(overlays)
+        points = np.column_stack([px, py])
+        radius = mark(7.75) / 2
         ax.set_title(self.title)
         if self.colorbar:
             ax.figure.colorbar(image, ax=ax, fraction=0.05, pad=0.02)
@@ -116,11 +121,37 @@ class DecisionBoundaryPanel(_PlanePanel):
                       fontsize=size("detail"), framealpha=0.85, handletextpad=0.2, borderpad=0.3)
 
         def update(i):
+            if len(overlays) == named and options:  # the layout is final at the first frame: place the names
+                overlays.extend(_placed_labels(ax, options, points, radius))
             z = values[i]
             image.set_data(z)
             contour.set_segments(contour_generator(grid[0], grid[1], z).lines(self.level))
             return [image, contour, *overlays]
         return update
+
+
+def _placed_labels(ax, options: list[list[FrameText]], points: np.ndarray, radius: float) -> list[FrameText]:
+    """One label per point, from its ``options`` the first that stays inside the axes and covers neither a
+    label placed before it nor a point (``radius`` points); the first option when none does."""
+    from matplotlib.transforms import Bbox
+
+    scale = ax.figure.dpi / 72
+    taken = [Bbox([[x - radius * scale, y - radius * scale], [x + radius * scale, y + radius * scale]])
+             for x, y in ax.transData.transform(points)]
+    area = ax.bbox
+    chosen = []
+    for own, labels in enumerate(options):
+        others = [b for k, b in enumerate(taken) if k != own]
+        pick = next((t for t in labels if _clear(t.get_window_extent(), area, others)), labels[0])
+        chosen.append(pick)
+        taken.append(pick.get_window_extent())
+    return chosen
+
+
+def _clear(box, area, taken) -> bool:
+    inside = box.x0 >= area.x0 and box.x1 <= area.x1 and box.y0 >= area.y0 and box.y1 <= area.y1
+    return inside and not any(min(box.x1, b.x1) - max(box.x0, b.x0) > 1 and min(box.y1, b.y1) - max(box.y0, b.y0) > 1
+                              for b in taken)
 
 
 @dataclass

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from matplotlib import patheffects
+from matplotlib.artist import Artist
 from matplotlib.colors import LogNorm, Normalize
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
@@ -31,17 +32,58 @@ def _row_label(n: int, names: list[str]) -> str:
     return names[n] if n < len(names) else str(n + 1)
 
 
-TABLE_LINE = 1.45  # a table line's height, in its font's size
-TABLE_EXTRA_LINES = 5  # the formula, the gap under it, the header, the sum and the recorded gradient
+TABLE_LINE = 1.32  # a table line's height, in its font's size
+TABLE_GAP = 0.9  # the space between two columns, in the table font's size
 
 
-def _rows_that_fit(ax, extra: int = TABLE_EXTRA_LINES) -> int:
-    """How many sample rows of the chain-rule table fit in ``ax`` at the frame's text size (the layout still to
-    come takes the title's band and some margin: 95 % of their height now)."""
+def _width(text: str, points: float) -> float:
+    """``text``'s advance in points at ``points`` size, as the frame's text draws it (each character's own
+    advance, no kerning: a :class:`FrameTextGroup` places its glyphs so)."""
     from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import text_to_path
 
-    line = TABLE_LINE * size("detail") * ax.figure.dpi / 72
-    return max(1, int(0.95 * ax.bbox.height / line) - extra)
+    key = (points,)
+    widths = _ADVANCES.setdefault(key, {})
+    total = 0.0
+    for ch in text:
+        if ch not in widths:
+            widths[ch] = text_to_path.get_text_width_height_descent(ch, FontProperties(size=points), ismath=False)[0]
+        total += widths[ch]
+    return total
+
+
+_ADVANCES: dict[tuple, dict[str, float]] = {}
+
+
+def _label_width(text: str, points: float) -> float:
+    """A static label's width in points, as matplotlib lays it out."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import text_to_path
+
+    return text_to_path.get_text_width_height_descent(text, FontProperties(size=points), ismath=False)[0]
+
+
+def drop_order(n: int) -> list[int]:
+    """The order in which a chain-rule table too wide for its panel leaves out factor columns (of ``n``): the
+    middle of the chain first, outwards, so ∂L/∂ŷ (the error) and the last factor (the input) stay longest;
+    the product column is never left out. The formula above the table names every factor."""
+    middle = (n - 1) / 2
+    return sorted(range(n), key=lambda f: (abs(f - middle), -f))
+
+
+class _AtLayout(Artist):
+    """Calls ``fit`` at every full draw of the figure, before the rest of its axes' children: the renderer's
+    layout settles the axes' size only after the panels are drawn, so what must fit the laid-out axes (the
+    chain-rule table's rows and columns, a label kept inside) is decided here."""
+
+    def __init__(self, fit) -> None:
+        super().__init__()
+        self._fit = fit
+        self.set_zorder(-100)
+        self.set_in_layout(False)
+
+    def draw(self, renderer) -> None:
+        self._fit()
 
 
 def _number(v: float) -> str:
@@ -113,6 +155,9 @@ class ChainRulePanel(Panel):
         return output_grad, slopes, weights, inputs
 
     def draw(self, ax, history):
+        from matplotlib.lines import Line2D
+        from matplotlib.transforms import Affine2D
+
         layers = history.info.layers
         if not layers:
             raise ValueError("ChainRulePanel needs the model's layer structure in the history")
@@ -124,85 +169,182 @@ class ChainRulePanel(Panel):
         recorded = history.grads[self.param][(slice(None), *tuple(self.index))]
         terms = [(p, s) for p in range(len(rule.paths)) for s in range(n)]
         penalty = history.info.penalty  # its part of the recorded gradient is not the chain rule's
-        extra = TABLE_EXTRA_LINES + bool(penalty)
-        fit = min(self.max_rows, _rows_that_fit(ax, extra))
-        shown = terms if len(terms) <= fit else terms[: max(1, fit - 1)]
+        most = min(self.max_rows, len(terms))  # rows the table may write; how many fit is decided at layout
+        candidates = terms[:most]
         ax.set_axis_off()
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
         masked = any(f.name.startswith("m·") for f in rule.paths[0])  # m: the unit's dropout mask at the step
         ax.set_title(self.title or f"the chain rule for ∂{loss}/∂{rule.target}" +
                      (" (m: the step's dropout mask, 0 = dropped)" if masked else ""))
-        # Columns: the sample, one per factor, the product; numbers right-aligned at each column's right edge,
-        # each column as wide as its header or a number (about nine characters), whichever is wider.
-        widths = np.array([max(len(f.name), 9) for f in rule.paths[0]] + [9], dtype=float)
-        rights = list(0.13 + (0.995 - 0.13) * np.cumsum(widths)[:-1] / widths.sum() - 0.015) + [0.995]
-        lines = len(shown) + (len(shown) < len(terms)) + extra
-        step = min(0.075, 0.97 / lines)
-        top = 0.98
+        detail, big = size("detail"), size("label")
+        factors = [f.name for f in rule.paths[0]]
         several = len(rule.paths) > 1
-        sigma = "Σₙ Σ paths " if several else "Σₙ "
-        formula = f"∂{loss}/∂{rule.target} = {sigma}" + " · ".join(f.name for f in rule.paths[0])
-        ax.text(0.0, top, formula, ha="left", va="top", fontsize=size("label"), transform=ax.transAxes)
-        head = top - 2.0 * step  # baselines from here: both kinds of text sit on them alike
-        ax.text(0.0, head, "sample", ha="left", va="baseline", fontsize=size("detail"), color=colours.MUTED)
-        for f, factor in enumerate(rule.paths[0]):
-            ax.text(rights[f], head, factor.name, ha="right", va="baseline", fontsize=size("detail"),
-                    color=colours.MUTED)
-        ax.text(rights[-1], head, "product", ha="right", va="baseline", fontsize=size("detail"), color=colours.MUTED)
-        ax.axhline(head - 0.4 * step, xmin=0.0, xmax=1.0, color=colours.RULE, linewidth=0.6)
-        # One artist for every number of the table: they are blended into the frame at once.
-        ys = [head - step * (k + 1) for k in range(len(shown))]
-        for (p, s), y in zip(shown, ys):
-            label = _row_label(s, self.sample_names)
-            if several:
-                label += f" · path {p + 1}"
-            ax.text(0.0, y, label, ha="left", va="baseline", fontsize=size("detail"))
-        table = FrameTextGroup([(right, y) for y in ys for right in rights], transform=ax.transAxes, ha="right",
-                               va="baseline", fontsize=size("detail"))
-        ax.add_artist(table)
-        y = head - step * (len(shown) + 1)
-        if len(shown) < len(terms):
-            ax.text(0.0, y, f"… {len(terms) - len(shown)} more", ha="left", va="baseline", fontsize=size("detail"),
-                    color=colours.MUTED)
-            y -= step
-        ax.axhline(y + 0.6 * step, xmin=0.0, xmax=1.0, color=colours.RULE, linewidth=0.6)
-        ax.text(0.0, y, f"sum = ∂{loss}/∂{rule.target}", ha="left", va="baseline", fontsize=size("detail"))
-        total = FrameText(rights[-1], y, "", transform=ax.transAxes, ha="right", va="baseline", fontsize=size("detail"),
-                          color=PREDICTION_COLOR)
-        ax.add_artist(total)
-        y -= step
-        rest = None
-        if penalty:
-            ax.text(0.0, y, f"+ the penalty's part ({penalty}): recorded − sum", ha="left", va="baseline",
-                    fontsize=size("detail"), color=colours.MUTED)
-            rest = FrameText(rights[-1], y, "", transform=ax.transAxes, ha="right", va="baseline",
-                             fontsize=size("detail"), color=colours.MUTED)
-            ax.add_artist(rest)
-            y -= step
-        ax.text(0.0, y, "recorded gradient", ha="left", va="baseline", fontsize=size("detail"), color=colours.MUTED)
-        check = FrameText(rights[-1], y, "", transform=ax.transAxes, ha="right", va="baseline", fontsize=size("detail"),
-                          color=colours.MUTED)
-        ax.add_artist(check)
 
         # Every row's numbers at once, formatted once: a frame only hands strings over.
         values = rule.values(*self._sources(history, rule, slice(None)))  # (rows, paths, samples, factors)
         products = values.prod(axis=-1)
-        paths, samples = (np.array(shown, dtype=int).T if shown else (np.zeros(0, int), np.zeros(0, int)))
+        paths, samples = (np.array(candidates, dtype=int).T if candidates else (np.zeros(0, int), np.zeros(0, int)))
         cells = np.concatenate([values[:, paths, samples, :], products[:, paths, samples, None]], axis=2)
-        texts = [[_number(v) for v in row.ravel()] for row in cells]  # per row: table rows, then columns
+        columns = [[[_number(v) for v in row[:, c]] for row in cells] for c in range(len(factors) + 1)]
         totals = [_number(v) for v in products.sum(axis=(1, 2))]
         checks = [_number(v) for v in recorded]
         rests = [_number(v) for v in recorded - products.sum(axis=(1, 2))]
+        # Each column as wide as its header or its widest number over the whole run.
+        widths = [max([_label_width(h, detail)] + [_width(t, detail) for row in col for t in row])
+                  for h, col in zip(factors + ["product"], columns)]
+        widths[-1] = max([widths[-1]] + [_width(t, detail) for t in totals + checks + (rests if penalty else [])])
+        labels = [_row_label(s, self.sample_names) + (f" · path {p + 1}" if several else "") for p, s in candidates]
+        label_width = max([_label_width(t, detail) for t in labels + ["sample"]])
+        ellipsis_width = _label_width("⋯", detail)
+        bottom = [(f"sum = ∂{loss}/∂{rule.target}", "sum")]
+        if penalty:
+            bottom.append((f"+ the penalty's part ({penalty}): recorded − sum", f"+ {penalty}: recorded − sum"))
+        bottom.append(("recorded gradient", "recorded"))
+        sigma = "Σₙ Σ paths " if several else "Σₙ "
+        formula_parts = [f"∂{loss}/∂{rule.target} = {sigma}{factors[0]}"] + [f"· {f}" for f in factors[1:]]
+
+        # Everything is placed in points from the axes' top-left corner (``place``), y downwards.
+        place = Affine2D()
+        common = dict(transform=place, fontsize=detail, va="baseline")
+        formula = ax.text(0, 0, "", ha="left", va="top", fontsize=big, transform=place, linespacing=1.25)
+        heads = [ax.text(0, 0, h, ha="right", color=colours.MUTED, **common) for h in factors + ["product"]]
+        sample_head = ax.text(0, 0, "sample", ha="left", color=colours.MUTED, **common)
+        ellipsis_head = ax.text(0, 0, "⋯", ha="right", color=colours.MUTED, **common)
+        row_labels = [ax.text(0, 0, t, ha="left", **common) for t in labels]
+        ellipses = [ax.text(0, 0, "⋯", ha="right", color=colours.MUTED, **common) for _ in labels]
+        more = ax.text(0, 0, "", ha="left", color=colours.MUTED, **common)
+        bottom_texts = [ax.text(0, 0, long, ha="left", color=colours.MUTED if k else "black", **common)
+                        for k, (long, _) in enumerate(bottom)]
+        rules = [Line2D([0, 1], [0, 0], transform=place, color=colours.RULE, linewidth=0.6) for _ in range(2)]
+        for line in rules:
+            ax.add_line(line)
+        # One artist per column for its numbers (blended into the frame at once), each placed by its own offset.
+        offsets = [Affine2D() for _ in columns]
+        groups = [FrameTextGroup([(0.0, k * TABLE_LINE * detail) for k in range(most)], transform=offsets[c],
+                                 ha="right", va="baseline", fontsize=detail) for c in range(len(columns))]
+        values_at = [FrameText(0, 0, "", transform=place, ha="right", va="baseline", fontsize=detail,
+                               color=PREDICTION_COLOR if k == 0 else colours.MUTED) for k in range(len(bottom))]
+        for artist in [*groups, *values_at]:
+            ax.add_artist(artist)
+        for text in ax.texts:
+            text.set_in_layout(False)
+        state = {"rows": most}
+
+        def fit() -> None:
+            """Which rows and columns fit the axes as laid out now, and where everything goes."""
+            dpi, box = ax.figure.dpi, ax.bbox
+            W, H = box.width * 72 / dpi, box.height * 72 / dpi
+            place.clear().scale(dpi / 72, -dpi / 72).translate(box.x0, box.y1)
+            gap, line = TABLE_GAP * detail, TABLE_LINE * detail
+            # Columns: factors left out in drop_order until the table fits the width.
+            shown = list(range(len(factors)))
+
+            def width(shown):
+                dropped = len(shown) < len(factors)
+                return (label_width + sum(widths[f] for f in shown) + widths[-1] + dropped * ellipsis_width
+                        + gap * (len(shown) + 1 + dropped))
+            for f in drop_order(len(factors)):
+                if width(shown) <= W:
+                    break
+                shown.remove(f)
+            spare = max(0.0, W - width(shown)) / (len(shown) + 1 + (len(shown) < len(factors)))
+            gap += min(spare, 3 * detail)  # spread the table out, up to three letters more between columns
+            # Lines: the formula wrapped to the width, then the header, the rows, the sum and the checks.
+            lines: list[str] = []
+            for part in formula_parts:
+                if lines and _label_width(lines[-1] + " " + part, big) <= W:
+                    lines[-1] += " " + part
+                else:
+                    lines.append(part)
+
+            def plan(n_bottom: int) -> tuple[int, int]:
+                """(formula lines, sample rows) with ``n_bottom`` lines under the rows."""
+                rows_height = line * (1.15 + 0.2 + n_bottom)  # header, the gaps at the rules, the bottom lines
+
+                def rows_that_fit(formula_lines):
+                    return int((H - formula_lines * 1.25 * 1.2 * big - (0.4 * line if formula_lines else 0)
+                                - rows_height) // line)
+                shown_lines = len(lines)
+                rows = rows_that_fit(shown_lines)
+                if rows < min(2, len(terms)) + (len(terms) > 1):  # too little room: the title says what it is
+                    shown_lines, rows = 0, rows_that_fit(0)
+                rows = max(0, min(rows, most))
+                if rows < len(terms):
+                    rows = max(0, min(rows - 1, most))  # the last line says how many more
+                return shown_lines, rows
+            shown_lines, rows = plan(len(bottom))
+            kept = list(range(len(bottom)))
+            if penalty and rows < 1 and plan(len(bottom) - 1)[1] > rows:
+                # no sample row beside the penalty's line: it goes, and the recorded line says what it holds
+                shown_lines, rows = plan(len(bottom) - 1)
+                kept = [0, len(bottom) - 1]
+            lines = lines[:shown_lines]
+            state["rows"] = rows
+            formula.set_text("\n".join(lines))
+            formula.set_visible(bool(lines))
+            y = len(lines) * 1.25 * 1.2 * big + (0.4 * line if lines else 0)  # the top of the header's line
+            base = 1.07 * detail  # a line's baseline under its top
+            # Column right edges, left to right (the left-out factors' place: one column of ⋯).
+            rights, x = {}, label_width
+            dropped = [f for f in range(len(factors)) if f not in shown]
+            for f in range(len(factors)):
+                if f in shown:
+                    x += gap + widths[f]
+                    rights[f] = x
+                elif f == dropped[0]:
+                    x += gap + ellipsis_width
+                    rights["⋯"] = x
+            rights["product"] = x + gap + widths[-1]
+            sample_head.set_position((0, y + base))
+            for f, head in enumerate(heads[:-1]):
+                head.set_visible(f in shown)
+                head.set_position((rights.get(f, 0), y + base))
+            heads[-1].set_position((rights["product"], y + base))
+            ellipsis_head.set_visible(bool(dropped))
+            ellipsis_head.set_position((rights.get("⋯", 0), y + base))
+            rules[0].set_data([0, rights["product"]], [y + 1.15 * line] * 2)
+            top = y + 1.15 * line + 0.05 * line  # the first row's top
+            for k, (label, dots) in enumerate(zip(row_labels, ellipses)):
+                label.set_visible(k < rows)
+                dots.set_visible(k < rows and bool(dropped))
+                label.set_position((0, top + k * line + base))
+                dots.set_position((rights.get("⋯", 0), top + k * line + base))
+            for c, offset in enumerate(offsets):
+                right = rights["product"] if c == len(factors) else rights.get(c)
+                groups[c].set_visible(right is not None)
+                offset.clear().translate(right or 0.0, top + base).scale(dpi / 72, -dpi / 72).translate(box.x0, box.y1)
+            y = top + rows * line
+            more.set_visible(rows < len(terms))
+            more.set_text(f"… {len(terms) - rows} more")
+            more.set_position((0, y + base))
+            y += line * (rows < len(terms)) + 0.15 * line
+            rules[1].set_data([0, rights["product"]], [y] * 2)
+            for k, (text, value, (long, short)) in enumerate(zip(bottom_texts, values_at, bottom)):
+                text.set_visible(k in kept)
+                value.set_visible(k in kept)
+                if k not in kept:
+                    continue
+                if penalty and k == len(bottom) - 1 and len(kept) < len(bottom):
+                    long, short = f"recorded gradient (with the penalty's part, {penalty})", "recorded (+ penalty)"
+                fits = _label_width(long, detail) + gap + widths[-1] <= rights["product"]
+                text.set_text(long if fits else short)
+                text.set_position((0, y + base))
+                value.set_position(rights["product"], y + base)
+                y += line
+
+        ax.add_artist(_AtLayout(fit))
 
         def update(i):
-            table.set_texts(texts[i])
-            total.set_text(totals[i])
-            check.set_text(checks[i])
-            if rest is None:
-                return [table, total, check]
-            rest.set_text(rests[i])
-            return [table, total, check, rest]
+            rows = state["rows"]
+            for group, column in zip(groups, columns):
+                texts = column[i]
+                group.set_texts(texts if rows == most else texts[:rows] + [""] * (most - rows))
+            values_at[0].set_text(totals[i])
+            if penalty:
+                values_at[1].set_text(rests[i])
+            values_at[-1].set_text(checks[i])
+            return [*groups, *values_at]
         return update
 
 
@@ -394,10 +536,36 @@ def _mark_start(ax, path: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
     span = np.array([a[-1] - a[0], b[-1] - b[0]])
     away = -ahead / span if np.all(np.isfinite(ahead)) and np.any(ahead) else np.array([1.0, 1.0])
     away = away / (np.linalg.norm(away) or 1.0)
-    ax.annotate("start", (path[0, 0], path[0, 1]), xytext=tuple(9 * away), textcoords="offset points",
-                ha="left" if away[0] >= 0 else "right", va="bottom" if away[1] >= 0 else "top",
-                fontsize=size("detail"), color="black",
-                path_effects=[patheffects.withStroke(linewidth=2.5, foreground="white")])
+    label = ax.annotate("start", (path[0, 0], path[0, 1]), xytext=tuple(9 * away), textcoords="offset points",
+                        ha="left" if away[0] >= 0 else "right", va="bottom" if away[1] >= 0 else "top",
+                        fontsize=size("detail"), color="black",
+                        path_effects=[patheffects.withStroke(linewidth=2.5, foreground="white")])
+    label.set_in_layout(False)
+    # Once the axes are laid out: the first direction, nearest ``away`` first, where the word stays inside the
+    # axes and off the path.
+    angles = np.arctan2(away[1], away[0]) + np.pi / 4 * np.array([0, 1, -1, 2, -2, 3, -3, 4])
+    directions = np.column_stack([np.cos(angles), np.sin(angles)])
+    finite = path[np.isfinite(path).all(axis=1)].reshape(-1, 2)
+
+    def aim(d) -> None:
+        label.xyann = tuple(9 * d)
+        label.set_ha("left" if d[0] > 0.3 else "right" if d[0] < -0.3 else "center")
+        label.set_va("bottom" if d[1] > 0.3 else "top" if d[1] < -0.3 else "center")
+
+    def fit() -> None:
+        from .compare import points_along
+
+        xy = points_along(ax.transData.transform(finite))
+        area = ax.bbox
+        for d in directions:
+            aim(d)
+            box = label.get_window_extent()
+            inside = box.x0 >= area.x0 and box.x1 <= area.x1 and box.y0 >= area.y0 and box.y1 <= area.y1
+            on_path = ((xy[:, 0] > box.x0) & (xy[:, 0] < box.x1) & (xy[:, 1] > box.y0) & (xy[:, 1] < box.y1)).any()
+            if inside and not on_path:
+                return
+        aim(directions[0])
+    ax.add_artist(_AtLayout(fit))
 
 
 @dataclass
