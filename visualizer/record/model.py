@@ -325,6 +325,13 @@ class Evaluator:
             self.static.update(self._stats.static)
         return out
 
+    def finish(self, history: Any) -> Any:
+        """``history``, recorded with this evaluator, made whole (the recorder calls it when it hands a history
+        out): the per-layer histograms of every row on the run's final bins, which grew as values left them."""
+        if self.probes is not None and self._stats is not None:
+            self._stats.finish(history)
+        return history
+
     def detached(self, params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Evaluate at ``params`` and put the model's own parameters back afterwards."""
         keep = {k: np.array(v, copy=True) for k, v in self.model.parameters().items()}
