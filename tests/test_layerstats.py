@@ -212,6 +212,29 @@ def test_a_from_scratch_loop_with_dense_model_records_the_same_statistics():
         np.testing.assert_allclose(history.extras[key][0], value, rtol=1e-12, atol=1e-15)
 
 
+def test_a_scene_reads_the_training_steps_own_full_set_pass_and_gets_the_same_numbers(monkeypatch):
+    lent = []
+    own = NetworkModel._lent_pass
+
+    def spy(self, x, y, loss):
+        found = own(self, x, y, loss)
+        lent.append(found is not None)
+        return found
+
+    monkeypatch.setattr(NetworkModel, "_lent_pass", spy)
+    scene = Scene(name="tiny", network=_network, x=X, y=Y, loss="mse", optimizer=SGD(0.1), steps=6, every=2, seed=0,
+                  layout=ALL)
+    history = train(scene)
+    assert lent.count(True) == len(history)  # every recorded row (the check before training has none to read)
+    net = _network()
+    for r in range(len(history)):
+        net.set_parameters({k: v[r] for k, v in history.params.items()})
+        again = Evaluator(NetworkModel(net), X, Y, ALL, loss="mse")(net.parameters())  # its own pass
+        for key, value in again.items():  # the histograms: on the run's bins, checked in the tests above
+            if not key.endswith("_level") and not key.endswith("_hist"):
+                np.testing.assert_array_equal(history.extras[key][r], value, err_msg=key)
+
+
 def _bn_network(seed: int = 0) -> Network:
     rng = np.random.default_rng(seed)
     return Network([Dense(2, 4, "identity", bias=False, name="lin", rng=rng), BatchNorm(4, "tanh", name="bn"),

@@ -211,29 +211,45 @@ def counts(values: np.ndarray, bins: Bins, scratch: dict | None = None) -> np.nd
     """How many of ``values`` fall in each bin, the bins grown first to hold them all (non-finite values, which
     no range holds, go in the outermost bins).
 
-    Bin k holds floor((v − lo)·bins/(hi − lo)) = k: the equal bins of the edges (a value within rounding of
-    an inner edge may fall on either side of it, where numpy's histogram, slower, moves it to the upper one).
-    ``scratch`` (a dict kept between calls) lends the working arrays, so recording allocates nothing new.
+    Bin k holds floor((v − lo)·bins/(hi − lo)) = k, and the top edge itself the last bin: the equal bins of the
+    edges (a value within rounding of an inner edge may fall on either side of it, where numpy's histogram,
+    slower, moves it to the upper one). ``scratch`` (a dict kept between calls) lends the working arrays, so
+    recording allocates nothing new.
     """
     values = np.asarray(values, dtype=float).reshape(-1)
     n = values.size
     if scratch is None:
         scratch = {}
     if scratch.get("n") != n:
-        scratch.update(n=n, x=np.empty(n), i=np.empty(n, dtype=np.intp))
+        scratch.update(n=n, x=np.empty(n), i=np.empty(n, dtype=np.intp), b=np.empty(n, dtype=bool))
     x, idx = scratch["x"], scratch["i"]
-    found = _finite_extremes(values)
-    if found is not None:
-        bins.fit(found[0], found[1])
+    whole = False  # whether every value is known to lie within the range
+    if bins.shape == "floor" and n:  # ReLU, softplus: never below 0, so the largest value says it all
+        top = float(values.max())
+        if math.isfinite(top):
+            bins.fit(0.0, top)
+            whole = top >= 0.0
+    elif bins.shape == "symmetric" and n:
+        low, top = float(values.min()), float(values.max())
+        if math.isfinite(low) and math.isfinite(top):
+            bins.fit(low, top)
+            whole = True
+    if n and not whole and bins.shape != "fixed":  # a value that is not finite: fit the others
+        found = _finite_extremes(values)
+        if found is not None:
+            bins.fit(found[0], found[1])
     lo, hi = bins.range()
     step = bins.count / (hi - lo)
     np.multiply(values, step, out=x)
-    x -= lo * step
-    if found is None or not (found[2] and lo <= found[0] and found[1] <= hi):
-        np.fmax(x, 0, out=x)  # beyond a fixed range, or not finite: to the outer bins (NaN to the first)
-    np.fmin(x, bins.count - 1, out=x)  # the top edge itself in the last bin
+    if lo:
+        x -= lo * step
+    if not whole:  # beyond a fixed range (rounding), or not finite: to the outer bins (NaN to the first)
+        np.fmax(x, 0, out=x)
+        np.fmin(x, bins.count, out=x)
     np.copyto(idx, x, casting="unsafe")  # truncation: the floor of these non-negative numbers (−0.x to 0)
-    return np.bincount(idx, minlength=bins.count)
+    found = np.bincount(idx, minlength=bins.count + 1)
+    found[bins.count - 1] += found[bins.count]  # the top edge itself: in the last bin
+    return found[: bins.count]
 
 
 def shares(values: np.ndarray, edges: np.ndarray, scratch: dict | None = None) -> np.ndarray:
@@ -243,13 +259,20 @@ def shares(values: np.ndarray, edges: np.ndarray, scratch: dict | None = None) -
     return counts(v, bins, scratch) / max(v.size, 1)
 
 
-def saturated_share(a: np.ndarray, activation: str) -> float | None:
-    """The share of saturated outputs of a tanh or sigmoid layer (None for other activations)."""
+def saturated_share(a: np.ndarray, activation: str, scratch: dict | None = None) -> float | None:
+    """The share of saturated outputs of a tanh or sigmoid layer (None for other activations); ``scratch`` as
+    :func:`counts`' (its arrays are overwritten)."""
+    if activation not in ("tanh", "sigmoid"):
+        return None
+    a = np.asarray(a, dtype=float)
+    if scratch is None or scratch.get("n") != a.size:
+        scratch = {"x": np.empty(a.size), "b": np.empty(a.size, dtype=bool)}
+    x, beyond = scratch["x"].reshape(a.shape), scratch["b"].reshape(a.shape)
     if activation == "tanh":
-        return float(np.mean(np.abs(a) > SATURATION))
-    if activation == "sigmoid":
-        return float(np.mean((a < 1 - SATURATION) | (a > SATURATION)))
-    return None
+        np.greater(np.abs(a, out=x), SATURATION, out=beyond)
+        return np.count_nonzero(beyond) / max(a.size, 1)
+    low = np.count_nonzero(np.less(a, 1 - SATURATION, out=beyond))  # the two sets are disjoint
+    return (low + np.count_nonzero(np.greater(a, SATURATION, out=beyond))) / max(a.size, 1)
 
 
 class LayerStatsRecorder:
@@ -291,21 +314,30 @@ class LayerStatsRecorder:
             if "activation" in kinds:
                 a = lp.a[name]
                 self._histogram(out, name, "act", a, scratch, activation=act)
-                out[key(name, "act_mean")] = np.array(float(np.mean(a)))
-                out[key(name, "act_std")] = np.array(float(np.std(a)))
-                sat = saturated_share(a, act)
+                # np.mean and np.std's own arithmetic (one sum, then the squared deviations summed), in the
+                # scratch array the histogram lent: the same numbers, no new arrays.
+                n = max(a.size, 1)
+                mean = float(a.sum()) / n
+                dev = scratch["x"].reshape(a.shape)
+                np.subtract(a, mean, out=dev)
+                np.multiply(dev, dev, out=dev)
+                out[key(name, "act_mean")] = np.array(mean)
+                out[key(name, "act_std")] = np.array(math.sqrt(float(dev.sum()) / n))
+                sat = saturated_share(a, act, scratch)
                 if sat is not None:
                     out[key(name, "saturated")] = np.array(sat)
                 if act == "relu":  # NaN is not zero, as it is not in a == 0
-                    out[key(name, "zero")] = np.array((a.size - np.count_nonzero(a)) / max(a.size, 1))
+                    out[key(name, "zero")] = np.array((a.size - np.count_nonzero(a)) / n)
             if "preactivation" in kinds:
                 self._histogram(out, name, "pre", lp.z[name], scratch, symmetric=True)
             if "delta" in kinds:
                 if lp.delta is None:
                     raise ValueError("the layer statistics of δ need the training loss: give the evaluator loss=...")
                 d = lp.delta[name]
-                out[key(name, "delta_norm")] = np.array(float(np.mean(np.abs(d))))
                 self._histogram(out, name, "delta", d, scratch, symmetric=True)
+                size = scratch["x"].reshape(d.shape)
+                np.abs(d, out=size)
+                out[key(name, "delta_norm")] = np.array(float(size.sum()) / max(d.size, 1))
         return out
 
     def finish(self, history: History) -> History:
