@@ -300,7 +300,7 @@ class Evaluator:
                 setup.layer(p.layer)
         if backward and self.loss is None:
             raise ValueError(f"the panels need the backward pass ({backward[0].key}), which needs the training "
-                             "loss: give the evaluator loss=... (the loss your loop minimises)")
+                             "loss: give loss=... (to the Evaluator or TorchRecorder: the loss your loop minimises)")
         self._backward = backward
         self._stats = None
         if needs.layer_stats is not None:
@@ -308,7 +308,7 @@ class Evaluator:
 
             if "delta" in needs.layer_stats.kinds and self.loss is None:
                 raise ValueError("the panels need each layer's δ = ∂L/∂z, which needs the training loss: give "
-                                 "the evaluator loss=... (the loss your loop minimises)")
+                                 "loss=... (to the Evaluator or TorchRecorder: the loss your loop minimises)")
             self._stats = LayerStatsRecorder(needs.layer_stats)
         self._activations = None
         if backward:
