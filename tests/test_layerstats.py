@@ -122,6 +122,27 @@ def test_a_grown_range_merges_earlier_counts_exactly_onto_the_later_bins():
     assert np.array_equal(first_step_edges(np.array([-2.0, 1.0]), 4, symmetric=True), np.linspace(-3, 3, 6))
 
 
+def test_large_histograms_are_counted_by_the_compiled_loop_as_numpy_counts_them(monkeypatch):
+    from visualizer.record import layerstats
+
+    if layerstats._compiled() is None:
+        pytest.skip("numba is not installed (or VISUALIZER_NO_JIT is set): numpy counts every histogram")
+    rng = np.random.default_rng(5)
+    n = layerstats.COMPILED_MIN_VALUES + 7
+    wide = rng.normal(0.0, 3.0, n)
+    wide[[5, 9, 11]] = [np.nan, np.inf, -np.inf]  # not finite: to the outer bins, as numpy's path puts them
+    cases = [(np.abs(rng.normal(0.0, 1.0, n)), {"activation": "relu"}), (wide, {"symmetric": True}),
+             (1 / (1 + np.exp(-rng.normal(0.0, 4.0, n))), {"activation": "sigmoid"})]
+    for values, rule in cases:
+        values[0] = Bins.first(values[1:50], 40, **rule).range()[1]  # one value exactly on the top edge
+        first, again = (Bins.first(values[1:50], 40, **rule) for _ in range(2))
+        compiled = counts(values, first)
+        monkeypatch.setattr(layerstats, "COMPILED_MIN_VALUES", 10 * n)
+        np.testing.assert_array_equal(compiled, counts(values, again))
+        monkeypatch.undo()
+        assert first.level == again.level and compiled.sum() == n
+
+
 @pytest.fixture(scope="module")
 def growing():
     """A ReLU network started from tiny weights, whose activations, pre-activations and δ grow far past their

@@ -42,6 +42,7 @@ cancel. The first row has none (NaN).
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
@@ -207,6 +208,12 @@ def first_step_edges(values: np.ndarray, bins: int, *, activation: str = "", sym
     return Bins.first(values, bins, activation=activation, symmetric=symmetric).edges()
 
 
+# Histograms of at least this many values are counted by a compiled loop when numba is there (one pass over
+# the values instead of numpy's four: benchmarks/layerstats_bench.py); smaller ones, where importing numba and
+# loading the loop would cost more than it saves, by numpy. Both count alike (tests/test_layerstats.py).
+COMPILED_MIN_VALUES = 10_000
+
+
 def counts(values: np.ndarray, bins: Bins, scratch: dict | None = None) -> np.ndarray:
     """How many of ``values`` fall in each bin, the bins grown first to hold them all (non-finite values, which
     no range holds, go in the outermost bins).
@@ -218,11 +225,6 @@ def counts(values: np.ndarray, bins: Bins, scratch: dict | None = None) -> np.nd
     """
     values = np.asarray(values, dtype=float).reshape(-1)
     n = values.size
-    if scratch is None:
-        scratch = {}
-    if scratch.get("n") != n:
-        scratch.update(n=n, x=np.empty(n), i=np.empty(n, dtype=np.intp), b=np.empty(n, dtype=bool))
-    x, idx = scratch["x"], scratch["i"]
     whole = False  # whether every value is known to lie within the range
     if bins.shape == "floor" and n:  # ReLU, softplus: never below 0, so the largest value says it all
         top = float(values.max())
@@ -240,6 +242,13 @@ def counts(values: np.ndarray, bins: Bins, scratch: dict | None = None) -> np.nd
             bins.fit(found[0], found[1])
     lo, hi = bins.range()
     step = bins.count / (hi - lo)
+    compiled = _compiled() if n >= COMPILED_MIN_VALUES else None
+    if compiled is not None:
+        lanes = np.zeros((4, bins.count), dtype=np.int64)
+        compiled(values, step, lo * step if lo else 0.0, bins.count, not whole, lanes)
+        return lanes.sum(axis=0)
+    scratch = working(scratch, n)
+    x, idx = scratch["x"], scratch["i"]
     np.multiply(values, step, out=x)
     if lo:
         x -= lo * step
@@ -250,6 +259,48 @@ def counts(values: np.ndarray, bins: Bins, scratch: dict | None = None) -> np.nd
     found = np.bincount(idx, minlength=bins.count + 1)
     found[bins.count - 1] += found[bins.count]  # the top edge itself: in the last bin
     return found[: bins.count]
+
+
+def working(scratch: dict | None, n: int) -> dict:
+    """``scratch`` (a dict kept between calls; None: a new one) holding working arrays for ``n`` values: ``x``
+    (float), ``i`` (index), ``b`` (bool)."""
+    scratch = {} if scratch is None else scratch
+    if scratch.get("n") != n:
+        scratch.update(n=n, x=np.empty(n), i=np.empty(n, dtype=np.intp), b=np.empty(n, dtype=bool))
+    return scratch
+
+
+def _count_loop(values, step, offset, bins, clamp, lanes):  # compiled by numba (_compiled)
+    """``counts``' numpy arithmetic, value by value: x = v·step − offset, its floor the bin (clamped to the
+    bins when ``clamp``, NaN to the first), the top edge in the last bin; counted in four ``lanes`` (rows),
+    taken in turn, so that runs of values in one bin do not wait on each other's count."""
+    for i in range(values.size):
+        x = values[i] * step
+        x -= offset
+        if clamp:
+            if not x >= 0.0:
+                x = 0.0
+            if x > bins:
+                x = bins
+        k = int(x)
+        if k >= bins:
+            k = bins - 1
+        lanes[i & 3, k] += 1
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled():
+    """The counting loop compiled by numba (kept in its on-disk cache), or None without numba or with
+    ``VISUALIZER_NO_JIT`` set."""
+    from ..engine import kernels
+
+    if not kernels.available():
+        return None
+    njit = kernels._numba().njit
+    try:
+        return njit(cache=True, nogil=True)(_count_loop)
+    except RuntimeError:  # nowhere writable for the cache
+        return njit(nogil=True)(_count_loop)
 
 
 def shares(values: np.ndarray, edges: np.ndarray, scratch: dict | None = None) -> np.ndarray:
@@ -265,8 +316,7 @@ def saturated_share(a: np.ndarray, activation: str, scratch: dict | None = None)
     if activation not in ("tanh", "sigmoid"):
         return None
     a = np.asarray(a, dtype=float)
-    if scratch is None or scratch.get("n") != a.size:
-        scratch = {"x": np.empty(a.size), "b": np.empty(a.size, dtype=bool)}
+    scratch = working(scratch, a.size)
     x, beyond = scratch["x"].reshape(a.shape), scratch["b"].reshape(a.shape)
     if activation == "tanh":
         np.greater(np.abs(a, out=x), SATURATION, out=beyond)
@@ -310,7 +360,7 @@ class LayerStatsRecorder:
         out: dict[str, np.ndarray] = {}
         for name in lp.names:
             act = lp.activation[name]
-            scratch = self._scratch.setdefault(name, {})
+            scratch = working(self._scratch.setdefault(name, {}), lp.z[name].size)
             if "activation" in kinds:
                 a = lp.a[name]
                 self._histogram(out, name, "act", a, scratch, activation=act)
