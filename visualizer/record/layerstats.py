@@ -33,6 +33,12 @@ moved onto the grown bins exactly, by adding whole counts, when the recorder han
 (:meth:`LayerStatsRecorder.finish`, through :meth:`~visualizer.record.model.Evaluator.finish`); until then
 each row's ``layer/<L>/…_level`` says how many times its range had grown.
 
+**What they cost**: at a recorded step of the built-in trainer the layers' z, a and δ are those of the
+full-set evaluation the recorder makes anyway for the loss and the gradient (lent through
+:class:`~visualizer.engine.training.FullPass`, so no second pass); histograms count in working arrays kept
+between steps, large ones in one compiled pass (:data:`COMPILED_MIN_VALUES`). ``benchmarks/layerstats_bench.py``
+measures it against recording without them.
+
 **The update:data ratio** needs nothing extra recorded: every parameter is in the history at every recorded
 row, so :func:`update_ratio` computes it from them, log10(‖θᵣ − θᵣ₋₁‖ / ((sᵣ − sᵣ₋₁)·‖θᵣ₋₁‖)) between
 consecutive recorded rows r−1, r (steps sᵣ₋₁, sᵣ): the size of the mean update per step relative to the
