@@ -169,15 +169,20 @@ class Bins:
         lo, hi = self.range()
         return np.linspace(lo, hi, self.count + 1)
 
-    def fit(self, lo: float, hi: float) -> None:
-        """Grow the range (never shrink it) until it holds [lo, hi]."""
-        if self.shape == "fixed":
-            return
-        for _ in range(200):  # a finite value is reached long before: 3^200 and 2^200 pass any float range
+    def fit(self, lo: float, hi: float) -> bool:
+        """Grow the range (never shrink it) until it holds [lo, hi]; whether it does (a fixed range does not
+        grow; past 2^2000 or 3^1300 times the first range, which no float reaches, neither does another)."""
+        for _ in range(0 if self.shape == "fixed" else 2000):
             a, b = self.range()
             if a <= lo and hi <= b:
-                return
+                return True
+            try:
+                self.range(self.level + 1)
+            except OverflowError:
+                break
             self.level += 1
+        a, b = self.range()
+        return a <= lo and hi <= b
 
     def merged_index(self, levels: int = 1) -> np.ndarray:
         """For each bin, the bin holding it ``levels`` growths later."""
@@ -235,13 +240,11 @@ def counts(values: np.ndarray, bins: Bins, scratch: dict | None = None) -> np.nd
     if bins.shape == "floor" and n:  # ReLU, softplus: never below 0, so the largest value says it all
         top = float(values.max())
         if math.isfinite(top):
-            bins.fit(0.0, top)
-            whole = top >= 0.0
+            whole = bins.fit(0.0, top) and top >= 0.0
     elif bins.shape == "symmetric" and n:
         low, top = float(values.min()), float(values.max())
         if math.isfinite(low) and math.isfinite(top):
-            bins.fit(low, top)
-            whole = True
+            whole = bins.fit(low, top)
     if n and not whole and bins.shape != "fixed":  # a value that is not finite: fit the others
         found = _finite_extremes(values)
         if found is not None:
