@@ -9,7 +9,7 @@ from conftest import numeric_grad
 from visualizer import (SGD, BatchNorm, Dense, DenseModel, Dropout, Evaluator, LayerHeatmapPanel, LayerHistogramPanel,
                         LayerStatPanel, LayerStats, Layout, LossPanel, Network, NetworkModel, Recorder, Renderer, Scene,
                         UpdateRatioPanel, get_loss, train)
-from visualizer.record.layerstats import first_step_edges, update_ratio
+from visualizer.record.layerstats import Bins, counts, first_step_edges, update_ratio
 
 X = np.linspace(-1.5, 1.5, 7)[:, None] * np.array([[1.0, -0.5]]) + np.array([[0.1, 0.3]])
 Y = np.sin(2 * X[:, :1]) + 0.2 * X[:, 1:]
@@ -84,9 +84,11 @@ def test_statistics_match_numpy_and_delta_matches_finite_differences():
         np.testing.assert_allclose(out[f"layer/{name}/act_mean"], a.mean(), rtol=1e-12)
         np.testing.assert_allclose(out[f"layer/{name}/act_std"], a.std(), rtol=1e-12)
         a_edges = ev.static[f"layer/{name}/act_edges"]
-        assert len(a_edges) == 41
+        assert len(a_edges) == (42 if act == "identity" else 41)  # an unbounded output: symmetric, as δ
         _assert_histogram(out[f"layer/{name}/act_hist"], a, a_edges)
-        _assert_histogram(out[f"layer/{name}/pre_hist"], z, ev.static[f"layer/{name}/pre_edges"])
+        z_edges = ev.static[f"layer/{name}/pre_edges"]
+        assert z_edges[-1] == pytest.approx(1.5 * np.abs(z).max()) and z_edges[0] == -z_edges[-1]
+        _assert_histogram(out[f"layer/{name}/pre_hist"], z, z_edges)
         assert out[f"layer/{name}/act_hist"].sum() == pytest.approx(1.0)
     # The fixed bins: tanh's range, sigmoid's, ReLU from 0 to 1.5 times its largest first-step output.
     assert tuple(ev.static["layer/l1/act_edges"][[0, -1]]) == (-1.0, 1.0)
@@ -101,17 +103,93 @@ def test_statistics_match_numpy_and_delta_matches_finite_differences():
     assert "layer/l2/saturated" not in out and "layer/l4/saturated" not in out and "layer/l1/zero" not in out
 
 
-def test_bins_stay_fixed_and_values_beyond_them_land_in_the_outer_bins():
-    net = _network()
-    ev = Evaluator(NetworkModel(net), X, Y, ALL, loss="mse")
-    ev(net.parameters())
-    edges = ev.static["layer/l2/pre_edges"].copy()
-    net.set_parameters({"l2.weight": 10 * net.parameters()["l2.weight"]})
-    out = ev(net.parameters())
-    assert np.array_equal(ev.static["layer/l2/pre_edges"], edges)
-    h = out["layer/l2/pre_hist"]
-    assert h.sum() == pytest.approx(1.0) and h[0] + h[-1] > 0.5
+def test_a_grown_range_merges_earlier_counts_exactly_onto_the_later_bins():
+    rng = np.random.default_rng(3)
+    for rule, spread in (({"activation": "relu"}, lambda v: np.abs(v)), ({"symmetric": True}, lambda v: v)):
+        first = spread(rng.normal(0.0, 1.0, 500))
+        bins = Bins.first(first, 12, **rule)
+        early = counts(first, bins)
+        assert bins.level == 0 and early.sum() == first.size
+        later = spread(rng.normal(0.0, 30.0, 500))  # far outside the first range: it grows more than once
+        grown = counts(later, bins)
+        assert bins.level >= 2 and grown.sum() == later.size
+        lo, hi = bins.range()
+        assert lo <= later.min() and later.max() <= hi
+        # The first step's counts moved onto the grown bins are what counting its values there gives.
+        _assert_histogram(bins.merge(early, 0) / first.size, first, bins.edges())
+        np.testing.assert_array_equal(bins.merge(early, 0), counts(first, bins))
     assert np.array_equal(first_step_edges(np.array([0.0, 2.0]), 4, activation="relu"), [0.0, 0.75, 1.5, 2.25, 3.0])
+    assert np.array_equal(first_step_edges(np.array([-2.0, 1.0]), 4, symmetric=True), np.linspace(-3, 3, 6))
+
+
+def test_large_histograms_are_counted_by_the_compiled_loop_as_numpy_counts_them(monkeypatch):
+    from visualizer.record import layerstats
+
+    if layerstats._compiled() is None:
+        pytest.skip("numba is not installed (or VISUALIZER_NO_JIT is set): numpy counts every histogram")
+    rng = np.random.default_rng(5)
+    n = layerstats.COMPILED_MIN_VALUES + 7
+    wide = rng.normal(0.0, 3.0, n)
+    wide[[5, 9, 11]] = [np.nan, np.inf, -np.inf]  # not finite: to the outer bins, as numpy's path puts them
+    cases = [(np.abs(rng.normal(0.0, 1.0, n)), {"activation": "relu"}), (wide, {"symmetric": True}),
+             (1 / (1 + np.exp(-rng.normal(0.0, 4.0, n))), {"activation": "sigmoid"})]
+    for values, rule in cases:
+        values[0] = Bins.first(values[1:50], 40, **rule).range()[1]  # one value exactly on the top edge
+        first, again = (Bins.first(values[1:50], 40, **rule) for _ in range(2))
+        compiled = counts(values, first)
+        monkeypatch.setattr(layerstats, "COMPILED_MIN_VALUES", 10 * n)
+        np.testing.assert_array_equal(compiled, counts(values, again))
+        monkeypatch.undo()
+        assert first.level == again.level and compiled.sum() == n
+
+
+@pytest.fixture(scope="module")
+def growing():
+    """A ReLU network started from tiny weights, whose activations, pre-activations and δ grow far past their
+    first step's range, with the histograms and the heatmap: trained once for several tests."""
+    def network(seed):
+        rng = np.random.default_rng(seed)
+        return Network([Dense(2, 6, "relu", name="hidden", rng=rng, init="normal:0.05"),
+                        Dense(6, 1, name="out", rng=rng, init="normal:0.05")])
+
+    layout = Layout([["act", "heat"], ["delta", "pre"]],
+                    {"act": LayerHistogramPanel("activation", layers="all"), "heat": LayerHeatmapPanel("hidden"),
+                     "delta": LayerHistogramPanel("delta"), "pre": LayerHistogramPanel("preactivation")})
+    scene = Scene(name="growing", network=network, x=X, y=3 * Y, loss="mse", optimizer=SGD(0.05), steps=60,
+                  every=6, seed=0, layout=layout)
+    return scene, train(scene)
+
+
+def test_every_value_of_every_step_is_on_the_final_bins(growing):
+    scene, history = growing
+    assert not [k for k in history.extras if k.endswith("_level")]
+    net = scene.network(0)
+    model = NetworkModel(net)
+    grew = set()
+    for r in range(len(history)):
+        net.set_parameters({k: v[r] for k, v in history.params.items()})
+        lp = model.layer_pass(X, 3 * Y, get_loss("mse"))
+        for name in ("hidden", "out"):
+            for prefix, values in (("act", lp.a[name]), ("pre", lp.z[name]), ("delta", lp.delta[name])):
+                edges = history.static[f"layer/{name}/{prefix}_edges"]
+                h = history.extras[f"layer/{name}/{prefix}_hist"][r]
+                assert edges[0] <= values.min() and values.max() <= edges[-1], (name, prefix, r)
+                np.testing.assert_allclose(h.sum() * values.size, values.size)  # no value lost
+                _assert_histogram(h, values, edges)
+                if r == 0 and not np.array_equal(edges, first_step_edges(
+                        values, 40, activation="relu" if (name, prefix) == ("hidden", "act") else "",
+                        symmetric=prefix != "act")):
+                    grew.add((name, prefix))
+    assert {("hidden", "act"), ("hidden", "pre"), ("hidden", "delta")} <= grew  # the test sees ranges grow
+
+
+def test_the_heatmap_axis_is_the_final_range(growing):
+    scene, history = growing
+    renderer = Renderer(scene.layout, history, size=(480, 320))
+    edges = history.static["layer/hidden/act_edges"]
+    assert renderer.axes["heat"].get_ylim() == (edges[0], edges[-1])
+    lo, hi = renderer.axes["act"].get_xlim()
+    assert lo <= edges[0] and hi >= edges[-1]
 
 
 def test_keys_are_recorded_only_when_a_panel_asks_and_only_what_it_asks():
@@ -149,8 +227,33 @@ def test_a_from_scratch_loop_with_dense_model_records_the_same_statistics():
     rec = Recorder(evaluator=Evaluator(model, X, Y, ALL, loss="mse"), total_steps=0)
     rec.log(0, params=params, grads={}, loss=0.0)
     history = rec.history()
-    for key, value in own.items():
+    kept = {k: v for k, v in own.items() if not k.endswith("_level")}  # which bins a row was counted on
+    assert set(kept) == {k for k in history.extras if k.startswith("layer/")}
+    for key, value in kept.items():
         np.testing.assert_allclose(history.extras[key][0], value, rtol=1e-12, atol=1e-15)
+
+
+def test_a_scene_reads_the_training_steps_own_full_set_pass_and_gets_the_same_numbers(monkeypatch):
+    lent = []
+    own = NetworkModel._lent_pass
+
+    def spy(self, x, y, loss):
+        found = own(self, x, y, loss)
+        lent.append(found is not None)
+        return found
+
+    monkeypatch.setattr(NetworkModel, "_lent_pass", spy)
+    scene = Scene(name="tiny", network=_network, x=X, y=Y, loss="mse", optimizer=SGD(0.1), steps=6, every=2, seed=0,
+                  layout=ALL)
+    history = train(scene)
+    assert lent.count(True) == len(history)  # every recorded row (the check before training has none to read)
+    net = _network()
+    for r in range(len(history)):
+        net.set_parameters({k: v[r] for k, v in history.params.items()})
+        again = Evaluator(NetworkModel(net), X, Y, ALL, loss="mse")(net.parameters())  # its own pass
+        for key, value in again.items():  # the histograms: on the run's bins, checked in the tests above
+            if not key.endswith("_level") and not key.endswith("_hist"):
+                np.testing.assert_array_equal(history.extras[key][r], value, err_msg=key)
 
 
 def _bn_network(seed: int = 0) -> Network:

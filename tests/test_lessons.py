@@ -225,3 +225,36 @@ def test_runs_with_different_networks_each_draw_their_own(tmp_path):
     counts = [len(frame.axes[f"diagram{k}"].collections[0].get_segments()) for k in (0, 1)]
     assert counts == [16, 144]
     assert [frame.axes[f"diagram{k}"].get_title() for k in (0, 1)] == ["depth=1", "depth=3"]
+
+
+def test_a_comparison_of_activations_draws_each_runs_layer_speeds_on_one_axis():
+    """``compare vanishing --vary activation=sigmoid,relu``: under each run, its own ‖δ‖ line per hidden layer,
+    both on one log axis, so the sigmoid run's spread and the ReLU run's closed gap read side by side."""
+    from visualizer import Renderer
+    from visualizer.draw.panels.compare import comparison_layout
+    from visualizer.draw.panels.layers import with_run_layer_stats
+    from visualizer.record.runs import join_histories
+    from visualizer.run.compare import comparison
+
+    scene = load_scene(SCENES / "vanishing.py")
+    runs = [varied(scene, activation=a) for a in ("sigmoid", "relu")]
+    joined = join_histories([train(s, steps=60, every=20) for s in runs], ["activation=sigmoid", "activation=relu"])
+    layout = with_run_layer_stats(comparison_layout(scene.layout, joined, 2), scene.layout, joined)
+    frame = Renderer(Layout([["layers0", "layers1"]], {k: layout.panels[k] for k in ("layers0", "layers1")}), joined,
+                     size=(560, 240))
+    frame.draw(len(joined) - 1)
+    axes = [frame.axes[f"layers{k}"] for k in (0, 1)]
+    assert [ax.get_yscale() for ax in axes] == ["log", "log"] and axes[0].get_ylim() == axes[1].get_ylim()
+    spread = []
+    for k, ax in enumerate(axes):
+        lines = {ln.get_label(): ln for ln in ax.get_lines() if ln.get_label() in {f"h{j}" for j in range(1, 6)}}
+        assert sorted(lines) == [f"h{j}" for j in range(1, 6)]
+        for j in range(1, 6):
+            np.testing.assert_array_equal(lines[f"h{j}"].get_ydata(), joined.extras[f"run{k}/layer/hidden{j}/delta_norm"])
+        spread.append(lines["h5"].get_ydata()[-1] / lines["h1"].get_ydata()[-1])
+    assert spread[0] > 10 and spread[1] * 5 < spread[0]  # the gap, and the gap closed
+    # compare lays the row out under the runs' panels (runs of other depths: each its own layers)
+    deep = [varied(scene, depth=d) for d in (1, 2)]
+    _, laid, _ = comparison(scene, deep[0], {"depth": [1, 2]}, [train(s, steps=2, every=1) for s in deep],
+                            ["depth=1", "depth=2"])
+    assert {"layers0", "layers1"} <= set(laid.panels) and laid.mosaic[-1] == [[["loss", "loss"]]]

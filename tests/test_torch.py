@@ -479,3 +479,66 @@ def test_the_fit_panels_neurons_add_up_to_the_curve_or_are_not_drawn(norm):
     products, _ = found
     np.testing.assert_allclose(products(0).sum(axis=1) + h.params[h.info.layers[-1].bias][0], h.extras["fit/prediction"][0],
                                rtol=0, atol=1e-12)
+
+
+def _torch_deltas(module, x, y, names):
+    """Each named module's output z and its δ = ∂L/∂z of the mean squared error, by autograd, in eval mode."""
+    kept = {}
+    hooks = [dict(module.named_modules())[n].register_forward_hook(lambda m, i, out, n=n: kept.__setitem__(n, out))
+             for n in names]
+    module.eval()
+    try:
+        pred = module(torch.tensor(x))
+        for z in kept.values():
+            z.retain_grad()
+        module.zero_grad()
+        torch.nn.functional.mse_loss(pred, torch.tensor(y)).backward()
+    finally:
+        module.train()
+        for h in hooks:
+            h.remove()
+    return {n: (kept[n].detach().numpy(), kept[n].grad.numpy()) for n in names}
+
+
+def test_a_torch_loop_records_each_layers_delta_as_the_engine_and_autograd_compute_it():
+    from visualizer import Evaluator, LayerHistogramPanel, LayerStatPanel, Layout
+
+    layout = Layout([["d", "h"]], {"d": LayerStatPanel("delta_norm", layers="all"), "h": LayerHistogramPanel("delta")})
+    x = np.linspace(-1, 1, 16)[:, None] * np.array([[1.0, -0.7]]) + np.array([[0.1, 0.2]])
+    y = np.sin(2 * x[:, :1]) + 0.3 * x[:, 1:]
+    torch.manual_seed(0)
+    plain = torch.nn.Sequential(torch.nn.Linear(2, 6), torch.nn.Tanh(), torch.nn.Linear(6, 4), torch.nn.Sigmoid(),
+                                torch.nn.Linear(4, 1)).double()
+    normed = torch.nn.Sequential(torch.nn.Linear(2, 5), torch.nn.BatchNorm1d(5), torch.nn.Tanh(), torch.nn.Dropout(0.3),
+                                 torch.nn.Linear(5, 1)).double()
+    for module, names in ((plain, ["0", "2", "4"]), (normed, ["0", "1", "4"])):
+        opt = torch.optim.SGD(module.parameters(), lr=0.3)
+        rec = TorchRecorder(module, every=2, total_steps=4, x=x, y=y, layout=layout, loss="mse")
+        for step in range(5):
+            opt.zero_grad()
+            loss = torch.nn.functional.mse_loss(module(torch.tensor(x)), torch.tensor(y))
+            loss.backward()
+            rec.log(step, loss)
+            if step < 4:
+                opt.step()
+        history = rec.history()
+        assert list(history.static["layers/names"]) == names
+        # At the last step (the module's own parameters now), each layer's δ as autograd computes it.
+        for name, (z, delta) in _torch_deltas(module, x, y, names).items():
+            np.testing.assert_allclose(history.extras[f"layer/{name}/delta_norm"][-1], np.abs(delta).mean(),
+                                       rtol=1e-10)
+            edges = history.static[f"layer/{name}/delta_edges"]
+            counts = np.histogram(np.clip(delta, edges[0], edges[-1]), edges)[0]
+            np.testing.assert_allclose(history.extras[f"layer/{name}/delta_hist"][-1] * delta.size, counts, atol=1e-9)
+        if module is plain:  # and at every step, as the engine computes them on the same weights
+            for r in range(len(history)):
+                net = Network([Dense(a, b, act, name=n, weight=history.params[f"{n}.weight"][r].T,
+                                     bias_init=history.params[f"{n}.bias"][r])
+                               for (a, b, act), n in zip([(2, 6, "tanh"), (6, 4, "sigmoid"), (4, 1, "identity")],
+                                                         names)])
+                ours = Evaluator(NetworkModel(net), x, y, layout, loss="mse")(net.parameters())
+                for n in names:
+                    np.testing.assert_allclose(history.extras[f"layer/{n}/delta_norm"][r], ours[f"layer/{n}/delta_norm"],
+                                               rtol=1e-12)
+    with pytest.raises(ValueError, match="loss="):
+        TorchRecorder(plain, x=x, y=y, layout=layout)

@@ -168,13 +168,15 @@ def get_activation(spec: str | Activation) -> Activation:
 
 class DenseCache:
     """What a dense layer's forward pass keeps for its backward pass: its input ``x``, pre-activation ``z``
-    and output ``a``, and the slope act′(z) once something has asked for it (:attr:`slope`)."""
+    and output ``a``, and the slope act′(z) once something has asked for it (:attr:`slope`); after a backward
+    pass through it, the δ = ∂L/∂z it computed (:attr:`delta`)."""
 
-    __slots__ = ("x", "z", "a", "activation", "_slope")
+    __slots__ = ("x", "z", "a", "activation", "_slope", "delta")
 
     def __init__(self, x: np.ndarray, z: np.ndarray, a: np.ndarray, activation: Activation) -> None:
         self.x, self.z, self.a, self.activation = x, z, a, activation
         self._slope: np.ndarray | None = None
+        self.delta: np.ndarray | None = None
 
     @property
     def slope(self) -> np.ndarray:
@@ -210,6 +212,7 @@ def dense_backward(grad_a: np.ndarray, cache: DenseCache, weight: np.ndarray, *,
     written into them: a training loop keeps one fixed set of gradient arrays.
     """
     delta = cache.activation.backward(grad_a, cache.z, cache.a, cache._slope)
+    cache.delta = delta
     if grads is not None:
         weight_grad(cache.x, delta, out=grads["weight"])
         if "bias" in grads:
@@ -349,6 +352,8 @@ class Network:
                     layer.initialize(chosen)
         self._params = {f"{layer.name}.{k}": v for layer in self.layers for k, v in layer.params().items()}
         self._grads = {f"{layer.name}.{k}": layer.grads[k] for layer in self.layers for k in layer.params()}
+        # While a recorded step is logged, the full-set pass its layers hold (engine/training.FullPass), else None.
+        self.full_pass = None
         self.training = True
 
     def train(self, mode: bool = True) -> Network:

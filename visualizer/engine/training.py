@@ -272,24 +272,48 @@ def _log_full_set(recorder: Recorder, state: TrainState, test: tuple[np.ndarray,
     net, objective = state.network, state.objective
     params = net.parameters()
     evaluation = objective.evaluate(net, state.x, state.y, params)
-    pred = evaluation.outputs
-    losses: dict[str, float] = {}
-    extras: dict[str, object] = {}
-    if objective.penalties:
-        losses["penalty"] = objective.penalty(params)
-    classifier = objective.loss.kind != "regression"
-    if classifier:
-        extras["accuracy/train"] = objective.loss.accuracy(pred, state.y)
-    if test is not None:
-        test_pred = net.forward(test[0])
-        losses["test"] = objective.data_loss(test_pred, test[1])
+    # This full-set pass (each layer's z, a and δ at these parameters) is lent to the recorder's evaluator for
+    # the log below, so per-layer statistics need no second pass; taken back after it.
+    lend = getattr(net, "full_pass", False) is None
+    if lend:
+        net.full_pass = FullPass(state.x, state.y, objective.loss, [getattr(lay, "_cache", None) for lay in net.layers])
+    try:
+        pred = evaluation.outputs
+        losses: dict[str, float] = {}
+        extras: dict[str, object] = {}
+        if objective.penalties:
+            losses["penalty"] = objective.penalty(params)
+        classifier = objective.loss.kind != "regression"
         if classifier:
-            extras["accuracy/test"] = objective.loss.accuracy(test_pred, test[1])
-    opt_state = getattr(state.optimizer, "state", None)
-    if callable(opt_state):
-        extras.update({f"optim/{name}": value for name, value in opt_state(params).items()})
-    grads = evaluation.grads
-    if step is not None:
-        grads = step[0]
-        extras.update(step[1])
-    return recorder.log(state.step, params, grads, evaluation.data_loss, losses=losses, extras=extras)
+            extras["accuracy/train"] = objective.loss.accuracy(pred, state.y)
+        if test is not None:
+            test_pred = net.forward(test[0])
+            losses["test"] = objective.data_loss(test_pred, test[1])
+            if classifier:
+                extras["accuracy/test"] = objective.loss.accuracy(test_pred, test[1])
+        opt_state = getattr(state.optimizer, "state", None)
+        if callable(opt_state):
+            extras.update({f"optim/{name}": value for name, value in opt_state(params).items()})
+        grads = evaluation.grads
+        if step is not None:
+            grads = step[0]
+            extras.update(step[1])
+        return recorder.log(state.step, params, grads, evaluation.data_loss, losses=losses, extras=extras)
+    finally:
+        if lend:
+            net.full_pass = None
+
+
+@dataclass
+class FullPass:
+    """A network's full-set pass as :func:`log_full_set` made it: the data, the loss and each layer's cache
+    (its input, z, a and δ). Valid while the parameters are those it was made at: it is lent only for the log
+    that follows it, and an evaluator that loads other parameters drops it."""
+
+    x: np.ndarray
+    y: np.ndarray
+    loss: object
+    caches: list
+
+    def __repr__(self) -> str:
+        return f"FullPass({len(self.x)} samples, {len(self.caches)} layers)"

@@ -597,8 +597,10 @@ class Recorder:
         if layers and not info.layers:
             info.layers = list(layers)
         static = {**getattr(self.evaluator, "static", {}), **static}
-        return History(self._steps[:n], trim(self._tables["loss"]), trim(self._tables["param"]),
-                       trim(self._tables["grad"]), trim(self._tables["extra"]), static, info)
+        history = History(self._steps[:n], trim(self._tables["loss"]), trim(self._tables["param"]),
+                          trim(self._tables["grad"]), trim(self._tables["extra"]), static, info)
+        finish = getattr(self.evaluator, "finish", None)  # rows the evaluator completes at the end (histogram bins)
+        return history if finish is None else finish(history)
 
 
 __all__ = ["History", "Recorder", "RunInfo", "SCHEMA"]

@@ -86,6 +86,7 @@ class NetworkModel:
         for name, value in values.items():
             if live.get(name) is not value:  # the live arrays themselves need no copy
                 self.network.set_parameters({name: value})
+                self.network.full_pass = None  # a pass lent for the parameters before is not for these
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """The output in evaluation mode (batch norm by its running statistics, no dropout)."""
@@ -136,6 +137,9 @@ class NetworkModel:
         from .layerstats import LayerPass
 
         net = self.network
+        lent = self._lent_pass(x, y, loss)
+        if lent is not None:
+            return lent
         measured = [lay for lay in net.layers if isinstance(lay, (Dense, BatchNorm))]
         with evaluation_mode(net):
             outs = net.activations(np.asarray(x, dtype=float))
@@ -155,6 +159,28 @@ class NetworkModel:
                     g = _backward_aside(lay, g)
         return LayerPass([lay.name for lay in measured], {lay.name: lay.activation.name for lay in measured},
                          z, a, delta)
+
+    def _lent_pass(self, x: np.ndarray, y: np.ndarray | None, loss: Loss | None):
+        """The layer pass read from the full-set pass a recorded training step lent the network
+        (:class:`~visualizer.engine.training.FullPass`), when it is one of dense layers on these data with
+        this loss: the same numbers, without computing them again. None otherwise."""
+        from .layerstats import LayerPass
+
+        lent = getattr(self.network, "full_pass", None)
+        if lent is None or (loss is not None and (lent.loss is not loss or y is None)):
+            return None
+        layers, caches = self.network.layers, lent.caches
+        if not all(isinstance(lay, Dense) for lay in layers) or any(c is None for c in caches) or \
+                (loss is not None and any(c.delta is None for c in caches)):
+            return None
+        if not (np.shape(lent.x) == np.shape(x) and np.array_equal(lent.x, x)):
+            return None
+        if loss is not None and not (np.size(lent.y) == np.size(y) and np.array_equal(np.ravel(lent.y), np.ravel(y))):
+            return None
+        names = [lay.name for lay in layers]
+        return LayerPass(names, {lay.name: lay.activation.name for lay in layers},
+                         {n: c.z for n, c in zip(names, caches)}, {n: c.a for n, c in zip(names, caches)},
+                         None if loss is None else {n: c.delta for n, c in zip(names, caches)})
 
     def __repr__(self) -> str:
         return f"NetworkModel({self.network!r})"
@@ -298,7 +324,7 @@ class Evaluator:
                 setup.layer(p.layer)
         if backward and self.loss is None:
             raise ValueError(f"the panels need the backward pass ({backward[0].key}), which needs the training "
-                             "loss: give the evaluator loss=... (the loss your loop minimises)")
+                             "loss: give loss=... (to the Evaluator or TorchRecorder: the loss your loop minimises)")
         self._backward = backward
         self._stats = None
         if needs.layer_stats is not None:
@@ -306,7 +332,7 @@ class Evaluator:
 
             if "delta" in needs.layer_stats.kinds and self.loss is None:
                 raise ValueError("the panels need each layer's δ = ∂L/∂z, which needs the training loss: give "
-                                 "the evaluator loss=... (the loss your loop minimises)")
+                                 "loss=... (to the Evaluator or TorchRecorder: the loss your loop minimises)")
             self._stats = LayerStatsRecorder(needs.layer_stats)
         self._activations = None
         self._step = None
@@ -332,6 +358,12 @@ class Evaluator:
     def evaluate(self) -> dict[str, np.ndarray]:
         """Every probe at the model's current parameters."""
         out: dict[str, np.ndarray] = {}
+        if self._stats is not None:  # first: the layers may still hold the training step's full-set pass
+            from .layerstats import layer_pass
+
+            loss = self.loss if "delta" in self._stats.request.kinds else None
+            out.update(self._stats(layer_pass(self.model, self.layers, self.x, self.y, loss)))
+            self.static.update(self._stats.static)
         for inputs, probes in self._groups:
             acts = self.model.activations(inputs) if any(p.layer is not None for p in probes) else None
             output = self.model.forward(inputs) if any(p.layer is None for p in probes) else None
@@ -355,13 +387,14 @@ class Evaluator:
                 for inputs, probes in self._groups:
                     if inputs is self.x:
                         out.update({p.key: _shaped(p, bp.a[p.layer]) for p in probes if p.layer in bp.a})
-        if self._stats is not None:
-            from .layerstats import layer_pass
-
-            loss = self.loss if "delta" in self._stats.request.kinds else None
-            out.update(self._stats(layer_pass(self.model, self.layers, self.x, self.y, loss)))
-            self.static.update(self._stats.static)
         return out
+
+    def finish(self, history: Any) -> Any:
+        """``history``, recorded with this evaluator, made whole (the recorder calls it when it hands a history
+        out): the per-layer histograms of every row on the run's final bins, which grew as values left them."""
+        if self.probes is not None and self._stats is not None:
+            self._stats.finish(history)
+        return history
 
     def detached(self, params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Evaluate at ``params`` and put the model's own parameters back afterwards."""

@@ -291,6 +291,14 @@ class TorchModel:
                 out.append((s.layer.name, z, a))
         return out
 
+    def layer_pass(self, x: np.ndarray, y: np.ndarray | None = None, loss=None):
+        """Each ``Linear`` and ``BatchNorm1d`` layer's pre-activation z, output a and (with ``loss``, the
+        engine's loss the loop minimises) δ = ∂L/∂z on ``(x, y)``, in evaluation mode, by the engine's layers
+        loaded with the module's current values (:meth:`prove` shows they compute what it computes): the
+        per-layer statistics of :mod:`visualizer.record.layerstats`, batch norm and dropout included."""
+        self._sync()
+        return self._view.layer_pass(x, y, loss)
+
     def activation_functions(self):
         """Each dense layer's activation (with its derivative), by layer name, for the backward pass, which
         computes through dense layers only: a model with batch norm or dropout is refused clearly."""
@@ -396,7 +404,10 @@ class TorchRecorder:
     ``optimizer.step()`` reads every parameter and its ``.grad``.
 
     With ``x`` and ``y`` (the training data), panels that need the model's outputs (the fit curve, the
-    output over the input plane, the layout's own probes) are evaluated at every kept step. ``total_steps``
+    output over the input plane, the layout's own probes) are evaluated at every kept step; with ``loss`` too
+    (the loss the loop minimises, as the engine names it: ``"mse"`` for ``F.mse_loss``, ``"softmax_ce"`` for
+    ``F.cross_entropy``, or a :class:`~visualizer.engine.losses.Loss`), so are those that need the backward
+    pass: each layer's δ = ∂L/∂z for the per-layer statistics, the backward-pass panels. ``total_steps``
     makes steps off the ``every`` grid free; ``title``, ``loss_label``, ``input_names`` describe the run.
 
     The model is read once (:class:`TorchModel`) and proved at the first and the last logged step on the
@@ -408,13 +419,15 @@ class TorchRecorder:
     def __init__(self, model: torch.nn.Module, every: int = 1, *, total_steps: int | None = None,
                  x: Any = None, y: Any = None, layout=None, title: str = "", loss_label: str = "loss",
                  input_names: list[str] | None = None, optimizer: Any = None,
-                 memory_limit: int = MAX_RECORDING_BYTES) -> None:
+                 memory_limit: int = MAX_RECORDING_BYTES, loss: Any = None) -> None:
         self.model = TorchModel(model)
         evaluator = None
+        if loss is not None and x is None:
+            raise ValueError("loss= is for evaluating the model on the training data: give x and y too")
         if x is not None:
             if y is None:
                 raise ValueError("give y (the targets) with x")
-            evaluator = Evaluator(self.model, _numpy(x), _numpy(y), layout)
+            evaluator = Evaluator(self.model, _numpy(x), _numpy(y), layout, loss=loss)
         info = RunInfo(title=title, loss_label=loss_label, layers=self.model.layers(), source="torch",
                        other_layers=self.model.other_layers(), input_names=list(input_names or []),
                        optimizer=_describe(optimizer))

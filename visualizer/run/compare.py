@@ -327,6 +327,9 @@ def comparison(scene, first, vary: dict[str, list[Any]], histories: list[History
 
             diagram = dataclasses.replace(diagram, weight_scale=scale)
         layout = with_run_diagrams(layout, diagram, len(histories), shape)
+    from ..draw.panels.layers import with_run_layer_stats  # each run's per-layer lines (‖δ‖ per layer)
+
+    layout = with_run_layer_stats(layout, scene.layout, joined, shape)
     if landscape is not None:
         joined = _with_landscape(first, joined, layout)
     head, versus = scene.title or scene.name, " vs ".join(labels)  # the runs by name when that fits the line

@@ -381,16 +381,26 @@ def diagram_panel(layout: Layout) -> Panel | None:
 def with_run_diagrams(layout: Layout, diagram: Panel, runs: int, shape: Sequence[int] | None = None) -> Layout:
     """``layout`` with a row of ``diagram`` s below it, one per run, each drawing that run's own network (a
     comparison of architectures, or of initializations, shows what each run is)."""
+    return with_run_row(layout, diagram, runs, shape, name="diagram", height=0.75)
+
+
+def with_run_row(layout: Layout, panel: Panel, runs: int, shape: Sequence[int] | None = None, *, name: str,
+                 height: float, shared: SharedAxes | None = None, legend: bool = False) -> Layout:
+    """``layout`` with ``panel`` drawn once per run (``<name><k>``), in a grid as the runs' own, under the runs'
+    panels and above the losses (or below everything); ``height`` is each row's share against the layout's
+    rows, ``shared`` gives them one set of limits, ``legend`` one legend (in the first run's)."""
     rows, cols = grid_shape(runs, shape)  # as the runs' own grid
-    grid = [[f"diagram{r * cols + c}" if r * cols + c < runs else "." for c in range(cols)] for r in range(rows)]
-    panels = {**layout.panels, **{f"diagram{k}": RunPanel(inner=diagram, k=k, colorbar=False) for k in range(runs)}}
+    grid = [[f"{name}{r * cols + c}" if r * cols + c < runs else "." for c in range(cols)] for r in range(rows)]
+    panels = {**layout.panels, **{f"{name}{k}": RunPanel(inner=panel, k=k, shared=shared, colorbar=False,
+                                                        legend=legend and k == 0) for k in range(runs)}}
     ratios = list(layout.height_ratios or [1.0] * len(layout.mosaic))
     if len(layout.mosaic) > 1 and all(len(row) == 1 for row in layout.mosaic):
-        # rows of one nested grid each (the runs' panels, then the losses): the diagrams under the runs'
+        # rows of one nested grid each (the runs' panels, then the losses): the new row under the runs'
         return Layout([*layout.mosaic[:-1], [grid], layout.mosaic[-1]], panels,
-                      height_ratios=[*ratios[:-1], 0.75 * rows, ratios[-1]], width_ratios=layout.width_ratios)
-    return Layout([[layout.mosaic], [grid]], panels, height_ratios=[sum(ratios), 0.75 * rows])
+                      height_ratios=[*ratios[:-1], height * rows, ratios[-1]], width_ratios=layout.width_ratios)
+    return Layout([[layout.mosaic], [grid]], panels, height_ratios=[sum(ratios), height * rows])
 
 
 __all__ = ["CompareLossPanel", "RunPanel", "RunStyle", "SharedAxes", "SpareLegendPanel", "comparison_layout",
-           "diagram_panel", "grid_shape", "main_panel", "place_legend", "run_styles", "with_run_diagrams"]
+           "diagram_panel", "grid_shape", "main_panel", "place_legend", "run_styles", "with_run_diagrams",
+           "with_run_row"]

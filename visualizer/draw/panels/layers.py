@@ -104,18 +104,17 @@ def _legend(ax, lines: list) -> None:
               frameon=False, fontsize=size("legend"), handlelength=1.4, borderaxespad=0.0)
 
 
-def _log_limits(ax, series: list[np.ndarray]) -> None:
+def _log_limits(series: list[np.ndarray]) -> tuple[float, float] | None:
+    """Limits of a log axis for the positive values of ``series`` (None when none is positive)."""
     positive = [np.where(s > 0, s, np.nan) for s in series]
     found = finite_range(*positive)
     if found is None:
-        ax.set_ylim(*fixed_limits(*series))
-        return
-    ax.set_yscale("log")
+        return None
     lo, hi = found
     if hi / lo < 10:  # at least a decade, so the log axis has a labelled tick
         mid = np.sqrt(lo * hi)
         lo, hi = min(lo, mid / np.sqrt(10)), max(hi, mid * np.sqrt(10))
-    ax.set_ylim(lo / 1.5, hi * 1.5)
+    return lo / 1.5, hi * 1.5
 
 
 @dataclass
@@ -129,6 +128,10 @@ class LayerStatPanel(Panel):
     layers: Sequence[str] | str | None = None
     title: str = ""
     log: bool | None = None
+    # Set by a comparison (with_run_layer_stats): the value axis every run's panel shares, as (scale, lo, hi),
+    # and legends that name layers only (the activation may differ from run to run).
+    limits: tuple | None = None
+    short_labels: bool = False
 
     def __post_init__(self) -> None:
         if self.stat not in STATS:
@@ -138,8 +141,19 @@ class LayerStatPanel(Panel):
     def needs(self, setup):
         return Needs({}, [], LayerStats(frozenset([STATS[self.stat][0]])))
 
+    def value_axis(self, series: list[np.ndarray]) -> tuple[str, float, float]:
+        """(scale, lo, hi) of the value axis for these ``series``: log for ‖δ‖ (unless ``log`` says), shares from
+        0 to 100 %, else the values' range."""
+        log = self.log if self.log is not None else STATS[self.stat][2]
+        found = _log_limits(series) if log else None
+        if found is not None:
+            return ("log", *found)
+        if self.stat in ("saturated", "zero"):
+            return "linear", -0.03, 1.03
+        return ("linear", *fixed_limits(*series))
+
     def draw(self, ax, history):
-        kind, label, log = STATS[self.stat]
+        label = STATS[self.stat][1]
         picked = chosen_layers(history, self.layers, "LayerStatPanel", self.stat)
         steps = history.steps
         series = [history.extras[key(n, self.stat)] for n, _ in picked]
@@ -152,16 +166,14 @@ class LayerStatPanel(Panel):
             color, style = layer_style(history, name)
             line, head = history_line(ax, steps, values, color)
             line.set_linestyle(style)
-            line.set_label(layer_label(history, name, act))
+            line.set_label(layer_label(history, name, "" if self.short_labels else act))
             curves.append((line, head, values))
-        if self.log if self.log is not None else log:
-            _log_limits(ax, series)
-        elif self.stat in ("saturated", "zero"):
-            ax.set_ylim(-0.03, 1.03)
+        scale, lo, hi = self.limits or self.value_axis(series)
+        ax.set_yscale(scale)
+        ax.set_ylim(lo, hi)
+        if self.stat in ("saturated", "zero"):
             ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-        else:
-            ax.set_ylim(*fixed_limits(*series))
-        ax.set_ylabel(label)
+        ax.set_ylabel(label.partition(" = ")[0] + " per layer" if self.short_labels else label)
         ax.set_xlabel("step")
         _legend(ax, [c[0] for c in curves])
         return lambda i: grow(curves, steps, i)
@@ -294,6 +306,30 @@ class LayerHeatmapPanel(Panel):
             mesh.set_array(shown)
             return [mesh]
         return update
+
+
+def with_run_layer_stats(layout, scene_layout, history, shape: Sequence[int] | None = None):
+    """A comparison's ``layout`` with the scene's first :class:`LayerStatPanel` drawn once per run of the joined
+    ``history``, on one value axis, under the runs' panels: each run's own lines, one per layer (``compare vanishing --vary
+    activation=sigmoid,relu``: the sigmoid run's ‖δ‖ spread over decades, the ReLU run's close together). The
+    layout as it was when the scene has no such panel."""
+    import dataclasses
+
+    from ...record.runs import run_history
+    from .compare import with_run_row
+
+    panel = next((p for p in scene_layout.panels.values() if isinstance(p, LayerStatPanel)), None)
+    if panel is None:
+        return layout
+    runs = len(history.info.runs)
+    series = []
+    for k in range(runs):
+        run = run_history(history, k)
+        series += [run.extras[key(n, panel.stat)] for n, _ in chosen_layers(run, panel.layers, "LayerStatPanel",
+                                                                            panel.stat)]
+    # One value axis for every run, known before any is drawn (so the legend is placed where no run's line goes).
+    inner = dataclasses.replace(panel, limits=panel.value_axis(series), short_labels=True)
+    return with_run_row(layout, inner, runs, shape, name="layers", height=1.2, legend=True)
 
 
 @dataclass
