@@ -38,7 +38,7 @@ def scene(activation: str = "sigmoid", init: str | None = None) -> Scene:
                 "net": NetworkDiagramPanel(input_names=["x"], output_names=["ŷ"]),
                 "loss": LossPanel(),
                 "optim": LayerStatPanel("delta_norm", title="how fast each layer learns: ‖δ‖ = mean |∂L/∂z|")},
-        height_ratios=[1, 0.8, 1],
+        height_ratios=[1.25, 0.8, 0.9],
         width_ratios=[1.2, 1],
     )
     net = MLP(SIZES, activation, init=init)

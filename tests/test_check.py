@@ -84,15 +84,32 @@ class Crowded(Panel):
         return lambda i: []
 
 
-def test_check_finds_a_planted_overlap_and_too_small_text():
+@dataclass
+class Strip(Panel):
+    """A 1×8 matrix of square cells: short, but sized by its shape and wide enough to read."""
+
+    def draw(self, ax, history):
+        import numpy as np
+
+        ax.imshow(np.arange(8.0)[None, :])
+        for k in range(8):
+            ax.text(k, 0, str(k), ha="center", va="center")
+        return lambda i: []
+
+
+def test_check_finds_a_planted_overlap_too_small_text_and_a_squeezed_plot():
     scene = load_scene("softplus_fit")
-    layout = Layout([["loss", "crowded"]], {"loss": LossPanel(), "crowded": Crowded()})
+    layout = Layout([["loss", "crowded", "strip"], ["squeezed", "squeezed", "strip"]],
+                    {"loss": LossPanel(), "crowded": Crowded(), "squeezed": LossPanel(), "strip": Strip()},
+                    height_ratios=[1, 0.02])
     history = train(scene, steps=5, layout=layout)
     problems = [str(p) for p in check_history(history, layout, size=(854, 480))]
     assert any(p.startswith("crowded: 'one label' overlaps 'another label'") for p in problems), problems
     assert any(p.startswith("crowded: text 'tiny'") and "under the default preset's 1.8 %" in p
                for p in problems), problems
-    assert not any(p.startswith("loss") for p in problems), problems
+    # the loss squeezed into a strip a few pixels high (as moons' loss was under its diagram's legend)
+    assert any(p.startswith("squeezed: the plot is ") and "too small to read" in p for p in problems), problems
+    assert not any(p.startswith(("loss", "strip")) for p in problems), problems
 
 
 @dataclass
@@ -212,3 +229,35 @@ def test_a_render_at_another_preset_is_not_taken_for_the_one_before(cli, tmp_pat
     code, out, err = cli(*common)
     assert code == 0 and "kept" not in out
     assert "preset" not in (tmp_path / "softplus_fit" / "manifest.json").read_text()
+
+
+@dataclass
+class Spike(Panel):
+    """A readout whose string is long at one row only, a row the spread sample of the run passes over."""
+
+    row: int = 0
+
+    def draw(self, ax, history):
+        from visualizer.draw.text import FrameText
+
+        text = FrameText(0.98, 0.5, "", transform=ax.transAxes, ha="left")
+        ax.add_artist(text)
+
+        def update(i):
+            text.set_text("a readout far too long for the frame" if i == self.row else "ok")
+            return [text]
+        return update
+
+
+def test_per_frame_text_is_checked_at_its_longest_value_in_the_run():
+    import numpy as np
+
+    from visualizer.draw.check import SAMPLED_ROWS
+
+    scene = load_scene("softplus_fit")
+    history = train(scene, steps=60, layout=Layout([["loss"]], {"loss": LossPanel()}))
+    spread = set(np.linspace(0, len(history) - 1, SAMPLED_ROWS).round().astype(int))
+    row = next(k for k in range(len(history)) if k not in spread)
+    layout = Layout([["loss", "spike"]], {"loss": LossPanel(), "spike": Spike(row=row)})
+    problems = [str(p) for p in check_history(history, layout, size=(854, 480))]
+    assert "spike: 'a readout far too long for the frame' runs off the frame" in problems, problems

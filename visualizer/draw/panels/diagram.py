@@ -263,6 +263,7 @@ class NetworkDiagramPanel(Panel):
             if not shown:  # the layout is final at the first frame: keep the edge names that fit in pixels
                 shown.extend(names + [t for texts, words, ys in blocks if names_fit(ax, words, ys, edge_points)
                                       for t in texts])
+                labels_fit(ax, update.labels, update.widest, names)
             return [*update(i), *shown]  # last: a name is never under an edge or a neuron
         return named
 
@@ -360,6 +361,11 @@ class NetworkDiagramPanel(Panel):
             for label, name, v in zip(labels, bias_names, b):
                 label.set_text("" if np.isnan(v) else f"{name} {value_text(float(v))}")
             return [edges, neurons, *labels]
+        update.labels = labels  # what labels_fit measures: each label at its widest over the run
+        every = np.concatenate([b if b is not None else np.full((len(history), nb.size), np.nan)
+                                for b, nb in zip(biases, no_bias)], axis=1).T if labels else []
+        update.widest = [max((f"{name} {value_text(float(v))}" for v in values if np.isfinite(v)), key=len, default="")
+                         for name, values in zip(bias_names, every)]
         return update
 
     def _gradients(self, ax, history, layers, units, sizes, edges, wide):
@@ -409,6 +415,9 @@ class NetworkDiagramPanel(Panel):
             for label, v in zip(labels, d):
                 label.set_text(f"δ {value_text(float(v))}")
             return [edges, neurons, *labels]
+        update.labels = labels
+        update.widest = [max((f"δ {value_text(float(v))}" for v in values), key=len, default="")
+                         for values in np.concatenate(deltas, axis=1).T] if labels else []
         return update
 
     @staticmethod
@@ -474,6 +483,28 @@ class NetworkDiagramPanel(Panel):
             spots = [((x, (min(ys) + max(ys)) / 2), ", ".join(names[:len(positions)]))]
         for (x, y), name in spots:
             ax.text(x + offset, y, name, ha=side, va="center", fontsize=size("label"))
+
+
+def labels_fit(ax, labels: list, widest: list[str], names: list) -> None:
+    """Hide the value labels under the neurons (the bias or δ: the fill and the legend's scale still say it)
+    when, at their widest over the run, one would run off the frame or onto another label or a unit's name;
+    call once the layout is final."""
+    if not labels:
+        return
+    figure = ax.figure.bbox
+    boxes = []
+    for label, text in zip(labels, widest):
+        label.set_text(text)
+        boxes.append(label.get_window_extent())
+        label.set_text("")
+    boxes += [name.get_window_extent() for name in names]
+    fits = all(b.x0 >= figure.x0 and b.x1 <= figure.x1 and b.y0 >= figure.y0 for b in boxes[:len(labels)])
+    for k, a in enumerate(boxes[:len(labels)]):
+        for b in boxes[k + 1:]:
+            if min(a.x1, b.x1) - max(a.x0, b.x0) > 0 and min(a.y1, b.y1) - max(a.y0, b.y0) > 0:
+                fits = False
+    for label in labels:
+        label.set_visible(fits)
 
 
 def _fill_handle(label: str) -> Line2D:
