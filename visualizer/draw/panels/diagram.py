@@ -52,10 +52,12 @@ def points_per_unit(ax) -> float:
     return 0.8 * axes_points(ax)[1] / max(hi - lo, 1e-9)
 
 
-def marker_size(sizes: list[int]) -> float:
+def marker_size(sizes: list[int], ax=None) -> float:
     """Scatter marker area for neurons: smaller when a column holds many, never too small to see its fill
-    (about 9 points across for a column of 16)."""
-    return float(np.clip(1600 / max(sizes) ** 1.05, 80, 260))
+    (about 9 points across for a column of 16); on ``ax`` (its limits set), at most four fifths of the gap
+    between two neurons across, so a column squeezed into a short panel does not become one bar."""
+    area = float(np.clip(1600 / max(sizes) ** 1.05, 80, 260))
+    return area if ax is None else min(area, (0.8 * points_per_unit(ax)) ** 2)
 
 
 def edge_blocks(sizes: list[int]) -> list[slice]:
@@ -229,8 +231,8 @@ class NetworkDiagramPanel(Panel):
         ax.add_collection(edges)
         # Neurons: inputs have no bias (drawn white, static); every layer's units are one animated scatter.
         inputs = np.array(pos[0])
-        ax.scatter(inputs[:, 0], inputs[:, 1], s=marker_size(sizes), facecolor="white", edgecolor="black",
-                   zorder=2, linewidths=1.2)
+        sources = ax.scatter(inputs[:, 0], inputs[:, 1], s=marker_size(sizes), facecolor="white",
+                             edgecolor="black", zorder=2, linewidths=1.2)
         units = np.concatenate([np.array(p) for p in pos[1:]])
         info = history.info
         # Inputs, units and weights named as every view names them (visualizer.record.names).
@@ -246,6 +248,7 @@ class NetworkDiagramPanel(Panel):
             share = min(0.5, (np.sqrt(marker_size(sizes)) / 2 + 1 + 1.5 * size("detail")) / max(height, 1.0))
             top = max(top, (named_top - share * low) / (1 - share))
         ax.set_ylim(low, top)
+        sources.set_sizes([marker_size(sizes, ax)])
         self._label_column(ax, pos[0], self.input_names or input_names(info), "right")
         self._label_column(ax, pos[-1], self.output_names or info.output_names or unit_names(layers)[layers[-1].name],
                            "left")
@@ -292,7 +295,7 @@ class NetworkDiagramPanel(Panel):
     def _names(ax, info, layers, pos, sizes) -> tuple[list, list[tuple]]:
         """The hidden units' names above them (one heading over a column too tall to name each), and each
         weight's name on its edge where the names sit apart, by block of weights."""
-        radius = np.sqrt(marker_size(sizes)) / 2  # points
+        radius = np.sqrt(marker_size(sizes, ax)) / 2  # points
         units = unit_names(layers)
         texts = []
         for column, lay in zip(pos[1:-1], layers[:-1]):
@@ -328,7 +331,7 @@ class NetworkDiagramPanel(Panel):
         bias_values = [b for b in biases if b is not None]
         norm = colours.symmetric_norm(*bias_values)
         # Fill from the bias through the signed colour map; units without a bias are NaN, drawn white.
-        neurons = ax.scatter(units[:, 0], units[:, 1], s=marker_size(sizes), c=np.zeros(len(units)),
+        neurons = ax.scatter(units[:, 0], units[:, 1], s=marker_size(sizes, ax), c=np.zeros(len(units)),
                              cmap=colours.signed_cmap(), norm=norm, edgecolor="black",
                              zorder=2, linewidths=1.2, animated=True, plotnonfinite=True)
         ax.set_title(self.title or "network")
@@ -395,7 +398,7 @@ class NetworkDiagramPanel(Panel):
             edge_colors[faint], edge_widths[faint] = FAINT, 0.3
         # Every row's fill colours at once: no colour mapping per frame.
         fills = colours.signed_cmap()(norm(np.concatenate(deltas, axis=1)))  # (rows, units, 4)
-        neurons = ax.scatter(units[:, 0], units[:, 1], s=marker_size(sizes), facecolor=fills[0], edgecolor="black",
+        neurons = ax.scatter(units[:, 0], units[:, 1], s=marker_size(sizes, ax), facecolor=fills[0], edgecolor="black",
                              zorder=2, linewidths=1.2, animated=True)
         labels = self._unit_labels(ax, units, sizes) if len(units) <= MAX_LABELLED_UNITS else []
         loss = short_loss(history.info.loss_label)
@@ -423,7 +426,7 @@ class NetworkDiagramPanel(Panel):
     @staticmethod
     def _unit_labels(ax, units: np.ndarray, sizes: list[int]) -> list:
         """An empty label under each unit's circle, for its bias or δ."""
-        radius = np.sqrt(marker_size(sizes)) / 2  # points
+        radius = np.sqrt(marker_size(sizes, ax)) / 2  # points
         labels = []
         for x, y in units:
             label = FrameText(x, y, "", transform=ax.transData, ha="center", va="top", fontsize=size("detail"),
