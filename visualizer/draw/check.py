@@ -88,6 +88,7 @@ def _check_sheet(renderer, sheet, panel_axes: dict, keys: list, prefix: str = ""
     # Per-frame artists: each at its widest over the sampled rows; data drawn per frame, at every sampled row.
     widest: dict[tuple, _Item] = {}
     moving: dict[int, list[np.ndarray]] = {}
+    covering = {ax for ax in owner if _legend_inside(ax, measure)}  # only their data can be under a legend
     for key in keys:
         for update in sheet.updates:
             for artist in update(key):
@@ -95,7 +96,7 @@ def _check_sheet(renderer, sheet, panel_axes: dict, keys: list, prefix: str = ""
                     k = (id(artist), slot)
                     if k not in widest or item.box.width > widest[k].box.width:
                         widest[k] = item
-                if _is_data(artist):
+                if _is_data(artist) and artist.axes in covering:
                     moving.setdefault(id(artist), []).append(_data_points(artist))
     items = _static_items(figure, owner, measure) + list(widest.values())
     problems: list[Problem] = []
@@ -357,16 +358,21 @@ def _densify(lines: list[np.ndarray], step: float = 3.0) -> np.ndarray:
     return np.vstack(out) if out else np.zeros((0, 2))
 
 
+def _legend_inside(ax, measure) -> bool:
+    """Whether ``ax`` shows a legend that overlaps its own plot (one outside it covers nothing)."""
+    legend = ax.get_legend()
+    if legend is None or not legend.get_visible() or not ax.get_visible():
+        return False
+    return _overlap(legend.get_window_extent(measure), ax.bbox) > SLACK
+
+
 def _legends_on_data(figure, owner: dict, moving: dict) -> list[Problem]:
     out = []
     measure = figure.canvas.get_renderer()
     for ax, panel in owner.items():
-        legend = ax.get_legend()
-        if legend is None or not legend.get_visible() or not ax.get_visible():
+        if not _legend_inside(ax, measure):
             continue
-        box = legend.get_window_extent(measure)
-        if _overlap(box, ax.bbox) <= SLACK:
-            continue  # outside the plot: nothing to cover
+        box = ax.get_legend().get_window_extent(measure)
         inner = Bbox([[box.x0 + SLACK, box.y0 + SLACK], [box.x1 - SLACK, box.y1 - SLACK]])
         covered = False
         for artist in list(ax.lines) + list(ax.collections):
