@@ -45,16 +45,14 @@ def network(seed: int) -> Network:
 def scene() -> Scene:
     """The demo's run, every step drawn."""
     layout = Layout(
-        mosaic=[["map", "map", "net"],
-                ["map", "map", "net"],
-                ["map", "map", "loss"],
-                ["map", "map", "accuracy"]],
+        mosaic=[["map", "net"],
+                ["loss", "accuracy"]],
         panels={"map": DecisionBoundaryPanel(title="σ(score) over the input plane, 0.5 contour"),
                 "net": NetworkDiagramPanel(input_names=["x₁", "x₂"], output_names=["score"]),
                 "loss": LossPanel(),
                 "accuracy": AccuracyPanel(title="training accuracy")},
-        width_ratios=[1, 1, 1.1],
-        secondary=("accuracy",),  # the lecture preset: the loss says it
+        height_ratios=[2.2, 1],
+        width_ratios=[1, 1.05],
     )
     return Scene(name="moons", title="micrograd's demo: two moons, 2-16-16-1 ReLU, max-margin loss",
                  network=network, x=X, y=Y, loss="hinge", optimizer=SGD(LinearDecay(1.0, 0.1, 100)),

@@ -33,14 +33,13 @@ def scene(activation: str = "sigmoid", init: str | None = None) -> Scene:
     """The deep sigmoid run; ``activation="relu", init="he"`` is the run that closes the gap."""
     layout = Layout(
         mosaic=[["fit", "net"],
-                ["fit", "loss"],
-                ["optim", "optim"]],
+                ["optim", "loss"]],
         panels={"fit": FitPanel(),
                 "net": NetworkDiagramPanel(input_names=["x"], output_names=["ŷ"]),
                 "loss": LossPanel(),
                 "optim": LayerStatPanel("delta_norm", title="how fast each layer learns: ‖δ‖ = mean |∂L/∂z|")},
-        height_ratios=[1, 0.8, 1],
-        width_ratios=[1.2, 1],
+        height_ratios=[1.3, 1],
+        width_ratios=[1.25, 1],
     )
     net = MLP(SIZES, activation, init=init)
     return Scene(name="vanishing", title="Vanishing gradients: a deep sigmoid network learns a sine", network=net,

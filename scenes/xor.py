@@ -60,7 +60,8 @@ def why_layout() -> Layout:
 
 def scene() -> Scene:
     """The seed's run, drawn every 50 steps."""
-    units = {f"unit{j}": UnitMapPanel(layer="hidden", unit=j) for j in range(4)}
+    # One scale for the layer's units: its colour bar beside the right-hand map of each row.
+    units = {f"unit{j}": UnitMapPanel(layer="hidden", unit=j, colorbar=j % 2 == 1) for j in range(4)}
     layout = Layout(
         mosaic=[["map", "map", "unit0", "unit1", "net", "net"],
                 ["map", "map", "unit2", "unit3", "net", "net"],
@@ -69,7 +70,7 @@ def scene() -> Scene:
                 **units,
                 "loss": LossPanel(),
                 "net": NetworkDiagramPanel(output_names=["a xor b"])},
-        height_ratios=[1, 1, 0.8],
+        height_ratios=[1, 1, 1],
     )
     return Scene(name="xor", title="XOR: a 3-4-1 sigmoid network", network=network, x=X, y=Y, loss="half_ssr",
                  optimizer=SGD(1.0), steps=10_000, every=50, seed=1, layout=layout, input_names=["a", "b", "1"],

@@ -84,15 +84,18 @@ class Crowded(Panel):
         return lambda i: []
 
 
-def test_check_finds_a_planted_overlap_and_too_small_text():
-    scene = load_scene("softplus_fit")
-    layout = Layout([["loss", "crowded"]], {"loss": LossPanel(), "crowded": Crowded()})
-    history = train(scene, steps=5, layout=layout)
-    problems = [str(p) for p in check_history(history, layout, size=(854, 480))]
-    assert any(p.startswith("crowded: 'one label' overlaps 'another label'") for p in problems), problems
-    assert any(p.startswith("crowded: text 'tiny'") and "under the default preset's 1.8 %" in p
-               for p in problems), problems
-    assert not any(p.startswith("loss") for p in problems), problems
+@dataclass
+class Strip(Panel):
+    """A 1×8 matrix of square cells with its values written: short, but sized by its shape and wide enough
+    to read."""
+
+    def draw(self, ax, history):
+        import numpy as np
+
+        ax.imshow(np.arange(8.0)[None, :])
+        for k in range(8):
+            ax.text(k, 0, str(k), ha="center", va="center")
+        return lambda i: []
 
 
 @dataclass
@@ -108,13 +111,60 @@ class Painted(Panel):
         return lambda i: []
 
 
-def test_check_finds_colour_that_shows_numbers_without_a_bar_and_not_rgb_colour():
+@dataclass
+class Spike(Panel):
+    """A readout whose string is long at one row only, a row the spread sample of the run passes over."""
+
+    row: int = 0
+
+    def draw(self, ax, history):
+        from visualizer.draw.text import FrameText
+
+        text = FrameText(0.98, 0.5, "", transform=ax.transAxes, ha="left")
+        ax.add_artist(text)
+
+        def update(i):
+            text.set_text("a readout far too long for the frame" if i == self.row else "ok")
+            return [text]
+        return update
+
+
+@pytest.fixture(scope="module")
+def planted() -> list[str]:
+    """What check finds on one frame of planted panels (one layout, checked once for the tests below): a
+    crowded panel, a loss squeezed into a strip a few pixels high (as moons' loss was under its diagram's
+    legend), a short matrix of square cells, colour for numbers with no bar, RGB colours, and a readout that
+    is long at one row between the spread sample's rows only."""
+    import numpy as np
+
+    from visualizer.draw.check import SAMPLED_ROWS
+
     scene = load_scene("softplus_fit")
-    layout = Layout([["numbers", "rgb"]], {"numbers": Painted(), "rgb": Painted(numbers=False)})
-    history = train(scene, steps=5, layout=layout)
-    problems = [str(p) for p in check_history(history, layout, size=(854, 480))]
-    assert any(p.startswith("numbers: colour shows numbers (image") for p in problems), problems
-    assert not any(p.startswith("rgb") for p in problems), problems
+    history = train(scene, steps=60, layout=Layout([["loss"]], {"loss": LossPanel()}))
+    spread = set(np.linspace(0, len(history) - 1, SAMPLED_ROWS).round().astype(int))
+    row = next(k for k in range(len(history)) if k not in spread)
+    layout = Layout([["loss", "crowded", "numbers", "spike"], ["loss", "rgb", "strip", "strip"],
+                     ["squeezed", "squeezed", "squeezed", "squeezed"]],
+                    {"loss": LossPanel(), "crowded": Crowded(), "numbers": Painted(), "rgb": Painted(numbers=False),
+                     "spike": Spike(row=row), "strip": Strip(), "squeezed": LossPanel()}, height_ratios=[1, 1, 0.03])
+    return [str(p) for p in check_history(history, layout, size=(854, 480))]
+
+
+def test_check_finds_a_planted_overlap_too_small_text_and_a_squeezed_plot(planted):
+    assert any(p.startswith("crowded: 'one label' overlaps 'another label'") for p in planted), planted
+    assert any(p.startswith("crowded: text 'tiny'") and "under the default preset's 1.8 %" in p
+               for p in planted), planted
+    assert any(p.startswith("squeezed: the plot is ") and "too small to read" in p for p in planted), planted
+    assert not any(p.startswith(("loss", "strip")) for p in planted), planted
+
+
+def test_check_finds_colour_that_shows_numbers_without_a_bar_and_not_rgb_colour(planted):
+    assert any(p.startswith("numbers: colour shows numbers (image") for p in planted), planted
+    assert not any(p.startswith("rgb") for p in planted), planted
+
+
+def test_per_frame_text_is_checked_at_its_longest_value_in_the_run(planted):
+    assert "spike: 'a readout far too long for the frame' runs off the frame" in planted, planted
 
 
 CROWDED_SCENE = """
@@ -135,7 +185,8 @@ rng = np.random.default_rng
 scene = Scene(name="crowded", network=lambda seed: Network([Dense(1, 2, "tanh", name="hidden", rng=rng(seed)),
               Dense(2, 1, "identity", name="output", rng=rng(seed))]), x=x, y=x ** 2, loss="mse",
               optimizer=SGD(0.1), steps=5, layout=Layout([["loss", "crowded"]], {"loss": LossPanel(),
-                                                                                "crowded": Crowded()}))
+                                                                                "crowded": Crowded()}),
+              layouts={"clean": Layout([["loss"]], {"loss": LossPanel()})})
 """
 
 
@@ -145,9 +196,9 @@ def test_check_command_exit_status_and_lines(cli, tmp_path):
     code, out, err = cli("check", str(scene), "--size", "854x480")
     assert (code, err) == (1, ""), err
     assert out.splitlines() == ["crowded: 'one label' overlaps 'another label'"]
-    code, out, err = cli("check", "softplus_fit", "--steps", "5", "--preset", "lecture")
+    code, out, err = cli("check", str(scene), "--layout", "clean", "--preset", "lecture")
     assert (code, err) == (0, ""), out
-    assert out == "softplus_fit: no problems found\n"
+    assert out == "crowded: no problems found\n"
 
 
 @pytest.mark.parametrize("args, message", [
@@ -173,7 +224,7 @@ def test_lecture_preset_sizes_and_secondary_panels():
     from visualizer.draw.renderer import Renderer
 
     scene = load_scene("overfit")
-    history = train(scene, steps=4, layout=scene.layout)
+    history = _frames("overfit:default")[0]  # the run the clean-frames test checks
     shares = {}
     for preset in PRESETS:
         renderer = Renderer(scene.layout, history, size=PRESETS[preset].size, title=scene.title, preset=preset,
@@ -212,3 +263,4 @@ def test_a_render_at_another_preset_is_not_taken_for_the_one_before(cli, tmp_pat
     code, out, err = cli(*common)
     assert code == 0 and "kept" not in out
     assert "preset" not in (tmp_path / "softplus_fit" / "manifest.json").read_text()
+

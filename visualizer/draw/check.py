@@ -1,11 +1,12 @@
 """What ``visualizer check`` finds on a laid-out frame: text on text, text or a legend off the canvas or in
 another panel, a legend over data, text under the preset's smallest size, colour for numbers with neither a
-colour bar nor the numbers written.
+colour bar nor the numbers written, a plot squeezed too small to read at the preset's text size.
 
-It reads a :class:`~visualizer.draw.renderer.Renderer` as built for a render (one figure, laid out and drawn
-once), measures matplotlib's own text extents with the canvas's renderer, and sets the per-frame artists
-(readouts, the step counter, table values, labels that move) to rows spread over the run, keeping each one's
-widest extent, so a value that grows during training is checked at its widest.
+It reads a :class:`~visualizer.draw.renderer.Renderer` as built for a render (one figure, laid out once),
+measures matplotlib's own text extents with the canvas's renderer, and sets the per-frame artists
+(readouts, the step counter, table values, labels that move) to rows spread over the run and to the row
+where each one's string is longest, keeping each one's widest extent, so a value that grows during training
+is checked at its widest.
 """
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ from matplotlib.transforms import Bbox
 from .explain import ExplainFrame, norm_columns, phases
 from .text import FrameText, FrameTextGroup
 
-SAMPLED_ROWS = 24  # rows of the run the per-frame text is measured at (the first and last among them)
+SAMPLED_ROWS = 24  # rows spread over the run (the first and last among them) where data and text are measured
+MIN_PLOT_LINES = 4.0  # a plot's data area is at least this many lines of the preset's body text high and wide
 SLACK = 1.0  # pixels two boxes may share before they count as overlapping (anti-aliasing, rounding)
 
 
@@ -83,10 +85,11 @@ def _check_sheet(renderer, sheet, panel_axes: dict, keys: list, prefix: str = ""
     height = figure.bbox.height
     preset = renderer.preset
     if len(keys) > SAMPLED_ROWS:
-        keys = [keys[int(k)] for k in np.unique(np.linspace(0, len(keys) - 1, SAMPLED_ROWS).round())]
+        keys = _sampled(sheet, keys)
     # Per-frame artists: each at its widest over the sampled rows; data drawn per frame, at every sampled row.
     widest: dict[tuple, _Item] = {}
     moving: dict[int, list[np.ndarray]] = {}
+    covering = {ax for ax in owner if _legend_inside(ax, measure)}  # only their data can be under a legend
     for key in keys:
         for update in sheet.updates:
             for artist in update(key):
@@ -94,7 +97,7 @@ def _check_sheet(renderer, sheet, panel_axes: dict, keys: list, prefix: str = ""
                     k = (id(artist), slot)
                     if k not in widest or item.box.width > widest[k].box.width:
                         widest[k] = item
-                if _is_data(artist):
+                if _is_data(artist) and artist.axes in covering:
                     moving.setdefault(id(artist), []).append(_data_points(artist))
     items = _static_items(figure, owner, measure) + list(widest.values())
     problems: list[Problem] = []
@@ -104,7 +107,33 @@ def _check_sheet(renderer, sheet, panel_axes: dict, keys: list, prefix: str = ""
     problems += _overlaps(items)
     problems += _legends_on_data(figure, owner, moving)
     problems += _unexplained_colour(figure, owner)
+    problems += _squeezed(figure, owner, preset)
     return problems
+
+
+def _texts_now(artist) -> list[str]:
+    """The strings a per-frame artist shows now (one per slot)."""
+    if isinstance(artist, FrameTextGroup):
+        return artist.get_texts()
+    if isinstance(artist, (FrameText, Text)):
+        return [artist.get_text()]
+    return []
+
+
+def _sampled(sheet, keys: list) -> list:
+    """``SAMPLED_ROWS`` keys spread over ``keys``, and for every per-frame text (each slot of a group) the key
+    where its string is longest, so each is measured at its widest value over the whole run, not only at the
+    spread rows. (Strings are compared by length: the digits of the frame's font are all equally wide.)"""
+    chosen = {int(k) for k in np.unique(np.linspace(0, len(keys) - 1, SAMPLED_ROWS).round())}
+    longest: dict[tuple, tuple[int, int]] = {}  # (artist, slot) -> (length, key index)
+    for k, key in enumerate(keys):
+        for update in sheet.updates:
+            for artist in update(key):
+                for slot, text in enumerate(_texts_now(artist)):
+                    if len(text) > longest.get((id(artist), slot), (-1, 0))[0]:
+                        longest[(id(artist), slot)] = (len(text), k)
+    chosen |= {k for _, k in longest.values()}
+    return [keys[k] for k in sorted(chosen)]
 
 
 def _owners(figure, panel_axes: dict, prefix: str) -> dict:
@@ -330,16 +359,21 @@ def _densify(lines: list[np.ndarray], step: float = 3.0) -> np.ndarray:
     return np.vstack(out) if out else np.zeros((0, 2))
 
 
+def _legend_inside(ax, measure) -> bool:
+    """Whether ``ax`` shows a legend that overlaps its own plot (one outside it covers nothing)."""
+    legend = ax.get_legend()
+    if legend is None or not legend.get_visible() or not ax.get_visible():
+        return False
+    return _overlap(legend.get_window_extent(measure), ax.bbox) > SLACK
+
+
 def _legends_on_data(figure, owner: dict, moving: dict) -> list[Problem]:
     out = []
     measure = figure.canvas.get_renderer()
     for ax, panel in owner.items():
-        legend = ax.get_legend()
-        if legend is None or not legend.get_visible() or not ax.get_visible():
+        if not _legend_inside(ax, measure):
             continue
-        box = legend.get_window_extent(measure)
-        if _overlap(box, ax.bbox) <= SLACK:
-            continue  # outside the plot: nothing to cover
+        box = ax.get_legend().get_window_extent(measure)
         inner = Bbox([[box.x0 + SLACK, box.y0 + SLACK], [box.x1 - SLACK, box.y1 - SLACK]])
         covered = False
         for artist in list(ax.lines) + list(ax.collections):
@@ -396,12 +430,36 @@ def _unexplained_colour(figure, owner: dict) -> list[Problem]:
     return out
 
 
+def _squeezed(figure, owner: dict, preset) -> list[Problem]:
+    """A plot (an axes with its axis drawn, not a colour bar) whose data area is less than
+    ``MIN_PLOT_LINES`` lines of the preset's body text high or wide: its curves and ticks cannot be read.
+    An axes with square cells (a weight matrix, a map) is sized by its shape: only its longer side counts."""
+    line = preset.sizes["body"] * figure.dpi / 72  # pixels
+    bars = {m.colorbar.ax for ax in owner for m in _mappables(ax) if getattr(m, "colorbar", None) is not None}
+    out, seen = [], set()
+    for ax, panel in owner.items():
+        if not ax.get_visible() or not ax.axison or ax in bars or panel in seen:
+            continue
+        box = ax.bbox  # as laid out and drawn: a fixed aspect already applied
+        sides = (box.width, box.height)
+        least = max(sides) if ax.get_aspect() == 1.0 else min(sides)
+        if least < MIN_PLOT_LINES * line - SLACK:
+            seen.add(panel)
+            out.append(Problem(panel, f"the plot is {box.width:.0f}x{box.height:.0f} px, under {MIN_PLOT_LINES:g} lines "
+                                      f"of the {preset.name} preset's body text ({MIN_PLOT_LINES * line:.0f} px) on a "
+                                      "side: too small to read"))
+    return out
+
+
 def _written(ax) -> bool:
     """Whether numbers are written in ``ax`` (a table of values, cell texts)."""
     for artist in ax.get_children():
         if isinstance(artist, FrameTextGroup):
             return True
         if isinstance(artist, FrameText) and artist.get_transform() == ax.transData:
+            return True
+        if isinstance(artist, Text) and artist.get_transform() == ax.transData and \
+                any(c.isdigit() for c in artist.get_text()):  # a value written once on its cell
             return True
     return False
 

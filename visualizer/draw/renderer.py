@@ -143,7 +143,12 @@ class _Sheet:
         lay_out()
         for _ in range(3):  # large text on a small panel: fewer ticks or a title on two lines, laid out again
             renderer = self.canvas.get_renderer()
-            if not (thin_crowded_ticks(self.figure, renderer) | wrap_wide_titles(self.figure, renderer)):
+            changed = False
+            for _ in range(3):  # as far as the panels' present sizes tell, before the (costly) new layout
+                if not (thin_crowded_ticks(self.figure, renderer) | wrap_wide_titles(self.figure, renderer)):
+                    break
+                changed = True
+            if not changed:
                 break
             lay_out()
         self.figure.set_layout_engine("none")

@@ -146,7 +146,12 @@ class FrameText(Artist):
         from matplotlib.transforms import Bbox
 
         dpi = self.figure.dpi if self.figure is not None else 100.0
-        width = sum(_glyph(self._prop, dpi, ch)[3] for ch in self._text)
+        widths = self.__dict__.setdefault("_widths", {})  # (string, dpi) -> pixels: check measures many rows
+        if (self._text, dpi) not in widths:
+            if len(widths) > 512:
+                widths.clear()
+            widths[(self._text, dpi)] = sum(_glyph(self._prop, dpi, ch)[3] for ch in self._text)
+        width = widths[(self._text, dpi)]
         ascent, descent = _line_metrics(self._prop, dpi)
         scale = dpi / 72
         px, py = self.get_transform().transform(self._xy)

@@ -52,10 +52,12 @@ def points_per_unit(ax) -> float:
     return 0.8 * axes_points(ax)[1] / max(hi - lo, 1e-9)
 
 
-def marker_size(sizes: list[int]) -> float:
+def marker_size(sizes: list[int], ax=None) -> float:
     """Scatter marker area for neurons: smaller when a column holds many, never too small to see its fill
-    (about 9 points across for a column of 16)."""
-    return float(np.clip(1600 / max(sizes) ** 1.05, 80, 260))
+    (about 9 points across for a column of 16); on ``ax`` (its limits set), at most four fifths of the gap
+    between two neurons across, so a column squeezed into a short panel does not become one bar."""
+    area = float(np.clip(1600 / max(sizes) ** 1.05, 80, 260))
+    return area if ax is None else min(area, (0.8 * points_per_unit(ax)) ** 2)
 
 
 def edge_blocks(sizes: list[int]) -> list[slice]:
@@ -235,8 +237,8 @@ class NetworkDiagramPanel(Panel):
         ax.add_collection(edges)
         # Neurons: inputs have no bias (drawn white, static); every layer's units are one animated scatter.
         inputs = np.array(pos[0])
-        ax.scatter(inputs[:, 0], inputs[:, 1], s=marker_size(sizes), facecolor="white", edgecolor="black",
-                   zorder=2, linewidths=1.2)
+        sources = ax.scatter(inputs[:, 0], inputs[:, 1], s=marker_size(sizes), facecolor="white",
+                             edgecolor="black", zorder=2, linewidths=1.2)
         units = np.concatenate([np.array(p) for p in pos[1:]])
         info = history.info
         # Inputs, units and weights named as every view names them (visualizer.record.names).
@@ -252,6 +254,7 @@ class NetworkDiagramPanel(Panel):
             share = min(0.5, (np.sqrt(marker_size(sizes)) / 2 + 1 + 1.5 * size("detail")) / max(height, 1.0))
             top = max(top, (named_top - share * low) / (1 - share))
         ax.set_ylim(low, top)
+        sources.set_sizes([marker_size(sizes, ax)])
         self._label_column(ax, pos[0], self.input_names or input_names(info), "right")
         self._label_column(ax, pos[-1], self.output_names or info.output_names or unit_names(layers)[layers[-1].name],
                            "left")
@@ -267,12 +270,13 @@ class NetworkDiagramPanel(Panel):
 
         def named(i):
             if not shown:  # the layout is final at the first frame: keep the edge names that fit in pixels
+                labels_fit(ax, update.labels, update.widest, names)  # bias/δ labels that fit at their widest
                 fitting = [t for texts, words, ys in blocks if names_fit(ax, words, ys, edge_points) for t in texts]
-                # and none on a unit's name or on its bias or δ written under it, at any row of the run
+                # and no edge name on a unit's name or on its bias or δ written under it, at any row of the run
                 busy = [t.get_window_extent() for t in names if t.get_text()]
                 for row in np.unique(np.linspace(0, len(history) - 1, 24).round().astype(int)):
                     busy += [a.get_window_extent() for a in update(int(row))
-                             if isinstance(a, FrameText) and a.get_text()]
+                             if isinstance(a, FrameText) and a.get_visible() and a.get_text()]
                 shown.extend(names + [t for t in fitting if not any(_touch(t.get_window_extent(), b) for b in busy)])
             return [*update(i), *shown]  # last: a name is never under an edge or a neuron
         return named
@@ -302,7 +306,7 @@ class NetworkDiagramPanel(Panel):
     def _names(ax, info, layers, pos, sizes) -> tuple[list, list[tuple]]:
         """The hidden units' names above them (one heading over a column too tall to name each), and each
         weight's name on its edge where the names sit apart, by block of weights."""
-        radius = np.sqrt(marker_size(sizes)) / 2  # points
+        radius = np.sqrt(marker_size(sizes, ax)) / 2  # points
         units = unit_names(layers)
         texts = []
         for column, lay in zip(pos[1:-1], layers[:-1]):
@@ -338,7 +342,7 @@ class NetworkDiagramPanel(Panel):
         bias_values = [b for b in biases if b is not None]
         norm = colours.symmetric_norm(*bias_values)
         # Fill from the bias through the signed colour map; units without a bias are NaN, drawn white.
-        neurons = ax.scatter(units[:, 0], units[:, 1], s=marker_size(sizes), c=np.zeros(len(units)),
+        neurons = ax.scatter(units[:, 0], units[:, 1], s=marker_size(sizes, ax), c=np.zeros(len(units)),
                              cmap=colours.signed_cmap(), norm=norm, edgecolor="black",
                              zorder=2, linewidths=1.2, animated=True, plotnonfinite=True)
         ax.set_title(self.title or "network")
@@ -371,6 +375,11 @@ class NetworkDiagramPanel(Panel):
             for label, name, v in zip(labels, bias_names, b):
                 label.set_text("" if np.isnan(v) else f"{name} {value_text(float(v))}")
             return [edges, neurons, *labels]
+        update.labels = labels  # what labels_fit measures: each label at its widest over the run
+        every = np.concatenate([b if b is not None else np.full((len(history), nb.size), np.nan)
+                                for b, nb in zip(biases, no_bias)], axis=1).T if labels else []
+        update.widest = [max((f"{name} {value_text(float(v))}" for v in values if np.isfinite(v)), key=len, default="")
+                         for name, values in zip(bias_names, every)]
         return update
 
     def _gradients(self, ax, history, layers, units, sizes, edges, wide):
@@ -400,7 +409,7 @@ class NetworkDiagramPanel(Panel):
             edge_colors[faint], edge_widths[faint] = FAINT, 0.3
         # Every row's fill colours at once: no colour mapping per frame.
         fills = colours.signed_cmap()(norm(np.concatenate(deltas, axis=1)))  # (rows, units, 4)
-        neurons = ax.scatter(units[:, 0], units[:, 1], s=marker_size(sizes), facecolor=fills[0], edgecolor="black",
+        neurons = ax.scatter(units[:, 0], units[:, 1], s=marker_size(sizes, ax), facecolor=fills[0], edgecolor="black",
                              zorder=2, linewidths=1.2, animated=True)
         labels = self._unit_labels(ax, units, sizes) if len(units) <= MAX_LABELLED_UNITS else []
         loss = short_loss(history.info.loss_label)
@@ -423,12 +432,15 @@ class NetworkDiagramPanel(Panel):
             for label, v in zip(labels, d):
                 label.set_text(f"δ {value_text(float(v))}")
             return [edges, neurons, *labels]
+        update.labels = labels
+        update.widest = [max((f"δ {value_text(float(v))}" for v in values), key=len, default="")
+                         for values in np.concatenate(deltas, axis=1).T] if labels else []
         return update
 
     @staticmethod
     def _unit_labels(ax, units: np.ndarray, sizes: list[int]) -> list:
         """An empty label under each unit's circle, for its bias or δ."""
-        radius = np.sqrt(marker_size(sizes)) / 2  # points
+        radius = np.sqrt(marker_size(sizes, ax)) / 2  # points
         labels = []
         for x, y in units:
             label = FrameText(x, y, "", transform=ax.transData, ha="center", va="top", fontsize=size("detail"),
@@ -488,6 +500,28 @@ class NetworkDiagramPanel(Panel):
             spots = [((x, (min(ys) + max(ys)) / 2), ", ".join(names[:len(positions)]))]
         for (x, y), name in spots:
             ax.text(x + offset, y, name, ha=side, va="center", fontsize=size("label"))
+
+
+def labels_fit(ax, labels: list, widest: list[str], names: list) -> None:
+    """Hide the value labels under the neurons (the bias or δ: the fill and the legend's scale still say it)
+    when, at their widest over the run, one would run off the frame or onto another label or a unit's name;
+    call once the layout is final."""
+    if not labels:
+        return
+    figure = ax.figure.bbox
+    boxes = []
+    for label, text in zip(labels, widest):
+        label.set_text(text)
+        boxes.append(label.get_window_extent())
+        label.set_text("")
+    boxes += [name.get_window_extent() for name in names]
+    fits = all(b.x0 >= figure.x0 and b.x1 <= figure.x1 and b.y0 >= figure.y0 for b in boxes[:len(labels)])
+    for k, a in enumerate(boxes[:len(labels)]):
+        for b in boxes[k + 1:]:
+            if min(a.x1, b.x1) - max(a.x0, b.x0) > 0 and min(a.y1, b.y1) - max(a.y0, b.y0) > 0:
+                fits = False
+    for label in labels:
+        label.set_visible(fits)
 
 
 def _fill_handle(label: str) -> Line2D:

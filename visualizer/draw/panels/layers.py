@@ -100,8 +100,8 @@ def layer_label(history, name: str, activation: str) -> str:
 
 def _legend(ax, lines: list) -> None:
     # Outside the axes on the right: the curves never pass under it, and it is drawn once with the background.
-    ax.legend(handles=[matplotlib_line(line) for line in lines], loc="upper left", bbox_to_anchor=(1.01, 1.0),
-              frameon=False, fontsize=size("legend"), handlelength=1.4, borderaxespad=0.0)
+    ax.legend(handles=[matplotlib_line(line) for line in lines], loc="upper left", bbox_to_anchor=(1.0, 1.0),
+              frameon=False, fontsize=size("legend"), handlelength=1.4, borderaxespad=0.8)  # clear of the last tick
 
 
 def _log_limits(series: list[np.ndarray]) -> tuple[float, float] | None:

@@ -249,7 +249,7 @@ class UnitMapPanel(_PlanePanel):
             overlays.append(ax.scatter(x[:, self.inputs[0]], x[:, self.inputs[1]], s=14, facecolors="none",
                                        edgecolors="white", linewidths=1.0, zorder=3, animated=True))
         unit = unit_name(history.info.layers, self.layer, self.unit)  # the diagram's label of this neuron
-        ax.set_title(self.title or f"{unit}: {self.layer} unit {self.unit + 1}")
+        ax.set_title(self.title or f"unit {unit}")
         ax.tick_params(labelsize=size("detail"))
         ax.set_xlabel("")
         ax.set_ylabel("")
