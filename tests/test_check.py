@@ -44,12 +44,6 @@ CASES = [f"{name}:{layout}" for name in SCENES for layout in ["default", *load_s
     ["softplus_fit:compare", "softplus_fit:explain"]
 
 
-# Panels whose fit is another part of issue 23, not done yet: a case they spoil is reported as an expected
-# failure (the panel crowds the layout, so its neighbours' problems come with it); any other problem fails.
-PENDING = {("why", "chain"): "the chain-rule table does not fit every size and preset yet (issue 23, part 9)",
-           ("compare", "loss"): "the comparison's loss legend may sit on the curves (issue 23, part 8)"}
-
-
 def _matrix() -> list[tuple[str, str, tuple[int, int]]]:
     """Every case once, the presets and the sizes taking turns over the cases, so every preset and size is
     checked (a check is a figure laid out: half a second to a second, and the suite's time is short). With
@@ -66,10 +60,6 @@ def _matrix() -> list[tuple[str, str, tuple[int, int]]]:
 def test_every_bundled_scene_is_clean(case, preset, size):
     history, layout, title, explain = _frames(case)
     problems = check_history(history, layout, preset=preset, size=size, title=title, explain=explain)
-    pending = {PENDING[(case.partition(":")[2], p.panel)] for p in problems
-               if (case.partition(":")[2], p.panel) in PENDING}
-    if pending:
-        pytest.xfail("; ".join(sorted(pending)) + ": " + " | ".join(map(str, problems)))
     assert not problems, "\n".join(map(str, problems))
 
 
