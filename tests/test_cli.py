@@ -219,8 +219,14 @@ def test_a_file_that_is_not_valid_python_is_one_line_naming_file_and_line(tmp_pa
     assert not (tmp_path / "out").exists()
 
 
-def test_list_shows_each_scene_with_its_description():
-    result = run_cli("list")
+@pytest.fixture(scope="module")
+def listed():
+    """``visualizer list`` run once, as a user would (both list tests read its output)."""
+    return run_cli("list")
+
+
+def test_list_shows_each_scene_with_its_description(listed):
+    result = listed
     assert result.returncode == 0, result.stderr
     line = next(l for l in result.stdout.splitlines() if l.startswith("softplus_fit"))
     assert "Two softplus neurons" in line
@@ -233,18 +239,18 @@ def test_help_and_version():
 
 
 def test_a_two_input_scene_renders_end_to_end(tmp_path, cli):
-    code, _, err = cli("render", "gender", "--steps", "40", "--size", "480x270", "--fps", "10",
+    code, _, err = cli("render", "gender", "--steps", "40", "--size", "320x180", "--fps", "10",
                        "--format", "mp4,frames", "--out", str(tmp_path), "--pace", "steps")
     assert code == 0, err
     meta, count = _mp4_info(tmp_path / "gender" / "gender.mp4")
-    assert (meta["size"], count) == ((480, 270), 11)  # the scene's every=4: steps 0, 4, …, 40
+    assert (meta["size"], count) == ((320, 180), 11)  # the scene's every=4: steps 0, 4, …, 40
     names = sorted(p.name for p in (tmp_path / "gender" / "frames").iterdir())
     assert names[:3] == ["frame_00000.png", "frame_00004.png", "frame_00008.png"] and len(names) == 11
 
 
-def test_list_shows_every_bundled_scene():
-    listed = [line.split()[0] for line in run_cli("list").stdout.splitlines()]
-    assert listed == ["autoencoder", "batchnorm", "dropout", "gender", "initialization", "moons", "overfit", "product",
+def test_list_shows_every_bundled_scene(listed):
+    names = [line.split()[0] for line in listed.stdout.splitlines()]
+    assert names == ["autoencoder", "batchnorm", "dropout", "gender", "initialization", "moons", "overfit", "product",
                       "softplus_fit", "softplus_notebook", "spiral", "vanishing", "xor"]
 
 

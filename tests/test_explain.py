@@ -16,6 +16,16 @@ def xor_history():
     return scene, train(scene, steps=300, layout="why", pace="steps")  # rows every 50 steps
 
 
+@pytest.fixture(scope="module")
+def explained(xor_history):
+    """A copy of that history with step 100's slow-motion arrays added, and a why-layout renderer of it at
+    320x180 that explains step 100."""
+    scene, history = xor_history
+    history = History.from_arrays(history.arrays())  # a copy: the analysis is added to static
+    history.static.update(explain_analysis(history, [100]))
+    return history, Renderer(scene.layout_named("why"), history, size=(320, 180), explain=[100])
+
+
 def _stage_lengths(frames, plan):
     """Frames per stage, and how many frames of each stage's last phase show its final picture (t = 1)."""
     explain = [k for k in frames if isinstance(k, ExplainFrame)]
@@ -98,15 +108,12 @@ def test_the_slow_motion_numbers_are_the_recorded_ones(xor_history):
                                    history.grads["output.weight"][row], rtol=1e-10)
 
 
-def test_explain_frames_differ_by_phase_and_keep_the_frame_size(xor_history):
-    scene, history = xor_history
-    history = History.from_arrays(history.arrays())  # a copy: the analysis is added to static
-    history.static.update(explain_analysis(history, [100]))
-    renderer = Renderer(scene.layout_named("why"), history, size=(640, 360), explain=[100])
+def test_explain_frames_differ_by_phase_and_keep_the_frame_size(explained):
+    history, renderer = explained
     frames = explain_frames(history, [2], [100], fps=5)
     one_per_phase = {k.phase: k for k in frames[:-1]}  # the last of each phase
     pictures = [renderer.draw(k) for k in one_per_phase.values()] + [renderer.draw(frames[-1])]
-    assert all(p.shape == (360, 640, 3) for p in pictures)
+    assert all(p.shape == (180, 320, 3) for p in pictures)
     assert len({p.tobytes() for p in pictures}) == len(pictures)  # every phase looks different
     # A held picture is drawn once and shown again, never in place of another phase's.
     again = [renderer.draw(k) for k in reversed(list(one_per_phase.values()))]
@@ -165,7 +172,7 @@ def test_a_custom_activation_is_explained_with_the_scenes_network(tmp_path):
     history = train(scene, steps=20)
     with pytest.raises(ValueError, match="not built in"):
         explain_analysis(history, [10])
-    written = render(scene, history, explain=[10], explain_seconds=1, format="frames", size=(480, 270), fps=3,
+    written = render(scene, history, explain=[10], explain_seconds=1, format="frames", size=(320, 180), fps=3,
                      out=tmp_path, jobs=1)
     assert any(".e" in p.name for p in written["frames"].iterdir())
 
@@ -217,7 +224,7 @@ def test_an_explained_render_leaves_the_plain_render_alone_and_lasts_its_seconds
     assert _mp4_frames(explained / "softplus_fit-explain.mp4") == 5 + slow
 
 
-def test_the_slow_motion_figure_is_a_layout_of_panels_reading_the_history(xor_history):
+def test_the_slow_motion_figure_is_a_layout_of_panels_reading_the_history(xor_history, explained):
     from visualizer.draw.panels import ExplainDiagramPanel, ExplainNotesPanel, Panel, explain_layout
 
     scene, history = xor_history
@@ -232,6 +239,6 @@ def test_the_slow_motion_figure_is_a_layout_of_panels_reading_the_history(xor_hi
     apart = Renderer(scene.layout_named("why"), copy, size=(320, 180), explain=[100], explain_static=static)
     assert "explain/100/loss" not in copy.static
     copy.static.update(static)
-    stored = Renderer(scene.layout_named("why"), copy, size=(320, 180), explain=[100])
+    _, stored = explained  # the same layout and size, its history holding the same arrays
     for key in explain_frames(copy, [2], [100], fps=3, seconds=1):
         np.testing.assert_array_equal(apart.draw(key), stored.draw(key))

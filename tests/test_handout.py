@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import run_cli
+from conftest import ROOT
 from visualizer import History
 from visualizer.outputs.handout import handout_pages, pdf_pages
 from visualizer.outputs.stills import A4_WIDTH_MM, compose_sheet
@@ -98,11 +98,21 @@ def test_the_pages_are_the_first_frame_the_moments_and_frames_evenly_spaced():
 
 @pytest.fixture(scope="module")
 def handout(tmp_path_factory):
+    """The command line (in this process) writing a 4-page handout: (its folder, what it printed)."""
+    import contextlib
+    import io
+    from types import SimpleNamespace
+
+    from visualizer.cli import main
+
     out = tmp_path_factory.mktemp("handout")
-    result = run_cli("render", "softplus_fit", "--steps", "40", "--every", "2", "--format", "pdf", "--pages",
-                     "4", "--size", "320x180", "--moment", "20: the bump appears", "--out", str(out))
-    assert result.returncode == 0, result.stderr
-    return out / "softplus_fit", result
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        mp.chdir(ROOT)
+        code = main(["render", "softplus_fit", "--steps", "40", "--every", "2", "--format", "pdf", "--pages", "4",
+                     "--size", "320x180", "--moment", "20: the bump appears", "--out", str(out)])
+    assert code == 0, stderr.getvalue()
+    return out / "softplus_fit", SimpleNamespace(stdout=stdout.getvalue())
 
 
 def test_the_command_line_writes_a_vector_handout_of_the_chosen_pages(handout):

@@ -19,7 +19,28 @@ def scene_and_history():
     return scene, train(scene, steps=12)
 
 
-def test_tick_numbers_are_plain_text_and_the_scale_label_stays_mathtext(scene_and_history):
+@pytest.fixture(scope="module")
+def renderer(scene_and_history):
+    """One renderer of that history at 426x240, with the scene's title, for the tests that only draw with it."""
+    scene, hist = scene_and_history
+    return Renderer(scene.layout, hist, size=(426, 240), title=scene.title)
+
+
+@pytest.fixture(scope="module")
+def drawn():
+    """softplus_fit trained for 47 and for 49 steps, each with a renderer at 320x180: steps -> (history, renderer)."""
+    scene = load_scene("softplus_fit")
+    made = {}
+
+    def get(steps):
+        if steps not in made:
+            history = train(scene, steps=steps)
+            made[steps] = history, Renderer(scene.layout, history, size=(320, 180), title=scene.title)
+        return made[steps]
+    return scene, get
+
+
+def test_tick_numbers_are_plain_text_and_the_scale_label_stays_mathtext(renderer):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -33,24 +54,23 @@ def test_tick_numbers_are_plain_text_and_the_scale_label_stays_mathtext(scene_an
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert "−2" in labels and "0" in labels and not any("$" in label for label in labels), labels
     assert ax.yaxis.get_offset_text().get_text() == "$\\times\\mathdefault{10^{−4}}\\mathdefault{}$"
-    scene, hist = scene_and_history
-    r = Renderer(scene.layout, hist, size=(426, 240), title=scene.title)
-    assert all(type(axis.get_major_formatter()) is TickLabels for ax in r.figure.axes for axis in (ax.xaxis, ax.yaxis)
+    assert all(type(axis.get_major_formatter()) is TickLabels for ax in renderer.figure.axes
+               for axis in (ax.xaxis, ax.yaxis)
                if not isinstance(axis.get_major_formatter(), matplotlib.ticker.FuncFormatter))
 
 
-def test_frames_have_the_requested_size_and_differ_between_steps(scene_and_history):
-    scene, hist = scene_and_history
-    r = Renderer(scene.layout, hist, size=(426, 240), title=scene.title)
+def test_frames_have_the_requested_size_and_differ_between_steps(scene_and_history, renderer):
+    _, hist = scene_and_history
+    r = renderer
     first, last = r.draw(0), r.draw(len(hist) - 1)
     assert first.shape == (240, 426, 3) and first.dtype == np.uint8
     assert (first != last).any()
     np.testing.assert_array_equal(r.draw(0), first)  # nothing accumulates between frames
 
 
-def test_axis_limits_are_fixed_for_the_whole_run(scene_and_history):
-    scene, hist = scene_and_history
-    r = Renderer(scene.layout, hist, size=(426, 240))
+def test_axis_limits_are_fixed_for_the_whole_run(scene_and_history, renderer):
+    _, hist = scene_and_history
+    r = renderer
     before = {k: (ax.get_xlim(), ax.get_ylim()) for k, ax in r.axes.items()}
     for i in range(len(hist)):
         r.draw(i)
@@ -122,13 +142,12 @@ def test_parallel_render_gives_the_same_frames_as_one_process(tmp_path):
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
-def test_gif_starts_and_ends_with_the_first_and_last_recorded_step(tmp_path, jobs):
-    scene = load_scene(ROOT / "scenes" / "softplus_fit.py")
-    hist = train(scene, steps=49)  # 50 frames at 30 fps: the GIF (15 fps) keeps every other one, and the last
+def test_gif_starts_and_ends_with_the_first_and_last_recorded_step(tmp_path, drawn, jobs):
+    scene, get = drawn
+    hist, renderer = get(49)  # 50 frames at 30 fps: the GIF (15 fps) keeps every other one, and the last
     paths = render(scene, hist, out=tmp_path, size=(320, 180), format="gif", jobs=jobs, pace="steps")
     gif = Image.open(paths["gif"])
     assert (gif.n_frames, gif.size) == (26, (320, 180))
-    renderer = Renderer(scene.layout, hist, size=(320, 180), title=scene.title)
     for k, row in ((0, 0), (gif.n_frames - 1, len(hist) - 1)):
         gif.seek(k)
         shown = np.asarray(gif.convert("RGB")).astype(int)
@@ -138,7 +157,8 @@ def test_gif_starts_and_ends_with_the_first_and_last_recorded_step(tmp_path, job
 
 
 @pytest.mark.parametrize("jobs, max_frames", [(2, None), (1, 10)])
-def test_poster_and_contact_sheet_kept_by_the_chunks_equal_the_frames_drawn_again(tmp_path, jobs, max_frames):
+def test_poster_and_contact_sheet_kept_by_the_chunks_equal_the_frames_drawn_again(tmp_path, drawn, jobs,
+                                                                                   max_frames):
     # The chunks keep the poster and the sheet's thumbnails as they draw (with explain frames among the rows,
     # which the sheet leaves out, and with max_frames an explained step the selection skipped, drawn as a row
     # of its own); drawing the selected rows again gives the same pictures.
@@ -146,14 +166,13 @@ def test_poster_and_contact_sheet_kept_by_the_chunks_equal_the_frames_drawn_agai
     from visualizer.outputs.pixels import sample_positions
     from visualizer.outputs.stills import SHEET_FRAMES, compose_sheet, thumbnail, thumbnail_size
 
-    scene = load_scene("softplus_fit")
-    history = train(scene, steps=47)
+    scene, get = drawn
+    history, renderer = get(47)
     written = render(scene, history, explain=[15], format="mp4", size=(320, 180), fps=2, jobs=jobs, out=tmp_path,
                      max_frames=max_frames, pace="steps")
     assert written.processes == jobs
     rows = select_rows(history, max_frames=max_frames, pace="steps")
     assert (15 in rows) == (max_frames is None)
-    renderer = Renderer(scene.layout, history, size=(320, 180), title=scene.title)
     size = thumbnail_size(renderer.size)
     again = compose_sheet([(int(history.steps[row]), thumbnail(renderer.draw(row), size))
                            for row in sample_positions(rows, SHEET_FRAMES)], tmp_path / "again.png")

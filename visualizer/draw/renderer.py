@@ -138,8 +138,18 @@ class _Sheet:
     def freeze(self, pixels: bool = True) -> None:
         """Lay the figure out and draw its background; the layout is final from here, so nothing is
         re-measured per frame (and updaters may measure the axes in pixels). Without ``pixels`` the figure
-        is only laid out and measured (what ``visualizer check`` needs), not drawn."""
-        lay_out = self.canvas.draw if pixels else self.figure.draw_without_rendering
+        is only laid out and measured (what ``visualizer check`` needs), not drawn.
+
+        Each pass lays the figure out and measures it on the canvas's own renderer with painting switched
+        off; the picture is painted once, at the final layout (a pass that thins ticks or wraps a title
+        would otherwise paint a picture only to throw it away)."""
+        renderer = self.canvas.get_renderer()
+
+        def measured() -> None:  # the layout engine runs and every artist measures itself; nothing is painted
+            with renderer._draw_disabled():
+                self.figure.draw(renderer)
+
+        lay_out = measured if pixels else self.figure.draw_without_rendering
         lay_out()
         for _ in range(3):  # large text on a small panel: fewer ticks or a title on two lines, laid out again
             renderer = self.canvas.get_renderer()
@@ -152,6 +162,8 @@ class _Sheet:
                 break
             lay_out()
         self.figure.set_layout_engine("none")
+        if pixels:
+            self.canvas.draw()  # the background, at the layout just made (the engine is off: nothing moves)
         self.background = self.canvas.copy_from_bbox(self.figure.bbox) if pixels else None
 
     def draw(self, key: int) -> FigureCanvasAgg:
