@@ -414,3 +414,28 @@ def test_a_full_disk_while_the_runs_are_saved_is_one_line_and_the_folder_stays_a
     assert (code, err) == (2, f"visualizer: error: cannot write to {tmp_path / 'out' / COMPARED}: the disk is full; "
                               "free some space or choose another output folder\n")
     assert _tree(tmp_path / "out") == before
+
+
+def test_a_signal_that_lands_in_a_finalizer_still_stops_the_command(capfd):
+    """A handler runs wherever the main thread is; Python swallows what it raises inside a finalizer (the
+    garbage collector's work, at any moment) and prints a traceback. The command still stops, silently."""
+    import time
+
+    from visualizer.base.errors import Interrupt
+    from visualizer.cli import _signals_stop
+
+    class Dropped:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0)  # a call: the handler runs here, inside the finalizer
+
+    before = sys.unraisablehook
+    with pytest.raises(Interrupt) as caught:
+        with _signals_stop():
+            Dropped()  # collected at once: its finalizer takes the signal
+            end = time.monotonic() + 10
+            while time.monotonic() < end:  # the command's own code goes on
+                time.sleep(0.001)
+    assert caught.value.signum == signal.SIGTERM
+    assert "Exception ignored" not in capfd.readouterr().err
+    assert sys.unraisablehook is before

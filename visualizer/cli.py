@@ -450,15 +450,34 @@ def _interrupted_message(exc: KeyboardInterrupt) -> str:
 class _Stop:
     """The handler of SIGINT, SIGTERM and SIGHUP while the command runs: the first raises :class:`Interrupt`
     (every stage cleans up on it as on Ctrl-C); later ones are ignored while that clean-up runs, so a second
-    Ctrl-C cannot cut it short and leave workers, ffmpeg or temporaries behind."""
+    Ctrl-C cannot cut it short and leave workers, ffmpeg or temporaries behind.
+
+    A signal's handler runs wherever the main thread is, and Python swallows what is raised inside a finalizer
+    or a weak reference's callback (the garbage collector's work, at any moment): it would print "Exception
+    ignored in …" with a traceback, and the stop would be lost. While the command runs, :meth:`unraisable`
+    (``sys.unraisablehook``) takes such a swallowed :class:`Interrupt` silently and sends the signal again a
+    moment later, so it is raised in the command's own code."""
 
     def __init__(self) -> None:
         self.signum: int | None = None
+        self.swallowed = False
+        self.hook = sys.unraisablehook
 
     def __call__(self, signum: int, frame: object) -> None:
-        if self.signum is None:
-            self.signum = signum
+        if self.signum is None or self.swallowed:
+            self.signum, self.swallowed = signum, False
             raise Interrupt(signum)
+
+    def unraisable(self, unraisable: object) -> None:
+        if isinstance(getattr(unraisable, "exc_value", None), Interrupt) and self.signum is not None:
+            # Sent again a moment later from another thread, so that it is handled once this callback is left
+            # (raised here, or sent from here, it would be handled and swallowed inside the callback again).
+            self.swallowed = True
+            again = threading.Timer(0.01, os.kill, (os.getpid(), self.signum))
+            again.daemon = True
+            again.start()
+            return
+        self.hook(unraisable)
 
 
 @contextmanager
@@ -472,9 +491,11 @@ def _signals_stop() -> Iterator[None]:
         if signum is None or signal.getsignal(signum) == signal.SIG_IGN:  # e.g. nohup: keep ignoring
             continue
         previous[signum] = signal.signal(signum, stop)
+    sys.unraisablehook = stop.unraisable
     try:
         yield
     finally:
+        sys.unraisablehook = stop.hook
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 
