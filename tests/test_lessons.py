@@ -238,7 +238,9 @@ def test_a_comparison_of_activations_draws_each_runs_layer_speeds_on_one_axis():
 
     scene = load_scene(SCENES / "vanishing.py")
     runs = [varied(scene, activation=a) for a in ("sigmoid", "relu")]
-    joined = join_histories([train(s, steps=60, every=20) for s in runs], ["activation=sigmoid", "activation=relu"])
+    labels = ["activation=sigmoid", "activation=relu"]
+    histories = [train(s, steps=60, every=20) for s in runs]
+    joined = join_histories(histories, labels)
     layout = with_run_layer_stats(comparison_layout(scene.layout, joined, 2), scene.layout, joined)
     frame = Renderer(Layout([["layers0", "layers1"]], {k: layout.panels[k] for k in ("layers0", "layers1")}), joined,
                      size=(560, 240))
@@ -258,3 +260,14 @@ def test_a_comparison_of_activations_draws_each_runs_layer_speeds_on_one_axis():
     _, laid, _ = comparison(scene, deep[0], {"depth": [1, 2]}, [train(s, steps=2, every=1) for s in deep],
                             ["depth=1", "depth=2"])
     assert {"layers0", "layers1"} <= set(laid.panels) and laid.mosaic[-1] == [[["loss", "loss"]]]
+    assert {"diagram0", "diagram1"} <= set(laid.panels)  # networks of other shapes: each drawn
+    # Runs of one shape: the layer lines say what their diagrams would, so none are drawn; under the rows of
+    # their own the runs' fits leave out the per-neuron lines (and their long legend), keeping room to read.
+    _, same, _ = comparison(scene, runs[0], {"activation": ["sigmoid", "relu"]}, histories, labels)
+    assert {"layers0", "layers1"} <= set(same.panels) and not any(k.startswith("diagram") for k in same.panels)
+    fits = Renderer(Layout([["run0"]], {"run0": same.panels["run0"]}), joined, size=(480, 270))
+    fits.draw(len(joined) - 1)
+    shown = [ln.get_label() for ln in fits.axes["run0"].get_lines() if not ln.get_label().startswith("_")]
+    assert shown == ["actual", "predicted"], shown
+    full = Renderer(Layout([["fit"]], {"fit": scene.layout.panels["fit"]}), histories[0], size=(480, 270))
+    assert len([ln for ln in full.axes["fit"].get_lines() if not ln.get_label().startswith("_")]) > 2

@@ -25,6 +25,7 @@ from .variations import ARCHITECTURE, VARIATIONS, replaced
 
 MAX_RUNS = 16
 DIAGRAM_WIDEST = 32  # a diagram of wider layers is a block of lines: compare draws none of its own for them
+SHAPES = ("width", "depth", "dropout", "batchnorm")  # the settings that change a network's drawn shape
 
 
 def _optimizer(scene, text: str):
@@ -306,8 +307,9 @@ def comparison(scene, first, vary: dict[str, list[Any]], histories: list[History
     # only: no landscape for them.
     plain = all(not h.info.other_layers for h in histories)
     landscape = landscape_panel(scene) if plain and same_parameters(histories) else None
+    from ..draw.panels.layers import LayerStatPanel, with_run_layer_stats
+
     shape = [len(v) for v in vary.values()]
-    layout = comparison_layout(scene.layout, joined, len(histories), landscape, shape=shape)
     # Each run shows its own network when an architecture setting varies: in the scene's diagram, or in a
     # plain one when the networks differ and the scene draws none (unless a layer is too wide to draw).
     diagram = diagram_panel(scene.layout)
@@ -316,7 +318,15 @@ def comparison(scene, first, vary: dict[str, list[Any]], histories: list[History
         from ..draw.panels import NetworkDiagramPanel
 
         diagram = NetworkDiagramPanel()
-    if diagram is not None and any(n in ARCHITECTURE for n in vary):
+    # A scene with per-layer lines shows them once per run; they say what a diagram of the same shape would
+    # (how each layer learns), so the diagrams stay only when the networks' shapes differ.
+    stats = any(isinstance(p, LayerStatPanel) for p in scene.layout.panels.values())
+    diagrams = diagram is not None and any(n in (SHAPES if stats else ARCHITECTURE) for n in vary)
+    # Under a row of their own, the runs' main panels leave out what makes their legend long (a fit's
+    # per-neuron lines), so they keep the height to be read.
+    layout = comparison_layout(scene.layout, joined, len(histories), landscape, shape=shape,
+                               brief=diagrams or stats)
+    if diagrams:
         # One width scale for every run's edges, so a thick edge is as large a weight in each diagram.
         # (a run that diverged keeps its own: its weights would shrink every other run's edges to hairs)
         calm = [h for h in histories if h.info.diverged_at is None] or histories
@@ -327,8 +337,6 @@ def comparison(scene, first, vary: dict[str, list[Any]], histories: list[History
 
             diagram = dataclasses.replace(diagram, weight_scale=scale)
         layout = with_run_diagrams(layout, diagram, len(histories), shape)
-    from ..draw.panels.layers import with_run_layer_stats  # each run's per-layer lines (‖δ‖ per layer)
-
     layout = with_run_layer_stats(layout, scene.layout, joined, shape)
     if landscape is not None:
         joined = _with_landscape(first, joined, layout)

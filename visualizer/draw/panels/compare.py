@@ -328,14 +328,17 @@ def grid_shape(runs: int, shape: Sequence[int] | None = None) -> tuple[int, int]
 
 
 def comparison_layout(scene_layout: Layout, history, runs: int, landscape: Panel | None = None,
-                      shape: Sequence[int] | None = None) -> Layout:
+                      shape: Sequence[int] | None = None, brief: bool = False) -> Layout:
     """Small multiples of the scene's main panel, laid out as :func:`grid_shape` says for the varied
     settings' ``shape`` (how many values each has), above the overlaid losses, with ``landscape`` (every run's
     path on one plane, see :class:`~visualizer.draw.panels.why.CompareLandscapePanel`) beside them; every
-    run drawn in its :func:`run_styles` style in both."""
+    run drawn in its :func:`run_styles` style in both. ``brief``: more rows of the runs' own follow, so the
+    main panel leaves out what makes its legend long (a fit's per-neuron lines)."""
     import dataclasses
 
     main = main_panel(scene_layout)
+    if brief and getattr(main, "show_contributions", False):  # more rows follow: a fit without its 8 lines
+        main = dataclasses.replace(main, show_contributions=False)
     styles = run_styles(runs, shape)
     panels: dict[str, Panel] = {"loss": CompareLossPanel(styles=styles)}
     rows, cols = grid_shape(runs, shape) if main is not None else (0, 1)

@@ -78,7 +78,7 @@ class FitPanel(Panel):
         grid = history.static["fit/x"]
         x, y = history.static["data/x"][:, 0], history.static["data/y"][:, 0]
         pred = history.extras["fit/prediction"]
-        contrib = _contributions(history)
+        contrib = _contributions(history) if self.show_contributions else None
         ax.set_title(self.title)
         test = "data/x_test" in history.static
         ax.plot(x, y, "o", color=DATA_COLOR, markersize=mark(5), label="training data" if test else "actual", zorder=3)
