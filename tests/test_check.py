@@ -40,7 +40,8 @@ def _frames(case: str):
     return _CASES[case]
 
 
-CASES = [f"{name}:{layout}" for name in SCENES for layout in ["default", *load_scene(name).layouts]] + \
+CASES = [f"{name}:{layout}" for name in SCENES
+         for layout in ["default", *load_scene(name).layouts, *([] if "why" in load_scene(name).layouts else ["why"])]] + \
     ["softplus_fit:compare", "softplus_fit:explain"]
 
 

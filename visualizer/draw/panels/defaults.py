@@ -98,5 +98,7 @@ def why_layout(layers, main: Panel | None = None, other_layers=()) -> Layout:
     if main is None:
         return Layout([["net", "land"], ["chain", "loss"]], panels, height_ratios=[1.25, 1])
     panels["main"] = main
-    return Layout([["main", "net", "land"], ["chain", "chain", "loss"]], panels, height_ratios=[1.25, 1],
-                  width_ratios=[1, 1, 1.1])
+    # Each row a grid of its own, so that the lecture preset, which leaves the landscape out (secondary: the
+    # lesson is the backward pass and the chain rule), gives the diagram half the width.
+    return Layout([[[["main", "net", "land"]]], [[["chain", "chain", "loss"]]]], panels, height_ratios=[1.2, 1],
+                  secondary=("land",))

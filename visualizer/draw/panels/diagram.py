@@ -8,6 +8,7 @@ heatmap's cell of the same sign have the same colour; the title and legend say w
 """
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -246,24 +247,33 @@ class NetworkDiagramPanel(Panel):
         half = (max(sizes) - 1) / 2  # columns are centred on y = 0
         marks = self._other_layers(ax, history, layers, half)
         heading = any(n > MAX_NAMED_UNITS for n in sizes[1:-1])  # a wide column's name over it
-        # room for the boxes: a line of text spans more of the data's height the more units a column has
-        low, top = -half - 0.6, half + 0.6 + (0.5 + 0.1 * half) * marks + 0.9 * heading
-        if len(sizes) > 2:  # the hidden units' names over the top neuron stay inside the panel, under its title
-            named_top = (max(sizes[1:-1]) - 1) / 2
-            height = 0.8 * axes_points(ax)[1]  # points, once laid out
-            share = min(0.5, (np.sqrt(marker_size(sizes)) / 2 + 1 + 1.5 * size("detail")) / max(height, 1.0))
-            top = max(top, (named_top - share * low) / (1 - share))
-        ax.set_ylim(low, top)
+
+        def place(reserve: float) -> None:
+            """The height's limits, once the legend under the diagram (``reserve`` points of the panel's height)
+            is known: room in points over the top neuron for the boxes of the other layers and the hidden
+            units' names, whatever the data's height is worth in points."""
+            height = max(0.8 * axes_points(ax)[1] - reserve, 1.0)  # points left to the diagram once laid out
+            low, top = -half - 0.6, half + 0.6 + 0.9 * heading
+            if marks:  # the boxes sit on y = half + 0.5
+                share = min(0.6, (marks * 1.25 * size("label") + 8) / height)
+                top = max(top, (half + 0.5 - share * low) / (1 - share))
+            if len(sizes) > 2:  # the hidden units' names over the top neuron stay inside the panel, under its title
+                named_top = (max(sizes[1:-1]) - 1) / 2
+                share = min(0.5, (np.sqrt(marker_size(sizes)) / 2 + 1 + 1.5 * size("detail")) / height)
+                top = max(top, (named_top - share * low) / (1 - share))
+            ax.set_ylim(low, top)
+
+        ax.set_ylim(-half - 0.6, half + 0.6)
+        ax.set_axis_off()
+        wide = wide_blocks(sizes)
+        if self.show == "gradients":
+            update = self._gradients(ax, history, layers, units, sizes, edges, wide, place)
+        else:
+            update = self._weights(ax, history, layers, units, sizes, edges, wide, place)
         sources.set_sizes([marker_size(sizes, ax)])
         self._label_column(ax, pos[0], self.input_names or input_names(info), "right")
         self._label_column(ax, pos[-1], self.output_names or info.output_names or unit_names(layers)[layers[-1].name],
                            "left")
-        ax.set_axis_off()
-        wide = wide_blocks(sizes)
-        if self.show == "gradients":
-            update = self._gradients(ax, history, layers, units, sizes, edges, wide)
-        else:
-            update = self._weights(ax, history, layers, units, sizes, edges, wide)
         names, blocks = self._names(ax, info, layers, pos, sizes)
         shown: list = []
         edge_points = size(EDGE_NAME_SIZE)  # read now, while the preset's style is in force
@@ -335,30 +345,28 @@ class NetworkDiagramPanel(Panel):
             ax.add_artist(text)
         return texts, blocks
 
-    def _weights(self, ax, history, layers, units, sizes, edges, wide):
+    def _weights(self, ax, history, layers, units, sizes, edges, wide, place):
         weights = [history.layer_weight(lay) for lay in layers]  # (rows, inputs, outputs) each
         biases = [history.params[lay.bias] if lay.bias else None for lay in layers]
         scale = self.weight_scale or max(float(np.nanmax(np.abs(w))) for w in weights) or 1.0
         bias_values = [b for b in biases if b is not None]
         norm = colours.symmetric_norm(*bias_values)
-        # Fill from the bias through the signed colour map; units without a bias are NaN, drawn white.
-        neurons = ax.scatter(units[:, 0], units[:, 1], s=marker_size(sizes, ax), c=np.zeros(len(units)),
-                             cmap=colours.signed_cmap(), norm=norm, edgecolor="black",
-                             zorder=2, linewidths=1.2, animated=True, plotnonfinite=True)
         ax.set_title(self.title or "network")
         handles = [Line2D([], [], color=colours.POSITIVE, lw=2, label="weight > 0"),
                    Line2D([], [], color=colours.NEGATIVE, lw=2, label="weight < 0")]
         note = f"widths: |w| up to {value_text(scale)}"
-        labels = []
         if bias_values:
             handles.append(_fill_handle("fill: bias"))
             note += f"; fill: bias, {scale_note(norm)}"
-            if len(units) <= MAX_LABELLED_UNITS:
-                labels = self._unit_labels(ax, units, sizes)
         no_bias = [np.full(w.shape[2], np.nan) for w in weights]
         info = history.info
         signal, what = self._signal(history, layers, sizes, wide)
-        self._legend(ax, handles, note, wide_note(sizes, what))
+        place(self._legend(ax, handles, note, wide_note(sizes, what)))
+        # Fill from the bias through the signed colour map; units without a bias are NaN, drawn white.
+        neurons = ax.scatter(units[:, 0], units[:, 1], s=marker_size(sizes, ax), c=np.zeros(len(units)),
+                             cmap=colours.signed_cmap(), norm=norm, edgecolor="black",
+                             zorder=2, linewidths=1.2, animated=True, plotnonfinite=True)
+        labels = self._unit_labels(ax, units, sizes) if bias_values and len(units) <= MAX_LABELLED_UNITS else []
         bias_names = [param_name(info, lay.bias, (u,)) if lay.bias else "" for lay in layers for u in range(lay.n_out)]
 
         def update(i):
@@ -382,7 +390,7 @@ class NetworkDiagramPanel(Panel):
                          for name, values in zip(bias_names, every)]
         return update
 
-    def _gradients(self, ax, history, layers, units, sizes, edges, wide):
+    def _gradients(self, ax, history, layers, units, sizes, edges, wide, place):
         missing = [lay.weight for lay in layers if lay.weight not in history.grads]
         if missing:
             raise ValueError(f"NetworkDiagramPanel(show='gradients') needs the recorded gradients; this history "
@@ -409,9 +417,6 @@ class NetworkDiagramPanel(Panel):
             edge_colors[faint], edge_widths[faint] = FAINT, 0.3
         # Every row's fill colours at once: no colour mapping per frame.
         fills = colours.signed_cmap()(norm(np.concatenate(deltas, axis=1)))  # (rows, units, 4)
-        neurons = ax.scatter(units[:, 0], units[:, 1], s=marker_size(sizes, ax), facecolor=fills[0], edgecolor="black",
-                             zorder=2, linewidths=1.2, animated=True)
-        labels = self._unit_labels(ax, units, sizes) if len(units) <= MAX_LABELLED_UNITS else []
         loss = short_loss(history.info.loss_label)
         # A short title (a long one wraps at lecture size and crowds the names over the top neuron); δ is
         # defined in the note under the diagram.
@@ -422,7 +427,10 @@ class NetworkDiagramPanel(Panel):
                    _fill_handle(fill)]
         note = f"δ = ∂{loss}/∂z; " + ("widths: log scale" if log_widths else "widths: |∂w|") + \
             f"; fill: {scale_note(norm)}"
-        self._legend(ax, handles, note, wide_note(sizes, f"|∂{loss}/∂w|"))
+        place(self._legend(ax, handles, note, wide_note(sizes, f"|∂{loss}/∂w|")))
+        neurons = ax.scatter(units[:, 0], units[:, 1], s=marker_size(sizes, ax), facecolor=fills[0], edgecolor="black",
+                             zorder=2, linewidths=1.2, animated=True)
+        labels = self._unit_labels(ax, units, sizes) if len(units) <= MAX_LABELLED_UNITS else []
 
         def update(i):
             edges.set_color(edge_colors[i])
@@ -450,10 +458,20 @@ class NetworkDiagramPanel(Panel):
         return labels
 
     @staticmethod
-    def _legend(ax, handles, note: str = "", wide: str = "") -> None:
-        note = "\n".join(n for n in (note.replace("; ", "\n"), wide) if n)
-        # As many entries to a row as fit the panel's width (judged before the layout).
+    def _legend(ax, handles, note: str = "", wide: str = "") -> float:
+        """The legend under the diagram; returns about how many points of the panel's height it takes."""
+        # As many entries to a row, and as many of the note's parts to a line, as fit the panel's width (judged
+        # before the layout): a legend wider than the panel squeezes the diagram, a tall one squeezes it too.
         room = axes_points(ax)[0]
+        chars = max(int(0.8 * room / (0.6 * size("detail"))), 20)
+        lines: list[str] = []
+        for part in note.split("; ") if note else []:
+            if lines and len(lines[-1]) + 2 + len(part) <= chars:
+                lines[-1] += "; " + part
+            else:
+                lines.append(part)
+        lines += textwrap.wrap(wide, chars) if wide else []
+        note = "\n".join(lines)
         widths = sorted((0.6 * size("detail") * len(h.get_label()) + 3.4 * size("detail") for h in handles),
                         reverse=True)
         ncol = next((n for n in range(len(handles), 1, -1) if sum(widths[:n]) <= 0.9 * room), 1)
@@ -462,6 +480,8 @@ class NetworkDiagramPanel(Panel):
                            handlelength=1.2, columnspacing=1.0, title=note or None,
                            title_fontsize=size("detail"))
         legend.set_in_layout(True)
+        rows = -(-len(handles) // ncol)
+        return (1.2 * len(lines) + 1.5 * rows + 1.0) * size("detail")
 
     @staticmethod
     def _other_layers(ax, history, layers, half: float) -> int:
