@@ -15,6 +15,7 @@ import numpy as np
 from matplotlib.collections import LineCollection
 from matplotlib.colors import Normalize
 from matplotlib.lines import Line2D
+from matplotlib.transforms import Bbox
 
 from ...record.names import input_names, param_name, unit_names
 from ...record.probes import Needs, Probe
@@ -271,16 +272,17 @@ class NetworkDiagramPanel(Panel):
         else:
             update = self._weights(ax, history, layers, units, sizes, edges, wide, place)
         sources.set_sizes([marker_size(sizes, ax)])
-        self._label_column(ax, pos[0], self.input_names or input_names(info), "right")
-        self._label_column(ax, pos[-1], self.output_names or info.output_names or unit_names(layers)[layers[-1].name],
-                           "left")
+        columns = self._label_column(ax, pos[0], self.input_names or input_names(info), "right") + \
+            self._label_column(ax, pos[-1], self.output_names or info.output_names or
+                               unit_names(layers)[layers[-1].name], "left")
         names, blocks = self._names(ax, info, layers, pos, sizes)
         shown: list = []
         edge_points = size(EDGE_NAME_SIZE)  # read now, while the preset's style is in force
 
         def named(i):
             if not shown:  # the layout is final at the first frame: keep the edge names that fit in pixels
-                labels_fit(ax, update.labels, update.widest, names)  # bias/δ labels that fit at their widest
+                # bias/δ labels that fit at their widest, off the names of the units and the inputs and outputs
+                labels_fit(ax, update.labels, update.widest, names + columns, units, sizes)
                 fitting = [t for texts, words, ys in blocks if names_fit(ax, words, ys, edge_points) for t in texts]
                 # and no edge name on a unit's name or on its bias or δ written under it, at any row of the run
                 busy = [t.get_window_extent() for t in names if t.get_text()]
@@ -512,20 +514,20 @@ class NetworkDiagramPanel(Panel):
         return max((sum(1 + name.count("\n") for name in n) for n in gaps.values()), default=0)
 
     @staticmethod
-    def _label_column(ax, positions, names, side: str) -> None:
+    def _label_column(ax, positions, names, side: str) -> list:
         offset = -0.18 if side == "right" else 0.18
         spots = list(zip(positions, names))
         if len(spots) > 1 and points_per_unit(ax) < 1.3 * size("label"):  # too close to stand apart: one line
             (x, _), ys = positions[0], [y for _, y in positions]
             spots = [((x, (min(ys) + max(ys)) / 2), ", ".join(names[:len(positions)]))]
-        for (x, y), name in spots:
-            ax.text(x + offset, y, name, ha=side, va="center", fontsize=size("label"))
+        return [ax.text(x + offset, y, name, ha=side, va="center", fontsize=size("label")) for (x, y), name in spots]
 
 
-def labels_fit(ax, labels: list, widest: list[str], names: list) -> None:
+def labels_fit(ax, labels: list, widest: list[str], names: list, units=(), sizes=()) -> None:
     """Hide the value labels under the neurons (the bias or δ: the fill and the legend's scale still say it)
-    when, at their widest over the run, one would run off the frame or onto another label or a unit's name;
-    call once the layout is final."""
+    when, at their widest over the run, one would run off the frame or onto another label, a name or a
+    neuron of ``units`` (their centres, drawn at :func:`marker_size` of ``sizes``); call once the layout is
+    final."""
     if not labels:
         return
     figure = ax.figure.bbox
@@ -535,6 +537,10 @@ def labels_fit(ax, labels: list, widest: list[str], names: list) -> None:
         boxes.append(label.get_window_extent())
         label.set_text("")
     boxes += [name.get_window_extent() for name in names]
+    if len(units):
+        radius = np.sqrt(marker_size(list(sizes), ax)) / 2 * ax.figure.dpi / 72 - 1  # pixels, less a pixel
+        boxes += [Bbox.from_extents(x - radius, y - radius, x + radius, y + radius)
+                  for x, y in ax.transData.transform(np.asarray(units))]
     fits = all(b.x0 >= figure.x0 and b.x1 <= figure.x1 and b.y0 >= figure.y0 for b in boxes[:len(labels)])
     for k, a in enumerate(boxes[:len(labels)]):
         for b in boxes[k + 1:]:
