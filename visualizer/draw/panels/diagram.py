@@ -246,7 +246,7 @@ class NetworkDiagramPanel(Panel):
         # Inputs, units and weights named as every view names them (visualizer.record.names).
         ax.set_xlim(-0.45, len(sizes) - 0.55)
         half = (max(sizes) - 1) / 2  # columns are centred on y = 0
-        marks = self._other_layers(ax, history, layers, half)
+        marks = self._other_layers(ax, history, layers, half, sizes)
         heading = any(n > MAX_NAMED_UNITS for n in sizes[1:-1])  # a wide column's name over it
 
         def place(reserve: float) -> None:
@@ -255,9 +255,9 @@ class NetworkDiagramPanel(Panel):
             units' names, whatever the data's height is worth in points."""
             height = max(0.8 * axes_points(ax)[1] - reserve, 1.0)  # points left to the diagram once laid out
             low, top = -half - 0.6, half + 0.6 + 0.9 * heading
-            if marks:  # the boxes sit on y = half + 0.5
-                share = min(0.6, (marks * 1.25 * size("label") + 8) / height)
-                top = max(top, (half + 0.5 - share * low) / (1 - share))
+            if marks:  # the boxes sit over the top neuron's name (see _other_layers)
+                share = min(0.7, (over_names(sizes) + marks * 1.25 * size("label") + 8) / height)
+                top = max(top, (half - share * low) / (1 - share))
             if len(sizes) > 2:  # the hidden units' names over the top neuron stay inside the panel, under its title
                 named_top = (max(sizes[1:-1]) - 1) / 2
                 share = min(0.5, (np.sqrt(marker_size(sizes)) / 2 + 1 + 1.5 * size("detail")) / height)
@@ -486,7 +486,7 @@ class NetworkDiagramPanel(Panel):
         return (1.2 * len(lines) + 1.5 * rows + 1.0) * size("detail")
 
     @staticmethod
-    def _other_layers(ax, history, layers, half: float) -> int:
+    def _other_layers(ax, history, layers, half: float, sizes: list[int]) -> int:
         """Batch norm and dropout are not drawn as columns: each is named in a small box above the gap
         between the dense layers where it sits (``batch norm``, ``dropout p=0.5``). Returns the most boxes
         stacked in one gap."""
@@ -506,11 +506,11 @@ class NetworkDiagramPanel(Panel):
         if short:
             gaps = {x: [n.replace("batch norm", "BN").replace(" → ", "\n").replace("dropout p=", "drop\n")
                         for n in names] for x, names in gaps.items()}
-        for x, names in gaps.items():
-            ax.text(x, half + 0.5, "\n".join(names), ha="center", va="bottom",
-                    fontsize=size("detail") if short else size("label"), zorder=3,
-                    linespacing=1.1, bbox=dict(boxstyle="round,pad=0.2", facecolor="white", edgecolor="0.5",
-                                               linewidth=0.6))
+        for x, names in gaps.items():  # over the row of the hidden units' names, whatever a unit is worth in points
+            ax.annotate("\n".join(names), (x, half), xytext=(0, over_names(sizes)), textcoords="offset points",
+                        ha="center", va="bottom", fontsize=size("detail") if short else size("label"), zorder=3,
+                        linespacing=1.1, bbox=dict(boxstyle="round,pad=0.2", facecolor="white", edgecolor="0.5",
+                                                   linewidth=0.6))
         return max((sum(1 + name.count("\n") for name in n) for n in gaps.values()), default=0)
 
     @staticmethod
@@ -548,6 +548,12 @@ def labels_fit(ax, labels: list, widest: list[str], names: list, units=(), sizes
                 fits = False
     for label in labels:
         label.set_visible(fits)
+
+
+def over_names(sizes: list[int]) -> float:
+    """Points from the top neuron's centre to above the names written over it (the most a circle's radius
+    can be, a gap, a line of detail text)."""
+    return np.sqrt(marker_size(sizes)) / 2 + 3 + 1.6 * size("detail")
 
 
 def _fill_handle(label: str) -> Line2D:
