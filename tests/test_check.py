@@ -239,6 +239,9 @@ def test_primary_reflows_around_secondary_panels():
     assert wide.primary().mosaic == [["f", "f"], ["l", "x"], ["m", "x2"]]
     kept = Layout([["a", "b"], ["c", "d"]], dict.fromkeys("abcd", p), secondary=("d",))
     assert kept.primary().mosaic == [["a", "b"], ["c", "."]]  # nothing can grow into it: the cell stays empty
+    # a row that is a grid of its own re-flows inside itself: its neighbours there take the room
+    nested = Layout([[[["a", "b", "c"]]], [[["d", "d", "e"]]]], dict.fromkeys("abcde", p), secondary=("c",))
+    assert nested.primary().mosaic == [[[["a", "b"]]], [[["d", "d", "e"]]]]
     with pytest.raises(ValueError, match="not placed"):
         Layout([["a"]], {"a": p}, secondary=("b",))
 
