@@ -253,7 +253,8 @@ class NetworkDiagramPanel(Panel):
             """The height's limits, once the legend under the diagram (``reserve`` points of the panel's height)
             is known: room in points over the top neuron for the boxes of the other layers and the hidden
             units' names, whatever the data's height is worth in points."""
-            height = max(0.8 * axes_points(ax)[1] - reserve, 1.0)  # points left to the diagram once laid out
+            # points left to the diagram once laid out: less the legend and the title (a line and a half)
+            height = max(axes_points(ax)[1] - reserve - 1.5 * size("heading"), 1.0)
             low, top = -half - 0.6, half + 0.6 + 0.9 * heading
             if marks:  # the boxes sit over the top neuron's name (see _other_layers)
                 share = min(0.7, (over_names(sizes) + marks * 1.25 * size("label") + 8) / height)
@@ -465,7 +466,7 @@ class NetworkDiagramPanel(Panel):
         # As many entries to a row, and as many of the note's parts to a line, as fit the panel's width (judged
         # before the layout): a legend wider than the panel squeezes the diagram, a tall one squeezes it too.
         room = axes_points(ax)[0]
-        chars = max(int(0.8 * room / (0.6 * size("detail"))), 20)
+        chars = max(int(0.9 * room / (0.58 * size("detail"))), 20)
         lines: list[str] = []
         for part in note.split("; ") if note else []:
             if lines and len(lines[-1]) + 2 + len(part) <= chars:
