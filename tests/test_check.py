@@ -17,6 +17,7 @@ from visualizer.run.scene import load_scene
 SCENES = sorted(p.stem for p in (ROOT / "scenes").glob("*.py") if not p.stem.startswith("_"))
 SIZES = [(854, 480), (1280, 720), (1920, 1080)]
 STEPS = 30  # a short run of each scene: every panel, its per-frame text at that run's values
+WHY_STEPS = 10  # shorter for the why layouts: their analyses (δ's, landscape) make each step dearer
 _CASES: dict[str, tuple] = {}
 
 
@@ -30,7 +31,8 @@ def _frames(case: str):
             history, chosen, title = compared(scene, ["lr=0.05,0.2"], steps=STEPS)
         else:
             chosen = scene.layout_named("default" if layout in ("", "explain") else layout)
-            history, title = train(scene, steps=min(scene.steps, STEPS), layout=chosen), scene.title
+            steps = min(scene.steps, WHY_STEPS if layout == "why" else STEPS)
+            history, title = train(scene, steps=steps, layout=chosen), scene.title
             if layout == "explain":
                 from visualizer.run.render import _frames as with_explained
 
@@ -40,7 +42,8 @@ def _frames(case: str):
     return _CASES[case]
 
 
-CASES = [f"{name}:{layout}" for name in SCENES for layout in ["default", *load_scene(name).layouts]] + \
+CASES = [f"{name}:{layout}" for name in SCENES
+         for layout in ["default", *load_scene(name).layouts, *([] if "why" in load_scene(name).layouts else ["why"])]] + \
     ["softplus_fit:compare", "softplus_fit:explain"]
 
 
@@ -238,6 +241,9 @@ def test_primary_reflows_around_secondary_panels():
     assert wide.primary().mosaic == [["f", "f"], ["l", "x"], ["m", "x2"]]
     kept = Layout([["a", "b"], ["c", "d"]], dict.fromkeys("abcd", p), secondary=("d",))
     assert kept.primary().mosaic == [["a", "b"], ["c", "."]]  # nothing can grow into it: the cell stays empty
+    # a row that is a grid of its own re-flows inside itself: its neighbours there take the room
+    nested = Layout([[[["a", "b", "c"]]], [[["d", "d", "e"]]]], dict.fromkeys("abcde", p), secondary=("c",))
+    assert nested.primary().mosaic == [[[["a", "b"]]], [[["d", "d", "e"]]]]
     with pytest.raises(ValueError, match="not placed"):
         Layout([["a"]], {"a": p}, secondary=("b",))
 

@@ -440,7 +440,7 @@ def test_a_scene_with_batch_norm_and_dropout_renders_through_the_cli(tmp_path):
     NetworkDiagramPanel().draw(ax, history)
     marks = [t for t in ax.texts if "batch norm" in t.get_text()]
     assert len(marks) == 1 and marks[0].get_text() == "batch norm\ndropout p=0.2"
-    assert marks[0].get_position()[0] == 1.5  # between hidden1's column (1) and hidden2's (2)
+    assert marks[0].xy[0] == 1.5  # (a point the box sits over) between hidden1's column (1) and hidden2's (2)
     assert np.isfinite(history.losses["train"]).all() and np.isfinite(history.losses["test"]).all()
 
 

@@ -73,7 +73,8 @@ def test_gender_names_the_same_nine_parameters_in_every_view(gender, tmp_path):
     assert {"w1", "w2", "w3", "w4", "w5", "w6", "h1", "h2"} <= set(diagram)
     assert {t.split()[0] for t in diagram if " " in t} == {"b1", "b2", "b3"}
     # The backward-pass diagram of the why layout names the same edges.
-    _, backward = _drawn(scene.layout_named("why").panels["net"], history)
+    # (on a taller panel: its legend under the diagram is a line longer)
+    _, backward = _drawn(scene.layout_named("why").panels["net"], history, size=(4, 3.5))
     assert {"w1", "w2", "w3", "w4", "w5", "w6", "h1", "h2"} <= set(backward)
     # On axes too small to write them apart, the edges go unnamed; the neurons keep their names, as one heading
     # over their column where a name and a bias would not fit between two neurons.
@@ -150,4 +151,4 @@ def test_the_moons_diagram_changes_what_it_draws_as_it_trains():
     assert start.sum() == end.sum() == 256 - 32
     assert (start != end).sum() >= 8  # the signal moves: other edges are drawn at the end
     assert "h1" in [t.get_text() for t in update(0) if isinstance(t, FrameText)]
-    assert "the 32 largest |w|·mean|a| of 256" in ax.get_legend().get_title().get_text()
+    assert "the 32 largest |w|·mean|a| of 256" in " ".join(ax.get_legend().get_title().get_text().split())

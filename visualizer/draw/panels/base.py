@@ -200,10 +200,14 @@ class Layout:
 
 
 def _without(cell, gone: set[str]):
-    """A mosaic cell with the panels in ``gone`` taken out (inside a nested mosaic too)."""
+    """A mosaic cell with the panels in ``gone`` taken out (inside a nested mosaic too, whose rows and columns
+    re-flow as :meth:`Layout.primary` re-flows the layout's own)."""
     if isinstance(cell, str):
         return ("." if _GONE in gone else _GONE) if cell in gone else cell
-    return [[_without(c, gone) for c in row] for row in cell]
+    inner = [[_without(c, gone) for c in row] for row in cell]
+    inner = [inner[r] for r in _kept(inner)]
+    cols = _kept([list(col) for col in zip(*inner)])
+    return [[_without(row[c], {_GONE}) for c in cols] for row in inner]
 
 
 def _kept(lines: list[list]) -> list[int]:
@@ -219,7 +223,7 @@ def _spare(line: list, others: list[list]) -> bool:
     """Whether a row (column) of cells can go: each is a gap or a panel found in another row (column), and
     at least one was a panel taken out (a plain gap row is the layout's own)."""
     elsewhere = {c for other in others for c in other if isinstance(c, str)}
-    return all(isinstance(c, str) and c in (".", _GONE) or c in elsewhere for c in line) and _GONE in line
+    return all(isinstance(c, str) and (c in (".", _GONE) or c in elsewhere) for c in line) and _GONE in line
 
 
 _GONE = "\0"  # a cell whose panel primary() took out

@@ -89,14 +89,17 @@ def why_layout(layers, main: Panel | None = None, other_layers=()) -> Layout:
     three bundled scenes that declare a why layout of their own have their seed's names in it. With batch
     norm among ``other_layers`` (the run information's), its numbers (:class:`BatchNormPanel`) take the
     landscape's place: evaluation normalizes by statistics that move along the run, so no one loss surface
-    holds the path."""
+    holds the path. The lecture preset leaves the landscape (or the batch norm's numbers) out."""
     param, index = chain_parameter(layers, other_layers)
     normed = any(d.get("kind") == "batchnorm" for d in other_layers)
     panels: dict[str, Panel] = {"net": NetworkDiagramPanel(show="gradients"),
                                 "land": BatchNormPanel() if normed else LossLandscapePanel(),
                                 "chain": ChainRulePanel(param, index), "loss": LossPanel()}
     if main is None:
-        return Layout([["net", "land"], ["chain", "loss"]], panels, height_ratios=[1.25, 1])
+        return Layout([[[["net", "land"]]], [[["chain", "loss"]]]], panels, height_ratios=[1.25, 1],
+                      secondary=("land",))
     panels["main"] = main
-    return Layout([["main", "net", "land"], ["chain", "chain", "loss"]], panels, height_ratios=[1.25, 1],
-                  width_ratios=[1, 1, 1.1])
+    # Each row a grid of its own, so that the lecture preset, which leaves the landscape out (secondary: the
+    # lesson is the backward pass and the chain rule), gives the diagram half the width.
+    return Layout([[[["main", "net", "land"]]], [[["chain", "chain", "loss"]]]], panels, height_ratios=[1.2, 1],
+                  secondary=("land",))

@@ -8,12 +8,14 @@ heatmap's cell of the same sign have the same colour; the title and legend say w
 """
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass, field
 
 import numpy as np
 from matplotlib.collections import LineCollection
 from matplotlib.colors import Normalize
 from matplotlib.lines import Line2D
+from matplotlib.transforms import Bbox
 
 from ...record.names import input_names, param_name, unit_names
 from ...record.probes import Needs, Probe
@@ -244,33 +246,44 @@ class NetworkDiagramPanel(Panel):
         # Inputs, units and weights named as every view names them (visualizer.record.names).
         ax.set_xlim(-0.45, len(sizes) - 0.55)
         half = (max(sizes) - 1) / 2  # columns are centred on y = 0
-        marks = self._other_layers(ax, history, layers, half)
+        marks = self._other_layers(ax, history, layers, half, sizes)
         heading = any(n > MAX_NAMED_UNITS for n in sizes[1:-1])  # a wide column's name over it
-        # room for the boxes: a line of text spans more of the data's height the more units a column has
-        low, top = -half - 0.6, half + 0.6 + (0.5 + 0.1 * half) * marks + 0.9 * heading
-        if len(sizes) > 2:  # the hidden units' names over the top neuron stay inside the panel, under its title
-            named_top = (max(sizes[1:-1]) - 1) / 2
-            height = 0.8 * axes_points(ax)[1]  # points, once laid out
-            share = min(0.5, (np.sqrt(marker_size(sizes)) / 2 + 1 + 1.5 * size("detail")) / max(height, 1.0))
-            top = max(top, (named_top - share * low) / (1 - share))
-        ax.set_ylim(low, top)
-        sources.set_sizes([marker_size(sizes, ax)])
-        self._label_column(ax, pos[0], self.input_names or input_names(info), "right")
-        self._label_column(ax, pos[-1], self.output_names or info.output_names or unit_names(layers)[layers[-1].name],
-                           "left")
+
+        def place(reserve: float) -> None:
+            """The height's limits, once the legend under the diagram (``reserve`` points of the panel's height)
+            is known: room in points over the top neuron for the boxes of the other layers and the hidden
+            units' names, whatever the data's height is worth in points."""
+            # points left to the diagram once laid out: less the legend and the title (a line and a half)
+            height = max(axes_points(ax)[1] - reserve - 1.5 * size("heading"), 1.0)
+            low, top = -half - 0.6, half + 0.6 + 0.9 * heading
+            if marks:  # the boxes sit over the top neuron's name (see _other_layers)
+                share = min(0.7, (over_names(sizes) + marks * 1.25 * size("label") + 8) / height)
+                top = max(top, (half - share * low) / (1 - share))
+            if len(sizes) > 2:  # the hidden units' names over the top neuron stay inside the panel, under its title
+                named_top = (max(sizes[1:-1]) - 1) / 2
+                share = min(0.5, (np.sqrt(marker_size(sizes)) / 2 + 1 + 1.5 * size("detail")) / height)
+                top = max(top, (named_top - share * low) / (1 - share))
+            ax.set_ylim(low, top)
+
+        ax.set_ylim(-half - 0.6, half + 0.6)
         ax.set_axis_off()
         wide = wide_blocks(sizes)
         if self.show == "gradients":
-            update = self._gradients(ax, history, layers, units, sizes, edges, wide)
+            update = self._gradients(ax, history, layers, units, sizes, edges, wide, place)
         else:
-            update = self._weights(ax, history, layers, units, sizes, edges, wide)
+            update = self._weights(ax, history, layers, units, sizes, edges, wide, place)
+        sources.set_sizes([marker_size(sizes, ax)])
+        columns = self._label_column(ax, pos[0], self.input_names or input_names(info), "right") + \
+            self._label_column(ax, pos[-1], self.output_names or info.output_names or
+                               unit_names(layers)[layers[-1].name], "left")
         names, blocks = self._names(ax, info, layers, pos, sizes)
         shown: list = []
         edge_points = size(EDGE_NAME_SIZE)  # read now, while the preset's style is in force
 
         def named(i):
             if not shown:  # the layout is final at the first frame: keep the edge names that fit in pixels
-                labels_fit(ax, update.labels, update.widest, names)  # bias/δ labels that fit at their widest
+                # bias/δ labels that fit at their widest, off the names of the units and the inputs and outputs
+                labels_fit(ax, update.labels, update.widest, names + columns, units, sizes)
                 fitting = [t for texts, words, ys in blocks if names_fit(ax, words, ys, edge_points) for t in texts]
                 # and no edge name on a unit's name or on its bias or δ written under it, at any row of the run
                 busy = [t.get_window_extent() for t in names if t.get_text()]
@@ -335,30 +348,28 @@ class NetworkDiagramPanel(Panel):
             ax.add_artist(text)
         return texts, blocks
 
-    def _weights(self, ax, history, layers, units, sizes, edges, wide):
+    def _weights(self, ax, history, layers, units, sizes, edges, wide, place):
         weights = [history.layer_weight(lay) for lay in layers]  # (rows, inputs, outputs) each
         biases = [history.params[lay.bias] if lay.bias else None for lay in layers]
         scale = self.weight_scale or max(float(np.nanmax(np.abs(w))) for w in weights) or 1.0
         bias_values = [b for b in biases if b is not None]
         norm = colours.symmetric_norm(*bias_values)
-        # Fill from the bias through the signed colour map; units without a bias are NaN, drawn white.
-        neurons = ax.scatter(units[:, 0], units[:, 1], s=marker_size(sizes, ax), c=np.zeros(len(units)),
-                             cmap=colours.signed_cmap(), norm=norm, edgecolor="black",
-                             zorder=2, linewidths=1.2, animated=True, plotnonfinite=True)
         ax.set_title(self.title or "network")
         handles = [Line2D([], [], color=colours.POSITIVE, lw=2, label="weight > 0"),
                    Line2D([], [], color=colours.NEGATIVE, lw=2, label="weight < 0")]
         note = f"widths: |w| up to {value_text(scale)}"
-        labels = []
         if bias_values:
             handles.append(_fill_handle("fill: bias"))
             note += f"; fill: bias, {scale_note(norm)}"
-            if len(units) <= MAX_LABELLED_UNITS:
-                labels = self._unit_labels(ax, units, sizes)
         no_bias = [np.full(w.shape[2], np.nan) for w in weights]
         info = history.info
         signal, what = self._signal(history, layers, sizes, wide)
-        self._legend(ax, handles, note, wide_note(sizes, what))
+        place(self._legend(ax, handles, note, wide_note(sizes, what)))
+        # Fill from the bias through the signed colour map; units without a bias are NaN, drawn white.
+        neurons = ax.scatter(units[:, 0], units[:, 1], s=marker_size(sizes, ax), c=np.zeros(len(units)),
+                             cmap=colours.signed_cmap(), norm=norm, edgecolor="black",
+                             zorder=2, linewidths=1.2, animated=True, plotnonfinite=True)
+        labels = self._unit_labels(ax, units, sizes) if bias_values and len(units) <= MAX_LABELLED_UNITS else []
         bias_names = [param_name(info, lay.bias, (u,)) if lay.bias else "" for lay in layers for u in range(lay.n_out)]
 
         def update(i):
@@ -382,7 +393,7 @@ class NetworkDiagramPanel(Panel):
                          for name, values in zip(bias_names, every)]
         return update
 
-    def _gradients(self, ax, history, layers, units, sizes, edges, wide):
+    def _gradients(self, ax, history, layers, units, sizes, edges, wide, place):
         missing = [lay.weight for lay in layers if lay.weight not in history.grads]
         if missing:
             raise ValueError(f"NetworkDiagramPanel(show='gradients') needs the recorded gradients; this history "
@@ -409,9 +420,6 @@ class NetworkDiagramPanel(Panel):
             edge_colors[faint], edge_widths[faint] = FAINT, 0.3
         # Every row's fill colours at once: no colour mapping per frame.
         fills = colours.signed_cmap()(norm(np.concatenate(deltas, axis=1)))  # (rows, units, 4)
-        neurons = ax.scatter(units[:, 0], units[:, 1], s=marker_size(sizes, ax), facecolor=fills[0], edgecolor="black",
-                             zorder=2, linewidths=1.2, animated=True)
-        labels = self._unit_labels(ax, units, sizes) if len(units) <= MAX_LABELLED_UNITS else []
         loss = short_loss(history.info.loss_label)
         # A short title (a long one wraps at lecture size and crowds the names over the top neuron); δ is
         # defined in the note under the diagram.
@@ -422,7 +430,10 @@ class NetworkDiagramPanel(Panel):
                    _fill_handle(fill)]
         note = f"δ = ∂{loss}/∂z; " + ("widths: log scale" if log_widths else "widths: |∂w|") + \
             f"; fill: {scale_note(norm)}"
-        self._legend(ax, handles, note, wide_note(sizes, f"|∂{loss}/∂w|"))
+        place(self._legend(ax, handles, note, wide_note(sizes, f"|∂{loss}/∂w|")))
+        neurons = ax.scatter(units[:, 0], units[:, 1], s=marker_size(sizes, ax), facecolor=fills[0], edgecolor="black",
+                             zorder=2, linewidths=1.2, animated=True)
+        labels = self._unit_labels(ax, units, sizes) if len(units) <= MAX_LABELLED_UNITS else []
 
         def update(i):
             edges.set_color(edge_colors[i])
@@ -450,10 +461,20 @@ class NetworkDiagramPanel(Panel):
         return labels
 
     @staticmethod
-    def _legend(ax, handles, note: str = "", wide: str = "") -> None:
-        note = "\n".join(n for n in (note.replace("; ", "\n"), wide) if n)
-        # As many entries to a row as fit the panel's width (judged before the layout).
+    def _legend(ax, handles, note: str = "", wide: str = "") -> float:
+        """The legend under the diagram; returns about how many points of the panel's height it takes."""
+        # As many entries to a row, and as many of the note's parts to a line, as fit the panel's width (judged
+        # before the layout): a legend wider than the panel squeezes the diagram, a tall one squeezes it too.
         room = axes_points(ax)[0]
+        chars = max(int(0.9 * room / (0.58 * size("detail"))), 20)
+        lines: list[str] = []
+        for part in note.split("; ") if note else []:
+            if lines and len(lines[-1]) + 2 + len(part) <= chars:
+                lines[-1] += "; " + part
+            else:
+                lines.append(part)
+        lines += textwrap.wrap(wide, chars) if wide else []
+        note = "\n".join(lines)
         widths = sorted((0.6 * size("detail") * len(h.get_label()) + 3.4 * size("detail") for h in handles),
                         reverse=True)
         ncol = next((n for n in range(len(handles), 1, -1) if sum(widths[:n]) <= 0.9 * room), 1)
@@ -462,9 +483,11 @@ class NetworkDiagramPanel(Panel):
                            handlelength=1.2, columnspacing=1.0, title=note or None,
                            title_fontsize=size("detail"))
         legend.set_in_layout(True)
+        rows = -(-len(handles) // ncol)
+        return (1.2 * len(lines) + 1.5 * rows + 1.0) * size("detail")
 
     @staticmethod
-    def _other_layers(ax, history, layers, half: float) -> int:
+    def _other_layers(ax, history, layers, half: float, sizes: list[int]) -> int:
         """Batch norm and dropout are not drawn as columns: each is named in a small box above the gap
         between the dense layers where it sits (``batch norm``, ``dropout p=0.5``). Returns the most boxes
         stacked in one gap."""
@@ -484,28 +507,28 @@ class NetworkDiagramPanel(Panel):
         if short:
             gaps = {x: [n.replace("batch norm", "BN").replace(" → ", "\n").replace("dropout p=", "drop\n")
                         for n in names] for x, names in gaps.items()}
-        for x, names in gaps.items():
-            ax.text(x, half + 0.5, "\n".join(names), ha="center", va="bottom",
-                    fontsize=size("detail") if short else size("label"), zorder=3,
-                    linespacing=1.1, bbox=dict(boxstyle="round,pad=0.2", facecolor="white", edgecolor="0.5",
-                                               linewidth=0.6))
+        for x, names in gaps.items():  # over the row of the hidden units' names, whatever a unit is worth in points
+            ax.annotate("\n".join(names), (x, half), xytext=(0, over_names(sizes)), textcoords="offset points",
+                        ha="center", va="bottom", fontsize=size("detail") if short else size("label"), zorder=3,
+                        linespacing=1.1, bbox=dict(boxstyle="round,pad=0.2", facecolor="white", edgecolor="0.5",
+                                                   linewidth=0.6))
         return max((sum(1 + name.count("\n") for name in n) for n in gaps.values()), default=0)
 
     @staticmethod
-    def _label_column(ax, positions, names, side: str) -> None:
+    def _label_column(ax, positions, names, side: str) -> list:
         offset = -0.18 if side == "right" else 0.18
         spots = list(zip(positions, names))
         if len(spots) > 1 and points_per_unit(ax) < 1.3 * size("label"):  # too close to stand apart: one line
             (x, _), ys = positions[0], [y for _, y in positions]
             spots = [((x, (min(ys) + max(ys)) / 2), ", ".join(names[:len(positions)]))]
-        for (x, y), name in spots:
-            ax.text(x + offset, y, name, ha=side, va="center", fontsize=size("label"))
+        return [ax.text(x + offset, y, name, ha=side, va="center", fontsize=size("label")) for (x, y), name in spots]
 
 
-def labels_fit(ax, labels: list, widest: list[str], names: list) -> None:
+def labels_fit(ax, labels: list, widest: list[str], names: list, units=(), sizes=()) -> None:
     """Hide the value labels under the neurons (the bias or δ: the fill and the legend's scale still say it)
-    when, at their widest over the run, one would run off the frame or onto another label or a unit's name;
-    call once the layout is final."""
+    when, at their widest over the run, one would run off the frame or onto another label, a name or a
+    neuron of ``units`` (their centres, drawn at :func:`marker_size` of ``sizes``); call once the layout is
+    final."""
     if not labels:
         return
     figure = ax.figure.bbox
@@ -515,6 +538,10 @@ def labels_fit(ax, labels: list, widest: list[str], names: list) -> None:
         boxes.append(label.get_window_extent())
         label.set_text("")
     boxes += [name.get_window_extent() for name in names]
+    if len(units):
+        radius = np.sqrt(marker_size(list(sizes), ax)) / 2 * ax.figure.dpi / 72 - 1  # pixels, less a pixel
+        boxes += [Bbox.from_extents(x - radius, y - radius, x + radius, y + radius)
+                  for x, y in ax.transData.transform(np.asarray(units))]
     fits = all(b.x0 >= figure.x0 and b.x1 <= figure.x1 and b.y0 >= figure.y0 for b in boxes[:len(labels)])
     for k, a in enumerate(boxes[:len(labels)]):
         for b in boxes[k + 1:]:
@@ -522,6 +549,12 @@ def labels_fit(ax, labels: list, widest: list[str], names: list) -> None:
                 fits = False
     for label in labels:
         label.set_visible(fits)
+
+
+def over_names(sizes: list[int]) -> float:
+    """Points from the top neuron's centre to above the names written over it (the most a circle's radius
+    can be, a gap, a line of detail text)."""
+    return np.sqrt(marker_size(sizes)) / 2 + 3 + 1.6 * size("detail")
 
 
 def _fill_handle(label: str) -> Line2D:

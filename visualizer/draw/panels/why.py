@@ -384,7 +384,10 @@ class BatchNormPanel(Panel):
         cell = (0.6 * NORM_CELL + 1.2) * detail / max(axes_points(ax)[0], 1.0)
         shown = norms[:max(1, int((1.0 - left) / cell))]
         rights = [left + (1.0 - left) * (k + 1) / len(shown) for k in range(len(shown))]
-        step = min(0.1, 0.97 / (len(labels) + 4))
+        # a row at least a line and a third of text high (in points, judged before the layout): a short panel
+        # at the lecture preset's text sizes gets rows that fill it, and the note under them only if it fits
+        height = max(0.8 * axes_points(ax)[1], 1.0)
+        step = max(min(0.1, 0.97 / (len(labels) + 4)), 1.35 * detail / height)
         top = 0.98
         for right, d in zip(rights, shown):
             ax.text(right, top, d["name"], ha="right", va="top", fontsize=detail, color=colours.MUTED)
@@ -404,9 +407,11 @@ class BatchNormPanel(Panel):
                                va="top", fontsize=detail)
         ax.add_artist(table)
         more = f" ({len(norms) - len(shown)} more layers)" if len(shown) < len(norms) else ""
-        ax.text(0.0, ys[-1] - 1.5 * step, f"x̂ = (z − μ)/σ,  y = γ·x̂ + β{more}\nbatch: the step's gradient;\n"
-                "running: the losses, the maps", ha="left", va="top", fontsize=detail, color=colours.MUTED,
-                linespacing=1.3)
+        note = [f"x̂ = (z − μ)/σ,  y = γ·x̂ + β{more}", "batch: the step's gradient;", "running: the losses, the maps"]
+        room = int((ys[-1] - 1.5 * step) * height / (1.3 * 1.2 * detail))  # lines of the note that fit under the rows
+        if room > 0:
+            ax.text(0.0, ys[-1] - 1.5 * step, "\n".join(note[:room]), ha="left", va="top", fontsize=detail,
+                    color=colours.MUTED, linespacing=1.3)
         cells = np.stack([series[c][r] for r in range(len(labels)) for c in range(len(shown))], axis=1)
         texts = [[short(float(v)) for v in row] for row in cells]  # every row's numbers formatted once
 
