@@ -588,7 +588,7 @@ def test_a_dask_scheduler_or_every_worker_lost_mid_render_is_one_line(lost, tmp_
             cluster.sync(cluster.scheduler.close)
         else:
             for worker in list(cluster.workers.values()):
-                cluster.sync(worker.close)
+                cluster.sync(worker.close, executor_wait=False)  # lost at once, its task still drawing
         stopped = time.monotonic()
         command.join(30)
         assert not command.is_alive() and time.monotonic() - stopped < 10
