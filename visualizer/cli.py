@@ -472,12 +472,17 @@ class _Stop:
         if isinstance(getattr(unraisable, "exc_value", None), Interrupt) and self.signum is not None:
             # Sent again a moment later from another thread, so that it is handled once this callback is left
             # (raised here, or sent from here, it would be handled and swallowed inside the callback again).
+            # Only while this handler still stands: a command that ended meanwhile gets no late signal.
             self.swallowed = True
-            again = threading.Timer(0.01, os.kill, (os.getpid(), self.signum))
+            again = threading.Timer(0.01, self._again, (self.signum,))
             again.daemon = True
             again.start()
             return
         self.hook(unraisable)
+
+    def _again(self, signum: int) -> None:
+        if self.swallowed and signal.getsignal(signum) is self:
+            os.kill(os.getpid(), signum)
 
 
 @contextmanager

@@ -21,11 +21,10 @@ from ..base.errors import VisualizerError
 from .pipeline import close_executor, dask_executor, executor_for  # noqa: F401 - dask_executor: public here too
 from ..record.history import History
 from ..record.runs import join_histories, run_history  # noqa: F401 - public here too
-from .variations import ARCHITECTURE, VARIATIONS, replaced
+from .variations import ARCHITECTURE, SHAPES, VARIATIONS, replaced
 
 MAX_RUNS = 16
 DIAGRAM_WIDEST = 32  # a diagram of wider layers is a block of lines: compare draws none of its own for them
-SHAPES = ("width", "depth", "dropout", "batchnorm")  # the settings that change a network's drawn shape
 
 
 def _optimizer(scene, text: str):
@@ -307,7 +306,7 @@ def comparison(scene, first, vary: dict[str, list[Any]], histories: list[History
     # only: no landscape for them.
     plain = all(not h.info.other_layers for h in histories)
     landscape = landscape_panel(scene) if plain and same_parameters(histories) else None
-    from ..draw.panels.layers import LayerStatPanel, with_run_layer_stats
+    from ..draw.panels.layers import layer_stat_panel, with_run_layer_stats
 
     shape = [len(v) for v in vary.values()]
     # Each run shows its own network when an architecture setting varies: in the scene's diagram, or in a
@@ -320,7 +319,7 @@ def comparison(scene, first, vary: dict[str, list[Any]], histories: list[History
         diagram = NetworkDiagramPanel()
     # A scene with per-layer lines shows them once per run; they say what a diagram of the same shape would
     # (how each layer learns), so the diagrams stay only when the networks' shapes differ.
-    stats = any(isinstance(p, LayerStatPanel) for p in scene.layout.panels.values())
+    stats = layer_stat_panel(scene.layout) is not None
     diagrams = diagram is not None and any(n in (SHAPES if stats else ARCHITECTURE) for n in vary)
     # Under a row of their own, the runs' main panels leave out what makes their legend long (a fit's
     # per-neuron lines), so they keep the height to be read.

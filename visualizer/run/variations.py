@@ -22,6 +22,7 @@ import numpy as np
 from ..base.errors import LayerSettingError, SceneError, VisualizerError
 
 ARCHITECTURE = ("init", "activation", "width", "depth", "dropout", "batchnorm")
+SHAPES = ("width", "depth", "dropout", "batchnorm")  # the architecture settings that change a network's drawn shape
 
 
 @dataclass(frozen=True)
@@ -255,4 +256,4 @@ VARIATIONS: dict[str, tuple[Callable[[str], Any], Callable]] = {
 }
 
 
-__all__ = ["ARCHITECTURE", "Data", "MLP", "VARIATIONS", "replaced"]
+__all__ = ["ARCHITECTURE", "Data", "MLP", "SHAPES", "VARIATIONS", "replaced"]

@@ -308,6 +308,11 @@ class LayerHeatmapPanel(Panel):
         return update
 
 
+def layer_stat_panel(layout) -> LayerStatPanel | None:
+    """The layout's first :class:`LayerStatPanel`, if it has one."""
+    return next((p for p in layout.panels.values() if isinstance(p, LayerStatPanel)), None)
+
+
 def with_run_layer_stats(layout, scene_layout, history, shape: Sequence[int] | None = None):
     """A comparison's ``layout`` with the scene's first :class:`LayerStatPanel` drawn once per run of the joined
     ``history``, on one value axis, under the runs' panels: each run's own lines, one per layer (``compare vanishing --vary
@@ -318,7 +323,7 @@ def with_run_layer_stats(layout, scene_layout, history, shape: Sequence[int] | N
     from ...record.runs import run_history
     from .compare import with_run_row
 
-    panel = next((p for p in scene_layout.panels.values() if isinstance(p, LayerStatPanel)), None)
+    panel = layer_stat_panel(scene_layout)
     if panel is None:
         return layout
     runs = len(history.info.runs)
@@ -382,4 +387,4 @@ class UpdateRatioPanel(Panel):
 
 
 __all__ = ["LayerHeatmapPanel", "LayerHistogramPanel", "LayerStatPanel", "UpdateRatioPanel", "chosen_layers",
-           "layer_order", "layer_style"]
+           "layer_order", "layer_stat_panel", "layer_style"]
