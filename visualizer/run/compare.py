@@ -328,13 +328,14 @@ def comparison(scene, first, vary: dict[str, list[Any]], histories: list[History
     if diagrams:
         # One width scale for every run's edges, so a thick edge is as large a weight in each diagram.
         # (a run that diverged keeps its own: its weights would shrink every other run's edges to hairs)
-        calm = [h for h in histories if h.info.diverged_at is None] or histories
-        scale = max((float(np.max(np.abs(w[np.isfinite(w)]), initial=0.0)) for h in calm
-                     for w in (h.layer_weight(lay) for lay in h.info.layers)), default=0.0)
-        if getattr(diagram, "show", None) == "weights" and scale > 0:
-            import dataclasses
+        if getattr(diagram, "show", None) == "weights":
+            calm = [h for h in histories if h.info.diverged_at is None] or histories
+            scale = max((float(np.max(np.abs(w[np.isfinite(w)]), initial=0.0)) for h in calm
+                         for w in (h.layer_weight(lay) for lay in h.info.layers)), default=0.0)
+            if scale > 0:
+                import dataclasses
 
-            diagram = dataclasses.replace(diagram, weight_scale=scale)
+                diagram = dataclasses.replace(diagram, weight_scale=scale)
         layout = with_run_diagrams(layout, diagram, len(histories), shape)
     layout = with_run_layer_stats(layout, scene.layout, joined, shape)
     if landscape is not None:

@@ -278,10 +278,12 @@ class NetworkDiagramPanel(Panel):
                                unit_names(layers)[layers[-1].name], "left")
         names, blocks = self._names(ax, info, layers, pos, sizes)
         shown: list = []
+        measured: list = []  # once (``shown`` may stay empty: a network with no names to show)
         edge_points = size(EDGE_NAME_SIZE)  # read now, while the preset's style is in force
 
         def named(i):
-            if not shown:  # the layout is final at the first frame: keep the edge names that fit in pixels
+            if not measured:  # the layout is final at the first frame: keep the edge names that fit in pixels
+                measured.append(True)
                 # bias/δ labels that fit at their widest, off the names of the units and the inputs and outputs
                 labels_fit(ax, update.labels, update.widest, names + columns, units, sizes)
                 fitting = [t for texts, words, ys in blocks if names_fit(ax, words, ys, edge_points) for t in texts]

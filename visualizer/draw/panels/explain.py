@@ -245,21 +245,27 @@ class _DroppedMarks:
         centres = np.concatenate([np.array(column) for column in pos[1:]])
         self.crosses = ax.scatter(centres[:, 0], centres[:, 1], s=0.55 * area, marker="x", linewidths=1.6,
                                   color=colours.MUTED, zorder=3, animated=True)
+        self.grey = to_rgba_array(colours.DROPPED)
+        self.cache: dict = {}
 
     def update(self, d: ExplainedStep, phase: Phase, fills: np.ndarray) -> list:
         """Set the crosses' darkness for ``phase``, and grey the fills (rows of RGBA, every column's units)
         of units dropped for every sample."""
-        rgba = np.tile(to_rgba_array(colours.MUTED), (sum(self.columns[1:]), 1))
-        rgba[:, 3] = 0.0
-        start = 0
-        for c, n in enumerate(self.columns[1:], start=1):
-            mask = d.dropped[c - 1] if c - 1 < len(d.dropped) else None
-            reached = phase.kind != "forward" or c <= phase.layer
-            if mask is not None and reached:
-                share = np.asarray(mask, dtype=bool).mean(axis=0)
-                rgba[start:start + n, 3] = np.where(share > 0, 0.25 + 0.75 * share, 0.0)
-                fills[self.columns[0] + start + np.flatnonzero(share == 1)] = to_rgba_array(colours.DROPPED)
-            start += n
+        reach = phase.layer if phase.kind == "forward" else len(self.columns)  # the last column reached
+        if (d.step, reach) not in self.cache:  # a step's phases repeat over many frames: worked out once
+            rgba = np.tile(to_rgba_array(colours.MUTED), (sum(self.columns[1:]), 1))
+            rgba[:, 3] = 0.0
+            grey, start = [], 0
+            for c, n in enumerate(self.columns[1:], start=1):
+                mask = d.dropped[c - 1] if c - 1 < len(d.dropped) else None
+                if mask is not None and c <= reach:
+                    share = np.asarray(mask, dtype=bool).mean(axis=0)
+                    rgba[start:start + n, 3] = np.where(share > 0, 0.25 + 0.75 * share, 0.0)
+                    grey.append(self.columns[0] + start + np.flatnonzero(share == 1))
+                start += n
+            self.cache[d.step, reach] = rgba, np.concatenate(grey) if grey else np.zeros(0, dtype=int)
+        rgba, grey = self.cache[d.step, reach]
+        fills[grey] = self.grey
         self.crosses.set_color(rgba)
         return [self.crosses]
 
@@ -434,15 +440,19 @@ class ExplainNotesPanel(Panel):
                   title_fontsize=size("detail"),
                   alignment="left")
 
+        captions: dict = {}  # (row, phase) → its caption: a step's phases repeat over many frames
+
         def update(key: ExplainFrame) -> list:
             d = data[int(key)]
             phase = d.phase(key)
+            if (int(key), phase) not in captions:
+                captions[int(key), phase] = _caption(history, layers, n_samples, d, phase)
             for k, text in enumerate(phase_texts):
                 current = PHASE_KINDS[k] == phase.kind
                 text.set_color(PREDICTION_COLOR if current else ("#999999" if k == 3 and d.next is None else "black"))
                 text.set_fontweight("bold" if current else "normal")
             title.set_text(f"step {d.step:,} in slow motion")
-            body.set_text(_caption(history, layers, n_samples, d, phase))
+            body.set_text(captions[int(key), phase])
             return [*phase_texts, title, body]
         return update
 

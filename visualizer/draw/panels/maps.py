@@ -143,6 +143,9 @@ def _placed_labels(ax, options: list[list[FrameText]], points: np.ndarray, radiu
     for own, labels in enumerate(options):
         others = [b for k, b in enumerate(taken) if k != own]
         pick = next((t for t in labels if _clear(t.get_window_extent(), area, others)), labels[0])
+        for t in labels:  # the corners not taken leave the axes
+            if t is not pick:
+                t.remove()
         chosen.append(pick)
         taken.append(pick.get_window_extent())
     return chosen
