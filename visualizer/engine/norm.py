@@ -205,4 +205,15 @@ def looking_ahead(network: object) -> Iterator[None]:
             lay.running_mean[...], lay.running_var[...], lay.batches_seen = mean, var, seen
 
 
-__all__ = ["BatchNorm", "Dropout", "looking_ahead", "mode_layers"]
+def mask_key(name: str) -> str:
+    """The history extra of dropout layer ``name``'s masks at a recorded step: ``dropout/<name>/mask``."""
+    return f"dropout/{name}/mask"
+
+
+def norm_key(name: str, stat: str) -> str:
+    """The history extra of batch norm ``name``'s statistic (``mean``, ``var``, ``running_mean``,
+    ``running_var``) at a recorded step: ``batchnorm/<name>/<stat>``."""
+    return f"batchnorm/{name}/{stat}"
+
+
+__all__ = ["BatchNorm", "Dropout", "looking_ahead", "mask_key", "mode_layers", "norm_key"]

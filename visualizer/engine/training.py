@@ -241,7 +241,7 @@ def step_pass(network: Differentiable, objective: Objective, x: np.ndarray, y: n
     (bool, samples × units: True where a unit is kept), ``batchnorm/<L>/mean`` and ``…/var`` (the batch's μ
     and biased σ²), and ``…/running_mean``, ``…/running_var`` (what evaluation normalizes by at this row).
     """
-    from .norm import BatchNorm, looking_ahead, mode_layers
+    from .norm import BatchNorm, looking_ahead, mask_key, mode_layers, norm_key
 
     layers = mode_layers(network)
     if not layers:
@@ -249,8 +249,8 @@ def step_pass(network: Differentiable, objective: Objective, x: np.ndarray, y: n
     record: dict[str, np.ndarray] = {}
     for lay in layers:
         if isinstance(lay, BatchNorm):
-            record[f"batchnorm/{lay.name}/running_mean"] = lay.running_mean.copy()
-            record[f"batchnorm/{lay.name}/running_var"] = lay.running_var.copy()
+            record[norm_key(lay.name, "running_mean")] = lay.running_mean.copy()
+            record[norm_key(lay.name, "running_var")] = lay.running_var.copy()
     before = set_mode(network, True)
     try:
         with looking_ahead(network):
@@ -258,10 +258,10 @@ def step_pass(network: Differentiable, objective: Objective, x: np.ndarray, y: n
             grads = {k: np.array(v, copy=True) for k, v in evaluation.grads.items()}
             for lay in layers:
                 if isinstance(lay, BatchNorm):
-                    record[f"batchnorm/{lay.name}/mean"] = lay.batch_mean.copy()
-                    record[f"batchnorm/{lay.name}/var"] = lay.batch_var.copy()
+                    record[norm_key(lay.name, "mean")] = lay.batch_mean.copy()
+                    record[norm_key(lay.name, "var")] = lay.batch_var.copy()
                 elif lay.p > 0:
-                    record[f"dropout/{lay.name}/mask"] = lay.mask != 0
+                    record[mask_key(lay.name)] = lay.mask != 0
     finally:
         set_mode(network, bool(before))
     return grads, record

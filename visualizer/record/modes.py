@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from ..engine.layers import dense_backward, dense_forward
-from ..engine.norm import BatchNorm
+from ..engine.norm import BatchNorm, mask_key, norm_key
 from ..engine.objective import Objective
 from .backprop import BackwardPass, activation_functions, layer_weight
 from .probes import LayerInfo
@@ -39,16 +39,6 @@ from .probes import LayerInfo
 if TYPE_CHECKING:
     from ..engine.losses import Loss
     from .history import History
-
-
-def mask_key(name: str) -> str:
-    """The extra of dropout layer ``name``'s masks: ``dropout/<name>/mask``."""
-    return f"dropout/{name}/mask"
-
-
-def norm_key(name: str, stat: str) -> str:
-    """The extra of batch norm ``name``'s statistic (``mean``, ``var``, ``running_mean``, ``running_var``)."""
-    return f"batchnorm/{name}/{stat}"
 
 
 @dataclass

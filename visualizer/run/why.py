@@ -139,8 +139,7 @@ def carrying_at_start(layout: Layout, network, x: np.ndarray, y: np.ndarray, los
     except (AttributeError, ValueError, KeyError, TypeError):
         return layout
     lay = layers[k]
-    inputs = bp.x if k == 0 else bp.a[layers[k - 1].name]
-    grad = inputs.T @ bp.delta[lay.name]  # (inputs, units)
+    grad = bp.weight_grad(lay.name)  # (inputs, units)
     return carrying(layout, (grad.T if lay.transposed else grad)[None])
 
 
