@@ -7,8 +7,10 @@ compared key by key, bit for bit.
 Runs recorded (each with the scene's own schedule): the ``dropout`` scene and the ``batchnorm`` scene with
 batch norm on, each with its default layout, its why layout (the training step's δ's, slopes and chain
 rule through the masks and the batch statistics) and a layout of per-layer statistics (activations,
-pre-activations and δ's). Prints each tree's best time per run, the ratio base/this, and every history key
-that differs (exit status 1 then).
+pre-activations and δ's). Prints each tree's time per run, the ratio base/this, and every history key
+that differs (exit status 1 then). Each time is the best of the repeats, for the whole of training and
+recording and for the recorded steps alone (every call of ``log_full_set``: the training step's pass, the
+evaluation pass, and what the panels ask for, the class regions' grid too).
 """
 from __future__ import annotations
 
@@ -28,7 +30,22 @@ CHILD = r"""
 import json, runpy, sys, time
 import numpy as np
 from visualizer import Layout, LayerHistogramPanel, LayerStatPanel, LossPanel
+import visualizer.run.render as render
 from visualizer.run.render import train
+
+spent = [0.0]
+logged = render.log_full_set
+
+
+def timed(*args, **kwargs):  # the recorded steps' own cost: every pass a recorded step makes, panels' too
+    t = time.perf_counter()
+    try:
+        return logged(*args, **kwargs)
+    finally:
+        spent[0] += time.perf_counter() - t
+
+
+render.log_full_set = timed
 
 root, out, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
 stats = Layout([["act", "pre"], ["delta", "norm"]],
@@ -39,9 +56,10 @@ scenes = {"dropout": runpy.run_path(f"{root}/scenes/dropout.py")["scene"](),
 times = {}
 for name, scene in scenes.items():
     for layout in ("default", "why", "stats"):
+        spent[0] = 0.0
         t = time.perf_counter()
         h = train(scene, layout=stats if layout == "stats" else layout, steps=steps or None)
-        times[f"{name}/{layout}"] = time.perf_counter() - t
+        times[f"{name}/{layout}"] = (time.perf_counter() - t, spent[0])
         h.save(f"{out}/{name}-{layout}.npz")
 print(json.dumps(times))
 """
@@ -81,22 +99,24 @@ def main() -> int:
         base_tree = Path(tmp) / "base"
         subprocess.run(["git", "worktree", "add", "--detach", str(base_tree), args.base], cwd=ROOT, check=True,
                        capture_output=True)
-        best: dict[str, dict[str, float]] = {"base": {}, "this": {}}
+        best: dict[str, dict[str, tuple]] = {"base": {}, "this": {}}
         try:
             for _ in range(args.repeat):
                 for label, tree in (("base", base_tree), ("this", ROOT)):
-                    for k, t in run(tree, Path(tmp) / label, args.steps).items():
-                        best[label][k] = min(best[label].get(k, float("inf")), t)
+                    for k, t in run(tree, Path(tmp) / f"{label}-out", args.steps).items():
+                        was = best[label].get(k, (float("inf"), float("inf")))
+                        best[label][k] = (min(was[0], t[0]), min(was[1], t[1]))
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(base_tree)], cwd=ROOT, check=False)
-        diff = differing(Path(tmp) / "base", Path(tmp) / "this")
-        n = len(list((Path(tmp) / "base").glob("*.npz")))
-    print(f"{'run':<22}{'base s':>9}{'this s':>9}{'base/this':>11}")
-    for k in best["base"]:
-        b, t = best["base"][k], best["this"][k]
-        print(f"{k:<22}{b:9.2f}{t:9.2f}{b / t:10.2f}x")
-    b, t = sum(best["base"].values()), sum(best["this"].values())
-    print(f"{'all':<22}{b:9.2f}{t:9.2f}{b / t:10.2f}x")
+        diff = differing(Path(tmp) / "base-out", Path(tmp) / "this-out")
+        n = len(list((Path(tmp) / "base-out").glob("*.npz")))
+    print(f"{'':<20}{'training and recording':^29}  {'recorded steps only':^29}")
+    print(f"{'run':<20}" + f"{'base s':>9}{'this s':>9}{'base/this':>11}" * 2)
+    rows = [(k, best["base"][k], best["this"][k]) for k in best["base"]]
+    rows.append(("all", tuple(sum(r[1][i] for r in rows) for i in (0, 1)),
+                 tuple(sum(r[2][i] for r in rows) for i in (0, 1))))
+    for k, b, t in rows:
+        print(f"{k:<20}" + "".join(f"{b[i]:9.2f}{t[i]:9.2f}{b[i] / t[i]:10.2f}x" for i in (0, 1)))
     print(f"{n} histories compared key by key: {len(diff)} keys differ")
     for line in diff:
         print(f"  differs: {line}")

@@ -311,6 +311,21 @@ def step_pass(network: Differentiable, objective: Objective, x: np.ndarray, y: n
     return TrainingPass(x, y, objective.loss, grads, record, outputs, data_loss, output_grad, states)
 
 
+def step_record_bytes(network: Differentiable, samples: int) -> int:
+    """The bytes :func:`step_pass` records a row for ``network`` on ``samples`` samples, known before
+    training: each dropout layer's mask (bool, one byte per sample and unit) and each batch norm's four
+    statistics (float, one per unit); 0 for a network of dense layers only."""
+    from .norm import BatchNorm, mode_layers
+
+    total = 0
+    for lay in mode_layers(network):
+        if isinstance(lay, BatchNorm):
+            total += 4 * lay.n_in * np.dtype(float).itemsize
+        elif lay.p > 0:
+            total += int(samples) * int(lay.n_in) * np.dtype(bool).itemsize
+    return total
+
+
 def _log_full_set(recorder: Recorder, state: TrainState, test: tuple[np.ndarray, np.ndarray] | None,
                   step: TrainingPass | None = None) -> bool:
     net, objective = state.network, state.objective
