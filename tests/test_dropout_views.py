@@ -241,3 +241,26 @@ def test_the_memory_estimated_before_training_counts_the_masks_and_batch_statist
     assert actual <= estimate <= actual + 8 * (8 + levels) + 3 * 7
     # Without the masks and the batch statistics it would fall short.
     assert estimate - modes < actual
+
+
+def test_a_history_alone_gets_the_why_layout_through_its_recorded_masks_and_batch_statistics(runs, tmp_path):
+    from visualizer.base.errors import VisualizerError
+    from visualizer.run.why import why_for_history
+
+    for name, scene in (("drop", DROP), ("norm", NORM)):
+        saved = History.load(train(scene, pace="steps").save(tmp_path / f"{name}.npz"))  # its default layout
+        layout, done = why_for_history(saved)
+        assert {d["name"] for d in saved.info.other_layers} <= {d["name"] for d in done.info.other_layers}
+        # The backward pass worked out from the history is the one the scene's why layout recorded in training.
+        _, why = runs[name]
+        keys = [k for k in why.extras if k.startswith(("delta/", "backprop/")) and k in done.extras]
+        assert len(keys) >= 4
+        for k in keys:
+            np.testing.assert_array_equal(done.extras[k], why.extras[k])
+        assert ("BatchNormPanel" if name == "norm" else "LossLandscapePanel") == type(layout.panels["land"]).__name__
+    written = render(saved, layout="why", last_frame=True, size=(320, 180), jobs=1, out=tmp_path / "out")
+    assert written["poster"].stat().st_size > 0
+    del saved.extras[norm_key("bn2", "var")]
+    with pytest.raises(VisualizerError, match=r"^no why layout for this history: it has batchnorm 'bn2' but not "
+                                              r"batchnorm/bn2/var, which"):
+        why_for_history(saved)

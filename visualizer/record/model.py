@@ -465,9 +465,8 @@ def refuse_other_layers(other: Sequence[dict], allow: Sequence[str] = ()) -> Non
     other = [d for d in other if d.get("kind") not in allow]
     if other:
         raise ValueError(f"this network has {', '.join(map(describe_other_layer, other))}; the loss landscape "
-                         "and a why layout worked out from a history alone go through dense layers only, so they "
-                         "cannot be drawn for it (its scene's why layout and explained steps can, through the "
-                         "recorded masks and batch statistics)")
+                         "goes through dense layers only, so it cannot be drawn for it (the why layout and "
+                         "explained steps can, through the recorded masks and batch statistics)")
 
 
 @dataclass
