@@ -201,21 +201,27 @@ def _stats_layout():
                    "delta": LayerHistogramPanel("delta"), "norm": LayerStatPanel("delta_norm")})
 
 
-def test_layer_statistics_read_from_the_recorded_evaluation_pass_are_those_of_a_pass_of_their_own():
+def test_layer_statistics_and_outputs_read_from_the_recorded_evaluation_pass_are_those_of_a_pass_of_their_own():
     from visualizer.engine.training import TrainState, log_full_set
     from visualizer.record.history import Recorder
     from visualizer.record.model import Evaluator, NetworkModel
+    from visualizer.record.probes import Probe
 
     net = MLP((2, 4, 3, 1), "tanh", output="identity", dropout=0.5, batchnorm=True)(3)
     loss = get_loss("bce")
     Trainer(net, X, Y, loss, SGD(LR), 3).run()  # running statistics off their start
     model = NetworkModel(net)
-    recorder = Recorder(every=1, total_steps=1, evaluator=Evaluator(model, X, Y, _stats_layout(), loss=loss))
+    # The layers' outputs on the training set too (inputs equal to it, not the same array), and the output.
+    probes = [Probe(f"out/{name}", X.copy(), name) for name in ("hidden1", "bn1", "drop1", "bn2")] + \
+        [Probe("out/net", X.copy())]
+    recorder = Recorder(every=1, total_steps=1,
+                        evaluator=Evaluator(model, X, Y, _stats_layout(), probes=probes, loss=loss))
     log_full_set(recorder, TrainState(0, 1, net, loss, X, Y))  # the evaluator reads the pass the log lent it
     lent = recorder.history()
-    own = Evaluator(model, X, Y, _stats_layout(), loss=loss)(net.parameters())  # nothing lent: its own pass
-    keys = [k for k in own if k.startswith("layer/") and not k.endswith("_level")]
-    assert any(k.endswith("delta_hist") for k in keys) and any("/bn" in k for k in keys)
+    # Nothing lent: its own passes.
+    own = Evaluator(model, X, Y, _stats_layout(), probes=probes, loss=loss)(net.parameters())
+    keys = [k for k in own if not k.endswith("_level")]
+    assert any(k.endswith("delta_hist") for k in keys) and any("/bn" in k for k in keys) and "out/net" in keys
     for k in keys:
         np.testing.assert_array_equal(lent.extras[k][0], own[k])
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from ..engine.layers import Dense, dense_backward, dense_forward
+from ..engine.layers import Dense, DenseCache, dense_backward, dense_forward
 from ..engine.objective import evaluation_mode
 from .probes import BACKWARD, LayerInfo, Needs, Probe, Setup, default_needs
 
@@ -90,6 +90,9 @@ class NetworkModel:
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """The output in evaluation mode (batch norm by its running statistics, no dropout)."""
+        lent = self._lent_outputs(x)
+        if lent is not None:
+            return lent[-1]
         with evaluation_mode(self.network):
             return self.network.forward(np.asarray(x, dtype=float))
 
@@ -132,9 +135,32 @@ class NetworkModel:
 
     def activations(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Every layer's output in evaluation mode, batch norm and dropout layers too."""
-        with evaluation_mode(self.network):
-            outs = self.network.activations(np.asarray(x, dtype=float))
+        outs = self._lent_outputs(x)
+        if outs is None:
+            with evaluation_mode(self.network):
+                outs = self.network.activations(np.asarray(x, dtype=float))
         return {lay.name: a for lay, a in zip(self.network.layers, outs)}
+
+    def _lent_outputs(self, x: np.ndarray) -> list[np.ndarray] | None:
+        """Each layer's output read from the evaluation-mode pass a recorded training step lent the network
+        (:class:`~visualizer.engine.training.FullPass`) when it went through these inputs (a layer's outputs on
+        the training set are its forward pass's own: not computed again); else None."""
+        lent = getattr(self.network, "full_pass", None)
+        if lent is None or not (np.shape(lent.x) == np.shape(x) and np.array_equal(lent.x, x)):
+            return None
+        outs, prev = [], np.asarray(lent.x, dtype=float)
+        for lay, state in zip(self.network.layers, lent.caches):
+            if not hasattr(lay, "_cache"):  # dropout: passing everything when evaluating (no mask)
+                if state is not None:
+                    return None
+            elif isinstance(state, DenseCache):
+                prev = state.a
+            elif isinstance(state, tuple) and len(state) == 5 and not state[2]:  # batch norm's, evaluating
+                prev = state[4]
+            else:
+                return None
+            outs.append(prev)
+        return outs
 
     def layer_pass(self, x: np.ndarray, y: np.ndarray | None = None, loss: Loss | None = None):
         """Each dense and batch-norm layer's pre-activation z, output a and (with ``loss``) δ = ∂L/∂z on
