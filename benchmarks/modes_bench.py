@@ -6,9 +6,11 @@ compared key by key, bit for bit.
 
 Runs recorded (each with the scene's own schedule): the ``dropout`` scene and the ``batchnorm`` scene with
 batch norm on, each with its default layout, its why layout (the training step's δ's, slopes and chain
-rule through the masks and the batch statistics) and a layout of per-layer statistics (activations,
-pre-activations and δ's). Prints each tree's time per run, the ratio base/this, and every history key
-that differs (exit status 1 then). Each time is the best of the repeats, for the whole of training and
+rule through the masks and the batch statistics), a layout of per-layer statistics (activations,
+pre-activations and δ's), and the why layout's backward pass and chain rule alone (``passes``: no map over
+the input plane, whose grid costs most of a recorded step otherwise). Prints each tree's time per run, the ratio base/this, and every history key
+that differs (exit status 1 then). Each time is CPU time (the process's own: steadier than the clock on a
+busy machine; numpy's threads are held to one), the best of the repeats, for the whole of training and
 recording and for the recorded steps alone (every call of ``log_full_set``: the training step's pass, the
 evaluation pass, and what the panels ask for, the class regions' grid too).
 """
@@ -38,11 +40,11 @@ logged = render.log_full_set
 
 
 def timed(*args, **kwargs):  # the recorded steps' own cost: every pass a recorded step makes, panels' too
-    t = time.perf_counter()
+    t = time.process_time()
     try:
         return logged(*args, **kwargs)
     finally:
-        spent[0] += time.perf_counter() - t
+        spent[0] += time.process_time() - t
 
 
 render.log_full_set = timed
@@ -55,11 +57,13 @@ scenes = {"dropout": runpy.run_path(f"{root}/scenes/dropout.py")["scene"](),
           "batchnorm": runpy.run_path(f"{root}/scenes/batchnorm.py")["scene"](batchnorm=True)}
 times = {}
 for name, scene in scenes.items():
-    for layout in ("default", "why", "stats"):
+    built = scene.layout_named("why")
+    passes = Layout([["net", "chain"]], {"net": built.panels["net"], "chain": built.panels["chain"]})
+    for layout in ("default", "why", "stats", "passes"):
         spent[0] = 0.0
-        t = time.perf_counter()
-        h = train(scene, layout=stats if layout == "stats" else layout, steps=steps or None)
-        times[f"{name}/{layout}"] = (time.perf_counter() - t, spent[0])
+        t = time.process_time()
+        h = train(scene, layout={"stats": stats, "passes": passes}.get(layout, layout), steps=steps or None)
+        times[f"{name}/{layout}"] = (time.process_time() - t, spent[0])
         h.save(f"{out}/{name}-{layout}.npz")
 print(json.dumps(times))
 """
