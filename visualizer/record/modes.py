@@ -14,14 +14,16 @@ The recorder keeps them (:func:`~visualizer.engine.training.step_pass`), as extr
 ====================================  ============================================================================
 
 Masks are recorded at every recorded step, one byte per sample and unit (the ``dropout`` lesson's 60 samples ×
-2 layers of 64 units take 7.7 kB a row): the why layout draws every recorded step and ``--explain`` may ask
-for any of them, also from a saved history.
+2 layers of 64 units take 7.7 kB a row; the memory a run is estimated to take before training counts them):
+the why layout draws every recorded step and ``--explain`` may ask for any of them, also from a saved history.
 
 :func:`step_pass` goes forward and backward through the dense layers (``info.layers``) and the layers between
 them (``info.other_layers``) in training mode with the recorded masks, by the engine's own layers: its δ's,
 ∂L/∂W and ∂L/∂b are the recorded gradient. Where a dense layer is followed by dropout only, its elementwise
 slope is act′(z)·m (m the scaled mask): the chain rule runs through it unchanged. Batch norm couples the
 samples (each one's δ depends on every sample's, through μ and σ), so it has no elementwise slope (NaN).
+It is :func:`~visualizer.record.backprop.backward_pass` through those layers. While a scene records, the same
+pass is read from the training step the recorder took (:func:`lent_step_pass`), not computed again.
 """
 from __future__ import annotations
 
