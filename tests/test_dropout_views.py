@@ -77,9 +77,17 @@ def test_the_step_pass_from_the_history_is_the_recorded_gradient_and_finite_diff
         for lay in h.info.layers:
             np.testing.assert_allclose(sp.weight_grad(lay.name), h.grads[lay.weight][row], rtol=1e-12, atol=1e-15)
             np.testing.assert_allclose(sp.bias_grad(lay.name), h.grads[lay.bias][row], rtol=1e-12, atol=1e-15)
+            # The why layout's δ's, slopes and outputs were read from the training step the recorder took (lent
+            # to the evaluator); computed again from the history they are the same numbers, bit for bit.
+            np.testing.assert_array_equal(h.extras[f"delta/{lay.name}"][row], sp.delta[lay.name].sum(axis=0))
+        slopes = [k for k in h.extras if k.startswith("backprop/slope/")]  # the layers with an activation
+        for k in slopes:
+            np.testing.assert_array_equal(h.extras[k][row], sp.slope[k.rsplit("/", 1)[1]])
+        np.testing.assert_array_equal(h.extras["backprop/output_grad"][row], sp.output_grad)
         for st in sp.norms.values():
             np.testing.assert_allclose(st.grad_gamma, h.grads[f"{st.name}.weight"][row], rtol=1e-12, atol=1e-15)
             np.testing.assert_allclose(st.mean, h.extras[norm_key(st.name, "mean")][row], rtol=1e-12)
+    assert slopes or name == "norm"
     # Central differences of the training-mode loss, masks held, for a first-layer weight.
     row = 2
     params = {k: v[row].copy() for k, v in h.params.items()}
@@ -183,3 +191,82 @@ def test_a_dropout_scene_renders_its_why_layout_and_an_explained_step_again_from
     assert set(again) == set(kept)
     for k in kept:
         np.testing.assert_array_equal(again[k], kept[k])
+
+
+def _stats_layout():
+    from visualizer import LayerHistogramPanel, LayerStatPanel
+
+    return Layout([["act", "pre"], ["delta", "norm"]],
+                  {"act": LayerHistogramPanel("activation", layers="all"), "pre": LayerHistogramPanel("preactivation"),
+                   "delta": LayerHistogramPanel("delta"), "norm": LayerStatPanel("delta_norm")})
+
+
+def test_layer_statistics_and_outputs_read_from_the_recorded_evaluation_pass_are_those_of_a_pass_of_their_own():
+    from visualizer.engine.training import TrainState, log_full_set
+    from visualizer.record.history import Recorder
+    from visualizer.record.model import Evaluator, NetworkModel
+    from visualizer.record.probes import Probe
+
+    net = MLP((2, 4, 3, 1), "tanh", output="identity", dropout=0.5, batchnorm=True)(3)
+    loss = get_loss("bce")
+    Trainer(net, X, Y, loss, SGD(LR), 3).run()  # running statistics off their start
+    model = NetworkModel(net)
+    # The layers' outputs on the training set too (inputs equal to it, not the same array), and the output.
+    probes = [Probe(f"out/{name}", X.copy(), name) for name in ("hidden1", "bn1", "drop1", "bn2")] + \
+        [Probe("out/net", X.copy())]
+    recorder = Recorder(every=1, total_steps=1,
+                        evaluator=Evaluator(model, X, Y, _stats_layout(), probes=probes, loss=loss))
+    log_full_set(recorder, TrainState(0, 1, net, loss, X, Y))  # the evaluator reads the pass the log lent it
+    lent = recorder.history()
+    # Nothing lent: its own passes.
+    own = Evaluator(model, X, Y, _stats_layout(), probes=probes, loss=loss)(net.parameters())
+    keys = [k for k in own if not k.endswith("_level")]
+    assert any(k.endswith("delta_hist") for k in keys) and any("/bn" in k for k in keys) and "out/net" in keys
+    for k in keys:
+        np.testing.assert_array_equal(lent.extras[k][0], own[k])
+
+
+def test_the_memory_estimated_before_training_counts_the_masks_and_batch_statistics_recorded():
+    from visualizer.record.model import Evaluator, NetworkModel
+    from visualizer.run.render import _values_per_row
+
+    scene = Scene(name="both", network=MLP((2, 4, 3, 1), "tanh", output="identity", dropout=0.5, batchnorm=True),
+                  x=X, y=Y, loss="bce", optimizer=SGD(LR), steps=2, every=1, seed=3, layout=_stats_layout())
+    net = scene.network(scene.seed)
+    computed = Evaluator(NetworkModel(net), X, Y, scene.layout, loss=scene.loss)(net.parameters())
+    estimate = 8 * _values_per_row(net.parameters(), computed, scene.optimizer, net, len(X))
+    h = train(scene, pace="steps")
+    recorded = {(t, k): v[0].nbytes for t, table in (("param", h.params), ("grad", h.grads), ("extra", h.extras))
+                for k, v in table.items()}
+    modes = sum(v for (t, k), v in recorded.items() if k.startswith(("dropout/", "batchnorm/")))
+    assert modes == 2 * (6 * 4 + 6 * 3) // 2 + 4 * 8 * (4 + 3)  # masks one byte per sample and unit
+    actual = sum(recorded.values()) + 8 * len(h.losses)
+    # The estimate holds what is recorded, and is over it by at most its slack: 8 numbers for the losses and
+    # accuracies, one for each histogram's level (kept while recording, dropped at the end), and rounding.
+    levels = sum(1 for k in computed if k.endswith("_level"))
+    assert actual <= estimate <= actual + 8 * (8 + levels) + 3 * 7
+    # Without the masks and the batch statistics it would fall short.
+    assert estimate - modes < actual
+
+
+def test_a_history_alone_gets_the_why_layout_through_its_recorded_masks_and_batch_statistics(runs, tmp_path):
+    from visualizer.base.errors import VisualizerError
+    from visualizer.run.why import why_for_history
+
+    for name, scene in (("drop", DROP), ("norm", NORM)):
+        saved = History.load(train(scene, pace="steps").save(tmp_path / f"{name}.npz"))  # its default layout
+        layout, done = why_for_history(saved)
+        assert {d["name"] for d in saved.info.other_layers} <= {d["name"] for d in done.info.other_layers}
+        # The backward pass worked out from the history is the one the scene's why layout recorded in training.
+        _, why = runs[name]
+        keys = [k for k in why.extras if k.startswith(("delta/", "backprop/")) and k in done.extras]
+        assert len(keys) >= 4
+        for k in keys:
+            np.testing.assert_array_equal(done.extras[k], why.extras[k])
+        assert ("BatchNormPanel" if name == "norm" else "LossLandscapePanel") == type(layout.panels["land"]).__name__
+    written = render(saved, layout="why", last_frame=True, size=(320, 180), jobs=1, out=tmp_path / "out")
+    assert written["poster"].stat().st_size > 0
+    del saved.extras[norm_key("bn2", "var")]
+    with pytest.raises(VisualizerError, match=r"^no why layout for this history: it has batchnorm 'bn2' but not "
+                                              r"batchnorm/bn2/var, which"):
+        why_for_history(saved)

@@ -229,13 +229,49 @@ def log_full_set(recorder: Recorder, state: TrainState,
         return _log_full_set(recorder, state, test, step)
 
 
-def step_pass(network: Differentiable, objective: Objective, x: np.ndarray, y: np.ndarray
-              ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]] | None:
-    """For a network with dropout or batch norm (None for any other): (the gradient, what to record) of the
-    training step at the current parameters on ``(x, y)``, in training mode, with the masks the next update
-    draws (the dropout generators are put back afterwards, so training goes on exactly as without recording)
-    and the batch statistics of ``x``; batch norm's running statistics are not moved. For full-batch training
-    this is the next update's own gradient; for mini-batches, the whole set's in training mode.
+@dataclass
+class TrainingPass:
+    """The training step's full-set pass (:func:`step_pass`) on ``(x, y)``: the objective's gradient
+    ``grads`` (copies), what the history records (``record``), the ``outputs``, ``data_loss`` and
+    ``output_grad`` ∂L/∂ŷ, and what each layer's forward and backward passes left (``states``, one per layer
+    in order, see :func:`layer_state`). Valid while the parameters are those it was made at."""
+
+    x: np.ndarray
+    y: np.ndarray
+    loss: object
+    grads: dict[str, np.ndarray]
+    record: dict[str, np.ndarray]
+    outputs: np.ndarray
+    data_loss: float
+    output_grad: np.ndarray
+    states: list
+
+    def __repr__(self) -> str:
+        return f"TrainingPass({len(self.x)} samples, {len(self.states)} layers, data_loss={self.data_loss:g})"
+
+
+def layer_state(layer: object) -> object:
+    """What ``layer``'s last forward (and backward) pass left, to be read after the layer has run again: a
+    dense layer's cache (its input, z, a and, after a backward pass, δ), dropout's scaled mask (None when it
+    passed everything), batch norm's cache (x̂, 1/√(σ²+ε), training, z = γx̂ + β, a) with, after a training
+    pass, its batch statistics (μ, σ²), γ and β, and the ∂L/∂γ, ∂L/∂β of the data loss (copies)."""
+    from .norm import BatchNorm, Dropout
+
+    if isinstance(layer, Dropout):
+        return layer.mask
+    if isinstance(layer, BatchNorm) and layer._cache is not None and layer._cache[2]:
+        return (layer._cache, layer.batch_mean, layer.batch_var, layer.weight.copy(), layer.bias.copy(),
+                layer.grads["weight"].copy(), layer.grads["bias"].copy())
+    return getattr(layer, "_cache", None)
+
+
+def step_pass(network: Differentiable, objective: Objective, x: np.ndarray, y: np.ndarray) -> TrainingPass | None:
+    """For a network with dropout or batch norm (None for any other): the training step at the current
+    parameters on ``(x, y)`` (:class:`TrainingPass`: its gradient, what to record, each layer's state), in
+    training mode, with the masks the next update draws (the dropout generators are put back afterwards, so
+    training goes on exactly as without recording) and the batch statistics of ``x``; batch norm's running
+    statistics are not moved. For full-batch training this is the next update's own gradient; for
+    mini-batches, the whole set's in training mode.
 
     What it records, one array per layer and row (see :mod:`visualizer.record.modes`): ``dropout/<L>/mask``
     (bool, samples × units: True where a unit is kept), ``batchnorm/<L>/mean`` and ``…/var`` (the batch's μ
@@ -254,8 +290,16 @@ def step_pass(network: Differentiable, objective: Objective, x: np.ndarray, y: n
     before = set_mode(network, True)
     try:
         with looking_ahead(network):
-            evaluation = objective.evaluate(network, x, y, network.parameters())
-            grads = {k: np.array(v, copy=True) for k, v in evaluation.grads.items()}
+            # Objective.evaluate's steps, one by one, so that each layer's state is taken before the penalties'
+            # gradients are added (to copies: the same sums).
+            outputs = network.forward(x)
+            data_loss = objective.data_loss(outputs, y)
+            output_grad = objective.output_grad(outputs, y)
+            network.backward(output_grad)
+            states = [layer_state(lay) for lay in network.layers]
+            grads = {k: np.array(v, copy=True) for k, v in network.gradients().items()}
+            if objective.penalties:
+                objective.add_penalty_grads(network.parameters(), grads)
             for lay in layers:
                 if isinstance(lay, BatchNorm):
                     record[norm_key(lay.name, "mean")] = lay.batch_mean.copy()
@@ -264,21 +308,41 @@ def step_pass(network: Differentiable, objective: Objective, x: np.ndarray, y: n
                     record[mask_key(lay.name)] = lay.mask != 0
     finally:
         set_mode(network, bool(before))
-    return grads, record
+    return TrainingPass(x, y, objective.loss, grads, record, outputs, data_loss, output_grad, states)
+
+
+def step_record_bytes(network: Differentiable, samples: int) -> int:
+    """The bytes :func:`step_pass` records a row for ``network`` on ``samples`` samples, known before
+    training: each dropout layer's mask (bool, one byte per sample and unit) and each batch norm's four
+    statistics (float, one per unit); 0 for a network of dense layers only."""
+    from .norm import BatchNorm, mode_layers
+
+    total = 0
+    for lay in mode_layers(network):
+        if isinstance(lay, BatchNorm):
+            total += 4 * lay.n_in * np.dtype(float).itemsize
+        elif lay.p > 0:
+            total += int(samples) * int(lay.n_in) * np.dtype(bool).itemsize
+    return total
 
 
 def _log_full_set(recorder: Recorder, state: TrainState, test: tuple[np.ndarray, np.ndarray] | None,
-                  step: tuple[dict, dict] | None = None) -> bool:
+                  step: TrainingPass | None = None) -> bool:
     net, objective = state.network, state.objective
     params = net.parameters()
-    evaluation = objective.evaluate(net, state.x, state.y, params)
-    # This full-set pass (each layer's z, a and δ at these parameters) is lent to the recorder's evaluator for
-    # the log below, so per-layer statistics need no second pass; taken back after it.
+    if step is None:
+        evaluation = objective.evaluate(net, state.x, state.y, params)
+        pred, data_loss = evaluation.outputs, evaluation.data_loss
+    else:  # the gradient is the training step's: the evaluation-mode pass goes forward only
+        pred = net.forward(state.x)
+        data_loss = objective.data_loss(pred, state.y)
+    # This full-set pass (each layer's z, a and, for a network of dense layers, δ at these parameters) is lent
+    # to the recorder's evaluator for the log below, so per-layer statistics need no second pass, and so is the
+    # training step's pass; taken back after it.
     lend = getattr(net, "full_pass", False) is None
     if lend:
-        net.full_pass = FullPass(state.x, state.y, objective.loss, [getattr(lay, "_cache", None) for lay in net.layers])
+        net.full_pass = FullPass(state.x, state.y, objective.loss, [layer_state(lay) for lay in net.layers], step)
     try:
-        pred = evaluation.outputs
         losses: dict[str, float] = {}
         extras: dict[str, object] = {}
         if objective.penalties:
@@ -294,11 +358,12 @@ def _log_full_set(recorder: Recorder, state: TrainState, test: tuple[np.ndarray,
         opt_state = getattr(state.optimizer, "state", None)
         if callable(opt_state):
             extras.update({f"optim/{name}": value for name, value in opt_state(params).items()})
-        grads = evaluation.grads
-        if step is not None:
-            grads = step[0]
-            extras.update(step[1])
-        return recorder.log(state.step, params, grads, evaluation.data_loss, losses=losses, extras=extras)
+        if step is None:
+            grads = evaluation.grads
+        else:
+            grads = step.grads
+            extras.update(step.record)
+        return recorder.log(state.step, params, grads, data_loss, losses=losses, extras=extras)
     finally:
         if lend:
             net.full_pass = None
@@ -306,14 +371,17 @@ def _log_full_set(recorder: Recorder, state: TrainState, test: tuple[np.ndarray,
 
 @dataclass
 class FullPass:
-    """A network's full-set pass as :func:`log_full_set` made it: the data, the loss and each layer's cache
-    (its input, z, a and δ). Valid while the parameters are those it was made at: it is lent only for the log
-    that follows it, and an evaluator that loads other parameters drops it."""
+    """A network's full-set pass as :func:`log_full_set` made it, in evaluation mode: the data, the loss and
+    each layer's state (:func:`layer_state`: a dense layer's input, z, a and, when the pass went backward, δ);
+    and the training step's pass (``training``, for a network with dropout or batch norm). Valid while the
+    parameters are those it was made at: it is lent only for the log that follows it, and an evaluator that
+    loads other parameters drops it."""
 
     x: np.ndarray
     y: np.ndarray
     loss: object
     caches: list
+    training: TrainingPass | None = None
 
     def __repr__(self) -> str:
         return f"FullPass({len(self.x)} samples, {len(self.caches)} layers)"

@@ -17,12 +17,13 @@ parameter (:func:`chain_rule`) writes the same sums out path by path, as the see
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from ..engine.layers import bias_grad, dense_backward, dense_forward, weight_grad
+from ..engine.norm import BatchNorm
 from ..engine.objective import Objective
 from .names import named_inputs, unit_names
 from .probes import LayerInfo
@@ -60,8 +61,37 @@ def activation_functions(layers: Sequence[LayerInfo], model: object = None) -> d
 
 
 @dataclass
+class NormStage:
+    """Batch norm ``name`` (after dense layer ``after``) in one training pass: the batch's ``mean`` μ and
+    ``var`` σ², ``eps``, ``gamma`` γ and ``beta`` β (units,); per sample x̂ = (z − μ)/√(σ² + ε), y = γx̂ + β
+    and the output ``a`` = act(y); and ∂L/∂γ, ∂L/∂β."""
+
+    name: str
+    after: str
+    activation: str
+    mean: np.ndarray
+    var: np.ndarray
+    eps: float
+    gamma: np.ndarray
+    beta: np.ndarray
+    x_hat: np.ndarray
+    y: np.ndarray
+    a: np.ndarray
+    grad_gamma: np.ndarray | None = None
+    grad_beta: np.ndarray | None = None
+
+    def __repr__(self) -> str:
+        return f"NormStage({self.name} after {self.after}: {self.mean.size} units)"
+
+
+@dataclass
 class BackwardPass:
-    """One forward and backward pass on ``x``: per-sample arrays (samples, units) by layer name."""
+    """One forward and backward pass on ``x``: per-sample arrays (samples, units) by layer name.
+
+    Through dropout and batch norm (a training pass, :mod:`.modes`), ``a`` is what the next dense layer takes
+    in (after batch norm and dropout), ``masks`` each dense layer's scaled dropout mask (0 where dropped,
+    1/(1 − p) where kept; samples × units) and ``dropped`` where it is 0, ``norms`` each dense layer's batch
+    norm stage; all empty for a network of dense layers only."""
 
     x: np.ndarray
     layers: list[LayerInfo]
@@ -71,6 +101,9 @@ class BackwardPass:
     delta: dict[str, np.ndarray]
     output_grad: np.ndarray
     loss: float
+    masks: dict[str, np.ndarray] = field(default_factory=dict)
+    dropped: dict[str, np.ndarray] = field(default_factory=dict)
+    norms: dict[str, NormStage] = field(default_factory=dict)
 
     def inputs_of(self, name: str) -> np.ndarray:
         """What layer ``name`` takes in: the previous layer's activations, or ``x`` for the first."""
@@ -95,25 +128,87 @@ def _bias(layer: LayerInfo, params: dict[str, np.ndarray]) -> np.ndarray | None:
     return None if layer.bias is None else np.asarray(params[layer.bias], dtype=float)
 
 
+def stages(layers: Sequence[LayerInfo], other_layers: Sequence[dict]) -> dict[str, list[dict]]:
+    """The layers after each dense layer, in order, by the dense layer's name (ValueError for one on the
+    inputs, before any dense layer, which the diagrams have no column for)."""
+    out: dict[str, list[dict]] = {lay.name: [] for lay in layers}
+    for d in other_layers:
+        after = d.get("after", "")
+        if after not in out:
+            raise ValueError(f"{d.get('kind', 'a layer')} {d.get('name')!r} sits on the inputs, before any dense "
+                             "layer; the step's diagrams draw layers between dense ones only")
+        out[after].append(d)
+    return out
+
+
 def backward_pass(layers: Sequence[LayerInfo], params: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray,
-                  loss: Loss, activations: dict[str, Activation] | None = None) -> BackwardPass:
-    """Forward and backward through ``layers`` at ``params`` on the samples ``(x, y)``."""
+                  loss: Loss, activations: dict[str, Activation] | None = None, *, other_layers: Sequence[dict] = (),
+                  masks: dict[str, np.ndarray] | None = None) -> BackwardPass:
+    """Forward and backward through ``layers`` at ``params`` on the samples ``(x, y)``; in training mode
+    through the ``other_layers`` between them (the history's run information: dropout with dropout layer L's
+    ``masks[L]``, bool, True where kept; batch norm by the batch's statistics, γ and β from ``params``)."""
     acts = activations or activation_functions(layers)
+    after = stages(layers, other_layers)
+    masks = {} if masks is None else masks
     objective = Objective(loss)
     x = np.asarray(x, dtype=float)
     z, a, slope, delta, caches = {}, {}, {}, {}, {}
+    scaled, dropped, norms, engines = {}, {}, {}, {}
     prev = x
     for lay in layers:
         cache = caches[lay.name] = dense_forward(prev, layer_weight(lay, params), _bias(lay, params), acts[lay.name])
-        z[lay.name], a[lay.name] = cache.z, cache.a
-        slope[lay.name] = np.broadcast_to(cache.slope, cache.z.shape)
-        prev = cache.a
+        z[lay.name] = cache.z
+        h = cache.a
+        elementwise = np.broadcast_to(cache.slope, cache.z.shape)
+        for d in after[lay.name]:
+            if d.get("kind") == "dropout":
+                p = float(d.get("p", 0.0))
+                if p == 0:
+                    continue
+                if d["name"] not in masks:
+                    raise ValueError(f"dropout {d['name']!r}: its masks were not recorded (a history from before "
+                                     "they were, or not from a scene): the step cannot be shown exactly")
+                keep = np.asarray(masks[d["name"]], dtype=bool)
+                if keep.shape != h.shape:
+                    raise ValueError(f"dropout {d['name']!r}: a recorded mask of shape {keep.shape} for "
+                                     f"{h.shape} values")
+                m = keep / (1.0 - p)
+                scaled[lay.name] = scaled.get(lay.name, 1.0) * m
+                dropped[lay.name] = dropped.get(lay.name, np.zeros(h.shape, bool)) | ~keep
+                h = h * m
+                elementwise = elementwise * m
+            else:
+                bn = BatchNorm(h.shape[1], d.get("activation", "identity"), name=d["name"],
+                               eps=float(d.get("eps", 1e-5)))
+                bn.weight[...] = params[f"{d['name']}.weight"]
+                bn.bias[...] = params[f"{d['name']}.bias"]
+                h = bn.forward(h)
+                x_hat, _, _, y_bn, _ = bn._cache
+                norms[lay.name] = NormStage(d["name"], lay.name, bn.activation.name, bn.batch_mean, bn.batch_var,
+                                            bn.eps, bn.weight.copy(), bn.bias.copy(), x_hat, y_bn, h)
+                engines.setdefault(lay.name, []).append(bn)
+                elementwise = np.full(cache.z.shape, np.nan)  # batch norm couples the samples
+        a[lay.name] = h
+        slope[lay.name] = elementwise
+        prev = h
     output_grad = np.asarray(objective.output_grad(prev, y), dtype=float).reshape(prev.shape)
     g = output_grad
     for k in range(len(layers) - 1, -1, -1):
         lay = layers[k]
+        bns = iter(reversed(engines.get(lay.name, [])))
+        for d in reversed(after[lay.name]):
+            if d.get("kind") == "dropout":
+                p = float(d.get("p", 0.0))
+                if p:
+                    g = g * (np.asarray(masks[d["name"]], dtype=bool) / (1.0 - p))
+            else:
+                bn = next(bns)
+                g = bn.backward(g)
+                norms[lay.name].grad_gamma = bn.grads["weight"].copy()
+                norms[lay.name].grad_beta = bn.grads["bias"].copy()
         delta[lay.name], g = dense_backward(g, caches[lay.name], layer_weight(lay, params), input_grad=k > 0)
-    return BackwardPass(x, list(layers), z, a, slope, delta, output_grad, float(objective.data_loss(prev, y)))
+    return BackwardPass(x, list(layers), z, a, slope, delta, output_grad, float(objective.data_loss(prev, y)),
+                        masks=scaled, dropped=dropped, norms=norms)
 
 
 def batched_outputs(layers: Sequence[LayerInfo], params: dict[str, np.ndarray], x: np.ndarray,
@@ -294,5 +389,5 @@ def input_name(layers: Sequence[LayerInfo], layer: str, unit: int, names=None, i
     return ins[unit] if k == 0 else units[layers[k - 1].name][unit][1]
 
 
-__all__ = ["BackwardPass", "ChainRule", "Factor", "activation_functions", "backward_pass", "batched_outputs",
-           "chain_rule", "input_name", "layer_weight", "node_names", "parse_param"]
+__all__ = ["BackwardPass", "ChainRule", "Factor", "NormStage", "activation_functions", "backward_pass",
+           "batched_outputs", "chain_rule", "input_name", "layer_weight", "node_names", "parse_param", "stages"]

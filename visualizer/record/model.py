@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from ..engine.layers import Dense, dense_backward, dense_forward
+from ..engine.layers import Dense, DenseCache, dense_backward, dense_forward
 from ..engine.objective import evaluation_mode
 from .probes import BACKWARD, LayerInfo, Needs, Probe, Setup, default_needs
 
@@ -90,6 +90,9 @@ class NetworkModel:
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """The output in evaluation mode (batch norm by its running statistics, no dropout)."""
+        lent = self._lent_outputs(x)
+        if lent is not None:
+            return lent[-1]
         with evaluation_mode(self.network):
             return self.network.forward(np.asarray(x, dtype=float))
 
@@ -103,12 +106,20 @@ class NetworkModel:
     def step_pass(self, x: np.ndarray, y: np.ndarray, loss: Loss):
         """The training step's forward and backward pass on ``(x, y)`` at the current parameters
         (:func:`~visualizer.record.modes.step_pass`), with the dropout masks the next update draws (the
-        recorder records the same ones; the generators are put back) and the batch's statistics."""
+        recorder records the same ones; the generators are put back) and the batch's statistics. At a
+        recorded step of training it is the pass the step itself went through, lent to the network
+        (:class:`~visualizer.engine.training.TrainingPass`): read, not computed again."""
         from ..engine.norm import Dropout, looking_ahead
         from ..engine.objective import set_mode
-        from .modes import step_pass
+        from .modes import lent_step_pass, stages, step_pass
 
         net = self.network
+        layers, other = self.layers(), self.other_layers()
+        stages(layers, other)  # a layer on the inputs, before any dense layer, is refused
+        lent = getattr(getattr(net, "full_pass", None), "training", None)
+        if lent is not None and lent.loss is loss and np.shape(lent.x) == np.shape(x) and \
+                np.shape(lent.y) == np.shape(y) and np.array_equal(lent.x, x) and np.array_equal(lent.y, y):
+            return lent_step_pass(layers, net.layers, lent)
         drops = [lay for lay in net.layers if isinstance(lay, Dropout) and lay.p > 0]
         masks = {}
         if drops:
@@ -120,62 +131,96 @@ class NetworkModel:
             finally:
                 set_mode(net, bool(before))
         acts = {lay.name: lay.activation for lay in net.layers if isinstance(lay, Dense)}
-        return step_pass(self.layers(), self.other_layers(), self.parameters(), x, y, loss, masks, acts)
+        return step_pass(layers, other, self.parameters(), x, y, loss, masks, acts)
 
     def activations(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Every layer's output in evaluation mode, batch norm and dropout layers too."""
-        with evaluation_mode(self.network):
-            outs = self.network.activations(np.asarray(x, dtype=float))
+        outs = self._lent_outputs(x)
+        if outs is None:
+            with evaluation_mode(self.network):
+                outs = self.network.activations(np.asarray(x, dtype=float))
         return {lay.name: a for lay, a in zip(self.network.layers, outs)}
+
+    def _lent_outputs(self, x: np.ndarray) -> list[np.ndarray] | None:
+        """Each layer's output read from the evaluation-mode pass a recorded training step lent the network
+        (:class:`~visualizer.engine.training.FullPass`) when it went through these inputs (a layer's outputs on
+        the training set are its forward pass's own: not computed again); else None."""
+        lent = getattr(self.network, "full_pass", None)
+        if lent is None or not (np.shape(lent.x) == np.shape(x) and np.array_equal(lent.x, x)):
+            return None
+        outs, prev = [], np.asarray(lent.x, dtype=float)
+        for lay, state in zip(self.network.layers, lent.caches):
+            if not hasattr(lay, "_cache"):  # dropout: passing everything when evaluating (no mask)
+                if state is not None:
+                    return None
+            elif isinstance(state, DenseCache):
+                prev = state.a
+            elif isinstance(state, tuple) and len(state) == 5 and not state[2]:  # batch norm's, evaluating
+                prev = state[4]
+            else:
+                return None
+            outs.append(prev)
+        return outs
 
     def layer_pass(self, x: np.ndarray, y: np.ndarray | None = None, loss: Loss | None = None):
         """Each dense and batch-norm layer's pre-activation z, output a and (with ``loss``) δ = ∂L/∂z on
         ``(x, y)``, through the network's own layers in evaluation mode (dropout passes everything). The
-        gradients the network keeps for its optimizer are left as they were."""
+        gradients the network keeps for its optimizer are left as they were. At a recorded step of training
+        the evaluation-mode pass the step made is read (lent to the network), not made again."""
         from ..engine.norm import BatchNorm
         from ..engine.objective import Objective
+        from ..engine.training import layer_state
         from .layerstats import LayerPass
 
         net = self.network
         lent = self._lent_pass(x, y, loss)
-        if lent is not None:
+        if isinstance(lent, LayerPass):
             return lent
         measured = [lay for lay in net.layers if isinstance(lay, (Dense, BatchNorm))]
-        with evaluation_mode(net):
-            outs = net.activations(np.asarray(x, dtype=float))
-            z = {lay.name: lay._cache.z if isinstance(lay, Dense) else lay._cache[3] for lay in measured}
-            a = {lay.name: out for lay, out in zip(net.layers, outs) if lay.name in z}
-            delta = None
-            if loss is not None:
-                delta = {}
-                g = np.asarray(Objective(loss).output_grad(outs[-1], y), dtype=float).reshape(outs[-1].shape)
-                for k in range(len(net.layers) - 1, -1, -1):
-                    lay = net.layers[k]
-                    if isinstance(lay, Dense):  # δ and ∂L/∂x only: no parameter gradients
-                        delta[lay.name], g = dense_backward(g, lay._cache, lay.weight, input_grad=k > 0)
-                        continue
-                    if lay.name in z:
-                        delta[lay.name] = lay.activation.backward(g, z[lay.name], a[lay.name])
-                    g = _backward_aside(lay, g)
+        if lent is None:
+            with evaluation_mode(net):
+                net.activations(np.asarray(x, dtype=float))
+                states = [layer_state(lay) for lay in net.layers]
+        else:
+            states = lent
+        cached = dict(zip([lay.name for lay in net.layers], states))
+        z = {lay.name: cached[lay.name].z if isinstance(lay, Dense) else cached[lay.name][3] for lay in measured}
+        a = {lay.name: cached[lay.name].a if isinstance(lay, Dense) else cached[lay.name][4] for lay in measured}
+        delta = None
+        if loss is not None:
+            delta = {}
+            out = _output(net.layers, states, x)
+            g = np.asarray(Objective(loss).output_grad(out, y), dtype=float).reshape(out.shape)
+            for k in range(len(net.layers) - 1, -1, -1):
+                lay = net.layers[k]
+                if isinstance(lay, Dense):  # δ and ∂L/∂x only: no parameter gradients
+                    delta[lay.name], g = dense_backward(g, states[k], lay.weight, input_grad=k > 0)
+                    continue
+                if lay.name in z:
+                    delta[lay.name] = lay.activation.backward(g, z[lay.name], a[lay.name])
+                g = _backward_aside(lay, g, states[k])
         return LayerPass([lay.name for lay in measured], {lay.name: lay.activation.name for lay in measured},
                          z, a, delta)
 
     def _lent_pass(self, x: np.ndarray, y: np.ndarray | None, loss: Loss | None):
-        """The layer pass read from the full-set pass a recorded training step lent the network
-        (:class:`~visualizer.engine.training.FullPass`), when it is one of dense layers on these data with
-        this loss: the same numbers, without computing them again. None otherwise."""
+        """The full-set pass a recorded training step lent the network
+        (:class:`~visualizer.engine.training.FullPass`) when it is on these data (and, with ``loss``, these
+        targets and this loss): for a network of dense layers whose pass went backward, the layer pass read
+        from it (a :class:`~visualizer.record.layerstats.LayerPass`: the same numbers, without computing them
+        again); else each layer's state after its evaluation-mode forward pass (a list), to go backward from.
+        None otherwise."""
         from .layerstats import LayerPass
 
         lent = getattr(self.network, "full_pass", None)
-        if lent is None or (loss is not None and (lent.loss is not loss or y is None)):
+        if lent is None or not (np.shape(lent.x) == np.shape(x) and np.array_equal(lent.x, x)):
             return None
         layers, caches = self.network.layers, lent.caches
-        if not all(isinstance(lay, Dense) for lay in layers) or any(c is None for c in caches) or \
-                (loss is not None and any(c.delta is None for c in caches)):
+        if any(c is None for lay, c in zip(layers, caches) if hasattr(lay, "_cache")):
             return None
-        if not (np.shape(lent.x) == np.shape(x) and np.array_equal(lent.x, x)):
-            return None
-        if loss is not None and not (np.size(lent.y) == np.size(y) and np.array_equal(np.ravel(lent.y), np.ravel(y))):
+        if not all(isinstance(lay, Dense) for lay in layers):
+            return caches  # forward only: δ is worked out from them with this loss and these targets
+        if loss is not None and (lent.loss is not loss or y is None or any(c.delta is None for c in caches) or
+                                 not (np.size(lent.y) == np.size(y) and np.array_equal(np.ravel(lent.y), np.ravel(y)))):
             return None
         names = [lay.name for lay in layers]
         return LayerPass(names, {lay.name: lay.activation.name for lay in layers},
@@ -186,15 +231,29 @@ class NetworkModel:
         return f"NetworkModel({self.network!r})"
 
 
-def _backward_aside(layer, grad: np.ndarray) -> np.ndarray:
-    """``layer.backward(grad)`` with its parameter gradients written to scratch arrays: the network's own
-    gradient arrays (which a recorder may be about to copy) keep their values."""
-    kept = layer.grads
+def _backward_aside(layer, grad: np.ndarray, state) -> np.ndarray:
+    """``layer.backward(grad)`` from ``state`` (what its forward pass left, as
+    :func:`~visualizer.engine.training.layer_state` takes it), with its parameter gradients written to scratch
+    arrays: the network's own gradient arrays (which a recorder may be about to copy) and the layer's own
+    cache keep their values."""
+    attr = "_cache" if hasattr(layer, "_cache") else "mask"
+    kept, kept_state = layer.grads, getattr(layer, attr)
     layer.grads = {k: np.empty_like(v) for k, v in kept.items()}
+    setattr(layer, attr, state)
     try:
         return layer.backward(grad)
     finally:
         layer.grads = kept
+        setattr(layer, attr, kept_state)
+
+
+def _output(layers, states, x: np.ndarray) -> np.ndarray:
+    """The network's output from each layer's state after an evaluation-mode pass on ``x`` (dropout passes
+    what it takes in)."""
+    for lay, state in zip(reversed(layers), reversed(states)):
+        if hasattr(lay, "_cache"):
+            return state.a if hasattr(state, "a") else state[4]
+    return np.asarray(x, dtype=float)
 
 
 class DenseModel:
@@ -432,9 +491,8 @@ def refuse_other_layers(other: Sequence[dict], allow: Sequence[str] = ()) -> Non
     other = [d for d in other if d.get("kind") not in allow]
     if other:
         raise ValueError(f"this network has {', '.join(map(describe_other_layer, other))}; the loss landscape "
-                         "and a why layout worked out from a history alone go through dense layers only, so they "
-                         "cannot be drawn for it (its scene's why layout and explained steps can, through the "
-                         "recorded masks and batch statistics)")
+                         "goes through dense layers only, so it cannot be drawn for it (the why layout and "
+                         "explained steps can, through the recorded masks and batch statistics)")
 
 
 @dataclass

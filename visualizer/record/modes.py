@@ -14,153 +14,76 @@ The recorder keeps them (:func:`~visualizer.engine.training.step_pass`), as extr
 ====================================  ============================================================================
 
 Masks are recorded at every recorded step, one byte per sample and unit (the ``dropout`` lesson's 60 samples ×
-2 layers of 64 units take 7.7 kB a row): the why layout draws every recorded step and ``--explain`` may ask
-for any of them, also from a saved history.
+2 layers of 64 units take 7.7 kB a row; the memory a run is estimated to take before training counts them):
+the why layout draws every recorded step and ``--explain`` may ask for any of them, also from a saved history.
 
 :func:`step_pass` goes forward and backward through the dense layers (``info.layers``) and the layers between
 them (``info.other_layers``) in training mode with the recorded masks, by the engine's own layers: its δ's,
 ∂L/∂W and ∂L/∂b are the recorded gradient. Where a dense layer is followed by dropout only, its elementwise
 slope is act′(z)·m (m the scaled mask): the chain rule runs through it unchanged. Batch norm couples the
 samples (each one's δ depends on every sample's, through μ and σ), so it has no elementwise slope (NaN).
+It is :func:`~visualizer.record.backprop.backward_pass` through those layers. While a scene records, the same
+pass is read from the training step the recorder took (:func:`lent_step_pass`), not computed again.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from ..engine.layers import dense_backward, dense_forward
-from ..engine.norm import BatchNorm, mask_key, norm_key
-from ..engine.objective import Objective
-from .backprop import BackwardPass, activation_functions, layer_weight
+from ..engine.norm import BatchNorm, Dropout, mask_key, norm_key
+from .backprop import BackwardPass, NormStage, backward_pass, stages
 from .probes import LayerInfo
 
 if TYPE_CHECKING:
     from ..engine.losses import Loss
+    from ..engine.training import TrainingPass
     from .history import History
 
-
-@dataclass
-class NormStage:
-    """Batch norm ``name`` (after dense layer ``after``) in one training pass: the batch's ``mean`` μ and
-    ``var`` σ², ``eps``, ``gamma`` γ and ``beta`` β (units,); per sample x̂ = (z − μ)/√(σ² + ε), y = γx̂ + β
-    and the output ``a`` = act(y); and ∂L/∂γ, ∂L/∂β."""
-
-    name: str
-    after: str
-    activation: str
-    mean: np.ndarray
-    var: np.ndarray
-    eps: float
-    gamma: np.ndarray
-    beta: np.ndarray
-    x_hat: np.ndarray
-    y: np.ndarray
-    a: np.ndarray
-    grad_gamma: np.ndarray | None = None
-    grad_beta: np.ndarray | None = None
-
-    def __repr__(self) -> str:
-        return f"NormStage({self.name} after {self.after}: {self.mean.size} units)"
-
-
-@dataclass
-class StepPass(BackwardPass):
-    """A :class:`~visualizer.record.backprop.BackwardPass` in training mode through dropout and batch norm:
-    ``a`` is what the next dense layer takes in (after batch norm and dropout), ``masks`` each dense layer's
-    scaled dropout mask (0 where dropped, 1/(1 − p) where kept; samples × units) and ``dropped`` where it is
-    0, ``norms`` each dense layer's batch norm stage."""
-
-    masks: dict[str, np.ndarray] = field(default_factory=dict)
-    dropped: dict[str, np.ndarray] = field(default_factory=dict)
-    norms: dict[str, NormStage] = field(default_factory=dict)
-
-
-def stages(layers: Sequence[LayerInfo], other_layers: Sequence[dict]) -> dict[str, list[dict]]:
-    """The layers after each dense layer, in order, by the dense layer's name (ValueError for one on the
-    inputs, before any dense layer, which the diagrams have no column for)."""
-    out: dict[str, list[dict]] = {lay.name: [] for lay in layers}
-    for d in other_layers:
-        after = d.get("after", "")
-        if after not in out:
-            raise ValueError(f"{d.get('kind', 'a layer')} {d.get('name')!r} sits on the inputs, before any dense "
-                             "layer; the step's diagrams draw layers between dense ones only")
-        out[after].append(d)
-    return out
+# A training pass through dropout and batch norm is a BackwardPass whose masks, dropped and norms are filled in.
+StepPass = BackwardPass
 
 
 def step_pass(layers: Sequence[LayerInfo], other_layers: Sequence[dict], params: dict[str, np.ndarray],
               x: np.ndarray, y: np.ndarray, loss: Loss, masks: dict[str, np.ndarray],
               activations: dict | None = None) -> StepPass:
     """Forward and backward in training mode through ``layers`` and the ``other_layers`` between them, at
-    ``params``, with dropout layer L's ``masks[L]`` (bool, True where kept) on ``(x, y)``."""
-    acts = activations or activation_functions(layers)
-    after = stages(layers, other_layers)
-    objective = Objective(loss)
-    x = np.asarray(x, dtype=float)
-    z, a, slope, delta, caches = {}, {}, {}, {}, {}
-    scaled, dropped, norms, engines = {}, {}, {}, {}
-    prev = x
-    for lay in layers:
-        cache = caches[lay.name] = dense_forward(prev, layer_weight(lay, params), _bias(lay, params), acts[lay.name])
-        z[lay.name] = cache.z
-        h = cache.a
-        elementwise = np.broadcast_to(cache.slope, cache.z.shape)
-        for d in after[lay.name]:
-            if d.get("kind") == "dropout":
-                p = float(d.get("p", 0.0))
-                if p == 0:
-                    continue
-                if d["name"] not in masks:
-                    raise ValueError(f"dropout {d['name']!r}: its masks were not recorded (a history from before "
-                                     "they were, or not from a scene): the step cannot be shown exactly")
-                keep = np.asarray(masks[d["name"]], dtype=bool)
-                if keep.shape != h.shape:
-                    raise ValueError(f"dropout {d['name']!r}: a recorded mask of shape {keep.shape} for "
-                                     f"{h.shape} values")
-                m = keep / (1.0 - p)
-                scaled[lay.name] = scaled.get(lay.name, 1.0) * m
-                dropped[lay.name] = dropped.get(lay.name, np.zeros(h.shape, bool)) | ~keep
-                h = h * m
-                elementwise = elementwise * m
-            else:
-                bn = BatchNorm(h.shape[1], d.get("activation", "identity"), name=d["name"],
-                               eps=float(d.get("eps", 1e-5)))
-                bn.weight[...] = params[f"{d['name']}.weight"]
-                bn.bias[...] = params[f"{d['name']}.bias"]
-                h_in = h
-                h = bn.forward(h_in)
-                x_hat, _, _, y_bn, _ = bn._cache
-                norms[lay.name] = NormStage(d["name"], lay.name, bn.activation.name, bn.batch_mean, bn.batch_var,
-                                            bn.eps, bn.weight.copy(), bn.bias.copy(), x_hat, y_bn, h)
-                engines.setdefault(lay.name, []).append(bn)
-                elementwise = np.full(cache.z.shape, np.nan)  # batch norm couples the samples
-        a[lay.name] = h
-        slope[lay.name] = elementwise
-        prev = h
-    output_grad = np.asarray(objective.output_grad(prev, y), dtype=float).reshape(prev.shape)
-    g = output_grad
-    for k in range(len(layers) - 1, -1, -1):
-        lay = layers[k]
-        bns = iter(reversed(engines.get(lay.name, [])))
-        for d in reversed(after[lay.name]):
-            if d.get("kind") == "dropout":
-                p = float(d.get("p", 0.0))
-                if p:
-                    g = g * (np.asarray(masks[d["name"]], dtype=bool) / (1.0 - p))
-            else:
-                bn = next(bns)
-                g = bn.backward(g)
-                norms[lay.name].grad_gamma = bn.grads["weight"].copy()
-                norms[lay.name].grad_beta = bn.grads["bias"].copy()
-        delta[lay.name], g = dense_backward(g, caches[lay.name], layer_weight(lay, params), input_grad=k > 0)
-    return StepPass(x, list(layers), z, a, slope, delta, output_grad, float(objective.data_loss(prev, y)),
+    ``params``, with dropout layer L's ``masks[L]`` (bool, True where kept) on ``(x, y)``
+    (:func:`~visualizer.record.backprop.backward_pass` through them)."""
+    return backward_pass(layers, params, x, y, loss, activations, other_layers=other_layers, masks=masks)
+
+
+def lent_step_pass(layers: Sequence[LayerInfo], network_layers: Sequence, done: TrainingPass) -> StepPass:
+    """:func:`step_pass` read from the training step's pass the network itself went through
+    (:class:`~visualizer.engine.training.TrainingPass`: each of ``network_layers``' state after it), not
+    computed again: the same layers' own forward and backward passes, so the same numbers, bit for bit."""
+    z, a, slope, delta = {}, {}, {}, {}
+    scaled, dropped, norms = {}, {}, {}
+    names = {lay.name for lay in layers}
+    current = None
+    for lay, state in zip(network_layers, done.states):
+        if lay.name in names:
+            if current is not None:
+                a[current] = state.x  # what this dense layer takes in: the one before's, after its stages
+            current = lay.name
+            z[lay.name], delta[lay.name] = state.z, state.delta
+            slope[lay.name] = np.broadcast_to(state.slope, state.z.shape)
+        elif isinstance(lay, Dropout):
+            if state is None:
+                continue
+            keep = state != 0
+            scaled[current] = scaled.get(current, 1.0) * state
+            dropped[current] = dropped.get(current, np.zeros(state.shape, bool)) | ~keep
+            slope[current] = slope[current] * state
+        elif isinstance(lay, BatchNorm):
+            (x_hat, _, _, y_bn, out), mean, var, gamma, beta, grad_gamma, grad_beta = state
+            norms[current] = NormStage(lay.name, current, lay.activation.name, mean, var, lay.eps, gamma, beta,
+                                       x_hat, y_bn, out, grad_gamma, grad_beta)
+            slope[current] = np.full(z[current].shape, np.nan)  # batch norm couples the samples
+    a[current] = np.asarray(done.outputs, dtype=float)
+    return StepPass(np.asarray(done.x, dtype=float), list(layers), z, a, slope, delta,
+                    np.asarray(done.output_grad, dtype=float).reshape(a[current].shape), float(done.data_loss),
                     masks=scaled, dropped=dropped, norms=norms)
-
-
-def _bias(layer: LayerInfo, params: dict[str, np.ndarray]) -> np.ndarray | None:
-    return None if layer.bias is None else np.asarray(params[layer.bias], dtype=float)
 
 
 def recorded_masks(history: History, row: int) -> dict[str, np.ndarray]:
@@ -184,5 +107,5 @@ def history_step_pass(history: History, row: int, loss: Loss, activations: dict 
                      loss, recorded_masks(history, row), activations)
 
 
-__all__ = ["NormStage", "StepPass", "history_step_pass", "mask_key", "norm_key", "recorded_masks", "stages",
-           "step_pass"]
+__all__ = ["NormStage", "StepPass", "history_step_pass", "lent_step_pass", "mask_key", "norm_key", "recorded_masks",
+           "stages", "step_pass"]

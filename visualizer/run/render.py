@@ -114,7 +114,7 @@ def train(scene: Scene, *, steps: int | None = None, every: int | None = None, s
         raise VisualizerError(f"scene {scene.name!r}: {exc}") from None
     # The log-spaced steps take only the memory left beside the grid: pacing never makes a run too large.
     schedule = record_schedule(int(steps), int(every), pace, _values_per_row(network.parameters(), computed,
-                                                                              optimizer))
+                                                                              optimizer, network, len(scene.x)))
     recorder = Recorder(schedule=schedule, total_steps=steps, evaluator=evaluator, info=info, static=static)
     trainer = Trainer(network, scene.x, scene.y, scene.loss, optimizer, steps,
                       batch_size=scene.batch_size, shuffle=scene.shuffle, sampler=scene.sampler,
@@ -157,13 +157,24 @@ def train(scene: Scene, *, steps: int | None = None, every: int | None = None, s
     return analysed(recorder.history(), evaluator)
 
 
-def _values_per_row(params: dict[str, np.ndarray], computed: dict[str, np.ndarray], optimizer) -> int:
-    """About how many numbers a row of the history holds: the parameters and their gradients, what the panels
-    asked for, the optimizer's state, and a few losses and accuracies."""
+def _values_per_row(params: dict[str, np.ndarray], computed: dict[str, np.ndarray], optimizer,
+                    network=None, samples: int = 0) -> int:
+    """About how many numbers (of 8 bytes) a row of the history holds: the parameters and their gradients,
+    what the panels asked for, the optimizer's state, a few losses and accuracies, and for a network with
+    dropout or batch norm its masks (one byte per sample and unit) and batch statistics
+    (:func:`~visualizer.engine.training.step_record_bytes`)."""
+    from ..engine.training import step_record_bytes
+
     state = getattr(optimizer, "state", None)
     kept = state(params) if callable(state) else {}
-    return (2 * sum(np.size(p) for p in params.values()) + sum(np.size(v) for v in computed.values())
-            + sum(np.size(v) for v in kept.values()) + 8)
+    modes = 0 if network is None else step_record_bytes(network, samples)
+    return (2 * sum(np.size(p) for p in params.values()) + _numbers(computed.values()) + _numbers(kept.values())
+            + -(-modes // 8) + 8)
+
+
+def _numbers(arrays: Iterable) -> int:
+    """The arrays' bytes in numbers of 8 bytes (rounded up): a mask of bools is an eighth of its size."""
+    return -(-sum(np.asarray(v).nbytes for v in arrays) // 8)
 
 
 def _scene_layout(scene: Scene, layout: Layout | str | None) -> Layout:
@@ -337,7 +348,7 @@ def preflight(scene: Scene, steps: int, every: int, seed: int, layout: Layout, p
     except (ValueError, KeyError) as exc:
         raise _input_error(exc, f"scene {scene.name!r}: ") from None
     history = recorder.history()
-    values = sum(v[0].size for table in (history.params, history.grads, history.extras) for v in table.values())
+    values = _numbers(v[0] for table in (history.params, history.grads, history.extras) for v in table.values())
     check_history_size(steps, every, values + len(history.losses), pace=_pace(pace))
     try:
         _dry_draw(layout, history)

@@ -1,6 +1,8 @@
-"""The why layout for a history drawn on its own (your own loop, PyTorch): built from the layers it recorded,
-and what its panels need that the loop did not record (the backward pass on the training set, the loss
-landscape) computed from its parameters, its data and the loss it names, before drawing.
+"""The why layout for a history drawn on its own (your own loop, PyTorch, a scene's saved history): built from
+the layers it recorded, and what its panels need that the loop did not record (the backward pass on the
+training set, the loss landscape) computed from its parameters, its data and the loss it names, before drawing.
+Through dropout and batch norm the backward pass is each recorded step's training pass, with the masks and
+the batch statistics the history holds (:mod:`visualizer.record.modes`).
 """
 from __future__ import annotations
 
@@ -13,9 +15,11 @@ from ..draw.panels import Layout, default_layout, why_layout
 from ..draw.panels.compare import main_panel
 from ..engine.layers import dense_forward
 from ..engine.losses import LOSSES, get_loss
-from ..record.backprop import activation_functions, layer_weight
+from ..engine.norm import BatchNorm, mask_key, norm_key
+from ..record.backprop import activation_functions, layer_weight, stages
 from ..record.history import History
 from ..record.model import Evaluator, refuse_other_layers
+from ..record.modes import recorded_masks, step_pass
 
 # What loss labels a loop may give (TorchRecorder(loss_label=...)) mean, beside the losses' own names.
 LOSS_LABELS = {"ssr": "ssr", "sse": "ssr", "mse": "mse", "bce": "bce", "cross-entropy": "softmax_ce",
@@ -23,16 +27,27 @@ LOSS_LABELS = {"ssr": "ssr", "sse": "ssr", "mse": "mse", "bce": "bce", "cross-en
 
 
 class LayersModel:
-    """A dense network read from a history's layers (``LayerInfo``, PyTorch's transposed weights too) and
-    the parameters loaded into it: what the evaluator needs to work out a why layout's probes after the fact."""
+    """A network read from a history's layers (``LayerInfo``, PyTorch's transposed weights too), and the
+    dropout and batch norm layers between them (``other_layers``, the run information's), with the parameters
+    loaded into it: what the evaluator needs to work out a why layout's probes after the fact. Through dropout
+    and batch norm it needs the recorded row's state (:meth:`use_row`): its outputs are evaluation mode's
+    (batch norm by the running statistics at that row, dropout passing everything), its :meth:`step_pass` the
+    training pass with the row's masks and batch statistics."""
 
-    def __init__(self, layers) -> None:
+    def __init__(self, layers, other_layers=()) -> None:
         self._layers = list(layers)
+        self._other = [dict(d) for d in other_layers]
+        self._after = stages(self._layers, self._other)
         self._acts = activation_functions(self._layers)
         self._values: dict[str, np.ndarray] = {}
+        self._masks: dict[str, np.ndarray] = {}
+        self._running: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     def layers(self):
         return list(self._layers)
+
+    def other_layers(self) -> list[dict]:
+        return [dict(d) for d in self._other]
 
     def parameters(self) -> dict[str, np.ndarray]:
         return dict(self._values)
@@ -40,18 +55,57 @@ class LayersModel:
     def set_parameters(self, values) -> None:
         self._values.update({k: np.asarray(v, dtype=float) for k, v in values.items()})
 
+    def use_row(self, history: History, row: int) -> None:
+        """Take row ``row``'s parameters, dropout masks and batch norm running statistics from ``history``."""
+        self.set_parameters({name: values[row] for name, values in history.params.items()})
+        self._masks = recorded_masks(history, row)
+        self._running = {d["name"]: (history.extras[norm_key(d["name"], "running_mean")][row],
+                                     history.extras[norm_key(d["name"], "running_var")][row])
+                         for d in self._other if d.get("kind") == "batchnorm"}
+
     def activations(self, x: np.ndarray) -> dict[str, np.ndarray]:
         a, out = np.asarray(x, dtype=float), {}
         for lay in self._layers:
             bias = None if lay.bias is None else self._values[lay.bias]
             a = out[lay.name] = dense_forward(a, layer_weight(lay, self._values), bias, self._acts[lay.name]).a
+            for d in self._after[lay.name]:  # evaluation mode: dropout passes everything
+                if d.get("kind") == "batchnorm":
+                    bn = BatchNorm(a.shape[1], d.get("activation", "identity"), name=d["name"],
+                                   eps=float(d.get("eps", 1e-5)))
+                    bn.weight[...], bn.bias[...] = self._values[f"{d['name']}.weight"], self._values[f"{d['name']}.bias"]
+                    bn.running_mean[...], bn.running_var[...] = self._running[d["name"]]
+                    bn.training = False
+                    a = bn.forward(a)
+                out[d["name"]] = a
         return out
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         return list(self.activations(x).values())[-1]
 
     def activation_functions(self):
+        refuse_other_layers(self._other, allow=("dropout",))  # the dense layers alone are not batch norm's net
         return dict(self._acts)
+
+    def step_pass(self, x: np.ndarray, y: np.ndarray, loss):
+        """The training pass of the row taken by :meth:`use_row`: its masks, the batch's statistics."""
+        return step_pass(self._layers, self._other, self._values, x, y, loss, self._masks, self._acts)
+
+
+def _check_recorded(history: History) -> None:
+    """A clear VisualizerError when ``history`` lacks what its training passes through dropout and batch norm
+    need: each dropout layer's masks, each batch norm's statistics and its γ and β."""
+    for d in history.info.other_layers:
+        name = d.get("name")
+        if d.get("kind") == "dropout":
+            missing = [mask_key(name)] if d.get("p", 0) and mask_key(name) not in history.extras else []
+        else:
+            missing = [k for k in (norm_key(name, s) for s in ("mean", "var", "running_mean", "running_var"))
+                       if k not in history.extras]
+            missing += [k for k in (f"{name}.weight", f"{name}.bias") if k not in history.params]
+        if missing:
+            raise VisualizerError(f"no why layout for this history: it has {d.get('kind')} {name!r} but not "
+                                  f"{', '.join(missing)}, which the training step through it needs (a scene's "
+                                  "history records them)")
 
 
 def history_loss(history: History):
@@ -76,23 +130,27 @@ def why_for_history(history: History) -> tuple[Layout, History]:
         raise VisualizerError("the why layout needs the model's layers, and this history does not record them "
                               "(record from a Network, DenseModel or TorchRecorder)")
     try:
-        refuse_other_layers(info.other_layers)
+        stages(info.layers, info.other_layers)  # a layer on the inputs has no place in the diagrams
     except ValueError as exc:
         raise VisualizerError(f"no why layout for this history: {exc}") from None
+    _check_recorded(history)
     if "data/x" not in history.static or "data/y" not in history.static:
         raise VisualizerError("the why layout needs the training data, and this history does not hold it: record "
                               "with x= and y= (TorchRecorder(model, x=x, y=y, ...))")
     if info.runs:
         raise VisualizerError("the why layout shows one run; this history joins a comparison's runs")
     loss = history_loss(history)
-    layout = why_layout(info.layers, main_panel(default_layout(history)))
+    layout = why_layout(info.layers, main_panel(default_layout(history)), info.other_layers)
     chain = layout.panels["chain"]
     if chain.param in history.grads:  # a weight that carries gradient through the run, not a dead unit's
         layout = carrying(layout, history.grads[chain.param])
     try:
-        evaluator = Evaluator(LayersModel(info.layers), history.static["data/x"], history.static["data/y"], layout,
-                              loss=loss)
-        rows = [evaluator({name: values[i] for name, values in history.params.items()}) for i in range(len(history))]
+        model = LayersModel(info.layers, info.other_layers)
+        evaluator = Evaluator(model, history.static["data/x"], history.static["data/y"], layout, loss=loss)
+        rows = []
+        for i in range(len(history)):
+            model.use_row(history, i)
+            rows.append(evaluator(model.parameters()))
     except (KeyError, ValueError) as exc:
         raise VisualizerError(f"the why layout cannot be worked out from this history: {exc}") from None
     extras = dict(history.extras)
