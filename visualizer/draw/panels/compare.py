@@ -293,7 +293,9 @@ class RunPanel(Panel):
             elif self.legend:  # or under the first, off its data
                 # (the width before the layout, which gives the axes a fifth or so more)
                 renderer, width = ax.figure.canvas.get_renderer(), 1.2 * ax.get_window_extent().width
-                for ncols in range(min(len(handles), 4), 0, -1):  # as many columns as the panel's width holds
+                # As many columns as the panel's width holds, up to one row of six (a legend fills columns
+                # first, so a wrapped one reads out of order: h1 h3 h4 h5 over h2).
+                for ncols in range(min(len(handles), 6), 0, -1):
                     below = place_legend(ax, None, outside="below", handles=handles, labels=labels, ncols=ncols,
                                          fontsize=size("detail"), framealpha=0.85)
                     if ncols == 1 or below.get_window_extent(renderer).width <= width:

@@ -12,8 +12,8 @@
 
 Each asks for what it draws (:class:`~visualizer.record.probes.LayerStats`), so the statistics are recorded
 only for a layout that shows them; the keys are listed in :mod:`visualizer.record.layerstats`. A layer has one
-colour in all four panels (the series palette, by its place in the network), and is named as the network names
-it, with its activation.
+colour in all four panels (the layer role, :data:`~visualizer.draw.colours.LAYER_COLORS`: darker with depth), and
+is named as the network names it, with its activation.
 """
 from __future__ import annotations
 
@@ -61,9 +61,10 @@ def layer_order(history) -> list[tuple[str, str]]:
 
 
 def layer_style(history, name: str) -> tuple[str, str]:
-    """The (colour, line style) of layer ``name``: the series palette by its place in the network."""
+    """The (colour, line style) of layer ``name``: the layer role by its depth in the network
+    (:func:`~visualizer.draw.colours.layer_style`: lighter at the input side, darker deeper)."""
     names = [n for n, _ in layer_order(history)]
-    return colours.series_style(names.index(name) if name in names else len(names))
+    return colours.layer_style(names.index(name) if name in names else len(names), len(names))
 
 
 def chosen_layers(history, layers, who: str, stat: str | None = None) -> list[tuple[str, str]]:
