@@ -328,14 +328,17 @@ def with_run_layer_stats(layout, scene_layout, history, shape: Sequence[int] | N
     if panel is None:
         return layout
     runs = len(history.info.runs)
-    series = []
+    series, names = [], set()
     for k in range(runs):
         run = run_history(history, k)
-        series += [run.extras[key(n, panel.stat)] for n, _ in chosen_layers(run, panel.layers, "LayerStatPanel",
-                                                                            panel.stat)]
+        picked = chosen_layers(run, panel.layers, "LayerStatPanel", panel.stat)
+        series += [run.extras[key(n, panel.stat)] for n, _ in picked]
+        names.add((tuple(n for n, _ in picked), tuple(n for n, _ in layer_order(run))))
     # One value axis for every run, known before any is drawn (so the legend is placed where no run's line goes).
     inner = dataclasses.replace(panel, limits=panel.value_axis(series), short_labels=True)
-    return with_run_row(layout, inner, runs, shape, name="layers", height=1.2, legend=True)
+    # Layers are shaded by their depth in their own network: runs of different depths each get their legend.
+    return with_run_row(layout, inner, runs, shape, name="layers", height=1.2,
+                        legend=True if len(names) == 1 else "each")
 
 
 @dataclass
