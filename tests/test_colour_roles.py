@@ -61,7 +61,9 @@ def test_the_eight_neuron_colours_are_eight_hues_apart():
 
 # Roles that meet in one frame: a comparison's runs beside two-class regions or a fit's first two neurons and
 # its prediction; parameter series (the run palette) beside the diagram's signed edges; classes beside
-# train/test; neurons beside the prediction and the data.
+# train/test; neurons beside the prediction and the data; layers (the per-layer panels) beside a comparison's
+# runs, every neuron of a fit with its prediction and data, the loss's train/test, the diagram's signed edges
+# and two-class regions (the optimizer-state panel in overfit).
 MEETINGS = [("run", colours.RUN_COLORS, "class", colours.CLASS_COLORS[:2]),
             ("run", colours.RUN_COLORS, "neuron", colours.NEURON_COLORS[:2]),
             ("run", colours.RUN_COLORS, "prediction", [colours.PREDICTION]),
@@ -69,7 +71,13 @@ MEETINGS = [("run", colours.RUN_COLORS, "class", colours.CLASS_COLORS[:2]),
             ("run", colours.RUN_COLORS, "signed", [colours.POSITIVE, colours.NEGATIVE]),
             ("class", colours.CLASS_COLORS, "train/test", [colours.TRAIN, colours.TEST]),
             ("neuron", colours.NEURON_COLORS, "prediction", [colours.PREDICTION, colours.DATA]),
-            ("neuron", colours.NEURON_COLORS, "train/test", [colours.TRAIN, colours.TEST])]
+            ("neuron", colours.NEURON_COLORS, "train/test", [colours.TRAIN, colours.TEST]),
+            ("layer", colours.LAYER_COLORS, "run", colours.RUN_COLORS),
+            ("layer", colours.LAYER_COLORS, "neuron", colours.NEURON_COLORS),
+            ("layer", colours.LAYER_COLORS, "prediction", [colours.PREDICTION, colours.DATA]),
+            ("layer", colours.LAYER_COLORS, "train/test", [colours.TRAIN, colours.TEST]),
+            ("layer", colours.LAYER_COLORS, "signed", [colours.POSITIVE, colours.NEGATIVE]),
+            ("layer", colours.LAYER_COLORS, "class", colours.CLASS_COLORS[:2])]
 
 
 @pytest.mark.parametrize("a, first, b, second", MEETINGS, ids=[f"{m[0]}-{m[2]}" for m in MEETINGS])
@@ -77,6 +85,22 @@ def test_roles_that_meet_in_a_frame_never_share_a_hue(a, first, b, second):
     u, v = _ucs(first), _ucs(second)
     gaps = np.linalg.norm(u[:, None] - v[None], axis=2)
     assert gaps.min() >= SAME_HUE, (a, b, first[int(gaps.min(axis=1).argmin())])
+
+
+def test_layers_darken_with_depth_and_past_the_ramp_take_line_styles():
+    # The bundled scenes' deepest network (batchnorm: six hidden layers) gets six colours, all told apart above.
+    assert len(colours.LAYER_COLORS) >= 6
+    lightness = _ucs(colours.LAYER_COLORS)[:, 0]
+    assert (np.diff(lightness) < -5).all()  # J' falls with every layer: deeper reads darker
+    for n in (1, 2, 3, 5, 6, 7, 9, 24):
+        styles = [colours.layer_style(k, n) for k in range(n)]
+        shades = [colours.LAYER_COLORS.index(c) for c, _ in styles]
+        assert shades == sorted(shades) and shades[0] == 0  # never lighter deeper; the first is the lightest
+        assert len(set(styles)) == n, n  # no two layers drawn alike
+        if n > 1:
+            assert shades[-1] == len(colours.LAYER_COLORS) - 1  # the last layer is the darkest
+        if n <= len(colours.LAYER_COLORS):
+            assert {s for _, s in styles} == {"-"}  # solid while the colours suffice
 
 
 def test_signed_ends_come_from_the_one_map_red_for_positive():

@@ -9,6 +9,7 @@ from conftest import numeric_grad
 from visualizer import (SGD, BatchNorm, Dense, DenseModel, Dropout, Evaluator, LayerHeatmapPanel, LayerHistogramPanel,
                         LayerStatPanel, LayerStats, Layout, LossPanel, Network, NetworkModel, Recorder, Renderer, Scene,
                         UpdateRatioPanel, get_loss, train)
+from visualizer.draw import colours
 from visualizer.record.layerstats import Bins, counts, first_step_edges, update_ratio
 
 X = np.linspace(-1.5, 1.5, 7)[:, None] * np.array([[1.0, -0.5]]) + np.array([[0.1, 0.3]])
@@ -352,6 +353,10 @@ def test_the_panels_draw_follow_the_step_and_keep_their_scales(deep_sigmoid):
     hist_colours = {t.get_text().split(" ")[0]: h.get_color()
                     for t, h in zip(axes["hist"].get_legend().get_texts(), axes["hist"].get_legend().legend_handles)}
     assert delta_colours == hist_colours and len(set(delta_colours.values())) == 4
+    # The layer role, darker with depth (not the runs' palette, which a comparison puts beside these panels).
+    shades = [colours.LAYER_COLORS.index(delta_colours[f"h{k}"]) for k in range(1, 5)]
+    assert shades == sorted(shades) and len(set(shades)) == 4
+    assert {c for c in delta_colours.values()}.isdisjoint(colours.RUN_COLORS)
     assert "hidden1.weight" in {t.get_text() for t in axes["ratio"].get_legend().get_texts()}
     assert ratio_lines
 

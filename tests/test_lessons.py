@@ -255,16 +255,24 @@ def test_a_comparison_of_activations_draws_each_runs_layer_speeds_on_one_axis():
             np.testing.assert_array_equal(lines[f"h{j}"].get_ydata(), joined.extras[f"run{k}/layer/hidden{j}/delta_norm"])
         spread.append(lines["h5"].get_ydata()[-1] / lines["h1"].get_ydata()[-1])
     assert spread[0] > 10 and spread[1] * 5 < spread[0]  # the gap, and the gap closed
+    # One legend, under the first run's, read row by row from the first layer to the deepest.
+    texts = axes[0].get_legend().get_texts()
+    boxes = [t.get_window_extent() for t in texts]
+    reading = sorted(range(len(texts)), key=lambda j: (-round(boxes[j].y0), boxes[j].x0))
+    assert [texts[j].get_text() for j in reading] == [f"h{j}" for j in range(1, 6)]
+    assert axes[1].get_legend() is None
     # compare lays the row out under the runs' panels (runs of other depths: each its own layers)
     deep = [varied(scene, depth=d) for d in (1, 2)]
     _, laid, _ = comparison(scene, deep[0], {"depth": [1, 2]}, [train(s, steps=2, every=1) for s in deep],
                             ["depth=1", "depth=2"])
     assert {"layers0", "layers1"} <= set(laid.panels) and laid.mosaic[-1] == [[["loss", "loss"]]]
     assert {"diagram0", "diagram1"} <= set(laid.panels)  # networks of other shapes: each drawn
+    assert [laid.panels[f"layers{k}"].legend for k in (0, 1)] == [True, True]  # and each its layers' legend
     # Runs of one shape: the layer lines say what their diagrams would, so none are drawn; under the rows of
     # their own the runs' fits leave out the per-neuron lines (and their long legend), keeping room to read.
     _, same, _ = comparison(scene, runs[0], {"activation": ["sigmoid", "relu"]}, histories, labels)
     assert {"layers0", "layers1"} <= set(same.panels) and not any(k.startswith("diagram") for k in same.panels)
+    assert [same.panels[f"layers{k}"].legend for k in (0, 1)] == [True, False]
     fits = Renderer(Layout([["run0"]], {"run0": same.panels["run0"]}), joined, size=(480, 270))
     fits.draw(len(joined) - 1)
     shown = [ln.get_label() for ln in fits.axes["run0"].get_lines() if not ln.get_label().startswith("_")]

@@ -216,3 +216,27 @@ def test_layouts_check_their_mosaic_nested_grids_included():
                             ([[[["a", "b"]]]], "not placed in the mosaic: \\['c'\\]")]:
         with pytest.raises(ValueError, match=message):
             Layout(mosaic, {k: LossPanel() for k in "abc"})
+
+
+@pytest.mark.parametrize("lr, corner", [(1e-6, "bottom"), (0.3, "top")])
+def test_the_loss_readout_sits_where_the_curve_never_goes(lr, corner):
+    # A loss flat at its start (as batch norm's scene at ln 2) stays at the top of its axis: the readout moves
+    # to the bottom; a falling loss leaves the top right free and keeps it there.
+    x = np.linspace(-1, 1, 16)[:, None]
+
+    def network(seed):
+        return Network([Dense(1, 1, name="output", rng=np.random.default_rng(seed))])
+    scene = Scene(name="flat", network=network, x=x, y=2 * x + 1, loss="mse", optimizer=SGD(lr), steps=30, seed=0,
+                  layout=Layout([["loss"]], {"loss": LossPanel()}))
+    history = train(scene)
+    renderer = Renderer(scene.layout, history, size=(320, 180))
+    renderer.draw(len(history) - 1)
+    ax = renderer.axes["loss"]
+    from visualizer.draw.text import FrameText
+
+    text = next(a for a in ax.get_children() if isinstance(a, FrameText) and a.get_text())
+    box, frame = text.get_window_extent(renderer.figure.canvas.get_renderer()), ax.get_window_extent()
+    assert (box.y0 + box.y1) / 2 < (frame.y0 + frame.y1) / 2 if corner == "bottom" else box.y0 > frame.y0 + frame.height / 2
+    curve = ax.transData.transform(np.column_stack([history.steps, history.losses["train"]]))
+    inside = (curve[:, 0] > box.x0) & (curve[:, 0] < box.x1) & (curve[:, 1] > box.y0) & (curve[:, 1] < box.y1)
+    assert not inside.any()

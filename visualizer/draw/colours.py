@@ -5,15 +5,19 @@
   is zero. :data:`POSITIVE` and :data:`NEGATIVE` are that map's ends (edges of the diagram, legend swatches), and
   :func:`symmetric_norm` puts 0 in its white middle. Whether a frame shows weights or their gradients is said in
   its title and legend, never by another pair of colours.
-- **Unsigned** magnitudes (a loss surface, a prediction over the plane, activations) use :data:`SEQUENTIAL`.
+- **Unsigned** magnitudes (a loss surface, a prediction over the plane, activations) use :data:`SEQUENTIAL`; a
+  path drawn over it (the loss landscape's) is cased in :data:`PATH_CASING` so its own colour stays readable.
 - **Categorical** roles each have a palette of their own, and no two roles that meet in one frame share a hue:
   :data:`CLASS_COLORS` (classes; with a marker shape each, :data:`CLASS_MARKERS`), :data:`NEURON_COLORS` (hidden
   neurons in the fit and gradient panels), :data:`RUN_COLORS` (compare's runs; also the lines of the parameter
-  and optimizer-state panels, which never share a frame with runs), :data:`TRAIN`/:data:`TEST` (neutral greys,
-  told apart by line style and marker, so they never take a class's or neuron's hue), :data:`PREDICTION` (the
-  model's output) and :data:`DATA` (targets). Every categorical palette keeps a CAM02-UCS difference of at least
-  :data:`MIN_CVD_DIFFERENCE` between any two of its colours for normal vision and simulated deuteranopia,
-  protanopia and tritanopia (``tests/test_colours.py`` simulates each).
+  panel, which never shares a frame with runs), :data:`LAYER_COLORS` (the layers of a network in the per-layer
+  and optimizer-state panels: one green ramp ordered by depth, lighter at the input, darker deeper, through
+  :func:`layer_style`, which past the ramp adds line styles; apart from the runs, every neuron, the prediction,
+  the data, train/test, the signed pair and two classes, which it meets), :data:`TRAIN`/:data:`TEST` (neutral
+  greys, told apart by line style and marker, so they never take a class's or neuron's hue), :data:`PREDICTION`
+  (the model's output) and :data:`DATA` (targets). Every categorical palette keeps a CAM02-UCS difference of at
+  least :data:`MIN_CVD_DIFFERENCE` between any two of its colours for normal vision and simulated deuteranopia,
+  protanopia and tritanopia (``tests/test_colour_roles.py`` simulates each and checks the roles that meet).
 
 The player (``outputs/player.html``, which may not import this package) keeps a documented copy of the two
 signed colours; a test checks it equals :data:`POSITIVE` and :data:`NEGATIVE`.
@@ -44,6 +48,12 @@ NEURON_COLORS = ["#17becf", "#ccbb44", "#009e73", "#4477aa", "#882255", "#6a3d9a
 # signed pair, which the parameter series meet in the diagram beside them.
 RUN_COLORS = ["#009e73", "#762a83", "#d95f02", "#cc79a7", "#7f3b08", "#9467bd"]
 SERIES_STYLES = ["-", "--", ":", "-."]  # past the palette's length, series repeat colours with the next style
+# Layers of a network, ordered by depth: one green, light at the input side and darker with each layer, so
+# "deeper" reads as "darker" under every colour-vision deficiency (lightness survives them all). Green is the
+# hue the other roles leave free: yellow-green here, far from the runs' and neurons' bluish green, the olive
+# neuron and the near-black train line and data, which the per-layer panels meet in a fit's frame and in a
+# comparison.
+LAYER_COLORS = ["#68c31d", "#58a021", "#48801e", "#386219", "#264510", "#132805"]
 PREDICTION = "#c2187a"
 DATA = "#111111"
 TRAIN = "#1b1b1b"  # solid lines, filled markers
@@ -56,12 +66,15 @@ DROPPED = "#d4d4d4"  # a unit dropout dropped at the step shown: a grey fill, cr
 RULE = "#bbbbbb"  # table rules
 POINT_EDGE = "white"  # the outline of training points: they keep their identity on a background of their colour
 TEST_EDGE = "#111111"  # test points: a thick dark outline instead
+PATH_CASING = ("white", "#111111")  # a path over a sequential map: a light rim outside a dark one, so it keeps
+# its own colour against both ends of the map
 
 # The explain figure lights neurons as a pass reaches them (not numbers: a neuron's state in the pass).
 REACHING, REACHED, LOSS_NODE = "#ffc94d", "#ffe9a8", "#f7a8cf"
 
-MIN_CVD_DIFFERENCE = 10.0  # CAM02-UCS ΔE' between any two colours of a categorical palette (tests/test_colours.py)
-PALETTES = {"class": CLASS_COLORS, "neuron": NEURON_COLORS, "run": RUN_COLORS, "train/test": [TRAIN, TEST]}
+MIN_CVD_DIFFERENCE = 10.0  # CAM02-UCS ΔE' between any two colours of a categorical palette (tests/test_colour_roles.py)
+PALETTES = {"class": CLASS_COLORS, "neuron": NEURON_COLORS, "run": RUN_COLORS, "layer": LAYER_COLORS,
+            "train/test": [TRAIN, TEST]}
 
 
 def signed_cmap():
@@ -126,6 +139,19 @@ def series_style(k: int, palette: list[str] = RUN_COLORS) -> tuple[str, str]:
     return palette[k % len(palette)], SERIES_STYLES[(k // len(palette)) % len(SERIES_STYLES)]
 
 
+def layer_style(k: int, n: int) -> tuple[str, str]:
+    """(colour, line style) of layer ``k`` (0-based, input side first) of ``n``: the layer ramp spread over the
+    ``n`` layers, the first the lightest and the last the darkest. Past the ramp's length neighbouring layers
+    share a colour and the deeper takes the next line style, so the colours still darken with depth."""
+    m = len(LAYER_COLORS)
+    k, n = min(max(k, 0), max(n - 1, 0)), max(n, 1)
+    if n <= m:
+        return LAYER_COLORS[int(k * (m - 1) / max(n - 1, 1) + 0.5)], SERIES_STYLES[0]
+    shade = k * m // n
+    first = -(-shade * n // m)  # the first layer of this shade
+    return LAYER_COLORS[shade], SERIES_STYLES[(k - first) % len(SERIES_STYLES)]
+
+
 def neuron_color(j: int) -> str:
     """Hidden neuron ``j``'s colour (0-based)."""
     return NEURON_COLORS[j % len(NEURON_COLORS)]
@@ -150,7 +176,8 @@ def contrast_ratio(a, b) -> float:
     return (la + 0.05) / (lb + 0.05)
 
 
-__all__ = ["CLASS_COLORS", "CLASS_MARKERS", "DATA", "MIN_CVD_DIFFERENCE", "NEGATIVE", "NEURON_COLORS", "PALETTES",
-           "POSITIVE", "PREDICTION", "RUN_COLORS", "SEQUENTIAL", "SIGNED_CMAP", "TEST", "TRAIN", "class_colors",
-           "class_marker", "class_probability_cmap", "contrast_ratio", "neuron_color", "relative_luminance",
-           "series_style", "sign_colors", "signed_cmap", "symmetric_norm", "text_on", "value_map"]
+__all__ = ["CLASS_COLORS", "CLASS_MARKERS", "DATA", "LAYER_COLORS", "MIN_CVD_DIFFERENCE", "NEGATIVE", "NEURON_COLORS",
+           "PALETTES", "POSITIVE", "PREDICTION", "RUN_COLORS", "SEQUENTIAL", "SIGNED_CMAP", "TEST", "TRAIN",
+           "class_colors", "class_marker", "class_probability_cmap", "contrast_ratio", "layer_style", "neuron_color",
+           "relative_luminance", "series_style", "sign_colors", "signed_cmap", "symmetric_norm", "text_on",
+           "value_map"]

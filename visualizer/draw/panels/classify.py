@@ -142,7 +142,6 @@ class AccuracyPanel(Panel):
         return update
 
 
-LAYER_COLORS = colours.RUN_COLORS  # lines of a series role: never in a frame with a comparison's runs
 # What each kind of optimizer state is, for titles; "v" is shown as its square root, in the gradient's units.
 STATE_TITLES = {"m": "m (mean gradient)", "v": "√v (RMS gradient)", "step": "step taken",
                 "momentum": "momentum buffer", "g_avg": "mean gradient (centered)"}
@@ -187,8 +186,8 @@ class OptimizerStatePanel(Panel):
         # A colour per layer, solid for its weight and dashed for its bias.
         names = list(dict.fromkeys(name for kind in kinds for name in state[kind]))
         layers = list(dict.fromkeys(name.rpartition(".")[0] or name for name in names))
-        colors = {name: LAYER_COLORS[layers.index(name.rpartition(".")[0] or name) % len(LAYER_COLORS)]
-                  for name in names}
+        colors = {name: colours.layer_style(layers.index(name.rpartition(".")[0] or name), len(layers))[0]
+                  for name in names}  # the layer role: darker with depth
         styles = {name: "-" if name.endswith("weight") else "--" for name in names}
         steps = history.steps
         curves = []

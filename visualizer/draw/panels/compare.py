@@ -267,6 +267,13 @@ class SpareLegendPanel(Panel):
         return lambda i: []
 
 
+def row_major(n: int, ncols: int) -> list[int]:
+    """The order to hand ``n`` legend entries to a legend of ``ncols`` columns so they read row by row (a legend
+    fills its columns first, the first ``n % ncols`` one entry longer: h1 h3 h5 over h2 h4 otherwise)."""
+    rows, extra = divmod(n, ncols)
+    return [r * ncols + c for c in range(ncols) for r in range(rows + (c < extra))]
+
+
 @dataclass(eq=False)
 class RunPanel(Panel):
     """``inner`` drawn for run ``k`` of a comparison, titled by what differs, axes shared through ``shared``."""
@@ -293,9 +300,12 @@ class RunPanel(Panel):
             elif self.legend:  # or under the first, off its data
                 # (the width before the layout, which gives the axes a fifth or so more)
                 renderer, width = ax.figure.canvas.get_renderer(), 1.2 * ax.get_window_extent().width
-                for ncols in range(min(len(handles), 4), 0, -1):  # as many columns as the panel's width holds
-                    below = place_legend(ax, None, outside="below", handles=handles, labels=labels, ncols=ncols,
-                                         fontsize=size("detail"), framealpha=0.85)
+                # As many columns as the panel's width holds, up to one row of six, read row by row.
+                for ncols in range(min(len(handles), 6), 0, -1):
+                    order = row_major(len(handles), ncols)
+                    below = place_legend(ax, None, outside="below", handles=[handles[j] for j in order],
+                                         labels=[labels[j] for j in order], ncols=ncols, fontsize=size("detail"),
+                                         framealpha=0.85)
                     if ncols == 1 or below.get_window_extent(renderer).width <= width:
                         break
                     below.remove()
@@ -388,14 +398,16 @@ def with_run_diagrams(layout: Layout, diagram: Panel, runs: int, shape: Sequence
 
 
 def with_run_row(layout: Layout, panel: Panel, runs: int, shape: Sequence[int] | None = None, *, name: str,
-                 height: float, shared: SharedAxes | None = None, legend: bool = False) -> Layout:
+                 height: float, shared: SharedAxes | None = None, legend: bool | str = False) -> Layout:
     """``layout`` with ``panel`` drawn once per run (``<name><k>``), in a grid as the runs' own, under the runs'
     panels and above the losses (or below everything); ``height`` is each row's share against the layout's
-    rows, ``shared`` gives them one set of limits, ``legend`` one legend (in the first run's)."""
+    rows, ``shared`` gives them one set of limits, ``legend`` one legend (in the first run's), or ``"each"`` one
+    under every run's (when their entries differ)."""
     rows, cols = grid_shape(runs, shape)  # as the runs' own grid
     grid = [[f"{name}{r * cols + c}" if r * cols + c < runs else "." for c in range(cols)] for r in range(rows)]
     panels = {**layout.panels, **{f"{name}{k}": RunPanel(inner=panel, k=k, shared=shared, colorbar=False,
-                                                        legend=legend and k == 0) for k in range(runs)}}
+                                                        legend=legend == "each" or (bool(legend) and k == 0))
+                                     for k in range(runs)}}
     ratios = list(layout.height_ratios or [1.0] * len(layout.mosaic))
     if len(layout.mosaic) > 1 and all(len(row) == 1 for row in layout.mosaic):
         # rows of one nested grid each (the runs' panels, then the losses): the new row under the runs'

@@ -165,6 +165,23 @@ def header_legend(ax: Axes, lines: list) -> None:
               borderaxespad=0.1, borderpad=0.1)
 
 
+def _readout_corner(ax, steps: np.ndarray, series: list[np.ndarray], limits: tuple[float, float], log: bool,
+                    width: float, height: float) -> str:
+    """``"top"`` or ``"bottom"``: the right-hand corner of the axes, ``width`` wide and ``height`` high (axes
+    fractions), for a readout over ``series`` (over ``steps``, on a y axis from ``limits``, logarithmic if
+    ``log``): the top unless a curve enters it at some step of the run and none enters the bottom one."""
+    x = steps / max(ax.get_xlim()[1], 1)
+    lo, hi = (np.log10(v) for v in limits) if log else limits
+    right = x >= 1 - width
+    reach = {"top": False, "bottom": False}
+    for values in series:
+        v = np.log10(np.where(values > 0, values, np.nan)) if log else np.asarray(values, dtype=float)
+        y = ((v - lo) / (hi - lo))[right]
+        reach["top"] |= bool(np.any(y >= 1 - height))
+        reach["bottom"] |= bool(np.any(y <= height))
+    return "bottom" if reach["top"] and not reach["bottom"] else "top"
+
+
 @dataclass
 class LossPanel(Panel):
     """Every recorded loss over training so far: the data loss on the training set, and the test loss and the
@@ -209,14 +226,20 @@ class LossPanel(Panel):
         ax.set_xlabel("step")
         if several:
             header_legend(ax, [c[0] for c in curves])
-        text = FrameText(0.97, 0.92, "", transform=ax.transAxes, ha="right", va="top", background="white")
-        ax.add_artist(text)
         prefix = [f"{n} " if several else f"{label} = " for n in names]
         # On a narrow panel the values alone (the title names the loss), so the readout stays inside the axes.
         room = 0.8 * axes_points(ax)[0]  # points, once laid out
         wide = 0.6 * size("body") * (len("   ".join(prefix)) + 10 * len(prefix))
         if not several and wide > 0.85 * room:
             prefix = ["" for _ in names]
+            wide = 0.6 * size("body") * 10
+        # At the top right, where a falling loss leaves room; at the bottom right when the curves stay up there
+        # (a loss flat at its start, as batch norm's ln 2, ran under the box).
+        top = several or _readout_corner(ax, steps, series, (lo, hi), log, width=min(wide / room, 0.97) + 0.03,
+                                         height=1.6 * size("body") / (0.8 * axes_points(ax)[1]) + 0.08) == "top"
+        text = FrameText(0.97, 0.92 if top else 0.08, "", transform=ax.transAxes, ha="right",
+                         va="top" if top else "bottom", background="white")
+        ax.add_artist(text)
 
         def update(i):
             text.set_text("   ".join(f"{p}{v[i]:.4g}" for p, v in zip(prefix, series)))

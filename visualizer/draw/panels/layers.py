@@ -12,8 +12,8 @@
 
 Each asks for what it draws (:class:`~visualizer.record.probes.LayerStats`), so the statistics are recorded
 only for a layout that shows them; the keys are listed in :mod:`visualizer.record.layerstats`. A layer has one
-colour in all four panels (the series palette, by its place in the network), and is named as the network names
-it, with its activation.
+colour in all four panels (the layer role, :data:`~visualizer.draw.colours.LAYER_COLORS`: darker with depth), and
+is named as the network names it, with its activation.
 """
 from __future__ import annotations
 
@@ -61,9 +61,11 @@ def layer_order(history) -> list[tuple[str, str]]:
 
 
 def layer_style(history, name: str) -> tuple[str, str]:
-    """The (colour, line style) of layer ``name``: the series palette by its place in the network."""
+    """The (colour, line style) of layer ``name``: the layer role by its depth in the network
+    (:func:`~visualizer.draw.colours.layer_style`: lighter at the input side, darker deeper)."""
     names = [n for n, _ in layer_order(history)]
-    return colours.series_style(names.index(name) if name in names else len(names))
+    k = names.index(name) if name in names else len(names)  # a layer the statistics left out: one deeper
+    return colours.layer_style(k, max(len(names), k + 1))
 
 
 def chosen_layers(history, layers, who: str, stat: str | None = None) -> list[tuple[str, str]]:
@@ -327,14 +329,17 @@ def with_run_layer_stats(layout, scene_layout, history, shape: Sequence[int] | N
     if panel is None:
         return layout
     runs = len(history.info.runs)
-    series = []
+    series, names = [], set()
     for k in range(runs):
         run = run_history(history, k)
-        series += [run.extras[key(n, panel.stat)] for n, _ in chosen_layers(run, panel.layers, "LayerStatPanel",
-                                                                            panel.stat)]
+        picked = chosen_layers(run, panel.layers, "LayerStatPanel", panel.stat)
+        series += [run.extras[key(n, panel.stat)] for n, _ in picked]
+        names.add((tuple(n for n, _ in picked), tuple(n for n, _ in layer_order(run))))
     # One value axis for every run, known before any is drawn (so the legend is placed where no run's line goes).
     inner = dataclasses.replace(panel, limits=panel.value_axis(series), short_labels=True)
-    return with_run_row(layout, inner, runs, shape, name="layers", height=1.2, legend=True)
+    # Layers are shaded by their depth in their own network: runs of different depths each get their legend.
+    return with_run_row(layout, inner, runs, shape, name="layers", height=1.2,
+                        legend=True if len(names) == 1 else "each")
 
 
 @dataclass

@@ -18,14 +18,25 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 from ...record.backprop import chain_rule, layer_weight, parse_param
 from ...record.names import param_name
 from ...record.probes import Needs, Probe
-from ..text import FrameText, FrameTextGroup, size
+from ..text import FrameText, FrameTextGroup, size, stroke
 from .. import colours
 from .base import CURRENT_MARK, PREDICTION_COLOR, Panel, finite_range
 from .curves import scalar_key
-
-# A path over the landscape keeps a white outline: its colour stays readable on any shade of the map.
-PATH_OUTLINE = [patheffects.Stroke(linewidth=3.6, foreground="white"), patheffects.Normal()]
 from .diagram import short_loss
+
+
+def path_style(linewidth: float = 2.2) -> dict:
+    """Line keywords of a path over the landscape: ``linewidth`` (at the default preset; scaled with the preset's
+    lines) in its own colour, cased by a thin dark rim inside a thin light one
+    (:data:`~visualizer.draw.colours.PATH_CASING`), so the path's colour stays readable on every shade of the
+    sequential map: the light rim on its dark end, the dark rim on its light end, and the colour, wider than
+    both rims together, is what the eye reads (a wide white outline made a dark path read white)."""
+    width = stroke(linewidth)
+    rim = 0.35 * width
+    light, dark = colours.PATH_CASING
+    return {"linewidth": width, "path_effects": [patheffects.Stroke(linewidth=width + 4 * rim, foreground=light),
+                                                 patheffects.Stroke(linewidth=width + 2 * rim, foreground=dark),
+                                                 patheffects.Normal()]}
 
 
 def _row_label(n: int, names: list[str]) -> str:
@@ -476,7 +487,7 @@ class LossLandscapePanel(Panel):
         a, b = self._field(ax, history, "the path")
         path = history.static[f"{self.key}/path"]
         _mark_start(ax, path, a, b)
-        line, = ax.plot([], [], color=PREDICTION_COLOR, linewidth=2.2, animated=True, path_effects=PATH_OUTLINE)
+        line, = ax.plot([], [], color=PREDICTION_COLOR, animated=True, **path_style())
         head, = ax.plot([], [], color=PREDICTION_COLOR, markeredgecolor="white", animated=True,
                         **{**CURRENT_MARK, "markersize": 7})
 
@@ -600,8 +611,7 @@ class CompareLandscapePanel(LossLandscapePanel):
         artists = []
         for path, style in zip(paths, styles):
             color, dash, marker = (style.color, style.linestyle, style.marker) if hasattr(style, "color") else style
-            line, = ax.plot([], [], color=color, linewidth=2.2, linestyle=dash, animated=True,
-                            path_effects=PATH_OUTLINE)
+            line, = ax.plot([], [], color=color, linestyle=dash, animated=True, **path_style())
             head, = ax.plot([], [], color=color, markeredgecolor="white", animated=True,
                             **{**CURRENT_MARK, "markersize": 7 if marker else 6, "marker": marker or "o"})
             # Each row's last finite point, found once: a diverged run's head stays where it stopped.
