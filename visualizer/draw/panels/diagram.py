@@ -562,9 +562,11 @@ class NetworkDiagramPanel(Panel):
 
     @staticmethod
     def _more_marks(ax, view: Columns) -> list:
-        """``⋮ 56 more`` where a wide column's hidden units would be, over the edges that pass it (drawn each
-        frame with the names, after the edges)."""
-        marks = [FrameText(x, y, f"⋮ {hidden} more", transform=ax.transData, ha="center", va="center",
+        """``⋮ 56 more`` (``⋮ +56`` between close columns) where a wide column's hidden units would be, over the
+        edges that pass it (drawn each frame with the names, after the edges)."""
+        spacing = axes_points(ax)[0] / max(len(view.sizes), 1)  # points between two columns, about
+        short = 0.62 * size("detail") * len("⋮ 88 more") + 10 > spacing  # too wide between close columns: ⋮ +8
+        marks = [FrameText(x, y, f"⋮ +{hidden}" if short else f"⋮ {hidden} more", transform=ax.transData, ha="center", va="center",
                            fontsize=size("detail"), color=colours.MUTED, background="white", background_alpha=0.9,
                            pad=0.1) for x, y, hidden in view.gaps]
         for mark in marks:
