@@ -378,9 +378,10 @@ class NetworkDiagramPanel(Panel):
                 spots = list(zip(column, names)) if len(names) <= MAX_NAMED_UNITS and roomy else \
                     [(column[0], heading)]
             first += len(column)
+            lift = max(radius, 0.75 * size("detail")) if len(shown) < len(every) else radius  # clear of a number
             for (x, y), name in spots:
                 texts.append(FrameText(x, y, name, transform=ax.transData, ha="center", va="bottom",
-                                       fontsize=size("detail"), offset=(0, radius + 1), background="white",
+                                       fontsize=size("detail"), offset=(0, lift + 1), background="white",
                                        background_alpha=0.85, pad=0.1))
         for number, _ in numbers:
             ax.add_artist(number)
@@ -562,11 +563,13 @@ class NetworkDiagramPanel(Panel):
 
     @staticmethod
     def _more_marks(ax, view: Columns) -> list:
-        """``⋮ 56 more`` (``⋮ +56`` between close columns) where a wide column's hidden units would be, over the
+        """``⋮ 56 more`` (``⋮ +56`` or ``⋮`` between close columns) where a wide column's hidden units would be, over the
         edges that pass it (drawn each frame with the names, after the edges)."""
         spacing = axes_points(ax)[0] / max(len(view.sizes), 1)  # points between two columns, about
-        short = 0.62 * size("detail") * len("⋮ 88 more") + 10 > spacing  # too wide between close columns: ⋮ +8
-        marks = [FrameText(x, y, f"⋮ +{hidden}" if short else f"⋮ {hidden} more", transform=ax.transData, ha="center", va="center",
+        width = 0.62 * size("detail")  # points per character, about
+        # between close columns ⋮ +8, closer still ⋮ alone (the legend says how many a column draws)
+        words = "{} more" if width * 9 + 10 <= spacing else "+{}" if width * 5 + 10 <= spacing else ""
+        marks = [FrameText(x, y, f"⋮ {words.format(hidden)}".strip(), transform=ax.transData, ha="center", va="center",
                            fontsize=size("detail"), color=colours.MUTED, background="white", background_alpha=0.9,
                            pad=0.1) for x, y, hidden in view.gaps]
         for mark in marks:
