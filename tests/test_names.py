@@ -126,7 +126,7 @@ def moons_drawn():
     """The moons diagram (2-16-16-1) drawn small from a short run: (history, axes, update)."""
     scene = load_scene("moons")
     history = train(scene, steps=30)
-    ax = Figure(figsize=(4, 3), dpi=50).add_subplot()
+    ax = Figure(figsize=(8, 6), dpi=30).add_subplot()  # tall enough for a summary of MAX_SHOWN_UNITS
     update = scene.layout.panels["net"].draw(ax, history)
     return history, ax, update
 

@@ -125,6 +125,14 @@ class Columns:
         return "wide columns: the units that changed most drawn"
 
 
+def units_that_fit(ax, boxes: bool) -> int:
+    """How many units of a wide column a summary shows on ``ax``: at most ``MAX_SHOWN_UNITS``, fewer (not under
+    4) where the panel's height, less its title, the names over the top neuron and the boxes of other layers
+    over them (``boxes``), gives a numbered neuron less than about two and a half lines of text."""
+    height = 0.8 * axes_points(ax)[1] - 1.5 * size("heading") - 3 * size("detail") - 2.5 * size("label") * boxes
+    return int(np.clip(height // (2.6 * size("detail")) - 1, 4, MAX_SHOWN_UNITS))
+
+
 def columns(history, most: int = MAX_SHOWN_UNITS) -> Columns:
     """The :class:`Columns` a diagram of ``history`` draws: the same units in every diagram of the run (the
     weights, the backward pass, the explain figure), ranked by how far their incoming and outgoing weights and
@@ -282,7 +290,7 @@ class NetworkDiagramPanel(Panel):
         if not layers:
             raise ValueError("NetworkDiagramPanel needs the model's layer structure in the history (the "
                              "recorder gets it from a model adapter)")
-        view = columns(history)
+        view = columns(history, units_that_fit(ax, bool(history.info.other_layers)))
         pos, sizes = view.pos, view.slots  # what is drawn: a wide column's shown units and its mark's place
         edges = LineCollection(edge_segments(pos), animated=True, capstyle="round", zorder=1)
         ax.add_collection(edges)
