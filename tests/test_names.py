@@ -131,36 +131,47 @@ def moons_drawn():
     return history, ax, update
 
 
+def _shown_per_column(ax) -> int:
+    """How many units of each 16-unit column the moons diagram draws, counted from its units' scatter (the
+    shown units of h1 and h2, and the output)."""
+    count = len(ax.collections[2].get_offsets())
+    assert count % 2 == 1
+    return (count - 1) // 2
+
+
 def test_a_wide_column_draws_a_summary_of_its_units_and_says_how_many_are_hidden(moons_drawn):
     history, ax, update = moons_drawn
+    k = _shown_per_column(ax)
+    assert 4 <= k <= MAX_SHOWN_UNITS < 16
     texts = [t.get_text() for t in update(len(history) - 1) if isinstance(t, FrameText)]
-    assert texts.count(f"⋮ {16 - MAX_SHOWN_UNITS} more") == 2  # one mark in each 16-unit column
-    hidden = ax.collections[2]  # the inputs', then the units' scatter
-    assert len(hidden.get_offsets()) == 2 * MAX_SHOWN_UNITS + 1  # the shown units of h1 and h2, and the output
+    assert texts.count(f"⋮ {16 - k} more") == 2  # one mark in each 16-unit column
     edges = ax.collections[0].get_segments()
-    assert len(edges) == 2 * MAX_SHOWN_UNITS + MAX_SHOWN_UNITS ** 2 + MAX_SHOWN_UNITS  # among shown units only
+    assert len(edges) == 2 * k + k * k + k  # among the shown units only
     legend = " ".join(ax.get_legend().get_title().get_text().split())
-    assert f"{MAX_SHOWN_UNITS} of 16 units a column drawn, those that changed most" in legend
+    assert f"{k} of 16 units a column drawn, those that changed most" in legend
 
 
 def test_a_summary_shows_the_units_that_changed_most_under_their_own_numbers(moons_drawn):
     history, ax, update = moons_drawn
-    view = columns(history)
+    k = _shown_per_column(ax)
+    view = columns(history, k)
     layers = history.info.layers
     w = [history.layer_weight(lay) for lay in layers]
     b = history.params[layers[0].bias]
     moved = ((w[0][-1] - w[0][0]) ** 2).sum(axis=0) + (b[-1] - b[0]) ** 2 + ((w[1][-1] - w[1][0]) ** 2).sum(axis=1)
-    assert set(view.shown[1]) == set(np.argsort(-moved)[:MAX_SHOWN_UNITS])  # h1's units that moved most
-    assert moved[view.shown[1]].min() >= np.delete(moved, view.shown[1]).max()
-    # each shown unit is numbered with its own index, h1's 1-based names as in every view (unit_names)
-    texts = [t.get_text() for t in update(0) if isinstance(t, FrameText)]
+    assert moved[view.shown[1]].min() >= np.delete(moved, view.shown[1]).max()  # h1's units that moved most
+    assert list(view.shown[1]) == sorted(view.shown[1]) and len(view.shown[1]) == k
+    # each shown unit is numbered with its own index, h1's 1-based names as in every view (unit_names), and
+    # drawn where its number is
+    artists = [t for t in update(0) if isinstance(t, FrameText)]
     names = unit_names(layers)[layers[0].name]
-    numbers = [names[u].rpartition(".")[2] for u in view.shown[1]]
-    assert all(n in texts for n in numbers) and "h1" in texts
-    # the edges drawn from the shown h1 units to h2 carry exactly those weights
+    for u, (x, y) in zip(view.shown[1], view.pos[1]):
+        number = names[u].rpartition(".")[2]
+        assert any(t.get_text() == number and t._xy == (x, y) for t in artists), (number, x, y)
+    assert "h1" in [t.get_text() for t in artists]
+    # the edges drawn from the shown h1 units to h2 carry exactly those weights: thicker where |w| is larger
     update(len(history) - 1)
     widths = np.asarray(ax.collections[0].get_linewidths())
-    block = w[1][-1][view.shown[1]][:, view.shown[2]].ravel()
-    start = 2 * MAX_SHOWN_UNITS
-    order = np.argsort(np.abs(block))
-    assert np.all(np.diff(widths[start:start + block.size][order]) >= -1e-9)  # thicker where |w| is larger
+    block = np.abs(w[1][-1][view.shown[1]][:, view.shown[2]].ravel())
+    drawn = widths[2 * k:2 * k + block.size]
+    assert np.all(np.diff(drawn[np.argsort(block)]) >= -1e-9) and np.ptp(drawn) > 0
