@@ -4,7 +4,9 @@ Batch norm and dropout layers are named in small boxes above the gap where they 
 edge). With ``show="gradients"`` it is the backward pass instead: edges coloured by the sign of ∂L/∂w and as thick
 as its size, neurons filled by their error signal δ = ∂L/∂z summed over the training set (which is ∂L/∂b).
 Both use the one signed colour map of :mod:`..colours` (red positive, blue negative), so an edge and a weight
-heatmap's cell of the same sign have the same colour; the title and legend say what is shown.
+heatmap's cell of the same sign have the same colour; the title and legend say what is shown. A column of more
+than ten units is drawn as a summary (:class:`Columns`): the units that changed most, numbered as every view
+numbers them, and a "⋮ N more" mark.
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ DECADES = 4  # a log width scale shows this many decades below the largest magni
 MAX_LABELLED_UNITS = 12  # write the bias or δ next to the neurons up to this many units
 MAX_NAMED_UNITS = 12  # name each neuron of a column (h3) up to this many units; a wider one gets one heading
 MAX_ALL_EDGES = 10  # a column of more units is drawn as a summary: MAX_SHOWN_UNITS of them and a "⋮ N more" mark
-MAX_SHOWN_UNITS = 8
+MAX_SHOWN_UNITS = 8  # at most; fewer where a short panel gives a numbered neuron too little room
 MAX_EDGE_NAMES = 8  # name the edges of a block of at most this many weights, when the names sit apart
 MIN_NAME_GAP = 0.22  # the least vertical gap between two edge names, in units of the neuron spacing
 EDGE_NAME_SIZE = "detail"  # the text size role of weight names on edges
