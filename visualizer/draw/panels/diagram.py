@@ -17,7 +17,7 @@ import numpy as np
 from matplotlib.collections import LineCollection
 from matplotlib.colors import Normalize
 from matplotlib.lines import Line2D
-from matplotlib.transforms import Bbox
+from matplotlib.transforms import Bbox, offset_copy
 
 from ...record.names import input_names, param_name, unit_names
 from ...record.probes import Needs, Probe
@@ -334,8 +334,9 @@ class NetworkDiagramPanel(Panel):
         sources.set_sizes([marker_size(sizes, ax)])
         ends = [self.input_names or input_names(info),
                 self.output_names or info.output_names or unit_names(layers)[layers[-1].name]]
-        end_names = self._label_column(ax, pos[0], [ends[0][i] for i in view.shown[0]], "right") + \
-            self._label_column(ax, pos[-1], [ends[1][i] for i in view.shown[-1]], "left")
+        clear = np.sqrt(marker_size(sizes, ax)) / 2 if view.reduced else 0.0  # a summary's large neurons
+        end_names = self._label_column(ax, pos[0], [ends[0][i] for i in view.shown[0]], "right", clear) + \
+            self._label_column(ax, pos[-1], [ends[1][i] for i in view.shown[-1]], "left", clear)
         names, blocks, numbers = self._names(ax, info, layers, view)
         names += more
         shown: list = []
@@ -573,15 +574,15 @@ class NetworkDiagramPanel(Panel):
 
     @staticmethod
     def _more_marks(ax, view: Columns) -> list:
-        """``⋮ 56 more`` (``⋮ +56`` or ``⋮`` between close columns) where a wide column's hidden units would be, over the
-        edges that pass it (drawn each frame with the names, after the edges)."""
+        """``⋮ 56 more`` (``⋮ +56`` or ``⋮`` between close columns) where a wide column's hidden units would be,
+        over the edges that pass it (drawn each frame with the names, after the edges)."""
         spacing = axes_points(ax)[0] / max(len(view.sizes), 1)  # points between two columns, about
         width = 0.62 * size("detail")  # points per character, about
         # between close columns ⋮ +8, closer still ⋮ alone (the legend says how many a column draws)
         words = "{} more" if width * 9 + 10 <= spacing else "+{}" if width * 5 + 10 <= spacing else ""
-        marks = [FrameText(x, y, f"⋮ {words.format(hidden)}".strip(), transform=ax.transData, ha="center", va="center",
-                           fontsize=size("detail"), color=colours.MUTED, background="white", background_alpha=0.9,
-                           pad=0.1) for x, y, hidden in view.gaps]
+        marks = [FrameText(x, y, f"⋮ {words.format(hidden)}".strip(), transform=ax.transData, ha="center",
+                           va="center", fontsize=size("detail"), color=colours.MUTED, background="white",
+                           background_alpha=0.9, pad=0.1) for x, y, hidden in view.gaps]
         for mark in marks:
             ax.add_artist(mark)
         return marks
@@ -615,13 +616,19 @@ class NetworkDiagramPanel(Panel):
         return max((sum(1 + name.count("\n") for name in n) for n in gaps.values()), default=0)
 
     @staticmethod
-    def _label_column(ax, positions, names, side: str) -> list:
-        offset = -0.18 if side == "right" else 0.18
+    def _label_column(ax, positions, names, side: str, clear: float = 0.0) -> list:
+        """The inputs' or outputs' names beside their column: 0.18 of a column's gap away, or ``clear`` points
+        (a neuron's radius) and a little when given."""
+        offset, shift = (-0.18 if side == "right" else 0.18), {}
+        if clear:
+            offset, shift = 0.0, dict(transform=offset_copy(ax.transData, fig=ax.figure, units="points",
+                                                            x=(clear + 4) * (1 if side == "left" else -1)))
         spots = list(zip(positions, names))
         if len(spots) > 1 and points_per_unit(ax) < 1.3 * size("label"):  # too close to stand apart: one line
             (x, _), ys = positions[0], [y for _, y in positions]
             spots = [((x, (min(ys) + max(ys)) / 2), ", ".join(names[:len(positions)]))]
-        return [ax.text(x + offset, y, name, ha=side, va="center", fontsize=size("label")) for (x, y), name in spots]
+        return [ax.text(x + offset, y, name, ha=side, va="center", fontsize=size("label"), **shift)
+                for (x, y), name in spots]
 
 
 def labels_fit(ax, labels: list, widest: list[str], names: list, units=(), sizes=()) -> None:
