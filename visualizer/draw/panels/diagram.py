@@ -17,7 +17,7 @@ import numpy as np
 from matplotlib.collections import LineCollection
 from matplotlib.colors import Normalize
 from matplotlib.lines import Line2D
-from matplotlib.transforms import Bbox, offset_copy
+from matplotlib.transforms import Bbox, blended_transform_factory, offset_copy
 
 from ...record.names import input_names, param_name, unit_names
 from ...record.probes import Needs, Probe
@@ -307,7 +307,6 @@ class NetworkDiagramPanel(Panel):
         half = (max(sizes) - 1) / 2  # columns are centred on y = 0
         marks = self._other_layers(ax, history, layers, half, sizes)
         heading = any(n > MAX_NAMED_UNITS for n in sizes[1:-1])  # a wide column's name over it
-        more = self._more_marks(ax, view)
 
         def place(reserve: float) -> None:
             """The height's limits, once the legend under the diagram (``reserve`` points of the panel's height)
@@ -327,18 +326,21 @@ class NetworkDiagramPanel(Panel):
 
         ax.set_ylim(-half - 0.6, half + 0.6)
         ax.set_axis_off()
-        if self.show == "gradients":
-            update = self._gradients(ax, history, layers, units, view, edges, place)
-        else:
-            update = self._weights(ax, history, layers, units, view, edges, place)
-        sources.set_sizes([marker_size(sizes, ax)])
         ends = [self.input_names or input_names(info),
                 self.output_names or info.output_names or unit_names(layers)[layers[-1].name]]
+        # points the outputs' names take right of their neurons (a summary's legend beside the diagram clears them)
+        beside = np.sqrt(marker_size(sizes)) / 2 + 8 + 0.62 * size("label") * max(
+            (len(ends[1][i]) for i in view.shown[-1]), default=0)
+        if self.show == "gradients":
+            update = self._gradients(ax, history, layers, units, view, edges, place, beside)
+        else:
+            update = self._weights(ax, history, layers, units, view, edges, place, beside)
+        sources.set_sizes([marker_size(sizes, ax)])
         clear = np.sqrt(marker_size(sizes, ax)) / 2 if view.reduced else 0.0  # a summary's large neurons
         end_names = self._label_column(ax, pos[0], [ends[0][i] for i in view.shown[0]], "right", clear) + \
             self._label_column(ax, pos[-1], [ends[1][i] for i in view.shown[-1]], "left", clear)
         names, blocks, numbers = self._names(ax, info, layers, view)
-        names += more
+        names += self._more_marks(ax, view)  # once the legend has set the width's limits
         shown: list = []
         measured: list = []  # once (``shown`` may stay empty: a network with no names to show)
         edge_points = size(EDGE_NAME_SIZE)  # read now, while the preset's style is in force
@@ -410,7 +412,7 @@ class NetworkDiagramPanel(Panel):
             ax.add_artist(text)
         return texts, blocks, numbers
 
-    def _weights(self, ax, history, layers, units, view, edges, place):
+    def _weights(self, ax, history, layers, units, view, edges, place, beside):
         weights = [history.layer_weight(lay) for lay in layers]  # (rows, inputs, outputs) each
         biases = [history.params[lay.bias] if lay.bias else None for lay in layers]
         scale = self.weight_scale or max(float(np.nanmax(np.abs(w))) for w in weights) or 1.0
@@ -428,12 +430,13 @@ class NetworkDiagramPanel(Panel):
             note += f"; fill: bias, {scale_note(norm)}"
         no_bias = [np.full(w.shape[2], np.nan) for w in weights]
         info = history.info
-        place(self._legend(ax, handles, note, view.note()))
+        place(self._legend(ax, handles, note, view.note(), beside))
         # Fill from the bias through the signed colour map; units without a bias are NaN, drawn white.
         neurons = ax.scatter(units[:, 0], units[:, 1], s=marker_size(sizes, ax), c=np.zeros(len(units)),
                              cmap=colours.signed_cmap(), norm=norm, edgecolor="black",
                              zorder=2, linewidths=1.2, animated=True, plotnonfinite=True)
-        labels = self._unit_labels(ax, units, sizes) if bias_values and len(units) <= MAX_LABELLED_UNITS else []
+        labels = self._unit_labels(ax, units, sizes) if bias_values and len(units) <= MAX_LABELLED_UNITS and \
+            not view.reduced else []  # a summary's neurons hold their numbers; the fill and legend say the rest
         bias_names = [param_name(info, lay.bias, (int(u),)) if lay.bias else "" for lay, shown in
                       zip(layers, view.shown[1:]) for u in shown]
 
@@ -463,7 +466,7 @@ class NetworkDiagramPanel(Panel):
                          for name, values in zip(bias_names, every)]
         return update
 
-    def _gradients(self, ax, history, layers, units, view, edges, place):
+    def _gradients(self, ax, history, layers, units, view, edges, place, beside):
         missing = [lay.weight for lay in layers if lay.weight not in history.grads]
         if missing:
             raise ValueError(f"NetworkDiagramPanel(show='gradients') needs the recorded gradients; this history "
@@ -500,10 +503,10 @@ class NetworkDiagramPanel(Panel):
                    _fill_handle(fill)]
         note = f"δ = ∂{loss}/∂z; " + ("widths: log scale" if log_widths else "widths: |∂w|") + \
             f"; fill: {scale_note(norm)}"
-        place(self._legend(ax, handles, note, view.note()))
+        place(self._legend(ax, handles, note, view.note(), beside))
         neurons = ax.scatter(units[:, 0], units[:, 1], s=marker_size(sizes, ax), facecolor=fills[0], edgecolor="black",
                              zorder=2, linewidths=1.2, animated=True)
-        labels = self._unit_labels(ax, units, sizes) if len(units) <= MAX_LABELLED_UNITS else []
+        labels = self._unit_labels(ax, units, sizes) if len(units) <= MAX_LABELLED_UNITS and not view.reduced else []
 
         def update(i):
             edges.set_color(edge_colors[i])
@@ -532,7 +535,7 @@ class NetworkDiagramPanel(Panel):
         return labels
 
     @staticmethod
-    def _legend(ax, handles, note: str = "", wide: str = "") -> float:
+    def _legend(ax, handles, note: str = "", wide: str = "", beside: float = 0.0) -> float:
         """The legend under the diagram (beside a summary's, ``wide`` its note, in a wide panel); returns about
         how many points of the panel's height it takes."""
         # As many entries to a row, and as many of the note's parts to a line, as fit the panel's width (judged
@@ -562,13 +565,19 @@ class NetworkDiagramPanel(Panel):
         rows = -(-len(handles) // ncol)
         reserve = (1.2 * len(lines) + 1.5 * rows + 1.0) * size("detail")
         if wide and reserve > 0.25 * tall and room > tall:  # a summary's legend would squeeze it: beside it instead,
-            legend.remove()                                   # a part of the note a line
-            lines = [line for part in parts for line in textwrap.wrap(part, 24)]
-            legend = ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False,
-                               fontsize=size("detail"), handlelength=1.2, title="\n".join(lines),
-                               title_fontsize=size("detail"), alignment="left",
-                               borderaxespad=3.0)  # clear of the output's name
-            legend.set_in_layout(True)
+            legend.remove()                                   # a part of the note a line, in the axes' right
+            lines = [line for part in parts for line in textwrap.wrap(part, 24)]  # part, the diagram left of it
+            words = max(len(text) for text in lines + [h.get_label() for h in handles])
+            # (the axes are about a fifth narrower once laid out)
+            share = min(0.55, ((0.6 * words + 2) * size("detail") + beside) / (0.8 * room))
+            lo, hi = ax.get_xlim()
+            last = hi - 0.45  # the output column
+            ax.set_xlim(lo, lo + (last - lo) / (1 - share))
+            anchor = offset_copy(blended_transform_factory(ax.transData, ax.transAxes), fig=ax.figure, x=beside,
+                                 units="points")  # right of the outputs' names
+            ax.legend(handles=handles, loc="center left", bbox_to_anchor=(last, 0.5), bbox_transform=anchor,
+                      frameon=False, fontsize=size("detail"), handlelength=1.2, title="\n".join(lines),
+                      title_fontsize=size("detail"), alignment="left", borderaxespad=0.0)
             return 0.0
         return reserve
 
@@ -576,7 +585,8 @@ class NetworkDiagramPanel(Panel):
     def _more_marks(ax, view: Columns) -> list:
         """``⋮ 56 more`` (``⋮ +56`` or ``⋮`` between close columns) where a wide column's hidden units would be,
         over the edges that pass it (drawn each frame with the names, after the edges)."""
-        spacing = axes_points(ax)[0] / max(len(view.sizes), 1)  # points between two columns, about
+        lo, hi = ax.get_xlim()
+        spacing = 0.8 * axes_points(ax)[0] / max(hi - lo, 1e-9)  # points between two columns once laid out, about
         width = 0.62 * size("detail")  # points per character, about
         # between close columns ⋮ +8, closer still ⋮ alone (the legend says how many a column draws)
         words = "{} more" if width * 9 + 10 <= spacing else "+{}" if width * 5 + 10 <= spacing else ""
