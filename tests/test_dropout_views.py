@@ -270,3 +270,33 @@ def test_a_history_alone_gets_the_why_layout_through_its_recorded_masks_and_batc
     with pytest.raises(VisualizerError, match=r"^no why layout for this history: it has batchnorm 'bn2' but not "
                                               r"batchnorm/bn2/var, which"):
         why_for_history(saved)
+
+
+def test_the_explain_figure_of_a_wide_layer_shows_a_summary_with_true_names_and_the_shown_units_masks():
+    from matplotlib.figure import Figure
+
+    from visualizer.draw.panels.diagram import MAX_SHOWN_UNITS, columns
+    from visualizer.draw.panels.explain import ExplainDiagramPanel
+    from visualizer.draw.text import FrameText
+    from visualizer.record.names import unit_names
+
+    wide = _scene("wide", MLP((2, 14, 1), "tanh", output="identity", dropout=0.5))
+    history = train(wide, layout="why", pace="steps")
+    history.static.update(explain_analysis(history, [2], loss=get_loss("bce")))
+    ax = Figure(figsize=(6, 4.5), dpi=40).add_subplot()
+    update = ExplainDiagramPanel([2]).draw(ax, history)
+    plan = next(iter(explained_steps(history, [2]).values())).plan
+    frames = [k for k in explain_frames(history, [0, 1, 2], [2], fps=2, seconds=1.0) if isinstance(k, ExplainFrame)]
+    backward = next(k for k in frames if plan[k.phase].kind == "backward")
+    texts = [a.get_text() for a in update(backward) if isinstance(a, FrameText)]
+    neurons, crosses = ax.collections[1], ax.collections[2]
+    k = len(neurons.get_offsets()) - 3  # the two inputs, the output and the hidden units shown
+    assert 4 <= k <= MAX_SHOWN_UNITS < 14
+    assert f"⋮ {14 - k} more" in texts
+    shown = columns(history, k).shown[1]
+    names = unit_names(history.info.layers)[history.info.layers[0].name]
+    assert [names[u] for u in shown] == [t for t in texts if t in names]  # the shown units under their own names
+    # a shown unit's cross is as dark as the share of samples that dropped that unit (its true index)
+    share = np.asarray(history.static["explain/2/dropped/hidden1"], dtype=bool).mean(axis=0)[shown]
+    alpha = np.asarray(crosses.get_facecolor() if len(crosses.get_facecolor()) else crosses.get_edgecolor())[:k, 3]
+    np.testing.assert_allclose(alpha, np.where(share > 0, 0.25 + 0.75 * share, 0.0))

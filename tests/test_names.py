@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from test_player import _mp4
 from visualizer import load_scene, train
 from visualizer.draw.panels import NetworkDiagramPanel
-from visualizer.draw.panels.diagram import edge_name_spots, column_positions, strongest, wide_blocks
+from visualizer.draw.panels.diagram import MAX_SHOWN_UNITS, column_positions, columns, edge_name_spots
 from visualizer.draw.text import FrameText
 from visualizer.outputs.player import write_player
 from visualizer.record.backprop import node_names
@@ -121,34 +121,57 @@ def test_names_go_on_edges_only_where_they_sit_apart():
     assert edge_name_spots(column_positions([3, 4, 1])).keys() == set(range(12, 16))  # 12 edges: too many
 
 
-def test_a_wide_block_keeps_its_strongest_edges_and_the_rest_are_grey():
-    sizes = [2, 16, 16, 1]
-    wide = wide_blocks(sizes)
-    assert [(k, keep) for k, _, keep in wide] == [(1, 32)]  # only the 16×16 block: 256 weights
-    values = np.random.default_rng(1).normal(size=(3, 32 + 256 + 16))
-    shown = strongest(values, wide)
-    assert shown[:, :32].all() and shown[:, -16:].all()
-    block = wide[0][1]
-    assert (shown[:, block].sum(axis=1) == 32).all()
-    for row in range(3):
-        kept = np.abs(values[row, block])[shown[row, block]]
-        dropped = np.abs(values[row, block])[~shown[row, block]]
-        assert kept.min() >= dropped.max()
-
-
-def test_the_moons_diagram_changes_what_it_draws_as_it_trains():
+@pytest.fixture(scope="module")
+def moons_drawn():
+    """The moons diagram (2-16-16-1) drawn small from a short run: (history, axes, update)."""
     scene = load_scene("moons")
     history = train(scene, steps=30)
-    ax = Figure(figsize=(4, 3), dpi=50).add_subplot()
+    ax = Figure(figsize=(8, 6), dpi=30).add_subplot()  # tall enough for a summary of MAX_SHOWN_UNITS
     update = scene.layout.panels["net"].draw(ax, history)
-    edges = ax.collections[0]
+    return history, ax, update
 
-    def grey(row):
-        update(row)
-        return edges.get_colors()[:, 3] < 0.5  # left-out weights are faint hairlines
 
-    start, end = grey(0), grey(len(history) - 1)
-    assert start.sum() == end.sum() == 256 - 32
-    assert (start != end).sum() >= 8  # the signal moves: other edges are drawn at the end
-    assert "h1" in [t.get_text() for t in update(0) if isinstance(t, FrameText)]
-    assert "the 32 largest |w|·mean|a| of 256" in " ".join(ax.get_legend().get_title().get_text().split())
+def _shown_per_column(ax) -> int:
+    """How many units of each 16-unit column the moons diagram draws, counted from its units' scatter (the
+    shown units of h1 and h2, and the output)."""
+    count = len(ax.collections[2].get_offsets())
+    assert count % 2 == 1
+    return (count - 1) // 2
+
+
+def test_a_wide_column_draws_a_summary_of_its_units_and_says_how_many_are_hidden(moons_drawn):
+    history, ax, update = moons_drawn
+    k = _shown_per_column(ax)
+    assert 4 <= k <= MAX_SHOWN_UNITS < 16
+    texts = [t.get_text() for t in update(len(history) - 1) if isinstance(t, FrameText)]
+    assert texts.count(f"⋮ {16 - k} more") == 2  # one mark in each 16-unit column
+    edges = ax.collections[0].get_segments()
+    assert len(edges) == 2 * k + k * k + k  # among the shown units only
+    legend = " ".join(ax.get_legend().get_title().get_text().split())
+    assert f"{k} of 16 units a column drawn, those that changed most" in legend
+
+
+def test_a_summary_shows_the_units_that_changed_most_under_their_own_numbers(moons_drawn):
+    history, ax, update = moons_drawn
+    k = _shown_per_column(ax)
+    view = columns(history, k)
+    layers = history.info.layers
+    w = [history.layer_weight(lay) for lay in layers]
+    b = history.params[layers[0].bias]
+    moved = ((w[0][-1] - w[0][0]) ** 2).sum(axis=0) + (b[-1] - b[0]) ** 2 + ((w[1][-1] - w[1][0]) ** 2).sum(axis=1)
+    assert moved[view.shown[1]].min() >= np.delete(moved, view.shown[1]).max()  # h1's units that moved most
+    assert list(view.shown[1]) == sorted(view.shown[1]) and len(view.shown[1]) == k
+    # each shown unit is numbered with its own index, h1's 1-based names as in every view (unit_names), and
+    # drawn where its number is
+    artists = [t for t in update(0) if isinstance(t, FrameText)]
+    names = unit_names(layers)[layers[0].name]
+    for u, (x, y) in zip(view.shown[1], view.pos[1]):
+        number = names[u].rpartition(".")[2]
+        assert any(t.get_text() == number and t._xy == (x, y) for t in artists), (number, x, y)
+    assert "h1" in [t.get_text() for t in artists]
+    # the edges drawn from the shown h1 units to h2 carry exactly those weights: thicker where |w| is larger
+    update(len(history) - 1)
+    widths = np.asarray(ax.collections[0].get_linewidths())
+    block = np.abs(w[1][-1][view.shown[1]][:, view.shown[2]].ravel())
+    drawn = widths[2 * k:2 * k + block.size]
+    assert np.all(np.diff(drawn[np.argsort(block)]) >= -1e-9) and np.ptp(drawn) > 0

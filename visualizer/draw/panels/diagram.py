@@ -4,7 +4,9 @@ Batch norm and dropout layers are named in small boxes above the gap where they 
 edge). With ``show="gradients"`` it is the backward pass instead: edges coloured by the sign of ∂L/∂w and as thick
 as its size, neurons filled by their error signal δ = ∂L/∂z summed over the training set (which is ∂L/∂b).
 Both use the one signed colour map of :mod:`..colours` (red positive, blue negative), so an edge and a weight
-heatmap's cell of the same sign have the same colour; the title and legend say what is shown.
+heatmap's cell of the same sign have the same colour; the title and legend say what is shown. A column of more
+than ten units is drawn as a summary (:class:`Columns`): the units that changed most, numbered as every view
+numbers them, and a "⋮ N more" mark.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import numpy as np
 from matplotlib.collections import LineCollection
 from matplotlib.colors import Normalize
 from matplotlib.lines import Line2D
-from matplotlib.transforms import Bbox
+from matplotlib.transforms import Bbox, blended_transform_factory, offset_copy
 
 from ...record.names import input_names, param_name, unit_names
 from ...record.probes import Needs, Probe
@@ -27,13 +29,11 @@ SHOWS = ("weights", "gradients")
 DECADES = 4  # a log width scale shows this many decades below the largest magnitude
 MAX_LABELLED_UNITS = 12  # write the bias or δ next to the neurons up to this many units
 MAX_NAMED_UNITS = 12  # name each neuron of a column (h3) up to this many units; a wider one gets one heading
-MAX_ALL_EDGES = 10  # past this many units in either layer, a block of weights shows only its strongest edges:
-STRONGEST_PER_UNIT = 2  # this many per unit of the wider layer (the rest are faint hairlines)
+MAX_ALL_EDGES = 10  # a column of more units is drawn as a summary: MAX_SHOWN_UNITS of them and a "⋮ N more" mark
+MAX_SHOWN_UNITS = 8  # at most; fewer where a short panel gives a numbered neuron too little room
 MAX_EDGE_NAMES = 8  # name the edges of a block of at most this many weights, when the names sit apart
 MIN_NAME_GAP = 0.22  # the least vertical gap between two edge names, in units of the neuron spacing
-FAINT = (0.55, 0.55, 0.55, 0.18)
 EDGE_NAME_SIZE = "detail"  # the text size role of weight names on edges
-MAX_SIGNAL_SAMPLES = 512  # a wide block's signal is measured on at most this many training samples  # a weight left out of a wide block: a hairline, no sign, no size
 
 
 def column_positions(sizes: list[int]) -> list[list[tuple[float, float]]]:
@@ -54,11 +54,21 @@ def points_per_unit(ax) -> float:
     return 0.8 * axes_points(ax)[1] / max(hi - lo, 1e-9)
 
 
+class Slots(list):
+    """Columns' heights (:attr:`Columns.slots`); ``numbered``: a summary's, whose neurons carry their unit's
+    number inside, so drawn large enough to hold it."""
+
+    numbered = False
+
+
 def marker_size(sizes: list[int], ax=None) -> float:
     """Scatter marker area for neurons: smaller when a column holds many, never too small to see its fill
-    (about 9 points across for a column of 16); on ``ax`` (its limits set), at most four fifths of the gap
-    between two neurons across, so a column squeezed into a short panel does not become one bar."""
+    (about 9 points across for a column of 16), large enough to hold a two-digit number in a summary's
+    (:class:`Slots`); on ``ax`` (its limits set), at most four fifths of the gap between two neurons across,
+    so a column squeezed into a short panel does not become one bar."""
     area = float(np.clip(1600 / max(sizes) ** 1.05, 80, 260))
+    if getattr(sizes, "numbered", False):
+        area = max(area, (2.3 * size("detail")) ** 2)
     return area if ax is None else min(area, (0.8 * points_per_unit(ax)) ** 2)
 
 
@@ -71,45 +81,99 @@ def edge_blocks(sizes: list[int]) -> list[slice]:
     return out
 
 
-def wide_blocks(sizes: list[int]) -> list[tuple[int, slice, int]]:
-    """(layer gap k, slice, how many to keep) of each block of weights between columns k and k+1 of which one
-    has more than ``MAX_ALL_EDGES`` units, when it has more weights than that keeps."""
-    out = []
-    for k, (block, n_in, n_out) in enumerate(zip(edge_blocks(sizes), sizes, sizes[1:])):
-        keep = STRONGEST_PER_UNIT * max(n_in, n_out)
-        if max(n_in, n_out) > MAX_ALL_EDGES and n_in * n_out > keep:
-            out.append((k, block, keep))
-    return out
+@dataclass(frozen=True)
+class Columns:
+    """Which units a diagram draws. A column of at most ``MAX_ALL_EDGES`` units is drawn whole; a wider one
+    shows ``MAX_SHOWN_UNITS`` of them, those whose weights (in and out) and bias changed most over the run,
+    in their order, with a "⋮ N more" mark in the middle of the column where the rest would be. ``shown``
+    holds each column's true unit indices (so a shown unit keeps its name, h1.37, as in every view);
+    ``pos`` the shown units' centres; ``gaps`` (x, y, how many hidden) of each mark."""
+
+    sizes: list[int]
+    shown: list[np.ndarray]
+    pos: list[list[tuple[float, float]]]
+    gaps: list[tuple[float, float, int]]
+
+    @property
+    def slots(self) -> list[int]:
+        """Each column's height in neuron spacings (a reduced one's mark takes a place)."""
+        out = Slots(len(idx) + (len(idx) < n) for idx, n in zip(self.shown, self.sizes))
+        out.numbered = self.reduced
+        return out
+
+    @property
+    def reduced(self) -> bool:
+        return bool(self.gaps)
+
+    def block(self, k: int, values: np.ndarray) -> np.ndarray:
+        """The shown part of a (rows, inputs, outputs) array between columns k and k + 1."""
+        if not self.reduced:
+            return values
+        return values[:, self.shown[k]][:, :, self.shown[k + 1]]
+
+    def units(self, k: int, values: np.ndarray) -> np.ndarray:
+        """The shown part of a (rows, units) array of column k."""
+        return values[:, self.shown[k]] if self.reduced else values
+
+    def note(self) -> str:
+        """``8 of 64 units a column drawn, those that changed most`` (empty when every unit is drawn)."""
+        cut = [(k, len(idx), n) for k, (idx, n) in enumerate(zip(self.shown, self.sizes)) if len(idx) < n]
+        if not cut:
+            return ""
+        counts = {(k_shown, n) for _, k_shown, n in cut}
+        if len(counts) == 1:
+            (k_shown, n), = counts
+            return f"{k_shown} of {n} units{' a column' if len(cut) > 1 else ''} drawn, those that changed most"
+        return "wide columns: the units that changed most drawn"
 
 
-def strongest(values: np.ndarray, wide: list[tuple[int, slice, int]]) -> np.ndarray:
-    """Which edges to draw: in each wide block the ``keep`` largest magnitudes of ``values`` (edges on the
-    last axis, any rows before), every edge elsewhere."""
-    shown = np.ones(values.shape, dtype=bool)
-    for _, block, keep in wide:
-        mags = np.abs(values[..., block])
-        mags = np.where(np.isfinite(mags), mags, -1.0)
-        cut = np.partition(mags, -keep, axis=-1)[..., -keep, None]
-        shown[..., block] = mags >= cut
-    return shown
+def units_that_fit(ax, boxes: bool) -> int:
+    """How many units of a wide column a summary shows on ``ax``: at most ``MAX_SHOWN_UNITS``, fewer (not under
+    4) where the panel's height, less its title, the names over the top neuron and the boxes of other layers
+    over them (``boxes``), gives a numbered neuron less than about two and a half lines of text."""
+    height = 0.8 * axes_points(ax)[1] - 1.5 * size("heading") - 3 * size("detail") - 2.5 * size("label") * boxes
+    return int(np.clip(height // (2.6 * size("detail")) - 1, 4, MAX_SHOWN_UNITS))
 
 
-def wide_note(sizes: list[int], what: str) -> str:
-    """``16→16: the 32 largest |w| of 256 (the rest grey)`` for the wide blocks (empty when there is none)."""
-    blocks = {(sizes[k], sizes[k + 1], keep) for k, _, keep in wide_blocks(sizes)}
-    if not blocks:
-        return ""
-    if len(blocks) == 1:  # one kind of block (a deep net's 16→16 layers alike): said once
-        (a, b, keep), = blocks
-        many = sum(1 for _ in wide_blocks(sizes)) > 1
-        return f"{'each ' if many else ''}{a}→{b}: the {keep} largest {what} of {a * b} drawn (the rest grey)"
-    return f"wide layers: the largest {what} drawn (2 per unit; the rest grey)"
+def columns(history, most: int = MAX_SHOWN_UNITS) -> Columns:
+    """The :class:`Columns` a diagram of ``history`` draws: the same units in every diagram of the run (the
+    weights, the backward pass, the explain figure), ranked by how far their incoming and outgoing weights and
+    their bias moved from the first recorded row to the last (ties: the lower index)."""
+    layers = history.info.layers
+    sizes = [layers[0].n_in] + [lay.n_out for lay in layers]
+    if max(sizes) <= MAX_ALL_EDGES:
+        return Columns(sizes, [np.arange(n) for n in sizes], column_positions(sizes), [])
+    moved_in, moved_out = [np.zeros(n) for n in sizes], [np.zeros(n) for n in sizes]
+    for k, lay in enumerate(layers):
+        w = np.nan_to_num(history.layer_weight(lay)[[0, -1]].astype(float))  # first and last rows only
+        change = (w[1] - w[0]) ** 2
+        moved_out[k] += change.sum(axis=1)
+        moved_in[k + 1] += change.sum(axis=0)
+        if lay.bias is not None and lay.bias in history.params:
+            b = np.nan_to_num(history.params[lay.bias][[0, -1]].astype(float))
+            moved_in[k + 1] += (b[1] - b[0]) ** 2
+    shown, pos, gaps = [], [], []
+    for x, n in enumerate(sizes):
+        if n <= MAX_ALL_EDGES:
+            shown.append(np.arange(n))
+            pos.append([(float(x), (n - 1) / 2 - i) for i in range(n)])
+            continue
+        keep = np.sort(np.argsort(-(moved_in[x] + moved_out[x]), kind="stable")[:most])
+        gap = (len(keep) + 1) // 2  # the mark's place: after the first half of the shown units
+        ys = [len(keep) / 2 - i for i in range(len(keep) + 1)]
+        shown.append(keep)
+        pos.append([(float(x), y) for i, y in enumerate(ys) if i != gap])
+        gaps.append((float(x), ys[gap], n - len(keep)))
+    return Columns(sizes, shown, pos, gaps)
 
 
-def edge_names(info, layers) -> list[str]:
-    """Each edge's weight named as every view names it (``w5``, ``w2[3,1]``), in :func:`edge_segments`' order."""
-    return [param_name(info, lay.weight, (j, i) if lay.transposed else (i, j))
-            for lay in layers for i in range(lay.n_in) for j in range(lay.n_out)]
+def edge_names(info, layers, shown: list[np.ndarray] | None = None) -> list[str]:
+    """Each edge's weight named as every view names it (``w5``, ``w2[3,1]``), in :func:`edge_segments`' order;
+    with ``shown`` (each column's drawn units, :class:`Columns`) the edges among those only."""
+    if shown is None:
+        shown = [np.arange(layers[0].n_in)] + [np.arange(lay.n_out) for lay in layers]
+    return [param_name(info, lay.weight, (int(j), int(i)) if lay.transposed else (int(i), int(j)))
+            for lay, ins, outs in zip(layers, shown, shown[1:]) for i in ins for j in outs]
 
 
 def names_fit(ax, names: list[str], ys: list[float], points: float) -> bool:
@@ -219,12 +283,7 @@ class NetworkDiagramPanel(Panel):
 
     def needs(self, setup):
         if self.show != "gradients":
-            # A wide block shows the weights carrying the most signal: each source unit's activations.
-            sizes = [setup.layers[0].n_in] + [lay.n_out for lay in setup.layers] if setup.layers else []
-            sources = sorted({k for k, _, _ in wide_blocks(sizes) if k > 0})
-            x = setup.x[:MAX_SIGNAL_SAMPLES]
-            return Needs({}, [Probe(f"diagram/act/{setup.layers[k - 1].name}", x, setup.layers[k - 1].name)
-                              for k in sources])
+            return Needs({}, [])
         return Needs({}, [Probe(f"delta/{lay.name}", setup.x, lay.name, quantity="delta", reduce="sum")
                           for lay in setup.layers])
 
@@ -233,8 +292,8 @@ class NetworkDiagramPanel(Panel):
         if not layers:
             raise ValueError("NetworkDiagramPanel needs the model's layer structure in the history (the "
                              "recorder gets it from a model adapter)")
-        sizes = [layers[0].n_in] + [lay.n_out for lay in layers]
-        pos = column_positions(sizes)
+        view = columns(history, units_that_fit(ax, bool(history.info.other_layers)))
+        pos, sizes = view.pos, view.slots  # what is drawn: a wide column's shown units and its mark's place
         edges = LineCollection(edge_segments(pos), animated=True, capstyle="round", zorder=1)
         ax.add_collection(edges)
         # Neurons: inputs have no bias (drawn white, static); every layer's units are one animated scatter.
@@ -267,16 +326,21 @@ class NetworkDiagramPanel(Panel):
 
         ax.set_ylim(-half - 0.6, half + 0.6)
         ax.set_axis_off()
-        wide = wide_blocks(sizes)
+        ends = [self.input_names or input_names(info),
+                self.output_names or info.output_names or unit_names(layers)[layers[-1].name]]
+        # points the outputs' names take right of their neurons (a summary's legend beside the diagram clears them)
+        beside = np.sqrt(marker_size(sizes)) / 2 + 8 + 0.62 * size("label") * max(
+            (len(ends[1][i]) for i in view.shown[-1]), default=0)
         if self.show == "gradients":
-            update = self._gradients(ax, history, layers, units, sizes, edges, wide, place)
+            update = self._gradients(ax, history, layers, units, view, edges, place, beside)
         else:
-            update = self._weights(ax, history, layers, units, sizes, edges, wide, place)
+            update = self._weights(ax, history, layers, units, view, edges, place, beside)
         sources.set_sizes([marker_size(sizes, ax)])
-        columns = self._label_column(ax, pos[0], self.input_names or input_names(info), "right") + \
-            self._label_column(ax, pos[-1], self.output_names or info.output_names or
-                               unit_names(layers)[layers[-1].name], "left")
-        names, blocks = self._names(ax, info, layers, pos, sizes)
+        clear = np.sqrt(marker_size(sizes, ax)) / 2 if view.reduced else 0.0  # a summary's large neurons
+        end_names = self._label_column(ax, pos[0], [ends[0][i] for i in view.shown[0]], "right", clear) + \
+            self._label_column(ax, pos[-1], [ends[1][i] for i in view.shown[-1]], "left", clear)
+        names, blocks, numbers = self._names(ax, info, layers, view)
+        names += self._more_marks(ax, view)  # once the legend has set the width's limits
         shown: list = []
         measured: list = []  # once (``shown`` may stay empty: a network with no names to show)
         edge_points = size(EDGE_NAME_SIZE)  # read now, while the preset's style is in force
@@ -285,7 +349,7 @@ class NetworkDiagramPanel(Panel):
             if not measured:  # the layout is final at the first frame: keep the edge names that fit in pixels
                 measured.append(True)
                 # bias/δ labels that fit at their widest, off the names of the units and the inputs and outputs
-                labels_fit(ax, update.labels, update.widest, names + columns, units, sizes)
+                labels_fit(ax, update.labels, update.widest, names + end_names, units, sizes)
                 fitting = [t for texts, words, ys in blocks if names_fit(ax, words, ys, edge_points) for t in texts]
                 # and no edge name on a unit's name or on its bias or δ written under it, at any row of the run
                 busy = [t.get_window_extent() for t in names if t.get_text()]
@@ -293,53 +357,51 @@ class NetworkDiagramPanel(Panel):
                     busy += [a.get_window_extent() for a in update(int(row))
                              if isinstance(a, FrameText) and a.get_visible() and a.get_text()]
                 shown.extend(names + [t for t in fitting if not any(_touch(t.get_window_extent(), b) for b in busy)])
-            return [*update(i), *shown]  # last: a name is never under an edge or a neuron
+            if numbers:  # a unit's number in its circle, black or white against the circle's fill
+                fills = update.fills(i)
+                for number, u in numbers:
+                    number.set_color(colours.text_on(fills[u][:3]))
+            return [*update(i), *shown, *(number for number, _ in numbers)]  # a name never under an edge
         return named
 
     @staticmethod
-    def _signal(history, layers, sizes, wide) -> tuple[np.ndarray | None, str]:
-        """(rows × edges factors, what the largest are of): the wide blocks rank their weights by the signal
-        they carry, |w| times the mean |activation| of the unit they come from on the training set, so units
-        that fall silent lose their edges as the network trains; |w| alone when that was not recorded."""
-        if not wide:
-            return None, "|w|"
-        factor = np.ones((len(history), sum(a * b for a, b in zip(sizes, sizes[1:]))))
-        for k, block, _ in wide:
-            if k == 0:
-                if "data/x" not in history.static:
-                    return None, "|w|"
-                source = np.abs(history.static["data/x"][:MAX_SIGNAL_SAMPLES]).mean(axis=0)[None, :]
-            else:
-                key = f"diagram/act/{layers[k - 1].name}"
-                if key not in history.extras:
-                    return None, "|w|"
-                source = np.abs(history.extras[key]).mean(axis=1)  # (rows, units)
-            factor[:, block] = np.repeat(source, sizes[k + 1], axis=1)  # inputs outer, units inner
-        return factor, "|w|·mean|a|"
-
-    @staticmethod
-    def _names(ax, info, layers, pos, sizes) -> tuple[list, list[tuple]]:
+    def _names(ax, info, layers, view: Columns) -> tuple[list, list[tuple]]:
         """The hidden units' names above them (one heading over a column too tall to name each), and each
         weight's name on its edge where the names sit apart, by block of weights."""
+        pos, sizes = view.pos, view.slots
         radius = np.sqrt(marker_size(sizes, ax)) / 2  # points
         units = unit_names(layers)
-        texts = []
-        for column, lay in zip(pos[1:-1], layers[:-1]):
-            names = units[lay.name]
+        texts, numbers = [], []
+        first = 0  # the column's first unit in the units' scatter (every column after the inputs, in order)
+        for column, lay, shown in zip(pos[1:-1], layers[:-1], view.shown[1:-1]):
+            every = units[lay.name]
+            names = [every[u] for u in shown]
             # each unit named over its circle where a name and the bias under the next circle fit between
             # them, else one heading over the column
             roomy = points_per_unit(ax) >= 2 * radius + 2.6 * size("detail") + 4
             # (a deep net's column by its layer's name, h2 for h2.1 … h2.16; a single hidden layer's as h1–h16)
-            heading = names[0].rpartition(".")[0] if "." in names[0] else f"{names[0]}–{names[-1]}"
-            spots = list(zip(column, names)) if len(names) <= MAX_NAMED_UNITS and roomy else [(column[0], heading)]
+            heading = every[0].rpartition(".")[0] if "." in every[0] else f"{every[0]}–{every[-1]}"
+            if len(shown) < len(every):  # a summary: the heading over it, each shown unit's number in its circle
+                spots = [(column[0], heading)]
+                for (x, y), name, u in zip(column, names, range(first, first + len(column))):
+                    numbers.append((FrameText(x, y, name.rpartition(".")[2] if "." in name else name.lstrip("h"),
+                                              transform=ax.transData, ha="center", va="center",
+                                              fontsize=size("detail")), u))
+            else:
+                spots = list(zip(column, names)) if len(names) <= MAX_NAMED_UNITS and roomy else \
+                    [(column[0], heading)]
+            first += len(column)
+            lift = max(radius, 0.75 * size("detail")) if len(shown) < len(every) else radius  # clear of a number
             for (x, y), name in spots:
                 texts.append(FrameText(x, y, name, transform=ax.transData, ha="center", va="bottom",
-                                       fontsize=size("detail"), offset=(0, radius + 1), background="white",
+                                       fontsize=size("detail"), offset=(0, lift + 1), background="white",
                                        background_alpha=0.85, pad=0.1))
-        weights = edge_names(info, layers)
+        for number, _ in numbers:
+            ax.add_artist(number)
+        weights = edge_names(info, layers, view.shown)
         blocks = []  # (texts, names, heights) of each block of weights whose names sit apart
         spots = edge_name_spots(pos)
-        for block in edge_blocks(sizes):
+        for block in edge_blocks([len(column) for column in pos]):
             mine = [(e, spots[e]) for e in range(block.start, block.stop) if e in spots]
             if mine:
                 blocks.append(([FrameText(x, y, weights[e], transform=ax.transData, ha="center", va="center",
@@ -348,14 +410,17 @@ class NetworkDiagramPanel(Panel):
                                [weights[e] for e, _ in mine], [y for _, (_, y) in mine]))
         for text in texts + [t for block in blocks for t in block[0]]:
             ax.add_artist(text)
-        return texts, blocks
+        return texts, blocks, numbers
 
-    def _weights(self, ax, history, layers, units, sizes, edges, wide, place):
+    def _weights(self, ax, history, layers, units, view, edges, place, beside):
         weights = [history.layer_weight(lay) for lay in layers]  # (rows, inputs, outputs) each
         biases = [history.params[lay.bias] if lay.bias else None for lay in layers]
         scale = self.weight_scale or max(float(np.nanmax(np.abs(w))) for w in weights) or 1.0
         bias_values = [b for b in biases if b is not None]
-        norm = colours.symmetric_norm(*bias_values)
+        norm = colours.symmetric_norm(*bias_values)  # scales from every unit, shown or not
+        weights = [view.block(k, w) for k, w in enumerate(weights)]
+        biases = [view.units(k + 1, b) if b is not None else None for k, b in enumerate(biases)]
+        sizes = view.slots
         ax.set_title(self.title or "network")
         handles = [Line2D([], [], color=colours.POSITIVE, lw=2, label="weight > 0"),
                    Line2D([], [], color=colours.NEGATIVE, lw=2, label="weight < 0")]
@@ -365,22 +430,20 @@ class NetworkDiagramPanel(Panel):
             note += f"; fill: bias, {scale_note(norm)}"
         no_bias = [np.full(w.shape[2], np.nan) for w in weights]
         info = history.info
-        signal, what = self._signal(history, layers, sizes, wide)
-        place(self._legend(ax, handles, note, wide_note(sizes, what)))
+        place(self._legend(ax, handles, note, view.note(), beside))
         # Fill from the bias through the signed colour map; units without a bias are NaN, drawn white.
         neurons = ax.scatter(units[:, 0], units[:, 1], s=marker_size(sizes, ax), c=np.zeros(len(units)),
                              cmap=colours.signed_cmap(), norm=norm, edgecolor="black",
                              zorder=2, linewidths=1.2, animated=True, plotnonfinite=True)
-        labels = self._unit_labels(ax, units, sizes) if bias_values and len(units) <= MAX_LABELLED_UNITS else []
-        bias_names = [param_name(info, lay.bias, (u,)) if lay.bias else "" for lay in layers for u in range(lay.n_out)]
+        labels = self._unit_labels(ax, units, sizes) if bias_values and len(units) <= MAX_LABELLED_UNITS and \
+            not view.reduced else []  # a summary's neurons hold their numbers; the fill and legend say the rest
+        bias_names = [param_name(info, lay.bias, (int(u),)) if lay.bias else "" for lay, shown in
+                      zip(layers, view.shown[1:]) for u in shown]
 
         def update(i):
             w = np.concatenate([w[i].ravel() for w in weights])
             rgba = colours.sign_colors(w)  # RGBA rows
             widths = 0.3 + self.max_width * np.minimum(np.abs(w) / scale, 1.0)  # a shared scale: at most full
-            if wide:
-                faint = ~strongest(w if signal is None else np.abs(w) * signal[i], wide)
-                rgba[faint], widths[faint] = FAINT, 0.3
             edges.set_color(rgba)
             edges.set_linewidth(widths)
             b = np.concatenate([b[i] if b is not None else nb for b, nb in zip(biases, no_bias)])
@@ -389,13 +452,21 @@ class NetworkDiagramPanel(Panel):
                 label.set_text("" if np.isnan(v) else f"{name} {value_text(float(v))}")
             return [edges, neurons, *labels]
         update.labels = labels  # what labels_fit measures: each label at its widest over the run
+        cmap = colours.signed_cmap()
+
+        def fills(i):  # each unit's fill at row i (white where it has no bias)
+            b = np.concatenate([b[i] if b is not None else nb for b, nb in zip(biases, no_bias)])
+            rgba = cmap(norm(np.nan_to_num(b)))
+            rgba[np.isnan(b)] = (1.0, 1.0, 1.0, 1.0)
+            return rgba
+        update.fills = fills
         every = np.concatenate([b if b is not None else np.full((len(history), nb.size), np.nan)
                                 for b, nb in zip(biases, no_bias)], axis=1).T if labels else []
         update.widest = [max((f"{name} {value_text(float(v))}" for v in values if np.isfinite(v)), key=len, default="")
                          for name, values in zip(bias_names, every)]
         return update
 
-    def _gradients(self, ax, history, layers, units, sizes, edges, wide, place):
+    def _gradients(self, ax, history, layers, units, view, edges, place, beside):
         missing = [lay.weight for lay in layers if lay.weight not in history.grads]
         if missing:
             raise ValueError(f"NetworkDiagramPanel(show='gradients') needs the recorded gradients; this history "
@@ -412,14 +483,14 @@ class NetworkDiagramPanel(Panel):
                 raise ValueError(f"NetworkDiagramPanel(show='gradients') needs the δ's of layer {lay.name!r} "
                                  f"(extra {key!r}), recorded when training with this layout")
         width_of, log_widths = magnitude_scale(*grads)
-        norm = signed_norm(*deltas)
+        norm = signed_norm(*deltas)  # scales from every unit, shown or not
+        grads = [view.block(k, g) for k, g in enumerate(grads)]
+        deltas = [view.units(k + 1, d) for k, d in enumerate(deltas)]
+        sizes = view.slots
         # Every row's edge colours and widths at once (small networks: a few hundred edges at most per row).
         g_all = np.concatenate([g.reshape(len(g), -1) for g in grads], axis=1)  # (rows, edges)
         edge_colors = colours.sign_colors(g_all)
         edge_widths = 0.3 + self.max_width * width_of(g_all)
-        if wide:
-            faint = ~strongest(g_all, wide)
-            edge_colors[faint], edge_widths[faint] = FAINT, 0.3
         # Every row's fill colours at once: no colour mapping per frame.
         fills = colours.signed_cmap()(norm(np.concatenate(deltas, axis=1)))  # (rows, units, 4)
         loss = short_loss(history.info.loss_label)
@@ -432,10 +503,10 @@ class NetworkDiagramPanel(Panel):
                    _fill_handle(fill)]
         note = f"δ = ∂{loss}/∂z; " + ("widths: log scale" if log_widths else "widths: |∂w|") + \
             f"; fill: {scale_note(norm)}"
-        place(self._legend(ax, handles, note, wide_note(sizes, f"|∂{loss}/∂w|")))
+        place(self._legend(ax, handles, note, view.note(), beside))
         neurons = ax.scatter(units[:, 0], units[:, 1], s=marker_size(sizes, ax), facecolor=fills[0], edgecolor="black",
                              zorder=2, linewidths=1.2, animated=True)
-        labels = self._unit_labels(ax, units, sizes) if len(units) <= MAX_LABELLED_UNITS else []
+        labels = self._unit_labels(ax, units, sizes) if len(units) <= MAX_LABELLED_UNITS and not view.reduced else []
 
         def update(i):
             edges.set_color(edge_colors[i])
@@ -446,6 +517,7 @@ class NetworkDiagramPanel(Panel):
                 label.set_text(f"δ {value_text(float(v))}")
             return [edges, neurons, *labels]
         update.labels = labels
+        update.fills = lambda i: fills[i]
         update.widest = [max((f"δ {value_text(float(v))}" for v in values), key=len, default="")
                          for values in np.concatenate(deltas, axis=1).T] if labels else []
         return update
@@ -463,11 +535,13 @@ class NetworkDiagramPanel(Panel):
         return labels
 
     @staticmethod
-    def _legend(ax, handles, note: str = "", wide: str = "") -> float:
-        """The legend under the diagram; returns about how many points of the panel's height it takes."""
+    def _legend(ax, handles, note: str = "", wide: str = "", beside: float = 0.0) -> float:
+        """The legend under the diagram (beside a summary's, ``wide`` its note, in a wide panel); returns about
+        how many points of the panel's height it takes."""
         # As many entries to a row, and as many of the note's parts to a line, as fit the panel's width (judged
         # before the layout): a legend wider than the panel squeezes the diagram, a tall one squeezes it too.
-        room = axes_points(ax)[0]
+        room, tall = axes_points(ax)
+        parts = [*(note.split("; ") if note else []), *([wide] if wide else [])]
         chars = max(int(0.9 * room / (0.58 * size("detail"))), 20)
         lines: list[str] = []
         for part in note.split("; ") if note else []:
@@ -475,7 +549,10 @@ class NetworkDiagramPanel(Panel):
                 lines[-1] += "; " + part
             else:
                 lines.append(part)
-        lines += textwrap.wrap(wide, chars) if wide else []
+        if wide and lines and len(lines[-1]) + 2 + len(wide) <= chars:  # a summary's note: on the last line if
+            lines[-1] += "; " + wide                                     # it fits, else on lines of its own
+        else:
+            lines += textwrap.wrap(wide, chars) if wide else []
         note = "\n".join(lines)
         widths = sorted((0.6 * size("detail") * len(h.get_label()) + 3.4 * size("detail") for h in handles),
                         reverse=True)
@@ -486,7 +563,39 @@ class NetworkDiagramPanel(Panel):
                            title_fontsize=size("detail"))
         legend.set_in_layout(True)
         rows = -(-len(handles) // ncol)
-        return (1.2 * len(lines) + 1.5 * rows + 1.0) * size("detail")
+        reserve = (1.2 * len(lines) + 1.5 * rows + 1.0) * size("detail")
+        if wide and reserve > 0.25 * tall and room > tall:  # a summary's legend would squeeze it: beside it instead,
+            legend.remove()                                   # a part of the note a line, in the axes' right
+            lines = [line for part in parts for line in textwrap.wrap(part, 24)]  # part, the diagram left of it
+            words = max(len(text) for text in lines + [h.get_label() for h in handles])
+            # (the axes are about a fifth narrower once laid out)
+            share = min(0.55, ((0.6 * words + 2) * size("detail") + beside) / (0.8 * room))
+            lo, hi = ax.get_xlim()
+            last = hi - 0.45  # the output column
+            ax.set_xlim(lo, lo + (last - lo) / (1 - share))
+            anchor = offset_copy(blended_transform_factory(ax.transData, ax.transAxes), fig=ax.figure, x=beside,
+                                 units="points")  # right of the outputs' names
+            ax.legend(handles=handles, loc="center left", bbox_to_anchor=(last, 0.5), bbox_transform=anchor,
+                      frameon=False, fontsize=size("detail"), handlelength=1.2, title="\n".join(lines),
+                      title_fontsize=size("detail"), alignment="left", borderaxespad=0.0)
+            return 0.0
+        return reserve
+
+    @staticmethod
+    def _more_marks(ax, view: Columns) -> list:
+        """``⋮ 56 more`` (``⋮ +56`` or ``⋮`` between close columns) where a wide column's hidden units would be,
+        over the edges that pass it (drawn each frame with the names, after the edges)."""
+        lo, hi = ax.get_xlim()
+        spacing = 0.8 * axes_points(ax)[0] / max(hi - lo, 1e-9)  # points between two columns once laid out, about
+        width = 0.62 * size("detail")  # points per character, about
+        # between close columns ⋮ +8, closer still ⋮ alone (the legend says how many a column draws)
+        words = "{} more" if width * 9 + 10 <= spacing else "+{}" if width * 5 + 10 <= spacing else ""
+        marks = [FrameText(x, y, f"⋮ {words.format(hidden)}".strip(), transform=ax.transData, ha="center",
+                           va="center", fontsize=size("detail"), color=colours.MUTED, background="white",
+                           background_alpha=0.9, pad=0.1) for x, y, hidden in view.gaps]
+        for mark in marks:
+            ax.add_artist(mark)
+        return marks
 
     @staticmethod
     def _other_layers(ax, history, layers, half: float, sizes: list[int]) -> int:
@@ -517,13 +626,19 @@ class NetworkDiagramPanel(Panel):
         return max((sum(1 + name.count("\n") for name in n) for n in gaps.values()), default=0)
 
     @staticmethod
-    def _label_column(ax, positions, names, side: str) -> list:
-        offset = -0.18 if side == "right" else 0.18
+    def _label_column(ax, positions, names, side: str, clear: float = 0.0) -> list:
+        """The inputs' or outputs' names beside their column: 0.18 of a column's gap away, or ``clear`` points
+        (a neuron's radius) and a little when given."""
+        offset, shift = (-0.18 if side == "right" else 0.18), {}
+        if clear:
+            offset, shift = 0.0, dict(transform=offset_copy(ax.transData, fig=ax.figure, units="points",
+                                                            x=(clear + 4) * (1 if side == "left" else -1)))
         spots = list(zip(positions, names))
         if len(spots) > 1 and points_per_unit(ax) < 1.3 * size("label"):  # too close to stand apart: one line
             (x, _), ys = positions[0], [y for _, y in positions]
             spots = [((x, (min(ys) + max(ys)) / 2), ", ".join(names[:len(positions)]))]
-        return [ax.text(x + offset, y, name, ha=side, va="center", fontsize=size("label")) for (x, y), name in spots]
+        return [ax.text(x + offset, y, name, ha=side, va="center", fontsize=size("label"), **shift)
+                for (x, y), name in spots]
 
 
 def labels_fit(ax, labels: list, widest: list[str], names: list, units=(), sizes=()) -> None:
@@ -541,7 +656,7 @@ def labels_fit(ax, labels: list, widest: list[str], names: list, units=(), sizes
         label.set_text("")
     boxes += [name.get_window_extent() for name in names]
     if len(units):
-        radius = np.sqrt(marker_size(list(sizes), ax)) / 2 * ax.figure.dpi / 72 - 1  # pixels, less a pixel
+        radius = np.sqrt(marker_size(sizes, ax)) / 2 * ax.figure.dpi / 72 - 1  # pixels, less a pixel
         boxes += [Bbox.from_extents(x - radius, y - radius, x + radius, y + radius)
                   for x, y in ax.transData.transform(np.asarray(units))]
     fits = all(b.x0 >= figure.x0 and b.x1 <= figure.x1 and b.y0 >= figure.y0 for b in boxes[:len(labels)])

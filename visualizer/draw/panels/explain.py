@@ -21,9 +21,9 @@ from ...record.backprop import layer_weight, node_names
 from ..explain import ExplainFrame, Phase, explain_rows, norm_columns, phases
 from .. import colours
 from ..text import FrameText, size
-from .base import PREDICTION_COLOR, Layout, Panel
-from .diagram import (column_positions, edge_name_spots, edge_names, edge_segments, magnitude_scale, marker_size,
-                      signed_norm)
+from .base import PREDICTION_COLOR, Layout, Panel, axes_points
+from .diagram import (MAX_SHOWN_UNITS, Columns, columns, edge_name_spots, edge_names, edge_segments,
+                      magnitude_scale, marker_size, signed_norm)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -126,8 +126,10 @@ class ExplainDiagramPanel(Panel):
     def draw(self, ax: Axes, history: History) -> Update:
         layers = list(history.info.layers)
         data = explained_steps(history, self.steps)
-        sizes = [layers[0].n_in] + [lay.n_out for lay in layers]
-        pos = column_positions(sizes)
+        # A wide column as the diagram draws it: the units that changed most (the same ones, under their own
+        # names), a "⋮ N more" mark where the rest would be.
+        view = columns(history, _units_that_fit(ax))
+        pos, sizes = view.pos, list(view.slots)
         edges = LineCollection(edge_segments(pos), animated=True, capstyle="round", zorder=1)
         ax.add_collection(edges)
         centres = np.concatenate([np.array(p) for p in pos])
@@ -136,8 +138,9 @@ class ExplainDiagramPanel(Panel):
         info = history.info
         inputs, units = node_names(layers, None, info.input_names)
         names = [inputs] + [[post for _, post in units[lay.name]] for lay in layers]
-        if info.output_names and len(info.output_names) == sizes[-1]:
+        if info.output_names and len(info.output_names) == view.sizes[-1]:
             names[-1] = list(info.output_names)
+        names = [[column[i] for i in shown] for column, shown in zip(names, view.shown)]
         radius = np.sqrt(1.6 * marker_size(sizes)) / 2
         # Drawn every frame, after the edges, on a white box: a name never disappears under an edge.
         labels = []
@@ -147,26 +150,38 @@ class ExplainDiagramPanel(Panel):
                                  offset=(0, radius + 1), background="white", background_alpha=0.85, pad=0.1)
                 ax.add_artist(text)
                 labels.append(text)
-        weight_names = edge_names(info, layers)  # on the edges where they fit, as in the diagram
+        weight_names = edge_names(info, layers, view.shown)  # on the edges where they fit, as in the diagram
+        reduced = {float(x) for x, _, _ in view.gaps}  # the summaries' columns
+        by_summary = {e for e, (start, end) in enumerate(edge_segments(pos)) if {start[0], end[0]} & reduced}
         for e, (x, y) in edge_name_spots(pos).items():
+            if e in by_summary:  # unnamed: a name there would sit on the values under the summary's neurons
+                continue
             text = FrameText(x, y, weight_names[e], transform=ax.transData, ha="center", va="center",
                              fontsize=size("detail"), background="white", background_alpha=0.9, pad=0.12)
             ax.add_artist(text)
             labels.append(text)
+        for x, y, hidden in view.gaps:
+            text = FrameText(x, y, f"⋮ {hidden} more", transform=ax.transData, ha="center", va="center",
+                             fontsize=size("label"), color=colours.MUTED, background="white", background_alpha=0.9,
+                             pad=0.1)
+            ax.add_artist(text)
+            labels.append(text)
         ax.set_xlim(-0.6, len(sizes) - 0.35)
         half = (max(sizes) - 1) / 2
-        ax.set_ylim(-half - 0.75, half + 0.55)
+        ax.set_ylim(-half - (1.2 if view.reduced else 0.75), half + 0.55)  # a summary's note: two lines
         ax.set_axis_off()
         heading = FrameText(0.5, 1.0, "", transform=ax.transAxes, ha="center", va="top", fontsize=size("heading"))
         ax.add_artist(heading)
         n_samples = len(history.static["data/x"])
-        show_values = sum(sizes) <= MAX_LABELLED_NEURONS
+        show_values = sum(len(column) for column in pos) <= MAX_LABELLED_NEURONS
         mode = "numbers" if n_samples <= MAX_LISTED_SAMPLES else "curve" if n_samples <= MAX_CURVE_SAMPLES else "mean"
         values = _NeuronValues(ax, pos, radius, n_samples, mode if show_values else "")
         if show_values:
             what = {"numbers": "numbers under a neuron: its value for each sample, in the data's order",
                     "curve": "curve under a neuron: its value for each sample, in the data's order",
                     "mean": "under a neuron: its mean over the samples"}[mode]
+            if view.reduced:
+                what += f"\n{view.note()}"
             ax.text(0.5, 0.0, what, transform=ax.transAxes, ha="center", va="bottom", fontsize=size("detail"),
                     color=colours.MUTED)
         dropped_marks = _DroppedMarks(ax, pos, 1.6 * marker_size(sizes)) if any(
@@ -178,7 +193,10 @@ class ExplainDiagramPanel(Panel):
         for row, d in data.items():
             sums = [d.delta[l].sum(axis=0) for l in range(n_layers)]
             w_scale = max(float(np.abs(w).max()) for w in d.weights + d.after) or 1.0
-            scales[row] = (w_scale, magnitude_scale(*d.grads)[0], sums, signed_norm(*sums))
+            # scales from every unit; then the shown units' part of the step
+            scales[row] = (w_scale, magnitude_scale(*d.grads)[0], [s[view.shown[l + 1]] for l, s in enumerate(sums)],
+                           signed_norm(*sums))
+            data[row] = _shown_part(d, view)
 
         def update(key: ExplainFrame) -> list:
             d = data[int(key)]
@@ -233,6 +251,30 @@ class ExplainDiagramPanel(Panel):
             heading.set_text(title)
             return [edges, neurons, *marks, *labels, *values.update(d, phase, n_layers), heading]
         return update
+
+
+def _shown_part(d: ExplainedStep, view: Columns) -> ExplainedStep:
+    """The part of an explained step a diagram of ``view``'s shown units draws (the step itself when every
+    unit is shown)."""
+    if not view.reduced:
+        return d
+    shown = view.shown
+    pick = [lambda m, k=k: m[shown[k]][:, shown[k + 1]] for k in range(len(shown) - 1)]  # a block's weights
+    y = d.y[:, shown[-1]] if d.y.ndim == 2 and d.y.shape[1] == view.sizes[-1] else d.y
+    return replace(d, a=[a[:, idx] for a, idx in zip(d.a, shown)],
+                   delta=[x[:, idx] for x, idx in zip(d.delta, shown[1:])],
+                   grads=[f(g) for f, g in zip(pick, d.grads)], weights=[f(w) for f, w in zip(pick, d.weights)],
+                   after=[f(w) for f, w in zip(pick, d.after)], y=y,
+                   dropped=[m if m is None else m[:, idx] for m, idx in zip(d.dropped, shown[1:])])
+
+
+def _units_that_fit(ax: Axes) -> int:
+    """How many units of a wide column the explain diagram shows: at most ``MAX_SHOWN_UNITS``, fewer (not under
+    4) where a neuron, its name over it and its values under it (a small curve and a line of text) would not
+    fit the panel's height."""
+    radius = np.sqrt(1.6 * marker_size([MAX_SHOWN_UNITS + 1])) / 2
+    need = 2 * radius + CURVE_POINTS[1] + 12 + 1.3 * size("detail") + 1.3 * size("label") + 6
+    return int(np.clip(0.85 * axes_points(ax)[1] // need - 1, 4, MAX_SHOWN_UNITS))
 
 
 class _DroppedMarks:
