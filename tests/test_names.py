@@ -89,6 +89,23 @@ def test_gender_names_the_same_nine_parameters_in_every_view(gender, tmp_path):
     assert param_name(history.info, "hidden.weight", (0, 1)) == "w3"
 
 
+def test_the_explain_notes_name_the_largest_moves_as_every_other_view_does(gender):
+    from visualizer.draw.explain import ExplainFrame, explain_analysis
+    from visualizer.draw.panels.explain import ExplainNotesPanel, explained_steps
+
+    scene, history = gender
+    step = int(history.steps[2])
+    history.static.update(explain_analysis(history, [step], loss=scene.loss))
+    ax = Figure(figsize=(6, 6), dpi=40).add_subplot()
+    update = ExplainNotesPanel([step]).draw(ax, history)
+    plan = next(iter(explained_steps(history, [step]).values())).plan
+    last = next(k for k in range(len(plan)) if plan[k].kind == "update")
+    body = "\n".join(t.get_text() for t in update(ExplainFrame(2, last, 1.0, 0)) if hasattr(t, "get_text"))
+    moves = body.split("the largest moves:")[1].strip().splitlines()
+    named = {line.split(":")[0] for line in moves}
+    assert len(moves) == 4 and named <= GENDER, moves  # the scene's w1…b3, not hidden.weight[0,1]
+
+
 def test_a_pytorch_history_gets_generated_names_alike_in_the_diagram_and_the_player(tmp_path):
     torch = pytest.importorskip("torch")
     from visualizer.torch import TorchRecorder

@@ -18,6 +18,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
 from ...record.backprop import layer_weight, node_names
+from ...record.names import param_name
 from ..explain import ExplainFrame, Phase, explain_rows, norm_columns, phases
 from .. import colours
 from ..text import FrameText, size
@@ -545,7 +546,7 @@ def _caption(history: History, layers: list[LayerInfo], n: int, d: ExplainedStep
     if info.batch_size and info.batch_size < n:
         lines.append(f"(this run updates on {info.batch_size} sample{'s' if info.batch_size > 1 else ''}\n"
                      "at a time; shown: the whole set's gradient)")
-    changes = _largest_changes(layers, d)
+    changes = _largest_changes(info, layers, d)
     if changes:
         lines += ["", "the largest moves:"] + changes
     return "\n".join(lines)
@@ -593,14 +594,17 @@ def _norm_caption(info, lay: LayerInfo, numbers: dict | None, phase: Phase, loss
     return "\n".join(lines)
 
 
-def _largest_changes(layers: list[LayerInfo], d: ExplainedStep, count: int = 4) -> list[str]:
+def _largest_changes(info, layers: list[LayerInfo], d: ExplainedStep, count: int = 4) -> list[str]:
+    """The ``count`` parameter entries the step moved most, each under the one name it has in every view (the
+    scene's ``iw1``, else ``w2[1,3]``; :func:`~visualizer.record.names.param_name`)."""
     moves = []
     for lay, w, w2, b in zip(layers, d.weights, d.after, d.biases):
-        for (i, j), v in np.ndenumerate(w):
-            moves.append((abs(w2[i, j] - v), f"{lay.weight}[{i},{j}]", v, w2[i, j]))
+        for (i, j), v in np.ndenumerate(w):  # rows inputs, columns units; stored the other way when transposed
+            stored = (j, i) if lay.transposed else (i, j)
+            moves.append((abs(w2[i, j] - v), param_name(info, lay.weight, stored), v, w2[i, j]))
         if b is not None:
             for j, (v, v2) in enumerate(zip(*b)):
-                moves.append((abs(v2 - v), f"{lay.bias}[{j}]", v, v2))
+                moves.append((abs(v2 - v), param_name(info, lay.bias, (j,)), v, v2))
     moves.sort(key=lambda m: -m[0])
     return [f"{name}: {v:.4g} → {v2:.4g} (Δ {v2 - v:+.2g})" for size, name, v, v2 in moves[:count] if size > 0]
 
