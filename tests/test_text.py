@@ -89,3 +89,17 @@ def test_a_text_group_takes_one_string_per_point():
     texts = FrameTextGroup([(0, 0), (1, 1)], transform=IdentityTransform())
     with pytest.raises(ValueError, match="has 2 points, got 1 strings"):
         texts.set_texts(["a"])
+
+
+def test_long_lines_wrap_at_spaces_to_fit_and_short_ones_stay():
+    from visualizer.draw.text import wrap_lines
+
+    fits = lambda line: len(line) <= 20  # noqa: E731 - a width measured in characters
+    text = "loss = mean of −[y log σ(ŷ) + (1 − y) log(1 − σ(ŷ))]\n      = 0.6\n\nŷ: outputs"
+    wrapped = wrap_lines(text, fits)
+    lines = wrapped.split("\n")
+    assert all(fits(line) for line in lines) and len(lines) > len(text.split("\n"))
+    assert lines[0].startswith("loss = mean") and lines[1].startswith("    ")  # continued lines are indented
+    assert " ".join(wrapped.split()) == " ".join(text.split())  # no word lost, none cut
+    assert wrapped.endswith("      = 0.6\n\nŷ: outputs")  # lines that fit stay as they were
+    assert wrap_lines("a_word_longer_than_twenty_characters", fits) == "a_word_longer_than_twenty_characters"

@@ -355,3 +355,26 @@ def mark(points: float) -> float:
     import matplotlib
 
     return points * matplotlib.rcParams["lines.markersize"] / 6.0
+
+
+
+def wrap_lines(text: str, fits, indent: str = "    ") -> str:
+    """``text`` with each line that ``fits(line)`` refuses broken at spaces, greedily, into lines that fit; a
+    line keeps its leading spaces and its continuations are indented by ``indent`` more. A word too long for a
+    line of its own stays whole."""
+    out: list[str] = []
+    for line in text.split("\n"):
+        if fits(line) or " " not in line.strip():
+            out.append(line)
+            continue
+        lead = line[:len(line) - len(line.lstrip())]
+        current = ""
+        for word in line.split():
+            trial = f"{current} {word}" if current else f"{lead}{word}"
+            if current and not fits(trial):
+                out.append(current)
+                current = f"{lead}{indent}{word}"
+            else:
+                current = trial
+        out.append(current)
+    return "\n".join(out)

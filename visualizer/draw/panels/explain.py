@@ -21,7 +21,7 @@ from ...record.backprop import layer_weight, node_names
 from ...record.names import param_name
 from ..explain import ExplainFrame, Phase, explain_rows, norm_columns, phases
 from .. import colours
-from ..text import FrameText, size
+from ..text import FrameText, size, wrap_lines
 from .base import PREDICTION_COLOR, Layout, Panel, axes_points
 from .diagram import (MAX_SHOWN_UNITS, Columns, columns, edge_name_spots, edge_names, edge_segments,
                       magnitude_scale, marker_size, signed_norm)
@@ -485,11 +485,16 @@ class ExplainNotesPanel(Panel):
 
         captions: dict = {}  # (row, phase) → its caption: a step's phases repeat over many frames
 
+        def fits(line: str) -> bool:  # within the panel, from the body's left edge (the layout is final here)
+            renderer = ax.figure.canvas.get_renderer()
+            width = renderer.get_text_width_height_descent(line, body.get_fontproperties(), ismath=False)[0]
+            return width <= ax.bbox.width * (0.98 - 0.02)
+
         def update(key: ExplainFrame) -> list:
             d = data[int(key)]
             phase = d.phase(key)
-            if (int(key), phase) not in captions:
-                captions[int(key), phase] = _caption(history, layers, n_samples, d, phase)
+            if (int(key), phase) not in captions:  # lines wider than the panel (a long formula) wrap in it
+                captions[int(key), phase] = wrap_lines(_caption(history, layers, n_samples, d, phase), fits)
             for k, text in enumerate(phase_texts):
                 current = PHASE_KINDS[k] == phase.kind
                 text.set_color(PREDICTION_COLOR if current else ("#999999" if k == 3 and d.next is None else "black"))
