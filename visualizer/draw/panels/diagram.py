@@ -20,7 +20,7 @@ from matplotlib.transforms import Bbox
 from ...record.names import input_names, param_name, unit_names
 from ...record.probes import Needs, Probe
 from .. import colours
-from ..text import FrameText, size
+from ..text import FrameText, box_overlap, size
 from .base import Panel, axes_points, finite_range
 
 SHOWS = ("weights", "gradients")
@@ -147,11 +147,6 @@ def edge_name_spots(pos: list[list[tuple[float, float]]]) -> dict[int, tuple[flo
         for e, (a, b) in zip(range(block.start, block.stop), seg):
             spots[e] = (a[0] + best * (b[0] - a[0]), a[1] + best * (b[1] - a[1]))
     return spots
-
-
-def _touch(a, b, slack: float = 1.0) -> bool:
-    """Whether two boxes (display pixels) share more than ``slack`` pixels each way."""
-    return min(a.x1, b.x1) - max(a.x0, b.x0) > slack and min(a.y1, b.y1) - max(a.y0, b.y0) > slack
 
 
 def magnitude_range(*arrays: np.ndarray) -> tuple[float, float]:
@@ -292,7 +287,7 @@ class NetworkDiagramPanel(Panel):
                 for row in np.unique(np.linspace(0, len(history) - 1, 24).round().astype(int)):
                     busy += [a.get_window_extent() for a in update(int(row))
                              if isinstance(a, FrameText) and a.get_visible() and a.get_text()]
-                shown.extend(names + [t for t in fitting if not any(_touch(t.get_window_extent(), b) for b in busy)])
+                shown.extend(names + [t for t in fitting if not any(box_overlap(t.get_window_extent(), b) > 1.0 for b in busy)])
             return [*update(i), *shown]  # last: a name is never under an edge or a neuron
         return named
 
@@ -547,7 +542,7 @@ def labels_fit(ax, labels: list, widest: list[str], names: list, units=(), sizes
     fits = all(b.x0 >= figure.x0 and b.x1 <= figure.x1 and b.y0 >= figure.y0 for b in boxes[:len(labels)])
     for k, a in enumerate(boxes[:len(labels)]):
         for b in boxes[k + 1:]:
-            if min(a.x1, b.x1) - max(a.x0, b.x0) > 0 and min(a.y1, b.y1) - max(a.y0, b.y0) > 0:
+            if box_overlap(a, b) > 0:
                 fits = False
     for label in labels:
         label.set_visible(fits)
