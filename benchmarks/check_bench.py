@@ -7,8 +7,9 @@ worktree) vs this checkout as it stands, in the same run:
   why layouts, a comparison and an explained step, each trained once (30 steps, 10 for the why layouts) and
   checked at one preset and size, presets and sizes taking turns; CPU seconds of the training and of the
   checks, one core.
-- crowded: every case's frames checked again at 320x180 with the lecture preset, where many problems are
-  found: both trees must report the same problems (the check is faster, not weaker).
+- crowded: every case's frames checked again on a tall narrow frame (400x900: text scaled down to the
+  width, so too small, overlapping and squeezed), where hundreds of problems are found: both trees must
+  report the same ones (the check is faster, not weaker).
 - user: ``check`` of two scenes as a user runs it (``softplus_fit`` and ``moons``, their whole runs trained).
 
 Each tree runs in a fresh process (``PYTHONPATH`` set to the tree, the same Python), the two taking turns
@@ -29,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 STEPS, WHY_STEPS = 30, 10  # as tests/test_check.py trains its cases
 SIZES = [(854, 480), (1280, 720), (1920, 1080)]
 PRESETS = ["default", "lecture"]
+CROWDED = (400, 900)
 
 
 def _cases(scenes_dir: Path) -> list[str]:
@@ -81,7 +83,7 @@ def driver(tree: Path, user: bool) -> None:
         out["train"] += middle - start
         out["check"] += time.process_time() - middle
     for case, (history, layout, title, explain) in trained.items():
-        found = check_history(history, layout, preset="lecture", size=(320, 180), title=title, explain=explain)
+        found = check_history(history, layout, size=CROWDED, title=title, explain=explain)
         out["crowded"][case] = sorted(map(str, found))
     if user:
         start = time.process_time()
@@ -137,7 +139,7 @@ def main() -> None:
           + (f", user check speed-up {old['user'] / new['user']:.2f}x" if not args.no_user else ""))
     same = old["crowded"] == new["crowded"]
     count = sum(len(v) for v in new["crowded"].values())
-    print(f"crowded 320x180 lecture frames: {count} problems found by ours, "
+    print(f"crowded {CROWDED[0]}x{CROWDED[1]} frames: {count} problems found by ours, "
           f"{'the same as' if same else 'NOT the same as'} the baseline's")
     for case in sorted(set(old["crowded"]) | set(new["crowded"])):
         if old["crowded"].get(case) != new["crowded"].get(case):
