@@ -287,7 +287,8 @@ class NetworkDiagramPanel(Panel):
                 for row in np.unique(np.linspace(0, len(history) - 1, 24).round().astype(int)):
                     busy += [a.get_window_extent() for a in update(int(row))
                              if isinstance(a, FrameText) and a.get_visible() and a.get_text()]
-                shown.extend(names + [t for t in fitting if not any(box_overlap(t.get_window_extent(), b) > 1.0 for b in busy)])
+                shown.extend(names + [t for t in fitting
+                                      if not any(box_overlap(t.get_window_extent(), b) > 1.0 for b in busy)])
             return [*update(i), *shown]  # last: a name is never under an edge or a neuron
         return named
 
