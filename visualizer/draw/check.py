@@ -21,11 +21,12 @@ from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 
 from .explain import ExplainFrame, norm_columns, phases
-from .text import FrameText, FrameTextGroup
+from .text import FrameText, FrameTextGroup, box_overlap, points_along
 
 SAMPLED_ROWS = 24  # rows spread over the run (the first and last among them) where data and text are measured
 MIN_PLOT_LINES = 4.0  # a plot's data area is at least this many lines of the preset's body text high and wide
 SLACK = 1.0  # pixels two boxes may share before they count as overlapping (anti-aliasing, rounding)
+STEP = 3.0  # pixels between the points a legend is looked for on, along a line
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,8 @@ def _check_sheet(renderer, sheet, panel_axes: dict, keys: list, prefix: str = ""
     # Per-frame artists: each at its widest over the sampled rows; data drawn per frame, at every sampled row.
     widest: dict[tuple, _Item] = {}
     moving: dict[int, list[np.ndarray]] = {}
-    covering = {ax for ax in owner if _legend_inside(ax, measure)}  # only their data can be under a legend
+    # only data under a legend inside its own plot can be covered: only theirs is collected row by row
+    covering = {ax for ax, box in _legend_boxes(owner, measure).items() if box_overlap(box, ax.bbox) > SLACK}
     for key in keys:
         for update in sheet.updates:
             for artist in update(key):
@@ -99,13 +101,14 @@ def _check_sheet(renderer, sheet, panel_axes: dict, keys: list, prefix: str = ""
                         widest[k] = item
                 if _is_data(artist) and artist.axes in covering:
                     moving.setdefault(id(artist), []).append(_data_points(artist))
-    items = _static_items(figure, owner, measure) + list(widest.values())
+    legends = _legend_boxes(owner, measure)  # measured once more: a frame's update may have moved one
+    items = _static_items(figure, owner, measure, legends) + list(widest.values())
     problems: list[Problem] = []
     problems += _too_small(items, preset, height, figure.dpi)
     problems += _off_canvas(items, figure.bbox)
     problems += _in_other_panels(items, figure, owner)
     problems += _overlaps(items)
-    problems += _legends_on_data(figure, owner, moving)
+    problems += _legends_on_data(owner, moving, legends)
     problems += _unexplained_colour(figure, owner)
     problems += _squeezed(figure, owner, preset)
     return problems
@@ -179,7 +182,17 @@ def _transparent(color) -> bool:
     return to_rgba(color)[3] == 0
 
 
-def _static_items(figure, owner: dict, measure) -> list[_Item]:
+def _legend_boxes(owner: dict, measure) -> dict:
+    """Each visible axes with a visible legend → the legend's box."""
+    out = {}
+    for ax in owner:
+        legend = ax.get_legend()
+        if legend is not None and legend.get_visible() and ax.get_visible():
+            out[ax] = legend.get_window_extent(measure)
+    return out
+
+
+def _static_items(figure, owner: dict, measure, legends: dict) -> list[_Item]:
     items: list[_Item] = []
     group = 1
 
@@ -208,10 +221,9 @@ def _static_items(figure, owner: dict, measure) -> list[_Item]:
         for text in ax.texts:
             if not text.get_animated():
                 add(_text_item(text, panel, measure))
-        legend = ax.get_legend()
-        if legend is not None and legend.get_visible():
-            items.append(_Item(panel, "the legend", legend.get_window_extent(measure), 0.0, legend=legend,
-                               group=group))
+        if ax in legends:
+            legend = ax.get_legend()
+            items.append(_Item(panel, "the legend", legends[ax], 0.0, legend=legend, group=group))
             for text in list(legend.get_texts()) + [legend.get_title()]:
                 item = _text_item(text, panel, measure)
                 if item is not None:
@@ -288,32 +300,31 @@ def _off_canvas(items: list[_Item], canvas: Bbox) -> list[Problem]:
 def _in_other_panels(items: list[_Item], figure, owner: dict) -> list[Problem]:
     out = []
     areas = [(ax.bbox, name) for ax, name in owner.items() if ax.get_visible() and ax.axison]
-    for item in items:
+    if not areas or not items:
+        return out
+    names = np.array([name for _, name in areas], dtype=object)
+    hit = box_overlap(_extents([i.box for i in items])[:, None], _extents([a for a, _ in areas])[None, :]) > SLACK
+    for item, row in zip(items, hit):
         if item.panel == "frame" and item.legend is None:
             continue
-        for area, name in areas:
-            if name != item.panel and _overlap(item.box, area) > SLACK:
-                out.append(Problem(item.panel, f"{item.label} runs into panel {name!r}"))
-                break
+        into = np.flatnonzero(row & (names != item.panel))
+        if len(into):  # the first such panel, in the layout's order
+            out.append(Problem(item.panel, f"{item.label} runs into panel {names[into[0]]!r}"))
     return out
 
 
-def _overlap(a: Bbox, b: Bbox) -> float:
-    """The smaller side of the two boxes' intersection, in pixels (0 when apart)."""
-    w = min(a.x1, b.x1) - max(a.x0, b.x0)
-    h = min(a.y1, b.y1) - max(a.y0, b.y0)
-    return max(0.0, min(w, h))
+def _extents(boxes: list) -> np.ndarray:
+    """(n, 4) x0, y0, x1, y1 of ``boxes``."""
+    return np.array([[b.x0, b.y0, b.x1, b.y1] for b in boxes], dtype=float).reshape(-1, 4)
 
 
 def _overlaps(items: list[_Item]) -> list[Problem]:
     """Text over text: one line per panel (or pair of panels), naming the first pair and how many more."""
     found: dict[str, list[str]] = {}
-    boxes = np.array([[i.box.x0, i.box.y0, i.box.x1, i.box.y1] for i in items]) if items else np.zeros((0, 4))
+    boxes = _extents([i.box for i in items])
     if not len(boxes):
         return []
-    w = np.minimum(boxes[:, None, 2], boxes[None, :, 2]) - np.maximum(boxes[:, None, 0], boxes[None, :, 0])
-    h = np.minimum(boxes[:, None, 3], boxes[None, :, 3]) - np.maximum(boxes[:, None, 1], boxes[None, :, 1])
-    hit = np.minimum(w, h) > SLACK
+    hit = box_overlap(boxes[:, None], boxes[None, :]) > SLACK
     for a, b in zip(*np.nonzero(np.triu(hit, 1))):
         one, two = items[a], items[b]
         if one.group and one.group == two.group:
@@ -334,46 +345,26 @@ def _data_points(artist) -> np.ndarray:
     """Display points along what ``artist`` shows now (lines densified every few pixels)."""
     if isinstance(artist, Line2D):
         xy = artist.get_transform().transform(np.asarray(artist.get_xydata(), float).reshape(-1, 2))
-        return _densify([xy]) if artist.get_linestyle() not in ("None", "none", " ", "") else xy
+        return points_along(xy, STEP) if artist.get_linestyle() not in ("None", "none", " ", "") else xy
     if isinstance(artist, PathCollection):
         offsets = np.asarray(artist.get_offsets(), float).reshape(-1, 2)
         return artist.get_offset_transform().transform(offsets) if len(offsets) else offsets
     if isinstance(artist, LineCollection):
         t = artist.get_transform()
-        return _densify([t.transform(np.asarray(s, float)) for s in artist.get_segments() if len(s)])
+        return points_along([t.transform(np.asarray(s, float)) for s in artist.get_segments() if len(s)], STEP)
     return np.zeros((0, 2))
 
 
-def _densify(lines: list[np.ndarray], step: float = 3.0) -> np.ndarray:
+def _legends_on_data(owner: dict, moving: dict, legends: dict) -> list[Problem]:
+    """A legend (``legends``: axes → its legend's box) inside its own plot over a point of its data at any
+    measured row (``moving``: per-frame artists' points by row), or over an image."""
     out = []
-    for xy in lines:
-        xy = xy[np.isfinite(xy).all(axis=1)]
-        if len(xy) < 2:
-            out.append(xy)
-            continue
-        seg = np.diff(xy, axis=0)
-        n = np.clip(np.ceil(np.hypot(seg[:, 0], seg[:, 1]) / step), 1, 200).astype(int)
-        t = np.concatenate([np.arange(k) / k for k in n])
-        start = np.repeat(xy[:-1], n, axis=0)
-        out.append(np.vstack([start + np.repeat(seg, n, axis=0) * t[:, None], xy[-1:]]))
-    return np.vstack(out) if out else np.zeros((0, 2))
-
-
-def _legend_inside(ax, measure) -> bool:
-    """Whether ``ax`` shows a legend that overlaps its own plot (one outside it covers nothing)."""
-    legend = ax.get_legend()
-    if legend is None or not legend.get_visible() or not ax.get_visible():
-        return False
-    return _overlap(legend.get_window_extent(measure), ax.bbox) > SLACK
-
-
-def _legends_on_data(figure, owner: dict, moving: dict) -> list[Problem]:
-    out = []
-    measure = figure.canvas.get_renderer()
+    measure = None
     for ax, panel in owner.items():
-        if not _legend_inside(ax, measure):
+        box = legends.get(ax)
+        if box is None or box_overlap(box, ax.bbox) <= SLACK:  # one outside its plot covers nothing
             continue
-        box = ax.get_legend().get_window_extent(measure)
+        measure = measure or ax.figure.canvas.get_renderer()
         inner = Bbox([[box.x0 + SLACK, box.y0 + SLACK], [box.x1 - SLACK, box.y1 - SLACK]])
         covered = False
         for artist in list(ax.lines) + list(ax.collections):
@@ -389,7 +380,7 @@ def _legends_on_data(figure, owner: dict, moving: dict) -> list[Problem]:
                 break
         if not covered:
             for image in ax.images:
-                if image.get_visible() and _overlap(image.get_window_extent(measure), inner) > SLACK:
+                if image.get_visible() and box_overlap(image.get_window_extent(measure), inner) > SLACK:
                     covered = True
                     break
         if covered:

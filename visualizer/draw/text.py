@@ -16,9 +16,10 @@ from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties, findfont, get_font
-from matplotlib.transforms import Transform
+from matplotlib.transforms import BboxBase, Transform
 
 _GLYPHS: dict[tuple, tuple[np.ndarray, int, int, float]] = {}
+_ADVANCES: dict[tuple, float] = {}
 _METRICS: dict[tuple, tuple[float, float]] = {}
 
 
@@ -54,6 +55,22 @@ def _glyph(prop: FontProperties, dpi: float, char: str) -> tuple[np.ndarray, int
         advance = _font(prop, dpi).load_char(ord(char)).linearHoriAdvance / 65536
         _GLYPHS[key] = (mask, left, top, advance)
     return _GLYPHS[key]
+
+
+def _advance(prop: FontProperties, dpi: float, char: str) -> float:
+    """The pen's advance in pixels after ``char``, as :func:`_glyph` gives it, without drawing the glyph:
+    measuring a string (a panel fitting its labels, ``visualizer check``) needs widths only."""
+    key = (hash(prop), dpi, char)
+    if key in _GLYPHS:
+        return _GLYPHS[key][3]
+    if key not in _ADVANCES:
+        _ADVANCES[key] = _font(prop, dpi).load_char(ord(char)).linearHoriAdvance / 65536
+    return _ADVANCES[key]
+
+
+def _width(prop: FontProperties, dpi: float, text: str) -> float:
+    """A string's advance in pixels, as :class:`FrameText` lays it out."""
+    return sum(_advance(prop, dpi, ch) for ch in text)
 
 
 def _line_metrics(prop: FontProperties, dpi: float) -> tuple[float, float]:
@@ -101,6 +118,10 @@ class FrameText(Artist):
     def set_position(self, x: float, y: float) -> None:
         """Move its anchor to ``(x, y)`` in its transform's coordinates."""
         self._xy = (x, y)
+
+    def get_position(self) -> tuple[float, float]:
+        """Its anchor, in its transform's coordinates."""
+        return self._xy
 
     def set_color(self, color: str) -> None:
         """Change the colour."""
@@ -150,7 +171,7 @@ class FrameText(Artist):
         if (self._text, dpi) not in widths:
             if len(widths) > 512:
                 widths.clear()
-            widths[(self._text, dpi)] = sum(_glyph(self._prop, dpi, ch)[3] for ch in self._text)
+            widths[(self._text, dpi)] = _width(self._prop, dpi, self._text)
         width = widths[(self._text, dpi)]
         ascent, descent = _line_metrics(self._prop, dpi)
         scale = dpi / 72
@@ -242,7 +263,7 @@ class FrameTextGroup(Artist):
         out = []
         for text, (px, py) in zip(self._texts, self.get_transform().transform(self._points)):
             if text:
-                width = sum(_glyph(self._prop, dpi, ch)[3] for ch in text)
+                width = _width(self._prop, dpi, text)
                 left, base = px - align * width, py - shift
                 out.append((text, Bbox([[left, base - descent], [left + width, base + ascent]])))
         return out
@@ -319,6 +340,45 @@ def _blend_pixels(canvas: np.ndarray, ys: np.ndarray, xs: np.ndarray, ink: np.nd
     colour = canvas[..., :3]
     mixed = colour[ys, xs] * (255 - a) + rgb * a + 128  # at most 255·255 + 128: fits 16 bits
     colour[ys, xs] = (mixed + (mixed >> 8)) >> 8  # / 255, rounded
+
+
+def box_overlap(a, b):
+    """How far two boxes overlap: the smaller side of their intersection in pixels, 0 when they are apart.
+    ``overlap > slack`` says two boxes share more than ``slack`` pixels each way. ``a`` and ``b`` are boxes
+    (display pixels), or arrays of extents (..., 4) as (x0, y0, x1, y1) broadcast together (every pair of a
+    list: ``box_overlap(e[:, None], e[None, :])``)."""
+    if isinstance(a, BboxBase) and isinstance(b, BboxBase):
+        return max(0.0, min(min(a.x1, b.x1) - max(a.x0, b.x0), min(a.y1, b.y1) - max(a.y0, b.y0)))
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    w = np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0])
+    h = np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1])
+    return np.maximum(0.0, np.minimum(w, h))
+
+
+def box_inside(box, area) -> bool:
+    """Whether ``box`` lies wholly within ``area`` (both display pixels)."""
+    return box.x0 >= area.x0 and box.x1 <= area.x1 and box.y0 >= area.y0 and box.y1 <= area.y1
+
+
+def points_along(lines, step: float = 2.0, most: int = 500) -> np.ndarray:
+    """Points at most ``step`` pixels apart along each line of ``lines`` (an (n, 2) array of display points,
+    or a list of them; rows that are not finite left out): where lines put ink, for keeping a legend or a
+    label off them and for finding a legend on them. Each segment gets as many points as its own length
+    needs (at most ``most``), so a long curve of short segments stays a few points per segment."""
+    lines = [lines] if isinstance(lines, np.ndarray) else list(lines)
+    out = []
+    for xy in lines:
+        xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+        xy = xy[np.isfinite(xy).all(axis=1)]
+        if len(xy) < 2:
+            out.append(xy)
+            continue
+        seg = np.diff(xy, axis=0)
+        n = np.clip(np.ceil(np.hypot(seg[:, 0], seg[:, 1]) / step), 1, most).astype(int)
+        first = np.repeat(np.cumsum(n) - n, n)  # each point's segment's first point
+        t = (np.arange(int(n.sum())) - first) / np.repeat(n, n)
+        out.append(np.vstack([np.repeat(xy[:-1], n, axis=0) + np.repeat(seg, n, axis=0) * t[:, None], xy[-1:]]))
+    return np.vstack(out) if out else np.zeros((0, 2))
 
 
 # Text size roles. A panel asks for a role, never a number of points: each role is one of the style's sizes

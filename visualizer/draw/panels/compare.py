@@ -7,7 +7,7 @@ from typing import Sequence
 import numpy as np
 from matplotlib.artist import Artist
 
-from ..text import size
+from ..text import points_along, size
 from .base import Layout, Panel
 from .. import colours
 from .curves import grow, history_line, loss_scale
@@ -117,17 +117,6 @@ def place_legend(ax, points: np.ndarray | None, outside: str = "right", **kwargs
                          **{"ncols": min(len(kwargs.get("handles") or ax.get_legend_handles_labels()[0]), 4),
                             **kwargs})
     return ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), **kwargs)
-
-
-def points_along(xy: np.ndarray, step: float = 2.0) -> np.ndarray:
-    """Points every ``step`` pixels or closer along the line through ``xy`` (display pixels; rows that are
-    not finite left out): where a line puts ink, for keeping a legend or a label off it."""
-    xy = xy[np.isfinite(xy).all(axis=1)]
-    if len(xy) < 2:
-        return xy
-    n = int(np.clip(np.hypot(*np.diff(xy, axis=0).T).max() / step, 1, 500))
-    t = np.linspace(0, 1, n, endpoint=False)[:, None, None]
-    return np.concatenate([(xy[:-1] + t * (xy[1:] - xy[:-1])).reshape(-1, 2), xy[-1:]])
 
 
 class _LegendFit(Artist):

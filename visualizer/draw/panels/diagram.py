@@ -22,7 +22,7 @@ from matplotlib.transforms import Bbox, blended_transform_factory, offset_copy
 from ...record.names import input_names, param_name, unit_names
 from ...record.probes import Needs, Probe
 from .. import colours
-from ..text import FrameText, size
+from ..text import FrameText, box_overlap, size
 from .base import Panel, axes_points, finite_range
 
 SHOWS = ("weights", "gradients")
@@ -70,6 +70,28 @@ def marker_size(sizes: list[int], ax=None) -> float:
     if getattr(sizes, "numbered", False):
         area = max(area, (2.3 * size("detail")) ** 2)
     return area if ax is None else min(area, (0.8 * points_per_unit(ax)) ** 2)
+
+
+def _crowded_headings_joined(names: list) -> None:
+    """Columns' headings (h1, h2, …) that touch their neighbours in pixels become one heading over the columns,
+    ``h1–h6``, centred on them."""
+    headings = [t for t in names if getattr(t, "heading", None) and t.get_text()]
+    boxes = [t.get_window_extent() for t in headings]
+    if len(headings) < 2 or not any(box_overlap(a, b) > 0 for a, b in zip(boxes, boxes[1:])):
+        return
+    first, last = headings[0], headings[-1]
+    (x0, y), (x1, _) = first.get_position(), last.get_position()
+    first.set_text(f"{first.heading}–{last.heading}")
+    first.set_position((x0 + x1) / 2, y)
+    for t in headings[1:]:
+        t.set_text("")
+
+
+def _numbers_overflow(numbers: list, radius: float) -> bool:
+    """Whether a unit's number is wider than its circle (``radius`` in pixels) or touches another's."""
+    boxes = [number.get_window_extent() for number, _ in numbers]
+    return any(b.width > 2 * radius for b in boxes) or \
+        any(box_overlap(a, b) > 0 for k, a in enumerate(boxes) for b in boxes[k + 1:])
 
 
 def edge_blocks(sizes: list[int]) -> list[slice]:
@@ -213,11 +235,6 @@ def edge_name_spots(pos: list[list[tuple[float, float]]]) -> dict[int, tuple[flo
     return spots
 
 
-def _touch(a, b, slack: float = 1.0) -> bool:
-    """Whether two boxes (display pixels) share more than ``slack`` pixels each way."""
-    return min(a.x1, b.x1) - max(a.x0, b.x0) > slack and min(a.y1, b.y1) - max(a.y0, b.y0) > slack
-
-
 def magnitude_range(*arrays: np.ndarray) -> tuple[float, float]:
     """(smallest non-zero, largest) finite magnitude over ``arrays``; (1, 1) when there is none."""
     mags = [np.abs(np.asarray(a, dtype=float)) for a in arrays]
@@ -356,7 +373,11 @@ class NetworkDiagramPanel(Panel):
                 for row in np.unique(np.linspace(0, len(history) - 1, 24).round().astype(int)):
                     busy += [a.get_window_extent() for a in update(int(row))
                              if isinstance(a, FrameText) and a.get_visible() and a.get_text()]
-                shown.extend(names + [t for t in fitting if not any(_touch(t.get_window_extent(), b) for b in busy)])
+                shown.extend(names + [t for t in fitting
+                                      if not any(box_overlap(t.get_window_extent(), b) > 1.0 for b in busy)])
+                _crowded_headings_joined(names)
+                if numbers and _numbers_overflow(numbers, np.sqrt(marker_size(sizes, ax)) / 2 * ax.figure.dpi / 72):
+                    numbers.clear()  # a circle too small for its number: the legend says which units are drawn
             if numbers:  # a unit's number in its circle, black or white against the circle's fill
                 fills = update.fills(i)
                 for number, u in numbers:
@@ -396,6 +417,8 @@ class NetworkDiagramPanel(Panel):
                 texts.append(FrameText(x, y, name, transform=ax.transData, ha="center", va="bottom",
                                        fontsize=size("detail"), offset=(0, lift + 1), background="white",
                                        background_alpha=0.85, pad=0.1))
+                if len(spots) == 1 and name == heading:
+                    texts[-1].heading = name
         for number, _ in numbers:
             ax.add_artist(number)
         weights = edge_names(info, layers, view.shown)
@@ -662,7 +685,7 @@ def labels_fit(ax, labels: list, widest: list[str], names: list, units=(), sizes
     fits = all(b.x0 >= figure.x0 and b.x1 <= figure.x1 and b.y0 >= figure.y0 for b in boxes[:len(labels)])
     for k, a in enumerate(boxes[:len(labels)]):
         for b in boxes[k + 1:]:
-            if min(a.x1, b.x1) - max(a.x0, b.x0) > 0 and min(a.y1, b.y1) - max(a.y0, b.y0) > 0:
+            if box_overlap(a, b) > 0:
                 fits = False
     for label in labels:
         label.set_visible(fits)

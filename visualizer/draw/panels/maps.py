@@ -17,7 +17,7 @@ from ..image import frame_imshow
 from ...record.names import input_name, unit_name
 from ...record.probes import Needs, Probe, plane, plane_key, plane_needs
 from .. import colours
-from ..text import FrameText, mark, size, stroke
+from ..text import FrameText, box_inside, box_overlap, mark, size, stroke
 from .base import Panel, class_probabilities, finite_range, fixed_limits
 
 DIVERGING = colours.SIGNED_CMAP
@@ -152,9 +152,8 @@ def _placed_labels(ax, options: list[list[FrameText]], points: np.ndarray, radiu
 
 
 def _clear(box, area, taken) -> bool:
-    inside = box.x0 >= area.x0 and box.x1 <= area.x1 and box.y0 >= area.y0 and box.y1 <= area.y1
-    return inside and not any(min(box.x1, b.x1) - max(box.x0, b.x0) > 1 and min(box.y1, b.y1) - max(box.y0, b.y0) > 1
-                              for b in taken)
+    """Whether ``box`` lies inside ``area`` and shares at most a pixel each way with each box of ``taken``."""
+    return box_inside(box, area) and not any(box_overlap(box, b) > 1 for b in taken)
 
 
 @dataclass

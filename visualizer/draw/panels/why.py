@@ -18,7 +18,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 from ...record.backprop import chain_rule, layer_weight, parse_param
 from ...record.names import param_name
 from ...record.probes import Needs, Probe
-from ..text import FrameText, FrameTextGroup, size, stroke
+from ..text import FrameText, FrameTextGroup, box_inside, points_along, size, stroke
 from .. import colours
 from .base import CURRENT_MARK, PREDICTION_COLOR, Panel, finite_range
 from .curves import scalar_key
@@ -145,7 +145,6 @@ class ChainRulePanel(Panel):
     def terms(self, history, i: int | slice = slice(None)):
         """(rule, values) of history row ``i`` (paths, samples, factors), or of every row (rows, paths,
         samples, factors); the products' sum over paths and samples is ∂L/∂θ."""
-        layers = history.info.layers
         rule = self._rule(history.info)
         return rule, rule.values(*self._sources(history, rule, i))
 
@@ -569,14 +568,12 @@ def _mark_start(ax, path: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
         label.set_va("bottom" if d[1] > 0.3 else "top" if d[1] < -0.3 else "center")
 
     def fit() -> None:
-        from .compare import points_along
-
         xy = points_along(ax.transData.transform(finite))
         area = ax.bbox
         for d in directions:
             aim(d)
             box = label.get_window_extent()
-            inside = box.x0 >= area.x0 and box.x1 <= area.x1 and box.y0 >= area.y0 and box.y1 <= area.y1
+            inside = box_inside(box, area)
             on_path = ((xy[:, 0] > box.x0) & (xy[:, 0] < box.x1) & (xy[:, 1] > box.y0) & (xy[:, 1] < box.y1)).any()
             if inside and not on_path:
                 return
