@@ -118,6 +118,20 @@ def wrap_wide_titles(figure: Figure, renderer) -> bool:
     return changed
 
 
+def place_decorations(figure: Figure, renderer) -> None:
+    """After the layout engine has placed the axes, what a draw would do first for each axes and that
+    :func:`thin_crowded_ticks` and :func:`wrap_wide_titles` read: the axes' active position (an axes locator,
+    as a colorbar's, or a fixed aspect shrinks it) and the y label's distance from the tick labels (its x). The
+    tick labels are placed by the check itself; titles and x labels only move up or down (unread)."""
+    for ax in figure.axes:
+        if not ax.get_visible():
+            continue
+        locator = ax.get_axes_locator()
+        ax.apply_aspect(locator(ax, renderer) if locator else None)
+        if ax.axison:
+            ax.yaxis._update_label_position(renderer)
+
+
 class _Sheet:
     """One layout's figure at ``size`` pixels, laid out once: its canvas, the picture without the changing
     artists (the background) and the panels' updaters, which draw a frame on it by blitting."""
@@ -140,19 +154,18 @@ class _Sheet:
         re-measured per frame (and updaters may measure the axes in pixels). Without ``pixels`` the figure
         is only laid out and measured (what ``visualizer check`` needs), not drawn.
 
-        Each pass lays the figure out and measures it on the canvas's own renderer with painting switched
-        off; the picture is painted once, at the final layout (a pass that thins ticks or wraps a title
-        would otherwise paint a picture only to throw it away)."""
+        Each pass runs the layout engine and then brings up to date only what :func:`thin_crowded_ticks` and
+        :func:`wrap_wide_titles` read (:func:`place_decorations`), not a whole draw of the figure; the picture
+        is painted once, at the final layout, and that paint places everything else."""
         renderer = self.canvas.get_renderer()
+        engine = self.figure.get_layout_engine()
 
-        def measured() -> None:  # the layout engine runs and every artist measures itself; nothing is painted
-            with renderer._draw_disabled():
-                self.figure.draw(renderer)
+        def lay_out() -> None:
+            engine.execute(self.figure)
+            place_decorations(self.figure, renderer)
 
-        lay_out = measured if pixels else self.figure.draw_without_rendering
         lay_out()
         for _ in range(3):  # large text on a small panel: fewer ticks or a title on two lines, laid out again
-            renderer = self.canvas.get_renderer()
             changed = False
             for _ in range(3):  # as far as the panels' present sizes tell, before the (costly) new layout
                 if not (thin_crowded_ticks(self.figure, renderer) | wrap_wide_titles(self.figure, renderer)):
@@ -164,6 +177,9 @@ class _Sheet:
         self.figure.set_layout_engine("none")
         if pixels:
             self.canvas.draw()  # the background, at the layout just made (the engine is off: nothing moves)
+        else:  # every artist measured and placed, as a paint would, with nothing painted
+            with renderer._draw_disabled():
+                self.figure.draw(renderer)
         self.background = self.canvas.copy_from_bbox(self.figure.bbox) if pixels else None
 
     def draw(self, key: int) -> FigureCanvasAgg:
