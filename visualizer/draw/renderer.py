@@ -132,6 +132,43 @@ def place_decorations(figure: Figure, renderer) -> None:
             ax.yaxis._update_label_position(renderer)
 
 
+class TicksOnce:
+    """While it stands, each axis of ``figure`` works out its ticks (locations, labels, which to draw) once
+    per state: again only when its view limits, its axes' box in pixels or its locator or formatter changed.
+    A layout pass asks an axis for its ticks a dozen times over (for each axes' tight box, its label's and
+    title's places, the siblings' boxes), all in the same state. Call :meth:`forget` after changing a
+    locator's or formatter's settings in place."""
+
+    def __init__(self, figure: Figure) -> None:
+        self.axes = [axis for ax in figure.axes for axis in ax._axis_map.values()]
+        self.memo: dict[int, tuple] = {}
+
+    def __enter__(self) -> TicksOnce:
+        for axis in self.axes:
+            axis._update_ticks = self._once(axis, axis._update_ticks)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for axis in self.axes:
+            del axis._update_ticks  # the class's method again
+        self.memo.clear()
+
+    def forget(self) -> None:
+        self.memo.clear()
+
+    def _once(self, axis, update):
+        def once() -> list:
+            major, minor = axis.major, axis.minor
+            state = (tuple(axis.get_view_interval()), axis.axes.bbox.bounds, id(major.locator),
+                     id(major.formatter), id(minor.locator), id(minor.formatter))
+            known = self.memo.get(id(axis))
+            if known is None or known[0] != state:
+                known = (state, update())
+                self.memo[id(axis)] = known
+            return list(known[1])
+        return once
+
+
 class _Sheet:
     """One layout's figure at ``size`` pixels, laid out once: its canvas, the picture without the changing
     artists (the background) and the panels' updaters, which draw a frame on it by blitting."""
@@ -164,22 +201,24 @@ class _Sheet:
             engine.execute(self.figure)
             place_decorations(self.figure, renderer)
 
-        lay_out()
-        for _ in range(3):  # large text on a small panel: fewer ticks or a title on two lines, laid out again
-            changed = False
-            for _ in range(3):  # as far as the panels' present sizes tell, before the (costly) new layout
-                if not (thin_crowded_ticks(self.figure, renderer) | wrap_wide_titles(self.figure, renderer)):
-                    break
-                changed = True
-            if not changed:
-                break
+        with TicksOnce(self.figure) as ticks:
             lay_out()
-        self.figure.set_layout_engine("none")
-        if pixels:
-            self.canvas.draw()  # the background, at the layout just made (the engine is off: nothing moves)
-        else:  # every artist measured and placed, as a paint would, with nothing painted
-            with renderer._draw_disabled():
-                self.figure.draw(renderer)
+            for _ in range(3):  # large text on a small panel: fewer ticks or a title on two lines, laid out again
+                changed = False
+                for _ in range(3):  # as far as the panels' present sizes tell, before the (costly) new layout
+                    if not (thin_crowded_ticks(self.figure, renderer) | wrap_wide_titles(self.figure, renderer)):
+                        break
+                    ticks.forget()  # a locator's settings changed in place
+                    changed = True
+                if not changed:
+                    break
+                lay_out()
+            self.figure.set_layout_engine("none")
+            if pixels:
+                self.canvas.draw()  # the background, at the layout just made (the engine is off: nothing moves)
+            else:  # every artist measured and placed, as a paint would, with nothing painted
+                with renderer._draw_disabled():
+                    self.figure.draw(renderer)
         self.background = self.canvas.copy_from_bbox(self.figure.bbox) if pixels else None
 
     def draw(self, key: int) -> FigureCanvasAgg:
