@@ -133,40 +133,57 @@ def place_decorations(figure: Figure, renderer) -> None:
 
 
 class TicksOnce:
-    """While it stands, each axis of ``figure`` works out its ticks (locations, labels, which to draw) once
-    per state: again only when its view limits, its axes' box in pixels or its locator or formatter changed.
-    A layout pass asks an axis for its ticks a dozen times over (for each axes' tight box, its label's and
-    title's places, the siblings' boxes), all in the same state. Call :meth:`forget` after changing a
-    locator's or formatter's settings in place."""
+    """While it stands, each axis of ``figure`` works out its ticks (locations, labels, which to draw) and
+    measures their labels once per state: again only when its view limits, its axes' box in pixels or its
+    locator or formatter changed. A layout pass asks an axis for its ticks and their labels' boxes a dozen
+    times over (for each axes' tight box, its label's and title's places, the siblings' boxes), all in the
+    same state. Call :meth:`forget` after changing a locator's or formatter's settings in place."""
 
     def __init__(self, figure: Figure) -> None:
         self.axes = [axis for ax in figure.axes for axis in ax._axis_map.values()]
-        self.memo: dict[int, tuple] = {}
+        self.memo: dict[int, tuple] = {}  # id(axis) -> (state, ticks to draw, {(renderer, ticks): boxes})
 
     def __enter__(self) -> TicksOnce:
         for axis in self.axes:
-            axis._update_ticks = self._once(axis, axis._update_ticks)
+            axis._update_ticks = self._ticks(axis, axis._update_ticks)
+            axis._get_ticklabel_bboxes = self._boxes(axis, axis._get_ticklabel_bboxes)
         return self
 
     def __exit__(self, *exc) -> None:
-        for axis in self.axes:
-            del axis._update_ticks  # the class's method again
+        for axis in self.axes:  # the class's methods again
+            del axis._update_ticks, axis._get_ticklabel_bboxes
         self.memo.clear()
 
     def forget(self) -> None:
         self.memo.clear()
 
-    def _once(self, axis, update):
-        def once() -> list:
-            major, minor = axis.major, axis.minor
-            state = (tuple(axis.get_view_interval()), axis.axes.bbox.bounds, id(major.locator),
-                     id(major.formatter), id(minor.locator), id(minor.formatter))
+    @staticmethod
+    def _state(axis) -> tuple:
+        major, minor = axis.major, axis.minor
+        return (tuple(axis.get_view_interval()), axis.axes.bbox.bounds, id(major.locator), id(major.formatter),
+                id(minor.locator), id(minor.formatter))
+
+    def _ticks(self, axis, update):
+        def ticks() -> list:
+            state = self._state(axis)
             known = self.memo.get(id(axis))
             if known is None or known[0] != state:
-                known = (state, update())
+                known = (state, update(), {})
                 self.memo[id(axis)] = known
             return list(known[1])
-        return once
+        return ticks
+
+    def _boxes(self, axis, measure):
+        def boxes(ticks: list, renderer) -> tuple[list, list]:
+            known = self.memo.get(id(axis))
+            if known is None or known[0] != self._state(axis):  # ticks placed outside the memo
+                return measure(ticks, renderer)
+            key = (id(renderer), tuple(map(id, ticks)))
+            if key not in known[2]:
+                known[2][key] = measure(ticks, renderer)
+            first, second = known[2][key]
+            return list(first), list(second)
+        return boxes
 
 
 class _Sheet:
