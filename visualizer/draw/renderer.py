@@ -118,6 +118,74 @@ def wrap_wide_titles(figure: Figure, renderer) -> bool:
     return changed
 
 
+def place_decorations(figure: Figure, renderer) -> None:
+    """After the layout engine has placed the axes, what a draw would do first for each axes and that
+    :func:`thin_crowded_ticks` and :func:`wrap_wide_titles` read: the axes' active position (an axes locator,
+    as a colorbar's, or a fixed aspect shrinks it) and the y label's distance from the tick labels (its x). The
+    tick labels are placed by the check itself; titles and x labels only move up or down (unread)."""
+    for ax in figure.axes:
+        if not ax.get_visible():
+            continue
+        locator = ax.get_axes_locator()
+        ax.apply_aspect(locator(ax, renderer) if locator else None)
+        if ax.axison:
+            ax.yaxis._update_label_position(renderer)
+
+
+class TicksOnce:
+    """While it stands, each axis of ``figure`` works out its ticks (locations, labels, which to draw) and
+    measures their labels once per state: again only when its view limits, its axes' box in pixels or its
+    locator or formatter changed. A layout pass asks an axis for its ticks and their labels' boxes a dozen
+    times over (for each axes' tight box, its label's and title's places, the siblings' boxes), all in the
+    same state. Call :meth:`forget` after changing a locator's or formatter's settings in place."""
+
+    def __init__(self, figure: Figure) -> None:
+        self.axes = [axis for ax in figure.axes for axis in ax._axis_map.values()]
+        self.memo: dict[int, tuple] = {}  # id(axis) -> (state, ticks to draw, {(renderer, ticks): boxes})
+
+    def __enter__(self) -> TicksOnce:
+        for axis in self.axes:
+            axis._update_ticks = self._ticks(axis, axis._update_ticks)
+            axis._get_ticklabel_bboxes = self._boxes(axis, axis._get_ticklabel_bboxes)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for axis in self.axes:  # the class's methods again
+            del axis._update_ticks, axis._get_ticklabel_bboxes
+        self.memo.clear()
+
+    def forget(self) -> None:
+        self.memo.clear()
+
+    @staticmethod
+    def _state(axis) -> tuple:
+        major, minor = axis.major, axis.minor
+        return (tuple(axis.get_view_interval()), axis.axes.bbox.bounds, id(major.locator), id(major.formatter),
+                id(minor.locator), id(minor.formatter))
+
+    def _ticks(self, axis, update):
+        def ticks() -> list:
+            state = self._state(axis)
+            known = self.memo.get(id(axis))
+            if known is None or known[0] != state:
+                known = (state, update(), {})
+                self.memo[id(axis)] = known
+            return list(known[1])
+        return ticks
+
+    def _boxes(self, axis, measure):
+        def boxes(ticks: list, renderer) -> tuple[list, list]:
+            known = self.memo.get(id(axis))
+            if known is None or known[0] != self._state(axis):  # ticks placed outside the memo
+                return measure(ticks, renderer)
+            key = (id(renderer), tuple(map(id, ticks)))
+            if key not in known[2]:
+                known[2][key] = measure(ticks, renderer)
+            first, second = known[2][key]
+            return list(first), list(second)
+        return boxes
+
+
 class _Sheet:
     """One layout's figure at ``size`` pixels, laid out once: its canvas, the picture without the changing
     artists (the background) and the panels' updaters, which draw a frame on it by blitting."""
@@ -140,30 +208,34 @@ class _Sheet:
         re-measured per frame (and updaters may measure the axes in pixels). Without ``pixels`` the figure
         is only laid out and measured (what ``visualizer check`` needs), not drawn.
 
-        Each pass lays the figure out and measures it on the canvas's own renderer with painting switched
-        off; the picture is painted once, at the final layout (a pass that thins ticks or wraps a title
-        would otherwise paint a picture only to throw it away)."""
+        Each pass runs the layout engine and then brings up to date only what :func:`thin_crowded_ticks` and
+        :func:`wrap_wide_titles` read (:func:`place_decorations`), not a whole draw of the figure; the picture
+        is painted once, at the final layout, and that paint places everything else."""
         renderer = self.canvas.get_renderer()
+        engine = self.figure.get_layout_engine()
 
-        def measured() -> None:  # the layout engine runs and every artist measures itself; nothing is painted
-            with renderer._draw_disabled():
-                self.figure.draw(renderer)
+        def lay_out() -> None:
+            engine.execute(self.figure)
+            place_decorations(self.figure, renderer)
 
-        lay_out = measured if pixels else self.figure.draw_without_rendering
-        lay_out()
-        for _ in range(3):  # large text on a small panel: fewer ticks or a title on two lines, laid out again
-            renderer = self.canvas.get_renderer()
-            changed = False
-            for _ in range(3):  # as far as the panels' present sizes tell, before the (costly) new layout
-                if not (thin_crowded_ticks(self.figure, renderer) | wrap_wide_titles(self.figure, renderer)):
-                    break
-                changed = True
-            if not changed:
-                break
+        with TicksOnce(self.figure) as ticks:
             lay_out()
-        self.figure.set_layout_engine("none")
-        if pixels:
-            self.canvas.draw()  # the background, at the layout just made (the engine is off: nothing moves)
+            for _ in range(3):  # large text on a small panel: fewer ticks or a title on two lines, laid out again
+                changed = False
+                for _ in range(3):  # as far as the panels' present sizes tell, before the (costly) new layout
+                    if not (thin_crowded_ticks(self.figure, renderer) | wrap_wide_titles(self.figure, renderer)):
+                        break
+                    ticks.forget()  # a locator's settings changed in place
+                    changed = True
+                if not changed:
+                    break
+                lay_out()
+            self.figure.set_layout_engine("none")
+            if pixels:
+                self.canvas.draw()  # the background, at the layout just made (the engine is off: nothing moves)
+            else:  # every artist measured and placed, as a paint would, with nothing painted
+                with renderer._draw_disabled():
+                    self.figure.draw(renderer)
         self.background = self.canvas.copy_from_bbox(self.figure.bbox) if pixels else None
 
     def draw(self, key: int) -> FigureCanvasAgg:
