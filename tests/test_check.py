@@ -263,3 +263,28 @@ def test_a_render_at_another_preset_is_not_taken_for_the_one_before(cli, tmp_pat
     assert code == 0 and "kept" not in out
     assert "preset" not in (tmp_path / "softplus_fit" / "manifest.json").read_text()
 
+
+
+@dataclass
+class LogCurve(Panel):
+    """A loss from 0.6 to 0.016 on a log axis: matplotlib labels its minor ticks (2×10⁻², 3×10⁻², …)."""
+
+    def draw(self, ax, history):
+        import numpy as np
+
+        ax.plot(np.arange(100), 0.6 * np.exp(-np.arange(100) / 27.0))
+        ax.set_yscale("log")
+        return lambda i: []
+
+
+def test_a_log_axis_s_crowded_minor_labels_thin_to_two_and_five_times_a_power_of_ten():
+    from visualizer.draw.renderer import Renderer
+
+    history = train(load_scene("softplus_fit"), steps=2, layout=Layout([["log"]], {"log": LogCurve()}))
+    layout = Layout([["log"], ["other"], ["third"]], {"log": LogCurve(), "other": LogCurve(), "third": LogCurve()})
+    assert not check_history(history, layout, preset="lecture", size=(854, 480))
+    renderer = Renderer(layout, history, size=(854, 480), preset="lecture", pixels=False)
+    labels = [t.label1.get_text() for t in renderer.axes["log"].yaxis._update_ticks() if t.label1.get_text()]
+    # at least two labels to read the scale by, the minor ones at 2 and 5 only
+    assert len(labels) >= 2 and all(not ("times" in s) or s.split("\\times")[0].lstrip("$\\mathdefault{") in "25"
+                                    for s in labels), labels

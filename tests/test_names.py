@@ -192,3 +192,14 @@ def test_a_summary_shows_the_units_that_changed_most_under_their_own_numbers(moo
     block = np.abs(w[1][-1][view.shown[1]][:, view.shown[2]].ravel())
     drawn = widths[2 * k:2 * k + block.size]
     assert np.all(np.diff(drawn[np.argsort(block)]) >= -1e-9) and np.ptp(drawn) > 0
+
+
+def test_names_given_for_fewer_inputs_than_the_network_has_leave_the_rest_generated():
+    from visualizer import MLP, SGD, Layout, Renderer, Scene
+
+    x = np.random.default_rng(0).normal(size=(20, 2))
+    panel = NetworkDiagramPanel(input_names=["age"])
+    scene = Scene(name="short", network=MLP((2, 3, 1), "tanh"), x=x, y=x[:, :1] * x[:, 1:], loss="mse",
+                  optimizer=SGD(0.1), steps=2, layout=Layout([["net"]], {"net": panel}))
+    renderer = Renderer(scene.layout, train(scene), size=(480, 270))
+    assert {"age", "x2", "ŷ"} <= {t.get_text() for t in renderer.axes["net"].texts}

@@ -13,7 +13,7 @@ import matplotlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import ScalarFormatter
+from matplotlib.ticker import LogFormatterSciNotation, ScalarFormatter
 from PIL import Image
 
 from . import MIN_SIZE
@@ -58,10 +58,24 @@ def plain_tick_labels(figure: Figure) -> None:
                 axis.set_major_formatter(TickLabels())
 
 
+class _TwoAndFive(LogFormatterSciNotation):
+    """A log axis's minor tick labels at 2 and 5 times a power of ten only (2×10⁻², 5×10⁻²)."""
+
+    def __init__(self) -> None:
+        super().__init__(labelOnlyBase=False, minor_thresholds=(np.inf, np.inf))
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        if x <= 0:
+            return ""
+        mantissa = x / 10.0 ** np.floor(np.log10(x) + 1e-9)
+        return super().__call__(x, pos) if min(abs(mantissa - 2), abs(mantissa - 5)) < 1e-6 else ""
+
+
 def thin_crowded_ticks(figure: Figure, renderer) -> bool:
     """Give every axis whose tick labels touch each other fewer ticks (every other one of fixed, named
-    ticks); True if any changed (the figure needs laying out again)."""
-    from matplotlib.ticker import FixedLocator, LogLocator, MaxNLocator
+    ticks; a log axis's labelled minor ticks, as 2×10⁻² beside 3×10⁻², lose their labels first); True if any
+    changed (the figure needs laying out again)."""
+    from matplotlib.ticker import FixedLocator, LogLocator, MaxNLocator, NullFormatter
 
     changed = False
     for ax in figure.axes:
@@ -76,6 +90,12 @@ def thin_crowded_ticks(figure: Figure, renderer) -> bool:
             gap = 0.25 * ticks[0].label1.get_fontsize() * figure.dpi / 72
             crowded = any((b.x0 - a.x1 if along == 0 else b.y0 - a.y1) < gap for a, b in zip(boxes, boxes[1:]))
             if not crowded:
+                continue
+            minor = {id(t) for t in axis.minorTicks}
+            if any(id(t) in minor for t in ticks):  # labelled minor ticks: 2× and 5× only, then none
+                thinner = NullFormatter() if isinstance(axis.get_minor_formatter(), _TwoAndFive) else _TwoAndFive()
+                axis.set_minor_formatter(thinner)
+                changed = True
                 continue
             locator, formatter = axis.get_major_locator(), axis.get_major_formatter()
             if isinstance(locator, FixedLocator):  # named ticks: every other name
@@ -128,7 +148,7 @@ def place_decorations(figure: Figure, renderer) -> None:
             continue
         locator = ax.get_axes_locator()
         ax.apply_aspect(locator(ax, renderer) if locator else None)
-        if ax.axison:
+        if ax.axison and hasattr(ax.yaxis, "_update_label_position"):
             ax.yaxis._update_label_position(renderer)
 
 
@@ -137,21 +157,36 @@ class TicksOnce:
     measures their labels once per state: again only when its view limits, its axes' box in pixels or its
     locator or formatter changed. A layout pass asks an axis for its ticks and their labels' boxes a dozen
     times over (for each axes' tight box, its label's and title's places, the siblings' boxes), all in the
-    same state. Call :meth:`forget` after changing a locator's or formatter's settings in place."""
+    same state. Call :meth:`forget` after changing a locator's or formatter's settings in place; tick
+    parameters changed in place while it stands (``tick_params``) are not seen (the set-up changes none).
+
+    It wraps two of matplotlib's own axis methods (``_update_ticks``, ``_get_ticklabel_bboxes``); with a
+    matplotlib that lacks them it does nothing, and the set-up is only slower."""
+
+    METHODS = ("_update_ticks", "_get_ticklabel_bboxes")
 
     def __init__(self, figure: Figure) -> None:
-        self.axes = [axis for ax in figure.axes for axis in ax._axis_map.values()]
+        self.axes = [axis for ax in figure.axes for axis in (ax.xaxis, ax.yaxis)
+                     if all(callable(getattr(axis, name, None)) for name in self.METHODS)]
         self.memo: dict[int, tuple] = {}  # id(axis) -> (state, ticks to draw, {(renderer, ticks): boxes})
+        self.wrapped: list = []
 
     def __enter__(self) -> TicksOnce:
-        for axis in self.axes:
-            axis._update_ticks = self._ticks(axis, axis._update_ticks)
-            axis._get_ticklabel_bboxes = self._boxes(axis, axis._get_ticklabel_bboxes)
+        try:
+            for axis in self.axes:
+                axis._update_ticks = self._ticks(axis, axis._update_ticks)
+                axis._get_ticklabel_bboxes = self._boxes(axis, axis._get_ticklabel_bboxes)
+                self.wrapped.append(axis)
+        except BaseException:
+            self.__exit__()
+            raise
         return self
 
     def __exit__(self, *exc) -> None:
-        for axis in self.axes:  # the class's methods again
-            del axis._update_ticks, axis._get_ticklabel_bboxes
+        for axis in self.wrapped:  # the class's methods again
+            for name in self.METHODS:
+                axis.__dict__.pop(name, None)
+        self.wrapped.clear()
         self.memo.clear()
 
     def forget(self) -> None:

@@ -349,6 +349,7 @@ def box_overlap(a, b):
     list: ``box_overlap(e[:, None], e[None, :])``)."""
     if isinstance(a, BboxBase) and isinstance(b, BboxBase):
         return max(0.0, min(min(a.x1, b.x1) - max(a.x0, b.x0), min(a.y1, b.y1) - max(a.y0, b.y0)))
+    a, b = (box.extents if isinstance(box, BboxBase) else box for box in (a, b))  # a box against extents
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     w = np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0])
     h = np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1])

@@ -32,7 +32,8 @@ class LayersModel:
     loaded into it: what the evaluator needs to work out a why layout's probes after the fact. Through dropout
     and batch norm it needs the recorded row's state (:meth:`use_row`): its outputs are evaluation mode's
     (batch norm by the running statistics at that row, dropout passing everything), its :meth:`step_pass` the
-    training pass with the row's masks and batch statistics."""
+    training pass with the row's masks; its batch statistics are worked out again from the full set, the batch
+    the recorded ones were taken on (they are required in the history, not read)."""
 
     def __init__(self, layers, other_layers=()) -> None:
         self._layers = list(layers)

@@ -158,9 +158,10 @@ def units_that_fit(ax, boxes: bool) -> int:
 
 
 def columns(history, most: int = MAX_SHOWN_UNITS) -> Columns:
-    """The :class:`Columns` a diagram of ``history`` draws: the same units in every diagram of the run (the
-    weights, the backward pass, the explain figure), ranked by how far their incoming and outgoing weights and
-    their bias moved from the first recorded row to the last (ties: the lower index)."""
+    """The :class:`Columns` a diagram of ``history`` draws: the ``most`` units of each wide column that moved
+    most, ranked by how far their incoming and outgoing weights and their bias moved from the first recorded
+    row to the last (ties: the lower index). Every diagram of the run (the weights, the backward pass, the
+    explain figure) ranks alike, so one with room for fewer units shows the first of the same ones."""
     layers = history.info.layers
     sizes = [layers[0].n_in] + [lay.n_out for lay in layers]
     if max(sizes) <= MAX_ALL_EDGES:
@@ -343,8 +344,10 @@ class NetworkDiagramPanel(Panel):
 
         ax.set_ylim(-half - 0.6, half + 0.6)
         ax.set_axis_off()
-        ends = [self.input_names or input_names(info),
-                self.output_names or info.output_names or unit_names(layers)[layers[-1].name]]
+        generated = [input_names(info), info.output_names or unit_names(layers)[layers[-1].name]]
+        # names given for fewer inputs or outputs than the network has: the rest keep their generated names
+        ends = [list(given or ())[:len(own)] + list(own[len(given or ()):])
+                for given, own in zip((self.input_names, self.output_names), generated)]
         # points the outputs' names take right of their neurons (a summary's legend beside the diagram clears them)
         beside = np.sqrt(marker_size(sizes)) / 2 + 8 + 0.62 * size("label") * max(
             (len(ends[1][i]) for i in view.shown[-1]), default=0)

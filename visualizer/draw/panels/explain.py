@@ -486,7 +486,8 @@ class ExplainNotesPanel(Panel):
         captions: dict = {}  # (row, phase) → its caption: a step's phases repeat over many frames
 
         def fits(line: str) -> bool:  # within the panel, from the body's left edge (the layout is final here)
-            renderer = ax.figure._get_renderer()  # the canvas's own (Agg in a render)
+            canvas = ax.figure.canvas  # Agg's in a render, which measures as it paints
+            renderer = canvas.get_renderer() if hasattr(canvas, "get_renderer") else ax.figure._get_renderer()
             width = renderer.get_text_width_height_descent(line, body.get_fontproperties(), ismath=False)[0]
             return width <= ax.bbox.width * (0.98 - 0.02)
 

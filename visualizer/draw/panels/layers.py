@@ -64,8 +64,10 @@ def layer_style(history, name: str) -> tuple[str, str]:
     """The (colour, line style) of layer ``name``: the layer role by its depth in the network
     (:func:`~visualizer.draw.colours.layer_style`: lighter at the input side, darker deeper)."""
     names = [n for n, _ in layer_order(history)]
-    k = names.index(name) if name in names else len(names)  # a layer the statistics left out: one deeper
-    return colours.layer_style(k, max(len(names), k + 1))
+    if name in names:
+        return colours.layer_style(names.index(name), len(names))
+    # a layer the statistics left out: the deepest shade, dashed (apart from the deepest layer's solid line)
+    return colours.layer_style(len(names), len(names) + 1)[0], colours.SERIES_STYLES[1]
 
 
 def chosen_layers(history, layers, who: str, stat: str | None = None) -> list[tuple[str, str]]:
