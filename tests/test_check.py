@@ -288,3 +288,10 @@ def test_a_log_axis_s_crowded_minor_labels_thin_to_two_and_five_times_a_power_of
     # at least two labels to read the scale by, the minor ones at 2 and 5 only
     assert len(labels) >= 2 and all(not ("times" in s) or s.split("\\times")[0].lstrip("$\\mathdefault{") in "25"
                                     for s in labels), labels
+
+
+def test_named_points_keep_their_names_apart_and_off_each_other_at_lecture_size():
+    # gender's four people at 1920x1080 late in its run: corner labels would put Bob's name on
+    # Charlie's point and Charlie's on Alice's; a label beside or over its point fits
+    problems = check(load_scene("gender"), layout="why", preset="lecture", steps=1000)
+    assert not problems, "\n".join(map(str, problems))

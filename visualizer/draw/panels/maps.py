@@ -104,9 +104,12 @@ class DecisionBoundaryPanel(_PlanePanel):
         for name, qx, qy in zip(self.names, px, py):
             # Labels lean towards the middle of the plane so points at its edges keep theirs inside.
             lean = ((-8 if qx > cx else 8), (-8 if qy > cy else 8))
-            corners = [lean, (lean[0], -lean[1]), (-lean[0], lean[1]), (-lean[0], -lean[1])]
+            # the corners, then beside and over or under the point (where a corner would cover a neighbour)
+            corners = [lean, (lean[0], -lean[1]), (-lean[0], lean[1]), (-lean[0], -lean[1]),
+                       (lean[0] * 1.25, 0), (-lean[0] * 1.25, 0), (0, lean[1] * 1.25), (0, -lean[1] * 1.25)]
             options.append([FrameText(qx, qy, name, transform=ax.transData, offset=(dx, dy), fontsize=size("label"),
-                                      ha="right" if dx < 0 else "left", va="top" if dy < 0 else "bottom",
+                                      ha="right" if dx < 0 else "left" if dx > 0 else "center",
+                                      va="top" if dy < 0 else "bottom" if dy > 0 else "center",
                                       background="white", pad=0.15) for dx, dy in corners])
             for label in options[-1]:
                 ax.add_artist(label)
@@ -132,7 +135,8 @@ class DecisionBoundaryPanel(_PlanePanel):
 
 def _placed_labels(ax, options: list[list[FrameText]], points: np.ndarray, radius: float) -> list[FrameText]:
     """One label per point, from its ``options`` the first that stays inside the axes and covers neither a
-    label placed before it nor a point (``radius`` points); the first option when none does."""
+    label placed before it nor a point (``radius`` points); when none does, the one that covers least (a
+    point counting thrice a label, running out of the axes most of all)."""
     from matplotlib.transforms import Bbox
 
     scale = ax.figure.dpi / 72
@@ -142,7 +146,14 @@ def _placed_labels(ax, options: list[list[FrameText]], points: np.ndarray, radiu
     chosen = []
     for own, labels in enumerate(options):
         others = [b for k, b in enumerate(taken) if k != own]
-        pick = next((t for t in labels if _clear(t.get_window_extent(), area, others)), labels[0])
+        pick = next((t for t in labels if _clear(t.get_window_extent(), area, others)), None)
+        if pick is None:
+            def covered(box) -> float:
+                outside = sum(max(0.0, v) for v in (area.x0 - box.x0, box.x1 - area.x1, area.y0 - box.y0,
+                                                    box.y1 - area.y1))
+                return 10 * outside + sum((3 if k < len(points) else 1) * box_overlap(box, b)
+                                          for k, b in enumerate(taken) if k != own)
+            pick = min(labels, key=lambda t: covered(t.get_window_extent()))
         for t in labels:  # the corners not taken leave the axes
             if t is not pick:
                 t.remove()
