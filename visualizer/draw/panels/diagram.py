@@ -373,6 +373,11 @@ class NetworkDiagramPanel(Panel):
                 fitting = [t for texts, words, ys in blocks if names_fit(ax, words, ys, edge_points) for t in texts]
                 # and no edge name on a unit's name or on its bias or δ written under it, at any row of the run
                 busy = [t.get_window_extent() for t in names if t.get_text()]
+                for label, text in zip(getattr(update, "labels", ()), getattr(update, "widest", ())):
+                    if label.get_visible() and text:  # a bias or δ label at its widest over the run
+                        label.set_text(text)
+                        busy.append(label.get_window_extent())
+                        label.set_text("")
                 for row in np.unique(np.linspace(0, len(history) - 1, 24).round().astype(int)):
                     busy += [a.get_window_extent() for a in update(int(row))
                              if isinstance(a, FrameText) and a.get_visible() and a.get_text()]
