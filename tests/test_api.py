@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from visualizer import SGD, Dense, FitPanel, Layout, LossPanel, Network, Scene, render, train
+from visualizer import SGD, Dense, FitPanel, Layout, LossPanel, Network, RenderResult, Scene, render, train
 
 
 def notebook_scene() -> Scene:
@@ -20,18 +20,21 @@ def test_a_scene_built_in_a_cell_trains_renders_and_shows_inline(tmp_path):
     scene = notebook_scene()
     history = train(scene)
     assert len(history) == 9 and history.loss[-1] < history.loss[0]
-    result = render(scene, history, out=tmp_path, size=(320, 180), formats="mp4")
-    assert set(result) == {"history", "mp4", "poster", "contact_sheet"}
-    html = result._repr_html_()  # what Jupyter calls to show the cell's result
+    made = render(scene, history, out=tmp_path, size=(320, 180), formats="mp4,gif,html")
+    assert set(made) == {"history", "mp4", "gif", "html", "poster", "contact_sheet"}
+    shown = made._repr_html_()  # what Jupyter calls to show the cell's result: the player, when made
+    assert shown.startswith("<iframe srcdoc=") and "&lt;video" in shown
+
+    def only(*kinds):  # the result of a render that wrote just these (the same files)
+        return RenderResult({k: v for k, v in made.items() if k in {"history", "poster", "contact_sheet", *kinds}})
+
+    result = only("mp4")
+    html = result._repr_html_()
     assert html.startswith("<video") and "data:video/mp4;base64," in html
-    gif_only = render(scene, history, out=tmp_path / "g", size=(320, 180), format="gif")
-    assert gif_only._repr_html_().startswith('<img style="max-width:100%" src="data:image/gif;base64,')
-    # Front ends that drop HTML get the poster; the player, when made, is what shows.
+    assert only("gif")._repr_html_().startswith('<img style="max-width:100%" src="data:image/gif;base64,')
+    # Front ends that drop HTML get the poster.
     bundle = result._repr_mimebundle_()
     assert bundle["image/png"] and bundle["text/html"] == html
-    player = render(scene, history, out=tmp_path / "p", size=(320, 180), format="html")
-    shown = player._repr_html_()
-    assert shown.startswith("<iframe srcdoc=") and "&lt;video" in shown
 
 
 def test_inline_output_beyond_the_limit_is_a_link(tmp_path, monkeypatch):

@@ -193,8 +193,8 @@ def test_without_a_video_only_the_stills_frames_are_drawn_and_they_are_the_same(
 
     scene = load_scene("softplus_fit")
     history = train(scene, steps=47)
-    sparse = render(scene, history, format="pdf", pages=2, size=(320, 180), jobs=2, out=tmp_path / "pdf")
-    every = render(scene, history, format="frames", size=(320, 180), jobs=2, out=tmp_path / "frames")
+    sparse = render(scene, history, format="pdf", pages=2, size=(160, 90), jobs=2, out=tmp_path / "pdf")
+    every = render(scene, history, format="frames", size=(160, 90), jobs=2, out=tmp_path / "frames")
     assert pdf_pages(sparse["pdf"]) == 2
     for kind in ("poster", "contact_sheet"):
         assert sparse[kind].read_bytes() == every[kind].read_bytes(), kind

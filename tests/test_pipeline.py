@@ -34,13 +34,13 @@ def test_with_spawn_chunks_are_drawn_in_parallel_by_processes_that_build_their_o
     # The product scene's surface panel calls a function of the scene file: it travels as the file's text.
     scene = load_scene("product")
     hist = train(scene, steps=47, every=1)  # 48 frames: two chunks
-    spawned = render(scene, hist, out=tmp_path / "spawn", size=(320, 180), jobs=2, format="mp4,gif,frames",
+    spawned = render(scene, hist, out=tmp_path / "spawn", size=(160, 90), jobs=2, format="mp4,gif,frames",
                      pace="steps")
     assert spawned.processes == 2
     import multiprocessing as mp
 
     mp.set_start_method("fork", force=True)
-    forked = render(scene, hist, out=tmp_path / "fork", size=(320, 180), jobs=2, format="mp4,gif,frames",
+    forked = render(scene, hist, out=tmp_path / "fork", size=(160, 90), jobs=2, format="mp4,gif,frames",
                     pace="steps")
     assert forked.processes == 2
     for kind in ("mp4", "gif"):  # the same chunks, pixels and encoder settings: the same bytes

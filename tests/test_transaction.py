@@ -48,10 +48,11 @@ def scene():
 
 @pytest.fixture(scope="module")
 def made(tmp_path_factory, scene):
-    """A first render that several tests start from (softplus_fit, 3 steps, MP4 at 160x90): ``made(out)`` puts
-    a copy of its folder, byte for byte what that render left, in ``out/softplus_fit`` and returns it."""
+    """A first render that several tests start from (softplus_fit, 3 steps, MP4, GIF and PNG frames at 160x90,
+    10 frames/s): ``made(out)`` puts a copy of its folder, byte for byte what that render left, in
+    ``out/softplus_fit`` and returns it."""
     first = tmp_path_factory.mktemp("made")
-    render(scene, out=first, steps=3, size=(160, 90), fps=10, format="mp4", jobs=1)
+    render(scene, out=first, steps=3, size=(160, 90), fps=10, format="mp4,gif,frames", jobs=1)
 
     def copy(out):
         return Path(shutil.copytree(first / "softplus_fit", out / "softplus_fit"))
@@ -63,33 +64,32 @@ def test_the_same_history_in_another_format_keeps_the_other_outputs(tmp_path, sc
     video = (folder / "softplus_fit.mp4").read_bytes()
     again = render(scene, History.load(folder / "history.npz"), out=tmp_path, size=(320, 180), format="gif")
     assert set(again) == {"history", "gif", "poster", "contact_sheet"}  # exactly what this render wrote
-    assert set(again.kept) == {"mp4"} and again.retired == []
+    assert set(again.kept) == {"mp4", "frames"} and again.retired == []
     assert (folder / "softplus_fit.mp4").read_bytes() == video
     manifest = one_run(folder)
     assert manifest["outputs"]["mp4"]["options"]["size"] == [160, 90]
     assert manifest["outputs"]["gif"]["options"]["size"] == [320, 180]
 
 
-def test_a_new_history_retires_the_outputs_of_the_older_one(tmp_path, cli):
-    code, _, err = cli("render", "softplus_fit", "--steps", "4", *SMALL, "--format", "mp4,gif", "--out", str(tmp_path))
-    assert code == 0, err
+def test_a_new_history_retires_the_outputs_of_the_older_one(tmp_path, cli, made):
+    made(tmp_path)  # 3 steps: MP4, GIF and frames
     code, out, err = cli("render", "softplus_fit", "--steps", "5", *SMALL, "--format", "mp4", "--out", str(tmp_path))
     assert code == 0, err
     folder = tmp_path / "softplus_fit"
     manifest = one_run(folder)
     assert set(manifest["outputs"]) == {"history", "mp4", "poster", "contact_sheet"}
-    assert not (folder / "softplus_fit.gif").exists()
+    assert not (folder / "softplus_fit.gif").exists() and not (folder / "frames").exists()
     # The summary lists exactly what this render wrote, and what it removed.
     kinds = [line.split()[0] for line in out.splitlines()]
-    assert kinds == ["history", "mp4", "poster", "contact_sheet", "manifest", "removed"]
-    assert "softplus_fit.gif (made from an older history)" in out
+    assert kinds == ["history", "mp4", "poster", "contact_sheet", "manifest", "removed", "removed"]
+    assert out.splitlines()[-2:] == ["      removed  frames (made from an older history)",
+                                     "      removed  softplus_fit.gif (made from an older history)"]
 
 
-def test_the_summary_names_the_outputs_kept_from_an_earlier_render_of_the_same_history(tmp_path, cli):
-    args = ("render", "softplus_fit", "--steps", "4", *SMALL, "--out", str(tmp_path))
-    code, _, err = cli(*args, "--format", "mp4,frames")
-    assert code == 0, err
-    code, out, err = cli(*args, "--format", "gif")  # same scene, steps and seed: the same history
+def test_the_summary_names_the_outputs_kept_from_an_earlier_render_of_the_same_history(tmp_path, cli, made):
+    made(tmp_path)  # 3 steps: MP4, GIF and frames at 160x90, 10 frames/s
+    # Same scene, steps and seed: the same history; the GIF asked for is written again.
+    code, out, err = cli("render", "softplus_fit", "--steps", "3", *SMALL, "--out", str(tmp_path), "--format", "gif")
     assert code == 0, err
     kinds = [line.split()[0] for line in out.splitlines()]
     assert kinds == ["history", "gif", "poster", "contact_sheet", "manifest", "kept"]
@@ -103,7 +103,7 @@ def test_outputs_of_unknown_origin_are_retired(tmp_path, scene, made):
     (folder / MANIFEST).unlink()  # as an older version left it
     (folder / "softplus_fit.gif").write_bytes(b"GIF89a from some other run")
     result = render(scene, out=tmp_path, steps=4, size=(160, 90), format="mp4")
-    assert sorted(result.retired) == ["softplus_fit.gif"]
+    assert sorted(result.retired) == ["frames", "softplus_fit.gif"]
     one_run(folder)
 
 
