@@ -646,6 +646,15 @@ class NetworkDiagramPanel(Panel):
         points = size("label")
         room = axes_points(ax)[0] / (len(layers) + 1)  # points per column
         short = any(0.6 * points * len(n) + 8 > room for names in gaps.values() for n in names)
+        # Too narrow even for that (a comparison's diagrams of a deep network at lecture size), and every gap holds
+        # the same layers: one box over the middle gap says so for all of them.
+        shortened = [n.replace("batch norm", "BN").replace(" → ", "\n").replace("dropout p=", "drop\n")
+                     for names in gaps.values() for n in names]
+        if short and len(gaps) > 1 and len({tuple(n) for n in gaps.values()}) == 1 and \
+                0.6 * size("detail") * max(len(w) for n in shortened for w in n.split("\n")) + 8 > 0.8 * room:
+            names = next(iter(gaps.values()))
+            gaps = {float(np.median(list(gaps))): [*names[:-1], names[-1] + ",", "after every hidden layer"]}
+            short = False
         if short:
             gaps = {x: [n.replace("batch norm", "BN").replace(" → ", "\n").replace("dropout p=", "drop\n")
                         for n in names] for x, names in gaps.items()}
