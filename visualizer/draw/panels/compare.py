@@ -107,16 +107,19 @@ def place_legend(ax, points: np.ndarray | None, outside: str = "right", **kwargs
                 legend.set_loc(spot)
                 return legend
     legend.remove()
-    if outside == "below":
-        from matplotlib.transforms import ScaledTranslation
+    from matplotlib.transforms import ScaledTranslation
 
+    if outside == "below":
         # Under the tick labels and the axis label (their depth is text, so it holds after the layout).
         depth = (ax.get_window_extent(renderer).y0 - ax.get_tightbbox(renderer).y0) / ax.figure.dpi + 0.04
         return ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), borderaxespad=0.0,
                          bbox_transform=ax.transAxes + ScaledTranslation(0, -depth, ax.figure.dpi_scale_trans),
                          **{"ncols": min(len(kwargs.get("handles") or ax.get_legend_handles_labels()[0]), 4),
                             **kwargs})
-    return ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), **kwargs)
+    # Right of the tick labels that overhang the axes' right edge (the last step's, centred on it).
+    overhang = max(0.0, ax.get_tightbbox(renderer).x1 - ax.get_window_extent(renderer).x1) / ax.figure.dpi
+    return ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                     bbox_transform=ax.transAxes + ScaledTranslation(overhang, 0, ax.figure.dpi_scale_trans), **kwargs)
 
 
 class _LegendFit(Artist):
