@@ -295,3 +295,10 @@ def test_named_points_keep_their_names_apart_and_off_each_other_at_lecture_size(
     # Charlie's point and Charlie's on Alice's; a label beside or over its point fits
     problems = check(load_scene("gender"), layout="why", preset="lecture", steps=1000)
     assert not problems, "\n".join(map(str, problems))
+
+
+def test_a_comparison_with_rows_of_the_runs_own_keeps_its_plots_readable_at_lecture_size():
+    # vanishing's runs each have a row of layer speeds: with the losses and the landscape under them, three rows
+    # at lecture text left the losses 105 px high; beside them, every plot keeps its height
+    problems = check(load_scene("vanishing"), vary=["activation=sigmoid,relu"], preset="lecture", steps=STEPS)
+    assert not problems, "\n".join(map(str, problems))

@@ -261,11 +261,12 @@ def test_a_comparison_of_activations_draws_each_runs_layer_speeds_on_one_axis():
     reading = sorted(range(len(texts)), key=lambda j: (-round(boxes[j].y0), boxes[j].x0))
     assert [texts[j].get_text() for j in reading] == [f"h{j}" for j in range(1, 6)]
     assert axes[1].get_legend() is None
-    # compare lays the row out under the runs' panels (runs of other depths: each its own layers)
+    # compare lays the row out under the runs' panels (runs of other depths: each its own layers), and the losses
+    # in a column beside all their rows, so each row keeps its height at lecture size
     deep = [varied(scene, depth=d) for d in (1, 2)]
     _, laid, _ = comparison(scene, deep[0], {"depth": [1, 2]}, [train(s, steps=2, every=1) for s in deep],
                             ["depth=1", "depth=2"])
-    assert {"layers0", "layers1"} <= set(laid.panels) and laid.mosaic[-1] == [[["loss", "loss"]]]
+    assert laid.mosaic == [[[["run0", "run1"], ["diagram0", "diagram1"], ["layers0", "layers1"]], [["loss"]]]]
     assert {"diagram0", "diagram1"} <= set(laid.panels)  # networks of other shapes: each drawn
     assert [laid.panels[f"layers{k}"].legend for k in (0, 1)] == [True, True]  # and each its layers' legend
     # Runs of one shape: the layer lines say what their diagrams would, so none are drawn; under the rows of

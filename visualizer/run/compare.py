@@ -324,7 +324,7 @@ def comparison(scene, first, vary: dict[str, list[Any]], histories: list[History
     # Under a row of their own, the runs' main panels leave out what makes their legend long (a fit's
     # per-neuron lines), so they keep the height to be read.
     layout = comparison_layout(scene.layout, joined, len(histories), landscape, shape=shape,
-                               brief=diagrams or stats)
+                               brief=diagrams or stats, side=stats)
     if diagrams:
         # One width scale for every run's edges, so a thick edge is as large a weight in each diagram.
         # (a run that diverged keeps its own: its weights would shrink every other run's edges to hairs)

@@ -191,7 +191,7 @@ class CompareLossPanel(Panel):
         # Checked against every curve's whole run, so no frame's curve passes under it.
         full = [Line2D(steps, values, transform=ax.transData) for values in series]
         points, renderer, width = _axes_points(ax, full), ax.figure.canvas.get_renderer(), ax.get_window_extent().width
-        for ncols in (2, 1) if len(handles) > 6 or self.legend_outside == "below" else (1,):
+        for ncols in (2, 1) if len(handles) > 6 else (1,):  # a column beside a grid: one entry a line
             legend = place_legend(ax, points, self.legend_outside, handles=handles, framealpha=0.85,
                                   fontsize=size("label"), handlelength=2.2, ncols=ncols)
             # below the axes: no wider than they are (a narrow column beside a tall grid), else one column
@@ -330,12 +330,14 @@ def grid_shape(runs: int, shape: Sequence[int] | None = None) -> tuple[int, int]
 
 
 def comparison_layout(scene_layout: Layout, history, runs: int, landscape: Panel | None = None,
-                      shape: Sequence[int] | None = None, brief: bool = False) -> Layout:
+                      shape: Sequence[int] | None = None, brief: bool = False, side: bool = False) -> Layout:
     """Small multiples of the scene's main panel, laid out as :func:`grid_shape` says for the varied
     settings' ``shape`` (how many values each has), above the overlaid losses, with ``landscape`` (every run's
     path on one plane, see :class:`~visualizer.draw.panels.why.CompareLandscapePanel`) beside them; every
     run drawn in its :func:`run_styles` style in both. ``brief``: more rows of the runs' own follow, so the
-    main panel leaves out what makes its legend long (a fit's per-neuron lines)."""
+    main panel leaves out what makes its legend long (a fit's per-neuron lines). ``side``: the losses (and the
+    landscape) go in a column beside the runs' panels whatever the grid's height (rows of the runs' own follow,
+    which :func:`with_run_row` adds to the grid, so every row keeps its height)."""
     import dataclasses
 
     main = main_panel(scene_layout)
@@ -368,11 +370,11 @@ def comparison_layout(scene_layout: Layout, history, runs: int, landscape: Panel
         grid.append(row)
     if spare is not None:
         panels["legend"] = spare  # after the first run's panel, which hands it the entries
-    if rows >= 3 and landscape is not None:
+    if side or (rows >= 3 and landscape is not None):
         # A tall grid keeps its panels' height: the losses and the landscape in a column beside it.
-        side = [["loss"], ["landscape"]]
+        column = [["loss"], ["landscape"]] if landscape is not None else [["loss"]]
         panels["loss"] = dataclasses.replace(panels["loss"], legend_outside="below")
-        return Layout([[grid, side]], panels, width_ratios=[cols, max(1.0, 0.6 * cols)])
+        return Layout([[grid, column]], panels, width_ratios=[cols, max(1.0, 0.6 * cols)])
     # Two grids of their own, one above the other: the bottom row's labels do not widen the columns above.
     return Layout([[grid], [[bottom]]], panels,
                   height_ratios=[rows, max(0.8, 0.45 * rows) * (1.4 if landscape else 1)])
@@ -401,6 +403,10 @@ def with_run_row(layout: Layout, panel: Panel, runs: int, shape: Sequence[int] |
                                                         legend=legend == "each" or (bool(legend) and k == 0))
                                      for k in range(runs)}}
     ratios = list(layout.height_ratios or [1.0] * len(layout.mosaic))
+    if len(layout.mosaic) == 1 and len(layout.mosaic[0]) == 2 and isinstance(layout.mosaic[0][0], list):
+        # the runs' grid beside a column of the losses and the landscape: the new rows join the grid
+        runs_grid, column = layout.mosaic[0]
+        return Layout([[[*runs_grid, *grid], column]], panels, width_ratios=layout.width_ratios)
     if len(layout.mosaic) > 1 and all(len(row) == 1 for row in layout.mosaic):
         # rows of one nested grid each (the runs' panels, then the losses): the new row under the runs'
         return Layout([*layout.mosaic[:-1], [grid], layout.mosaic[-1]], panels,
