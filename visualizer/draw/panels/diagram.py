@@ -363,21 +363,18 @@ class NetworkDiagramPanel(Panel):
         names += self._more_marks(ax, view)  # once the legend has set the width's limits
         shown: list = []
         measured: list = []  # once (``shown`` may stay empty: a network with no names to show)
+        number_colours: dict[int, list[str]] = {}  # row → each shown unit's number colour
         edge_points = size(EDGE_NAME_SIZE)  # read now, while the preset's style is in force
 
         def named(i):
             if not measured:  # the layout is final at the first frame: keep the edge names that fit in pixels
                 measured.append(True)
                 # bias/δ labels that fit at their widest, off the names of the units and the inputs and outputs
-                labels_fit(ax, update.labels, update.widest, names + end_names, units, sizes)
+                widest = labels_fit(ax, update.labels, update.widest, names + end_names, units, sizes)
                 fitting = [t for texts, words, ys in blocks if names_fit(ax, words, ys, edge_points) for t in texts]
-                # and no edge name on a unit's name or on its bias or δ written under it, at any row of the run
-                busy = [t.get_window_extent() for t in names if t.get_text()]
-                for label, text in zip(getattr(update, "labels", ()), getattr(update, "widest", ())):
-                    if label.get_visible() and text:  # a bias or δ label at its widest over the run
-                        label.set_text(text)
-                        busy.append(label.get_window_extent())
-                        label.set_text("")
+                # and no edge name on a unit's name or on its bias or δ written under it (at its widest over the
+                # run), nor on other text at any row of the run
+                busy = [t.get_window_extent() for t in names if t.get_text()] + widest
                 for row in np.unique(np.linspace(0, len(history) - 1, 24).round().astype(int)):
                     busy += [a.get_window_extent() for a in update(int(row))
                              if isinstance(a, FrameText) and a.get_visible() and a.get_text()]
@@ -386,10 +383,12 @@ class NetworkDiagramPanel(Panel):
                 _crowded_headings_joined(names)
                 if numbers and _numbers_overflow(numbers, np.sqrt(marker_size(sizes, ax)) / 2 * ax.figure.dpi / 72):
                     numbers.clear()  # a circle too small for its number: the legend says which units are drawn
-            if numbers:  # a unit's number in its circle, black or white against the circle's fill
-                fills = update.fills(i)
-                for number, u in numbers:
-                    number.set_color(colours.text_on(fills[u][:3]))
+            if numbers:  # a unit's number in its circle, black or white against the circle's fill (once a row)
+                if i not in number_colours:
+                    fills = update.fills(i)
+                    number_colours[i] = [colours.text_on(fills[u][:3]) for _, u in numbers]
+                for (number, _), colour in zip(numbers, number_colours[i]):
+                    number.set_color(colour)
             return [*update(i), *shown, *(number for number, _ in numbers)]  # a name never under an edge
         return named
 
@@ -648,16 +647,16 @@ class NetworkDiagramPanel(Panel):
         short = any(0.6 * points * len(n) + 8 > room for names in gaps.values() for n in names)
         # Too narrow even for that (a comparison's diagrams of a deep network at lecture size), and every gap holds
         # the same layers: one box over the middle gap says so for all of them.
-        shortened = [n.replace("batch norm", "BN").replace(" → ", "\n").replace("dropout p=", "drop\n")
-                     for names in gaps.values() for n in names]
-        if short and len(gaps) > 1 and len({tuple(n) for n in gaps.values()}) == 1 and \
-                0.6 * size("detail") * max(len(w) for n in shortened for w in n.split("\n")) + 8 > 0.8 * room:
+        def shortened(name: str) -> str:
+            return name.replace("batch norm", "BN").replace(" → ", "\n").replace("dropout p=", "drop\n")
+
+        if short and len(gaps) > 1 and len({tuple(n) for n in gaps.values()}) == 1 and 0.6 * size("detail") * max(
+                len(w) for names in gaps.values() for n in names for w in shortened(n).split("\n")) + 8 > 0.8 * room:
             names = next(iter(gaps.values()))
             gaps = {float(np.median(list(gaps))): [*names[:-1], names[-1] + ",", "after every hidden layer"]}
             short = False
         if short:
-            gaps = {x: [n.replace("batch norm", "BN").replace(" → ", "\n").replace("dropout p=", "drop\n")
-                        for n in names] for x, names in gaps.items()}
+            gaps = {x: [shortened(n) for n in names] for x, names in gaps.items()}
         for x, names in gaps.items():  # over the row of the hidden units' names, whatever a unit is worth in points
             ax.annotate("\n".join(names), (x, half), xytext=(0, over_names(sizes)), textcoords="offset points",
                         ha="center", va="bottom", fontsize=size("detail") if short else size("label"), zorder=3,
@@ -681,13 +680,13 @@ class NetworkDiagramPanel(Panel):
                 for (x, y), name in spots]
 
 
-def labels_fit(ax, labels: list, widest: list[str], names: list, units=(), sizes=()) -> None:
+def labels_fit(ax, labels: list, widest: list[str], names: list, units=(), sizes=()) -> list:
     """Hide the value labels under the neurons (the bias or δ: the fill and the legend's scale still say it)
     when, at their widest over the run, one would run off the frame or onto another label, a name or a
     neuron of ``units`` (their centres, drawn at :func:`marker_size` of ``sizes``); call once the layout is
-    final."""
+    final. Returns the labels' boxes at their widest when they are kept (else none)."""
     if not labels:
-        return
+        return []
     figure = ax.figure.bbox
     boxes = []
     for label, text in zip(labels, widest):
@@ -706,6 +705,7 @@ def labels_fit(ax, labels: list, widest: list[str], names: list, units=(), sizes
                 fits = False
     for label in labels:
         label.set_visible(fits)
+    return [box for box, text in zip(boxes, widest) if text] if fits else []
 
 
 def over_names(sizes: list[int]) -> float:

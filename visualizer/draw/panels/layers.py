@@ -67,7 +67,7 @@ def layer_style(history, name: str) -> tuple[str, str]:
     if name in names:
         return colours.layer_style(names.index(name), len(names))
     # a layer the statistics left out: the deepest shade, dashed (apart from the deepest layer's solid line)
-    return colours.layer_style(len(names), len(names) + 1)[0], colours.SERIES_STYLES[1]
+    return colours.LAYER_COLORS[-1], colours.SERIES_STYLES[1]
 
 
 def chosen_layers(history, layers, who: str, stat: str | None = None) -> list[tuple[str, str]]:
