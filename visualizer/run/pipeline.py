@@ -284,9 +284,9 @@ def same_frame(a: int, b: int) -> bool:
 
 def render_outputs(renderer: Renderer, rows: Sequence[int], outputs: list[Output], work: Path, *, fps: float,
                    jobs: int = 1, hold_frames: int = 0, on_frames: Callable[[int], None] | None = None,
-                   executor: Executor | None = None) -> int:
+                   executor: Executor | None = None) -> list[tuple[str, int]]:
     """Draw the given history rows once, in order, into the pieces of each output (the caller then finishes
-    each: :meth:`Output.finish`); returns how many processes drew frames.
+    each: :meth:`Output.finish`); returns the processes that drew frames, as sorted ``(host, pid)`` pairs.
 
     With ``jobs > 1`` contiguous chunks are drawn and encoded at once, then joined without re-encoding: by
     forked workers on Linux (they inherit the caller's finished renderer), else as :func:`draw_piece` tasks
@@ -321,17 +321,16 @@ def render_outputs(renderer: Renderer, rows: Sequence[int], outputs: list[Output
             processes = _run_tasks(owned or executor, drawing, chunks, rows, outputs, fps, hold_frames, report)
         elif len(chunks) == 1:
             _render_chunk(0, chunks[0], rows, renderer, outputs, fps, hold_frames, report)
-            processes = 1
+            processes = {(socket.gethostname(), os.getpid())}
         else:
-            _run_workers(chunks, rows, renderer, outputs, fps, hold_frames, report)
-            processes = len(chunks)
+            processes = _run_workers(chunks, rows, renderer, outputs, fps, hold_frames, report)
     except BaseException:
         if owned is not None:
             stop_pool(owned)
         raise
     if owned is not None:
         owned.shutdown()
-    return processes
+    return sorted(processes)
 
 
 # ---- chunks as tasks on an executor
@@ -442,7 +441,7 @@ def stop_pool(pool: Executor) -> None:
 
 
 def _run_tasks(executor: Executor, drawing: bytes, chunks: list[range], rows: Sequence[int], outputs: list[Output],
-               fps: float, hold_frames: int, report: Callable[[int], None]) -> int:
+               fps: float, hold_frames: int, report: Callable[[int], None]) -> set[tuple[str, int]]:
     settings = [output.travelling() for output in outputs]
     rows = list(rows)
     client = getattr(executor, "_visualizer_client", None)
@@ -462,7 +461,7 @@ def _run_tasks(executor: Executor, drawing: bytes, chunks: list[range], rows: Se
     finally:
         for future in futures:
             future.cancel()
-    return len(processes)
+    return processes
 
 
 def _piece(future, k: int, chunks: list[range]) -> dict:
@@ -568,7 +567,7 @@ POLL = 0.25  # seconds between checks that every worker is still alive
 
 
 def _run_workers(chunks: list[range], rows: Sequence[int], renderer: Renderer, outputs: list[Output], fps: float,
-                 hold_frames: int, report: Callable[[int], None]) -> None:
+                 hold_frames: int, report: Callable[[int], None]) -> set[tuple[str, int]]:
     ctx = mp.get_context("fork")
     messages = ctx.Queue()
     parent = os.getpid()
@@ -663,3 +662,4 @@ def _run_workers(chunks: list[range], rows: Sequence[int], renderer: Renderer, o
                 proc.kill()
                 proc.join()
         messages.close()
+    return {(socket.gethostname(), proc.pid) for proc in procs}

@@ -253,13 +253,16 @@ class RenderResult(dict):
     drop HTML. ``kept`` (kind → path) are outputs of the same history left from an earlier render,
     ``retired`` the names of outputs of an older history this render removed, ``manifest`` the folder's
     manifest, ``notes`` what the render changed of what was asked (a moment moved to the nearest recorded
-    step, or left out)."""
+    step, or left out), ``drawn_by`` the processes that drew its frames as ``(host, pid)`` pairs (a Dask
+    cluster's workers, say) and ``processes`` how many they were."""
 
     embed_limit = 20 * 1024 * 1024  # as matplotlib's animation.embed_limit: 20 MB
     kept: dict[str, Path] = {}
     retired: list[str] = []
     manifest: Path | None = None
     notes: list[str] = []  # what the render changed of what was asked (a moment moved to a recorded step)
+    drawn_by: list[tuple[str, int]] = []  # (host, pid) of each process that drew frames
+    processes = 0
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
         from ..outputs.formats import picture
@@ -576,7 +579,8 @@ def _render(scene: Scene | None, history: History | None, layout: Layout | None,
                 renderer.close()
         result = RenderResult(published.written)
         result.kept, result.retired, result.manifest = published.kept, published.retired, target / MANIFEST
-        result.processes = processes
+        result.drawn_by = processes
+        result.processes = len(processes)
         result.notes = notes
     except KeyboardInterrupt as exc:
         done = folder.result.written if folder.published else {}
