@@ -247,7 +247,16 @@ def test_the_objective_evaluates_stacked_outputs_point_by_point(rng):
         objective = Objective(name)
         np.testing.assert_allclose(objective.data_losses(stacked, y), [objective.data_loss(p, y) for p in stacked],
                                    rtol=1e-13)
-    labels = rng.integers(0, 2, size=(5, 1)).astype(float)
-    bce = Objective("bce")
-    assert np.array_equal(bce.data_losses(stacked[:, :, :1], labels),
-                          [bce.data_loss(p, labels) for p in stacked[:, :, :1]])
+    # The classification losses, vectorised over the points, against their one-point forms; scores large
+    # enough that a naive exp would overflow.
+    scores = rng.normal(size=(4, 5, 3)) * np.array([[[1.0]], [[30.0]], [[800.0]], [[0.01]]])
+    labels = {"bce": rng.integers(0, 2, size=(5, 1)).astype(float), "hinge": rng.choice([-1.0, 1.0], size=(5, 1)),
+              "softmax_ce": rng.integers(0, 3, size=5), "multiclass_hinge": rng.integers(0, 3, size=(5, 1))}
+    for name, y in labels.items():
+        objective = Objective(name)
+        s = scores[:, :, :1] if y.shape[-1:] == (1,) and name in ("bce", "hinge") else scores
+        points = [objective.data_loss(p, y) for p in s]
+        assert np.isfinite(points).all()
+        np.testing.assert_allclose(objective.data_losses(s, y), points, rtol=1e-13, err_msg=name)
+        with pytest.raises(ValueError, match=name):  # the shapes each checks for one point, checked the same
+            objective.data_losses(scores[:, :, :2] if name in ("bce", "hinge") else scores[:, :, :1], y)

@@ -68,10 +68,17 @@ class Activation:
         return f"Activation({self.name})"
 
 
+def _floating(z: np.ndarray) -> np.ndarray:
+    """``z`` as floating point, keeping single precision where it is (a loss landscape's grid is computed in
+    float32); anything else as float64."""
+    z = np.asarray(z)
+    return z if z.dtype in (np.float32, np.float64) else z.astype(float)
+
+
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     # exp(-softplus(-z)): never overflows, keeps tiny values for very negative z (where 1 - 1/(1+e) would
     # round to 0), and is two ufuncs, which matters for per-sample training on small layers.
-    return np.exp(-np.logaddexp(0.0, -np.asarray(z, dtype=float)))
+    return np.exp(-np.logaddexp(0.0, -_floating(z)))
 
 
 def _softplus(z: np.ndarray) -> np.ndarray:
@@ -92,7 +99,7 @@ def _relu_slope(z: np.ndarray) -> np.ndarray:
 
 
 def _identity(z: np.ndarray) -> np.ndarray:
-    return np.asarray(z, dtype=float)
+    return _floating(z)
 
 
 def _ones(z: np.ndarray) -> np.ndarray:

@@ -283,14 +283,45 @@ def _multiclass_hinge_grad(s: np.ndarray, t: np.ndarray) -> np.ndarray:
     return g / len(s)
 
 
+# The classification losses over stacked scores (points, n, outputs): the same expressions along the last
+# two axes, so a landscape's grid is a few array calls, not one call per point.
+
+def _stacked_bce(s: np.ndarray, t: np.ndarray) -> np.ndarray:
+    _one_score(s[0], "bce")
+    y = np.asarray(t, dtype=float).reshape(s.shape[1:])
+    return (np.maximum(s, 0.0) - s * y + np.log1p(np.exp(-np.abs(s)))).mean(axis=(1, 2))
+
+
+def _stacked_softmax_ce(s: np.ndarray, t: np.ndarray) -> np.ndarray:
+    _class_scores(s[0], "softmax_ce")
+    z = s - s.max(axis=2, keepdims=True)
+    rows = np.arange(s.shape[1])
+    picked = z[:, rows, _labels(t)]
+    return (np.log(np.exp(z).sum(axis=2)) - picked).mean(axis=1)
+
+
+def _stacked_hinge(s: np.ndarray, t: np.ndarray) -> np.ndarray:
+    _one_score(s[0], "hinge")
+    return np.maximum(1.0 - _signs(s[0], t) * s, 0.0).mean(axis=(1, 2))
+
+
+def _stacked_multiclass_hinge(s: np.ndarray, t: np.ndarray) -> np.ndarray:
+    _class_scores(s[0], "multiclass_hinge")
+    rows, y = np.arange(s.shape[1]), _labels(t)
+    margins = s - s[:, rows, y][:, :, None] + 1.0
+    margins[:, rows, y] = 0.0
+    return np.maximum(margins, 0.0).sum(axis=(1, 2)) / s.shape[1]
+
+
 ssr = Loss("ssr", "SSR", _ssr, _ssr_grad, stacked=_stacked_ssr)
 half_ssr = Loss("half_ssr", "½·SSR", _half_ssr, _half_ssr_grad, stacked=_stacked_half_ssr)
 mse = Loss("mse", "MSE", _mse, _mse_grad, stacked=_stacked_mse)
-bce = Loss("bce", "cross-entropy", _bce, _bce_grad, "binary", _two_columns)
-softmax_ce = Loss("softmax_ce", "cross-entropy", _softmax_ce, _softmax_ce_grad, "multiclass", _softmax)
-hinge = Loss("hinge", "hinge", _hinge, _hinge_grad, "binary", _two_columns)
+bce = Loss("bce", "cross-entropy", _bce, _bce_grad, "binary", _two_columns, stacked=_stacked_bce)
+softmax_ce = Loss("softmax_ce", "cross-entropy", _softmax_ce, _softmax_ce_grad, "multiclass", _softmax,
+                  stacked=_stacked_softmax_ce)
+hinge = Loss("hinge", "hinge", _hinge, _hinge_grad, "binary", _two_columns, stacked=_stacked_hinge)
 multiclass_hinge = Loss("multiclass_hinge", "hinge", _multiclass_hinge, _multiclass_hinge_grad, "multiclass",
-                        _softmax)
+                        _softmax, stacked=_stacked_multiclass_hinge)
 
 LOSSES: dict[str, Loss] = {loss.name: loss for loss in (ssr, half_ssr, mse, bce, softmax_ce, hinge, multiclass_hinge)}
 
