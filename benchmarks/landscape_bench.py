@@ -7,7 +7,8 @@ Each scene is trained once for its own step count with its why layout's landscap
 landscape (PCA plane, 60×60 grid, the training set) is computed with the grid in float64 and in float32, in
 turn ``--repeat`` times (a slow minute hits both), in CPU seconds (``time.process_time``). Prints a row per
 scene with both best times, their ratio, and the largest difference between the grids relative to the grid's
-range of values (what its colours and contours show); the path's losses must agree exactly.
+range of values (what its colours and contours show); the path's losses must agree exactly. On a shared
+machine set ``OPENBLAS_NUM_THREADS=1``: CPU seconds of spinning BLAS threads are noise.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from visualizer.record.backprop import activation_functions
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--scenes", default="spiral,moons,gender,xor,softplus_fit,overfit")
+    parser.add_argument("--scenes", default="spiral,moons,product,dropout,batchnorm,overfit,vanishing")
     args = parser.parse_args()
     total = {np.float64: 0.0, np.float32: 0.0}
     print(f"{'scene':14} {'float64 s':>10} {'float32 s':>10} {'ratio':>7} {'max diff / range':>17}")

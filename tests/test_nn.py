@@ -33,6 +33,19 @@ def test_activations_are_finite_for_large_inputs(name):
         assert np.all(np.isfinite(act.deriv(z)))
 
 
+@pytest.mark.parametrize("name", ACTIVATION_NAMES)
+def test_activations_keep_single_precision_and_agree_with_double(name, rng):
+    """A loss landscape's grid runs its forward passes in float32: every built-in activation stays float32
+    (no silent copy to float64), finite at large inputs, within single precision of the double result."""
+    act = get_activation(name)
+    z = np.concatenate([rng.normal(0, 3, size=200), [-1000.0, -50.0, 0.0, 50.0, 1000.0]])
+    with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
+        single = act.fn(z.astype(np.float32))
+    assert single.dtype == np.float32 and np.isfinite(single).all()
+    # A few float32 steps (GELU's erf is a 1.5e-7 approximation in single precision).
+    np.testing.assert_allclose(single, act.fn(z), rtol=2e-6, atol=5e-7)
+
+
 def test_softplus_is_exact_at_extremes():
     sp = get_activation("softplus")
     assert sp.fn(np.array([1000.0]))[0] == 1000.0

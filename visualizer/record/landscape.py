@@ -42,9 +42,11 @@ class Plane:
             ", explained " + " + ".join(f"{100 * float(e):.1f}%" for e in self.explained)
         return f"Plane({self.origin.size} parameters in {', '.join(self.names)}{explained})"
 
-    def points(self, coords: np.ndarray) -> np.ndarray:
-        """Flat parameter vectors (points, P) at plane coordinates ``coords`` (points, 2)."""
-        return self.origin + np.asarray(coords, dtype=float) @ self.directions
+    def points(self, coords: np.ndarray, dtype: type = np.float64) -> np.ndarray:
+        """Flat parameter vectors (points, P) at plane coordinates ``coords`` (points, 2), in ``dtype``."""
+        if dtype == np.float64:
+            return self.origin + np.asarray(coords, dtype=float) @ self.directions
+        return self.origin.astype(dtype) + np.asarray(coords, dtype=dtype) @ self.directions.astype(dtype)
 
     def coordinates(self, theta: np.ndarray) -> np.ndarray:
         """Plane coordinates (rows, 2) of flat parameter vectors, projected orthogonally onto the plane."""
@@ -137,7 +139,7 @@ def plane_losses(plane: Plane, coords: np.ndarray, layers: Sequence[LayerInfo], 
     out = np.empty(len(coords))
     y = np.asarray(y, dtype=float)
     for start in range(0, len(coords), batch):
-        params = plane.unflatten(plane.points(coords[start : start + batch]))
+        params = plane.unflatten(plane.points(coords[start : start + batch], dtype))
         preds = batched_outputs(layers, params, x, activations, dtype)
         out[start : start + len(preds)] = objective.data_losses(preds.astype(float, copy=False), y)
     return out
