@@ -121,6 +121,9 @@ def test_cell_text_is_black_or_white_by_the_cell():
         for cmap in (colours.signed_cmap(), colours.class_probability_cmap()):
             cell = cmap(v)
             assert colours.contrast_ratio(colours.text_on(cell), cell) >= 4.5
+    # A heatmap works its cells' text colours out for a whole run at once: the same answer, cell by cell.
+    cells = colours.signed_cmap()(np.random.default_rng(0).random((50, 6)))
+    assert colours.texts_on(cells).tolist() == [[colours.text_on(c) for c in row] for row in cells]
 
 
 def test_the_player_copy_of_the_signed_colours_is_the_module_s():

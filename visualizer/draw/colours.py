@@ -157,17 +157,26 @@ def neuron_color(j: int) -> str:
     return NEURON_COLORS[j % len(NEURON_COLORS)]
 
 
+def _luminance(c: np.ndarray) -> np.ndarray:
+    """WCAG relative luminance of sRGB colours ``c`` (..., 3)."""
+    linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    return linear @ np.array([0.2126, 0.7152, 0.0722])
+
+
 def relative_luminance(rgb) -> float:
     """WCAG relative luminance of an sRGB colour (0 black … 1 white)."""
-    c = np.asarray(to_rgb(rgb) if isinstance(rgb, str) else rgb, dtype=float)[:3]
-    linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
-    return float(linear @ [0.2126, 0.7152, 0.0722])
+    return float(_luminance(np.asarray(to_rgb(rgb) if isinstance(rgb, str) else rgb, dtype=float)[:3]))
+
+
+def texts_on(rgba: np.ndarray) -> np.ndarray:
+    """:func:`text_on` of many colours at once: ``rgba`` (..., 3 or 4) → "black" or "white" for each."""
+    lum = _luminance(np.asarray(rgba, dtype=float)[..., :3])
+    return np.where((lum + 0.05) / 0.05 >= 1.05 / (lum + 0.05), "black", "white")
 
 
 def text_on(rgb) -> str:
     """Black or white, whichever contrasts more with a cell of colour ``rgb`` (WCAG contrast ratio)."""
-    lum = relative_luminance(rgb)
-    return "black" if (lum + 0.05) / 0.05 >= 1.05 / (lum + 0.05) else "white"
+    return str(texts_on(np.asarray(to_rgb(rgb) if isinstance(rgb, str) else rgb, dtype=float)[:3]))
 
 
 def contrast_ratio(a, b) -> float:
@@ -179,5 +188,5 @@ def contrast_ratio(a, b) -> float:
 __all__ = ["CLASS_COLORS", "CLASS_MARKERS", "DATA", "LAYER_COLORS", "MIN_CVD_DIFFERENCE", "NEGATIVE", "NEURON_COLORS",
            "PALETTES", "POSITIVE", "PREDICTION", "RUN_COLORS", "SEQUENTIAL", "SIGNED_CMAP", "TEST", "TRAIN",
            "class_colors", "class_marker", "class_probability_cmap", "contrast_ratio", "layer_style", "neuron_color",
-           "relative_luminance", "series_style", "sign_colors", "signed_cmap", "symmetric_norm", "text_on",
+           "relative_luminance", "series_style", "sign_colors", "signed_cmap", "symmetric_norm", "text_on", "texts_on",
            "value_map"]

@@ -317,12 +317,17 @@ def cell_format(scale: float) -> str:
     return ".0f" if scale >= 10 else ".1f" if scale > 1 else ".2f"
 
 
-def _set_cell_texts(texts: list, values: np.ndarray, image, fmt: str) -> None:
-    """Write each cell's value, black or white by the luminance of the cell's colour in ``image``."""
-    rgba = image.cmap(image.norm(values.ravel()))
-    for text, v, cell in zip(texts, values.ravel(), rgba):
+def _cell_inks(values: np.ndarray, image) -> np.ndarray:
+    """For every row of ``values`` (rows, *cells), each cell's text colour: black or white by the luminance
+    of the cell's colour in ``image`` (whose norm is fixed for the run), worked out for the whole run at once."""
+    return colours.texts_on(image.cmap(image.norm(values.reshape(len(values), -1))))
+
+
+def _set_cell_texts(texts: list, values: np.ndarray, inks: np.ndarray, fmt: str) -> None:
+    """Write each cell's value in its colour from :func:`_cell_inks` (that row's)."""
+    for text, v, ink in zip(texts, values.ravel(), inks):
         text.set_text(format(v, fmt))
-        text.set_color(colours.text_on(cell))
+        text.set_color(ink)
 
 
 def _matrix_axes(ax, image, texts: list, colorbar: bool | None) -> None:
@@ -372,15 +377,17 @@ class ActivationsPanel(Panel):
         ax.grid(False)
         texts = _annotate_cells(ax, (rows, cols)) if rows * cols <= self.annotate_max and \
             _values_fit(ax, (rows, cols), fmt) else []
+        inks = _cell_inks(values, image) if texts else None
         if texts and not self.layer:  # the inputs never change: their numbers are drawn every frame
-            _set_cell_texts(texts, values[0], image, fmt)
+            _set_cell_texts(texts, values[0], inks[0], fmt)
         _matrix_axes(ax, image, texts, self.colorbar)
 
         def update(i):
             if not self.layer:
                 return texts  # FrameText is drawn per frame only, never into the background
             image.set_data(values[i])
-            _set_cell_texts(texts, values[i], image, fmt)
+            if texts:
+                _set_cell_texts(texts, values[i], inks[i], fmt)
             return [image, *texts]
         return update
 
@@ -422,9 +429,11 @@ class WeightMatrixPanel(Panel):
         texts = _annotate_cells(ax, (rows, cols)) if rows * cols <= self.annotate_max and \
             _values_fit(ax, (rows, cols), fmt) else []
         _matrix_axes(ax, image, texts, self.colorbar)
+        inks = _cell_inks(values, image) if texts else None
 
         def update(i):
             image.set_data(values[i])
-            _set_cell_texts(texts, values[i], image, fmt)
+            if texts:
+                _set_cell_texts(texts, values[i], inks[i], fmt)
             return [image, *texts]
         return update
