@@ -221,6 +221,78 @@ class TicksOnce:
         return boxes
 
 
+class FontHeights:
+    """The ascent, descent and line gap of a font at a size, which matplotlib's ``Text`` asks its renderer for
+    (``_get_font_height_metrics``) each time it lays a text out, remembered per font for one canvas's renderer.
+
+    A renderer without that method (the Agg one) leaves matplotlib to find the font and read two of its
+    tables for every text it measures, a tenth of a renderer's set-up; this works out the same numbers, with
+    matplotlib's own formula, once per font, size and font settings. :meth:`install` adds it only where it is
+    the same: where matplotlib's text layout asks for it and reads those tables, and where a trial text laid
+    out with and without it (once per process) comes out the same; elsewhere it does nothing."""
+
+    TABLES = (("OS/2", "sTypoLineGap", "sTypoAscender", "sTypoDescender"), ("hhea", "lineGap", "ascent", "descent"))
+    RC = tuple(f"font.{key}" for key in ("family", "style", "variant", "weight", "stretch", "size", "serif",
+                                         "sans-serif", "cursive", "fantasy", "monospace"))  # what finding a font reads
+    _same: bool | None = None  # the trial's verdict, once per process
+
+    def __init__(self, renderer) -> None:
+        self.renderer = renderer
+        self.known: dict[tuple, tuple] = {}
+
+    @classmethod
+    def install(cls, renderer) -> None:
+        """Give ``renderer`` (a canvas's, kept for the figure's life) the remembered font heights."""
+        from matplotlib.text import Text
+
+        if hasattr(renderer, "_get_font_height_metrics"):
+            return
+        if cls._same is None:
+            names = Text._get_layout.__code__.co_names
+            cls._same = "_get_font_height_metrics" in names and "get_sfnt_table" in names and cls._trial()
+        if cls._same:
+            renderer._get_font_height_metrics = cls(renderer)
+
+    @classmethod
+    def _trial(cls) -> bool:
+        from matplotlib.backends.backend_agg import RendererAgg
+
+        figure = Figure(dpi=100)
+        texts = [figure.text(0, 0, "Ag\nlp"), figure.text(0, 0, "Ag\nlp", linespacing="normal", size=7)]
+        plain, ours = RendererAgg(50, 50, 100), RendererAgg(50, 50, 100)
+        ours._get_font_height_metrics = cls(ours)
+        try:
+            return all(str(text._get_layout(plain)) == str(text._get_layout(ours)) for text in texts)
+        except Exception:  # a matplotlib this was not written for
+            return False
+
+    def __call__(self, prop) -> tuple:
+        import os
+
+        dpi = self.renderer.dpi
+        rc = tuple(tuple(v) if isinstance(v, list) else v for v in map(matplotlib.rcParams.__getitem__, self.RC))
+        key = (hash(prop), dpi, rc, os.getenv("MPL_IGNORE_SYSTEM_FONTS"))
+        known = self.known.get(key)
+        if known is None:
+            known = self.known[key] = self._measure(prop, dpi)
+        return known
+
+    def _measure(self, prop, dpi: float) -> tuple:
+        """As ``matplotlib.text.Text._get_layout`` measures a font's height (the same expressions, in order)."""
+        from matplotlib.font_manager import fontManager, get_font
+
+        font = get_font(fontManager._find_fonts_by_props(prop))
+        for table_name, linegap_key, ascent_key, descent_key in self.TABLES:
+            table = font.get_sfnt_table(table_name)
+            if table is None:
+                continue
+            fontsize = prop.get_size_in_points()
+            units_per_em = font.get_sfnt_table("head")["unitsPerEm"]
+            scale = 1 / units_per_em * fontsize * dpi / 72
+            return table[ascent_key] * scale, -table[descent_key] * scale, table[linegap_key] * scale
+        return None, None, None
+
+
 class _Sheet:
     """One layout's figure at ``size`` pixels, laid out once: its canvas, the picture without the changing
     artists (the background) and the panels' updaters, which draw a frame on it by blitting."""
@@ -228,6 +300,7 @@ class _Sheet:
     def __init__(self, layout: Layout, history: History, size: tuple[int, int], dpi: float, title: str) -> None:
         self.figure = Figure(figsize=(size[0] / dpi, size[1] / dpi), dpi=dpi, layout="constrained")
         self.canvas = FigureCanvasAgg(self.figure)
+        FontHeights.install(self.canvas.get_renderer())
         self.axes = self.figure.subplot_mosaic(
             layout.mosaic, empty_sentinel=".", height_ratios=layout.height_ratios, width_ratios=layout.width_ratios)
         # Panels are settings; what they draw per frame lives in the updaters they return.
