@@ -7,7 +7,7 @@ for every frame, restored and only the changing artists are drawn on top (blitti
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Sequence
+from typing import Callable, Sequence
 
 import matplotlib
 import numpy as np
@@ -71,10 +71,11 @@ class _TwoAndFive(LogFormatterSciNotation):
         return super().__call__(x, pos) if min(abs(mantissa - 2), abs(mantissa - 5)) < 1e-6 else ""
 
 
-def thin_crowded_ticks(figure: Figure, renderer) -> bool:
+def thin_crowded_ticks(figure: Figure, renderer, forget: Callable | None = None) -> bool:
     """Give every axis whose tick labels touch each other fewer ticks (every other one of fixed, named
     ticks; a log axis's labelled minor ticks, as 2×10⁻² beside 3×10⁻², lose their labels first); True if any
-    changed (the figure needs laying out again)."""
+    changed (the figure needs laying out again). ``forget`` is called with each axis whose locator's settings
+    changed in place (see :meth:`TicksOnce.forget`)."""
     from matplotlib.ticker import FixedLocator, LogLocator, MaxNLocator, NullFormatter
 
     changed = False
@@ -103,11 +104,13 @@ def thin_crowded_ticks(figure: Figure, renderer) -> bool:
                 names = [formatter(loc, k) for k, loc in enumerate(locs)]
                 axis.set_ticks(locs[::2], names[::2])
                 changed = True
-            elif isinstance(locator, MaxNLocator):
-                locator.set_params(nbins=max(1, (len(ticks) - 1) // 2))
-                changed = True
-            elif isinstance(locator, LogLocator):
-                locator.set_params(numticks=max(2, len(ticks) // 2))
+            elif isinstance(locator, (MaxNLocator, LogLocator)):
+                if isinstance(locator, MaxNLocator):
+                    locator.set_params(nbins=max(1, (len(ticks) - 1) // 2))
+                else:
+                    locator.set_params(numticks=max(2, len(ticks) // 2))
+                if forget is not None:
+                    forget(axis)
                 changed = True
     return changed
 
@@ -157,8 +160,9 @@ class TicksOnce:
     measures their labels once per state: again only when its view limits, its axes' box in pixels or its
     locator or formatter changed. A layout pass asks an axis for its ticks and their labels' boxes a dozen
     times over (for each axes' tight box, its label's and title's places, the siblings' boxes), all in the
-    same state. Call :meth:`forget` after changing a locator's or formatter's settings in place; tick
-    parameters changed in place while it stands (``tick_params``) are not seen (the set-up changes none).
+    same state. Call :meth:`forget` after changing a locator's or formatter's settings in place (a new locator
+    or formatter, or a new text of a title, needs nothing); tick parameters changed in place while it stands
+    (``tick_params``) are not seen (the set-up changes none).
 
     It wraps two of matplotlib's own axis methods (``_update_ticks``, ``_get_ticklabel_bboxes``); with a
     matplotlib that lacks them it does nothing, and the set-up is only slower."""
@@ -189,8 +193,12 @@ class TicksOnce:
         self.wrapped.clear()
         self.memo.clear()
 
-    def forget(self) -> None:
-        self.memo.clear()
+    def forget(self, axis=None) -> None:
+        """Work ``axis``'s ticks out again when next asked (every axis's, without one)."""
+        if axis is None:
+            self.memo.clear()
+        else:
+            self.memo.pop(id(axis), None)
 
     @staticmethod
     def _state(axis) -> tuple:
@@ -331,9 +339,9 @@ class _Sheet:
             for _ in range(3):  # large text on a small panel: fewer ticks or a title on two lines, laid out again
                 changed = False
                 for _ in range(3):  # as far as the panels' present sizes tell, before the (costly) new layout
-                    if not (thin_crowded_ticks(self.figure, renderer) | wrap_wide_titles(self.figure, renderer)):
+                    if not (thin_crowded_ticks(self.figure, renderer, ticks.forget)
+                            | wrap_wide_titles(self.figure, renderer)):
                         break
-                    ticks.forget()  # a locator's settings changed in place
                     changed = True
                 if not changed:
                     break
