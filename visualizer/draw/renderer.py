@@ -244,8 +244,8 @@ class FontHeights:
                                          "sans-serif", "cursive", "fantasy", "monospace"))  # what finding a font reads
     _same: bool | None = None  # the trial's verdict, once per process
 
-    def __init__(self, renderer) -> None:
-        self.renderer = renderer
+    def __init__(self, dpi: float) -> None:
+        self.dpi = dpi  # a canvas makes a new renderer when its figure's dpi changes
         self.known: dict[tuple, tuple] = {}
 
     @classmethod
@@ -259,7 +259,7 @@ class FontHeights:
             names = Text._get_layout.__code__.co_names
             cls._same = "_get_font_height_metrics" in names and "get_sfnt_table" in names and cls._trial()
         if cls._same:
-            renderer._get_font_height_metrics = cls(renderer)
+            renderer._get_font_height_metrics = cls(renderer.dpi)
 
     @classmethod
     def _trial(cls) -> bool:
@@ -268,7 +268,7 @@ class FontHeights:
         figure = Figure(dpi=100)
         texts = [figure.text(0, 0, "Ag\nlp"), figure.text(0, 0, "Ag\nlp", linespacing="normal", size=7)]
         plain, ours = RendererAgg(50, 50, 100), RendererAgg(50, 50, 100)
-        ours._get_font_height_metrics = cls(ours)
+        ours._get_font_height_metrics = cls(ours.dpi)
         try:
             return all(str(text._get_layout(plain)) == str(text._get_layout(ours)) for text in texts)
         except Exception:  # a matplotlib this was not written for
@@ -277,7 +277,7 @@ class FontHeights:
     def __call__(self, prop) -> tuple:
         import os
 
-        dpi = self.renderer.dpi
+        dpi = self.dpi
         rc = tuple(tuple(v) if isinstance(v, list) else v for v in map(matplotlib.rcParams.__getitem__, self.RC))
         key = (hash(prop), dpi, rc, os.getenv("MPL_IGNORE_SYSTEM_FONTS"))
         known = self.known.get(key)
