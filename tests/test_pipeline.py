@@ -7,15 +7,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
-import textwrap
 import time
 
 import pytest
 
-from conftest import ROOT
 from test_signals import _gone
-from test_transaction import SMALL, wait_for
+from test_transaction import SMALL, ForkedCLI, wait_for
 from visualizer import load_scene, render, train
 
 
@@ -50,47 +47,34 @@ def test_with_spawn_chunks_are_drawn_in_parallel_by_processes_that_build_their_o
     assert all((spawned["frames"] / n).read_bytes() == (forked["frames"] / n).read_bytes() for n in names)
 
 
-SPAWNED_CLI = textwrap.dedent("""\
-    import multiprocessing as mp, signal, sys
-    from visualizer.cli import main
-
-    if __name__ == "__main__":
-        # As at a terminal: a test run started in the background (CI under nohup, 'cmd &') inherits SIGINT
-        # ignored, and the command line rightly keeps ignoring it then.
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        mp.set_start_method("spawn")  # as on macOS and Windows: nothing is forked
-        sys.exit(main(sys.argv[1:]))
-    """)
-
-
 def test_a_signal_while_spawned_processes_draw_stops_them_all_and_leaves_nothing(tmp_path):
     """Ctrl-C at a terminal (SIGINT to the whole group: the pool's processes leave it to the parent) and
-    SIGTERM to the main process alone (it stops the pool), both while spawned processes draw."""
-    script = tmp_path / "spawned_cli.py"
-    script.write_text(SPAWNED_CLI)
+    SIGTERM to the main process alone (it stops the pool), both while spawned processes draw. The command runs
+    in a forked copy of this process (its own session, SIGINT handled as at a terminal), which chose the
+    spawn start method as on macOS and Windows: its drawing processes are new interpreters."""
     cases = {}
     for sig, how in ((signal.SIGINT, "group"), (signal.SIGTERM, "process")):
         marker, tmp, out = (tmp_path / f"{sig.name}-{name}" for name in ("drawing", "tmp", "out"))
         tmp.mkdir()
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(tmp), "VISUALIZER_TEST_PAUSE_SECONDS": "60",
-               "VISUALIZER_TEST_PAUSE": f"drawing:{marker}"}
-        proc = subprocess.Popen([sys.executable, str(script), "render", "softplus_fit", "--steps", "47", *SMALL,
-                                 "--jobs", "2", "--format", "mp4,gif,frames", "--out", str(out), "-q", "--pace", "steps"],
-                                cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                start_new_session=True)
+        env = {"TMPDIR": str(tmp), "VISUALIZER_TEST_PAUSE_SECONDS": "60", "VISUALIZER_TEST_PAUSE": f"drawing:{marker}"}
+        proc = ForkedCLI(["render", "softplus_fit", "--steps", "47", *SMALL, "--jobs", "2", "--format",
+                          "mp4,gif,frames", "--out", str(out), "-q", "--pace", "steps"], tmp_path / f"{sig.name}-err",
+                         env, start_method="spawn")
         cases[sig] = (how, proc, marker, tmp, out)
     for sig, (how, proc, marker, tmp, out) in cases.items():
         wait_for(marker, proc)  # a spawned process is drawing its chunk (its piece's files are in TMPDIR)
         assert list(tmp.iterdir())
         (os.killpg if how == "group" else os.kill)(proc.pid, sig)
     for sig, (how, proc, marker, tmp, out) in cases.items():
-        try:
-            _, err = proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:  # say which process hung, then clean up
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if proc.poll() is None:  # say which process hung, then clean up
             ps = subprocess.run(["ps", "-o", "pid,ppid,stat,etime,wchan:20,args", "-g", str(proc.pid)],
                                 capture_output=True, text=True).stdout
             os.killpg(proc.pid, signal.SIGKILL)
             pytest.fail(f"{sig.name}/{how}: the render did not end:\n{ps}")
+        _, err = proc.communicate(timeout=1)
         assert proc.returncode == 128 + sig and err.count("\n") == 1, err
         head = "visualizer: interrupted" if sig == signal.SIGINT else "visualizer: stopped by SIGTERM"
         assert err.startswith(f"{head} while drawing") and "nothing was published" in err, err

@@ -116,14 +116,18 @@ def test_renderer_rejects_tiny_frames(scene_and_history):
 
 
 def test_parallel_render_gives_the_same_frames_as_one_process(tmp_path):
+    """The same scene, seed and options, trained again and drawn by one worker, then by two: the same history
+    and byte-identical frames. (That two workers give the same bytes each time, on every format, is
+    test_robustness's test_the_same_history_rendered_twice_with_two_workers...)"""
     scene = load_scene(ROOT / "scenes" / "softplus_fit.py")
-    hist = train(scene, steps=47, pace="steps")  # 48 frames: just enough for two chunks (MIN_CHUNK frames each)
     results = {}
-    for jobs in (1, 2):
+    for jobs in (1, 2):  # 48 frames: just enough for two chunks (MIN_CHUNK frames each)
         out = tmp_path / f"jobs{jobs}"
-        results[jobs] = render(scene, hist, out=out, size=(160, 90), fps=10, jobs=jobs, format="frames,mp4,gif",
-                               pace="steps")
+        results[jobs] = render(scene, out=out, steps=47, size=(160, 90), fps=10, jobs=jobs,
+                               format="frames,mp4,gif", pace="steps")
     one, two = results[1], results[2]
+    assert two.processes == 2
+    assert one["history"].read_bytes() == two["history"].read_bytes()
     names = sorted(p.name for p in one["frames"].iterdir())
     assert len(names) == 48 and names == sorted(p.name for p in two["frames"].iterdir())
     for name in names:  # same pixels, same encoder settings: byte-identical PNGs

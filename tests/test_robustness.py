@@ -66,18 +66,8 @@ def test_a_nan_parameter_is_named(diverging):
         train(scene)
 
 
-def test_same_scene_seed_and_options_give_byte_identical_outputs(tmp_path):
-    """Trained again and drawn by one worker, then by two: the same history and frames. (That two workers give
-    the same bytes each time, on every format, is test_the_same_history_rendered_twice_with_two_workers...)"""
-    scene = load_scene("softplus_fit")
-    runs = []
-    for n, jobs in enumerate((1, 2)):
-        paths = render(scene, out=tmp_path / f"run{n}", steps=47, size=(320, 180), formats="frames", jobs=jobs,
-                       pace="steps")
-        runs.append({"history": paths["history"].read_bytes(), **{p.name: p.read_bytes()
-                                                                   for p in sorted(paths["frames"].iterdir())}})
-    assert len(runs[0]) == 49  # 48 frames (two chunks with jobs=2) and the history
-    assert runs[0] == runs[1]
+# That the same scene, seed and options, trained again and drawn by one worker, then by two, give the same
+# history and frames is test_render's test_parallel_render_gives_the_same_frames_as_one_process.
 
 
 def test_scene_names_cannot_escape_the_output_folder():

@@ -133,9 +133,10 @@ def start(*args, pause=None, marker=None, cwd=ROOT):
 
 class ForkedCLI:
     """``visualizer ARGS`` run by ``cli.main`` in a forked copy of this process, in a session (process group)
-    of its own, its stderr going to a file; with what the sweep uses of ``subprocess.Popen``."""
+    of its own, its stderr going to a file; with what the sweep uses of ``subprocess.Popen``. ``start_method``
+    ("spawn": as on macOS and Windows) is how its render starts the processes that draw."""
 
-    def __init__(self, args: list[str], err: os.PathLike, env: dict[str, str]) -> None:
+    def __init__(self, args: list[str], err: os.PathLike, env: dict[str, str], start_method: str | None = None) -> None:
         self.err, self.returncode = err, None
         self.pid = os.fork()
         if self.pid:
@@ -144,6 +145,13 @@ class ForkedCLI:
         try:  # the child: never returns into pytest
             os.setsid()
             os.environ.update(env)
+            import tempfile
+
+            tempfile.tempdir = None  # read from the environment again (TMPDIR)
+            if start_method:
+                import multiprocessing
+
+                multiprocessing.set_start_method(start_method, force=True)
             out, error = os.open(os.devnull, os.O_WRONLY), os.open(err, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
             os.dup2(out, 1)
             os.dup2(error, 2)
