@@ -28,7 +28,7 @@ from visualizer.base.errors import WorkerLost
 from visualizer.outputs.transaction import OutputFolder
 from visualizer.run.render import select_rows
 
-NEW_STEPS = 47  # 48 frames: two chunks, so "drawing" pauses in two worker processes, each with its ffmpeg
+NEW_STEPS = 47  # 48 frames paced in steps: two chunks, so "drawing" pauses in two worker processes, each with its ffmpeg
 
 # (stage, signal, how): "group" sends it to the whole process group as a terminal does, "process" to the
 # main process only as `timeout` and `kill` do, "twice" sends SIGINT twice (the second during the clean-up),
@@ -52,8 +52,11 @@ def _gone(pgid: int, timeout: float = 10) -> bool:
 
 
 def test_a_signal_at_any_stage_leaves_one_complete_run_and_says_what_was_published(tmp_path):
+    # A tiny scene (two panels): what is tested is how each stage stops, not what the frames show.
+    scene = tmp_path / "tiny_fit.py"
+    scene.write_text(TINY)
     template = tmp_path / "template"
-    render(load_scene("softplus_fit"), out=template, steps=3, size=(160, 90), format="mp4,gif")
+    render(load_scene(scene), out=template, steps=3, size=(160, 90), format="mp4,gif")
     runs = {}
     for n, (stage, sig, how) in enumerate(CASES):
         out = tmp_path / f"case{n}"
@@ -62,14 +65,14 @@ def test_a_signal_at_any_stage_leaves_one_complete_run_and_says_what_was_publish
         # Two chunks (worker processes) where it matters, one elsewhere: the sweep runs on two cores at once.
         steps = 50000 if how == "unpaused" else NEW_STEPS if stage == "drawing" else 10
         formats = "mp4,gif,frames" if stage == "publish" else "mp4,gif"  # PNG frames cost the most: where needed
-        args = ["render", "softplus_fit", "--steps", str(steps), *SMALL, "--jobs", "2" if stage == "drawing" else "1",
-                "--format", formats, "--out", str(out), "-q"]
+        args = ["render", str(scene), "--steps", str(steps), *SMALL, "--jobs", "2" if stage == "drawing" else "1",
+                "--format", formats, "--out", str(out), "-q", *(["--pace", "steps"] if stage == "drawing" else [])]
         if how == "unpaused":  # the real command, from start-up to a real training run
             proc = start(*args)
         else:
             proc = ForkedCLI(args, tmp_path / f"err{n}", {"VISUALIZER_TEST_PAUSE": f"{stage}:{marker}",
                                                           "VISUALIZER_TEST_PAUSE_SECONDS": "60"})
-        runs[n] = (proc, marker, out / "softplus_fit", _tree(out / "softplus_fit"))
+        runs[n] = (proc, marker, out / "tiny_fit", _tree(out / "tiny_fit"))
     failures = []
     for n, (stage, sig, how) in enumerate(CASES):
         proc, marker, folder, before = runs[n]
@@ -82,6 +85,10 @@ def test_a_signal_at_any_stage_leaves_one_complete_run_and_says_what_was_publish
             os.kill(proc.pid, sig)
         else:
             wait_for(marker, proc)
+            while not marker.read_text().strip():  # the paused process writes its id into it
+                time.sleep(0.01)
+            if stage == "drawing" and int(marker.read_text()) == proc.pid:
+                failures.append(f"{case}: drawn by the main process, not by two workers")
             send = os.kill if how == "process" else os.killpg
             send(proc.pid, sig)
             if how == "twice":
@@ -92,7 +99,7 @@ def test_a_signal_at_any_stage_leaves_one_complete_run_and_says_what_was_publish
         if not _gone(proc.pid):
             failures.append(f"{case}: processes of the render are still running")
         if sig == signal.SIGKILL:
-            with OutputFolder(folder, "softplus_fit"):  # the next render completes the committed publish
+            with OutputFolder(folder, "tiny_fit"):  # the next render completes the committed publish
                 pass
             published = True
         else:
@@ -102,8 +109,8 @@ def test_a_signal_at_any_stage_leaves_one_complete_run_and_says_what_was_publish
                 continue
             published = "published in" in lines[0]
             head = "visualizer: interrupted" if sig == INT else f"visualizer: stopped by {sig.name}"
-            expected = (f"{head} as the render finished; published in {folder}/: history.npz, softplus_fit.mp4, "
-                        "softplus_fit.gif, frames, poster.png, contact_sheet.png, manifest.json") if published \
+            expected = (f"{head} as the render finished; published in {folder}/: history.npz, tiny_fit.mp4, "
+                        "tiny_fit.gif, frames, poster.png, contact_sheet.png, manifest.json") if published \
                 else f"{head} while "
             if not lines[0].startswith(expected) or (not published and not lines[0].endswith(
                     f"; nothing was published: {folder}/ is as it was")):
