@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from test_signals import _gone
+from test_signals import TINY, _gone
 from test_transaction import SMALL, ForkedCLI, wait_for
 from visualizer import load_scene, render, train
 
@@ -51,19 +51,24 @@ def test_a_signal_while_spawned_processes_draw_stops_them_all_and_leaves_nothing
     """Ctrl-C at a terminal (SIGINT to the whole group: the pool's processes leave it to the parent) and
     SIGTERM to the main process alone (it stops the pool), both while spawned processes draw. The command runs
     in a forked copy of this process (its own session, SIGINT handled as at a terminal), which chose the
-    spawn start method as on macOS and Windows: its drawing processes are new interpreters."""
+    spawn start method as on macOS and Windows: its drawing processes are new interpreters. A two-panel scene:
+    each of them builds its own figure."""
+    scene = tmp_path / "tiny_fit.py"
+    scene.write_text(TINY)
     cases = {}
     for sig, how in ((signal.SIGINT, "group"), (signal.SIGTERM, "process")):
         marker, tmp, out = (tmp_path / f"{sig.name}-{name}" for name in ("drawing", "tmp", "out"))
         tmp.mkdir()
         env = {"TMPDIR": str(tmp), "VISUALIZER_TEST_PAUSE_SECONDS": "60", "VISUALIZER_TEST_PAUSE": f"drawing:{marker}"}
-        proc = ForkedCLI(["render", "softplus_fit", "--steps", "47", *SMALL, "--jobs", "2", "--format",
+        proc = ForkedCLI(["render", str(scene), "--steps", "47", *SMALL, "--jobs", "2", "--format",
                           "mp4,gif,frames", "--out", str(out), "-q", "--pace", "steps"], tmp_path / f"{sig.name}-err",
                          env, start_method="spawn")
         cases[sig] = (how, proc, marker, tmp, out)
     for sig, (how, proc, marker, tmp, out) in cases.items():
         wait_for(marker, proc)  # a spawned process is drawing its chunk (its piece's files are in TMPDIR)
-        assert list(tmp.iterdir())
+        while not marker.read_text().strip():  # the paused process writes its id into it
+            time.sleep(0.01)
+        assert int(marker.read_text()) != proc.pid and list(tmp.iterdir())
         (os.killpg if how == "group" else os.kill)(proc.pid, sig)
     for sig, (how, proc, marker, tmp, out) in cases.items():
         deadline = time.monotonic() + 60
@@ -80,5 +85,5 @@ def test_a_signal_while_spawned_processes_draw_stops_them_all_and_leaves_nothing
         assert err.startswith(f"{head} while drawing") and "nothing was published" in err, err
         assert _gone(proc.pid), "processes of the render are still running"
         assert not list(tmp.iterdir())  # every piece's temporary folder removed
-        folder = out / "softplus_fit"
+        folder = out / "tiny_fit"
         assert not folder.exists() or not list(folder.iterdir())
