@@ -136,7 +136,8 @@ class ForkedCLI:
     of its own, its stderr going to a file; with what the sweep uses of ``subprocess.Popen``. ``start_method``
     ("spawn": as on macOS and Windows) is how its render starts the processes that draw."""
 
-    def __init__(self, args: list[str], err: os.PathLike, env: dict[str, str], start_method: str | None = None) -> None:
+    def __init__(self, args: list[str], err: os.PathLike, env: dict[str, str], start_method: str | None = None,
+                 cwd: os.PathLike | None = None) -> None:
         self.err, self.returncode = err, None
         self.pid = os.fork()
         if self.pid:
@@ -145,6 +146,8 @@ class ForkedCLI:
         try:  # the child: never returns into pytest
             os.setsid()
             os.environ.update(env)
+            if cwd is not None:
+                os.chdir(cwd)
             import tempfile
 
             tempfile.tempdir = None  # read from the environment again (TMPDIR)
@@ -458,15 +461,15 @@ def test_a_leftover_journal_never_moves_or_deletes_anything_outside_the_folder(t
     assert (elsewhere / "softplus_fit.mp4").read_bytes() == b"someone's video"
 
 
-def _in_a_process(*args, cwd=ROOT):
-    """The real command line in a process of its own; the timeout only guards the suite against a hang."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def _in_a_process(tmp_path, *args):
+    """The command line in a process of its own (a forked copy of this one, in the project folder); the
+    timeout only guards the suite against a hang."""
+    proc = ForkedCLI(list(args), tmp_path / "err", {}, cwd=ROOT)
     try:
-        done = subprocess.run([sys.executable, "-m", "visualizer", *args], cwd=cwd, env=env, capture_output=True,
-                              text=True, timeout=120)
-    except subprocess.TimeoutExpired:
+        _, err = proc.communicate(timeout=120)
+    except TimeoutError:
         pytest.fail(f"visualizer {' '.join(args)} hung")
-    return done.returncode, done.stderr
+    return proc.returncode, err
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
@@ -474,18 +477,18 @@ def test_named_pipes_never_block_a_render(tmp_path):
     """A FIFO as the manifest, as the lock, as the history or as the scene file: one line, at once."""
     pipe_scene = tmp_path / "piped.py"
     os.mkfifo(pipe_scene)
-    code, err = _in_a_process("render", str(pipe_scene), "--out", str(tmp_path / "out"))
+    code, err = _in_a_process(tmp_path, "render", str(pipe_scene), "--out", str(tmp_path / "out"))
     assert code == 2 and err == f"visualizer: error: {pipe_scene} is not a regular file; give a scene file such as " \
                                 "scenes/softplus_fit.py\n", err
     pipe_history = tmp_path / "history.npz"
     os.mkfifo(pipe_history)
-    code, err = _in_a_process("render", "--from-history", str(pipe_history), "--out", str(tmp_path / "out"))
+    code, err = _in_a_process(tmp_path, "render", "--from-history", str(pipe_history), "--out", str(tmp_path / "out"))
     assert code == 2 and err.count("\n") == 1 and "is a named pipe (FIFO), not a regular file" in err, err
     folder = tmp_path / "out" / "softplus_fit"
     folder.mkdir(parents=True)
     for entry in (MANIFEST, ".lock"):
         os.mkfifo(folder / entry)
-        code, err = _in_a_process("render", "softplus_fit", "--steps", "3", *SMALL, "--format", "mp4",
+        code, err = _in_a_process(tmp_path, "render", "softplus_fit", "--steps", "3", *SMALL, "--format", "mp4",
                                   "--out", str(tmp_path / "out"))
         assert code == 2 and err.count("\n") == 1, err
         assert f"{folder / entry} is a named pipe (FIFO)" in err
