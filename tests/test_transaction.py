@@ -21,6 +21,8 @@ from visualizer.base.files import sha256_file
 from visualizer.outputs.transaction import MANIFEST, OutputFolder, read_manifest, recover, remove_leftovers
 
 SMALL = ("--size", "160x90", "--fps", "10")
+# What is tested here is how a render is made and published, not what it shows: a two-panel scene.
+SCENE = str(ROOT / "tests" / "data" / "tiny_fit.py")
 
 
 def _tree(folder):
@@ -43,29 +45,29 @@ def one_run(folder):
 
 @pytest.fixture(scope="module")
 def scene():
-    return load_scene("softplus_fit")
+    return load_scene(SCENE)
 
 
 @pytest.fixture(scope="module")
 def made(tmp_path_factory, scene):
-    """A first render that several tests start from (softplus_fit, 3 steps, MP4, GIF and PNG frames at 160x90,
+    """A first render that several tests start from (tiny_fit, 3 steps, MP4, GIF and PNG frames at 160x90,
     10 frames/s): ``made(out)`` puts a copy of its folder, byte for byte what that render left, in
-    ``out/softplus_fit`` and returns it."""
+    ``out/tiny_fit`` and returns it."""
     first = tmp_path_factory.mktemp("made")
     render(scene, out=first, steps=3, size=(160, 90), fps=10, format="mp4,gif,frames", jobs=1)
 
     def copy(out):
-        return Path(shutil.copytree(first / "softplus_fit", out / "softplus_fit"))
+        return Path(shutil.copytree(first / "tiny_fit", out / "tiny_fit"))
     return copy
 
 
 def test_the_same_history_in_another_format_keeps_the_other_outputs(tmp_path, scene, made):
     folder = made(tmp_path)  # an MP4 at 160x90
-    video = (folder / "softplus_fit.mp4").read_bytes()
+    video = (folder / "tiny_fit.mp4").read_bytes()
     again = render(scene, History.load(folder / "history.npz"), out=tmp_path, size=(320, 180), format="gif")
     assert set(again) == {"history", "gif", "poster", "contact_sheet"}  # exactly what this render wrote
     assert set(again.kept) == {"mp4", "frames"} and again.retired == []
-    assert (folder / "softplus_fit.mp4").read_bytes() == video
+    assert (folder / "tiny_fit.mp4").read_bytes() == video
     manifest = one_run(folder)
     assert manifest["outputs"]["mp4"]["options"]["size"] == [160, 90]
     assert manifest["outputs"]["gif"]["options"]["size"] == [320, 180]
@@ -73,37 +75,37 @@ def test_the_same_history_in_another_format_keeps_the_other_outputs(tmp_path, sc
 
 def test_a_new_history_retires_the_outputs_of_the_older_one(tmp_path, cli, made):
     made(tmp_path)  # 3 steps: MP4, GIF and frames
-    code, out, err = cli("render", "softplus_fit", "--steps", "5", *SMALL, "--format", "mp4", "--out", str(tmp_path))
+    code, out, err = cli("render", SCENE, "--steps", "5", *SMALL, "--format", "mp4", "--out", str(tmp_path))
     assert code == 0, err
-    folder = tmp_path / "softplus_fit"
+    folder = tmp_path / "tiny_fit"
     manifest = one_run(folder)
     assert set(manifest["outputs"]) == {"history", "mp4", "poster", "contact_sheet"}
-    assert not (folder / "softplus_fit.gif").exists() and not (folder / "frames").exists()
+    assert not (folder / "tiny_fit.gif").exists() and not (folder / "frames").exists()
     # The summary lists exactly what this render wrote, and what it removed.
     kinds = [line.split()[0] for line in out.splitlines()]
     assert kinds == ["history", "mp4", "poster", "contact_sheet", "manifest", "removed", "removed"]
     assert out.splitlines()[-2:] == ["      removed  frames (made from an older history)",
-                                     "      removed  softplus_fit.gif (made from an older history)"]
+                                     "      removed  tiny_fit.gif (made from an older history)"]
 
 
 def test_the_summary_names_the_outputs_kept_from_an_earlier_render_of_the_same_history(tmp_path, cli, made):
     made(tmp_path)  # 3 steps: MP4, GIF and frames at 160x90, 10 frames/s
     # Same scene, steps and seed: the same history; the GIF asked for is written again.
-    code, out, err = cli("render", "softplus_fit", "--steps", "3", *SMALL, "--out", str(tmp_path), "--format", "gif")
+    code, out, err = cli("render", SCENE, "--steps", "3", *SMALL, "--out", str(tmp_path), "--format", "gif")
     assert code == 0, err
     kinds = [line.split()[0] for line in out.splitlines()]
     assert kinds == ["history", "gif", "poster", "contact_sheet", "manifest", "kept"]
-    assert out.splitlines()[-1].split(None, 1)[1] == "softplus_fit.mp4, frames/ (made earlier from this same history)"
-    assert set(one_run(tmp_path / "softplus_fit")["outputs"]) >= {"mp4", "frames", "gif"}
+    assert out.splitlines()[-1].split(None, 1)[1] == "tiny_fit.mp4, frames/ (made earlier from this same history)"
+    assert set(one_run(tmp_path / "tiny_fit")["outputs"]) >= {"mp4", "frames", "gif"}
 
 
 def test_outputs_of_unknown_origin_are_retired(tmp_path, scene, made):
     """A folder from before manifests, or a stray output the manifest does not list: not this run's."""
     folder = made(tmp_path)
     (folder / MANIFEST).unlink()  # as an older version left it
-    (folder / "softplus_fit.gif").write_bytes(b"GIF89a from some other run")
+    (folder / "tiny_fit.gif").write_bytes(b"GIF89a from some other run")
     result = render(scene, out=tmp_path, steps=4, size=(160, 90), format="mp4")
-    assert sorted(result.retired) == ["frames", "softplus_fit.gif"]
+    assert sorted(result.retired) == ["frames", "tiny_fit.gif"]
     one_run(folder)
 
 
@@ -111,14 +113,14 @@ def test_a_second_render_of_the_same_folder_is_refused_at_once(tmp_path, cli, mo
     import visualizer.run.render
 
     monkeypatch.setattr(visualizer.run.render, "train", lambda *a, **k: pytest.fail("trained while refused"))
-    with OutputFolder(tmp_path / "softplus_fit", "softplus_fit"):
-        code, _, err = cli("render", "softplus_fit", *SMALL, "--out", str(tmp_path))
+    with OutputFolder(tmp_path / "tiny_fit", "tiny_fit"):
+        code, _, err = cli("render", SCENE, *SMALL, "--out", str(tmp_path))
         with pytest.raises(BusyError):
-            render(load_scene("softplus_fit"), out=tmp_path)
+            render(load_scene(SCENE), out=tmp_path)
     assert code == 2
-    assert err == (f"visualizer: error: {tmp_path / 'softplus_fit'} is being written by another render (process "
+    assert err == (f"visualizer: error: {tmp_path / 'tiny_fit'} is being written by another render (process "
                    f"{os.getpid()}); wait for it to finish, or render into another output folder\n")
-    assert not (tmp_path / "softplus_fit").exists()  # the holder made it for nothing and removed it
+    assert not (tmp_path / "tiny_fit").exists()  # the holder made it for nothing and removed it
 
 
 def start(*args, pause=None, marker=None, cwd=ROOT):
@@ -196,16 +198,16 @@ def wait_for(marker, proc, timeout=60):
 def test_two_renders_of_one_scene_at_once_leave_one_complete_run(tmp_path):
     marker = tmp_path / "drawing"
     out = str(tmp_path / "out")
-    first = ForkedCLI(["render", "softplus_fit", "--steps", "6", *SMALL, "--out", out, "-q"], tmp_path / "err1",
+    first = ForkedCLI(["render", SCENE, "--steps", "6", *SMALL, "--out", out, "-q"], tmp_path / "err1",
                       {"VISUALIZER_TEST_PAUSE": f"drawing:{marker}"})
     wait_for(marker, first)
-    second = ForkedCLI(["render", "softplus_fit", "--steps", "7", *SMALL, "--out", out, "-q"], tmp_path / "err2", {})
+    second = ForkedCLI(["render", SCENE, "--steps", "7", *SMALL, "--out", out, "-q"], tmp_path / "err2", {})
     _, err2 = second.communicate(timeout=60)
     marker.unlink()  # the first goes on
     _, err1 = first.communicate(timeout=60)
     assert first.returncode == 0, err1
     assert second.returncode == 2 and err2.count("\n") == 1 and "is being written by another render" in err2
-    folder = tmp_path / "out" / "softplus_fit"
+    folder = tmp_path / "out" / "tiny_fit"
     one_run(folder)
     assert History.load(folder / "history.npz").steps[-1] == 6  # the first render's run, whole
 
@@ -233,7 +235,7 @@ def test_leftovers_of_dead_processes_go_and_live_ones_stay(tmp_path):
 def test_names_in_a_manifest_or_journal_never_reach_outside_the_folder(tmp_path, scene):
     victim = tmp_path / "victim.txt"
     victim.write_text("mine")
-    folder = tmp_path / "out" / "softplus_fit"
+    folder = tmp_path / "out" / "tiny_fit"
     folder.mkdir(parents=True)
     (folder / MANIFEST).write_text(json.dumps({"history": "x", "outputs": {
         "mp4": {"file": "../../victim.txt", "history": "y"}}}))
@@ -253,11 +255,11 @@ def test_a_full_disk_is_one_line_and_the_folder_stays_as_it_was(tmp_path, cli, m
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
     monkeypatch.setattr(History, "save", full)
-    code, _, err = cli("render", "softplus_fit", "--steps", "4", *SMALL, "--format", "mp4", "--out", str(tmp_path))
+    code, _, err = cli("render", SCENE, "--steps", "4", *SMALL, "--format", "mp4", "--out", str(tmp_path))
     assert code == 2
-    assert err == (f"visualizer: error: cannot write to {tmp_path / 'softplus_fit'}: the disk is full; free some "
+    assert err == (f"visualizer: error: cannot write to {tmp_path / 'tiny_fit'}: the disk is full; free some "
                    "space or choose another output folder\n")
-    assert _tree(tmp_path) == before and not [p for p in (tmp_path / "softplus_fit").iterdir()
+    assert _tree(tmp_path) == before and not [p for p in (tmp_path / "tiny_fit").iterdir()
                                                if p.name.startswith(".")]
 
 
@@ -271,9 +273,9 @@ def test_a_read_only_folder_is_refused_before_training(tmp_path, cli, monkeypatc
         raise OSError(errno.EROFS, "Read-only file system")
 
     monkeypatch.setattr(visualizer.outputs.transaction.tempfile, "mkdtemp", read_only)
-    code, _, err = cli("render", "softplus_fit", *SMALL, "--out", str(tmp_path / "out"))
+    code, _, err = cli("render", SCENE, *SMALL, "--out", str(tmp_path / "out"))
     assert code == 2
-    assert err == (f"visualizer: error: cannot write to {tmp_path / 'out' / 'softplus_fit'}: the file system is "
+    assert err == (f"visualizer: error: cannot write to {tmp_path / 'out' / 'tiny_fit'}: the file system is "
                    "read-only; choose another output folder\n")
     assert not (tmp_path / "out").exists()
 
@@ -284,7 +286,7 @@ def test_a_folder_without_write_permission_is_one_line(tmp_path, cli):
     locked.mkdir()
     locked.chmod(0o500)
     try:
-        code, _, err = cli("render", "softplus_fit", *SMALL, "--out", str(locked))
+        code, _, err = cli("render", SCENE, *SMALL, "--out", str(locked))
     finally:
         locked.chmod(0o700)
     assert code == 2 and err.count("\n") == 1 and "permission denied" in err
@@ -292,8 +294,8 @@ def test_a_folder_without_write_permission_is_one_line(tmp_path, cli):
 
 def test_an_output_folder_under_a_file_is_one_line(tmp_path, cli):
     (tmp_path / "notes.txt").write_text("mine")
-    code, _, err = cli("render", "softplus_fit", *SMALL, "--out", str(tmp_path / "notes.txt" / "out"))
-    assert (code, err) == (2, f"visualizer: error: cannot write to {tmp_path / 'notes.txt' / 'out' / 'softplus_fit'}: "
+    code, _, err = cli("render", SCENE, *SMALL, "--out", str(tmp_path / "notes.txt" / "out"))
+    assert (code, err) == (2, f"visualizer: error: cannot write to {tmp_path / 'notes.txt' / 'out' / 'tiny_fit'}: "
                               "part of that path is a file, not a folder; choose another output folder\n")
 
 
@@ -301,14 +303,14 @@ def test_an_output_name_taken_by_a_folder_is_refused_before_training(tmp_path, c
     import visualizer.run.render
 
     monkeypatch.setattr(visualizer.run.render, "train", lambda *a, **k: pytest.fail("trained for nothing"))
-    (tmp_path / "softplus_fit" / "softplus_fit.gif").mkdir(parents=True)
-    code, _, err = cli("render", "softplus_fit", *SMALL, "--out", str(tmp_path))
+    (tmp_path / "tiny_fit" / "tiny_fit.gif").mkdir(parents=True)
+    code, _, err = cli("render", SCENE, *SMALL, "--out", str(tmp_path))
     assert code == 2
-    assert err == (f"visualizer: error: {tmp_path / 'softplus_fit' / 'softplus_fit.gif'} is a folder, where the "
-                   "softplus_fit.gif file goes; move it away or choose another output folder\n")
-    (tmp_path / "softplus_fit" / "softplus_fit.gif").rmdir()
-    (tmp_path / "softplus_fit" / "frames").write_text("not a folder")
-    code, _, err = cli("render", "softplus_fit", *SMALL, "--out", str(tmp_path))
+    assert err == (f"visualizer: error: {tmp_path / 'tiny_fit' / 'tiny_fit.gif'} is a folder, where the "
+                   "tiny_fit.gif file goes; move it away or choose another output folder\n")
+    (tmp_path / "tiny_fit" / "tiny_fit.gif").rmdir()
+    (tmp_path / "tiny_fit" / "frames").write_text("not a folder")
+    code, _, err = cli("render", SCENE, *SMALL, "--out", str(tmp_path))
     assert code == 2 and "is a file, where the frames folder goes" in err
 
 
@@ -317,19 +319,19 @@ def test_an_output_folder_with_quotes_and_a_protocol_like_name_works_end_to_end(
 
     monkeypatch.chdir(tmp_path)
     out = "concat:it's"  # relative: ffmpeg must never see it as a protocol, nor the quote end a token
-    code, _, err = cli("render", "softplus_fit", "--steps", "47", *SMALL, "--jobs", "2", "--format", "mp4,gif",
+    code, _, err = cli("render", SCENE, "--steps", "47", *SMALL, "--jobs", "2", "--format", "mp4,gif",
                        "--out", out, "--pace", "steps")
     assert code == 0, err
-    folder = tmp_path / out / "softplus_fit"
+    folder = tmp_path / out / "tiny_fit"
     one_run(folder)
     import imageio.v2 as iio
 
-    reader = iio.get_reader(folder / "softplus_fit.mp4", format="ffmpeg")
+    reader = iio.get_reader(folder / "tiny_fit.mp4", format="ffmpeg")
     try:
         assert reader.count_frames() == 48  # both chunks (24 frames each, the fewest for two) joined
     finally:
         reader.close()
-    assert Image.open(folder / "softplus_fit.gif").n_frames > 1
+    assert Image.open(folder / "tiny_fit.gif").n_frames > 1
 
 
 EVIL = '''\
@@ -376,14 +378,14 @@ def test_a_file_system_without_locks_still_renders(tmp_path, scene, monkeypatch)
 
     monkeypatch.setattr(visualizer.outputs.transaction.fcntl, "flock", no_locks)
     render(scene, out=tmp_path, steps=2, size=(160, 90), format="mp4")
-    one_run(tmp_path / "softplus_fit")
+    one_run(tmp_path / "tiny_fit")
 
 
 # ---- the output folder is a closed world: links and special files in it lead nowhere
 
 def _refused(cli, tmp_path, *extra):
-    """Render softplus_fit into tmp_path/out (training must not start); (exit status, stderr)."""
-    code, _, err = cli("render", "softplus_fit", "--steps", "3", *SMALL, "--format", "mp4", *extra,
+    """Render tiny_fit into tmp_path/out (training must not start); (exit status, stderr)."""
+    code, _, err = cli("render", SCENE, "--steps", "3", *SMALL, "--format", "mp4", *extra,
                        "--out", str(tmp_path / "out"))
     return code, err
 
@@ -399,7 +401,7 @@ def no_training(monkeypatch):
 def test_a_lock_or_manifest_that_is_a_link_is_refused_and_its_target_untouched(tmp_path, cli, no_training, entry):
     victim = tmp_path / "victim.txt"
     victim.write_text("mine")
-    folder = tmp_path / "out" / "softplus_fit"
+    folder = tmp_path / "out" / "tiny_fit"
     folder.mkdir(parents=True)
     (folder / entry).symlink_to(victim)
     code, err = _refused(cli, tmp_path)
@@ -415,7 +417,7 @@ def test_an_output_that_is_a_link_is_refused_before_training(tmp_path, cli, no_t
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (elsewhere / "frame_00000.png").write_bytes(b"someone's frame")
-    folder = tmp_path / "out" / "softplus_fit"
+    folder = tmp_path / "out" / "tiny_fit"
     folder.mkdir(parents=True)
     (folder / "frames").symlink_to(elsewhere, target_is_directory=True)
     code, err = _refused(cli, tmp_path)  # frames is not even asked for: the folder's own names are checked
@@ -441,24 +443,24 @@ def test_a_leftover_journal_never_moves_or_deletes_anything_outside_the_folder(t
     folder = made(tmp_path)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    (elsewhere / "softplus_fit.mp4").write_bytes(b"someone's video")
+    (elsewhere / "tiny_fit.mp4").write_bytes(b"someone's video")
     stage = folder / ".staging-1-abc"
     stage.mkdir()
     (stage / "retired").symlink_to(elsewhere, target_is_directory=True)
-    (stage / "journal.json").write_text(json.dumps({"retire": ["softplus_fit.mp4"], "publish": []}))
+    (stage / "journal.json").write_text(json.dumps({"retire": ["tiny_fit.mp4"], "publish": []}))
     before = _tree(folder)
     with pytest.raises(OutputError, match=r"retired is a symbolic link: the leftover render \.staging-1-abc cannot"):
         render(scene, out=tmp_path, steps=4, size=(160, 90), format="mp4", jobs=1)
-    assert [p.name for p in elsewhere.iterdir()] == ["softplus_fit.mp4"]
-    assert (elsewhere / "softplus_fit.mp4").read_bytes() == b"someone's video"
+    assert [p.name for p in elsewhere.iterdir()] == ["tiny_fit.mp4"]
+    assert (elsewhere / "tiny_fit.mp4").read_bytes() == b"someone's video"
     assert _tree(folder) == before  # the old outputs stayed where they were
     # A journal that is itself a link is refused too, its target unread and untouched.
     (stage / "retired").unlink()
     (stage / "journal.json").unlink()
-    (stage / "journal.json").symlink_to(elsewhere / "softplus_fit.mp4")
+    (stage / "journal.json").symlink_to(elsewhere / "tiny_fit.mp4")
     with pytest.raises(OutputError, match=r"journal.json is a symbolic link"):
         recover(folder)
-    assert (elsewhere / "softplus_fit.mp4").read_bytes() == b"someone's video"
+    assert (elsewhere / "tiny_fit.mp4").read_bytes() == b"someone's video"
 
 
 def _in_a_process(tmp_path, *args):
@@ -484,11 +486,11 @@ def test_named_pipes_never_block_a_render(tmp_path):
     os.mkfifo(pipe_history)
     code, err = _in_a_process(tmp_path, "render", "--from-history", str(pipe_history), "--out", str(tmp_path / "out"))
     assert code == 2 and err.count("\n") == 1 and "is a named pipe (FIFO), not a regular file" in err, err
-    folder = tmp_path / "out" / "softplus_fit"
+    folder = tmp_path / "out" / "tiny_fit"
     folder.mkdir(parents=True)
     for entry in (MANIFEST, ".lock"):
         os.mkfifo(folder / entry)
-        code, err = _in_a_process(tmp_path, "render", "softplus_fit", "--steps", "3", *SMALL, "--format", "mp4",
+        code, err = _in_a_process(tmp_path, "render", SCENE, "--steps", "3", *SMALL, "--format", "mp4",
                                   "--out", str(tmp_path / "out"))
         assert code == 2 and err.count("\n") == 1, err
         assert f"{folder / entry} is a named pipe (FIFO)" in err
