@@ -247,22 +247,7 @@ def test_an_error_in_a_panel_in_a_worker_shows_the_users_traceback_once(tmp_path
 
 # ---- a comparison is one transaction too (issue 26, part 3)
 
-TINY = '''
-"""A tiny fit for comparisons."""
-import numpy as np
-from visualizer import SGD, Dense, FitPanel, Layout, LossPanel, Network, Scene
-
-X = np.linspace(0, 1, 8)
-
-
-def network(seed):
-    rng = np.random.default_rng(seed)
-    return Network([Dense(1, 3, "tanh", name="hidden", rng=rng), Dense(3, 1, name="output", rng=rng)])
-
-
-scene = Scene(name="tiny_fit", network=network, x=X, y=np.sin(3 * X), loss="mse", optimizer=SGD(0.2), steps=30,
-              layout=Layout([["fit", "loss"]], {"fit": FitPanel(), "loss": LossPanel()}))
-'''
+TINY = (ROOT / "tests" / "data" / "tiny_fit.py").read_text()  # a tiny fit, two panels
 COMPARED = "tiny_fit-compare-lr"
 
 
