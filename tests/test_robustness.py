@@ -353,11 +353,12 @@ def test_the_same_history_rendered_twice_with_two_workers_gives_the_same_bytes(t
     assert digests[0] == digests[1]
 
 
+TINY = ROOT / "tests" / "data" / "tiny_fit.py"  # a two-panel scene: a render of it costs little
 LEFT_BEHIND = {
-    "closes_stdout": "import sys\nfrom visualizer import load_scene\nsys.stdout.close()\nscene = load_scene('softplus_fit')\n",
+    "closes_stdout": f"import sys\nfrom visualizer import load_scene\nsys.stdout.close()\nscene = load_scene({str(TINY)!r})\n",
     "starts_a_thread": ("import threading, time\nfrom visualizer import load_scene\n"
                         "threading.Thread(target=time.sleep, args=(3600,), name='lingering').start()\n"
-                        "scene = load_scene('softplus_fit')\n"),
+                        f"scene = load_scene({str(TINY)!r})\n"),
 }
 
 
@@ -371,8 +372,8 @@ def test_a_scene_that_closes_stdout_or_leaves_a_thread_running_still_ends_with_i
     result = run_cli("render", str(scene), "--steps", "3", "--size", "160x90", "--format", "mp4",
                      "--out", str(tmp_path / "out"), timeout=120)
     assert result.returncode == 0, result.stderr
-    assert "softplus_fit.mp4" in result.stdout and "manifest" in result.stdout
-    assert (tmp_path / "out" / "softplus_fit" / "softplus_fit.mp4").stat().st_size > 0
+    assert "tiny_fit.mp4" in result.stdout and "manifest" in result.stdout
+    assert (tmp_path / "out" / "tiny_fit" / "tiny_fit.mp4").stat().st_size > 0
     if case == "starts_a_thread":
         assert result.stderr == ("visualizer: note: ending the program with 1 thread(s) still running that the "
                                  "scene started (lingering)\n")
@@ -567,7 +568,7 @@ def test_a_dask_scheduler_or_every_worker_lost_mid_render_is_one_line(lost, tmp_
     try:
         ended = {}
         command = threading.Thread(target=lambda: ended.update(code=main([
-            "render", "softplus_fit", "--steps", "3", "--size", "160x90", "--format", "mp4", "-q",
+            "render", str(TINY), "--steps", "3", "--size", "160x90", "--format", "mp4", "-q",
             "--scheduler", cluster.scheduler_address, "--out", str(tmp_path / "out")])))
         command.start()
         deadline = time.monotonic() + 60
