@@ -18,6 +18,7 @@ from PIL import Image
 from conftest import ROOT, run_cli
 
 SOFTPLUS = str(ROOT / "scenes" / "softplus_fit.py")
+TINY = str(ROOT / "tests" / "data" / "tiny_fit.py")  # two panels: for what does not depend on the frames' content
 
 
 def _mp4_info(path):
@@ -271,17 +272,17 @@ def test_rerender_from_history_without_training(rendered, tmp_path, cli):
 
 
 def test_max_frames_hold_and_last_frame(tmp_path, cli):
-    code, _, err = cli("render", "softplus_fit", "--steps", "100", "--max-frames", "10", "--hold", "1", "--fps", "10",
+    code, _, err = cli("render", TINY, "--steps", "100", "--max-frames", "10", "--hold", "1", "--fps", "10",
                        "--size", "320x180", "--format", "mp4,frames", "--out", str(tmp_path))
     assert code == 0, err
-    names = sorted(p.name for p in (tmp_path / "softplus_fit" / "frames").iterdir())
+    names = sorted(p.name for p in (tmp_path / "tiny_fit" / "frames").iterdir())
     assert len(names) == 10 and names[0] == "frame_00000.png" and names[-1] == "frame_00100.png"
-    assert _mp4_info(tmp_path / "softplus_fit" / "softplus_fit.mp4")[1] == 10 + 10  # one second held at 10 fps
-    code, _, err = cli("render", "softplus_fit", "--steps", "5", "--last-frame", "--out", str(tmp_path / "poster"))
+    assert _mp4_info(tmp_path / "tiny_fit" / "tiny_fit.mp4")[1] == 10 + 10  # one second held at 10 fps
+    code, _, err = cli("render", TINY, "--steps", "5", "--last-frame", "--out", str(tmp_path / "poster"))
     assert code == 0, err
-    assert sorted(p.name for p in (tmp_path / "poster" / "softplus_fit").iterdir()) == ["history.npz", "manifest.json",
-                                                                                       "poster.png"]
-    assert Image.open(tmp_path / "poster" / "softplus_fit" / "poster.png").size == (1280, 720)
+    assert sorted(p.name for p in (tmp_path / "poster" / "tiny_fit").iterdir()) == ["history.npz", "manifest.json",
+                                                                                   "poster.png"]
+    assert Image.open(tmp_path / "poster" / "tiny_fit" / "poster.png").size == (1280, 720)
 
 
 @pytest.mark.parametrize("args, message", [
@@ -363,15 +364,15 @@ def _on_a_terminal(*args: str) -> str:
 
 
 def test_progress_bars_name_every_stage_on_a_terminal_and_stay_out_of_logs(tmp_path, cli):
-    args = ("render", "softplus_fit", "--steps", "4", "--size", "320x180", "--out", str(tmp_path / "a"))
+    args = ("render", TINY, "--steps", "4", "--size", "320x180", "--out", str(tmp_path / "a"))
     shown = _on_a_terminal(*args)
     for stage in ("training", "drawing and encoding frames", "joining the video pieces", "GIF: palette and encoding",
                   "writing the player", "poster and contact sheet", "publishing"):
-        assert f"softplus_fit: {stage}" in shown, stage
+        assert f"tiny_fit: {stage}" in shown, stage
     counted = set(re.findall(r"stage (\d+)/(\S+)", shown))  # each stage once, in order, never past the total
     assert counted == {(str(n), "5") for n in range(6)}, counted
     code, out, err = cli(*args[:-1], str(tmp_path / "b"))  # output captured: not a terminal
-    assert code == 0 and "softplus_fit: training" not in err + out
+    assert code == 0 and "tiny_fit: training" not in err + out
 
 
 def test_an_interrupted_first_render_says_its_folder_was_not_created(tmp_path):
