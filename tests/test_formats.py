@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from test_transaction import SMALL, one_run
+from test_transaction import SCENE as TINY, SMALL, one_run
 from visualizer import load_scene, render
 from visualizer.cli import build_parser
 from visualizer.outputs.formats import (JOIN, FolderFormat, Format, choosable, format_help, formats, known_outputs,
@@ -84,14 +84,14 @@ def npy():
 
 @pytest.fixture(scope="module")
 def scene():
-    return load_scene("softplus_fit")
+    return load_scene(TINY)  # two panels: what is tested is the registry, not the frames
 
 
 def test_a_format_registered_from_outside_renders_end_to_end(tmp_path, scene, npy):
     result = render(scene, out=tmp_path, steps=4, size=(160, 90), format="npy,frames")
     assert set(result) == {"history", "frames", "npy", "poster", "contact_sheet"}
-    folder = tmp_path / "softplus_fit"
-    assert result["npy"] == folder / "softplus_fit_npy"
+    folder = tmp_path / "tiny_fit"
+    assert result["npy"] == folder / "tiny_fit_npy"
     names = sorted(p.name for p in result["npy"].iterdir())
     assert names == [f"frame_{s}.npy" for s in range(5)]
     for s in range(5):  # the very frames the PNGs hold
@@ -99,25 +99,25 @@ def test_a_format_registered_from_outside_renders_end_to_end(tmp_path, scene, np
         np.testing.assert_array_equal(np.load(result["npy"] / f"frame_{s}.npy"), frame)
     manifest = one_run(folder)
     entry = manifest["outputs"]["npy"]
-    assert entry["file"] == "softplus_fit_npy"
+    assert entry["file"] == "tiny_fit_npy"
     assert entry["options"] == manifest["outputs"]["frames"]["options"]  # drawn alike, and it says so
 
 
 def test_a_registered_format_works_through_the_command_line_in_chunks(tmp_path, cli, npy):
-    code, out, err = cli("render", "softplus_fit", "--steps", "47", *SMALL, "--jobs", "2", "--format", "npy",
+    code, out, err = cli("render", TINY, "--steps", "47", *SMALL, "--jobs", "2", "--format", "npy",
                          "--out", str(tmp_path), "--pace", "steps")  # 48 frames: two chunks
     assert code == 0, err
-    folder = tmp_path / "softplus_fit"
-    assert len(list((folder / "softplus_fit_npy").glob("*.npy"))) == 48  # both chunks' frames, joined
+    folder = tmp_path / "tiny_fit"
+    assert len(list((folder / "tiny_fit_npy").glob("*.npy"))) == 48  # both chunks' frames, joined
     lines = out.splitlines()
     assert [line.split()[0] for line in lines] == ["history", "poster", "contact_sheet", "npy", "manifest"]  # by registry
-    assert lines[3] == f"{'npy':>13}  {folder / 'softplus_fit_npy'}/ (48 .npy frames)"
+    assert lines[3] == f"{'npy':>13}  {folder / 'tiny_fit_npy'}/ (48 .npy frames)"
     assert set(one_run(folder)["outputs"]) == {"history", "npy", "poster", "contact_sheet"}
     # Rendered again in another format, the same history keeps it, and the summary says so.
-    code, out, err = cli("render", "softplus_fit", "--steps", "47", *SMALL, "--format", "mp4", "--out", str(tmp_path),
+    code, out, err = cli("render", TINY, "--steps", "47", *SMALL, "--format", "mp4", "--out", str(tmp_path),
                          "--pace", "steps")
     assert code == 0, err
-    assert out.splitlines()[-1].split(None, 1)[1] == "softplus_fit_npy/ (made earlier from this same history)"
+    assert out.splitlines()[-1].split(None, 1)[1] == "tiny_fit_npy/ (made earlier from this same history)"
 
 
 def test_a_format_made_from_another_gets_it_privately(tmp_path, scene):
@@ -128,7 +128,7 @@ def test_a_format_made_from_another_gets_it_privately(tmp_path, scene):
     finally:
         unregister_format("gifsum")
     assert set(alone) == {"history", "gifsum", "poster", "contact_sheet"}  # the GIF it needs stays private
-    assert not (tmp_path / "a" / "softplus_fit" / "softplus_fit.gif").exists()
+    assert not (tmp_path / "a" / "tiny_fit" / "tiny_fit.gif").exists()
     digest = hashlib.sha256(both["gif"].read_bytes()).hexdigest() + "\n"
     assert alone["gifsum"].read_text() == both["gifsum"].read_text() == digest
 
