@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from test_transaction import SCENE as TINY
 from visualizer import History, Renderer, VisualizerError, load_scene, render, train
 from visualizer.draw.explain import (STAGE_SECONDS, STAGES, ExplainFrame, FrameStep, explain_analysis, explain_frames,
                                      explain_rows, phases)
@@ -137,10 +138,10 @@ def test_frame_step_names_sort_before_the_steps_own_frame():
 
 
 def test_render_writes_explain_frames_apart_and_a_history_that_re_renders_them(tmp_path):
-    scene = load_scene("gender")
+    scene = load_scene(TINY)  # two layers, two panels: a render costs little
     written = render(scene, steps=40, every=4, explain=[8], explain_seconds=1.5, format="frames", size=(320, 180),
                      fps=4, out=tmp_path, jobs=2, pace="steps")
-    assert written["frames"].parent.name == "gender-explain"
+    assert written["frames"].parent.name == "tiny_fit-explain"
     names = sorted(p.name for p in written["frames"].iterdir())
     explained = [n for n in names if ".e" in n]
     slow = sum(max(1, round(p.seconds * 4)) + round(p.hold * 4) for p in phases(2, seconds=1.5))
@@ -157,7 +158,7 @@ def test_render_writes_explain_frames_apart_and_a_history_that_re_renders_them(t
     assert "explain/8/delta/hidden" in saved.static
     again = render(saved, explain=[8], explain_seconds=1.5, format="frames", size=(320, 180), fps=4,
                    out=tmp_path / "again", jobs=1, pace="steps")
-    assert again["frames"].parent.name == "gender-explain"  # the name the history gives, and -explain
+    assert again["frames"].parent.name == "tiny_fit-explain"  # the name the history gives, and -explain
     assert sorted(p.name for p in again["frames"].iterdir()) == names
 
 
@@ -205,23 +206,23 @@ def _mp4_frames(path):
 def test_an_explained_render_leaves_the_plain_render_alone_and_lasts_its_seconds(cli, tmp_path):
     common = ("--steps", "4", "--size", "320x180", "--fps", "4", "--format", "mp4,gif,html", "--out", str(tmp_path),
               "-q")
-    code, _, err = cli("render", "softplus_fit", *common)
+    code, _, err = cli("render", TINY, *common)
     assert code == 0, err
-    plain = tmp_path / "softplus_fit"
+    plain = tmp_path / "tiny_fit"
     before = {p.name: p.read_bytes() for p in plain.iterdir() if p.is_file()}
-    assert {"softplus_fit.mp4", "softplus_fit.gif", "softplus_fit.html"} <= set(before)
-    code, _, err = cli("render", "softplus_fit", *common, "--explain", "2", "--explain-seconds", "1.5")
+    assert {"tiny_fit.mp4", "tiny_fit.gif", "tiny_fit.html"} <= set(before)
+    code, _, err = cli("render", TINY, *common, "--explain", "2", "--explain-seconds", "1.5")
     assert code == 0, err
     # The plain render's folder is exactly as it was; the explained one has its own video, GIF and player.
     assert {p.name: p.read_bytes() for p in plain.iterdir() if p.is_file()} == before
-    explained = tmp_path / "softplus_fit-explain"
-    assert {"softplus_fit-explain.mp4", "softplus_fit-explain.gif", "softplus_fit-explain.html"} <= \
+    explained = tmp_path / "tiny_fit-explain"
+    assert {"tiny_fit-explain.mp4", "tiny_fit-explain.gif", "tiny_fit-explain.html"} <= \
         {p.name for p in explained.iterdir()}
     # Five steps' frames, then four stages of 1.5 s at 4 frames/s (each ending on its held picture).
     slow = sum(max(1, round(p.seconds * 4)) + round(p.hold * 4) for p in phases(1 + 1, seconds=1.5))
     assert slow == pytest.approx(4 * 1.5 * 4, abs=2)
-    assert _mp4_frames(plain / "softplus_fit.mp4") == 5
-    assert _mp4_frames(explained / "softplus_fit-explain.mp4") == 5 + slow
+    assert _mp4_frames(plain / "tiny_fit.mp4") == 5
+    assert _mp4_frames(explained / "tiny_fit-explain.mp4") == 5 + slow
 
 
 def test_the_slow_motion_figure_is_a_layout_of_panels_reading_the_history(xor_history, explained):
