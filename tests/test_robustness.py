@@ -243,11 +243,11 @@ def test_the_gif_keeps_the_first_and_the_last_frame_whatever_the_rates(fps, gif_
 def test_the_gif_ends_on_the_last_step(tmp_path, cli, args, frames):
     from PIL import Image
 
-    code, _, err = cli("render", "softplus_fit", "--steps", "5", "--size", "160x90", "--format", "gif,frames",
+    code, _, err = cli("render", str(TINY), "--steps", "5", "--size", "160x90", "--format", "gif,frames",
                        *args, "--out", str(tmp_path))
     assert code == 0, err
-    folder = tmp_path / "softplus_fit"
-    gif = Image.open(folder / "softplus_fit.gif")
+    folder = tmp_path / "tiny_fit"
+    gif = Image.open(folder / "tiny_fit.gif")
     assert gif.n_frames == frames
     gif.seek(frames - 1)
     last = np.asarray(gif.convert("RGB"), dtype=float)
