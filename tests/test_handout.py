@@ -191,7 +191,7 @@ def test_without_a_video_only_the_stills_frames_are_drawn_and_they_are_the_same(
     from visualizer.run.render import train
     from visualizer.run.scene import load_scene
 
-    scene = load_scene("softplus_fit")
+    scene = load_scene(ROOT / "tests" / "data" / "tiny_fit.py")  # two panels: a render costs little
     history = train(scene, steps=47)
     sparse = render(scene, history, format="pdf", pages=2, size=(160, 90), jobs=2, out=tmp_path / "pdf")
     every = render(scene, history, format="frames", size=(160, 90), jobs=2, out=tmp_path / "frames")
