@@ -28,8 +28,9 @@ def renderer(scene_and_history):
 
 @pytest.fixture(scope="module")
 def drawn():
-    """softplus_fit trained for 47 and for 49 steps, each with a renderer at 160x90 (the smallest frame): steps -> (history, renderer)."""
-    scene = load_scene("softplus_fit")
+    """The two-panel test scene trained for 47 and for 49 steps, each with a renderer at 160x90 (the smallest
+    frame): steps -> (history, renderer). (What these tests check does not depend on the panels.)"""
+    scene = load_scene(ROOT / "tests" / "data" / "tiny_fit.py")
     made = {}
 
     def get(steps):

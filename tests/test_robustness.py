@@ -340,7 +340,7 @@ def test_the_same_history_rendered_twice_with_two_workers_gives_the_same_bytes(t
     frames, so both workers draw a chunk."""
     import hashlib
 
-    history = train(load_scene("softplus_fit"), steps=47)
+    history = train(load_scene(TINY), steps=47)
     digests = []
     for n in range(2):
         result = render(history, out=tmp_path / f"run{n}", size=(320, 180), format="all", jobs=2, pace="steps")
@@ -348,7 +348,7 @@ def test_the_same_history_rendered_twice_with_two_workers_gives_the_same_bytes(t
         folder = result["history"].parent
         digests.append({p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
                         for p in sorted(folder.rglob("*")) if p.is_file()})
-    assert {"softplus_fit.mp4", "softplus_fit.gif", "softplus_fit.html", "poster.png", "contact_sheet.png",
+    assert {"tiny_fit.mp4", "tiny_fit.gif", "tiny_fit.html", "poster.png", "contact_sheet.png",
             "frames/frame_00047.png"} <= set(digests[0])
     assert digests[0] == digests[1]
 
