@@ -68,14 +68,14 @@ def test_render_writes_mp4_gif_frames_and_history(rendered):
 
 
 def test_the_player_alone_makes_its_video_privately(tmp_path, cli):
-    code, out, err = cli("render", "softplus_fit", "--steps", "4", "--format", "html", "--size", "320x180",
+    code, out, err = cli("render", TINY, "--steps", "4", "--format", "html", "--size", "320x180",
                          "--hold", "0.2", "--fps", "10", "--out", str(tmp_path))
     assert code == 0, err
-    folder = tmp_path / "softplus_fit"
+    folder = tmp_path / "tiny_fit"
     assert sorted(p.name for p in folder.iterdir()) == ["contact_sheet.png", "history.npz", "manifest.json",
-                                                        "poster.png", "softplus_fit.html"]
-    assert "softplus_fit.html" in out
-    code, _, err = cli("render", "softplus_fit", "--format", "html", "--last-frame", "--out", str(tmp_path))
+                                                        "poster.png", "tiny_fit.html"]
+    assert "tiny_fit.html" in out
+    code, _, err = cli("render", TINY, "--format", "html", "--last-frame", "--out", str(tmp_path))
     assert code == 2 and "last frame writes only the poster" in err
 
 
@@ -92,10 +92,10 @@ def test_rerender_with_fewer_steps_leaves_no_stale_frames(rendered, cli):
 
 
 def test_every_k_names_frames_by_training_step(tmp_path, cli):
-    code, _, err = cli("render", SOFTPLUS, "--steps", "10", "--every", "4", "--size", "320x180",
+    code, _, err = cli("render", TINY, "--steps", "10", "--every", "4", "--size", "320x180",
                        "--format", "frames", "--out", str(tmp_path), "--pace", "steps")
     assert code == 0, err
-    names = sorted(p.name for p in (tmp_path / "softplus_fit" / "frames").iterdir())
+    names = sorted(p.name for p in (tmp_path / "tiny_fit" / "frames").iterdir())
     assert names == ["frame_00000.png", "frame_00004.png", "frame_00008.png", "frame_00010.png"]
 
 
