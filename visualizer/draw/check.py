@@ -21,7 +21,7 @@ from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 
 from .explain import ExplainFrame, norm_columns, phases
-from .text import FrameText, FrameTextGroup, box_overlap, points_along
+from .text import FrameText, FrameTextGroup, any_inside, box_overlap, points_along
 
 SAMPLED_ROWS = 24  # rows spread over the run (the first and last among them) where data and text are measured
 MIN_PLOT_LINES = 4.0  # a plot's data area is at least this many lines of the preset's body text high and wide
@@ -373,9 +373,7 @@ def _legends_on_data(owner: dict, moving: dict, legends: dict) -> list[Problem]:
             points = [_data_points(artist)] + moving.get(id(artist), [])
             pts = np.vstack([p for p in points if len(p)]) if any(len(p) for p in points) else np.zeros((0, 2))
             if len(pts):
-                inside = ((pts[:, 0] > inner.x0) & (pts[:, 0] < inner.x1) & (pts[:, 1] > inner.y0)
-                          & (pts[:, 1] < inner.y1))
-                covered = bool(inside.any())
+                covered = any_inside(pts, inner)
             if covered:
                 break
         if not covered:

@@ -361,6 +361,16 @@ def box_inside(box, area) -> bool:
     return box.x0 >= area.x0 and box.x1 <= area.x1 and box.y0 >= area.y0 and box.y1 <= area.y1
 
 
+def any_inside(points, box, margin: float = 0.0) -> bool:
+    """Whether any of ``points`` ((n, 2), in the coordinates of ``box``) lies strictly inside ``box`` (a box, or
+    extents (x0, y0, x1, y1)) grown by ``margin`` on every side (shrunk, when negative): whether a legend or a
+    label there would cover a point of data."""
+    x0, y0, x1, y1 = box.extents if isinstance(box, BboxBase) else box
+    p = np.asarray(points, dtype=float).reshape(-1, 2)
+    return bool(((p[:, 0] > x0 - margin) & (p[:, 0] < x1 + margin) & (p[:, 1] > y0 - margin)
+                 & (p[:, 1] < y1 + margin)).any())
+
+
 def points_along(lines, step: float = 2.0, most: int = 500) -> np.ndarray:
     """Points at most ``step`` pixels apart along each line of ``lines`` (an (n, 2) array of display points,
     or a list of them; rows that are not finite left out): where lines put ink, for keeping a legend or a

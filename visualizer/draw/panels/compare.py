@@ -7,7 +7,7 @@ from typing import Sequence
 import numpy as np
 from matplotlib.artist import Artist
 
-from ..text import points_along, size
+from ..text import any_inside, points_along, size
 from .base import Layout, Panel
 from .. import colours
 from .curves import grow, history_line, loss_scale
@@ -65,14 +65,8 @@ def _axes_points(ax, artists) -> np.ndarray | None:
             return None
         if isinstance(artist, Line2D):
             xy = np.asarray(artist.get_xydata(), dtype=float)
-            if not len(xy):
-                continue
-            xy = to_axes.transform(artist.get_transform().transform(xy))
-            xy = xy[np.isfinite(xy).all(axis=1)]
-            if len(xy) > 1:  # eight points along each segment: a line crossing a corner between vertices counts
-                t = np.linspace(0, 1, 8, endpoint=False)[:, None, None]
-                xy = np.concatenate([(xy[:-1] + t * (xy[1:] - xy[:-1])).reshape(-1, 2), xy[-1:]])
-            pieces.append(xy)
+            if len(xy):  # densified: a line crossing a corner between its vertices counts
+                pieces.append(to_axes.transform(points_along(artist.get_transform().transform(xy))))
         elif isinstance(artist, PathCollection):
             offsets = np.asarray(artist.get_offsets(), dtype=float)
             if len(offsets):
@@ -101,9 +95,7 @@ def place_legend(ax, points: np.ndarray | None, outside: str = "right", **kwargs
         # The layout still shrinks the axes around their labels: measured generously.
         w, h = min(1.0, 1.25 * box.width / axes.width), min(1.0, 1.35 * box.height / axes.height)
         for spot in LEGEND_SPOTS:
-            x0, y0, x1, y1 = _spot_box(spot, w, h)
-            inside = (points[:, 0] >= x0) & (points[:, 0] <= x1) & (points[:, 1] >= y0) & (points[:, 1] <= y1)
-            if not inside.any():
+            if not any_inside(points, _spot_box(spot, w, h)):
                 legend.set_loc(spot)
                 return legend
     legend.remove()
@@ -141,10 +133,7 @@ class _LegendFit(Artist):
         spots = [self.legend._get_loc(), *LEGEND_SPOTS]
         for spot in spots:
             self.legend.set_loc(spot)
-            box = self.legend.get_window_extent(renderer)
-            inside = ((points[:, 0] > box.x0 - 2) & (points[:, 0] < box.x1 + 2) & (points[:, 1] > box.y0 - 2)
-                      & (points[:, 1] < box.y1 + 2))
-            if not inside.any():
+            if not any_inside(points, self.legend.get_window_extent(renderer), margin=2):
                 return
         self.legend.set_loc(spots[0])  # nowhere free: where it was put
 

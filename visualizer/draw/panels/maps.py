@@ -17,7 +17,7 @@ from ..image import frame_imshow
 from ...record.names import input_name, unit_name
 from ...record.probes import Needs, Probe, plane, plane_key, plane_needs
 from .. import colours
-from ..text import FrameText, box_inside, box_overlap, mark, size, stroke
+from ..text import FrameText, any_inside, box_inside, box_overlap, mark, size, stroke
 from .base import Panel, class_probabilities, finite_range, fixed_limits
 
 DIVERGING = colours.SIGNED_CMAP
@@ -135,36 +135,36 @@ class DecisionBoundaryPanel(_PlanePanel):
 
 def _placed_labels(ax, options: list[list[FrameText]], points: np.ndarray, radius: float) -> list[FrameText]:
     """One label per point, from its ``options`` the first that stays inside the axes and covers neither a
-    label placed before it nor a point (``radius`` points); when none does, the one that covers least (a
-    point counting thrice a label, running out of the axes most of all)."""
+    label placed before it nor a point (``radius`` points: a label that overlaps its mark by more than a pixel
+    covers it); when none does, the one that covers least (a point counting thrice a label, running out of the
+    axes most of all)."""
     from matplotlib.transforms import Bbox
 
-    scale = ax.figure.dpi / 72
-    taken = [Bbox([[x - radius * scale, y - radius * scale], [x + radius * scale, y + radius * scale]])
-             for x, y in ax.transData.transform(points)]
+    reach = radius * (ax.figure.dpi / 72)
+    pixels = ax.transData.transform(points)
+    marks = [Bbox([[x - reach, y - reach], [x + reach, y + reach]]) for x, y in pixels]
     area = ax.bbox
-    chosen = []
+    chosen, placed = [], []
     for own, labels in enumerate(options):
-        others = [b for k, b in enumerate(taken) if k != own]
-        pick = next((t for t in labels if _clear(t.get_window_extent(), area, others)), None)
+        others = np.delete(pixels, own, axis=0)
+
+        def clear(box) -> bool:
+            return box_inside(box, area) and not any_inside(others, box, reach - 1) and \
+                not any(box_overlap(box, b) > 1 for b in placed)
+        pick = next((t for t in labels if clear(t.get_window_extent())), None)
         if pick is None:
             def covered(box) -> float:
                 outside = sum(max(0.0, v) for v in (area.x0 - box.x0, box.x1 - area.x1, area.y0 - box.y0,
                                                     box.y1 - area.y1))
-                return 10 * outside + sum((3 if k < len(points) else 1) * box_overlap(box, b)
-                                          for k, b in enumerate(taken) if k != own)
+                return 10 * outside + sum([3 * box_overlap(box, b) for k, b in enumerate(marks) if k != own]
+                                          + [box_overlap(box, b) for b in placed])
             pick = min(labels, key=lambda t: covered(t.get_window_extent()))
         for t in labels:  # the corners not taken leave the axes
             if t is not pick:
                 t.remove()
         chosen.append(pick)
-        taken.append(pick.get_window_extent())
+        placed.append(pick.get_window_extent())
     return chosen
-
-
-def _clear(box, area, taken) -> bool:
-    """Whether ``box`` lies inside ``area`` and shares at most a pixel each way with each box of ``taken``."""
-    return box_inside(box, area) and not any(box_overlap(box, b) > 1 for b in taken)
 
 
 @dataclass

@@ -18,7 +18,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 from ...record.backprop import chain_rule, layer_weight, parse_param
 from ...record.names import param_name
 from ...record.probes import Needs, Probe
-from ..text import FrameText, FrameTextGroup, box_inside, points_along, size, stroke
+from ..text import FrameText, FrameTextGroup, any_inside, box_inside, points_along, size, stroke
 from .. import colours
 from .base import CURRENT_MARK, PREDICTION_COLOR, Panel, finite_range
 from .curves import scalar_key
@@ -573,9 +573,7 @@ def _mark_start(ax, path: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
         for d in directions:
             aim(d)
             box = label.get_window_extent()
-            inside = box_inside(box, area)
-            on_path = ((xy[:, 0] > box.x0) & (xy[:, 0] < box.x1) & (xy[:, 1] > box.y0) & (xy[:, 1] < box.y1)).any()
-            if inside and not on_path:
+            if box_inside(box, area) and not any_inside(xy, box):
                 return
         aim(directions[0])
     ax.add_artist(_AtLayout(fit))
