@@ -84,10 +84,30 @@ def _spot_box(spot: str, w: float, h: float, pad: float = 0.02) -> tuple[float, 
     return x0, y0, x0 + w, y0 + h
 
 
-def place_legend(ax, points: np.ndarray | None, outside: str = "right", **kwargs):
+def place_legend(ax, points: np.ndarray | None, outside: str = "right", max_width: float | None = None,
+                 by_rows: bool = False, **kwargs):
     """A legend where it covers no data: the first of :data:`LEGEND_SPOTS` in ``ax`` that none of ``points``
     (axes fractions, every frame's data; None: the axes are covered) falls in, measured with a margin for
-    the layout still to come; else outside the axes: at their ``right``, or ``below`` their tick labels."""
+    the layout still to come; else outside the axes: at their ``right``, or ``below`` their tick labels. One
+    below wider than ``max_width`` pixels is placed again with a column fewer than ``ncols`` (down to one);
+    ``by_rows``: its entries (``handles`` and ``labels``) read row by row in any number of columns."""
+    ncols = kwargs.pop("ncols", None)
+    while True:
+        legend = _placed_legend(ax, points, outside, ncols, by_rows, **kwargs)
+        if max_width is None or ncols is None or ncols <= 1 or legend.get_bbox_to_anchor() is ax.bbox or outside != "below" or \
+                legend.get_window_extent(ax.figure.canvas.get_renderer()).width <= max_width:
+            return legend
+        legend.remove()
+        ncols -= 1
+
+
+def _placed_legend(ax, points: np.ndarray | None, outside: str, ncols: int | None, by_rows: bool, **kwargs):
+    """:func:`place_legend` at ``ncols`` columns (None: one inside, up to four below)."""
+    if ncols is not None:
+        kwargs["ncols"] = ncols
+        if by_rows:
+            order = row_major(len(kwargs["handles"]), ncols)
+            kwargs.update({key: [kwargs[key][j] for j in order] for key in ("handles", "labels") if key in kwargs})
     legend = ax.legend(loc="upper right", **kwargs)
     renderer = ax.figure.canvas.get_renderer()
     if points is not None:
@@ -179,15 +199,10 @@ class CompareLossPanel(Panel):
         ax.set_xlabel("step")
         # Checked against every curve's whole run, so no frame's curve passes under it.
         full = [Line2D(steps, values, transform=ax.transData) for values in series]
-        points, renderer, width = _axes_points(ax, full), ax.figure.canvas.get_renderer(), ax.get_window_extent().width
-        for ncols in (2, 1) if len(handles) > 6 else (1,):  # a column beside a grid: one entry a line
-            legend = place_legend(ax, points, self.legend_outside, handles=handles, framealpha=0.85,
-                                  fontsize=size("label"), handlelength=2.2, ncols=ncols)
-            # below the axes: no wider than they are (a narrow column beside a tall grid), else one column
-            if ncols == 1 or legend.get_bbox_to_anchor() is ax.bbox or self.legend_outside != "below" or \
-                    legend.get_window_extent(renderer).width <= width:
-                break
-            legend.remove()
+        # Below the axes: no wider than they are (a narrow column beside a tall grid), else one column.
+        legend = place_legend(ax, _axes_points(ax, full), self.legend_outside, ax.get_window_extent().width,
+                              handles=handles, framealpha=0.85, fontsize=size("label"), handlelength=2.2,
+                              ncols=2 if len(handles) > 6 else 1)  # a column beside a grid: one entry a line
         if legend.get_bbox_to_anchor() is ax.bbox:  # inside the axes: checked again once they are laid out
             ax.add_artist(_LegendFit(legend, [(steps, values) for values in series]))
         return lambda i: grow(curves, steps, i)
@@ -279,17 +294,11 @@ class RunPanel(Panel):
             if self.legend and self.spare is not None:  # one legend is enough for identical panels: in a spare cell
                 self.spare.entries[:] = list(zip(handles, labels))
             elif self.legend:  # or under the first, off its data
-                # (the width before the layout, which gives the axes a fifth or so more)
-                renderer, width = ax.figure.canvas.get_renderer(), 1.2 * ax.get_window_extent().width
-                # As many columns as the panel's width holds, up to one row of six, read row by row.
-                for ncols in range(min(len(handles), 6), 0, -1):
-                    order = row_major(len(handles), ncols)
-                    below = place_legend(ax, None, outside="below", handles=[handles[j] for j in order],
-                                         labels=[labels[j] for j in order], ncols=ncols, fontsize=size("detail"),
-                                         framealpha=0.85)
-                    if ncols == 1 or below.get_window_extent(renderer).width <= width:
-                        break
-                    below.remove()
+                # As many columns as the panel's width holds (the width before the layout, which gives the axes
+                # a fifth or so more), up to one row of six, read row by row.
+                place_legend(ax, None, "below", 1.2 * ax.get_window_extent().width, by_rows=True,
+                             handles=list(handles), labels=labels, ncols=min(len(handles), 6),
+                             fontsize=size("detail"), framealpha=0.85)
         if not self.colorbar:  # the colour scales are shared: one bar, at the end of the row, says them all
             for mappable in [*ax.get_images(), *ax.collections]:
                 if getattr(mappable, "colorbar", None) is not None:
