@@ -149,12 +149,29 @@ class Columns:
         return "wide columns: the units that changed most drawn"
 
 
-def units_that_fit(ax, boxes: bool) -> int:
-    """How many units of a wide column a summary shows on ``ax``: at most ``MAX_SHOWN_UNITS``, fewer (not under
-    4) where the panel's height, less its title, the names over the top neuron and the boxes of other layers
-    over them (``boxes``), gives a numbered neuron less than about two and a half lines of text."""
-    height = 0.8 * axes_points(ax)[1] - 1.5 * size("heading") - 3 * size("detail") - 2.5 * size("label") * boxes
-    return int(np.clip(height // (2.6 * size("detail")) - 1, 4, MAX_SHOWN_UNITS))
+def units_that_fit(ax, unit: float, taken: float = 0.0, share: float = 0.8) -> int:
+    """How many units of a wide column a diagram shows on ``ax``: at most ``MAX_SHOWN_UNITS``, fewer (not under
+    4) where ``share`` of the panel's height (about what the layout leaves it), less ``taken`` points, gives
+    each unit less than ``unit`` points (one unit's room spared)."""
+    return int(np.clip((share * axes_points(ax)[1] - taken) // unit - 1, 4, MAX_SHOWN_UNITS))
+
+
+def more_marks(ax, view: Columns, role: str = "detail", shorten: bool = True) -> list:
+    """``⋮ 56 more`` where a wide column's hidden units would be, over the edges that pass it (drawn each frame
+    with the names, after the edges), in text size ``role``; ``shorten``: ``⋮ +56`` or ``⋮`` alone between
+    close columns (read once the axes' width limits are set; the legend says how many a column draws)."""
+    words = "{} more"
+    if shorten:
+        lo, hi = ax.get_xlim()
+        spacing = 0.8 * axes_points(ax)[0] / max(hi - lo, 1e-9)  # points between two columns once laid out, about
+        width = 0.62 * size(role)  # points per character, about
+        words = "{} more" if width * 9 + 10 <= spacing else "+{}" if width * 5 + 10 <= spacing else ""
+    marks = [FrameText(x, y, f"⋮ {words.format(hidden)}".strip(), transform=ax.transData, ha="center",
+                       va="center", fontsize=size(role), color=colours.MUTED, background="white",
+                       background_alpha=0.9, pad=0.1) for x, y, hidden in view.gaps]
+    for mark in marks:
+        ax.add_artist(mark)
+    return marks
 
 
 def columns(history, most: int = MAX_SHOWN_UNITS) -> Columns:
@@ -310,7 +327,11 @@ class NetworkDiagramPanel(Panel):
         if not layers:
             raise ValueError("NetworkDiagramPanel needs the model's layer structure in the history (the "
                              "recorder gets it from a model adapter)")
-        view = columns(history, units_that_fit(ax, bool(history.info.other_layers)))
+        # A numbered neuron about two and a half lines of text, under the title, the names over the top neuron
+        # and the boxes of other layers over them.
+        boxes = bool(history.info.other_layers)
+        view = columns(history, units_that_fit(ax, 2.6 * size("detail"), 1.5 * size("heading") + 3 * size("detail")
+                                               + 2.5 * size("label") * boxes))
         pos, sizes = view.pos, view.slots  # what is drawn: a wide column's shown units and its mark's place
         edges = LineCollection(edge_segments(pos), animated=True, capstyle="round", zorder=1)
         ax.add_collection(edges)
@@ -360,7 +381,7 @@ class NetworkDiagramPanel(Panel):
         end_names = self._label_column(ax, pos[0], [ends[0][i] for i in view.shown[0]], "right", clear) + \
             self._label_column(ax, pos[-1], [ends[1][i] for i in view.shown[-1]], "left", clear)
         names, blocks, numbers = self._names(ax, info, layers, view)
-        names += self._more_marks(ax, view)  # once the legend has set the width's limits
+        names += more_marks(ax, view)  # once the legend has set the width's limits
         shown: list = []
         measured: list = []  # once (``shown`` may stay empty: a network with no names to show)
         number_colours: dict[int, list[str]] = {}  # row → each shown unit's number colour
@@ -610,22 +631,6 @@ class NetworkDiagramPanel(Panel):
                       title_fontsize=size("detail"), alignment="left", borderaxespad=0.0)
             return 0.0
         return reserve
-
-    @staticmethod
-    def _more_marks(ax, view: Columns) -> list:
-        """``⋮ 56 more`` (``⋮ +56`` or ``⋮`` between close columns) where a wide column's hidden units would be,
-        over the edges that pass it (drawn each frame with the names, after the edges)."""
-        lo, hi = ax.get_xlim()
-        spacing = 0.8 * axes_points(ax)[0] / max(hi - lo, 1e-9)  # points between two columns once laid out, about
-        width = 0.62 * size("detail")  # points per character, about
-        # between close columns ⋮ +8, closer still ⋮ alone (the legend says how many a column draws)
-        words = "{} more" if width * 9 + 10 <= spacing else "+{}" if width * 5 + 10 <= spacing else ""
-        marks = [FrameText(x, y, f"⋮ {words.format(hidden)}".strip(), transform=ax.transData, ha="center",
-                           va="center", fontsize=size("detail"), color=colours.MUTED, background="white",
-                           background_alpha=0.9, pad=0.1) for x, y, hidden in view.gaps]
-        for mark in marks:
-            ax.add_artist(mark)
-        return marks
 
     @staticmethod
     def _other_layers(ax, history, layers, half: float, sizes: list[int]) -> int:

@@ -22,9 +22,9 @@ from ...record.names import param_name
 from ..explain import ExplainFrame, Phase, explain_rows, norm_columns, phases
 from .. import colours
 from ..text import FrameText, size, wrap_lines
-from .base import PREDICTION_COLOR, Layout, Panel, axes_points
+from .base import PREDICTION_COLOR, Layout, Panel
 from .diagram import (MAX_SHOWN_UNITS, Columns, columns, edge_name_spots, edge_names, edge_segments,
-                      magnitude_scale, marker_size, signed_norm)
+                      magnitude_scale, marker_size, more_marks, signed_norm, units_that_fit)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -129,7 +129,10 @@ class ExplainDiagramPanel(Panel):
         data = explained_steps(history, self.steps)
         # A wide column as the diagram draws it: the units that changed most (the same ones, under their own
         # names), a "⋮ N more" mark where the rest would be.
-        view = columns(history, _units_that_fit(ax))
+        # A neuron, its name over it and its values under it (a small curve and a line of text) each.
+        largest = np.sqrt(1.6 * marker_size([MAX_SHOWN_UNITS + 1])) / 2  # a summary's neuron's radius
+        view = columns(history, units_that_fit(ax, 2 * largest + CURVE_POINTS[1] + 12 + 1.3 * size("detail")
+                                               + 1.3 * size("label") + 6, share=0.85))
         pos, sizes = view.pos, list(view.slots)
         edges = LineCollection(edge_segments(pos), animated=True, capstyle="round", zorder=1)
         ax.add_collection(edges)
@@ -161,12 +164,7 @@ class ExplainDiagramPanel(Panel):
                              fontsize=size("detail"), background="white", background_alpha=0.9, pad=0.12)
             ax.add_artist(text)
             labels.append(text)
-        for x, y, hidden in view.gaps:
-            text = FrameText(x, y, f"⋮ {hidden} more", transform=ax.transData, ha="center", va="center",
-                             fontsize=size("label"), color=colours.MUTED, background="white", background_alpha=0.9,
-                             pad=0.1)
-            ax.add_artist(text)
-            labels.append(text)
+        labels += more_marks(ax, view, "label", shorten=False)
         ax.set_xlim(-0.6, len(sizes) - 0.35)
         half = (max(sizes) - 1) / 2
         ax.set_ylim(-half - (1.2 if view.reduced else 0.75), half + 0.55)  # a summary's note: two lines
@@ -267,15 +265,6 @@ def _shown_part(d: ExplainedStep, view: Columns) -> ExplainedStep:
                    grads=[f(g) for f, g in zip(pick, d.grads)], weights=[f(w) for f, w in zip(pick, d.weights)],
                    after=[f(w) for f, w in zip(pick, d.after)], y=y,
                    dropped=[m if m is None else m[:, idx] for m, idx in zip(d.dropped, shown[1:])])
-
-
-def _units_that_fit(ax: Axes) -> int:
-    """How many units of a wide column the explain diagram shows: at most ``MAX_SHOWN_UNITS``, fewer (not under
-    4) where a neuron, its name over it and its values under it (a small curve and a line of text) would not
-    fit the panel's height."""
-    radius = np.sqrt(1.6 * marker_size([MAX_SHOWN_UNITS + 1])) / 2
-    need = 2 * radius + CURVE_POINTS[1] + 12 + 1.3 * size("detail") + 1.3 * size("label") + 6
-    return int(np.clip(0.85 * axes_points(ax)[1] // need - 1, 4, MAX_SHOWN_UNITS))
 
 
 class _DroppedMarks:
