@@ -20,7 +20,7 @@ from matplotlib.lines import Line2D
 from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 
-from .explain import ExplainFrame, norm_columns, phases
+from .explain import ExplainFrame, row_phases
 from .text import FrameText, FrameTextGroup, any_inside, box_overlap, points_along
 
 SAMPLED_ROWS = 24  # rows spread over the run (the first and last among them) where data and text are measured
@@ -66,8 +66,7 @@ def _check_renderer(renderer) -> list[Problem]:
     problems = _check_sheet(renderer, renderer._sheet, renderer.axes, list(range(len(renderer.history))))
     if renderer._explain_sheet is not None:
         rows = sorted(renderer._explained_rows)
-        n = len(phases(len(renderer.history.info.layers), rows[0] + 1 < len(renderer.history),
-                       norms=norm_columns(renderer.history)))
+        n = len(row_phases(renderer.history, rows[0]))
         keys = [ExplainFrame(row, p, t, 0) for row in rows for p in range(n) for t in (0.0, 0.5, 1.0)]
         problems += _check_sheet(renderer, renderer._explain_sheet, renderer._explain_sheet.axes, keys,
                                  prefix="explain ")

@@ -103,6 +103,11 @@ def phases(n_layers: int, update: bool = True, seconds: float = STAGE_SECONDS, n
     return [replace(phase, hold=hold) if phase is stage[-1] else phase for stage in stages for phase in stage]
 
 
+def row_phases(history: History, row: int, seconds: float = STAGE_SECONDS) -> list[Phase]:
+    """The :func:`phases` of explaining history row ``row`` (no update after the last recorded step)."""
+    return phases(len(history.info.layers), row + 1 < len(history), seconds, norm_columns(history))
+
+
 def explain_rows(history: History, steps: Sequence[int]) -> list[int]:
     """The history rows of the steps to explain, or ValueError saying which steps were recorded."""
     rows = []
@@ -129,10 +134,9 @@ def explain_frames(history: History, rows: Sequence[int], steps: Sequence[int], 
     targets = explain_rows(history, steps)
     out = sorted(set(int(r) for r in rows) | set(targets))
     frames: list[int] = []
-    norms = norm_columns(history)
     for row in out:
         if row in targets:
-            plan = phases(n_layers, row + 1 < len(history), seconds, norms)
+            plan = row_phases(history, row, seconds)
             total = sum(max(1, round(phase.seconds * fps)) + round(phase.hold * fps) for phase in plan)
             if total > MAX_EXPLAIN_FRAMES:
                 raise ValueError(f"{seconds:g} s per stage at {fps:g} frames/s makes {total:,} frames for one "
@@ -217,4 +221,4 @@ def missing_steps(history: History, steps: Sequence[int]) -> list[int]:
 
 
 __all__ = ["MAX_EXPLAIN_FRAMES", "STAGES", "STAGE_SECONDS", "ExplainFrame", "FrameStep", "Phase", "explain_analysis",
-           "explain_frames", "explain_rows", "missing_steps", "norm_columns", "phases"]
+           "explain_frames", "explain_rows", "missing_steps", "norm_columns", "phases", "row_phases"]

@@ -17,7 +17,7 @@ from matplotlib.ticker import LogFormatterSciNotation, ScalarFormatter
 from PIL import Image
 
 from . import MIN_SIZE
-from .explain import ExplainFrame, FrameStep, explain_rows, norm_columns, phases
+from .explain import ExplainFrame, FrameStep, explain_rows, row_phases
 from .panels import Layout, explain_layout
 from ..record.history import History
 from .presets import PRESETS, Preset, preset_named
@@ -513,7 +513,7 @@ class Renderer:
                 self._band.reserve(self._explain_sheet)
                 self._explain_sheet.freeze(pixels)
                 # Every phase of the first explained step once: a problem shows now, in this process.
-                plan = phases(len(history.info.layers), rows[0] + 1 < len(history), norms=norm_columns(history))
+                plan = row_phases(history, rows[0])
                 for p in range(len(plan) if pixels else 0):
                     self._explain_sheet.draw(ExplainFrame(rows[0], p, 1.0, 0))
         for sheet in [self._sheet] + ([self._explain_sheet] if self._explain_sheet else []):

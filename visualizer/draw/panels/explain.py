@@ -19,7 +19,7 @@ from matplotlib.patches import Rectangle
 
 from ...record.backprop import layer_weight, node_names
 from ...record.names import param_name
-from ..explain import ExplainFrame, Phase, explain_rows, norm_columns, phases
+from ..explain import ExplainFrame, Phase, explain_rows, row_phases
 from .. import colours
 from ..text import FrameText, size, wrap_lines
 from .base import PREDICTION_COLOR, Layout, Panel
@@ -112,7 +112,7 @@ def _explained_step(history: History, row: int, step: int) -> ExplainedStep:
     return ExplainedStep(step=step, row=row, next=nxt, next_step=int(history.steps[nxt]) if nxt else None, a=a,
                          delta=delta, grads=grads, weights=weights, after=after, biases=biases, y=static["data/y"],
                          loss=float(static[f"{key}/loss"]),
-                         plan=phases(len(layers), nxt is not None, norms=norm_columns(history)),
+                         plan=row_phases(history, row),
                          dropped=dropped, norms=norms)
 
 
