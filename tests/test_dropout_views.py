@@ -149,8 +149,10 @@ def test_an_explained_step_shows_the_dropped_units_and_batch_norm_as_its_own_sta
     norm.static.update(explain_analysis(norm, [2], loss=loss))
     assert norm_columns(norm) == [1, 2]
     plan = phases(3, norms=[1, 2])
+    # backward, a batch norm's δ's are those of the layer after it
     assert [(p.kind, p.layer, p.stage) for p in plan if p.stage] == [("forward", 1, "norm"), ("forward", 2, "norm"),
-                                                                     ("backward", 2, "norm"), ("backward", 1, "norm")]
+                                                                     ("backward", 3, "norm"), ("backward", 2, "norm")]
+    assert [p.norm_after for p in plan if p.stage] == [1, 2, 2, 1]
     n = explained_steps(norm, [2])[2]
     np.testing.assert_allclose(n.norms[0]["mean"], norm.extras[norm_key("bn1", "mean")][2], rtol=1e-12)
     np.testing.assert_array_equal(n.norms[0]["gamma"], norm.params["bn1.weight"][2])

@@ -69,14 +69,20 @@ class FrameStep(int):
 @dataclass(frozen=True)
 class Phase:
     """One part of the sequence: ``kind`` its stage, one of :data:`STAGES`; ``layer`` the column being computed
-    (forward: 0 = the inputs, 1… = layers; backward: the layer whose δ's appear; else -1); ``seconds`` it
-    moves for, then ``hold`` seconds its last picture stays (the last phase of each stage holds)."""
+    (forward: 0 = the inputs, 1… = layers; backward: the layer whose δ's appear, through a batch norm the
+    layer after it; else -1); ``seconds`` it moves for, then ``hold`` seconds its last picture stays (the last
+    phase of each stage holds)."""
 
     kind: str
     layer: int
     seconds: float
     hold: float = 0.0
-    stage: str = ""  # "norm": the batch norm after dense layer ``layer``, its own phase in both passes
+    stage: str = ""  # "norm": the batch norm after dense layer ``norm_after``, its own phase in both passes
+
+    @property
+    def norm_after(self) -> int:
+        """With ``stage`` "norm", the dense layer the batch norm follows (counted from 1)."""
+        return self.layer - 1 if self.kind == "backward" else self.layer
 
 
 def phases(n_layers: int, update: bool = True, seconds: float = STAGE_SECONDS, norms: Sequence[int] = ()
@@ -94,8 +100,8 @@ def phases(n_layers: int, update: bool = True, seconds: float = STAGE_SECONDS, n
         if k in norms:
             forward.append(Phase("forward", k, each_forward, stage="norm"))
     for k in range(n_layers, 0, -1):
-        if k in norms:  # the δ's reach the batch norm first, then its dense layer
-            backward.append(Phase("backward", k, each_backward, stage="norm"))
+        if k in norms:  # the δ's reach the batch norm first (from the layer after it), then its dense layer
+            backward.append(Phase("backward", k + 1, each_backward, stage="norm"))
         backward.append(Phase("backward", k, each_backward))
     stages = [forward, [Phase("loss", -1, moving)], backward]
     if update:

@@ -201,8 +201,6 @@ class ExplainDiagramPanel(Panel):
             d = data[int(key)]
             phase = d.phase(key)
             title = _heading(layers, phase, history.info.other_layers)
-            if phase.stage == "norm" and phase.kind == "backward":
-                phase = replace(phase, layer=phase.layer + 1)  # the δ's have reached the batch norm, not its layer
             w_scale, grad_width, sums, norm = scales[int(key)]
             # Edges: one block per layer, in edge_segments' order.
             if phase.kind == "update":
@@ -426,7 +424,7 @@ def _dropout_of(other_layers: Sequence[dict], layer: str) -> dict:
 
 def _heading(layers: list[LayerInfo], phase: Phase, other_layers: Sequence[dict] = ()) -> str:
     if phase.stage == "norm":
-        lay = layers[phase.layer - 1]
+        lay = layers[phase.norm_after - 1]
         name = _norm_of(other_layers, lay.name).get("name", "batch norm")
         if phase.kind == "forward":
             return f"forward pass: batch norm {name} (after {lay.name})"
@@ -505,7 +503,7 @@ def _caption(history: History, layers: list[LayerInfo], n: int, d: ExplainedStep
     info = history.info
     loss = _loss_name(history)
     if phase.stage == "norm":
-        return _norm_caption(info, layers[phase.layer - 1], d.norms[phase.layer - 1], phase, loss, n)
+        return _norm_caption(info, layers[phase.norm_after - 1], d.norms[phase.norm_after - 1], phase, loss, n)
     if phase.kind == "forward":
         if phase.layer == 0:
             return f"All {n} training samples go in at once:\nthe whole set is one batch for the\n" \
