@@ -94,8 +94,8 @@ def place_legend(ax, points: np.ndarray | None, outside: str = "right", max_widt
     ncols = kwargs.pop("ncols", None)
     while True:
         legend = _placed_legend(ax, points, outside, ncols, by_rows, **kwargs)
-        if max_width is None or ncols is None or ncols <= 1 or legend.get_bbox_to_anchor() is ax.bbox or outside != "below" or \
-                legend.get_window_extent(ax.figure.canvas.get_renderer()).width <= max_width:
+        if max_width is None or ncols is None or ncols <= 1 or legend.get_bbox_to_anchor() is ax.bbox or \
+                outside != "below" or legend.get_window_extent(ax.figure.canvas.get_renderer()).width <= max_width:
             return legend
         legend.remove()
         ncols -= 1
@@ -327,6 +327,15 @@ def grid_shape(runs: int, shape: Sequence[int] | None = None) -> tuple[int, int]
     return rows, -(-runs // rows)
 
 
+@dataclass
+class ComparisonLayout(Layout):
+    """A comparison's layout, saying where its runs' grid is (``runs_at``): ``"beside"`` a column of the losses
+    and the landscape (the mosaic is ``[[grid, column]]``), or ``"above"`` the losses' row (the mosaic is rows
+    of one grid each, the losses' last); ``""`` when the layout has no runs' grid (the losses alone)."""
+
+    runs_at: str = ""
+
+
 def comparison_layout(scene_layout: Layout, history, runs: int, landscape: Panel | None = None,
                       shape: Sequence[int] | None = None, brief: bool = False, side: bool = False) -> Layout:
     """Small multiples of the scene's main panel, laid out as :func:`grid_shape` says for the varied
@@ -351,7 +360,7 @@ def comparison_layout(scene_layout: Layout, history, runs: int, landscape: Panel
         cols = max(cols, 2)
         bottom = ["loss"] * (cols - cols // 2) + ["landscape"] * (cols // 2)
     if main is None:
-        return Layout([bottom], panels)
+        return ComparisonLayout([bottom], panels)
     shared = SharedAxes(runs)
     spare = SpareLegendPanel() if rows * cols > runs else None  # the runs' legend in the grid's spare cell
     grid = []
@@ -372,10 +381,10 @@ def comparison_layout(scene_layout: Layout, history, runs: int, landscape: Panel
         # A tall grid keeps its panels' height: the losses and the landscape in a column beside it.
         column = [["loss"], ["landscape"]] if landscape is not None else [["loss"]]
         panels["loss"] = dataclasses.replace(panels["loss"], legend_outside="below")
-        return Layout([[grid, column]], panels, width_ratios=[cols, max(1.0, 0.6 * cols)])
+        return ComparisonLayout([[grid, column]], panels, width_ratios=[cols, max(1.0, 0.6 * cols)], runs_at="beside")
     # Two grids of their own, one above the other: the bottom row's labels do not widen the columns above.
-    return Layout([[grid], [[bottom]]], panels,
-                  height_ratios=[rows, max(0.8, 0.45 * rows) * (1.4 if landscape else 1)])
+    return ComparisonLayout([[grid], [[bottom]]], panels,
+                            height_ratios=[rows, max(0.8, 0.45 * rows) * (1.4 if landscape else 1)], runs_at="above")
 
 
 def diagram_panel(layout: Layout) -> Panel | None:
@@ -389,29 +398,33 @@ def with_run_diagrams(layout: Layout, diagram: Panel, runs: int, shape: Sequence
     return with_run_row(layout, diagram, runs, shape, name="diagram", height=0.75)
 
 
-def with_run_row(layout: Layout, panel: Panel, runs: int, shape: Sequence[int] | None = None, *, name: str,
-                 height: float, shared: SharedAxes | None = None, legend: bool | str = False) -> Layout:
-    """``layout`` with ``panel`` drawn once per run (``<name><k>``), in a grid as the runs' own, under the runs'
-    panels and above the losses (or below everything); ``height`` is each row's share against the layout's
-    rows, ``shared`` gives them one set of limits, ``legend`` one legend (in the first run's), or ``"each"`` one
-    under every run's (when their entries differ)."""
+def with_run_row(layout: ComparisonLayout, panel: Panel, runs: int, shape: Sequence[int] | None = None, *,
+                 name: str, height: float, shared: SharedAxes | None = None,
+                 legend: bool | str = False) -> ComparisonLayout:
+    """``layout`` (from :func:`comparison_layout`) with ``panel`` drawn once per run (``<name><k>``), in a grid
+    as the runs' own, under the runs' panels and above the losses (or below everything); ``height`` is each
+    row's share against the layout's rows, ``shared`` gives them one set of limits, ``legend`` one legend (in
+    the first run's), or ``"each"`` one under every run's (when their entries differ)."""
     rows, cols = grid_shape(runs, shape)  # as the runs' own grid
     grid = [[f"{name}{r * cols + c}" if r * cols + c < runs else "." for c in range(cols)] for r in range(rows)]
     panels = {**layout.panels, **{f"{name}{k}": RunPanel(inner=panel, k=k, shared=shared, colorbar=False,
                                                         legend=legend == "each" or (bool(legend) and k == 0))
                                      for k in range(runs)}}
     ratios = list(layout.height_ratios or [1.0] * len(layout.mosaic))
-    if len(layout.mosaic) == 1 and len(layout.mosaic[0]) == 2 and isinstance(layout.mosaic[0][0], list):
-        # the runs' grid beside a column of the losses and the landscape: the new rows join the grid
+    runs_at = getattr(layout, "runs_at", "")
+    if runs_at == "beside":  # the new rows join the runs' grid
         runs_grid, column = layout.mosaic[0]
-        return Layout([[[*runs_grid, *grid], column]], panels, width_ratios=layout.width_ratios)
-    if len(layout.mosaic) > 1 and all(len(row) == 1 for row in layout.mosaic):
-        # rows of one nested grid each (the runs' panels, then the losses): the new row under the runs'
-        return Layout([*layout.mosaic[:-1], [grid], layout.mosaic[-1]], panels,
-                      height_ratios=[*ratios[:-1], height * rows, ratios[-1]], width_ratios=layout.width_ratios)
-    return Layout([[layout.mosaic], [grid]], panels, height_ratios=[sum(ratios), height * rows])
+        return ComparisonLayout([[[*runs_grid, *grid], column]], panels, width_ratios=layout.width_ratios,
+                                runs_at="beside")
+    if runs_at == "above":  # the new row under the runs', above the losses' (the last row)
+        return ComparisonLayout([*layout.mosaic[:-1], [grid], layout.mosaic[-1]], panels,
+                                height_ratios=[*ratios[:-1], height * rows, ratios[-1]],
+                                width_ratios=layout.width_ratios, runs_at="above")
+    # No runs' grid: the new row under everything, and a row after it goes in above it, as under the runs'.
+    return ComparisonLayout([[layout.mosaic], [grid]], panels, height_ratios=[sum(ratios), height * rows],
+                            runs_at="above")
 
 
-__all__ = ["CompareLossPanel", "RunPanel", "RunStyle", "SharedAxes", "SpareLegendPanel", "comparison_layout",
-           "diagram_panel", "grid_shape", "main_panel", "place_legend", "run_styles", "with_run_diagrams",
+__all__ = ["CompareLossPanel", "ComparisonLayout", "RunPanel", "RunStyle", "SharedAxes", "SpareLegendPanel",
+           "comparison_layout", "diagram_panel", "grid_shape", "main_panel", "place_legend", "run_styles", "with_run_diagrams",
            "with_run_row"]
