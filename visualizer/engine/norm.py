@@ -216,4 +216,16 @@ def norm_key(name: str, stat: str) -> str:
     return f"batchnorm/{name}/{stat}"
 
 
-__all__ = ["BatchNorm", "Dropout", "looking_ahead", "mask_key", "mode_layers", "norm_key"]
+def unrecorded(layer: dict, extras, params) -> list[str]:
+    """What a training pass through ``layer`` (an entry of a run's ``other_layers``: dropout or batch norm)
+    needs from a history and ``extras`` (its extras) or ``params`` (its parameters) lack, by key: a dropout's
+    masks (none when p is 0); a batch norm's batch and running statistics, and its γ and β."""
+    name = layer.get("name")
+    if layer.get("kind") == "dropout":
+        return [mask_key(name)] if layer.get("p", 0) and mask_key(name) not in extras else []
+    missing = [k for k in (norm_key(name, s) for s in ("mean", "var", "running_mean", "running_var"))
+               if k not in extras]
+    return missing + [k for k in (f"{name}.weight", f"{name}.bias") if k not in params]
+
+
+__all__ = ["BatchNorm", "Dropout", "looking_ahead", "mask_key", "mode_layers", "norm_key", "unrecorded"]

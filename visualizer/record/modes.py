@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from ..engine.norm import BatchNorm, Dropout, mask_key, norm_key
+from ..engine.norm import BatchNorm, Dropout, mask_key, norm_key, unrecorded
 from .backprop import BackwardPass, NormStage, backward_pass, stages
 from .probes import LayerInfo
 
@@ -97,11 +97,11 @@ def history_step_pass(history: History, row: int, loss: Loss, activations: dict 
     """:func:`step_pass` at history row ``row``: its parameters and recorded masks, on the training data."""
     info = history.info
     for d in info.other_layers:
-        if d.get("kind") == "batchnorm" and (norm_key(d["name"], "mean") not in history.extras or
-                                             f"{d['name']}.weight" not in history.params):
-            raise ValueError(f"batch norm {d['name']!r}: its batch statistics (or its γ and β) were not recorded "
-                             "(a history from before they were, or not from a scene): the step cannot be shown "
-                             "exactly")
+        if unrecorded(d, history.extras, history.params):
+            what = "its masks" if d.get("kind") == "dropout" else "its batch statistics (or its γ and β)"
+            raise ValueError(f"{'dropout' if d.get('kind') == 'dropout' else 'batch norm'} {d['name']!r}: {what} "
+                             "were not recorded (a history from before they were, or not from a scene): the step "
+                             "cannot be shown exactly")
     params = {k: v[row] for k, v in history.params.items()}
     return step_pass(info.layers, info.other_layers, params, history.static["data/x"], history.static["data/y"],
                      loss, recorded_masks(history, row), activations)

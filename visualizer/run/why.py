@@ -15,7 +15,7 @@ from ..draw.panels import Layout, default_layout, why_layout
 from ..draw.panels.compare import main_panel
 from ..engine.layers import dense_forward
 from ..engine.losses import LOSSES, get_loss
-from ..engine.norm import BatchNorm, mask_key, norm_key
+from ..engine.norm import BatchNorm, norm_key, unrecorded
 from ..record.backprop import activation_functions, layer_weight, stages
 from ..record.history import History
 from ..record.model import Evaluator, refuse_other_layers
@@ -96,15 +96,9 @@ def _check_recorded(history: History) -> None:
     """A clear VisualizerError when ``history`` lacks what its training passes through dropout and batch norm
     need: each dropout layer's masks, each batch norm's statistics and its γ and β."""
     for d in history.info.other_layers:
-        name = d.get("name")
-        if d.get("kind") == "dropout":
-            missing = [mask_key(name)] if d.get("p", 0) and mask_key(name) not in history.extras else []
-        else:
-            missing = [k for k in (norm_key(name, s) for s in ("mean", "var", "running_mean", "running_var"))
-                       if k not in history.extras]
-            missing += [k for k in (f"{name}.weight", f"{name}.bias") if k not in history.params]
+        missing = unrecorded(d, history.extras, history.params)
         if missing:
-            raise VisualizerError(f"no why layout for this history: it has {d.get('kind')} {name!r} but not "
+            raise VisualizerError(f"no why layout for this history: it has {d.get('kind')} {d.get('name')!r} but not "
                                   f"{', '.join(missing)}, which the training step through it needs (a scene's "
                                   "history records them)")
 
