@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
+from matplotlib.artist import Artist
 
 from ...record.model import Needs, Setup
 from .. import colours
 
 if TYPE_CHECKING:
-    from matplotlib.artist import Artist
     from matplotlib.axes import Axes
 
     from ...record.model import Model, TrainingData
@@ -103,6 +103,22 @@ def class_probabilities(history, outputs: np.ndarray) -> np.ndarray:
             return np.concatenate([1 - p, p], axis=-1)
     raise ValueError(f"this run's loss {info.loss or '(unknown)'!r} is not a classification loss and its "
                      f"{n_out} output(s) are not probabilities; train with softmax_ce, bce or hinge")
+
+
+class AtLayout(Artist):
+    """Calls ``fit(renderer)`` at every full draw of the figure, before the rest of its axes' children (add it
+    with ``ax.add_artist``): the renderer's layout settles the axes' size only after the panels are drawn, so
+    what must fit the laid-out axes (a table's rows and columns, a label kept inside, a legend kept off the
+    curves) is decided here."""
+
+    def __init__(self, fit: Callable) -> None:
+        super().__init__()
+        self._fit = fit
+        self.set_zorder(-100)
+        self.set_in_layout(False)
+
+    def draw(self, renderer) -> None:
+        self._fit(renderer)
 
 
 class Panel:

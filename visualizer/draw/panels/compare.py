@@ -5,10 +5,9 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
-from matplotlib.artist import Artist
 
 from ..text import any_inside, points_along, size
-from .base import Layout, Panel
+from .base import AtLayout, Layout, Panel
 from .. import colours
 from .curves import grow, history_line, loss_scale
 from .maps import SurfacePanel
@@ -134,28 +133,20 @@ def _placed_legend(ax, points: np.ndarray | None, outside: str, ncols: int | Non
                      bbox_transform=ax.transAxes + ScaledTranslation(overhang, 0, ax.figure.dpi_scale_trans), **kwargs)
 
 
-class _LegendFit(Artist):
-    """Keeps an inside legend off the curves in its axes' final size: drawn first among its axes' children,
-    after the renderer's layout has settled the axes (the spot chosen while the panel was drawn was measured
-    on the axes' size before that layout), it moves the legend to the first of :data:`LEGEND_SPOTS`, the
-    chosen one first, where none of ``curves`` ((x, y) in data coordinates, every frame's) passes."""
-
-    def __init__(self, legend, curves: list[tuple[np.ndarray, np.ndarray]]) -> None:
-        super().__init__()
-        self.legend, self.curves = legend, curves
-        self.set_zorder(-100)
-        self.set_in_layout(False)
-
-    def draw(self, renderer) -> None:
-        ax = self.legend.axes
-        points = np.concatenate([np.zeros((0, 2))] + [points_along(ax.transData.transform(np.column_stack([x, y])))
-                                                      for x, y in self.curves])
-        spots = [self.legend._get_loc(), *LEGEND_SPOTS]
-        for spot in spots:
-            self.legend.set_loc(spot)
-            if not any_inside(points, self.legend.get_window_extent(renderer), margin=2):
-                return
-        self.legend.set_loc(spots[0])  # nowhere free: where it was put
+def _keep_off_curves(legend, curves: list[tuple[np.ndarray, np.ndarray]], renderer) -> None:
+    """Keeps an inside legend off the curves in its axes' final size (an :class:`AtLayout` fit: the spot chosen
+    while the panel was drawn was measured on the axes' size before the layout): moves the legend to the first
+    of :data:`LEGEND_SPOTS`, the chosen one first, where none of ``curves`` ((x, y) in data coordinates, every
+    frame's) passes."""
+    ax = legend.axes
+    points = np.concatenate([np.zeros((0, 2))] + [points_along(ax.transData.transform(np.column_stack([x, y])))
+                                                  for x, y in curves])
+    spots = [legend._get_loc(), *LEGEND_SPOTS]
+    for spot in spots:
+        legend.set_loc(spot)
+        if not any_inside(points, legend.get_window_extent(renderer), margin=2):
+            return
+    legend.set_loc(spots[0])  # nowhere free: where it was put
 
 
 @dataclass
@@ -204,7 +195,8 @@ class CompareLossPanel(Panel):
                               handles=handles, framealpha=0.85, fontsize=size("label"), handlelength=2.2,
                               ncols=2 if len(handles) > 6 else 1)  # a column beside a grid: one entry a line
         if legend.get_bbox_to_anchor() is ax.bbox:  # inside the axes: checked again once they are laid out
-            ax.add_artist(_LegendFit(legend, [(steps, values) for values in series]))
+            whole = [(steps, values) for values in series]
+            ax.add_artist(AtLayout(lambda renderer: _keep_off_curves(legend, whole, renderer)))
         return lambda i: grow(curves, steps, i)
 
 

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from matplotlib import patheffects
-from matplotlib.artist import Artist
 from matplotlib.colors import LogNorm, Normalize
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
@@ -20,7 +19,7 @@ from ...record.names import param_name
 from ...record.probes import Needs, Probe
 from ..text import FrameText, FrameTextGroup, any_inside, box_inside, points_along, size, stroke
 from .. import colours
-from .base import CURRENT_MARK, PREDICTION_COLOR, Panel, finite_range
+from .base import CURRENT_MARK, PREDICTION_COLOR, AtLayout, Panel, finite_range
 from .curves import scalar_key
 from .diagram import short_loss
 
@@ -80,21 +79,6 @@ def drop_order(n: int) -> list[int]:
     the product column is never left out. The formula above the table names every factor."""
     middle = (n - 1) / 2
     return sorted(range(n), key=lambda f: (abs(f - middle), -f))
-
-
-class _AtLayout(Artist):
-    """Calls ``fit`` at every full draw of the figure, before the rest of its axes' children: the renderer's
-    layout settles the axes' size only after the panels are drawn, so what must fit the laid-out axes (the
-    chain-rule table's rows and columns, a label kept inside) is decided here."""
-
-    def __init__(self, fit) -> None:
-        super().__init__()
-        self._fit = fit
-        self.set_zorder(-100)
-        self.set_in_layout(False)
-
-    def draw(self, renderer) -> None:
-        self._fit()
 
 
 def _number(v: float) -> str:
@@ -241,7 +225,7 @@ class ChainRulePanel(Panel):
             text.set_in_layout(False)
         state = {"rows": most}
 
-        def fit() -> None:
+        def fit(_renderer) -> None:
             """Which rows and columns fit the axes as laid out now, and where everything goes."""
             dpi, box = ax.figure.dpi, ax.bbox
             W, H = box.width * 72 / dpi, box.height * 72 / dpi
@@ -343,7 +327,7 @@ class ChainRulePanel(Panel):
                 value.set_position(rights["product"], y + base)
                 y += line
 
-        ax.add_artist(_AtLayout(fit))
+        ax.add_artist(AtLayout(fit))
 
         def update(i):
             rows = state["rows"]
@@ -567,7 +551,7 @@ def _mark_start(ax, path: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
         label.set_ha("left" if d[0] > 0.3 else "right" if d[0] < -0.3 else "center")
         label.set_va("bottom" if d[1] > 0.3 else "top" if d[1] < -0.3 else "center")
 
-    def fit() -> None:
+    def fit(_renderer) -> None:
         xy = points_along(ax.transData.transform(finite))
         area = ax.bbox
         for d in directions:
@@ -576,7 +560,7 @@ def _mark_start(ax, path: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
             if box_inside(box, area) and not any_inside(xy, box):
                 return
         aim(directions[0])
-    ax.add_artist(_AtLayout(fit))
+    ax.add_artist(AtLayout(fit))
 
 
 @dataclass
