@@ -54,20 +54,13 @@ def points_per_unit(ax) -> float:
     return 0.8 * axes_points(ax)[1] / max(hi - lo, 1e-9)
 
 
-class Slots(list):
-    """Columns' heights (:attr:`Columns.slots`); ``numbered``: a summary's, whose neurons carry their unit's
-    number inside, so drawn large enough to hold it."""
-
-    numbered = False
-
-
-def marker_size(sizes: list[int], ax=None) -> float:
+def marker_size(sizes: list[int], ax=None, numbered: bool = False) -> float:
     """Scatter marker area for neurons: smaller when a column holds many, never too small to see its fill
-    (about 9 points across for a column of 16), large enough to hold a two-digit number in a summary's
-    (:class:`Slots`); on ``ax`` (its limits set), at most four fifths of the gap between two neurons across,
-    so a column squeezed into a short panel does not become one bar."""
+    (about 9 points across for a column of 16), large enough to hold a two-digit number when ``numbered`` (a
+    summary's neurons carry their unit's number inside); on ``ax`` (its limits set), at most four fifths of the
+    gap between two neurons across, so a column squeezed into a short panel does not become one bar."""
     area = float(np.clip(1600 / max(sizes) ** 1.05, 80, 260))
-    if getattr(sizes, "numbered", False):
+    if numbered:
         area = max(area, (2.3 * size("detail")) ** 2)
     return area if ax is None else min(area, (0.8 * points_per_unit(ax)) ** 2)
 
@@ -119,9 +112,7 @@ class Columns:
     @property
     def slots(self) -> list[int]:
         """Each column's height in neuron spacings (a reduced one's mark takes a place)."""
-        out = Slots(len(idx) + (len(idx) < n) for idx, n in zip(self.shown, self.sizes))
-        out.numbered = self.reduced
-        return out
+        return [len(idx) + (len(idx) < n) for idx, n in zip(self.shown, self.sizes)]
 
     @property
     def reduced(self) -> bool:
@@ -333,18 +324,19 @@ class NetworkDiagramPanel(Panel):
         view = columns(history, units_that_fit(ax, 2.6 * size("detail"), 1.5 * size("heading") + 3 * size("detail")
                                                + 2.5 * size("label") * boxes))
         pos, sizes = view.pos, view.slots  # what is drawn: a wide column's shown units and its mark's place
+        numbered = view.reduced  # a summary's neurons hold their numbers
         edges = LineCollection(edge_segments(pos), animated=True, capstyle="round", zorder=1)
         ax.add_collection(edges)
         # Neurons: inputs have no bias (drawn white, static); every layer's units are one animated scatter.
         inputs = np.array(pos[0])
-        sources = ax.scatter(inputs[:, 0], inputs[:, 1], s=marker_size(sizes), facecolor="white",
-                             edgecolor="black", zorder=2, linewidths=1.2)
+        sources = ax.scatter(inputs[:, 0], inputs[:, 1], s=marker_size(sizes, numbered=numbered),
+                             facecolor="white", edgecolor="black", zorder=2, linewidths=1.2)
         units = np.concatenate([np.array(p) for p in pos[1:]])
         info = history.info
         # Inputs, units and weights named as every view names them (visualizer.record.names).
         ax.set_xlim(-0.45, len(sizes) - 0.55)
         half = (max(sizes) - 1) / 2  # columns are centred on y = 0
-        marks = self._other_layers(ax, history, layers, half, sizes)
+        marks = self._other_layers(ax, history, layers, half, sizes, numbered)
         heading = any(n > MAX_NAMED_UNITS for n in sizes[1:-1])  # a wide column's name over it
 
         def place(reserve: float) -> None:
@@ -355,11 +347,12 @@ class NetworkDiagramPanel(Panel):
             height = max(axes_points(ax)[1] - reserve - 1.5 * size("heading"), 1.0)
             low, top = -half - 0.6, half + 0.6 + 0.9 * heading
             if marks:  # the boxes sit over the top neuron's name (see _other_layers)
-                share = min(0.7, (over_names(sizes) + marks * 1.25 * size("label") + 8) / height)
+                share = min(0.7, (over_names(sizes, numbered) + marks * 1.25 * size("label") + 8) / height)
                 top = max(top, (half - share * low) / (1 - share))
             if len(sizes) > 2:  # the hidden units' names over the top neuron stay inside the panel, under its title
                 named_top = (max(sizes[1:-1]) - 1) / 2
-                share = min(0.5, (np.sqrt(marker_size(sizes)) / 2 + 1 + 1.5 * size("detail")) / height)
+                radius = np.sqrt(marker_size(sizes, numbered=numbered)) / 2
+                share = min(0.5, (radius + 1 + 1.5 * size("detail")) / height)
                 top = max(top, (named_top - share * low) / (1 - share))
             ax.set_ylim(low, top)
 
@@ -370,14 +363,14 @@ class NetworkDiagramPanel(Panel):
         ends = [list(given or ())[:len(own)] + list(own[len(given or ()):])
                 for given, own in zip((self.input_names, self.output_names), generated)]
         # points the outputs' names take right of their neurons (a summary's legend beside the diagram clears them)
-        beside = np.sqrt(marker_size(sizes)) / 2 + 8 + 0.62 * size("label") * max(
+        beside = np.sqrt(marker_size(sizes, numbered=numbered)) / 2 + 8 + 0.62 * size("label") * max(
             (len(ends[1][i]) for i in view.shown[-1]), default=0)
         if self.show == "gradients":
             update = self._gradients(ax, history, layers, units, view, edges, place, beside)
         else:
             update = self._weights(ax, history, layers, units, view, edges, place, beside)
-        sources.set_sizes([marker_size(sizes, ax)])
-        clear = np.sqrt(marker_size(sizes, ax)) / 2 if view.reduced else 0.0  # a summary's large neurons
+        sources.set_sizes([marker_size(sizes, ax, numbered)])
+        clear = np.sqrt(marker_size(sizes, ax, numbered)) / 2 if view.reduced else 0.0  # a summary's large neurons
         end_names = self._label_column(ax, pos[0], [ends[0][i] for i in view.shown[0]], "right", clear) + \
             self._label_column(ax, pos[-1], [ends[1][i] for i in view.shown[-1]], "left", clear)
         names, blocks, numbers = self._names(ax, info, layers, view)
@@ -402,7 +395,8 @@ class NetworkDiagramPanel(Panel):
                 shown.extend(names + [t for t in fitting
                                       if not any(box_overlap(t.get_window_extent(), b) > 1.0 for b in busy)])
                 _crowded_headings_joined(names)
-                if numbers and _numbers_overflow(numbers, np.sqrt(marker_size(sizes, ax)) / 2 * ax.figure.dpi / 72):
+                radius = np.sqrt(marker_size(sizes, ax, numbered)) / 2 * ax.figure.dpi / 72  # pixels
+                if numbers and _numbers_overflow(numbers, radius):
                     numbers.clear()  # a circle too small for its number: the legend says which units are drawn
             if numbers:  # a unit's number in its circle, black or white against the circle's fill (once a row)
                 if i not in number_colours:
@@ -418,7 +412,7 @@ class NetworkDiagramPanel(Panel):
         """The hidden units' names above them (one heading over a column too tall to name each), and each
         weight's name on its edge where the names sit apart, by block of weights."""
         pos, sizes = view.pos, view.slots
-        radius = np.sqrt(marker_size(sizes, ax)) / 2  # points
+        radius = np.sqrt(marker_size(sizes, ax, view.reduced)) / 2  # points
         units = unit_names(layers)
         texts, numbers = [], []
         first = 0  # the column's first unit in the units' scatter (every column after the inputs, in order)
@@ -483,7 +477,7 @@ class NetworkDiagramPanel(Panel):
         info = history.info
         place(self._legend(ax, handles, note, view.note(), beside))
         # Fill from the bias through the signed colour map; units without a bias are NaN, drawn white.
-        neurons = ax.scatter(units[:, 0], units[:, 1], s=marker_size(sizes, ax), c=np.zeros(len(units)),
+        neurons = ax.scatter(units[:, 0], units[:, 1], s=marker_size(sizes, ax, view.reduced), c=np.zeros(len(units)),
                              cmap=colours.signed_cmap(), norm=norm, edgecolor="black",
                              zorder=2, linewidths=1.2, animated=True, plotnonfinite=True)
         labels = self._unit_labels(ax, units, sizes) if bias_values and len(units) <= MAX_LABELLED_UNITS and \
@@ -555,8 +549,8 @@ class NetworkDiagramPanel(Panel):
         note = f"δ = ∂{loss}/∂z; " + ("widths: log scale" if log_widths else "widths: |∂w|") + \
             f"; fill: {scale_note(norm)}"
         place(self._legend(ax, handles, note, view.note(), beside))
-        neurons = ax.scatter(units[:, 0], units[:, 1], s=marker_size(sizes, ax), facecolor=fills[0], edgecolor="black",
-                             zorder=2, linewidths=1.2, animated=True)
+        neurons = ax.scatter(units[:, 0], units[:, 1], s=marker_size(sizes, ax, view.reduced), facecolor=fills[0],
+                             edgecolor="black", zorder=2, linewidths=1.2, animated=True)
         labels = self._unit_labels(ax, units, sizes) if len(units) <= MAX_LABELLED_UNITS and not view.reduced else []
 
         def update(i):
@@ -633,10 +627,10 @@ class NetworkDiagramPanel(Panel):
         return reserve
 
     @staticmethod
-    def _other_layers(ax, history, layers, half: float, sizes: list[int]) -> int:
+    def _other_layers(ax, history, layers, half: float, sizes: list[int], numbered: bool) -> int:
         """Batch norm and dropout are not drawn as columns: each is named in a small box above the gap
-        between the dense layers where it sits (``batch norm``, ``dropout p=0.5``). Returns the most boxes
-        stacked in one gap."""
+        between the dense layers where it sits (``batch norm``, ``dropout p=0.5``), over the names over the top
+        neuron (``numbered``: a summary's). Returns the most boxes stacked in one gap."""
         column = {lay.name: k + 1 for k, lay in enumerate(layers)}  # the dense layer's output column
         gaps: dict[float, list[str]] = {}
         for d in history.info.other_layers:
@@ -663,7 +657,8 @@ class NetworkDiagramPanel(Panel):
         if short:
             gaps = {x: [shortened(n) for n in names] for x, names in gaps.items()}
         for x, names in gaps.items():  # over the row of the hidden units' names, whatever a unit is worth in points
-            ax.annotate("\n".join(names), (x, half), xytext=(0, over_names(sizes)), textcoords="offset points",
+            ax.annotate("\n".join(names), (x, half), xytext=(0, over_names(sizes, numbered)),
+                        textcoords="offset points",
                         ha="center", va="bottom", fontsize=size("detail") if short else size("label"), zorder=3,
                         linespacing=1.1, bbox=dict(boxstyle="round,pad=0.2", facecolor="white", edgecolor="0.5",
                                                    linewidth=0.6))
@@ -713,10 +708,10 @@ def labels_fit(ax, labels: list, widest: list[str], names: list, units=(), sizes
     return [box for box, text in zip(boxes, widest) if text] if fits else []
 
 
-def over_names(sizes: list[int]) -> float:
+def over_names(sizes: list[int], numbered: bool = False) -> float:
     """Points from the top neuron's centre to above the names written over it (the most a circle's radius
     can be, a gap, a line of detail text)."""
-    return np.sqrt(marker_size(sizes)) / 2 + 3 + 1.6 * size("detail")
+    return np.sqrt(marker_size(sizes, numbered=numbered)) / 2 + 3 + 1.6 * size("detail")
 
 
 def _fill_handle(label: str) -> Line2D:

@@ -133,7 +133,7 @@ class ExplainDiagramPanel(Panel):
         largest = np.sqrt(1.6 * marker_size([MAX_SHOWN_UNITS + 1])) / 2  # a summary's neuron's radius
         view = columns(history, units_that_fit(ax, 2 * largest + CURVE_POINTS[1] + 12 + 1.3 * size("detail")
                                                + 1.3 * size("label") + 6, share=0.85))
-        pos, sizes = view.pos, list(view.slots)
+        pos, sizes = view.pos, view.slots
         edges = LineCollection(edge_segments(pos), animated=True, capstyle="round", zorder=1)
         ax.add_collection(edges)
         centres = np.concatenate([np.array(p) for p in pos])
