@@ -141,6 +141,31 @@ def test_nearest_rows_slowing_and_holding():
     assert [k for i, k in enumerate(frames) if i == 0 or frames[i - 1] != k] == dense  # order kept
 
 
+def test_slowing_down_near_a_moment_stays_within_max_frames():
+    steps = np.arange(0, 1001, 5)  # 201 recorded rows
+    chosen = [int(r) for r in np.linspace(0, 200, 12).round()]  # what --max-frames 12 selects
+    free = slowed(chosen, steps, [100])
+    assert len(free) > 30  # without a limit the moment brings its slow-down frames
+    for limit in (12, 20, 3):
+        dense = slowed(chosen, steps, [100], limit)
+        assert len(dense) <= limit and {0, 100, 200} <= set(dense), (limit, dense)
+        assert dense == sorted(set(dense))
+    dense = slowed(chosen, steps, [100], 12)
+    gaps = np.diff(dense)
+    near = dense.index(100)
+    assert max(gaps[near - 1], gaps[near]) < min(gaps[0], gaps[-1])  # still slower near the moment
+    assert slowed(chosen, steps, [100], 1000) == free  # a limit not reached changes nothing
+
+
+def test_max_frames_is_a_limit_on_the_frames_even_with_a_moment(cli, tmp_path):
+    code, _, err = cli("render", TINY, "--steps", "200", "--size", "160x90", "--format", "frames", "--max-frames",
+                       "12", "--moment", "100: here", "--out", str(tmp_path), "-q")
+    assert code == 0, err
+    names = sorted(p.name for p in (tmp_path / "tiny_fit" / "frames").iterdir())
+    assert len(names) == 12 and "frame_00100.png" in names and names[0] == "frame_00000.png"
+    assert names[-1] == "frame_00200.png"
+
+
 def test_cues_last_through_the_hold_and_stop_at_the_next():
     frames = [0, 1, 1, 1, 2, 3, 3, 3, 4]
     got = cues(frames, {1: "one", 3: "three"}, fps=1, hold_frames=2, end=len(frames))

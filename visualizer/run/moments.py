@@ -102,9 +102,14 @@ def moment_rows(steps: np.ndarray, moments: Mapping[int, str]) -> tuple[dict[int
     return rows, notes
 
 
-def slowed(rows: Sequence[int], history_steps: np.ndarray, moment_rows: Iterable[int]) -> list[int]:
+def slowed(rows: Sequence[int], history_steps: np.ndarray, moment_rows: Iterable[int],
+           limit: int | None = None) -> list[int]:
     """``rows`` (the chosen history rows, in order) with each moment's row added, and near each moment up to
-    :data:`SLOW_DENSITY` times the frames, taken from the recorded rows between the chosen ones."""
+    :data:`SLOW_DENSITY` times the frames, taken from the recorded rows between the chosen ones.
+
+    At most ``limit`` rows (``--max-frames``): the frames near a moment then take up to a third of them,
+    the chosen rows giving way evenly (never the first, the last or a moment's), the ones nearest a moment
+    kept first."""
     out = set(int(r) for r in rows)
     marks = sorted(set(int(m) for m in moment_rows))
     out.update(marks)
@@ -118,7 +123,15 @@ def slowed(rows: Sequence[int], history_steps: np.ndarray, moment_rows: Iterable
         if len(between) > want:
             between = between[np.unique(np.round(np.linspace(0, len(between) - 1, want)).astype(int))]
         out.update(int(r) for r in between)
-    return sorted(out)
+    if limit is None or len(out) <= limit:
+        return sorted(out)
+    added = sorted(out - set(chosen), key=lambda r: (min(abs(r - m) for m in marks), r))
+    protected = {chosen[0], chosen[-1], *marks}
+    free = [r for r in chosen if r not in protected]
+    keep = max(0, min(len(free), limit - len(protected) - min(len(added), limit // 3)))
+    base = protected | {free[int(k)] for k in np.round(np.linspace(0, len(free) - 1, keep)).astype(int)} \
+        if keep else protected
+    return sorted(base | set(added[:max(0, limit - len(base))]))
 
 
 def held(frames: Sequence[int], moment_rows: Iterable[int], hold_frames: int) -> list[int]:

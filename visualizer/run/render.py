@@ -657,7 +657,7 @@ def _timeline(history: History, scene: Scene | None, rows: list[int], explain: t
     if opts.last_frame or not moments:
         return rows, card + _frames(history, scene, rows, explain, fps, opts.last_frame, opts.stage_seconds), {}, []
     marks, notes = moment_rows(history.steps, moments)
-    rows = slowed(rows, history.steps, marks)
+    rows = slowed(rows, history.steps, marks, opts.max_frames)
     frames = held(_frames(history, scene, rows, explain, fps, False, opts.stage_seconds), marks,
                   round(opts.moment_hold * fps))
     return rows, card + frames, marks, notes
