@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pytest
 
 from conftest import ROOT
@@ -242,8 +243,15 @@ def test_primary_reflows_around_secondary_panels():
     wide = Layout([["f", "f", "f"], ["l", "x", "y"], ["m", "x2", "y2"]], dict.fromkeys(["f", "l", "x", "y", "m", "x2",
                                                                                        "y2"], p), secondary=("y", "y2"))
     assert wide.primary().mosaic == [["f", "f"], ["l", "x"], ["m", "x2"]]
-    kept = Layout([["a", "b"], ["c", "d"]], dict.fromkeys("abcd", p), secondary=("d",))
-    assert kept.primary().mosaic == [["a", "b"], ["c", "."]]  # nothing can grow into it: the cell stays empty
+    # a cell that cannot go is taken by its neighbour in the row, where that one lies in the row alone
+    grown = Layout([["a", "b"], ["c", "d"]], dict.fromkeys("abcd", p), secondary=("d",))
+    assert grown.primary().mosaic == [["a", "b"], ["c", "c"]]
+    under = Layout([["m", "m", "n"], ["m", "m", "n"], ["l", "l", "p"]], dict.fromkeys("mnlp", p), secondary=("p",))
+    assert under.primary().mosaic == [["m", "m", "n"], ["m", "m", "n"], ["l", "l", "l"]]
+    right = Layout([["a", "b"], ["d", "c"]], dict.fromkeys("abcd", p), secondary=("d",))
+    assert right.primary().mosaic == [["a", "b"], ["c", "c"]]  # from the right when nothing is on its left
+    kept = Layout([["a", "b", "c", "x"], ["a", "d", "c", "y"]], dict.fromkeys("abcdxy", p), secondary=("d",))
+    assert kept.primary().mosaic == [["a", "b", "c", "x"], ["a", ".", "c", "y"]]  # its neighbours span rows: empty
     # a row that is a grid of its own re-flows inside itself: its neighbours there take the room
     nested = Layout([[[["a", "b", "c"]]], [[["d", "d", "e"]]]], dict.fromkeys("abcde", p), secondary=("c",))
     assert nested.primary().mosaic == [[[["a", "b"]]], [[["d", "d", "e"]]]]
@@ -302,3 +310,40 @@ def test_a_comparison_with_rows_of_the_runs_own_keeps_its_plots_readable_at_lect
     # at lecture text left the losses 105 px high; beside them, every plot keeps its height
     problems = check(load_scene("vanishing"), vary=["activation=sigmoid,relu"], preset="lecture", steps=STEPS)
     assert not problems, "\n".join(map(str, problems))
+
+
+def _net(*sizes, seed=0):
+    from visualizer import Dense, Network
+
+    rng = np.random.default_rng(seed)
+    return Network([Dense(a, b, "tanh" if k < len(sizes) - 2 else "identity", name=f"layer{k + 1}", rng=rng)
+                    for k, (a, b) in enumerate(zip(sizes, sizes[1:]))])
+
+
+@pytest.mark.parametrize("kind", ["fit", "classes", "twelve outputs"])
+def test_a_scene_without_a_layout_gets_the_default_one_from_its_architecture(kind):
+    """A scene that declares no layout gets, before training, the panels the default layout gives the history
+    it records (the fit; the class regions and accuracy; the first output over the plane and a weight
+    matrix for a network too large to follow each parameter), clean at both presets (the lecture one leaves
+    the parameters out)."""
+    from visualizer import Scene, default_layout
+
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-1, 1, (24, 1 if kind == "fit" else 2))
+    if kind == "fit":
+        y, loss, sizes = np.sin(3 * x), "mse", (1, 3, 1)
+    elif kind == "classes":
+        y, loss, sizes = (x[:, 0] * x[:, 1] > 0).astype(float), "bce", (2, 4, 1)
+    else:
+        y, loss, sizes = np.stack([np.sin(k * x[:, 0]) + x[:, 1] for k in range(12)], axis=1), "mse", (2, 3, 12)
+    scene = Scene(name="no_layout", network=lambda seed: _net(*sizes, seed=seed), x=x, y=y, loss=loss, steps=6)
+    history = train(scene)
+    expected = {"fit": {"FitPanel", "LossPanel", "NetworkDiagramPanel", "ParameterPanel"},
+                "classes": {"ClassRegionsPanel", "LossPanel", "NetworkDiagramPanel", "AccuracyPanel"},
+                "twelve outputs": {"DecisionBoundaryPanel", "LossPanel", "NetworkDiagramPanel", "WeightMatrixPanel"}}
+    names = [type(p).__name__ for p in scene.layout.panels.values()]
+    assert set(names) == expected[kind] and len(names) == 4
+    assert names == [type(p).__name__ for p in default_layout(history).panels.values()]
+    assert scene.layout.mosaic == default_layout(history).mosaic and scene.layout.secondary == ("params",) * (kind != "classes")
+    assert check_history(history, scene.layout, preset="lecture", size=(1920, 1080)) == []
+    assert check_history(history, scene.layout, size=(854, 480)) == []

@@ -61,7 +61,9 @@ class Scene:
     network: Callable[[int], Network]
     x: np.ndarray
     y: np.ndarray
-    layout: Layout
+    # What the frames show; without one, the default layout built from the network and the loss
+    # (see :func:`~visualizer.draw.panels.defaults.architecture_layout`).
+    layout: Layout | None = None
     loss: str | Loss = "mse"
     optimizer: Optimizer | str = field(default_factory=_default_optimizer)
     steps: int = 100
@@ -112,6 +114,8 @@ class Scene:
         self.penalty = self._penalties(self.penalty)
         self._hold_out_test_data()
         self._check_moments()
+        if self.layout is None:
+            self.layout = self._architecture_layout()
         if self.steps < 1:
             raise SceneError(f"scene {self.name!r}: steps must be at least 1, got {self.steps}")
         if self.batch_size is not None and self.batch_size < 1:
@@ -206,6 +210,19 @@ class Scene:
 
     def __repr__(self) -> str:
         return f"Scene({self.name!r}, steps={self.steps}, loss={self.loss.name}, {self.optimizer})"
+
+    def _architecture_layout(self) -> Layout:
+        """The default layout for this scene's network and loss (a scene that gives no ``layout``)."""
+        import numpy as np
+
+        from ..draw.panels.defaults import architecture_layout
+
+        network = self.network(self.seed)
+        if not hasattr(network, "parameters") or not hasattr(network, "n_out"):
+            raise SceneError(f"scene {self.name!r}: network must return a visualizer Network (Dense layers), "
+                             f"got {type(network).__name__}")
+        shapes = {name: np.shape(value) for name, value in network.parameters().items()}
+        return architecture_layout(self.x.shape[1], network.n_out, self.loss.kind, shapes)
 
     def _why_layout(self) -> Layout:
         """The why layout built from the network's architecture, around the scene's main panel (for a scene

@@ -184,7 +184,9 @@ class Layout:
     def primary(self) -> Layout:
         """This layout without its secondary panels, the rest re-flowed: a row (or column) whose cells are all
         secondary or belong to panels that span other rows (columns) too goes, so its neighbours take its
-        room; a cell that cannot go that way stays empty."""
+        room; a cell that cannot go that way is taken by the panel beside it in its row when that panel lies in
+        that row alone (the losses under a main panel take the width the parameters beside them left), else it
+        stays empty."""
         if not self.secondary:
             return self
         gone = set(self.secondary)
@@ -194,7 +196,8 @@ class Layout:
         mosaic = [mosaic[r] for r in rows]
         heights = None if heights is None else [heights[r] for r in rows]
         cols = _kept([list(col) for col in zip(*mosaic)])
-        mosaic = [[_without(row[c], {_GONE}) for c in cols] for row in mosaic]
+        mosaic = [[_without(cell, {_GONE}) for cell in row] for row in _widened([[row[c] for c in cols]
+                                                                                for row in mosaic])]
         widths = None if widths is None else [widths[c] for c in cols]
         panels = {k: p for k, p in self.panels.items() if k in _mosaic_keys(mosaic)}
         return Layout(mosaic, panels, heights, widths)
@@ -224,6 +227,20 @@ def _without(cell, gone: set[str]):
     inner = [inner[r] for r in _kept(inner)]
     cols = _kept([list(col) for col in zip(*inner)])
     return [[_without(row[c], {_GONE}) for c in cols] for row in inner]
+
+
+def _widened(mosaic: list[list]) -> list[list]:
+    """``mosaic`` with each cell :meth:`Layout.primary` emptied taken by the panel on its left (else its right)
+    in the same row, where that panel lies in that row alone, so it stays a rectangle."""
+    rows = [list(row) for row in mosaic]
+    for r, row in enumerate(rows):
+        for step in (1, -1):  # from the left neighbour first, then from the right
+            for c in range(len(row)) if step == 1 else reversed(range(len(row))):
+                beside = row[c - step] if 0 <= c - step < len(row) else None
+                if row[c] == _GONE and isinstance(beside, str) and beside not in (".", _GONE) and \
+                        not any(beside in other for o, other in enumerate(rows) if o != r):
+                    row[c] = beside
+    return rows
 
 
 def _kept(lines: list[list]) -> list[int]:

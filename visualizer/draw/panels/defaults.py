@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from .base import Layout, Panel
 from .classify import AccuracyPanel, ClassRegionsPanel
 from .curves import FitPanel, LossPanel, ParameterPanel, scalar_names
@@ -26,39 +28,71 @@ MAX_PARAMETER_LINES = 12
 
 def default_layout(history: History) -> Layout:
     """A layout for ``history`` from what it recorded (see the module docstring)."""
-    panels: dict[str, Panel] = {}
     plane = plane_key((0, 1), DecisionBoundaryPanel.resolution)
     regions = [m for m in map(re.compile(r"plane01x(\d+)/outputs$").match, history.extras) if m]
     if "fit/prediction" in history.extras:
-        panels["main"] = FitPanel()
+        main: Panel | None = FitPanel()
     elif regions:
-        panels["main"] = ClassRegionsPanel(resolution=int(regions[0].group(1)))
+        main = ClassRegionsPanel(resolution=int(regions[0].group(1)))
     elif f"{plane}/output0" in history.extras:
-        panels["main"] = DecisionBoundaryPanel(title="output over the input plane")
+        main = DecisionBoundaryPanel(title="output over the input plane")
+    else:
+        main = None
+    weights = [lay.weight for lay in history.info.layers] or [n for n in history.params if n.endswith("weight")]
+    return _panels(main, bool(history.info.layers), "accuracy/train" in history.extras, len(scalar_names(history)),
+                   weights[0] if weights else next(iter(history.params)))
+
+
+def architecture_layout(n_inputs: int, n_outputs: int, loss_kind: str, parameters: dict[str, tuple[int, ...]]) \
+        -> Layout:
+    """The layout a scene gets when it declares none, from its network and loss before any training: the one
+    :func:`default_layout` gives the history it records. The fit for one input and one output; the class
+    regions of a classifier, or the (first) output over the plane of the first two inputs, for two or more;
+    the losses and the network; the accuracy of a classifier, else every parameter for a small network
+    (:data:`MAX_PARAMETER_LINES` scalars), else the first weight matrix. ``parameters``: each parameter's
+    name and shape, in layer order."""
+    classifier = loss_kind != "regression"
+    if n_inputs == 1 and n_outputs == 1 and not classifier:
+        main: Panel | None = FitPanel()
+    elif n_inputs >= 2:
+        main = ClassRegionsPanel() if classifier else \
+            DecisionBoundaryPanel(title="output over the input plane" if n_outputs == 1 else
+                                  "first output over the input plane")
+    else:
+        main = None
+    scalars = sum(int(np.prod(shape)) for shape in parameters.values())
+    weights = [name for name in parameters if name.endswith("weight")] or list(parameters)
+    return _panels(main, True, classifier, scalars, weights[0])
+
+
+def _panels(main: Panel | None, layers: bool, accuracy: bool, scalars: int, first_weight: str) -> Layout:
+    panels: dict[str, Panel] = {} if main is None else {"main": main}
     panels["loss"] = LossPanel()
-    if history.info.layers:
+    if layers:
         panels["net"] = NetworkDiagramPanel()
-    scalars = scalar_names(history)
-    if "accuracy/train" in history.extras:
+    if accuracy:
         panels["params"] = AccuracyPanel()
-    elif len(scalars) <= MAX_PARAMETER_LINES:
+    elif scalars <= MAX_PARAMETER_LINES:
         panels["params"] = ParameterPanel()
     else:
-        weights = [lay.weight for lay in history.info.layers] or [n for n in history.params if n.endswith("weight")]
-        panels["params"] = WeightMatrixPanel(weights[0] if weights else next(iter(history.params)))
+        panels["params"] = WeightMatrixPanel(first_weight)
     return _arrange(panels)
 
 
 def _arrange(panels: dict[str, Panel]) -> Layout:
+    """The panels in a grid: the main panel large, the network beside it, the losses and the parameters
+    under them. The parameters (each scalar or a weight matrix) are secondary: the lecture preset leaves them
+    out and the losses take their room."""
     has = set(panels)
-    right = "net" if "net" in has else "params"
+    secondary = ("params",) if isinstance(panels.get("params"), (ParameterPanel, WeightMatrixPanel)) else ()
     if "main" in has:
+        right = "net" if "net" in has else "params"
         bottom = ["loss", "loss", "params" if "net" in has else "loss"]
         mosaic = [["main", "main", right], ["main", "main", right], bottom]
-        return Layout(mosaic, panels, height_ratios=[1, 1, 0.9])
+        return Layout(mosaic, panels, height_ratios=[1, 1, 0.9], secondary=secondary)
     if "net" in has:
-        return Layout([["loss", "loss", "net"], ["params", "params", "net"]], panels)
-    return Layout([["loss", "params"]], panels)
+        return Layout([["loss", "loss", "net"], ["params", "params", "net"]], panels, secondary=secondary)
+    return Layout([["loss", "params"]], panels, secondary=secondary)
 
 
 MAX_CHAIN_PATHS = 4  # the chain rule is written for a weight reaching the loss along at most this many paths
