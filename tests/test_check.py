@@ -198,6 +198,28 @@ def test_check_command_exit_status_and_lines(cli, tmp_path):
     assert out == "crowded: no problems found\n"
 
 
+def test_check_reads_a_saved_history_as_render_from_history_draws_it(cli, tmp_path):
+    """A history saved by a run (or a PyTorch loop) is checked with the layout render --from-history would
+    use: the default one chosen from what it holds, a scene's by --scene, or the why layout from its layers."""
+    scene_file = tmp_path / "crowded.py"
+    scene_file.write_text(CROWDED_SCENE)
+    saved = tmp_path / "run.npz"
+    train(load_scene(scene_file)).save(saved)
+    code, out, err = cli("check", "--from-history", str(saved), "--scene", str(scene_file), "--size", "854x480")
+    assert (code, err) == (1, ""), err
+    assert out.splitlines() == ["crowded: 'one label' overlaps 'another label'"]
+    for args in (["--scene", str(scene_file), "--layout", "clean"], [], ["--layout", "why", "--preset", "lecture"]):
+        code, out, err = cli("check", "--from-history", str(saved), *args)
+        assert (code, out, err) == (0, "crowded: no problems found\n", ""), args
+    for args, message in ((["softplus_fit"], "give a SCENE or --from-history, not both"),
+                          (["--steps", "3"], "--steps changes training"),
+                          (["--layout", "clean"], "unknown scene 'crowded'")):  # the name the history gives
+        code, out, err = cli("check", "--from-history", str(saved), *args)
+        assert code == 2 and out == "" and message in err and err.count("\n") == 1, err
+    code, out, err = cli("check", "--from-history", str(tmp_path / "none.npz"))
+    assert (code, out) == (2, "") and err == f"visualizer: error: no history file at {tmp_path / 'none.npz'}\n"
+
+
 @pytest.mark.parametrize("args, message", [
     (["check", "softplus_fit", "--preset", "poster"], "invalid choice: 'poster'"),
     (["render", "softplus_fit", "--preset", "poster"], "invalid choice: 'poster'"),

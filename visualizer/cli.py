@@ -153,8 +153,13 @@ def build_parser() -> argparse.ArgumentParser:
                            "the preset's smallest size, colour for numbers with no colour bar or values. "
                            "Exit status 1 when anything is found, 0 when the frames are clean. Nothing is "
                            "written.")
-    check.add_argument("scene", metavar="SCENE", help="scene file path or bare scene name")
-    check.add_argument("--layout", metavar="NAME", help="one of the scene's layouts by name (such as why)")
+    check.add_argument("scene", metavar="SCENE", nargs="?", help="scene file path or bare scene name")
+    check.add_argument("--from-history", metavar="FILE", type=Path, help="check a saved history (history.npz, or one a "
+                       "PyTorch loop recorded) as render --from-history draws it")
+    check.add_argument("--layout", metavar="NAME", help="one of the scene's layouts by name (such as why), or a "
+                       "layout file with --from-history")
+    check.add_argument("--scene", dest="layout_scene", metavar="SCENE",
+                       help="with --from-history: the scene whose layout draws it")
     check.add_argument("--vary", action="append", metavar="SETTING=V1,V2,...",
                        help="check the comparison of these settings (as compare's --vary)")
     for f in option_fields():
@@ -242,6 +247,12 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
     preset = args.preset or "default"
     RenderOptions(preset=preset, size=args.size, steps=args.steps, explain=args.explain).checked()
+    if args.from_history is not None:
+        return _check_history_file(args, preset)
+    if args.layout_scene is not None:
+        raise VisualizerError("--scene goes with --from-history")
+    if args.scene is None:
+        raise VisualizerError("name a SCENE, or give --from-history FILE")
     if args.vary is not None:
         from .run.compare import parse_vary
 
@@ -253,11 +264,31 @@ def _cmd_check(args: argparse.Namespace) -> int:
         scene.layout_named(args.layout)  # an unknown name fails here, saying the scene's layouts
     problems = check(scene, layout=args.layout, preset=preset, size=args.size, steps=args.steps,
                      explain=args.explain, vary=args.vary)
+    return _problems(problems, scene.name)
+
+
+def _check_history_file(args: argparse.Namespace, preset: str) -> int:
+    from .run.check import check_recorded
+
+    if args.scene is not None:
+        raise VisualizerError("give a SCENE or --from-history, not both (--scene SCENE names its layout's scene)")
+    if args.steps is not None or args.vary is not None:
+        raise VisualizerError(f"{'--steps' if args.steps is not None else '--vary'} changes training; a history is "
+                              "already trained")
+    history = _load_history(args.from_history)
+    scene, layout = _history_layout(args, history)
+    problems = check_recorded(history, scene=scene, layout=layout, preset=preset, size=args.size,
+                              explain=args.explain)
+    return _problems(problems, history.info.scene or args.from_history.name)
+
+
+def _problems(problems: list, name: str) -> int:
+    """Print ``check``'s findings, one line each (or that there are none); its exit status."""
     out = _stream("stdout")
     for problem in problems:
         print(problem, file=out)
     if not problems:
-        print(f"{scene.name}: no problems found", file=out)
+        print(f"{name}: no problems found", file=out)
     return 1 if problems else 0
 
 

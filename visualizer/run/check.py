@@ -42,6 +42,34 @@ def check(scene: Scene, *, layout: str | None = None, preset: str = "default",
     return check_history(history, chosen, preset=opts.preset, size=frame, title=title, explain=opts.explain_steps)
 
 
+def check_recorded(history: History, *, scene: Scene | None = None, layout=None, preset: str = "default",
+                   size: tuple[int, int] | None = None, explain: tuple[int, ...] | None = None) -> list[Problem]:
+    """What :mod:`visualizer.draw.check` finds on a recorded ``history`` (a PyTorch loop's, a saved run's)
+    drawn as ``render(history, ...)`` would draw it: with ``layout`` (a :class:`Layout`, a ``scene``'s layout by
+    name, ``"why"`` built from the history's layers) or else the scene's or the default layout."""
+    from ..draw.panels import default_layout
+
+    opts = RenderOptions(preset=preset, size=size, explain=explain).checked()
+    if isinstance(layout, str) and scene is None:
+        if layout != "why":
+            raise VisualizerError(f"layout {layout!r} is a scene's layout by name: give the scene too")
+        from .why import why_for_history
+
+        layout, history = why_for_history(history)
+    elif scene is not None and (layout is None or isinstance(layout, str)):
+        from .render import _scene_layout
+
+        layout = _scene_layout(scene, layout or "default")
+    layout = layout or default_layout(history)
+    if opts.explain_steps:
+        from .render import _frames
+
+        _frames(history, scene, list(range(len(history))), opts.explain_steps, 30.0, False, opts.stage_seconds)
+    title = scene.title if scene else history.info.title
+    return check_history(history, layout, preset=opts.preset, size=opts.frame_size(scene.size if scene else None),
+                         title=title, explain=opts.explain_steps)
+
+
 def check_history(history: History, layout, *, preset: str = "default", size: tuple[int, int] = (1280, 720),
                   title: str = "", explain: tuple[int, ...] = ()) -> list[Problem]:
     """What :mod:`visualizer.draw.check` finds on ``history`` drawn with ``layout``."""
