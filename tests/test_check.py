@@ -45,7 +45,8 @@ def _frames(case: str):
 
 CASES = [f"{name}:{layout}" for name in SCENES
          for layout in ["default", *load_scene(name).layouts, *([] if "why" in load_scene(name).layouts else ["why"])]] + \
-    ["softplus_fit:compare", "softplus_fit:explain"]
+    ["softplus_fit:compare", "softplus_fit:explain"] + \
+    ["xor:explain", "autoencoder:explain", "moons:explain"]  # a step explained with numbers, curves, means
 
 
 def _matrix() -> list[tuple[str, str, tuple[int, int]]]:

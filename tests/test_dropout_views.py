@@ -166,7 +166,7 @@ def test_an_explained_step_shows_the_dropped_units_and_batch_norm_as_its_own_sta
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(4, 3))
+    fig, ax = plt.subplots(figsize=(5, 8))  # room for the whole caption (a short panel ends it with "…")
     try:
         texts = ExplainNotesPanel([2]).draw(ax, norm)(stage)
         from visualizer.draw.panels.explain import short
@@ -174,6 +174,15 @@ def test_an_explained_step_shows_the_dropped_units_and_batch_norm_as_its_own_sta
         body = "\n".join(t.get_text() for t in texts)
         assert "x̂ = (z − μ) / √(σ² + ε)" in body
         assert f"μ {short(float(n.norms[0]['mean'][0]))}" in body
+    finally:
+        plt.close(fig)
+    fig, ax = plt.subplots(figsize=(4, 3))  # too short for it: the caption ends in "…" above the legend
+    try:
+        texts = ExplainNotesPanel([2]).draw(ax, norm)(stage)
+        fig.canvas.draw()
+        caption = texts[-1]
+        assert caption.get_text().endswith("\n…") and "x̂ = (z − μ) / √(σ² + ε)" in caption.get_text()
+        assert caption.get_window_extent().y0 >= ax.get_legend().get_window_extent().y1 - 1
     finally:
         plt.close(fig)
 

@@ -165,14 +165,15 @@ def more_marks(ax, view: Columns, role: str = "detail", shorten: bool = True) ->
     return marks
 
 
-def columns(history, most: int = MAX_SHOWN_UNITS) -> Columns:
-    """The :class:`Columns` a diagram of ``history`` draws: the ``most`` units of each wide column that moved
-    most, ranked by how far their incoming and outgoing weights and their bias moved from the first recorded
-    row to the last (ties: the lower index). Every diagram of the run (the weights, the backward pass, the
-    explain figure) ranks alike, so one with room for fewer units shows the first of the same ones."""
+def columns(history, most: int = MAX_SHOWN_UNITS, whole: int = MAX_ALL_EDGES) -> Columns:
+    """The :class:`Columns` a diagram of ``history`` draws: every unit of a column of at most ``whole``, and
+    of a wider one the ``most`` units that moved most, ranked by how far their incoming and outgoing weights
+    and their bias moved from the first recorded row to the last (ties: the lower index). Every diagram of the
+    run (the weights, the backward pass, the explain figure) ranks alike, so one with room for fewer units
+    shows the first of the same ones."""
     layers = history.info.layers
     sizes = [layers[0].n_in] + [lay.n_out for lay in layers]
-    if max(sizes) <= MAX_ALL_EDGES:
+    if max(sizes) <= whole:
         return Columns(sizes, [np.arange(n) for n in sizes], column_positions(sizes), [])
     moved_in, moved_out = [np.zeros(n) for n in sizes], [np.zeros(n) for n in sizes]
     for k, lay in enumerate(layers):
@@ -185,7 +186,7 @@ def columns(history, most: int = MAX_SHOWN_UNITS) -> Columns:
             moved_in[k + 1] += (b[1] - b[0]) ** 2
     shown, pos, gaps = [], [], []
     for x, n in enumerate(sizes):
-        if n <= MAX_ALL_EDGES:
+        if n <= whole:
             shown.append(np.arange(n))
             pos.append([(float(x), (n - 1) / 2 - i) for i in range(n)])
             continue

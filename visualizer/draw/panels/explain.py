@@ -21,7 +21,7 @@ from ...record.backprop import layer_weight, node_names
 from ...record.names import param_name
 from ..explain import ExplainFrame, Phase, explain_rows, row_phases
 from .. import colours
-from ..text import FrameText, size, wrap_lines
+from ..text import FrameText, box_overlap, size, wrap_lines
 from .base import PREDICTION_COLOR, Layout, Panel
 from .diagram import (MAX_SHOWN_UNITS, Columns, columns, edge_name_spots, edge_names, edge_segments,
                       magnitude_scale, marker_size, more_marks, signed_norm, units_that_fit)
@@ -131,8 +131,9 @@ class ExplainDiagramPanel(Panel):
         # names), a "⋮ N more" mark where the rest would be.
         # A neuron, its name over it and its values under it (a small curve and a line of text) each.
         largest = np.sqrt(1.6 * marker_size([MAX_SHOWN_UNITS + 1])) / 2  # a summary's neuron's radius
-        view = columns(history, units_that_fit(ax, 2 * largest + CURVE_POINTS[1] + 12 + 1.3 * size("detail")
-                                               + 1.3 * size("label") + 6, share=0.85))
+        fit = units_that_fit(ax, 2 * largest + CURVE_POINTS[1] + 12 + 1.3 * size("detail") + 1.3 * size("label") + 6,
+                             share=0.85)
+        view = columns(history, fit, whole=fit)  # a column taller than the panel holds is summarized too
         pos, sizes = view.pos, view.slots
         edges = LineCollection(edge_segments(pos), animated=True, capstyle="round", zorder=1)
         ax.add_collection(edges)
@@ -157,32 +158,35 @@ class ExplainDiagramPanel(Panel):
         weight_names = edge_names(info, layers, view.shown)  # on the edges where they fit, as in the diagram
         reduced = {float(x) for x, _, _ in view.gaps}  # the summaries' columns
         by_summary = {e for e, (start, end) in enumerate(edge_segments(pos)) if {start[0], end[0]} & reduced}
+        edge_labels = []
         for e, (x, y) in edge_name_spots(pos).items():
             if e in by_summary:  # unnamed: a name there would sit on the values under the summary's neurons
                 continue
             text = FrameText(x, y, weight_names[e], transform=ax.transData, ha="center", va="center",
                              fontsize=size("detail"), background="white", background_alpha=0.9, pad=0.12)
             ax.add_artist(text)
-            labels.append(text)
-        labels += more_marks(ax, view, "label", shorten=False)
+            edge_labels.append(text)
+        labels += edge_labels
         ax.set_xlim(-0.6, len(sizes) - 0.35)
         half = (max(sizes) - 1) / 2
         ax.set_ylim(-half - (1.2 if view.reduced else 0.75), half + 0.55)  # a summary's note: two lines
         ax.set_axis_off()
+        labels += more_marks(ax, view, "label")  # shorter where the columns stand close (once the limits are set)
         heading = FrameText(0.5, 1.0, "", transform=ax.transAxes, ha="center", va="top", fontsize=size("heading"))
         ax.add_artist(heading)
         n_samples = len(history.static["data/x"])
         show_values = sum(len(column) for column in pos) <= MAX_LABELLED_NEURONS
         mode = "numbers" if n_samples <= MAX_LISTED_SAMPLES else "curve" if n_samples <= MAX_CURVE_SAMPLES else "mean"
         values = _NeuronValues(ax, pos, radius, n_samples, mode if show_values else "")
-        if show_values:
-            what = {"numbers": "numbers under a neuron: its value for each sample, in the data's order",
-                    "curve": "curve under a neuron: its value for each sample, in the data's order",
-                    "mean": "under a neuron: its mean over the samples"}[mode]
-            if view.reduced:
-                what += f"\n{view.note()}"
-            ax.text(0.5, 0.0, what, transform=ax.transAxes, ha="center", va="bottom", fontsize=size("detail"),
-                    color=colours.MUTED)
+        # What the values under the neurons are (drawn each frame: the first frame may write them shorter).
+        note = ax.text(0.5, 0.0, "", transform=ax.transAxes, ha="center", va="bottom", fontsize=size("detail"),
+                       color=colours.MUTED, animated=True)
+
+        def say_what() -> None:
+            note.set_text("\n".join([*([VALUES_NOTE[values.mode]] if values.mode else []),
+                                     *([view.note()] if view.reduced else [])]))
+        say_what()
+        labels.append(note)
         dropped_marks = _DroppedMarks(ax, pos, 1.6 * marker_size(sizes)) if any(
             x is not None for d in data.values() for x in d.dropped) else None
         cmap = colours.signed_cmap()
@@ -197,7 +201,21 @@ class ExplainDiagramPanel(Panel):
                            signed_norm(*sums))
             data[row] = _shown_part(d, view)
 
+        fitted: list = []
+
         def update(key: ExplainFrame) -> list:
+            if not fitted:  # the layout is final at the first frame: values that fit, edge names clear of them
+                fitted.append(True)
+                values.fit([(step, phase, n_layers) for step in data.values() for phase in step.plan])
+                say_what()
+                busy = [t.get_window_extent() for step in data.values() for phase in step.plan
+                        for t in values.update(step, phase, n_layers)
+                        if isinstance(t, FrameText) and t.get_visible() and t.get_text()]
+                for text in edge_labels:
+                    if busy and (box_overlap(np.array(text.get_window_extent().extents),
+                                             np.array([b.extents for b in busy])) > 0.5).any():
+                        text.set_visible(False)
+                        labels.remove(text)
             d = data[int(key)]
             phase = d.phase(key)
             title = _heading(layers, phase, history.info.other_layers)
@@ -300,6 +318,15 @@ class _DroppedMarks:
         return [self.crosses]
 
 
+VALUES_NOTE = {"numbers": "numbers under a neuron: its value for each sample, in the data's order",
+               "curve": "curve under a neuron: its value for each sample, in the data's order",
+               "mean": "under a neuron: its mean over the samples",
+               "bare": "under a neuron: its mean over the samples; in the backward pass Σδ"}
+# What the values under the neurons become where they do not fit: each mode, the next ones to try (the
+# bare numbers of the mean and Σδ, then none: the fills still say it).
+FALLBACK = {"numbers": ("mean", "bare", ""), "curve": ("mean", "bare", ""), "mean": ("bare", "")}
+
+
 class _NeuronValues:
     """The texts (and, for 5 to 64 samples, small curves) under each neuron of the explain diagram; ``mode``
     numbers, curve or mean, or empty to show none."""
@@ -309,7 +336,8 @@ class _NeuronValues:
         self.ax, self.pos, self.radius, self.n_samples, self.mode = ax, pos, radius, n_samples, mode
         # Beside each neuron: a line of values (or a small curve) and below it a line for a total.
         self.value_texts, self.total_texts = [], []
-        below = CURVE_POINTS[1] + 9 if mode == "curve" else 13
+        # (the total's line under the values' line and its box: a line and a little at the text's size)
+        below = CURVE_POINTS[1] + 9 if mode == "curve" else 4 + 1.6 * size("detail")
         for column in pos:
             row_v, row_t = [], []
             for x, y in column:
@@ -352,6 +380,27 @@ class _NeuronValues:
                 ax.add_line(target)
                 row.append((line, back, target, base, height / 2))
             self.curves.append(row)
+
+    def fit(self, frames: list[tuple]) -> None:
+        """Write the values shorter where, at their widest over ``frames`` (``update``'s arguments), the texts
+        of one neuron would run into another's (the numbers or the curves become the mean, the mean nothing:
+        the fills still say it); call once the layout is final."""
+        for mode in FALLBACK.get(self.mode, ()):
+            extents: dict[int, np.ndarray] = {}
+            for args in frames:
+                for text in self.update(*args):
+                    if isinstance(text, FrameText) and text.get_text():
+                        e = np.array(text.get_window_extent().extents)
+                        was = extents.get(id(text))
+                        extents[id(text)] = e if was is None else np.r_[np.minimum(was[:2], e[:2]),
+                                                                         np.maximum(was[2:], e[2:])]
+            boxes = np.array(list(extents.values())).reshape(-1, 4)
+            hit = box_overlap(boxes[:, None], boxes[None, :]) > 0.5
+            np.fill_diagonal(hit, False)
+            if not hit.any():
+                return
+            self.mode = mode
+        # (the last fallback, nothing, always fits)
 
     def update(self, d: ExplainedStep, phase: Phase, n_layers: int) -> list:
         """Per-sample values (numbers, a curve or the mean) and a total beside the neurons, as the phase asks."""
@@ -403,10 +452,12 @@ class _NeuronValues:
                     if target is not None:
                         t_text.set_text("y  " + "  ".join(short(float(v)) for v in target))
                         t_text.set_color(PREDICTION_COLOR)
-                elif not total:  # the mean of the δ's says less than their sum, written below
-                    v_text.set_text(f"mean {short(float(mine.mean()))}")
+                elif self.mode == "bare":  # the mean, or the δ's sum, alone
+                    v_text.set_text(short(float(mine.sum() if total else mine.mean())))
+                else:  # the mean; of the δ's their sum, which says more, in its place
+                    v_text.set_text(total[u] if total else f"mean {short(float(mine.mean()))}")
                 v_text.set_color(colour)
-                if total:
+                if total and self.mode == "numbers":
                     t_text.set_text(total[u])
                     t_text.set_color("black")
         return out
@@ -478,11 +529,23 @@ class ExplainNotesPanel(Panel):
             width = renderer.get_text_width_height_descent(line, body.get_fontproperties(), ismath=False)[0]
             return width <= ax.bbox.width * (0.98 - 0.02)
 
+        def lines_above_legend() -> int:  # the body's lines between its top and the legend's (layout final)
+            top = ax.transAxes.transform((0, 0.6))[1]
+            bottom = ax.get_legend().get_window_extent().y1
+            heights = []
+            for probe in ("Ag", "Ag\nAg"):  # a line and the step to the next, as matplotlib lays them out
+                body.set_text(probe)
+                heights.append(body.get_window_extent().height)
+            body.set_text("")
+            return max(2, int((top - bottom - heights[0]) // (heights[1] - heights[0])) + 1)
+
         def update(key: ExplainFrame) -> list:
             d = data[int(key)]
             phase = d.phase(key)
-            if (int(key), phase) not in captions:  # lines wider than the panel (a long formula) wrap in it
-                captions[int(key), phase] = wrap_lines(_caption(history, layers, n_samples, d, phase), fits)
+            if (int(key), phase) not in captions:  # lines wider than the panel (a long formula) wrap in it, and
+                lines = wrap_lines(_caption(history, layers, n_samples, d, phase), fits).split("\n")
+                room = lines_above_legend()  # lines past the legend's top give way to an ellipsis
+                captions[int(key), phase] = "\n".join(lines if len(lines) <= room else lines[:room - 1] + ["…"])
             for k, text in enumerate(phase_texts):
                 current = PHASE_KINDS[k] == phase.kind
                 text.set_color(PREDICTION_COLOR if current else ("#999999" if k == 3 and d.next is None else "black"))
