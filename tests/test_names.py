@@ -96,7 +96,7 @@ def test_the_explain_notes_name_the_largest_moves_as_every_other_view_does(gende
     scene, history = gender
     step = int(history.steps[2])
     history.static.update(explain_analysis(history, [step], loss=scene.loss))
-    ax = Figure(figsize=(6, 6), dpi=40).add_subplot()
+    ax = Figure(figsize=(6, 10), dpi=40).add_subplot()  # room for every line of the caption
     update = ExplainNotesPanel([step]).draw(ax, history)
     plan = next(iter(explained_steps(history, [step]).values())).plan
     last = next(k for k in range(len(plan)) if plan[k].kind == "update")
