@@ -53,14 +53,17 @@ def _matrix() -> list[tuple[str, str, tuple[int, int]]]:
     """Every case once, the presets and the sizes taking turns over the cases, so every preset and size is
     checked (a check is a figure laid out: half a second to a second, and the suite's time is short). The
     presets turn every case and again every pair of cases, so a scene's default and why layouts (neighbours
-    in CASES) each meet both presets over the scenes, not the default layout always the default preset. With
-    VISUALIZER_CHECK_ALL=1: every case at both presets and every size."""
+    in CASES) each meet both presets over the scenes, not the default layout always the default preset. Half
+    the cases are drawn in the dark theme (``PRESET:dark``), turning every four cases, so that it meets each
+    preset, size and layout. With VISUALIZER_CHECK_ALL=1: every case at both presets, every size and both
+    themes."""
     import os
 
     every = os.environ.get("VISUALIZER_CHECK_ALL") == "1"
-    return [(case, preset, size) for k, case in enumerate(CASES) for p, preset in enumerate(PRESETS)
-            for s, size in enumerate(SIZES)
-            if every or (p == (k + k // 2) % len(PRESETS) and s == k % len(SIZES))]
+    return [(case, preset if t == "light" else f"{preset}:{t}", size) for k, case in enumerate(CASES)
+            for p, preset in enumerate(PRESETS) for s, size in enumerate(SIZES) for t in ("light", "dark")
+            if every or (p == (k + k // 2) % len(PRESETS) and s == k % len(SIZES)
+                         and t == ("dark" if (k + k // 4) % 2 else "light"))]
 
 
 @pytest.mark.parametrize("case, preset, size", _matrix(), ids=lambda v: f"{v[0]}x{v[1]}" if isinstance(v, tuple)
@@ -224,6 +227,8 @@ def test_check_reads_a_saved_history_as_render_from_history_draws_it(cli, tmp_pa
 @pytest.mark.parametrize("args, message", [
     (["check", "softplus_fit", "--preset", "poster"], "invalid choice: 'poster'"),
     (["render", "softplus_fit", "--preset", "poster"], "invalid choice: 'poster'"),
+    (["check", "softplus_fit", "--theme", "dim"], "invalid choice: 'dim'"),
+    (["render", "softplus_fit", "--preset", "lecture", "--theme", "dim"], "invalid choice: 'dim'"),
     (["check", "no_such_scene"], "unknown scene 'no_such_scene'"),
     (["check", "softplus_fit", "--layout", "nope"], "has no layout 'nope'"),
 ])
@@ -233,11 +238,13 @@ def test_bad_check_input_is_one_line_exit_2(cli, args, message):
     assert err.startswith("visualizer: error: ") and message in err and err.count("\n") == 1, err
 
 
-def test_api_refuses_an_unknown_preset():
+def test_api_refuses_an_unknown_preset_or_theme():
     from visualizer.base.errors import VisualizerError
 
     with pytest.raises(VisualizerError, match="unknown preset 'poster'"):
         check(load_scene("softplus_fit"), preset="poster", steps=2)
+    with pytest.raises(VisualizerError, match="unknown theme 'dim'"):
+        check(load_scene("softplus_fit"), theme="dim", steps=2)
 
 
 def test_lecture_preset_sizes_and_secondary_panels():

@@ -41,10 +41,15 @@ def _closest_pair(palette, deficiency: str | None = None) -> float:
     return min(float(np.linalg.norm(ucs[i] - ucs[j])) for i, j in itertools.combinations(range(len(ucs)), 2))
 
 
+THEMES = sorted(colours.THEMES)
+
+
+@pytest.mark.parametrize("theme", THEMES)
 @pytest.mark.parametrize("deficiency", [None, *DEFICIENCIES])
 @pytest.mark.parametrize("role", sorted(colours.PALETTES))
-def test_every_categorical_palette_stays_apart_for_each_colour_vision_deficiency(role, deficiency):
-    palette = colours.PALETTES[role]
+def test_every_categorical_palette_stays_apart_for_each_colour_vision_deficiency(role, deficiency, theme):
+    with colours.theme(theme):
+        palette = colours.palettes()[role]
     assert _closest_pair(palette, deficiency) >= colours.MIN_CVD_DIFFERENCE, (role, deficiency)
 
 
@@ -64,34 +69,52 @@ def test_the_eight_neuron_colours_are_eight_hues_apart():
 # train/test; neurons beside the prediction and the data; layers (the per-layer panels) beside a comparison's
 # runs, every neuron of a fit with its prediction and data, the loss's train/test, the diagram's signed edges
 # and two-class regions (the optimizer-state panel in overfit).
-MEETINGS = [("run", colours.RUN_COLORS, "class", colours.CLASS_COLORS[:2]),
-            ("run", colours.RUN_COLORS, "neuron", colours.NEURON_COLORS[:2]),
-            ("run", colours.RUN_COLORS, "prediction", [colours.PREDICTION]),
-            ("run", colours.RUN_COLORS, "train/test", [colours.TRAIN, colours.TEST]),
-            ("run", colours.RUN_COLORS, "signed", [colours.POSITIVE, colours.NEGATIVE]),
-            ("class", colours.CLASS_COLORS, "train/test", [colours.TRAIN, colours.TEST]),
-            ("neuron", colours.NEURON_COLORS, "prediction", [colours.PREDICTION, colours.DATA]),
-            ("neuron", colours.NEURON_COLORS, "train/test", [colours.TRAIN, colours.TEST]),
-            ("layer", colours.LAYER_COLORS, "run", colours.RUN_COLORS),
-            ("layer", colours.LAYER_COLORS, "neuron", colours.NEURON_COLORS),
-            ("layer", colours.LAYER_COLORS, "prediction", [colours.PREDICTION, colours.DATA]),
-            ("layer", colours.LAYER_COLORS, "train/test", [colours.TRAIN, colours.TEST]),
-            ("layer", colours.LAYER_COLORS, "signed", [colours.POSITIVE, colours.NEGATIVE]),
-            ("layer", colours.LAYER_COLORS, "class", colours.CLASS_COLORS[:2])]
+def meetings() -> list[tuple[str, list[str], str, list[str]]]:
+    """The roles that meet, in the theme in force."""
+    c = colours
+    return [("run", c.RUN_COLORS, "class", c.CLASS_COLORS[:2]),
+            ("run", c.RUN_COLORS, "neuron", c.NEURON_COLORS[:2]),
+            ("run", c.RUN_COLORS, "prediction", [c.PREDICTION]),
+            ("run", c.RUN_COLORS, "train/test", [c.TRAIN, c.TEST]),
+            ("run", c.RUN_COLORS, "signed", [c.POSITIVE, c.NEGATIVE]),
+            ("class", c.CLASS_COLORS, "train/test", [c.TRAIN, c.TEST]),
+            ("neuron", c.NEURON_COLORS, "prediction", [c.PREDICTION, c.DATA]),
+            ("neuron", c.NEURON_COLORS, "train/test", [c.TRAIN, c.TEST]),
+            ("layer", c.LAYER_COLORS, "run", c.RUN_COLORS),
+            ("layer", c.LAYER_COLORS, "neuron", c.NEURON_COLORS),
+            ("layer", c.LAYER_COLORS, "prediction", [c.PREDICTION, c.DATA]),
+            ("layer", c.LAYER_COLORS, "train/test", [c.TRAIN, c.TEST]),
+            ("layer", c.LAYER_COLORS, "signed", [c.POSITIVE, c.NEGATIVE]),
+            ("layer", c.LAYER_COLORS, "class", c.CLASS_COLORS[:2])]
 
 
-@pytest.mark.parametrize("a, first, b, second", MEETINGS, ids=[f"{m[0]}-{m[2]}" for m in MEETINGS])
-def test_roles_that_meet_in_a_frame_never_share_a_hue(a, first, b, second):
+MEETINGS = [m[0::2] for m in meetings()]
+
+
+@pytest.mark.parametrize("theme", THEMES)
+@pytest.mark.parametrize("a, b", MEETINGS, ids=[f"{a}-{b}" for a, b in MEETINGS])
+def test_roles_that_meet_in_a_frame_never_share_a_hue(a, b, theme):
+    with colours.theme(theme):
+        first, second = next((m[1], m[3]) for m in meetings() if (m[0], m[2]) == (a, b))
     u, v = _ucs(first), _ucs(second)
     gaps = np.linalg.norm(u[:, None] - v[None], axis=2)
     assert gaps.min() >= SAME_HUE, (a, b, first[int(gaps.min(axis=1).argmin())])
 
 
-def test_layers_darken_with_depth_and_past_the_ramp_take_line_styles():
+@pytest.mark.parametrize("theme", THEMES)
+def test_layers_stand_further_from_the_background_with_depth(theme):
     # The bundled scenes' deepest network (batchnorm: six hidden layers) gets six colours, all told apart above.
-    assert len(colours.LAYER_COLORS) >= 6
-    lightness = _ucs(colours.LAYER_COLORS)[:, 0]
-    assert (np.diff(lightness) < -5).all()  # J' falls with every layer: deeper reads darker
+    with colours.theme(theme):
+        ramp, background = colours.LAYER_COLORS, colours.BACKGROUND
+    assert len(ramp) >= 6
+    lightness = _ucs(ramp)[:, 0]
+    apart = np.abs(lightness - _ucs([background])[0, 0])
+    assert (np.diff(apart) > 5).all()  # J' moves away from the background's with every layer
+    # on white, deeper reads darker; on the dark theme's background, brighter
+    assert (np.diff(lightness) < -5).all() if theme == "light" else (np.diff(lightness) > 5).all()
+
+
+def test_layers_past_the_ramp_take_line_styles():
     for n in (1, 2, 3, 5, 6, 7, 9, 24):
         styles = [colours.layer_style(k, n) for k in range(n)]
         shades = [colours.LAYER_COLORS.index(c) for c, _ in styles]
@@ -112,6 +135,29 @@ def test_signed_ends_come_from_the_one_map_red_for_positive():
     assert to_hex(cmap(0.9)) == colours.POSITIVE and to_hex(cmap(0.1)) == colours.NEGATIVE
     norm = colours.symmetric_norm(np.array([-0.5, 3.0]))
     assert (norm.vmin, norm.vmax) == (-3.0, 3.0) and norm(0.0) == 0.5
+
+
+def test_the_dark_theme_keeps_the_polarity_and_every_role_stands_out_from_its_background():
+    with colours.theme("dark"):
+        dark = {name: getattr(colours, name) for name in colours.THEMED}
+        lines = [*colours.CLASS_COLORS, *colours.NEURON_COLORS, *colours.RUN_COLORS, colours.TRAIN, colours.TEST,
+                 colours.DATA, colours.PREDICTION, colours.POSITIVE, colours.NEGATIVE]
+    assert colours.THEME == "light" and colours.BACKGROUND == "white"  # put back on leaving
+    back = dark["BACKGROUND"]
+    assert colours.relative_luminance(back) < 0.05
+    # The same map, the same polarity: red is positive, blue negative (from further in, to be seen on dark).
+    cmap = colours.signed_cmap()
+    assert dark["POSITIVE"] == to_hex(cmap(0.8)) and dark["NEGATIVE"] == to_hex(cmap(0.2))
+    assert _side(to_rgb(dark["POSITIVE"])) == 1 and _side(to_rgb(dark["NEGATIVE"])) == -1
+    # Text and lines: text at least 4.5:1 (secondary text too), every coloured line or marker at least 3:1.
+    for text in (dark["FOREGROUND"], dark["MUTED"]):
+        assert colours.contrast_ratio(text, back) >= 4.5, text
+    for line in lines:
+        assert colours.contrast_ratio(line, back) >= 3.0, line
+    # Outlines turn over: training points ringed in the background's colour, test points in a light one.
+    assert dark["POINT_EDGE"] == back and colours.contrast_ratio(dark["TEST_EDGE"], back) >= 4.5
+    with pytest.raises(ValueError, match="unknown theme 'dim'"):
+        colours.theme("dim")
 
 
 def test_cell_text_is_black_or_white_by_the_cell():
@@ -235,6 +281,39 @@ def test_heatmap_cells_are_square_and_their_text_contrasts(signed_frame):
     for text, value in zip(texts, np.asarray(data).ravel()):
         cell = image.cmap(image.norm(value))
         assert colours.contrast_ratio(text._rgb / 255, cell) >= 4.5, (text.get_text(), cell)
+
+
+def test_a_dark_frame_keeps_the_roles_on_a_dark_background():
+    scene = _signed_scene()
+    panels = {"net": NetworkDiagramPanel(), "w": WeightMatrixPanel("hidden.weight"), "loss": LossPanel()}
+    scene = Scene(**{**scene.__dict__, "layout": Layout([["net", "w", "loss"]], panels)})
+    history = train(scene)
+    renderer = Renderer(scene.layout, history, size=(480, 270), preset="default:dark")
+    picture = renderer.draw(len(history) - 1)
+    assert colours.THEME == "light"  # the theme is in force only while the renderer sets up and draws
+    with colours.theme("dark"):
+        dark = {name: getattr(colours, name) for name in colours.THEMED}
+    back = np.array(to_rgb(dark["BACKGROUND"])) * 255
+    assert np.abs(picture[2, 2] - back).max() <= 1 and np.abs(picture[-2, -2] - back).max() <= 1
+    # Edges by sign, red positive, in the dark theme's ends of the same map; the heatmap on the same side.
+    weights = history.layer_weight(history.info.layers[0])[-1].ravel()
+    edges = next(c for c in renderer.axes["net"].collections if isinstance(c, LineCollection)).get_colors()
+    image = renderer.axes["w"].get_images()[0]
+    assert image.cmap.name.startswith(colours.SIGNED_CMAP)
+    for value, edge in zip(weights, edges):
+        assert to_hex(edge) == (dark["POSITIVE"] if value >= 0 else dark["NEGATIVE"])
+        assert _side(image.cmap(image.norm(value))) in (0, _side(edge))
+    assert to_hex(renderer.axes["loss"].get_lines()[0].get_color()) == dark["TRAIN"]
+    # Every word on the frame reads on the dark background: light text, or its own box behind it.
+    for ax in renderer.figure.axes:
+        for text in ax.get_children():
+            if isinstance(text, FrameText) and text.get_text() and text._background is None:
+                assert colours.contrast_ratio(text._rgb / 255, dark["BACKGROUND"]) >= 4.5, text.get_text()
+            elif isinstance(text, FrameText) and text.get_text():
+                assert colours.contrast_ratio(text._rgb / 255, text._background / 255) >= 4.5, text.get_text()
+        for label in [ax.title, ax.xaxis.label, ax.yaxis.label, *ax.get_xticklabels(), *ax.get_yticklabels()]:
+            if label.get_text():
+                assert colours.contrast_ratio(label.get_color(), dark["BACKGROUND"]) >= 4.5, label.get_text()
 
 
 def test_a_heatmap_without_written_values_gets_a_colour_bar():

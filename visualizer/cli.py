@@ -163,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--vary", action="append", metavar="SETTING=V1,V2,...",
                        help="check the comparison of these settings (as compare's --vary)")
     for f in option_fields():
-        if f.name in ("preset", "size", "steps", "explain"):
+        if f.name in ("preset", "theme", "size", "steps", "explain"):
             _add_option(check, f)
 
     sub.add_parser("list", help="list the scenes in scenes/ with their descriptions", epilog=EXAMPLES,
@@ -246,9 +246,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from .run.scene import load_scene
 
     preset = args.preset or "default"
-    RenderOptions(preset=preset, size=args.size, steps=args.steps, explain=args.explain).checked()
+    theme = args.theme or "light"
+    RenderOptions(preset=preset, theme=theme, size=args.size, steps=args.steps, explain=args.explain).checked()
     if args.from_history is not None:
-        return _check_history_file(args, preset)
+        return _check_history_file(args, preset, theme)
     if args.layout_scene is not None:
         raise VisualizerError("--scene goes with --from-history")
     if args.scene is None:
@@ -262,12 +263,12 @@ def _cmd_check(args: argparse.Namespace) -> int:
     scene = load_scene(args.scene)
     if args.layout is not None:
         scene.layout_named(args.layout)  # an unknown name fails here, saying the scene's layouts
-    problems = check(scene, layout=args.layout, preset=preset, size=args.size, steps=args.steps,
+    problems = check(scene, layout=args.layout, preset=preset, theme=theme, size=args.size, steps=args.steps,
                      explain=args.explain, vary=args.vary)
     return _problems(problems, scene.name)
 
 
-def _check_history_file(args: argparse.Namespace, preset: str) -> int:
+def _check_history_file(args: argparse.Namespace, preset: str, theme: str) -> int:
     from .run.check import check_recorded
 
     if args.scene is not None:
@@ -277,7 +278,7 @@ def _check_history_file(args: argparse.Namespace, preset: str) -> int:
                               "already trained")
     history = _load_history(args.from_history)
     scene, layout = _history_layout(args, history)
-    problems = check_recorded(history, scene=scene, layout=layout, preset=preset, size=args.size,
+    problems = check_recorded(history, scene=scene, layout=layout, preset=preset, theme=theme, size=args.size,
                               explain=args.explain)
     return _problems(problems, history.info.scene or args.from_history.name)
 

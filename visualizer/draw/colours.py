@@ -19,6 +19,10 @@
   least :data:`MIN_CVD_DIFFERENCE` between any two of its colours for normal vision and simulated deuteranopia,
   protanopia and tritanopia (``tests/test_colour_roles.py`` simulates each and checks the roles that meet).
 
+Two themes: these values draw on white; :data:`THEMES` holds the dark theme's (``--theme dark``), which a
+renderer puts in force with :class:`theme` while it sets up and draws its panels, so a panel reads its
+colours from this module (``colours.TRAIN``) when it draws, never copies them when it is imported.
+
 The player (``outputs/player.html``, which may not import this package) keeps a documented copy of the two
 signed colours; a test checks it equals :data:`POSITIVE` and :data:`NEGATIVE`.
 """
@@ -64,16 +68,86 @@ REFERENCE = "#999999"  # zero lines, chance level
 MUTED = "#555555"  # secondary text
 DROPPED = "#d4d4d4"  # a unit dropout dropped at the step shown: a grey fill, crossed in MUTED
 RULE = "#bbbbbb"  # table rules
+INK = "#333333"  # a small plot's line in a neuron's inset (the explain figure)
 POINT_EDGE = "white"  # the outline of training points: they keep their identity on a background of their colour
 TEST_EDGE = "#111111"  # test points: a thick dark outline instead
 PATH_CASING = ("white", "#111111")  # a path over a sequential map: a light rim outside a dark one, so it keeps
 # its own colour against both ends of the map
+
+BACKGROUND, FOREGROUND = "white", "black"  # the frame and axes behind everything; text, axes and edges on it
 
 # The explain figure lights neurons as a pass reaches them (not numbers: a neuron's state in the pass).
 REACHING, REACHED, LOSS_NODE = "#ffc94d", "#ffe9a8", "#f7a8cf"
 
 MIN_CVD_DIFFERENCE = 10.0  # CAM02-UCS ΔE' between any two colours of a categorical palette (tests/test_colour_roles.py)
 PALETTES = {"class": CLASS_COLORS, "neuron": NEURON_COLORS, "run": RUN_COLORS, "layer": LAYER_COLORS,
+            "train/test": [TRAIN, TEST]}  # the light theme's; palettes() gives the theme in force
+
+
+# Themes: the roles of a light frame (the module's values) and of a dark one, for dark lecture halls. The dark
+# theme keeps every role and its meaning (the signed map and its polarity, the class colours, the layer green,
+# neutral greys for train and test); it changes only what the background asks for: the greys and outlines
+# turn over, the signed ends come from further in on the same map (0.2 and 0.8, where 0.1 and 0.9 are too dark
+# to see as a thin edge on the dark background), the layer ramp runs from dim to bright (deeper stands further
+# from the background, as it does on white), and the run and neuron colours too dark to see there are lightened.
+# Every categorical palette of either theme passes the same colour-vision checks (tests/test_colour_roles.py).
+THEME = "light"  # the theme in force (``with theme("dark"):``)
+THEMED = ("THEME", "BACKGROUND", "FOREGROUND", "TRAIN", "TEST", "PENALTY", "DATA", "REFERENCE", "MUTED", "DROPPED",
+          "RULE", "INK", "POINT_EDGE", "TEST_EDGE", "PATH_CASING", "LAYER_COLORS", "NEURON_COLORS", "RUN_COLORS",
+          "POSITIVE", "NEGATIVE")
+THEMES = {
+    "light": {name: globals()[name] for name in THEMED},
+    "dark": {"THEME": "dark", "BACKGROUND": "#16181d", "FOREGROUND": "#e8e8e8", "TRAIN": "#ececec",
+             "TEST": "#9a9a9a", "PENALTY": "#6e6e6e", "DATA": "#f2f2f2", "REFERENCE": "#7a7a7a", "MUTED": "#b5b5b5",
+             "DROPPED": "#3a3d44", "RULE": "#55585f", "INK": "#d8d8d8", "POINT_EDGE": "#16181d", "TEST_EDGE": "#f2f2f2",
+             "PATH_CASING": ("#16181d", "#f2f2f2"),
+             "LAYER_COLORS": ["#3a5a23", "#4b772b", "#5b9531", "#6bb534", "#7bd834", "#8bff2e"],
+             # the wine and the purple lightened (contrast 3:1 or more on the background)
+             "NEURON_COLORS": ["#17becf", "#ccbb44", "#009e73", "#4477aa", "#915a74", "#7451d9", "#f781bf",
+                               "#a65628"],
+             # the purple and the brown lightened, the orange moved off the lighter signed red
+             "RUN_COLORS": ["#009e73", "#a4588f", "#cb700a", "#cc79a7", "#806b30", "#9467bd"],
+             "POSITIVE": to_hex(colormaps[SIGNED_CMAP](0.8)), "NEGATIVE": to_hex(colormaps[SIGNED_CMAP](0.2))},
+}
+
+
+class theme:
+    """``with colours.theme("dark"):`` that theme's roles while a frame's panels are set up and drawn (the
+    module's names are swapped and put back, so a panel reads ``colours.TRAIN`` when it draws)."""
+
+    def __init__(self, name: str = "light") -> None:
+        if name not in THEMES:
+            raise ValueError(f"unknown theme {name!r}; use one of {', '.join(THEMES)}")
+        self.name = name
+
+    def __enter__(self):
+        self._saved = {k: globals()[k] for k in THEMED}
+        globals().update(THEMES[self.name])
+        return self
+
+    def __exit__(self, *exc) -> None:
+        globals().update(self._saved)
+
+
+def themed(color):
+    """The colour that plays ``color``'s role in the theme in force: a light-theme role's colour (a run's, a
+    neuron's, a grey) chosen before the theme was put in force (a comparison's run styles), else ``color``."""
+    if THEME == "light" or not isinstance(color, str):
+        return color
+    light, now = THEMES["light"], THEMES[THEME]
+    for name, value in light.items():
+        if isinstance(value, list):
+            for k, entry in enumerate(value):
+                if entry.lower() == color.lower():
+                    return now[name][k]
+        elif isinstance(value, str) and name != "THEME" and value.lower() == color.lower():
+            return now[name]
+    return color
+
+
+def palettes() -> dict[str, list[str]]:
+    """:data:`PALETTES` in the theme in force."""
+    return {"class": CLASS_COLORS, "neuron": NEURON_COLORS, "run": RUN_COLORS, "layer": LAYER_COLORS,
             "train/test": [TRAIN, TEST]}
 
 
@@ -134,8 +208,10 @@ def class_probability_cmap(negative: int = 0, positive: int = 1, strength: float
     return LinearSegmentedColormap.from_list("class_probability", [ends[0], (1.0, 1.0, 1.0), ends[1]])
 
 
-def series_style(k: int, palette: list[str] = RUN_COLORS) -> tuple[str, str]:
-    """(colour, line style) of the ``k``-th series: the palette's colours, then again with the next style."""
+def series_style(k: int, palette: list[str] | None = None) -> tuple[str, str]:
+    """(colour, line style) of the ``k``-th series: the palette's colours (default: the runs'), then again with
+    the next style."""
+    palette = RUN_COLORS if palette is None else palette
     return palette[k % len(palette)], SERIES_STYLES[(k // len(palette)) % len(SERIES_STYLES)]
 
 
@@ -188,5 +264,6 @@ def contrast_ratio(a, b) -> float:
 __all__ = ["CLASS_COLORS", "CLASS_MARKERS", "DATA", "LAYER_COLORS", "MIN_CVD_DIFFERENCE", "NEGATIVE", "NEURON_COLORS",
            "PALETTES", "POSITIVE", "PREDICTION", "RUN_COLORS", "SEQUENTIAL", "SIGNED_CMAP", "TEST", "TRAIN",
            "class_colors", "class_marker", "class_probability_cmap", "contrast_ratio", "layer_style", "neuron_color",
+           "palettes",
            "relative_luminance", "series_style", "sign_colors", "signed_cmap", "symmetric_norm", "text_on", "texts_on",
-           "value_map"]
+           "theme", "themed", "value_map"]

@@ -12,6 +12,7 @@ a PDF reader.
 from __future__ import annotations
 
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -42,7 +43,7 @@ def write_handout(renderer: Renderer, pages: Sequence[tuple[int, str]], path: st
     from .renderer import plain_tick_labels
 
     layout, history, size, dpi, title = renderer.recipe[:5]
-    STYLE = renderer.style
+    STYLE = replace(renderer.preset, theme="light").style()  # printed pages stay light in any theme
     frame_in = (size[0] / dpi, size[1] / dpi)
     room = PAPER[1] - 2 * MARGIN - HEADER - 1.1  # inches left for the frame above the caption's lines
     width = min(PAGE_FRAME_WIDTH, room * frame_in[0] / frame_in[1])

@@ -21,10 +21,27 @@ class Preset:
     lines: float = 1.0
     markers: float = 1.0
     secondary: bool = True
+    theme: str = "light"  # the colours' theme (visualizer.draw.colours.THEMES): light, or dark for dark halls
 
     def style(self) -> dict:
         """The matplotlib style (rc parameters) of this preset."""
         role = self.sizes
+        return {**self._sizes(role), **self._colours()}
+
+    def _colours(self) -> dict:
+        from . import colours
+
+        t = colours.THEMES[self.theme]
+        back, fore, muted = t["BACKGROUND"], t["FOREGROUND"], t["MUTED"]
+        if self.theme == "light":  # matplotlib's own colours on white
+            return {"figure.facecolor": back}
+        return {"figure.facecolor": back, "axes.facecolor": back, "savefig.facecolor": back, "text.color": fore,
+                "axes.labelcolor": fore, "axes.edgecolor": fore, "axes.titlecolor": fore, "xtick.color": fore,
+                "ytick.color": fore, "xtick.labelcolor": fore, "ytick.labelcolor": fore, "grid.color": muted,
+                "legend.facecolor": back, "legend.edgecolor": muted, "legend.labelcolor": fore,
+                "patch.edgecolor": fore, "lines.color": fore}
+
+    def _sizes(self, role) -> dict:
         return {
             "font.size": role["body"], "axes.titlesize": role["heading"], "axes.labelsize": role["label"],
             "xtick.labelsize": role["detail"], "ytick.labelsize": role["detail"], "legend.fontsize": role["legend"],
@@ -35,7 +52,7 @@ class Preset:
             "patch.linewidth": 1.0 * self.lines, "xtick.major.width": 0.8 * self.lines,
             "ytick.major.width": 0.8 * self.lines, "xtick.major.size": 3.5 * self.lines,
             "ytick.major.size": 3.5 * self.lines,
-            "figure.facecolor": "white", "axes.formatter.limits": (-3, 4), "axes.formatter.use_mathtext": True,
+            "axes.formatter.limits": (-3, 4), "axes.formatter.use_mathtext": True,
         }
 
 
@@ -52,10 +69,21 @@ PRESETS = {
 }
 
 
+THEMES = ("light", "dark")  # visualizer.draw.colours.THEMES' names (this module stays light to import)
+
+
 def preset_named(name: str | Preset) -> Preset:
-    """The preset called ``name`` (ValueError naming the known ones otherwise)."""
+    """The preset called ``name``, or ``"NAME:THEME"`` drawn in that theme (ValueError naming the known ones
+    otherwise)."""
     if isinstance(name, Preset):
         return name
+    if ":" in name:
+        name, _, theme = name.partition(":")
+        if theme not in THEMES:
+            raise ValueError(f"unknown theme {theme!r}; use one of {', '.join(THEMES)}")
+        import dataclasses
+
+        return dataclasses.replace(preset_named(name), name=f"{name}:{theme}", theme=theme)
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; use one of {', '.join(PRESETS)}")
     return PRESETS[name]

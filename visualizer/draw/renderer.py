@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import LogFormatterSciNotation, ScalarFormatter
 from PIL import Image
 
-from . import MIN_SIZE
+from . import MIN_SIZE, colours
 from .explain import ExplainFrame, FrameStep, explain_rows, row_phases
 from .panels import Layout, explain_layout
 from ..record.history import History
@@ -450,8 +450,8 @@ class Renderer:
     from the per-sample arrays in ``history.static`` (see :func:`~visualizer.draw.explain.explain_analysis`;
     arrays not stored there may come in ``explain_static``). With ``title_card``, a
     :class:`~visualizer.draw.titlecard.TitleCard` key draws the run's title card. ``preset`` (a name in
-    :data:`~visualizer.draw.presets.PRESETS`) sets text sizes, line widths and whether the layout's secondary
-    panels show. With ``pixels=False`` the figures are only laid out (for :mod:`visualizer.draw.check`) and
+    :data:`~visualizer.draw.presets.PRESETS`, or ``"NAME:dark"`` in the dark theme) sets text sizes, line widths,
+    whether the layout's secondary panels show and the colours' theme. With ``pixels=False`` the figures are only laid out (for :mod:`visualizer.draw.check`) and
     cannot draw frames.
     """
 
@@ -486,7 +486,7 @@ class Renderer:
         self._explain_sheet: _Sheet | None = None  # the explain layout's figure, with explain=
         self._explained_rows: set[int] = set()
         self._explain_shown: tuple | None = None  # (row, phase, t) of the picture on the explain canvas
-        with matplotlib.rc_context(self.style):
+        with matplotlib.rc_context(self.style), colours.theme(self.preset.theme):
             self._sheet = _Sheet(layout, history, self.size, dpi, title)
             self.figure, self.canvas, self.axes = self._sheet.figure, self._sheet.canvas, self._sheet.axes
             # Only the step counter changes at the top; it is drawn after the panels, in the title's band.
@@ -566,12 +566,18 @@ class Renderer:
         if self._card_dpi is None:
             raise ValueError("a title card frame, but this renderer was not given title_card=True")
         if self._card is None:
-            with matplotlib.rc_context(self.style):
+            with matplotlib.rc_context(self.style), colours.theme(self.preset.theme):
                 self._card = draw_title_card(self.history, self.title, self.size, self._card_dpi,
                                              self.style["figure.facecolor"])
         return self._card
 
     def _draw_key(self, key: int) -> FigureCanvasAgg:
+        if self.preset.theme == "light":
+            return self._draw_in_theme(key)
+        with colours.theme(self.preset.theme):  # what an updater looks up per frame (a sign's colour)
+            return self._draw_in_theme(key)
+
+    def _draw_in_theme(self, key: int) -> FigureCanvasAgg:
         if isinstance(key, ExplainFrame):
             if self._explain_sheet is None or int(key) not in self._explained_rows:
                 raise ValueError(f"frame {key!r} explains a step this renderer was not given in explain=")

@@ -18,6 +18,8 @@ from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties, findfont, get_font
 from matplotlib.transforms import BboxBase, Transform
 
+from . import colours
+
 _GLYPHS: dict[tuple, tuple[np.ndarray, int, int, float]] = {}
 _ADVANCES: dict[tuple, float] = {}
 _METRICS: dict[tuple, tuple[float, float]] = {}
@@ -40,7 +42,7 @@ def _glyph(prop: FontProperties, dpi: float, char: str) -> tuple[np.ndarray, int
         size = prop.get_size_in_points() * dpi / 72
         width, height = int(4 * size) + 8, int(3 * size) + 8
         x0, base = int(size), int(2 * size)  # pen position and baseline row in the scratch canvas
-        fig = Figure(figsize=(width / dpi, height / dpi), dpi=dpi)
+        fig = Figure(figsize=(width / dpi, height / dpi), dpi=dpi, facecolor="white")  # in any theme
         canvas = FigureCanvasAgg(fig)
         canvas.draw()
         fig.draw_artist(fig.text(x0 / width, 1 - base / height, char, fontproperties=prop, color="black",
@@ -92,7 +94,7 @@ class FrameText(Artist):
     (a PDF handout) as matplotlib text, so the words stay words."""
 
     def __init__(self, x: float, y: float, text: str = "", *, transform: Transform, ha: str = "left",
-                 va: str = "baseline", fontsize: float | str = "medium", color: str = "black",
+                 va: str = "baseline", fontsize: float | str = "medium", color: str | None = None,
                  offset: tuple[float, float] = (0.0, 0.0), background: str | None = None,
                  background_alpha: float = 0.85, pad: float = 0.25) -> None:
         super().__init__()
@@ -101,8 +103,9 @@ class FrameText(Artist):
         self._ha, self._va = ha, va
         # Resolved now: relative sizes ("small") follow the style in force where the panel is set up.
         self._prop = FontProperties(size=FontProperties(size=fontsize).get_size_in_points())
-        self._rgb = np.array(mcolors.to_rgb(color)) * 255
-        self._background = None if background is None else np.array(mcolors.to_rgb(background)) * 255
+        self._rgb = np.array(mcolors.to_rgb(color or colours.FOREGROUND)) * 255  # the theme's text
+        self._background = None if background is None else np.array(mcolors.to_rgb(
+            colours.BACKGROUND if background == "background" else background)) * 255
         self._background_alpha, self._pad = background_alpha, pad
         self.set_animated(True)
         self.set_in_layout(False)
@@ -125,7 +128,7 @@ class FrameText(Artist):
 
     def set_color(self, color: str) -> None:
         """Change the colour."""
-        self._rgb = np.array(mcolors.to_rgb(color)) * 255
+        self._rgb = np.array(mcolors.to_rgb(color or colours.FOREGROUND)) * 255  # the theme's text
 
     def draw(self, renderer) -> None:
         if not self.get_visible() or not self._text:
@@ -224,14 +227,14 @@ class FrameTextGroup(Artist):
     from a pen on a whole pixel, so a string can sit up to half a pixel from where :class:`FrameText` puts it."""
 
     def __init__(self, points: list[tuple[float, float]], *, transform: Transform, ha: str = "left",
-                 va: str = "baseline", fontsize: float | str = "medium", color: str = "black") -> None:
+                 va: str = "baseline", fontsize: float | str = "medium", color: str | None = None) -> None:
         super().__init__()
         self._points = np.asarray(points, dtype=float).reshape(-1, 2)
         self._texts = [""] * len(self._points)
         self.set_transform(transform)
         self._ha, self._va = ha, va
         self._prop = FontProperties(size=FontProperties(size=fontsize).get_size_in_points())
-        self._rgb = np.array(mcolors.to_rgb(color)) * 255
+        self._rgb = np.array(mcolors.to_rgb(color or colours.FOREGROUND)) * 255  # the theme's text
         # Each string's inked pixels by text: tables repeat many (a constant factor, the data's own values).
         self._cache_key: tuple | None = None
         self._strings: dict[str, tuple] = {}

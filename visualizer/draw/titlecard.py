@@ -15,7 +15,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from . import TITLE_SECONDS
+from . import TITLE_SECONDS, colours
 from ..record.history import History
 
 TITLE_SHARE = 0.062  # the title's font size, as a share of the frame's height (the back row reads 5 %)
@@ -23,6 +23,8 @@ LINE_SHARE = 0.04  # every other line's (at least 3 %)
 MIN_LINE_SHARE = 0.03  # a long line shrinks to fit the width down to this, then is cut with "…"
 WIDTH_SHARE = 0.9  # the card's text keeps within this share of the frame's width
 LABEL_COLOUR, VALUE_COLOUR, RULE_COLOUR = "#5a5f66", "#1f2023", "#c8ccd2"
+# on the dark theme's background (visualizer.draw.colours.THEMES): the same three, turned over
+CARD_COLOURS = {"light": (LABEL_COLOUR, VALUE_COLOUR, RULE_COLOUR), "dark": ("#a9aeb6", "#ececec", "#4a4e56")}
 
 
 class TitleCard(int):
@@ -114,6 +116,7 @@ def draw_title_card(history: History, title: str, size: tuple[int, int], dpi: fl
     """The card as a (height, width, 4) RGBA uint8 array at ``size`` = (width, height): the title, a rule,
     then the lines as a table of labels and values, the whole block centred on the frame."""
     width, height = size
+    label_colour, value_colour, rule_colour = CARD_COLOURS[colours.THEME]  # the theme in force
     figure = Figure(figsize=(width / dpi, height / dpi), dpi=dpi, facecolor=facecolor)
     canvas = FigureCanvasAgg(figure)
     renderer = canvas.get_renderer()
@@ -140,13 +143,13 @@ def draw_title_card(history: History, title: str, size: tuple[int, int], dpi: fl
     for line in title_lines:
         y -= title_px
         text = figure.text(0.5, y / height, line, ha="center", va="baseline", fontsize=TITLE_SHARE * points,
-                           fontweight="bold", color=VALUE_COLOUR)
+                           fontweight="bold", color=value_colour)
         fitted(text, TITLE_SHARE, room)
     y -= 0.55 * line_px
     labels = [figure.text(0, 0, label, ha="right", va="baseline", fontsize=LINE_SHARE * points,
-                          color=LABEL_COLOUR) for label, _ in rows]
+                          color=label_colour) for label, _ in rows]
     values = [figure.text(0, 0, value, ha="left", va="baseline", fontsize=LINE_SHARE * points,
-                          color=VALUE_COLOUR) for _, value in rows]
+                          color=value_colour) for _, value in rows]
     gap = LINE_SHARE * height
     label_w = max((measured(t) for t in labels), default=0.0)
     for value in values:
@@ -155,7 +158,7 @@ def draw_title_card(history: History, title: str, size: tuple[int, int], dpi: fl
     left = (width - (label_w + gap + value_w)) / 2  # the table centred as a whole
     rule = figure.add_artist(_rule(figure, max(left, (width - room) / 2), y / height,
                                    min(width - left, (width + room) / 2)))
-    rule.set_color(RULE_COLOUR)
+    rule.set_color(rule_colour)
     y -= 0.35 * line_px
     for label, value in zip(labels, values):
         y -= line_px

@@ -11,14 +11,14 @@ from .options import RenderOptions
 from .scene import Scene
 
 
-def check(scene: Scene, *, layout: str | None = None, preset: str = "default",
+def check(scene: Scene, *, layout: str | None = None, preset: str = "default", theme: str = "light",
           size: tuple[int, int] | None = None, steps: int | None = None, explain: tuple[int, ...] | None = None,
           vary: dict[str, Any] | list[str] | None = None, history: History | None = None) -> list[Problem]:
     """What :mod:`visualizer.draw.check` finds on ``scene``'s frames (its ``layout`` by name, or a comparison
-    of the ``vary`` settings) at ``preset`` and ``size`` (default: the preset's, else the scene's). The scene is
+    of the ``vary`` settings) at ``preset`` in ``theme`` and ``size`` (default: the preset's, else the scene's). The scene is
     trained (``steps``: fewer than its own for a quicker look; the per-frame text is then that run's), or
     ``history`` is drawn. Raises :class:`VisualizerError` for bad input, as ``render`` does."""
-    opts = RenderOptions(preset=preset, size=size, steps=steps, explain=explain).checked()
+    opts = RenderOptions(preset=preset, theme=theme, size=size, steps=steps, explain=explain).checked()
     frame = opts.frame_size(scene.size)
     title = scene.title
     if vary is not None:
@@ -39,17 +39,18 @@ def check(scene: Scene, *, layout: str | None = None, preset: str = "default",
             from .render import _frames
 
             _frames(history, scene, list(range(len(history))), opts.explain_steps, 30.0, False, opts.stage_seconds)
-    return check_history(history, chosen, preset=opts.preset, size=frame, title=title, explain=opts.explain_steps)
+    return check_history(history, chosen, preset=opts.drawn_as, size=frame, title=title, explain=opts.explain_steps)
 
 
 def check_recorded(history: History, *, scene: Scene | None = None, layout=None, preset: str = "default",
-                   size: tuple[int, int] | None = None, explain: tuple[int, ...] | None = None) -> list[Problem]:
+                   theme: str = "light", size: tuple[int, int] | None = None,
+                   explain: tuple[int, ...] | None = None) -> list[Problem]:
     """What :mod:`visualizer.draw.check` finds on a recorded ``history`` (a PyTorch loop's, a saved run's)
     drawn as ``render(history, ...)`` would draw it: with ``layout`` (a :class:`Layout`, a ``scene``'s layout by
     name, ``"why"`` built from the history's layers) or else the scene's or the default layout."""
     from ..draw.panels import default_layout
 
-    opts = RenderOptions(preset=preset, size=size, explain=explain).checked()
+    opts = RenderOptions(preset=preset, theme=theme, size=size, explain=explain).checked()
     if isinstance(layout, str) and scene is None:
         if layout != "why":
             raise VisualizerError(f"layout {layout!r} is a scene's layout by name: give the scene too")
@@ -66,7 +67,7 @@ def check_recorded(history: History, *, scene: Scene | None = None, layout=None,
 
         _frames(history, scene, list(range(len(history))), opts.explain_steps, 30.0, False, opts.stage_seconds)
     title = scene.title if scene else history.info.title
-    return check_history(history, layout, preset=opts.preset, size=opts.frame_size(scene.size if scene else None),
+    return check_history(history, layout, preset=opts.drawn_as, size=opts.frame_size(scene.size if scene else None),
                          title=title, explain=opts.explain_steps)
 
 
@@ -96,4 +97,4 @@ def compared(scene: Scene, vary, steps: int | None = None):
     return comparison(scene, applied(scene, runs[0]), vary, histories, [label(s, settled(scene)) for s in runs])
 
 
-__all__ = ["check", "check_history", "compared"]
+__all__ = ["check", "check_history", "check_recorded", "compared"]

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from ..base.errors import VisualizerError
 from ..draw import MIN_SIZE, STAGE_SECONDS, TITLE_SECONDS
-from ..draw.presets import PRESETS
+from ..draw.presets import PRESETS, THEMES
 from ..outputs.formats import choosable, format_help, in_all
 from ..outputs.handout import HANDOUT_PAGES
 from ..record.pace import PACES
@@ -177,6 +177,8 @@ class RenderOptions:
     preset: str = _opt("default", "how the frames are drawn: default, or lecture (1920x1080 unless a size or "
                        "quality is given; text and titles large enough for the back row, thicker lines, bigger "
                        "markers, the layout's secondary panels left out)", None, None, None, choices=list(PRESETS))
+    theme: str = _opt("light", "the frames' colours: light, or dark for a dark lecture hall (the same colour "
+                      "roles on a dark background)", None, None, None, choices=list(THEMES))
     fps: float | None = _opt(None, f"video frame rate (default: {DEFAULT_FPS:g})", "N",
                              _number(MIN_FPS, LIMITS["fps"], low_open=False), float)
     dpi: float | None = _opt(None, "text and line scale: larger makes them bigger at the same pixel size "
@@ -235,6 +237,8 @@ class RenderOptions:
             raise VisualizerError(f"unknown pace {self.pace!r}; use one of {', '.join(PACES)}")
         if self.preset not in PRESETS:
             raise VisualizerError(f"unknown preset {self.preset!r}; use one of {', '.join(PRESETS)}")
+        if self.theme not in THEMES:
+            raise VisualizerError(f"unknown theme {self.theme!r}; use one of {', '.join(THEMES)}")
         if self.quality is not None and self.quality not in QUALITY:
             raise VisualizerError(f"unknown quality {self.quality!r}; use one of {', '.join(QUALITY)}")
         if self.size is not None and self.quality is not None:
@@ -258,6 +262,11 @@ class RenderOptions:
             raise VisualizerError("last frame writes only the poster; leave the format out (the player and "
                                   "videos need every frame)")
         return self
+
+    @property
+    def drawn_as(self) -> str:
+        """The preset to draw with, in the theme (``"lecture:dark"``; the preset's name alone in the light one)."""
+        return self.preset if self.theme == "light" else f"{self.preset}:{self.theme}"
 
     @property
     def explain_steps(self) -> tuple[int, ...]:

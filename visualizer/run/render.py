@@ -492,7 +492,7 @@ def _render(scene: Scene | None, history: History | None, layout: Layout | None,
               hold_frames=round(opts.hold * fps), every=opts.every, max_frames=opts.max_frames,
               gif_fps=opts.gif_rate(fps), gif_width=opts.gif_size_width(size), last_frame=opts.last_frame,
               pace=opts.pace, pages=opts.pages or HANDOUT_PAGES, title_card=opts.title_frames(fps) / fps,
-              runs=list(runs), preset=opts.preset)
+              runs=list(runs), preset=opts.drawn_as)
     kinds = [kind for fmt, public in plan if public for kind in fmt.kinds(job)]
     renderer = None
     explain = opts.explain_steps
@@ -508,7 +508,7 @@ def _render(scene: Scene | None, history: History | None, layout: Layout | None,
         rows = select_rows(history, every=opts.every, max_frames=opts.max_frames, pace=opts.pace, keep=moments)
         rows, frames, marks, notes = _timeline(history, scene, rows, explain, fps, opts, moments)
         renderer = _renderer(layout, history, size, opts.dpi, title, name, explain,
-                             _burned(history, frames, marks, job, opts), opts.title_card, opts.preset)
+                             _burned(history, frames, marks, job, opts), opts.title_card, opts.drawn_as)
     stage = "starting"
     stages = StageBar(name, progress, [fmt.stage for fmt, _ in plan if fmt.stage is not None])
 
@@ -529,7 +529,7 @@ def _render(scene: Scene | None, history: History | None, layout: Layout | None,
                     rows = select_rows(history, max_frames=opts.max_frames, pace=opts.pace, keep=moments)
                     rows, frames, marks, notes = _timeline(history, scene, rows, explain, fps, opts, moments)
                     renderer = _renderer(layout, history, size, opts.dpi, title, name, explain,
-                                         _burned(history, frames, marks, job, opts), opts.title_card, opts.preset)
+                                         _burned(history, frames, marks, job, opts), opts.title_card, opts.drawn_as)
                 if opts.last_frame:
                     rows = rows[-1:]
                 stage = "drawing"

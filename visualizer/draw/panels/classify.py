@@ -18,7 +18,7 @@ from .. import colours
 from ..colours import CLASS_COLORS
 from ..text import FrameText, mark, size
 from .base import Panel, class_probabilities, finite_range
-from .curves import LOSS_STYLES, grow, history_line, header_legend
+from .curves import grow, loss_styles, history_line, header_legend
 from ...record.probes import plane_key
 from .maps import _PlanePanel, _point_edge, point_handle
 
@@ -83,7 +83,7 @@ class ClassRegionsPanel(_PlanePanel):
         if self.legend:
             names = self.names or [f"class {j}" for j in range(k)]
             handles = [Line2D([], [], marker=colours.class_marker(j, k), linestyle="none", markersize=7,
-                              markerfacecolor=colors[j], markeredgecolor="white", markeredgewidth=0.8,
+                              markerfacecolor=colors[j], markeredgecolor=colours.POINT_EDGE, markeredgewidth=0.8,
                               label=names[j] if j < len(names) else f"class {j}") for j in range(k)]
             if test:
                 handles += [point_handle("train", False), point_handle("test", True)]
@@ -116,7 +116,7 @@ class AccuracyPanel(Panel):
         steps = history.steps
         curves = []
         for name, values in series:
-            color, style = LOSS_STYLES[name]
+            color, style = loss_styles()[name]
             line, head = history_line(ax, steps, 100 * values, color)
             line.set_linestyle(style)
             line.set_label(name)
@@ -133,7 +133,7 @@ class AccuracyPanel(Panel):
         else:
             ax.set_title(self.title)
         # Accuracy rises: the bottom right stays free for the values.
-        text = FrameText(0.97, 0.06, "", transform=ax.transAxes, ha="right", va="bottom", background="white")
+        text = FrameText(0.97, 0.06, "", transform=ax.transAxes, ha="right", va="bottom", background="background")
         ax.add_artist(text)
 
         def update(i):

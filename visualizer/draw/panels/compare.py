@@ -171,14 +171,14 @@ class CompareLossPanel(Panel):
                 values = history.losses.get(f"run{k}/{kind}")
                 if values is None:
                     continue
-                line, head = history_line(ax, steps, values, style.color)
+                line, head = history_line(ax, steps, values, colours.themed(style.color))
                 line.set_linestyle(dash)
                 if style.marker:
                     line.set(marker=style.marker, markersize=5, markevery=0.12)
                     head.set_marker(style.marker)
                 if kind == "train":
                     diverged = history.info.run_diverged[k] if history.info.run_diverged else None
-                    handles.append(Line2D([], [], color=style.color, linestyle=dash, marker=style.marker,
+                    handles.append(Line2D([], [], color=colours.themed(style.color), linestyle=dash, marker=style.marker,
                                           markersize=5, linewidth=line.get_linewidth(),
                                           label=label + (f" (diverged at {diverged:,})" if diverged is not None
                                                          else "")))

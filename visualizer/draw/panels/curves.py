@@ -12,7 +12,7 @@ from ...record.names import input_name, param_name, scalar_key, unit_names
 from ...record.probes import fit_needs
 from .. import colours
 from ..text import FrameText, mark, size, stroke
-from .base import CURRENT_MARK, DATA_COLOR, PREDICTION_COLOR, Panel, axes_points, finite_range, fixed_limits
+from .base import CURRENT_MARK, PREDICTION_COLOR, Panel, axes_points, finite_range, fixed_limits
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -81,10 +81,10 @@ class FitPanel(Panel):
         contrib = _contributions(history) if self.show_contributions else None
         ax.set_title(self.title)
         test = "data/x_test" in history.static
-        ax.plot(x, y, "o", color=DATA_COLOR, markersize=mark(5), label="training data" if test else "actual", zorder=3)
+        ax.plot(x, y, "o", color=colours.DATA, markersize=mark(5), label="training data" if test else "actual", zorder=3)
         if test:
             xt, yt = history.static["data/x_test"][:, 0], history.static["data/y_test"][:, 0]
-            ax.plot(xt, yt, "o", markerfacecolor="white", markeredgecolor=DATA_COLOR, markeredgewidth=1.6,
+            ax.plot(xt, yt, "o", markerfacecolor=colours.BACKGROUND, markeredgecolor=colours.DATA, markeredgewidth=1.6,
                     markersize=mark(6), label="test data", zorder=3)
             y = np.concatenate([y, yt])
         lines = []
@@ -147,9 +147,10 @@ def _contributions(history):
 
 
 # Train and test (and the penalty) by neutral tone and line style: never a class's or a neuron's hue.
-LOSS_STYLES = {"train": (colours.TRAIN, colours.TRAIN_STYLE), "test": (colours.TEST, colours.TEST_STYLE),
-               "penalty": (colours.PENALTY, colours.PENALTY_STYLE)}
-LOSS_COLORS = {name: color for name, (color, _) in LOSS_STYLES.items()}
+def loss_styles() -> dict[str, tuple[str, str]]:
+    """(colour, line style) of each loss in the colours' theme in force."""
+    return {"train": (colours.TRAIN, colours.TRAIN_STYLE), "test": (colours.TEST, colours.TEST_STYLE),
+            "penalty": (colours.PENALTY, colours.PENALTY_STYLE)}
 
 
 def header_legend(ax: Axes, lines: list) -> None:
@@ -190,7 +191,7 @@ class LossPanel(Panel):
     the current values written at the top, in a band no curve reaches when there are several."""
 
     title: str = ""
-    color: str = colours.TRAIN
+    color: str | None = None  # the train loss's colour (None: the TRAIN role)
     log_ratio: float = 30.0
 
     def draw(self, ax, history):
@@ -207,8 +208,8 @@ class LossPanel(Panel):
             ax.set_title(self.title or f"{label} (whole training set)")
         curves = []
         for name, values in zip(names, series):
-            color, style = LOSS_STYLES.get(name, ("#444444", "-."))
-            line, head = history_line(ax, steps, values, self.color if name == "train" else color)
+            color, style = loss_styles().get(name, ("#444444", "-."))
+            line, head = history_line(ax, steps, values, (self.color or color) if name == "train" else color)
             line.set_linestyle(style)
             line.set_label(name)
             curves.append((line, head, values))
@@ -238,7 +239,7 @@ class LossPanel(Panel):
         top = several or _readout_corner(ax, steps, series, (lo, hi), log, width=min(wide / room, 0.97) + 0.03,
                                          height=1.6 * size("body") / (0.8 * axes_points(ax)[1]) + 0.08) == "top"
         text = FrameText(0.97, 0.92 if top else 0.08, "", transform=ax.transAxes, ha="right",
-                         va="top" if top else "bottom", background="white")
+                         va="top" if top else "bottom", background="background")
         ax.add_artist(text)
 
         def update(i):

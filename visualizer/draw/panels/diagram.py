@@ -158,7 +158,7 @@ def more_marks(ax, view: Columns, role: str = "detail", shorten: bool = True) ->
         width = 0.62 * size(role)  # points per character, about
         words = "{} more" if width * 9 + 10 <= spacing else "+{}" if width * 5 + 10 <= spacing else ""
     marks = [FrameText(x, y, f"⋮ {words.format(hidden)}".strip(), transform=ax.transData, ha="center",
-                       va="center", fontsize=size(role), color=colours.MUTED, background="white",
+                       va="center", fontsize=size(role), color=colours.MUTED, background="background",
                        background_alpha=0.9, pad=0.1) for x, y, hidden in view.gaps]
     for mark in marks:
         ax.add_artist(mark)
@@ -331,7 +331,7 @@ class NetworkDiagramPanel(Panel):
         # Neurons: inputs have no bias (drawn white, static); every layer's units are one animated scatter.
         inputs = np.array(pos[0])
         sources = ax.scatter(inputs[:, 0], inputs[:, 1], s=marker_size(sizes, numbered=numbered),
-                             facecolor="white", edgecolor="black", zorder=2, linewidths=1.2)
+                             facecolor="white", edgecolor=colours.FOREGROUND, zorder=2, linewidths=1.2)
         units = np.concatenate([np.array(p) for p in pos[1:]])
         info = history.info
         # Inputs, units and weights named as every view names them (visualizer.record.names).
@@ -438,7 +438,7 @@ class NetworkDiagramPanel(Panel):
             lift = max(radius, 0.75 * size("detail")) if len(shown) < len(every) else radius  # clear of a number
             for (x, y), name in spots:
                 texts.append(FrameText(x, y, name, transform=ax.transData, ha="center", va="bottom",
-                                       fontsize=size("detail"), offset=(0, lift + 1), background="white",
+                                       fontsize=size("detail"), offset=(0, lift + 1), background="background",
                                        background_alpha=0.85, pad=0.1))
                 if len(spots) == 1 and name == heading:
                     texts[-1].heading = name
@@ -451,7 +451,7 @@ class NetworkDiagramPanel(Panel):
             mine = [(e, spots[e]) for e in range(block.start, block.stop) if e in spots]
             if mine:
                 blocks.append(([FrameText(x, y, weights[e], transform=ax.transData, ha="center", va="center",
-                                          fontsize=size(EDGE_NAME_SIZE), background="white", background_alpha=0.9,
+                                          fontsize=size(EDGE_NAME_SIZE), background="background", background_alpha=0.9,
                                           pad=0.12) for e, (x, y) in mine],
                                [weights[e] for e, _ in mine], [y for _, (_, y) in mine]))
         for text in texts + [t for block in blocks for t in block[0]]:
@@ -479,7 +479,7 @@ class NetworkDiagramPanel(Panel):
         place(self._legend(ax, handles, note, view.note(), beside))
         # Fill from the bias through the signed colour map; units without a bias are NaN, drawn white.
         neurons = ax.scatter(units[:, 0], units[:, 1], s=marker_size(sizes, ax, view.reduced), c=np.zeros(len(units)),
-                             cmap=colours.signed_cmap(), norm=norm, edgecolor="black",
+                             cmap=colours.signed_cmap(), norm=norm, edgecolor=colours.FOREGROUND,
                              zorder=2, linewidths=1.2, animated=True, plotnonfinite=True)
         labels = self._unit_labels(ax, units, sizes) if bias_values and len(units) <= MAX_LABELLED_UNITS and \
             not view.reduced else []  # a summary's neurons hold their numbers; the fill and legend say the rest
@@ -551,7 +551,7 @@ class NetworkDiagramPanel(Panel):
             f"; fill: {scale_note(norm)}"
         place(self._legend(ax, handles, note, view.note(), beside))
         neurons = ax.scatter(units[:, 0], units[:, 1], s=marker_size(sizes, ax, view.reduced), facecolor=fills[0],
-                             edgecolor="black", zorder=2, linewidths=1.2, animated=True)
+                             edgecolor=colours.FOREGROUND, zorder=2, linewidths=1.2, animated=True)
         labels = self._unit_labels(ax, units, sizes) if len(units) <= MAX_LABELLED_UNITS and not view.reduced else []
 
         def update(i):
@@ -575,7 +575,7 @@ class NetworkDiagramPanel(Panel):
         labels = []
         for x, y in units:
             label = FrameText(x, y, "", transform=ax.transData, ha="center", va="top", fontsize=size("detail"),
-                              offset=(0, -radius - 2), background="white", background_alpha=0.8, pad=0.1)
+                              offset=(0, -radius - 2), background="background", background_alpha=0.8, pad=0.1)
             ax.add_artist(label)
             labels.append(label)
         return labels
@@ -661,7 +661,7 @@ class NetworkDiagramPanel(Panel):
             ax.annotate("\n".join(names), (x, half), xytext=(0, over_names(sizes, numbered)),
                         textcoords="offset points",
                         ha="center", va="bottom", fontsize=size("detail") if short else size("label"), zorder=3,
-                        linespacing=1.1, bbox=dict(boxstyle="round,pad=0.2", facecolor="white", edgecolor="0.5",
+                        linespacing=1.1, bbox=dict(boxstyle="round,pad=0.2", facecolor=colours.BACKGROUND, edgecolor="0.5",
                                                    linewidth=0.6))
         return max((sum(1 + name.count("\n") for name in n) for n in gaps.values()), default=0)
 
@@ -718,7 +718,7 @@ def over_names(sizes: list[int], numbered: bool = False) -> float:
 def _fill_handle(label: str) -> Line2D:
     """A legend entry for a neuron's fill: half red, half blue (the signed map's two ends)."""
     return Line2D([], [], marker="o", linestyle="none", markersize=8, markerfacecolor=colours.POSITIVE,
-                  markerfacecoloralt=colours.NEGATIVE, fillstyle="left", markeredgecolor="black", label=label)
+                  markerfacecoloralt=colours.NEGATIVE, fillstyle="left", markeredgecolor=colours.FOREGROUND, label=label)
 
 
 def short_loss(label: str) -> str:

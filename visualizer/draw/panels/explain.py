@@ -139,7 +139,7 @@ class ExplainDiagramPanel(Panel):
         ax.add_collection(edges)
         centres = np.concatenate([np.array(p) for p in pos])
         neurons = ax.scatter(centres[:, 0], centres[:, 1], s=1.6 * marker_size(sizes), facecolor="white",
-                             edgecolor="black", linewidths=1.4, zorder=2, animated=True)
+                             edgecolor=colours.FOREGROUND, linewidths=1.4, zorder=2, animated=True)
         info = history.info
         inputs, units = node_names(layers, None, info.input_names)
         names = [inputs] + [[post for _, post in units[lay.name]] for lay in layers]
@@ -152,7 +152,7 @@ class ExplainDiagramPanel(Panel):
         for column, column_names in zip(pos, names):
             for (x, y), name in zip(column, column_names):
                 text = FrameText(x, y, name, transform=ax.transData, ha="center", va="bottom", fontsize=size("label"),
-                                 offset=(0, radius + 1), background="white", background_alpha=0.85, pad=0.1)
+                                 offset=(0, radius + 1), background="background", background_alpha=0.85, pad=0.1)
                 ax.add_artist(text)
                 labels.append(text)
         weight_names = edge_names(info, layers, view.shown)  # on the edges where they fit, as in the diagram
@@ -163,7 +163,7 @@ class ExplainDiagramPanel(Panel):
             if e in by_summary:  # unnamed: a name there would sit on the values under the summary's neurons
                 continue
             text = FrameText(x, y, weight_names[e], transform=ax.transData, ha="center", va="center",
-                             fontsize=size("detail"), background="white", background_alpha=0.9, pad=0.12)
+                             fontsize=size("detail"), background="background", background_alpha=0.9, pad=0.12)
             ax.add_artist(text)
             edge_labels.append(text)
         labels += edge_labels
@@ -342,9 +342,9 @@ class _NeuronValues:
             row_v, row_t = [], []
             for x, y in column:
                 v = FrameText(x, y, "", transform=ax.transData, ha="center", va="top", fontsize=size("detail"),
-                              offset=(0, -radius - 2), background="white", background_alpha=0.85, pad=0.15)
+                              offset=(0, -radius - 2), background="background", background_alpha=0.85, pad=0.15)
                 t = FrameText(x, y, "", transform=ax.transData, ha="center", va="top", fontsize=size("detail"),
-                              offset=(0, -radius - below), background="white", background_alpha=0.85, pad=0.15)
+                              offset=(0, -radius - below), background="background", background_alpha=0.85, pad=0.15)
                 ax.add_artist(v)
                 ax.add_artist(t)
                 row_v.append(v)
@@ -367,11 +367,11 @@ class _NeuronValues:
             for x, y in column:
                 xs = np.linspace(x - width / 2, x + width / 2, self.n_samples)
                 base = y - gap - height / 2
-                line = Line2D(xs, np.full_like(xs, base), color="#333333", linewidth=1.1, marker="o",
+                line = Line2D(xs, np.full_like(xs, base), color=colours.INK, linewidth=1.1, marker="o",
                               markersize=1.6, animated=True, zorder=4)
                 pad_x, pad_y = 3 * dpi_scale / per_x, 2 * dpi_scale / per_y
                 back = Rectangle((x - width / 2 - pad_x, base - height / 2 - pad_y), width + 2 * pad_x,
-                                 height + 2 * pad_y, facecolor="white", edgecolor="#cccccc", linewidth=0.5,
+                                 height + 2 * pad_y, facecolor=colours.BACKGROUND, edgecolor="#cccccc", linewidth=0.5,
                                  alpha=0.9, animated=True, zorder=3)
                 target = Line2D(xs, np.full_like(xs, base), color=PREDICTION_COLOR, linestyle="none", marker="o",
                                 markersize=2.2, animated=True, zorder=5)
@@ -429,7 +429,7 @@ class _NeuronValues:
                 if values is None or not self.mode:
                     continue
                 mine = values[:, u]
-                colour = "#888888" if grey else "black"
+                colour = "#888888" if grey else colours.FOREGROUND
                 target = targets[:, u] if targets is not None and targets.shape[1] == values.shape[1] else None
                 if self.mode == "curve":
                     line, back, dots, base, half = self.curves[c][u]
@@ -459,7 +459,7 @@ class _NeuronValues:
                 v_text.set_color(colour)
                 if total and self.mode == "numbers":
                     t_text.set_text(total[u])
-                    t_text.set_color("black")
+                    t_text.set_color(colours.FOREGROUND)
         return out
 
 
@@ -548,7 +548,7 @@ class ExplainNotesPanel(Panel):
                 captions[int(key), phase] = "\n".join(lines if len(lines) <= room else lines[:room - 1] + ["…"])
             for k, text in enumerate(phase_texts):
                 current = PHASE_KINDS[k] == phase.kind
-                text.set_color(PREDICTION_COLOR if current else ("#999999" if k == 3 and d.next is None else "black"))
+                text.set_color(PREDICTION_COLOR if current else ("#999999" if k == 3 and d.next is None else colours.FOREGROUND))
                 text.set_fontweight("bold" if current else "normal")
             title.set_text(f"step {d.step:,} in slow motion")
             body.set_text(captions[int(key), phase])

@@ -240,7 +240,7 @@ class LayerHistogramPanel(Panel):
         for k, ((line, _, _), share) in enumerate(zip(lines, shares)):
             if share is not None:
                 text = FrameText(0.98, 0.96, "", transform=ax.transAxes, ha="right", va="top", fontsize=size("legend"),
-                                 color=line.get_color(), background="white", offset=(0.0, -12.0 * len(texts)))
+                                 color=line.get_color(), background="background", offset=(0.0, -12.0 * len(texts)))
                 ax.add_artist(text)
                 texts.append((text, share))
 
@@ -289,7 +289,7 @@ class LayerHeatmapPanel(Panel):
         positive = h[h > 0]
         lo = max(float(positive.min()) if positive.size else 1e-4, 1e-4)
         hi = max(float(h.max()), lo * 10)
-        cmap = colormaps[colours.SEQUENTIAL].with_extremes(bad="white", under="white")
+        cmap = colormaps[colours.SEQUENTIAL].with_extremes(bad=colours.BACKGROUND, under=colours.BACKGROUND)
         values = np.ma.masked_less_equal(h.T, 0.0)
         mesh = ax.pcolormesh(x, edges, values, cmap=cmap, norm=LogNorm(lo, hi), shading="flat", animated=True,
                              rasterized=True)

@@ -110,7 +110,7 @@ class DecisionBoundaryPanel(_PlanePanel):
             options.append([FrameText(qx, qy, name, transform=ax.transData, offset=(dx, dy), fontsize=size("label"),
                                       ha="right" if dx < 0 else "left" if dx > 0 else "center",
                                       va="top" if dy < 0 else "bottom" if dy > 0 else "center",
-                                      background="white", pad=0.15) for dx, dy in corners])
+                                      background="background", pad=0.15) for dx, dy in corners])
             for label in options[-1]:
                 ax.add_artist(label)
         named = len(overlays)

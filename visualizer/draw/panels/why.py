@@ -208,7 +208,7 @@ class ChainRulePanel(Panel):
         row_labels = [ax.text(0, 0, t, ha="left", **common) for t in labels]
         ellipses = [ax.text(0, 0, "⋯", ha="right", color=colours.MUTED, **common) for _ in labels]
         more = ax.text(0, 0, "", ha="left", color=colours.MUTED, **common)
-        bottom_texts = [ax.text(0, 0, long, ha="left", color=colours.MUTED if k else "black", **common)
+        bottom_texts = [ax.text(0, 0, long, ha="left", color=colours.MUTED if k else colours.FOREGROUND, **common)
                         for k, (long, _) in enumerate(bottom)]
         rules = [Line2D([0, 1], [0, 0], transform=place, color=colours.RULE, linewidth=0.6) for _ in range(2)]
         for line in rules:
@@ -590,6 +590,7 @@ class CompareLandscapePanel(LossLandscapePanel):
         artists = []
         for path, style in zip(paths, styles):
             color, dash, marker = (style.color, style.linestyle, style.marker) if hasattr(style, "color") else style
+            color = colours.themed(color)  # run styles are chosen before the theme is put in force
             line, = ax.plot([], [], color=color, linestyle=dash, animated=True, **path_style())
             head, = ax.plot([], [], color=color, markeredgecolor="white", animated=True,
                             **{**CURRENT_MARK, "markersize": 7 if marker else 6, "marker": marker or "o"})
