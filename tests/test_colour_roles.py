@@ -158,6 +158,9 @@ def test_the_dark_theme_keeps_the_polarity_and_every_role_stands_out_from_its_ba
     assert dark["POINT_EDGE"] == back and colours.contrast_ratio(dark["TEST_EDGE"], back) >= 4.5
     with pytest.raises(ValueError, match="unknown theme 'dim'"):
         colours.theme("dim")
+    from visualizer.draw.presets import THEMES as NAMES  # the command line's choices, kept light to import
+
+    assert NAMES == tuple(colours.THEMES)
 
 
 def test_cell_text_is_black_or_white_by_the_cell():

@@ -105,8 +105,9 @@ THEMES = {
              # the wine and the purple lightened (contrast 3:1 or more on the background)
              "NEURON_COLORS": ["#17becf", "#ccbb44", "#009e73", "#4477aa", "#915a74", "#7451d9", "#f781bf",
                                "#a65628"],
-             # the purple and the brown lightened, the orange moved off the lighter signed red
-             "RUN_COLORS": ["#009e73", "#a4588f", "#cb700a", "#cc79a7", "#806b30", "#9467bd"],
+             # the dark purple, the orange (beside the lighter signed red) and the brown, which lightened would
+             # meet the purple, the orange and the classes' orange, give way to a periwinkle, a pale cyan and an ochre
+             "RUN_COLORS": ["#009e73", "#b1bbfa", "#8ffffd", "#cc79a7", "#9a6600", "#9467bd"],
              "POSITIVE": to_hex(colormaps[SIGNED_CMAP](0.8)), "NEGATIVE": to_hex(colormaps[SIGNED_CMAP](0.2))},
 }
 

@@ -451,7 +451,8 @@ class Renderer:
     arrays not stored there may come in ``explain_static``). With ``title_card``, a
     :class:`~visualizer.draw.titlecard.TitleCard` key draws the run's title card. ``preset`` (a name in
     :data:`~visualizer.draw.presets.PRESETS`, or ``"NAME:dark"`` in the dark theme) sets text sizes, line widths,
-    whether the layout's secondary panels show and the colours' theme. With ``pixels=False`` the figures are only laid out (for :mod:`visualizer.draw.check`) and
+    whether the layout's secondary panels show and the colours' theme.
+    With ``pixels=False`` the figures are only laid out (for :mod:`visualizer.draw.check`) and
     cannot draw frames.
     """
 

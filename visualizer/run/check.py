@@ -15,9 +15,10 @@ def check(scene: Scene, *, layout: str | None = None, preset: str = "default", t
           size: tuple[int, int] | None = None, steps: int | None = None, explain: tuple[int, ...] | None = None,
           vary: dict[str, Any] | list[str] | None = None, history: History | None = None) -> list[Problem]:
     """What :mod:`visualizer.draw.check` finds on ``scene``'s frames (its ``layout`` by name, or a comparison
-    of the ``vary`` settings) at ``preset`` in ``theme`` and ``size`` (default: the preset's, else the scene's). The scene is
-    trained (``steps``: fewer than its own for a quicker look; the per-frame text is then that run's), or
-    ``history`` is drawn. Raises :class:`VisualizerError` for bad input, as ``render`` does."""
+    of the ``vary`` settings) at ``preset`` in ``theme`` (light or dark) and ``size`` (default: the preset's,
+    else the scene's). The scene is trained (``steps``: fewer than its own for a quicker look; the per-frame
+    text is then that run's), or ``history`` is drawn. Raises :class:`VisualizerError` for bad input, as
+    ``render`` does."""
     opts = RenderOptions(preset=preset, theme=theme, size=size, steps=steps, explain=explain).checked()
     frame = opts.frame_size(scene.size)
     title = scene.title

@@ -178,7 +178,8 @@ class CompareLossPanel(Panel):
                     head.set_marker(style.marker)
                 if kind == "train":
                     diverged = history.info.run_diverged[k] if history.info.run_diverged else None
-                    handles.append(Line2D([], [], color=colours.themed(style.color), linestyle=dash, marker=style.marker,
+                    handles.append(Line2D([], [], color=colours.themed(style.color), linestyle=dash,
+                                          marker=style.marker,
                                           markersize=5, linewidth=line.get_linewidth(),
                                           label=label + (f" (diverged at {diverged:,})" if diverged is not None
                                                          else "")))

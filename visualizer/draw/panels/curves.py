@@ -81,7 +81,8 @@ class FitPanel(Panel):
         contrib = _contributions(history) if self.show_contributions else None
         ax.set_title(self.title)
         test = "data/x_test" in history.static
-        ax.plot(x, y, "o", color=colours.DATA, markersize=mark(5), label="training data" if test else "actual", zorder=3)
+        ax.plot(x, y, "o", color=colours.DATA, markersize=mark(5), label="training data" if test else "actual",
+                zorder=3)
         if test:
             xt, yt = history.static["data/x_test"][:, 0], history.static["data/y_test"][:, 0]
             ax.plot(xt, yt, "o", markerfacecolor=colours.BACKGROUND, markeredgecolor=colours.DATA, markeredgewidth=1.6,

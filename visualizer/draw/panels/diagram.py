@@ -661,7 +661,8 @@ class NetworkDiagramPanel(Panel):
             ax.annotate("\n".join(names), (x, half), xytext=(0, over_names(sizes, numbered)),
                         textcoords="offset points",
                         ha="center", va="bottom", fontsize=size("detail") if short else size("label"), zorder=3,
-                        linespacing=1.1, bbox=dict(boxstyle="round,pad=0.2", facecolor=colours.BACKGROUND, edgecolor="0.5",
+                        linespacing=1.1, bbox=dict(boxstyle="round,pad=0.2", facecolor=colours.BACKGROUND,
+                                                   edgecolor="0.5",
                                                    linewidth=0.6))
         return max((sum(1 + name.count("\n") for name in n) for n in gaps.values()), default=0)
 
@@ -718,7 +719,8 @@ def over_names(sizes: list[int], numbered: bool = False) -> float:
 def _fill_handle(label: str) -> Line2D:
     """A legend entry for a neuron's fill: half red, half blue (the signed map's two ends)."""
     return Line2D([], [], marker="o", linestyle="none", markersize=8, markerfacecolor=colours.POSITIVE,
-                  markerfacecoloralt=colours.NEGATIVE, fillstyle="left", markeredgecolor=colours.FOREGROUND, label=label)
+                  markerfacecoloralt=colours.NEGATIVE, fillstyle="left", markeredgecolor=colours.FOREGROUND,
+                  label=label)
 
 
 def short_loss(label: str) -> str:

@@ -548,7 +548,8 @@ class ExplainNotesPanel(Panel):
                 captions[int(key), phase] = "\n".join(lines if len(lines) <= room else lines[:room - 1] + ["…"])
             for k, text in enumerate(phase_texts):
                 current = PHASE_KINDS[k] == phase.kind
-                text.set_color(PREDICTION_COLOR if current else ("#999999" if k == 3 and d.next is None else colours.FOREGROUND))
+                text.set_color(PREDICTION_COLOR if current else
+                               ("#999999" if k == 3 and d.next is None else colours.FOREGROUND))
                 text.set_fontweight("bold" if current else "normal")
             title.set_text(f"step {d.step:,} in slow motion")
             body.set_text(captions[int(key), phase])
