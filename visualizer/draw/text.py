@@ -90,8 +90,10 @@ def _line_metrics(prop: FontProperties, dpi: float) -> tuple[float, float]:
 class FrameText(Artist):
     """A one-line text at ``(x, y)`` in ``transform`` coordinates (plus ``offset`` pixels), aligned by
     ``ha`` (left/center/right) and ``va`` (top/center/baseline/bottom), optionally on a box of
-    ``background`` colour at ``background_alpha``. Draws from cached glyphs on an Agg canvas; on a vector one
-    (a PDF handout) as matplotlib text, so the words stay words."""
+    ``background`` colour at ``background_alpha``. ``color`` None and ``background="background"`` are the
+    theme's text and background (:mod:`visualizer.draw.colours`, in force where the panel is set up). Draws
+    from cached glyphs on an Agg canvas; on a vector one (a PDF handout) as matplotlib text, so the words stay
+    words."""
 
     def __init__(self, x: float, y: float, text: str = "", *, transform: Transform, ha: str = "left",
                  va: str = "baseline", fontsize: float | str = "medium", color: str | None = None,
