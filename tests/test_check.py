@@ -30,15 +30,17 @@ def _frames(case: str):
         explain: tuple[int, ...] = ()
         if layout == "compare":
             history, chosen, title = compared(scene, ["lr=0.05,0.2"], steps=STEPS)
+        elif layout == "explain":  # the default case's run (trained once), with a step's analysis added
+            from visualizer.run.render import _frames as with_explained
+
+            plain, chosen, title, _ = _frames(f"{name}:default")
+            history = plain.subset(range(len(plain)))  # a copy: the analysis goes into its static arrays
+            explain = (int(history.steps[1]),)
+            with_explained(history, scene, list(range(len(history))), explain, 30.0, False, 3.0)
         else:
-            chosen = scene.layout_named("default" if layout in ("", "explain") else layout)
+            chosen = scene.layout_named(layout or "default")
             steps = min(scene.steps, WHY_STEPS if layout == "why" else STEPS)
             history, title = train(scene, steps=steps, layout=chosen), scene.title
-            if layout == "explain":
-                from visualizer.run.render import _frames as with_explained
-
-                explain = (int(history.steps[1]),)
-                with_explained(history, scene, list(range(len(history))), explain, 30.0, False, 3.0)
         _CASES[case] = (history, chosen, title, explain)
     return _CASES[case]
 
