@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from conftest import ROOT
 from test_signals import TINY, _gone
 from test_transaction import SMALL, ForkedCLI, wait_for
 from visualizer import load_scene, render, train
@@ -28,8 +29,9 @@ def spawn_only():
 
 
 def test_with_spawn_chunks_are_drawn_in_parallel_by_processes_that_build_their_own_figure(tmp_path, spawn_only):
-    # The product scene's surface panel calls a function of the scene file: it travels as the file's text.
-    scene = load_scene("product")
+    # The scene's surface panel calls a function of the scene file: it travels as the file's text. A two-panel
+    # scene (tests/data/tiny_surface.py, as the product scene's surfaces, a fifth of its figure to build per process).
+    scene = load_scene(ROOT / "tests" / "data" / "tiny_surface.py")
     hist = train(scene, steps=47, every=1)  # 48 frames: two chunks
     spawned = render(scene, hist, out=tmp_path / "spawn", size=(160, 90), jobs=2, format="mp4,gif,frames",
                      pace="steps")
