@@ -15,6 +15,7 @@ The stages, top to bottom (a stage may import itself and the stages its row name
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -92,7 +93,11 @@ def imported_modules(module: str, path: Path) -> set[str]:
     return found
 
 
-GRAPH = {m: imported_modules(m, p) for m, p in MODULES.items()}
+@functools.cache
+def graph() -> dict[str, set[str]]:
+    """Each module of the package → the package's modules it imports; read once, when a test first asks (not
+    while every worker collects the tests)."""
+    return {m: imported_modules(m, p) for m, p in MODULES.items()}
 
 
 def test_the_walk_sees_function_level_imports_and_skips_type_checking(tmp_path):
@@ -119,7 +124,7 @@ def test_every_module_is_in_a_stage():
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_imports_run_down_the_stages(module):
     here = stage(module)
-    upward = sorted(t for t in GRAPH[module] if stage(t) not in MAY_IMPORT[here])
+    upward = sorted(t for t in graph()[module] if stage(t) not in MAY_IMPORT[here])
     assert not upward, f"{module} ({here}) imports {', '.join(f'{t} ({stage(t)})' for t in upward)}"
 
 
@@ -131,7 +136,7 @@ def test_no_import_cycles():
         index[v] = low[v] = len(index)
         stack.append(v)
         on_stack.add(v)
-        for w in GRAPH[v]:
+        for w in graph()[v]:
             if w not in index:
                 visit(w)
                 low[v] = min(low[v], low[w])
@@ -148,7 +153,7 @@ def test_no_import_cycles():
             if len(component) > 1:
                 cycles.append(sorted(component))
 
-    for v in sorted(GRAPH):
+    for v in sorted(graph()):
         if v not in index:
             visit(v)
     assert not cycles, "import cycles: " + "; ".join(", ".join(c) for c in cycles)
