@@ -119,8 +119,9 @@ def test_renderer_rejects_tiny_frames(scene_and_history):
 def test_parallel_render_gives_the_same_frames_as_one_process(tmp_path):
     """The same scene, seed and options, trained again and drawn by one worker, then by two: the same history
     and byte-identical frames. (That two workers give the same bytes each time, on every format, is
-    test_robustness's test_the_same_history_rendered_twice_with_two_workers...)"""
-    scene = load_scene(ROOT / "scenes" / "softplus_fit.py")
+    test_robustness's test_the_same_history_rendered_twice_with_two_workers...) A two-panel scene: what the
+    frames show is not the point, that both ways draw the same ones is."""
+    scene = load_scene(ROOT / "tests" / "data" / "tiny_fit.py")
     results = {}
     for jobs in (1, 2):  # 48 frames: just enough for two chunks (MIN_CHUNK frames each)
         out = tmp_path / f"jobs{jobs}"
@@ -148,7 +149,7 @@ def test_parallel_render_gives_the_same_frames_as_one_process(tmp_path):
         gif1.seek(k)
         gif2.seek(k)
         np.testing.assert_array_equal(np.asarray(gif1.convert("RGB")), np.asarray(gif2.convert("RGB")))
-    assert not any(p.name.startswith(".") for p in (tmp_path / "jobs2" / "softplus_fit").iterdir())
+    assert not any(p.name.startswith(".") for p in (tmp_path / "jobs2" / "tiny_fit").iterdir())
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
