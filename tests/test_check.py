@@ -294,14 +294,15 @@ def test_primary_reflows_around_secondary_panels():
 def test_a_render_at_another_preset_is_not_taken_for_the_one_before(cli, tmp_path):
     import json
 
-    common = ("render", "softplus_fit", "--steps", "3", "--last-frame", "--size", "320x180", "--out", str(tmp_path),
-              "-q")
+    # the two-panel tiny fit: what is kept between renders is the point, not what the frames show
+    common = ("render", str(ROOT / "tests" / "data" / "tiny_fit.py"), "--steps", "3", "--last-frame", "--size",
+              "320x180", "--out", str(tmp_path), "-q")
     assert cli(*common, "--preset", "lecture")[0] == 0
-    manifest = json.loads((tmp_path / "softplus_fit" / "manifest.json").read_text())
+    manifest = json.loads((tmp_path / "tiny_fit" / "manifest.json").read_text())
     assert "'preset': 'lecture'" in str(manifest)
     code, out, err = cli(*common)
     assert code == 0 and "kept" not in out
-    assert "preset" not in (tmp_path / "softplus_fit" / "manifest.json").read_text()
+    assert "preset" not in (tmp_path / "tiny_fit" / "manifest.json").read_text()
 
 
 
