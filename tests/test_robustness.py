@@ -477,14 +477,14 @@ def test_a_scene_that_changes_the_working_folder_does_not_move_a_relative_out(tm
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     scene = tmp_path / "wanders.py"
-    scene.write_text("import os\nfrom visualizer import load_scene\nscene = load_scene('softplus_fit')\n"
+    scene.write_text(f"import os\nfrom visualizer import load_scene\nscene = load_scene({str(TINY)!r})\n"
                      f"os.chdir({str(elsewhere)!r})\n")
     monkeypatch.chdir(tmp_path)
     code, out, err = cli("render", str(scene), "--steps", "2", "--size", "160x90", "--last-frame", "--out", "rel")
     assert code == 0, err
-    assert (tmp_path / "rel" / "softplus_fit" / "poster.png").is_file()
+    assert (tmp_path / "rel" / "tiny_fit" / "poster.png").is_file()
     assert list(elsewhere.iterdir()) == []
-    assert "rel/softplus_fit/poster.png" in out  # shown as given: relative to where the command started
+    assert "rel/tiny_fit/poster.png" in out  # shown as given: relative to where the command started
 
 
 @pytest.fixture
