@@ -164,7 +164,7 @@ def test_kernels_leave_the_new_activations_to_the_loop_and_training_works():
 
 # ---- batch norm and dropout ----
 
-from conftest import numeric_grad, run_cli  # noqa: E402
+from conftest import numeric_grad  # noqa: E402
 from visualizer import Trainer  # noqa: E402
 from visualizer.engine.norm import BatchNorm, Dropout  # noqa: E402
 from visualizer.engine.training import TrainState, log_full_set  # noqa: E402
@@ -412,12 +412,12 @@ NORM_SCENE = """
 NORM_DEFAULTS = dict(p=0.2, activation="relu", init="he", diagram="", batch=12)
 
 
-def test_a_scene_with_batch_norm_and_dropout_renders_through_the_cli(tmp_path):
+def test_a_scene_with_batch_norm_and_dropout_renders_through_the_cli(tmp_path, cli):
     path = tmp_path / "norm_scene.py"
     path.write_text(textwrap.dedent(NORM_SCENE.format(**NORM_DEFAULTS)))
-    proc = run_cli("render", str(path), "--out", str(tmp_path / "out"), "--size", "320x180",
-                   "--format", "frames,mp4", "--pace", "steps")
-    assert proc.returncode == 0, proc.stderr
+    code, _, err = cli("render", str(path), "--out", str(tmp_path / "out"), "--size", "320x180",
+                       "--format", "frames,mp4", "--pace", "steps")  # in this process: the command's own path
+    assert code == 0, err
     folder = tmp_path / "out" / "norm"
     frames = sorted((folder / "frames").glob("*.png"))
     assert len(frames) == 5  # steps 0, 5, 10, 15, 20

@@ -82,10 +82,12 @@ def test_the_option_table_lists_exactly_the_render_options():
     assert table == options - {"--help"}
 
 
-def test_help_shows_examples_for_every_command():
+def test_help_shows_examples_for_every_command(cli):
+    # in this process: the help is argparse's text either way (test_cli's test_help_and_version starts the
+    # real program for --help and --version)
     for command in (["--help"], ["render", "--help"], ["list", "--help"]):
-        result = run_cli(*command)
-        assert result.returncode == 0 and "usage:" in result.stdout and "examples:" in result.stdout
+        code, out, _ = cli(*command)
+        assert code == 0 and "usage:" in out and "examples:" in out
 
 
 def test_the_why_frame_is_small_and_present():
