@@ -10,7 +10,7 @@ import shlex
 
 import pytest
 
-from conftest import ROOT, run_cli
+from conftest import ROOT
 from visualizer.cli import build_parser
 from visualizer.run.scene import find_scene_file
 
@@ -43,7 +43,8 @@ def test_the_scene_example_renders_through_the_cli(tmp_path, cli, monkeypatch):
     code, _, err = cli("render", "damped_wave", "--steps", "60", "--size", "320x180", "--format", "mp4")
     assert code == 0, err
     assert (tmp_path / "output" / "damped_wave" / "damped_wave.mp4").stat().st_size > 0
-    listed = run_cli("list", cwd=tmp_path).stdout
+    code, listed, err = cli("list")  # from the user's folder too
+    assert code == 0, err
     assert re.search(r"^damped_wave +Eight tanh neurons fit a damped wave\.$", listed, re.M), listed
 
 
