@@ -64,6 +64,9 @@ def test_test_data_is_given_as_a_pair():
     (dict(test_fraction=0.2, test=(np.zeros((2, 2)), [0, 1])), "test data or a test_fraction, not both"),
     (dict(test=(np.zeros((2, 3)), [0, 1])), "the test data has 3 inputs per row, the training data 2"),
     (dict(test=np.zeros((2, 2))), "test must be a pair (x_test, y_test)"),
+    (dict(network=_network(0)), "network must be a function of the seed that returns the network"),
+    (dict(network=_network(0), layout=None), "network must be a function of the seed that returns the network"),
+    (dict(network=lambda seed: "net", layout=None), "network(seed) must return a visualizer Network (of Dense layers), got str"),
 ])
 def test_bad_settings_are_refused_in_one_line(changes, message):
     with pytest.raises(SceneError) as err:

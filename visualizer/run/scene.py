@@ -98,6 +98,9 @@ class Scene:
         if not NAME_RE.match(self.name):
             raise SceneError(f"scene name {self.name!r} must be letters, digits, '_', '-' or '.', "
                              "not starting with '.', at most 64 characters (it names the output folder)")
+        if not callable(self.network):
+            raise SceneError(f"scene {self.name!r}: network must be a function of the seed that returns the network "
+                             f"(def network(seed): ...), got a {type(self.network).__name__}")
         if self.data is not None and self.x is None and self.y is None:
             if not callable(self.data):
                 raise SceneError(f"scene {self.name!r}: data must be a Data(function, **arguments), "
@@ -219,8 +222,8 @@ class Scene:
 
         network = self.network(self.seed)
         if not hasattr(network, "parameters") or not hasattr(network, "n_out"):
-            raise SceneError(f"scene {self.name!r}: network must return a visualizer Network (Dense layers), "
-                             f"got {type(network).__name__}")
+            raise SceneError(f"scene {self.name!r}: network(seed) must return a visualizer Network (of Dense "
+                             f"layers), got {type(network).__name__}")
         shapes = {name: np.shape(value) for name, value in network.parameters().items()}
         return architecture_layout(self.x.shape[1], network.n_out, self.loss.kind, shapes)
 

@@ -133,7 +133,9 @@ class ExplainDiagramPanel(Panel):
         largest = np.sqrt(1.6 * marker_size([MAX_SHOWN_UNITS + 1])) / 2  # a summary's neuron's radius
         fit = units_that_fit(ax, 2 * largest + CURVE_POINTS[1] + 12 + 1.3 * size("detail") + 1.3 * size("label") + 6,
                              share=0.85)
-        view = columns(history, fit, whole=fit)  # a column taller than the panel holds is summarized too
+        # a column taller than the panel holds is summarized too (its mark takes the room left spare: one more
+        # unit fits whole)
+        view = columns(history, fit, whole=fit + 1)
         pos, sizes = view.pos, view.slots
         edges = LineCollection(edge_segments(pos), animated=True, capstyle="round", zorder=1)
         ax.add_collection(edges)
