@@ -377,6 +377,7 @@ def test_a_scene_without_a_layout_gets_the_default_one_from_its_architecture(kin
     names = [type(p).__name__ for p in scene.layout.panels.values()]
     assert set(names) == expected[kind] and len(names) == 4
     assert names == [type(p).__name__ for p in default_layout(history).panels.values()]
+    assert [p.title for p in scene.layout.panels.values()] == [p.title for p in default_layout(history).panels.values()]
     assert scene.layout.mosaic == default_layout(history).mosaic and scene.layout.secondary == ("params",) * (kind != "classes")
     assert check_history(history, scene.layout, preset="lecture", size=(1920, 1080)) == []
     assert check_history(history, scene.layout, size=(854, 480)) == []

@@ -20,27 +20,21 @@ def check(scene: Scene, *, layout: str | None = None, preset: str = "default", t
     text is then that run's), or ``history`` is drawn. Raises :class:`VisualizerError` for bad input, as
     ``render`` does."""
     opts = RenderOptions(preset=preset, theme=theme, size=size, steps=steps, explain=explain).checked()
-    frame = opts.frame_size(scene.size)
-    title = scene.title
     if vary is not None:
         if explain is not None:
             raise VisualizerError("explain shows one run's step in slow motion: check the scene with it, not a "
                                   "comparison")
         history, chosen, title = compared(scene, vary, steps)
-    else:
-        from .render import _scene_layout
+        return check_history(history, chosen, preset=opts.drawn_as, size=opts.frame_size(scene.size), title=title)
+    from .render import _scene_layout
 
-        chosen = _scene_layout(scene, layout or "default")
-        if history is None:
-            from .render import preflight, train
+    chosen = _scene_layout(scene, layout or "default")
+    if history is None:
+        from .render import preflight, train
 
-            preflight(scene, scene.steps if steps is None else steps, scene.every, scene.seed, chosen)
-            history = train(scene, steps=steps, layout=chosen)
-        if opts.explain_steps:  # what the slow-motion frames show, as a render computes it
-            from .render import _frames
-
-            _frames(history, scene, list(range(len(history))), opts.explain_steps, 30.0, False, opts.stage_seconds)
-    return check_history(history, chosen, preset=opts.drawn_as, size=frame, title=title, explain=opts.explain_steps)
+        preflight(scene, scene.steps if steps is None else steps, scene.every, scene.seed, chosen)
+        history = train(scene, steps=steps, layout=chosen)
+    return check_recorded(history, scene=scene, layout=chosen, preset=preset, theme=theme, size=size, explain=explain)
 
 
 def check_recorded(history: History, *, scene: Scene | None = None, layout=None, preset: str = "default",
@@ -50,20 +44,13 @@ def check_recorded(history: History, *, scene: Scene | None = None, layout=None,
     drawn as ``render(history, ...)`` would draw it: with ``layout`` (a :class:`Layout`, a ``scene``'s layout by
     name, ``"why"`` built from the history's layers) or else the scene's or the default layout."""
     from ..draw.panels import default_layout
+    from .render import named_layout
 
     opts = RenderOptions(preset=preset, theme=theme, size=size, explain=explain).checked()
-    if isinstance(layout, str) and scene is None:
-        if layout != "why":
-            raise VisualizerError(f"layout {layout!r} is a scene's layout by name: give the scene too")
-        from .why import why_for_history
-
-        layout, history = why_for_history(history)
-    elif scene is not None and (layout is None or isinstance(layout, str)):
-        from .render import _scene_layout
-
-        layout = _scene_layout(scene, layout or "default")
-    layout = layout or default_layout(history)
-    if opts.explain_steps:
+    if isinstance(layout, str):
+        layout, history = named_layout(scene, history, layout)
+    layout = layout or (scene.layout if scene else default_layout(history))  # as render draws a history
+    if opts.explain_steps:  # what the slow-motion frames show, as a render computes it
         from .render import _frames
 
         _frames(history, scene, list(range(len(history))), opts.explain_steps, 30.0, False, opts.stage_seconds)

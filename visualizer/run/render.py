@@ -187,6 +187,18 @@ def _scene_layout(scene: Scene, layout: Layout | str | None) -> Layout:
     return layout or scene.layout
 
 
+def named_layout(scene: Scene | None, history: History | None, layout: str) -> tuple[Layout, History | None]:
+    """(layout, history) for a layout given by name: the scene's layout of that name, or without a scene the
+    why layout built from the history's layers (the history with what it lacks computed)."""
+    if scene is None and layout == "why":
+        from .why import why_for_history
+
+        return why_for_history(history)
+    if scene is None:
+        raise VisualizerError(f"layout {layout!r} is a scene's layout by name: give the scene too")
+    return _scene_layout(scene, layout), history
+
+
 def analysed(history: History, evaluator: Evaluator) -> History:
     """The layout's post-training analyses (a loss landscape), run once with the model at hand."""
     try:
@@ -437,14 +449,7 @@ def render(what: Scene | History, history: History | None = None, *, layout: Lay
         raise VisualizerError("steps and seed change training; a history is already trained")
     named = layout if isinstance(layout, str) and layout != "default" else None
     if isinstance(layout, str):
-        if scene is None and layout == "why":  # built from the history's layers, what it lacks computed
-            from .why import why_for_history
-
-            layout, history = why_for_history(history)
-        elif scene is None:
-            raise VisualizerError(f"layout {layout!r} is a scene's layout by name: give the scene too")
-        else:
-            layout = _scene_layout(scene, layout)
+        layout, history = named_layout(scene, history, layout)
     name = name or output_name(scene, history, named, bool(opts.explain_steps))
     if not NAME_RE.match(name):
         raise VisualizerError(f"output name {name!r} must be letters, digits, '_', '-' or '.', not starting with '.'")

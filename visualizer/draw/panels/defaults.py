@@ -35,7 +35,7 @@ def default_layout(history: History) -> Layout:
     elif regions:
         main = ClassRegionsPanel(resolution=int(regions[0].group(1)))
     elif f"{plane}/output0" in history.extras:
-        main = DecisionBoundaryPanel(title="output over the input plane")
+        main = _plane_panel(history.info.layers[-1].n_out if history.info.layers else 1)
     else:
         main = None
     weights = [lay.weight for lay in history.info.layers] or [n for n in history.params if n.endswith("weight")]
@@ -55,14 +55,18 @@ def architecture_layout(n_inputs: int, n_outputs: int, loss_kind: str, parameter
     if n_inputs == 1 and n_outputs == 1 and not classifier:
         main: Panel | None = FitPanel()
     elif n_inputs >= 2:
-        main = ClassRegionsPanel() if classifier else \
-            DecisionBoundaryPanel(title="output over the input plane" if n_outputs == 1 else
-                                  "first output over the input plane")
+        main = ClassRegionsPanel() if classifier else _plane_panel(n_outputs)
     else:
         main = None
     scalars = sum(int(np.prod(shape)) for shape in parameters.values())
     weights = [name for name in parameters if name.endswith("weight")] or list(parameters)
     return _panels(main, True, classifier, scalars, weights[0])
+
+
+def _plane_panel(n_outputs: int) -> DecisionBoundaryPanel:
+    """The (first) output over the plane of the first two inputs."""
+    return DecisionBoundaryPanel(title="output over the input plane" if n_outputs == 1 else
+                                 "first output over the input plane")
 
 
 def _panels(main: Panel | None, layers: bool, accuracy: bool, scalars: int, first_weight: str) -> Layout:

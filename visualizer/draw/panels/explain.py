@@ -22,7 +22,7 @@ from ...record.names import param_name
 from ..explain import ExplainFrame, Phase, explain_rows, row_phases
 from .. import colours
 from ..text import FrameText, box_overlap, size, wrap_lines
-from .base import PREDICTION_COLOR, Layout, Panel
+from .base import PREDICTION_COLOR, AtLayout, Layout, Panel
 from .diagram import (MAX_SHOWN_UNITS, Columns, columns, edge_name_spots, edge_names, edge_segments,
                       magnitude_scale, marker_size, more_marks, signed_norm, units_that_fit)
 
@@ -168,7 +168,7 @@ class ExplainDiagramPanel(Panel):
                              fontsize=size("detail"), background="background", background_alpha=0.9, pad=0.12)
             ax.add_artist(text)
             edge_labels.append(text)
-        labels += edge_labels
+        shown_edges = list(edge_labels)  # those clear of the values under the neurons (decided at the layout)
         ax.set_xlim(-0.6, len(sizes) - 0.35)
         half = (max(sizes) - 1) / 2
         ax.set_ylim(-half - (1.2 if view.reduced else 0.75), half + 0.55)  # a summary's note: two lines
@@ -180,15 +180,14 @@ class ExplainDiagramPanel(Panel):
         show_values = sum(len(column) for column in pos) <= MAX_LABELLED_NEURONS
         mode = "numbers" if n_samples <= MAX_LISTED_SAMPLES else "curve" if n_samples <= MAX_CURVE_SAMPLES else "mean"
         values = _NeuronValues(ax, pos, radius, n_samples, mode if show_values else "")
-        # What the values under the neurons are (drawn each frame: the first frame may write them shorter).
+        # What the values under the neurons are: once the layout is final, written shorter where they do not fit.
         note = ax.text(0.5, 0.0, "", transform=ax.transAxes, ha="center", va="bottom", fontsize=size("detail"),
-                       color=colours.MUTED, animated=True)
+                       color=colours.MUTED)
 
         def say_what() -> None:
             note.set_text("\n".join([*([VALUES_NOTE[values.mode]] if values.mode else []),
                                      *([view.note()] if view.reduced else [])]))
         say_what()
-        labels.append(note)
         dropped_marks = _DroppedMarks(ax, pos, 1.6 * marker_size(sizes)) if any(
             x is not None for d in data.values() for x in d.dropped) else None
         cmap = colours.signed_cmap()
@@ -203,21 +202,16 @@ class ExplainDiagramPanel(Panel):
                            signed_norm(*sums))
             data[row] = _shown_part(d, view)
 
-        fitted: list = []
+        def fit_to_layout(renderer) -> None:  # at each full draw: values that fit, edge names clear of them
+            busy = values.fit([(step, phase, n_layers) for step in data.values() for phase in step.plan])
+            say_what()
+            shown_edges[:] = [t for t in edge_labels if not len(busy) or
+                              not (box_overlap(np.array(t.get_window_extent(renderer).extents), busy) > 0.5).any()]
+            for text in edge_labels:
+                text.set_visible(text in shown_edges)
+        ax.add_artist(AtLayout(fit_to_layout))
 
         def update(key: ExplainFrame) -> list:
-            if not fitted:  # the layout is final at the first frame: values that fit, edge names clear of them
-                fitted.append(True)
-                values.fit([(step, phase, n_layers) for step in data.values() for phase in step.plan])
-                say_what()
-                busy = [t.get_window_extent() for step in data.values() for phase in step.plan
-                        for t in values.update(step, phase, n_layers)
-                        if isinstance(t, FrameText) and t.get_visible() and t.get_text()]
-                for text in edge_labels:
-                    if busy and (box_overlap(np.array(text.get_window_extent().extents),
-                                             np.array([b.extents for b in busy])) > 0.5).any():
-                        text.set_visible(False)
-                        labels.remove(text)
             d = data[int(key)]
             phase = d.phase(key)
             title = _heading(layers, phase, history.info.other_layers)
@@ -266,7 +260,7 @@ class ExplainDiagramPanel(Panel):
                 marks = dropped_marks.update(d, phase, fills)
             neurons.set_facecolor(fills)
             heading.set_text(title)
-            return [edges, neurons, *marks, *labels, *values.update(d, phase, n_layers), heading]
+            return [edges, neurons, *marks, *labels, *shown_edges, *values.update(d, phase, n_layers), heading]
         return update
 
 
@@ -336,6 +330,7 @@ class _NeuronValues:
     def __init__(self, ax: Axes, pos: list[list[tuple[float, float]]], radius: float, n_samples: int,
                  mode: str) -> None:
         self.ax, self.pos, self.radius, self.n_samples, self.mode = ax, pos, radius, n_samples, mode
+        self.first = mode  # what :meth:`fit` starts from
         # Beside each neuron: a line of values (or a small curve) and below it a line for a total.
         self.value_texts, self.total_texts = [], []
         # (the total's line under the values' line and its box: a line and a little at the text's size)
@@ -383,11 +378,13 @@ class _NeuronValues:
                 row.append((line, back, target, base, height / 2))
             self.curves.append(row)
 
-    def fit(self, frames: list[tuple]) -> None:
+    def fit(self, frames: list[tuple]) -> np.ndarray:
         """Write the values shorter where, at their widest over ``frames`` (``update``'s arguments), the texts
-        of one neuron would run into another's (the numbers or the curves become the mean, the mean nothing:
-        the fills still say it); call once the layout is final."""
-        for mode in FALLBACK.get(self.mode, ()):
+        of one neuron would run into another's (the numbers or the curves become the mean, then the bare mean
+        or Σδ, then nothing: the fills still say it); call once the layout is final (again from the mode it
+        started in). Returns the texts' boxes at their widest, (n, 4) extents."""
+        for mode in (self.first, *FALLBACK.get(self.first, ())):
+            self.mode = mode
             extents: dict[int, np.ndarray] = {}
             for args in frames:
                 for text in self.update(*args):
@@ -399,10 +396,9 @@ class _NeuronValues:
             boxes = np.array(list(extents.values())).reshape(-1, 4)
             hit = box_overlap(boxes[:, None], boxes[None, :]) > 0.5
             np.fill_diagonal(hit, False)
-            if not hit.any():
-                return
-            self.mode = mode
-        # (the last fallback, nothing, always fits)
+            if not hit.any():  # (nothing, the last fallback, always fits)
+                return boxes
+        return np.zeros((0, 4))
 
     def update(self, d: ExplainedStep, phase: Phase, n_layers: int) -> list:
         """Per-sample values (numbers, a curve or the mean) and a total beside the neurons, as the phase asks."""
@@ -531,7 +527,11 @@ class ExplainNotesPanel(Panel):
             width = renderer.get_text_width_height_descent(line, body.get_fontproperties(), ismath=False)[0]
             return width <= ax.bbox.width * (0.98 - 0.02)
 
+        room: list[int] = []
+
         def lines_above_legend() -> int:  # the body's lines between its top and the legend's (layout final)
+            if room:
+                return room[0]
             top = ax.transAxes.transform((0, 0.6))[1]
             bottom = ax.get_legend().get_window_extent().y1
             heights = []
@@ -539,7 +539,8 @@ class ExplainNotesPanel(Panel):
                 body.set_text(probe)
                 heights.append(body.get_window_extent().height)
             body.set_text("")
-            return max(2, int((top - bottom - heights[0]) // (heights[1] - heights[0])) + 1)
+            room.append(max(2, int((top - bottom - heights[0]) // (heights[1] - heights[0])) + 1))
+            return room[0]
 
         def update(key: ExplainFrame) -> list:
             d = data[int(key)]
