@@ -1,13 +1,15 @@
-"""A renderer's set-up shortcuts give what matplotlib gives without them: the remembered font heights and the
-ticks worked out once per state (visualizer.draw.renderer)."""
+"""A renderer's set-up shortcuts give what matplotlib gives without them: the remembered font heights, the
+ticks worked out once per state, the texts' remembered layouts and the hidden axes of panels without axes
+(visualizer.draw.renderer)."""
 from __future__ import annotations
 
 import matplotlib
+import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from visualizer.draw.renderer import STYLE, FontHeights, TicksOnce
+from visualizer.draw.renderer import STYLE, FontHeights, TextLayouts, TicksOnce, hide_unused_axes
 
 
 def test_remembered_font_heights_lay_text_out_as_matplotlib_does():
@@ -40,3 +42,81 @@ def test_a_locator_changed_in_place_is_worked_out_again_and_only_its_axis():
         assert len(left.yaxis._update_ticks()) < len(before[left])  # worked out again
         assert right.yaxis._update_ticks() == before[right]  # still as remembered
     assert len(right.yaxis._update_ticks()) < len(before[right])  # matplotlib's own again
+
+
+def test_ticks_are_kept_while_the_axes_grows_within_their_room_and_their_boxes_follow_it():
+    figure = Figure(figsize=(4, 3), dpi=50)
+    canvas = FigureCanvasAgg(figure)
+    ax = figure.add_subplot()
+    ax.plot([0, 10], [0, 10])
+    renderer = canvas.get_renderer()
+
+    def boxes(axis):
+        return [tuple(np.round(b.bounds, 6)) for b in axis._get_ticklabel_bboxes(axis._update_ticks(), renderer)[0]]
+
+    with TicksOnce(figure):
+        first = ax.yaxis._update_ticks()
+        where = boxes(ax.yaxis)
+        room = ax.yaxis.get_tick_space()
+        ax.set_position([0.2, 0.1, 0.7, 0.8])  # 0.77 to 0.8 of the height: the same room for ticks
+        assert ax.yaxis.get_tick_space() == room
+        assert ax.yaxis._update_ticks() == first  # the same tick objects
+        moved = boxes(ax.yaxis)
+        assert moved != where
+        ax.set_position([0.2, 0.1, 0.7, 0.08])  # a tenth of the height: room for fewer ticks
+        fewer = ax.yaxis._update_ticks()
+        squeezed = boxes(ax.yaxis)
+    assert len(fewer) < len(first)
+    ax.set_position([0.2, 0.1, 0.7, 0.8])
+    assert boxes(ax.yaxis) == moved  # matplotlib's own boxes where the axes moved to
+    ax.set_position([0.2, 0.1, 0.7, 0.08])
+    assert boxes(ax.yaxis) == squeezed
+
+
+def test_remembered_text_layouts_are_matplotlib_s_and_follow_every_change_of_look():
+    changes = {"text": lambda t: t.set_text(t.get_text() + " more"), "size": lambda t: t.set_fontsize(21),
+               "weight": lambda t: t.set_fontweight("bold"), "rotation": lambda t: t.set_rotation(90),
+               "ha": lambda t: t.set_horizontalalignment("center"), "va": lambda t: t.set_verticalalignment("baseline"),
+               "linespacing": lambda t: t.set_linespacing(2.0), "multialignment": lambda t: t.set_multialignment("right"),
+               "rotation_mode": lambda t: t.set_rotation_mode("anchor"), "dpi": lambda t: t.figure.set_dpi(144)}
+    looks = [dict(s="one line", size=7), dict(s="two\nlines, the second longer", size=13, rotation=30),
+             dict(s=r"$\times10^{-3}$ and text", size=9.5, rotation=30)]
+    with matplotlib.rc_context(STYLE):
+        for name, change in changes.items():
+            mattered = False
+            for look in looks:
+                figure = Figure(dpi=72)
+                renderer = FigureCanvasAgg(figure).get_renderer()
+                text, plain = (figure.text(0, 0, ha="right", va="top", multialignment="left", **look) for _ in "ab")
+                layouts = TextLayouts()
+                layouts.adopt([text])
+                before = str(plain._get_layout(renderer))
+                assert str(text._get_layout(renderer)) == before
+                assert str(text._get_layout(renderer)) == before  # from what it remembered
+                assert len(layouts.known) == 1
+                for t in (text, plain):
+                    change(t)
+                after = str(plain._get_layout(renderer))
+                mattered |= after != before
+                assert str(text._get_layout(renderer)) == after, (name, look["s"])
+            assert mattered, name  # a change that matters to the layout of one of the looks at least
+    assert TextLayouts.usable()
+
+
+def test_hidden_axes_of_panels_without_axes_change_no_pixel():
+    def picture(hide: bool) -> bytes:
+        figure = Figure(figsize=(3, 2), dpi=60, layout="constrained")
+        canvas = FigureCanvasAgg(figure)
+        left, right = figure.subplots(1, 2)
+        right.plot([0, 1e-3], [0, 2e-3])  # an offset text on its axes, had they been drawn
+        right.set_axis_off()
+        right.set_title("a diagram")
+        left.plot([0, 1], [1, 0])
+        left.set_title("a plot")
+        if hide:
+            hide_unused_axes(figure)
+            assert not right.xaxis.get_visible() and not right.yaxis.get_visible() and left.yaxis.get_visible()
+        canvas.draw()
+        return bytes(canvas.buffer_rgba())
+
+    assert picture(True) == picture(False)

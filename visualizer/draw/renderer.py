@@ -58,6 +58,18 @@ def plain_tick_labels(figure: Figure) -> None:
                 axis.set_major_formatter(TickLabels())
 
 
+def hide_unused_axes(figure: Figure) -> None:
+    """Hide the x and y axis of every axes whose panel turned its axis off (a diagram, a table, a picture).
+
+    Such an axes draws neither, but matplotlib still works their ticks out and measures their labels each time
+    it places the title or lays the figure out (a third of the ticks a check makes); hidden, they are skipped,
+    and nothing drawn changes."""
+    for ax in figure.axes:
+        if not ax.axison:
+            ax.xaxis.set_visible(False)
+            ax.yaxis.set_visible(False)
+
+
 class _TwoAndFive(LogFormatterSciNotation):
     """A log axis's minor tick labels at 2 and 5 times a power of ten only (2×10⁻², 5×10⁻²)."""
 
@@ -157,10 +169,12 @@ def place_decorations(figure: Figure, renderer) -> None:
 
 class TicksOnce:
     """While it stands, each axis of ``figure`` works out its ticks (locations, labels, which to draw) and
-    measures their labels once per state: again only when its view limits, its axes' box in pixels or its
-    locator or formatter changed. A layout pass asks an axis for its ticks and their labels' boxes a dozen
-    times over (for each axes' tight box, its label's and title's places, the siblings' boxes), all in the
-    same state. Call :meth:`forget` after changing a locator's or formatter's settings in place (a new locator
+    measures their labels once per state: its ticks again only when its view limits, its locator or formatter
+    or the number of ticks the axis has room for (what an automatic locator reads of the axes' size) changed,
+    its labels' boxes again when the axes' box in pixels moved too. A layout pass asks an axis for its ticks
+    and their labels' boxes a dozen times over (for each axes' tight box, its label's and title's places, the
+    siblings' boxes), all in the same state, and the layout engine's next round moves the axes by a few pixels,
+    which changes the boxes but seldom the ticks. Call :meth:`forget` after changing a locator's or formatter's settings in place (a new locator
     or formatter, or a new text of a title, needs nothing); tick parameters changed in place while it stands
     (``tick_params``) are not seen (the set-up changes none).
 
@@ -169,10 +183,12 @@ class TicksOnce:
 
     METHODS = ("_update_ticks", "_get_ticklabel_bboxes")
 
-    def __init__(self, figure: Figure) -> None:
+    def __init__(self, figure: Figure, layouts: TextLayouts | None = None) -> None:
         self.axes = [axis for ax in figure.axes for axis in (ax.xaxis, ax.yaxis)
                      if all(callable(getattr(axis, name, None)) for name in self.METHODS)]
-        self.memo: dict[int, tuple] = {}  # id(axis) -> (state, ticks to draw, {(renderer, ticks): boxes})
+        self.layouts = layouts  # new ticks' labels are given its remembered layouts
+        # id(axis) -> (state, room for ticks, ticks to draw, {(renderer, ticks): their labels' boxes})
+        self.memo: dict[int, tuple] = {}
         self.wrapped: list = []
 
     def __enter__(self) -> TicksOnce:
@@ -206,14 +222,27 @@ class TicksOnce:
         return (tuple(axis.get_view_interval()), axis.axes.bbox.bounds, id(major.locator), id(major.formatter),
                 id(minor.locator), id(minor.formatter))
 
+    @staticmethod
+    def _room(axis) -> int:
+        """The number of ticks the axis has room for (``get_tick_space``: the axes' length over the tick labels'
+        size), all that a locator reads of the axes' size (``nbins="auto"``, ``numticks="auto"``); the tick
+        positions in pixels come from transforms."""
+        return axis.get_tick_space()
+
     def _ticks(self, axis, update):
         def ticks() -> list:
             state = self._state(axis)
             known = self.memo.get(id(axis))
             if known is None or known[0] != state:
-                known = (state, update(), {})
+                room = self._room(axis)
+                if known is not None and known[0][0] == state[0] and known[0][2:] == state[2:] and known[1] == room:
+                    known = (state, room, known[2], {})  # the axes moved or grew: the same ticks, boxes moved
+                else:
+                    known = (state, room, update(), {})
+                    if self.layouts is not None:
+                        self.layouts.adopt(text for tick in known[2] for text in (tick.label1, tick.label2))
                 self.memo[id(axis)] = known
-            return list(known[1])
+            return list(known[2])
         return ticks
 
     def _boxes(self, axis, measure):
@@ -222,11 +251,89 @@ class TicksOnce:
             if known is None or known[0] != self._state(axis):  # ticks placed outside the memo
                 return measure(ticks, renderer)
             key = (id(renderer), tuple(map(id, ticks)))
-            if key not in known[2]:
-                known[2][key] = measure(ticks, renderer)
-            first, second = known[2][key]
+            if key not in known[3]:
+                known[3][key] = measure(ticks, renderer)
+            first, second = known[3][key]
             return list(first), list(second)
         return boxes
+
+
+class TextLayouts:
+    """Each text of a figure lays itself out (its lines' sizes and offsets from its anchor: matplotlib's
+    ``Text._get_layout``) once per look: again only when its string, font, alignment, rotation, line spacing
+    or the figure's dpi changed. Laying a figure out and checking it measure the same texts many times over
+    (every layout round, every title placed, every sampled row), and a text's layout does not depend on where
+    it stands, only on how it looks.
+
+    :meth:`adopt` gives texts the remembered layout; a text laid out as it wraps to its figure (``wrap=True``)
+    is laid out afresh each time. It does nothing with a matplotlib whose ``_get_layout`` reads anything not
+    in :attr:`READS` (a new setting would go unseen)."""
+
+    READS = frozenset({
+        "Bbox", "_find_fonts_by_props", "_fontproperties", "_get_font_height_metrics", "_get_multialignment",
+        "_get_text_metrics_with_cache", "_get_wrapped_text", "_ha_for_angle", "_horizontalalignment",
+        "_linespacing", "_preprocess_math", "_rotate_point", "_va_for_angle", "_verticalalignment", "append",
+        "dpi", "fontManager", "from_bounds", "functools", "get_figure", "get_font", "get_rotation",
+        "get_rotation_mode", "get_sfnt_table", "get_size_in_points", "get_usetex", "hasattr", "itertools", "len",
+        "list", "max", "min", "partial", "split", "starmap", "zip"})
+    LIMIT = 4096  # remembered layouts; per-frame texts (readouts, the step counter) bring new strings each frame
+    _usable: bool | None = None
+
+    def __init__(self) -> None:
+        self.known: dict[tuple, tuple] = {}
+
+    @classmethod
+    def usable(cls) -> bool:
+        if cls._usable is None:
+            from matplotlib.text import Text
+
+            code = getattr(Text._get_layout, "__code__", None)
+            cls._usable = code is not None and set(code.co_names) <= cls.READS
+        return cls._usable
+
+    def adopt(self, texts) -> None:
+        """Let each of ``texts`` (matplotlib ``Text`` objects) use the remembered layouts."""
+        if not self.usable():
+            return
+        for text in texts:
+            if "_get_layout" not in text.__dict__:
+                text._get_layout = self._layout(text, type(text)._get_layout.__get__(text))
+
+    def adopt_figure(self, figure: Figure) -> None:
+        """:meth:`adopt` every text ``figure`` holds now: its own, its axes', their titles, axis labels and
+        ticks' labels, legends and annotations (an axis's ticks are not worked out for it)."""
+        from matplotlib.axis import Axis
+        from matplotlib.text import Text
+
+        texts, stack = [], [figure]
+        while stack:
+            artist = stack.pop()
+            if isinstance(artist, Text):
+                texts.append(artist)
+            if isinstance(artist, Axis):  # its children would be its ticks worked out now
+                ticks = [*artist.__dict__.get("majorTicks", []), *artist.__dict__.get("minorTicks", [])]
+                stack += [artist.label, artist.offsetText, *(t for tick in ticks for t in (tick.label1, tick.label2))]
+            else:
+                stack += artist.get_children()
+        self.adopt(texts)
+
+    def _layout(self, text, measure):
+        known = self.known
+
+        def layout(renderer):
+            if text.get_wrap():
+                return measure(renderer)
+            key = (text.get_text(), hash(text._fontproperties), text.get_rotation(), text.get_rotation_mode(),
+                   text._horizontalalignment, text._verticalalignment, text._linespacing,
+                   text._get_multialignment(), text.get_usetex(), text.get_parse_math(),
+                   text.get_figure(root=True).dpi, id(renderer))
+            found = known.get(key)
+            if found is None:
+                if len(known) >= self.LIMIT:
+                    known.clear()
+                found = known[key] = measure(renderer)
+            return found
+        return layout
 
 
 class FontHeights:
@@ -314,10 +421,12 @@ class _Sheet:
         # Panels are settings; what they draw per frame lives in the updaters they return.
         self.updates = [panel.draw(self.axes[key], history) for key, panel in layout.panels.items()]
         plain_tick_labels(self.figure)
+        hide_unused_axes(self.figure)
         # The title is static and drawn once with the background. It also reserves the top band in the layout
         # (for the renderer's step counter); with no title, a blank one does.
         self.figure.suptitle(title or " ")
         self.background = None
+        self.layouts = TextLayouts()  # for the figure's life: its layout, its check and its frames
 
     def freeze(self, pixels: bool = True) -> None:
         """Lay the figure out and draw its background; the layout is final from here, so nothing is
@@ -334,7 +443,8 @@ class _Sheet:
             engine.execute(self.figure)
             place_decorations(self.figure, renderer)
 
-        with TicksOnce(self.figure) as ticks:
+        self.layouts.adopt_figure(self.figure)
+        with TicksOnce(self.figure, self.layouts) as ticks:
             lay_out()
             for _ in range(3):  # large text on a small panel: fewer ticks or a title on two lines, laid out again
                 changed = False
