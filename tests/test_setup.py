@@ -1,6 +1,6 @@
 """A renderer's set-up shortcuts give what matplotlib gives without them: the remembered font heights, the
-ticks worked out once per state, the texts' remembered layouts and the hidden axes of panels without axes
-(visualizer.draw.renderer)."""
+ticks worked out once per state, the texts' remembered layouts, the hidden axes of panels without axes and
+the collector held off while a figure is built (visualizer.draw.renderer)."""
 from __future__ import annotations
 
 import matplotlib
@@ -9,7 +9,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from visualizer.draw.renderer import STYLE, FontHeights, TextLayouts, TicksOnce, hide_unused_axes
+from visualizer.draw.renderer import STYLE, FontHeights, TextLayouts, TicksOnce, collector_paused, hide_unused_axes
 
 
 def test_remembered_font_heights_lay_text_out_as_matplotlib_does():
@@ -120,3 +120,44 @@ def test_hidden_axes_of_panels_without_axes_change_no_pixel():
         return bytes(canvas.buffer_rgba())
 
     assert picture(True) == picture(False)
+
+
+def test_the_collector_is_held_off_while_a_figure_is_checked_and_frees_it_afterwards(tmp_path):
+    import gc
+    import weakref
+
+    from conftest import ROOT
+    from visualizer.run.check import check_history
+    from visualizer.run.render import train
+    from visualizer.run.scene import load_scene
+
+    assert gc.isenabled()
+    with collector_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()  # one the caller turned off stays off
+    finally:
+        gc.enable()
+
+    scene = load_scene(str(ROOT / "tests" / "data" / "tiny_fit.py"))
+    history = train(scene, steps=3)
+    figures = []
+    original = Figure.__init__
+
+    def noted(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        figures.append(weakref.ref(self))
+        assert not gc.isenabled()  # built with the collector held off
+
+    Figure.__init__ = noted
+    try:
+        check_history(history, scene.layout_named("default"), size=(640, 360), title="tiny")
+    finally:
+        Figure.__init__ = original
+    assert gc.isenabled() and figures
+    gc.collect()
+    assert all(ref() is None for ref in figures)  # let go of, and freed by the collector

@@ -58,7 +58,9 @@ def check_renderer(renderer) -> list[Problem]:
     """Every problem on ``renderer``'s frames (its main figure, and the explain figure when it has one)."""
     import matplotlib
 
-    with matplotlib.rc_context(renderer.style):  # tick locators read the style when they place ticks
+    from .renderer import collector_paused
+
+    with matplotlib.rc_context(renderer.style), collector_paused():  # tick locators read the style
         return _check_renderer(renderer)
 
 

@@ -63,14 +63,18 @@ def check_history(history: History, layout, *, preset: str = "default", size: tu
                   title: str = "", explain: tuple[int, ...] = ()) -> list[Problem]:
     """What :mod:`visualizer.draw.check` finds on ``history`` drawn with ``layout``."""
     from ..draw.check import check_renderer
+    from ..draw.renderer import collector_paused
     from .render import _renderer
 
-    renderer = _renderer(layout, history, size, None, title, history.info.scene or "run", explain, None, False,
-                         preset, pixels=False)
-    try:
-        return check_renderer(renderer)
-    finally:
-        renderer.close()
+    # The figures are built, checked and let go of with the collector held off: it then finds them garbage
+    # in one pass, instead of passing over them again and again while they live.
+    with collector_paused():
+        renderer = _renderer(layout, history, size, None, title, history.info.scene or "run", explain, None,
+                             False, preset, pixels=False)
+        try:
+            return check_renderer(renderer)
+        finally:
+            renderer.close()
 
 
 def compared(scene: Scene, vary, steps: int | None = None):
