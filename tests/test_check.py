@@ -3,13 +3,13 @@ step) are clean at both presets and three sizes; a planted overlap and too small
 preset's sizes and secondary panels; bad input is one line, exit 2."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
 
 from conftest import ROOT
-from visualizer.draw.panels import Layout, LossPanel, Panel
+from visualizer.draw.panels import Layout, LossLandscapePanel, LossPanel, Panel
 from visualizer.draw.presets import PRESETS
 from visualizer.run.check import check, check_history, compared
 from visualizer.run.render import train
@@ -19,6 +19,10 @@ SCENES = sorted(p.stem for p in (ROOT / "scenes").glob("*.py") if not p.stem.sta
 SIZES = [(854, 480), (1280, 720), (1920, 1080)]
 STEPS = 30  # a short run of each scene: every panel, its per-frame text at that run's values
 WHY_STEPS = 10  # shorter for the why layouts: their analyses (δ's, landscape) make each step dearer
+# The why layouts' loss landscapes on a grid of 20² points, not the scenes' 60²: the check reads the panel's
+# axes, text and colour bar, which the same plane and range give at any grid, and the grid is nine tenths of a
+# why layout's training.
+LANDSCAPE = 20
 _CASES: dict[str, tuple] = {}
 
 
@@ -39,16 +43,23 @@ def _frames(case: str):
             with_explained(history, scene, list(range(len(history))), explain, 30.0, False, 3.0)
         else:
             chosen = scene.layout_named(layout or "default")
+            chosen = replace(chosen, panels={key: replace(panel, resolution=LANDSCAPE)
+                                             if isinstance(panel, LossLandscapePanel) else panel
+                                             for key, panel in chosen.panels.items()})
             steps = min(scene.steps, WHY_STEPS if layout == "why" else STEPS)
             history, title = train(scene, steps=steps, layout=chosen), scene.title
         _CASES[case] = (history, chosen, title, explain)
     return _CASES[case]
 
 
+# Scenes checked with an explained step: its figure, and the scene's default frames beside it (the renderer
+# that draws the one draws the other), with values under the neurons as numbers, curves and means. Each at
+# its own preset, theme and size (both presets, both themes, every size over the four).
+EXPLAINED = {"softplus_fit": ("default:dark", (854, 480)), "xor": ("default:dark", (1280, 720)),
+             "autoencoder": ("lecture", (1920, 1080)), "moons": ("lecture:dark", (854, 480))}
 CASES = [f"{name}:{layout}" for name in SCENES
-         for layout in ["default", *load_scene(name).layouts, *([] if "why" in load_scene(name).layouts else ["why"])]] + \
-    ["softplus_fit:compare", "softplus_fit:explain"] + \
-    ["xor:explain", "autoencoder:explain", "moons:explain"]  # a step explained with numbers, curves, means
+         for layout in ["explain" if name in EXPLAINED else "default", *load_scene(name).layouts,
+                        *([] if "why" in load_scene(name).layouts else ["why"])]] + ["softplus_fit:compare"]
 
 
 def _matrix() -> list[tuple[str, str, tuple[int, int]]]:
@@ -57,15 +68,23 @@ def _matrix() -> list[tuple[str, str, tuple[int, int]]]:
     presets turn every case and again every pair of cases, so a scene's default and why layouts (neighbours
     in CASES) each meet both presets over the scenes, not the default layout always the default preset. Half
     the cases are drawn in the dark theme (``PRESET:dark``), turning every four cases, so that it meets each
-    preset, size and layout. With VISUALIZER_CHECK_ALL=1: every case at both presets, every size and both
-    themes."""
+    preset, size and layout. An explained step's case is checked at its own (``EXPLAINED``). With
+    VISUALIZER_CHECK_ALL=1: every case at both presets, every size and both themes."""
     import os
 
     every = os.environ.get("VISUALIZER_CHECK_ALL") == "1"
     return [(case, preset if t == "light" else f"{preset}:{t}", size) for k, case in enumerate(CASES)
             for p, preset in enumerate(PRESETS) for s, size in enumerate(SIZES) for t in ("light", "dark")
-            if every or (p == (k + k // 2) % len(PRESETS) and s == k % len(SIZES)
-                         and t == ("dark" if (k + k // 4) % 2 else "light"))]
+            if every or _chosen(k, case) == (preset if t == "light" else f"{preset}:{t}", size)]
+
+
+def _chosen(k: int, case: str) -> tuple[str, tuple[int, int]]:
+    """The preset (with its theme) and size case ``k`` is checked at when not at every one."""
+    name, _, layout = case.partition(":")
+    if layout == "explain":
+        return EXPLAINED[name]
+    preset = list(PRESETS)[(k + k // 2) % len(PRESETS)]
+    return (f"{preset}:dark" if (k + k // 4) % 2 else preset), SIZES[k % len(SIZES)]
 
 
 @pytest.mark.parametrize("case, preset, size", _matrix(), ids=lambda v: f"{v[0]}x{v[1]}" if isinstance(v, tuple)

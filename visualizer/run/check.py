@@ -67,7 +67,8 @@ def check_history(history: History, layout, *, preset: str = "default", size: tu
     from .render import _renderer
 
     # The figures are built, checked and let go of with the collector held off: it then finds them garbage
-    # in one pass, instead of passing over them again and again while they live.
+    # in its next pass. (Let go of before the collector is back: a pass while they are still held would keep
+    # them for the collector's older generation, which it passes over seldom and at length.)
     with collector_paused():
         renderer = _renderer(layout, history, size, None, title, history.info.scene or "run", explain, None,
                              False, preset, pixels=False)
@@ -75,6 +76,7 @@ def check_history(history: History, layout, *, preset: str = "default", size: tu
             return check_renderer(renderer)
         finally:
             renderer.close()
+            del renderer
 
 
 def compared(scene: Scene, vary, steps: int | None = None):
