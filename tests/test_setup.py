@@ -1,6 +1,6 @@
 """A renderer's set-up shortcuts give what matplotlib gives without them: the remembered font heights, the
-ticks worked out once per state, the texts' remembered layouts, the hidden axes of panels without axes and
-the collector held off while a figure is built (visualizer.draw.renderer)."""
+ticks worked out once per state, the texts' remembered layouts and the collector held off while a figure is
+built (visualizer.draw.renderer)."""
 from __future__ import annotations
 
 import matplotlib
@@ -9,7 +9,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from visualizer.draw.renderer import STYLE, FontHeights, TextLayouts, TicksOnce, collector_paused, hide_unused_axes
+from visualizer.draw.renderer import STYLE, FontHeights, TextLayouts, TicksOnce, collector_paused
 
 
 def test_remembered_font_heights_lay_text_out_as_matplotlib_does():
@@ -54,13 +54,25 @@ def test_ticks_are_kept_while_the_axes_grows_within_their_room_and_their_boxes_f
     def boxes(axis):
         return [tuple(np.round(b.bounds, 6)) for b in axis._get_ticklabel_bboxes(axis._update_ticks(), renderer)[0]]
 
+    locator = ax.yaxis.get_major_locator()
+    asked = []
+    original = type(locator).__call__
+
+    class Counted(type(locator)):
+        def __call__(self):
+            asked.append(1)
+            return original(self)
+
+    ax.yaxis.set_major_locator(Counted())
     with TicksOnce(figure):
         first = ax.yaxis._update_ticks()
         where = boxes(ax.yaxis)
         room = ax.yaxis.get_tick_space()
+        worked_out = len(asked)
         ax.set_position([0.2, 0.1, 0.7, 0.8])  # 0.77 to 0.8 of the height: the same room for ticks
         assert ax.yaxis.get_tick_space() == room
-        assert ax.yaxis._update_ticks() == first  # the same tick objects
+        assert ax.yaxis._update_ticks() == first
+        assert len(asked) == worked_out  # the ticks kept, not worked out again
         moved = boxes(ax.yaxis)
         assert moved != where
         ax.set_position([0.2, 0.1, 0.7, 0.08])  # a tenth of the height: room for fewer ticks
@@ -74,10 +86,14 @@ def test_ticks_are_kept_while_the_axes_grows_within_their_room_and_their_boxes_f
 
 
 def test_remembered_text_layouts_are_matplotlib_s_and_follow_every_change_of_look():
+    import copy
+    import pickle
+
     changes = {"text": lambda t: t.set_text(t.get_text() + " more"), "size": lambda t: t.set_fontsize(21),
                "weight": lambda t: t.set_fontweight("bold"), "rotation": lambda t: t.set_rotation(90),
-               "ha": lambda t: t.set_horizontalalignment("center"), "va": lambda t: t.set_verticalalignment("baseline"),
-               "linespacing": lambda t: t.set_linespacing(2.0), "multialignment": lambda t: t.set_multialignment("right"),
+               "ha": lambda t: t.set_horizontalalignment("center"),
+               "va": lambda t: t.set_verticalalignment("baseline"), "linespacing": lambda t: t.set_linespacing(2.0),
+               "multialignment": lambda t: t.set_multialignment("right"),
                "rotation_mode": lambda t: t.set_rotation_mode("anchor"), "dpi": lambda t: t.figure.set_dpi(144)}
     looks = [dict(s="one line", size=7), dict(s="two\nlines, the second longer", size=13, rotation=30),
              dict(s=r"$\times10^{-3}$ and text", size=9.5, rotation=30)]
@@ -85,41 +101,28 @@ def test_remembered_text_layouts_are_matplotlib_s_and_follow_every_change_of_loo
         for name, change in changes.items():
             mattered = False
             for look in looks:
-                figure = Figure(dpi=72)
+                figure, apart = Figure(dpi=72), Figure(dpi=72)  # the text remembered, and one laid out as ever
                 renderer = FigureCanvasAgg(figure).get_renderer()
-                text, plain = (figure.text(0, 0, ha="right", va="top", multialignment="left", **look) for _ in "ab")
-                layouts = TextLayouts()
-                layouts.adopt([text])
-                before = str(plain._get_layout(renderer))
-                assert str(text._get_layout(renderer)) == before
-                assert str(text._get_layout(renderer)) == before  # from what it remembered
-                assert len(layouts.known) == 1
-                for t in (text, plain):
-                    change(t)
-                after = str(plain._get_layout(renderer))
-                mattered |= after != before
-                assert str(text._get_layout(renderer)) == after, (name, look["s"])
+                text, plain = (f.text(0, 0, ha="right", va="top", multialignment="left", **look)
+                               for f in (figure, apart))
+                with TextLayouts(figure) as layouts:
+                    assert "_get_layout" in text.__dict__ and "_get_layout" not in plain.__dict__
+                    before = str(plain._get_layout(renderer))
+                    assert str(text._get_layout(renderer)) == before
+                    assert str(text._get_layout(renderer)) == before  # from what it remembered
+                    assert len(layouts.known) == 1
+                    for t in (text, plain):
+                        change(t)
+                    after = str(plain._get_layout(renderer))
+                    mattered |= after != before
+                    assert str(text._get_layout(renderer)) == after, (name, look["s"])
+                assert "_get_layout" not in text.__dict__  # as it was: copied and pickled as before
+                twin = copy.copy(text)
+                twin.set_text(twin.get_text() + " and a longer end")
+                assert str(twin._get_layout(renderer)) != str(text._get_layout(renderer))
+                pickle.dumps(figure)
             assert mattered, name  # a change that matters to the layout of one of the looks at least
     assert TextLayouts.usable()
-
-
-def test_hidden_axes_of_panels_without_axes_change_no_pixel():
-    def picture(hide: bool) -> bytes:
-        figure = Figure(figsize=(3, 2), dpi=60, layout="constrained")
-        canvas = FigureCanvasAgg(figure)
-        left, right = figure.subplots(1, 2)
-        right.plot([0, 1e-3], [0, 2e-3])  # an offset text on its axes, had they been drawn
-        right.set_axis_off()
-        right.set_title("a diagram")
-        left.plot([0, 1], [1, 0])
-        left.set_title("a plot")
-        if hide:
-            hide_unused_axes(figure)
-            assert not right.xaxis.get_visible() and not right.yaxis.get_visible() and left.yaxis.get_visible()
-        canvas.draw()
-        return bytes(canvas.buffer_rgba())
-
-    assert picture(True) == picture(False)
 
 
 def test_the_collector_is_held_off_while_a_figure_is_checked_and_frees_it_afterwards(tmp_path):
@@ -131,9 +134,27 @@ def test_the_collector_is_held_off_while_a_figure_is_checked_and_frees_it_afterw
     from visualizer.run.render import train
     from visualizer.run.scene import load_scene
 
+    import threading
+
     assert gc.isenabled()
     with collector_paused():
         assert not gc.isenabled()
+    assert gc.isenabled()
+    inside, leave = threading.Event(), threading.Event()
+
+    def other_thread() -> None:
+        with collector_paused():
+            inside.set()
+            leave.wait(10)
+
+    helper = threading.Thread(target=other_thread)
+    helper.start()
+    inside.wait(10)
+    with collector_paused():
+        pass
+    assert not gc.isenabled()  # the other thread still holds it off
+    leave.set()
+    helper.join()
     assert gc.isenabled()
     gc.disable()
     try:

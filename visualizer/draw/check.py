@@ -65,13 +65,17 @@ def check_renderer(renderer) -> list[Problem]:
 
 
 def _check_renderer(renderer) -> list[Problem]:
-    problems = _check_sheet(renderer, renderer._sheet, renderer.axes, list(range(len(renderer.history))))
+    from .renderer import TextLayouts
+
+    with TextLayouts(renderer.figure):  # the texts are measured at every sampled row
+        problems = _check_sheet(renderer, renderer._sheet, renderer.axes, list(range(len(renderer.history))))
     if renderer._explain_sheet is not None:
         rows = sorted(renderer._explained_rows)
         n = len(row_phases(renderer.history, rows[0]))
         keys = [ExplainFrame(row, p, t, 0) for row in rows for p in range(n) for t in (0.0, 0.5, 1.0)]
-        problems += _check_sheet(renderer, renderer._explain_sheet, renderer._explain_sheet.axes, keys,
-                                 prefix="explain ")
+        with TextLayouts(renderer._explain_sheet.figure):
+            problems += _check_sheet(renderer, renderer._explain_sheet, renderer._explain_sheet.axes, keys,
+                                     prefix="explain ")
     seen, out = set(), []
     for p in problems:
         if str(p) not in seen:

@@ -6,6 +6,9 @@ for every frame, restored and only the changing artists are drawn on top (blitti
 """
 from __future__ import annotations
 
+import gc
+import os
+import threading
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Callable, Sequence
@@ -57,18 +60,6 @@ def plain_tick_labels(figure: Figure) -> None:
         for axis in (ax.xaxis, ax.yaxis):
             if type(axis.get_major_formatter()) is ScalarFormatter:
                 axis.set_major_formatter(TickLabels())
-
-
-def hide_unused_axes(figure: Figure) -> None:
-    """Hide the x and y axis of every axes whose panel turned its axis off (a diagram, a table, a picture).
-
-    Such an axes draws neither, but matplotlib still works their ticks out and measures their labels each time
-    it places the title or lays the figure out (a third of the ticks a check makes); hidden, they are skipped,
-    and nothing drawn changes."""
-    for ax in figure.axes:
-        if not ax.axison:
-            ax.xaxis.set_visible(False)
-            ax.yaxis.set_visible(False)
 
 
 class _TwoAndFive(LogFormatterSciNotation):
@@ -175,9 +166,9 @@ class TicksOnce:
     its labels' boxes again when the axes' box in pixels moved too. A layout pass asks an axis for its ticks
     and their labels' boxes a dozen times over (for each axes' tight box, its label's and title's places, the
     siblings' boxes), all in the same state, and the layout engine's next round moves the axes by a few pixels,
-    which changes the boxes but seldom the ticks. Call :meth:`forget` after changing a locator's or formatter's settings in place (a new locator
-    or formatter, or a new text of a title, needs nothing); tick parameters changed in place while it stands
-    (``tick_params``) are not seen (the set-up changes none).
+    which changes the boxes but seldom the ticks. Call :meth:`forget` after changing a locator's or formatter's
+    settings in place (a new locator or formatter, or a new text of a title, needs nothing); tick parameters
+    changed in place while it stands (``tick_params``) are not seen (the set-up changes none).
 
     It wraps two of matplotlib's own axis methods (``_update_ticks``, ``_get_ticklabel_bboxes``); with a
     matplotlib that lacks them it does nothing, and the set-up is only slower."""
@@ -260,15 +251,16 @@ class TicksOnce:
 
 
 class TextLayouts:
-    """Each text of a figure lays itself out (its lines' sizes and offsets from its anchor: matplotlib's
-    ``Text._get_layout``) once per look: again only when its string, font, alignment, rotation, line spacing
-    or the figure's dpi changed. Laying a figure out and checking it measure the same texts many times over
-    (every layout round, every title placed, every sampled row), and a text's layout does not depend on where
-    it stands, only on how it looks.
+    """While it stands, each text of ``figure`` lays itself out (its lines' sizes and offsets from its anchor:
+    matplotlib's ``Text._get_layout``) once per look: again only when its string, font, alignment, rotation,
+    line spacing or the figure's dpi changed. Laying a figure out and checking it measure the same texts many
+    times over (every layout round, every title placed, every sampled row), and a text's layout does not
+    depend on where it stands, only on how it looks.
 
-    :meth:`adopt` gives texts the remembered layout; a text laid out as it wraps to its figure (``wrap=True``)
-    is laid out afresh each time. It does nothing with a matplotlib whose ``_get_layout`` reads anything not
-    in :attr:`READS` (a new setting would go unseen)."""
+    Texts made while it stands (new ticks' labels) are given it with :meth:`adopt`; a text laid out as it
+    wraps to its figure (``wrap=True``) is laid out afresh each time. On leaving, the texts are as they were
+    (nothing of it is copied or pickled with them). It does nothing with a matplotlib whose ``_get_layout``
+    reads anything not in :attr:`READS` (a new setting would go unseen)."""
 
     READS = frozenset({
         "Bbox", "_find_fonts_by_props", "_fontproperties", "_get_font_height_metrics", "_get_multialignment",
@@ -277,11 +269,27 @@ class TextLayouts:
         "dpi", "fontManager", "from_bounds", "functools", "get_figure", "get_font", "get_rotation",
         "get_rotation_mode", "get_sfnt_table", "get_size_in_points", "get_usetex", "hasattr", "itertools", "len",
         "list", "max", "min", "partial", "split", "starmap", "zip"})
-    LIMIT = 4096  # remembered layouts; per-frame texts (readouts, the step counter) bring new strings each frame
+    LIMIT = 4096  # remembered layouts; per-frame texts (readouts, the step counter) bring new strings each row
     _usable: bool | None = None
 
-    def __init__(self) -> None:
+    def __init__(self, figure: Figure) -> None:
+        self.figure = figure
         self.known: dict[tuple, tuple] = {}
+        self.adopted: list = []
+
+    def __enter__(self) -> TextLayouts:
+        try:
+            self.adopt_figure()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for text in self.adopted:  # the class's method again
+            text.__dict__.pop("_get_layout", None)
+        self.adopted.clear()
+        self.known.clear()
 
     @classmethod
     def usable(cls) -> bool:
@@ -299,14 +307,15 @@ class TextLayouts:
         for text in texts:
             if "_get_layout" not in text.__dict__:
                 text._get_layout = self._layout(text, type(text)._get_layout.__get__(text))
+                self.adopted.append(text)
 
-    def adopt_figure(self, figure: Figure) -> None:
-        """:meth:`adopt` every text ``figure`` holds now: its own, its axes', their titles, axis labels and
+    def adopt_figure(self) -> None:
+        """:meth:`adopt` every text the figure holds now: its own, its axes', their titles, axis labels and
         ticks' labels, legends and annotations (an axis's ticks are not worked out for it)."""
         from matplotlib.axis import Axis
         from matplotlib.text import Text
 
-        texts, stack = [], [figure]
+        texts, stack = [], [self.figure]
         while stack:
             artist = stack.pop()
             if isinstance(artist, Text):
@@ -409,6 +418,27 @@ class FontHeights:
         return None, None, None
 
 
+class _Collector:
+    """Who holds the collector off: :func:`collector_paused` counts the holders across threads (the first
+    turns the collector off, the last turns it back on, if it was on), and a process forked while it is held
+    starts with the collector as it was."""
+
+    lock = threading.Lock()
+    holders = 0
+    was_on = False
+
+    @classmethod
+    def reset_in_child(cls) -> None:
+        if cls.holders and cls.was_on:
+            gc.enable()
+        cls.lock = threading.Lock()
+        cls.holders, cls.was_on = 0, False
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_Collector.reset_in_child)
+
+
 @contextmanager
 def collector_paused():
     """Hold Python's cyclic garbage collector off while a figure is built, laid out or checked.
@@ -417,17 +447,20 @@ def collector_paused():
     of them lives as long as the figure: the collector, set off by so many new objects, passes over them all
     again and again and finds nothing to free (a full pass over a test process's objects takes a fifth of a
     second, an eighth of a check's time). Held off, it picks up afterwards where it was; what the figure
-    leaves behind when it is closed is freed then, as before. A collector the caller turned off stays off."""
-    import gc
-
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
+    leaves behind when it is closed is freed then, as before. Threads that hold it off at once share the
+    pause; a collector that was off when the first of them came stays off."""
+    with _Collector.lock:
+        if _Collector.holders == 0:
+            _Collector.was_on = gc.isenabled()
+            gc.disable()
+        _Collector.holders += 1
     try:
         yield
     finally:
-        gc.enable()
+        with _Collector.lock:
+            _Collector.holders -= 1
+            if _Collector.holders == 0 and _Collector.was_on:
+                gc.enable()
 
 
 class _Sheet:
@@ -443,12 +476,10 @@ class _Sheet:
         # Panels are settings; what they draw per frame lives in the updaters they return.
         self.updates = [panel.draw(self.axes[key], history) for key, panel in layout.panels.items()]
         plain_tick_labels(self.figure)
-        hide_unused_axes(self.figure)
         # The title is static and drawn once with the background. It also reserves the top band in the layout
         # (for the renderer's step counter); with no title, a blank one does.
         self.figure.suptitle(title or " ")
         self.background = None
-        self.layouts = TextLayouts()  # for the figure's life: its layout, its check and its frames
 
     def freeze(self, pixels: bool = True) -> None:
         """Lay the figure out and draw its background; the layout is final from here, so nothing is
@@ -465,8 +496,7 @@ class _Sheet:
             engine.execute(self.figure)
             place_decorations(self.figure, renderer)
 
-        self.layouts.adopt_figure(self.figure)
-        with TicksOnce(self.figure, self.layouts) as ticks:
+        with TextLayouts(self.figure) as layouts, TicksOnce(self.figure, layouts) as ticks:
             lay_out()
             for _ in range(3):  # large text on a small panel: fewer ticks or a title on two lines, laid out again
                 changed = False
