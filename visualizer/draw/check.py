@@ -21,6 +21,7 @@ from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 
 from .explain import ExplainFrame, row_phases
+from .renderer import TextLayouts, collector_paused
 from .text import FrameText, FrameTextGroup, any_inside, box_overlap, points_along
 
 SAMPLED_ROWS = 24  # rows spread over the run (the first and last among them) where data and text are measured
@@ -58,15 +59,11 @@ def check_renderer(renderer) -> list[Problem]:
     """Every problem on ``renderer``'s frames (its main figure, and the explain figure when it has one)."""
     import matplotlib
 
-    from .renderer import collector_paused
-
     with matplotlib.rc_context(renderer.style), collector_paused():  # tick locators read the style
         return _check_renderer(renderer)
 
 
 def _check_renderer(renderer) -> list[Problem]:
-    from .renderer import TextLayouts
-
     with TextLayouts(renderer.figure):  # the texts are measured at every sampled row
         problems = _check_sheet(renderer, renderer._sheet, renderer.axes, list(range(len(renderer.history))))
     if renderer._explain_sheet is not None:

@@ -11,7 +11,7 @@ import os
 import threading
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import matplotlib
 import numpy as np
@@ -159,16 +159,58 @@ def place_decorations(figure: Figure, renderer) -> None:
             ax.yaxis._update_label_position(renderer)
 
 
-class TicksOnce:
+class _Shortcuts:
+    """Shortcuts set on single matplotlib objects (an instance attribute in front of the class's method) while
+    a ``with`` stands; on leaving, the objects are as they were and what was remembered is let go of."""
+
+    def __init__(self) -> None:
+        self.wrapped: list[tuple[object, str]] = []
+
+    def __enter__(self):
+        try:
+            self._install()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for obj, name in self.wrapped:  # the class's methods again
+            obj.__dict__.pop(name, None)
+        self.wrapped.clear()
+        self._forget_all()
+
+    def _wrap(self, obj, name: str, shortcut: Callable) -> None:
+        setattr(obj, name, shortcut)
+        self.wrapped.append((obj, name))
+
+    def _install(self) -> None:
+        raise NotImplementedError
+
+    def _forget_all(self) -> None:
+        raise NotImplementedError
+
+
+class _Known(NamedTuple):
+    """What :class:`TicksOnce` remembers of an axis."""
+
+    state: tuple  # view limits, locators and formatters
+    where: tuple  # the axes' box in pixels
+    room: int  # the ticks the axis has room for
+    ticks: list  # the ticks to draw
+    boxes: dict  # {(renderer, ticks): their labels' boxes}, at ``where``
+
+
+class TicksOnce(_Shortcuts):
     """While it stands, each axis of ``figure`` works out its ticks (locations, labels, which to draw) and
     measures their labels once per state: its ticks again only when its view limits, its locator or formatter
-    or the number of ticks the axis has room for (what an automatic locator reads of the axes' size) changed,
-    its labels' boxes again when the axes' box in pixels moved too. A layout pass asks an axis for its ticks
-    and their labels' boxes a dozen times over (for each axes' tight box, its label's and title's places, the
-    siblings' boxes), all in the same state, and the layout engine's next round moves the axes by a few pixels,
-    which changes the boxes but seldom the ticks. Call :meth:`forget` after changing a locator's or formatter's
-    settings in place (a new locator or formatter, or a new text of a title, needs nothing); tick parameters
-    changed in place while it stands (``tick_params``) are not seen (the set-up changes none).
+    or the number of ticks the axis has room for changed, its labels' boxes again when the axes' box in pixels
+    moved too. A layout pass asks an axis for its ticks and their labels' boxes a dozen times over (for each
+    axes' tight box, its label's and title's places, the siblings' boxes), all in the same state, and the
+    layout engine's next round moves the axes by a few pixels, which changes the boxes but seldom the ticks.
+    Call :meth:`forget` after changing a locator's or formatter's settings in place (a new locator or
+    formatter, or a new text of a title, needs nothing); tick parameters changed in place while it stands
+    (``tick_params``) are not seen (the set-up changes none).
 
     It wraps two of matplotlib's own axis methods (``_update_ticks``, ``_get_ticklabel_bboxes``); with a
     matplotlib that lacks them it does nothing, and the set-up is only slower."""
@@ -176,29 +218,18 @@ class TicksOnce:
     METHODS = ("_update_ticks", "_get_ticklabel_bboxes")
 
     def __init__(self, figure: Figure, layouts: TextLayouts | None = None) -> None:
+        super().__init__()
         self.axes = [axis for ax in figure.axes for axis in (ax.xaxis, ax.yaxis)
                      if all(callable(getattr(axis, name, None)) for name in self.METHODS)]
         self.layouts = layouts  # new ticks' labels are given its remembered layouts
-        # id(axis) -> (state, room for ticks, ticks to draw, {(renderer, ticks): their labels' boxes})
-        self.memo: dict[int, tuple] = {}
-        self.wrapped: list = []
+        self.memo: dict[int, _Known] = {}  # by id(axis)
 
-    def __enter__(self) -> TicksOnce:
-        try:
-            for axis in self.axes:
-                axis._update_ticks = self._ticks(axis, axis._update_ticks)
-                axis._get_ticklabel_bboxes = self._boxes(axis, axis._get_ticklabel_bboxes)
-                self.wrapped.append(axis)
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
+    def _install(self) -> None:
+        for axis in self.axes:
+            self._wrap(axis, "_update_ticks", self._ticks(axis, axis._update_ticks))
+            self._wrap(axis, "_get_ticklabel_bboxes", self._boxes(axis, axis._get_ticklabel_bboxes))
 
-    def __exit__(self, *exc) -> None:
-        for axis in self.wrapped:  # the class's methods again
-            for name in self.METHODS:
-                axis.__dict__.pop(name, None)
-        self.wrapped.clear()
+    def _forget_all(self) -> None:
         self.memo.clear()
 
     def forget(self, axis=None) -> None:
@@ -211,46 +242,41 @@ class TicksOnce:
     @staticmethod
     def _state(axis) -> tuple:
         major, minor = axis.major, axis.minor
-        return (tuple(axis.get_view_interval()), axis.axes.bbox.bounds, id(major.locator), id(major.formatter),
-                id(minor.locator), id(minor.formatter))
-
-    @staticmethod
-    def _room(axis) -> int:
-        """The number of ticks the axis has room for (``get_tick_space``: the axes' length over the tick labels'
-        size), all that a locator reads of the axes' size (``nbins="auto"``, ``numticks="auto"``); the tick
-        positions in pixels come from transforms."""
-        return axis.get_tick_space()
+        return (tuple(axis.get_view_interval()), id(major.locator), id(major.formatter), id(minor.locator),
+                id(minor.formatter))
 
     def _ticks(self, axis, update):
         def ticks() -> list:
-            state = self._state(axis)
+            state, where = self._state(axis), axis.axes.bbox.bounds
             known = self.memo.get(id(axis))
-            if known is None or known[0] != state:
-                room = self._room(axis)
-                if known is not None and known[0][0] == state[0] and known[0][2:] == state[2:] and known[1] == room:
-                    known = (state, room, known[2], {})  # the axes moved or grew: the same ticks, boxes moved
+            if known is None or known.state != state or known.where != where:
+                # The room for ticks (the axes' length over the tick labels' size) is all that a locator reads
+                # of the axes' size (nbins="auto", numticks="auto"); tick positions in pixels come from transforms.
+                room = axis.get_tick_space()
+                if known is not None and known.state == state and known.room == room:
+                    known = known._replace(where=where, boxes={})  # the axes moved or grew: the same ticks
                 else:
-                    known = (state, room, update(), {})
+                    known = _Known(state, where, room, update(), {})
                     if self.layouts is not None:
-                        self.layouts.adopt(text for tick in known[2] for text in (tick.label1, tick.label2))
+                        self.layouts.adopt(text for tick in known.ticks for text in (tick.label1, tick.label2))
                 self.memo[id(axis)] = known
-            return list(known[2])
+            return list(known.ticks)
         return ticks
 
     def _boxes(self, axis, measure):
         def boxes(ticks: list, renderer) -> tuple[list, list]:
             known = self.memo.get(id(axis))
-            if known is None or known[0] != self._state(axis):  # ticks placed outside the memo
-                return measure(ticks, renderer)
+            if known is None or known.state != self._state(axis) or known.where != axis.axes.bbox.bounds:
+                return measure(ticks, renderer)  # ticks placed outside the memo
             key = (id(renderer), tuple(map(id, ticks)))
-            if key not in known[3]:
-                known[3][key] = measure(ticks, renderer)
-            first, second = known[3][key]
+            if key not in known.boxes:
+                known.boxes[key] = measure(ticks, renderer)
+            first, second = known.boxes[key]
             return list(first), list(second)
         return boxes
 
 
-class TextLayouts:
+class TextLayouts(_Shortcuts):
     """While it stands, each text of ``figure`` lays itself out (its lines' sizes and offsets from its anchor:
     matplotlib's ``Text._get_layout``) once per look: again only when its string, font, alignment, rotation,
     line spacing or the figure's dpi changed. Laying a figure out and checking it measure the same texts many
@@ -273,22 +299,14 @@ class TextLayouts:
     _usable: bool | None = None
 
     def __init__(self, figure: Figure) -> None:
+        super().__init__()
         self.figure = figure
         self.known: dict[tuple, tuple] = {}
-        self.adopted: list = []
 
-    def __enter__(self) -> TextLayouts:
-        try:
-            self.adopt_figure()
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
+    def _install(self) -> None:
+        self.adopt_figure()
 
-    def __exit__(self, *exc) -> None:
-        for text in self.adopted:  # the class's method again
-            text.__dict__.pop("_get_layout", None)
-        self.adopted.clear()
+    def _forget_all(self) -> None:
         self.known.clear()
 
     @classmethod
@@ -306,8 +324,7 @@ class TextLayouts:
             return
         for text in texts:
             if "_get_layout" not in text.__dict__:
-                text._get_layout = self._layout(text, type(text)._get_layout.__get__(text))
-                self.adopted.append(text)
+                self._wrap(text, "_get_layout", self._layout(text, type(text)._get_layout.__get__(text)))
 
     def adopt_figure(self) -> None:
         """:meth:`adopt` every text the figure holds now: its own, its axes', their titles, axis labels and
