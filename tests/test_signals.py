@@ -431,3 +431,35 @@ def test_a_signal_that_lands_in_a_finalizer_still_stops_the_command(capfd):
     assert caught.value.signum == signal.SIGTERM
     assert "Exception ignored" not in capfd.readouterr().err
     assert sys.unraisablehook is before
+
+
+def test_a_stop_that_lands_in_a_finalizer_in_a_drawing_process_still_stops_its_task(capfd):
+    """A pool's drawing process stops its running task on SIGTERM with the program's own handler: a stop that
+    lands in the collector's work is sent again and raised in the task's code, not printed and lost."""
+    import time
+
+    from visualizer.base.errors import Interrupt
+    from visualizer.run import pipeline
+
+    class Dropped:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0)  # a call: the handler runs here, inside the finalizer
+
+    stop = pipeline._WorkerStop()
+    before, hook = signal.signal(signal.SIGTERM, stop), sys.unraisablehook
+    sys.unraisablehook = stop.unraisable
+    pipeline._TASK.update(running=True, stopped=False)
+    try:
+        with pytest.raises(Interrupt) as caught:
+            Dropped()  # collected at once: its finalizer takes the signal
+            end = time.monotonic() + 10
+            while time.monotonic() < end:  # the task's own code goes on
+                time.sleep(0.001)
+    finally:
+        signal.signal(signal.SIGTERM, before)
+        sys.unraisablehook = hook
+        stopped = pipeline._TASK["stopped"]
+        pipeline._TASK.update(running=False, stopped=False)
+    assert caught.value.signum == signal.SIGTERM and stopped
+    assert "Exception ignored" not in capfd.readouterr().err

@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Iterator
 
 from .base import __version__
-from .base.errors import (DivergenceError, InternalError, Interrupt, UserCodeError, VisualizerError, signal_name,
+from .base.errors import (DivergenceError, InternalError, UserCodeError, VisualizerError, signal_name,
                      user_traceback)
+from .base.signals import SignalStop
 
 EXAMPLES = """\
 examples:
@@ -479,50 +480,12 @@ def _interrupted_message(exc: KeyboardInterrupt) -> str:
     return f"{head} while {stage}; nothing was published: {folder}/ is as it was{before}"
 
 
-class _Stop:
-    """The handler of SIGINT, SIGTERM and SIGHUP while the command runs: the first raises :class:`Interrupt`
-    (every stage cleans up on it as on Ctrl-C); later ones are ignored while that clean-up runs, so a second
-    Ctrl-C cannot cut it short and leave workers, ffmpeg or temporaries behind.
-
-    A signal's handler runs wherever the main thread is, and Python swallows what is raised inside a finalizer
-    or a weak reference's callback (the garbage collector's work, at any moment): it would print "Exception
-    ignored in …" with a traceback, and the stop would be lost. While the command runs, :meth:`unraisable`
-    (``sys.unraisablehook``) takes such a swallowed :class:`Interrupt` silently and sends the signal again a
-    moment later, so it is raised in the command's own code."""
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-        self.swallowed = False
-        self.hook = sys.unraisablehook
-
-    def __call__(self, signum: int, frame: object) -> None:
-        if self.signum is None or self.swallowed:
-            self.signum, self.swallowed = signum, False
-            raise Interrupt(signum)
-
-    def unraisable(self, unraisable: object) -> None:
-        if isinstance(getattr(unraisable, "exc_value", None), Interrupt) and self.signum is not None:
-            # Sent again a moment later from another thread, so that it is handled once this callback is left
-            # (raised here, or sent from here, it would be handled and swallowed inside the callback again).
-            # Only while this handler still stands: a command that ended meanwhile gets no late signal.
-            self.swallowed = True
-            again = threading.Timer(0.01, self._again, (self.signum,))
-            again.daemon = True
-            again.start()
-            return
-        self.hook(unraisable)
-
-    def _again(self, signum: int) -> None:
-        if self.swallowed and signal.getsignal(signum) is self:
-            os.kill(os.getpid(), signum)
-
-
 @contextmanager
 def _signals_stop() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    stop, previous = _Stop(), {}
+    stop, previous = SignalStop(), {}
     for name in ("SIGINT", "SIGTERM", "SIGHUP"):
         signum = getattr(signal, name, None)
         if signum is None or signal.getsignal(signum) == signal.SIG_IGN:  # e.g. nohup: keep ignoring

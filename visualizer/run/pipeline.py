@@ -39,6 +39,7 @@ import numpy as np
 from ..outputs.output import Output
 from ..base.errors import (InternalError, Interrupt, UserCodeError, VisualizerError, WorkerLost, signal_name,
                      user_traceback)
+from ..base.signals import SignalStop
 from ..outputs.transaction import HELD_SIGNALS, pause_point
 from ..draw.renderer import Renderer
 from ..draw.titlecard import TitleCard, leading_cards
@@ -382,22 +383,26 @@ def _renderer_for(drawing: bytes) -> Renderer:
     return renderer
 
 
+class _WorkerStop(SignalStop):
+    """SIGTERM in a pool's process (once: a second signal must not cut the clean-up short): a running task
+    stops as on Ctrl-C, an idle process ends at once."""
+
+    def stop(self, signum: int) -> None:
+        _TASK["stopped"] = True
+        if _TASK["running"]:
+            raise Interrupt(signum)
+        os._exit(0)
+
+
 def _pool_worker(parent: int, drawing: bytes | None, ready) -> None:
     """A local pool's process: Ctrl-C is the parent's to handle (it stops the pool); SIGTERM ends a task
     cleanly (its writers abort, its temporary files go) and an idle process at once, without a traceback.
     It builds the render's figure before taking a task, and waits until every process of the pool has (so
     the chunks spread over all of them, however slowly each one starts)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-    def stop(signum: int, frame: object) -> None:
-        if _TASK["stopped"]:  # once: a second signal must not cut the clean-up short
-            return
-        _TASK["stopped"] = True
-        if _TASK["running"]:
-            raise Interrupt(signum)
-        os._exit(0)
-
+    stop = _WorkerStop()
     signal.signal(signal.SIGTERM, stop)
+    sys.unraisablehook = stop.unraisable  # a stop that lands in the collector's work is not lost
     _die_with_parent(parent, signal.SIGTERM)  # SIGTERM, not SIGKILL: the task still removes its files
     if drawing is not None:
         try:
