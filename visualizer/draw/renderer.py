@@ -478,6 +478,10 @@ def collector_paused():
             _Collector.holders -= 1
             if _Collector.holders == 0 and _Collector.was_on:
                 gc.enable()
+                # The pass over the young objects the pause put off, here and now (the next new object would
+                # set it off anyway), not at some later moment of the work: in a drawing process, while a
+                # frame is drawn and a stop may come.
+                gc.collect(0)
 
 
 class _Sheet:
